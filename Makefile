@@ -1,0 +1,107 @@
+# Build of the multimodal-unlearning engine.
+#   make            library and every program in bin/
+#   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
+#   make test       builds and runs the test suite (closing line "N passed, N failed")
+#   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
+#   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
+#   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
+# Missing Debian packages are installed on first use (scripts/install_deps.sh).
+
+CC      := gcc
+SAN     ?= 0
+NVCC    := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA    ?= $(if $(NVCC),1,0)
+
+ifeq ($(SAN),1)
+  VARIANT  := san
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  BIN      := build/san/bin
+else
+  VARIANT  := release
+  SANFLAGS :=
+  BIN      := bin
+endif
+BUILD   := build/$(VARIANT)
+
+# x86-64-v3 = AVX2 + FMA: runs on any AVX2 machine (issue 2: binaries move between machines).
+CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -march=x86-64-v3 -fopenmp -D_GNU_SOURCE \
+           -I. -MMD -MP $(SANFLAGS)
+LDFLAGS := -fopenmp $(SANFLAGS)
+LDLIBS  := -lopenblas -ljpeg -lpng -lcjson -lsvm -lpthread -lm
+
+LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
+ALL_SRCS  := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
+# A file named main_<prog>.c holds the main of bin/<prog>; everything else is library.
+PROG_SRCS := $(filter %/main_%.c,$(ALL_SRCS)) $(wildcard bench/main_*.c)
+LIB_SRCS  := $(filter-out %/main_%.c,$(ALL_SRCS))
+PROGS     := $(foreach s,$(PROG_SRCS),$(BIN)/$(patsubst main_%.c,%,$(notdir $(s))))
+TEST_SRCS := $(wildcard tests/*.c)
+
+ifeq ($(CUDA),1)
+  CU_SRCS   := $(wildcard cuda/*.cu)
+  CFLAGS    += -DHAVE_CUDA -I/usr/local/cuda/include
+  LDFLAGS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
+  LDLIBS    += -lcublasLt -lcublas -lcudart
+  NVCCFLAGS := -O2 -std=c++17 -I. -gencode arch=compute_90,code=sm_90 \
+               -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
+else
+  CU_SRCS   :=
+endif
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
+LIB       := $(BUILD)/libmmu.a
+DEPS_OK   := build/.deps-ok
+
+.PHONY: all albef test bench clean deps
+all: $(PROGS)
+
+ALBEF_PROGS := $(filter $(addprefix $(BIN)/,train retrain evaluate embed mkdata tokenize unlearn_%),$(PROGS))
+albef: $(ALBEF_PROGS)
+
+deps: $(DEPS_OK)
+$(DEPS_OK): scripts/install_deps.sh
+	@bash scripts/install_deps.sh
+	@mkdir -p build && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/data/main_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/%: $(BUILD)/models/main_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/%: $(BUILD)/unlearn/main_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/%: $(BUILD)/eval/main_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BIN)/%: $(BUILD)/bench/main_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The suite runs the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
+test: $(BUILD)/run_tests $(PROGS)
+	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
+
+bench: $(PROGS)
+	bash bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,112 @@
+/* The op set: every differentiable operation of the engine.
+ *
+ * Each op checks its arguments (CHECK on shape mismatch: a programming error),
+ * computes its output eagerly into a new tensor from the activation arena and,
+ * when gradients are needed, records a tape node whose backward adds (+=) into
+ * the inputs' gradients. Inputs must be contiguous f32 on the CPU unless noted.
+ * The CPU code of each op is the reference that the CUDA backend is tested
+ * against (DESIGN.md "The ops are the seam").
+ *
+ * Broadcasting, where an op allows it, is limited to what the models use:
+ * `b` of the same shape as `a`, `b` with one element, or `b` whose shape equals
+ * the trailing dims of `a` (a bias over the last dim, a position table over
+ * [T, D] added to [B, T, D]). */
+#ifndef AUTOGRAD_OPS_H
+#define AUTOGRAD_OPS_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+/* ---- linear algebra (autograd/ops/op_matmul.c) ---- */
+/* C = op(A) @ op(B) where op transposes the last two dims when trans_* is set.
+ * A: [..., M, K] (or [..., K, M] transposed); B: [..., K, N] or a 2-d [K, N]
+ * shared across A's batch dims. Leading (batch) dims of A and B must match
+ * when B is not 2-d. */
+Tensor *op_matmul(Tensor *a, Tensor *b, int trans_a, int trans_b);
+/* y = x @ wᵀ + bias, PyTorch's nn.Linear layout: x [..., in], w [out, in],
+ * bias [out] or NULL. One fused op because it is most of the FLOPs. */
+Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias);
+
+/* ---- elementwise (autograd/ops/op_elementwise.c) ---- */
+Tensor *op_add(Tensor *a, Tensor *b);   /* a + b, b broadcast as above */
+Tensor *op_sub(Tensor *a, Tensor *b);   /* a - b, b broadcast as above */
+Tensor *op_mul(Tensor *a, Tensor *b);   /* a * b, b broadcast as above */
+Tensor *op_scale(Tensor *a, float s);   /* a * s */
+Tensor *op_add_scalar(Tensor *a, float s); /* a + s */
+Tensor *op_bias_add(Tensor *x, Tensor *bias); /* bias [C] over the last dim of x */
+
+/* ---- activations (autograd/ops/op_activation.c) ---- */
+Tensor *op_gelu(Tensor *x);    /* exact erf form: x/2 (1 + erf(x/√2)) */
+Tensor *op_relu(Tensor *x);
+Tensor *op_tanh(Tensor *x);
+Tensor *op_sigmoid(Tensor *x);
+
+/* ---- normalisation and softmax (autograd/ops/op_softmax.c, op_layernorm.c) ---- */
+/* Softmax over the last dim. mask: NULL, or an additive f32 mask of shape
+ * [B, S] where B = x->shape[0] and S = the last dim of x, broadcast over every
+ * dim in between (attention scores [B, H, T, S] with a key-padding mask whose
+ * entries are 0 for keys to keep and a large negative value for padding). */
+Tensor *op_softmax(Tensor *x, Tensor *mask);
+Tensor *op_log_softmax(Tensor *x); /* over the last dim */
+/* LayerNorm over the last dim with affine weight and bias [C] (either may be NULL). */
+Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps);
+/* x / max(‖x‖₂, eps) over the last dim (PyTorch F.normalize). */
+Tensor *op_l2_normalize(Tensor *x, float eps);
+
+/* ---- indexing and shape (autograd/ops/op_index.c, op_shape.c) ---- */
+/* table [V, D], ids i32 of any shape -> [*ids.shape, D]. Ids out of range abort. */
+Tensor *op_embedding(Tensor *table, Tensor *ids);
+/* Rows of x along `dim` picked by idx (i32, 1-d), as torch.index_select. */
+Tensor *op_index_select(Tensor *x, int dim, Tensor *idx);
+/* torch.gather: out[i][j] = x[i][idx[i][j]] along `dim`; idx i32 with x's ndim. */
+Tensor *op_gather(Tensor *x, int dim, Tensor *idx);
+Tensor *op_concat(Tensor *const *xs, int n, int dim);
+/* x[..., start:start+len, ...] along dim (a copy). */
+Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len);
+/* Splits x along dim into n parts of the given sizes (sum = x.shape[dim]). */
+void op_split(Tensor *x, int dim, const int64_t *sizes, int n, Tensor **outs);
+Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape);
+/* out.shape[i] = x.shape[perm[i]] (a copy), e.g. [B,T,H,Dh] -> [B,H,T,Dh]. */
+Tensor *op_permute(Tensor *x, const int *perm);
+
+/* ---- reductions (autograd/ops/op_reduce.c) ---- */
+Tensor *op_sum(Tensor *x, int dim, int keepdim);
+Tensor *op_mean(Tensor *x, int dim, int keepdim);
+Tensor *op_sum_all(Tensor *x);   /* scalar */
+Tensor *op_mean_all(Tensor *x);  /* scalar */
+
+/* ---- randomness (autograd/ops/op_dropout.c) ---- */
+/* Inverted dropout: zero with probability p, scale the rest by 1/(1-p). The
+ * keep decision of element k is philox_uniform(seed, stream, k) >= p, so the
+ * CPU and CUDA backends draw the same mask (core/rng.h). p == 0 returns x. */
+Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream);
+
+/* ---- vision and graph (autograd/ops/op_patchify.c, op_spmm.c) ---- */
+/* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p], patches in row-major
+ * order, each flattened in (c, i, j) order so that a Conv2d weight
+ * [D, C, p, p] reshaped to [D, C·p·p] is the matching op_linear weight. */
+Tensor *op_patchify(Tensor *images, int patch);
+
+/* Compressed sparse row matrix (a constant: no gradient to its values). */
+typedef struct {
+    int64_t rows, cols, nnz;
+    const int64_t *row_ptr;  /* rows + 1 */
+    const int32_t *col_idx;  /* nnz */
+    const float *values;     /* nnz */
+} CsrMatrix;
+/* A @ x for a constant sparse A [R, C] and dense x [C, D] -> [R, D]. */
+Tensor *op_spmm(const CsrMatrix *a, Tensor *x);
+
+/* ---- losses and similarities (autograd/ops/op_loss.c) ---- */
+Tensor *op_mse(Tensor *a, Tensor *b); /* mean over all elements of (a-b)², scalar */
+/* Mean over rows of -log_softmax(logits)[target]; logits [N, C], targets i32 [N].
+ * Targets equal to -100 are ignored (PyTorch's ignore_index), as MLM needs. */
+Tensor *op_cross_entropy(Tensor *logits, Tensor *targets);
+/* Mean over rows of -Σ_c q[c] log_softmax(logits)[c] with soft targets q [N, C]
+ * (a constant: no gradient), as ALBEF's distillation loss. */
+Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs);
+/* Cosine similarity of every row of a [N, D] with every row of b [M, D] -> [N, M]. */
+Tensor *op_cosine_similarity_matrix(Tensor *a, Tensor *b, float eps);
+
+#endif

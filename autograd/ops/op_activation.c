@@ -1,0 +1,95 @@
+/* Pointwise activations: GELU (exact erf form, as BERT/ViT in PyTorch's
+ * nn.GELU default), ReLU, tanh, sigmoid. Each backward multiplies the
+ * upstream gradient by the derivative at the saved input or output. */
+#include <math.h>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+
+#define INV_SQRT2 0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
+
+static Tensor *pointwise_output(Tensor *x, const char *op) {
+    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "%s: needs a contiguous f32 tensor", op);
+    return tensor_new(DTYPE_F32, x->ndim, x->shape);
+}
+
+static void gelu_backward(TapeNode *node) {
+    const float *x = tensor_f32(node->in[0]);
+    const float *g = node->out->grad;
+    float *dx = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+#pragma omp parallel for if (n > 65536)
+    for (int64_t k = 0; k < n; k++) {
+        double v = x[k];
+        double cdf = 0.5 * (1.0 + erf(v * INV_SQRT2));
+        double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+        dx[k] += (float)(g[k] * (cdf + v * pdf));
+    }
+}
+
+Tensor *op_gelu(Tensor *x) {
+    Tensor *out = pointwise_output(x, "gelu");
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    int64_t n = tensor_numel(x);
+#pragma omp parallel for if (n > 65536)
+    for (int64_t k = 0; k < n; k++) y[k] = (float)(0.5 * a[k] * (1.0 + erf(a[k] * INV_SQRT2)));
+    tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+    return out;
+}
+
+static void relu_backward(TapeNode *node) {
+    const float *x = tensor_f32(node->in[0]);
+    const float *g = node->out->grad;
+    float *dx = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+    for (int64_t k = 0; k < n; k++) dx[k] += x[k] > 0.0f ? g[k] : 0.0f;
+}
+
+Tensor *op_relu(Tensor *x) {
+    Tensor *out = pointwise_output(x, "relu");
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    int64_t n = tensor_numel(x);
+    for (int64_t k = 0; k < n; k++) y[k] = a[k] > 0.0f ? a[k] : 0.0f;
+    tape_maybe_record("relu", relu_backward, out, x, NULL, NULL, NULL);
+    return out;
+}
+
+static void tanh_backward(TapeNode *node) {
+    const float *y = tensor_f32(node->out);
+    const float *g = node->out->grad;
+    float *dx = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+    for (int64_t k = 0; k < n; k++) dx[k] += g[k] * (1.0f - y[k] * y[k]);
+}
+
+Tensor *op_tanh(Tensor *x) {
+    Tensor *out = pointwise_output(x, "tanh");
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    int64_t n = tensor_numel(x);
+    for (int64_t k = 0; k < n; k++) y[k] = tanhf(a[k]);
+    tape_maybe_record("tanh", tanh_backward, out, x, NULL, NULL, NULL);
+    return out;
+}
+
+static void sigmoid_backward(TapeNode *node) {
+    const float *y = tensor_f32(node->out);
+    const float *g = node->out->grad;
+    float *dx = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+    for (int64_t k = 0; k < n; k++) dx[k] += g[k] * y[k] * (1.0f - y[k]);
+}
+
+Tensor *op_sigmoid(Tensor *x) {
+    Tensor *out = pointwise_output(x, "sigmoid");
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    int64_t n = tensor_numel(x);
+    for (int64_t k = 0; k < n; k++) y[k] = 1.0f / (1.0f + expf(-a[k]));
+    tape_maybe_record("sigmoid", sigmoid_backward, out, x, NULL, NULL, NULL);
+    return out;
+}

@@ -1,0 +1,110 @@
+#include "autograd/params.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
+
+void params_free(ParamSet *ps) {
+    for (int k = 0; k < ps->count; k++) {
+        free((char *)ps->items[k]->name);
+        free(ps->items[k]);
+    }
+    free(ps->items);
+    free(ps->values);
+    free(ps->grads);
+    memset(ps, 0, sizeof *ps);
+}
+
+Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape) {
+    CHECK(!ps->finalized, "parameter %s declared after finalize", name);
+    CHECK(params_find(ps, name) == NULL, "duplicate parameter name %s", name);
+    CHECK(ndim >= 0 && ndim <= TENSOR_MAX_DIMS, "parameter %s: ndim %d", name, ndim);
+    if (ps->count == ps->capacity) {
+        ps->capacity = ps->capacity ? ps->capacity * 2 : 64;
+        ps->items = realloc(ps->items, (size_t)ps->capacity * sizeof *ps->items);
+        CHECK(ps->items != NULL, "out of memory");
+    }
+    Tensor *t = calloc(1, sizeof *t);
+    CHECK(t != NULL, "out of memory");
+    t->ndim = ndim;
+    t->dtype = DTYPE_F32;
+    t->device = DEVICE_CPU;
+    int64_t stride = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        t->shape[i] = shape[i];
+        t->stride[i] = stride;
+        stride *= shape[i];
+    }
+    t->requires_grad = 1;
+    t->name = strdup(name);
+    ps->items[ps->count++] = t;
+    return t;
+}
+
+void params_finalize(ParamSet *ps) {
+    CHECK(!ps->finalized, "finalize called twice");
+    int64_t total = 0;
+    for (int k = 0; k < ps->count; k++) total += tensor_numel(ps->items[k]);
+    ps->total = total;
+    size_t bytes = (size_t)(total > 0 ? total : 1) * sizeof(float);
+    ps->values = calloc(1, bytes);
+    ps->grads = calloc(1, bytes);
+    if (!ps->values || !ps->grads) fatal("out of memory for %lld parameters", (long long)total);
+    int64_t off = 0;
+    for (int k = 0; k < ps->count; k++) {
+        ps->items[k]->data = ps->values + off;
+        ps->items[k]->grad = ps->grads + off;
+        off += tensor_numel(ps->items[k]);
+    }
+    ps->finalized = 1;
+}
+
+Tensor *params_find(const ParamSet *ps, const char *name) {
+    for (int k = 0; k < ps->count; k++)
+        if (strcmp(ps->items[k]->name, name) == 0) return ps->items[k];
+    return NULL;
+}
+
+void params_zero_grad(ParamSet *ps) {
+    if (ps->grads) memset(ps->grads, 0, (size_t)ps->total * sizeof(float));
+}
+
+int64_t params_offset(const ParamSet *ps, const Tensor *p) { return (const float *)p->data - ps->values; }
+
+void params_set_trainable_all(ParamSet *ps, int trainable) {
+    for (int k = 0; k < ps->count; k++) ps->items[k]->requires_grad = trainable;
+}
+
+int params_set_trainable_prefixes(ParamSet *ps, const char *const *prefixes, int trainable) {
+    int matched = 0;
+    for (int k = 0; k < ps->count; k++) {
+        for (const char *const *p = prefixes; *p; p++) {
+            if (strncmp(ps->items[k]->name, *p, strlen(*p)) == 0) {
+                ps->items[k]->requires_grad = trainable;
+                matched++;
+                break;
+            }
+        }
+    }
+    return matched;
+}
+
+int64_t params_count_trainable(const ParamSet *ps) {
+    int64_t n = 0;
+    for (int k = 0; k < ps->count; k++)
+        if (ps->items[k]->requires_grad) n += tensor_numel(ps->items[k]);
+    return n;
+}
+
+void params_copy_values(ParamSet *dst, const ParamSet *src) {
+    CHECK(dst->count == src->count && dst->total == src->total, "parameter sets differ");
+    for (int k = 0; k < dst->count; k++) {
+        CHECK(strcmp(dst->items[k]->name, src->items[k]->name) == 0 &&
+                  tensor_same_shape(dst->items[k], src->items[k]),
+              "parameter %s differs", dst->items[k]->name);
+    }
+    memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
+}

@@ -1,0 +1,44 @@
+/* Named parameters.
+ *
+ * A model declares its parameters by name (the names are the checkpoint keys,
+ * e.g. "visual_encoder.blocks.0.attn.qkv.weight", spec/albef_blip.md §8), then
+ * params_finalize() places all values in one allocation and all gradients in
+ * another (STYLE.md "Memory is planned"). Freezing is per parameter:
+ * requires_grad = 0 means no gradient flows into it and optimizers skip it;
+ * groups such as "fusion only" are selected by name prefix. */
+#ifndef AUTOGRAD_PARAMS_H
+#define AUTOGRAD_PARAMS_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+typedef struct {
+    Tensor **items;
+    int count, capacity;
+    float *values;      /* one block: every parameter's data, in declaration order */
+    float *grads;       /* one block: every parameter's gradient */
+    int64_t total;      /* elements in each block */
+    int finalized;
+} ParamSet;
+
+void params_init(ParamSet *ps);
+void params_free(ParamSet *ps);
+/* Declares a parameter (before finalize). The name is copied. Duplicate names abort. */
+Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape);
+/* Allocates the value and gradient blocks (both zeroed) and points each parameter into them. */
+void params_finalize(ParamSet *ps);
+Tensor *params_find(const ParamSet *ps, const char *name);
+void params_zero_grad(ParamSet *ps);
+/* Offset of a parameter's first element in the value/gradient blocks. */
+int64_t params_offset(const ParamSet *ps, const Tensor *p);
+
+/* Sets requires_grad on every parameter; then on those whose name starts with
+ * one of the prefixes (NULL-terminated list). Returns how many matched. */
+void params_set_trainable_all(ParamSet *ps, int trainable);
+int params_set_trainable_prefixes(ParamSet *ps, const char *const *prefixes, int trainable);
+int64_t params_count_trainable(const ParamSet *ps);
+/* Copies values from src to dst; both must hold the same names and shapes. */
+void params_copy_values(ParamSet *dst, const ParamSet *src);
+
+#endif

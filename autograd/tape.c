@@ -1,0 +1,109 @@
+#include "autograd/tape.h"
+
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/error.h"
+
+typedef struct {
+    TapeNode **nodes;
+    int64_t count;
+    int64_t capacity;
+} Tape;
+
+static _Thread_local Tape tape;
+static _Thread_local int grad_enabled = 1;
+
+int autograd_set_enabled(int enabled) {
+    int prev = grad_enabled;
+    grad_enabled = enabled;
+    return prev;
+}
+
+int autograd_is_enabled(void) { return grad_enabled; }
+
+int tape_needs_grad(Tensor *const *inputs, int n) {
+    if (!grad_enabled) return 0;
+    for (int k = 0; k < n; k++)
+        if (inputs[k] && inputs[k]->requires_grad) return 1;
+    return 0;
+}
+
+static void tape_push(TapeNode *node) {
+    if (tape.count == tape.capacity) {
+        /* The node list lives in the arena; growing it copies into a larger
+         * block. Only the first step grows it: later steps fit the first's. */
+        int64_t cap = tape.capacity ? tape.capacity * 2 : 1024;
+        TapeNode **nodes = arena_alloc(arena_activations(), (size_t)cap * sizeof *nodes);
+        if (tape.count) memcpy(nodes, tape.nodes, (size_t)tape.count * sizeof *nodes);
+        tape.nodes = nodes;
+        tape.capacity = cap;
+    }
+    tape.nodes[tape.count++] = node;
+}
+
+TapeNode *tape_record(const char *op_name, BackwardFn backward, Tensor *out, Tensor *const *inputs,
+                      int n) {
+    CHECK(n <= TAPE_MAX_INPUTS, "%s: %d inputs", op_name, n);
+    TapeNode *node = arena_alloc_zero(arena_activations(), sizeof *node);
+    node->backward = backward;
+    node->op_name = op_name;
+    node->out = out;
+    node->n_in = n;
+    for (int k = 0; k < n; k++) node->in[k] = inputs[k];
+    out->requires_grad = 1;
+    tape_push(node);
+    return node;
+}
+
+TapeNode *tape_maybe_record(const char *op_name, BackwardFn backward, Tensor *out, Tensor *a, Tensor *b,
+                            Tensor *c, Tensor *d) {
+    Tensor *inputs[4] = {a, b, c, d};
+    int n = 4;
+    while (n > 0 && inputs[n - 1] == NULL) n--;
+    if (!tape_needs_grad(inputs, n)) return NULL;
+    return tape_record(op_name, backward, out, inputs, n);
+}
+
+float *tape_input_grad(TapeNode *node, int index) {
+    Tensor *t = node->in[index];
+    if (t == NULL || !t->requires_grad) return NULL;
+    return tensor_grad_f32(t);
+}
+
+static void run_backward(void) {
+    for (int64_t k = tape.count - 1; k >= 0; k--) {
+        TapeNode *node = tape.nodes[k];
+        if (node->out->grad == NULL) continue; /* no gradient reached this op */
+        node->backward(node);
+    }
+}
+
+void autograd_backward(Tensor *loss) {
+    CHECK(tensor_numel(loss) == 1, "backward from a non-scalar loss");
+    CHECK(loss->requires_grad, "backward from a loss that does not depend on any parameter");
+    float *g = tensor_grad_f32(loss);
+    g[0] += 1.0f;
+    run_backward();
+}
+
+void autograd_backward_with(Tensor *out, const float *upstream) {
+    CHECK(out->requires_grad, "backward from a tensor that needs no gradient");
+    float *g = tensor_grad_f32(out);
+    int64_t n = tensor_numel(out);
+    for (int64_t k = 0; k < n; k++) g[k] += upstream[k];
+    run_backward();
+}
+
+void tape_clear(void) {
+    tape.nodes = NULL;
+    tape.count = 0;
+    tape.capacity = 0;
+}
+
+void autograd_step_end(void) {
+    tape_clear();
+    arena_reset(arena_activations());
+}
+
+int64_t tape_size(void) { return tape.count; }

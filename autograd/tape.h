@@ -1,0 +1,67 @@
+/* The tape: reverse-mode automatic differentiation.
+ *
+ * Each op (autograd/ops.h) computes its output eagerly and, when gradients are
+ * enabled and one of its inputs requires them, records a node: the output, up
+ * to TAPE_MAX_INPUTS inputs, a backward function and a little saved state.
+ * autograd_backward() seeds d(loss)/d(loss) = 1 and runs the nodes in reverse
+ * order; each backward function adds (+=) into its inputs' gradients, so a
+ * tensor used twice receives the sum. Nodes live in the activation arena and
+ * are dropped by autograd_step_end(). */
+#ifndef AUTOGRAD_TAPE_H
+#define AUTOGRAD_TAPE_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+#define TAPE_MAX_INPUTS 4
+
+typedef struct TapeNode TapeNode;
+typedef void (*BackwardFn)(TapeNode *node);
+
+struct TapeNode {
+    BackwardFn backward;
+    const char *op_name;          /* for debugging and error messages */
+    Tensor *out;
+    Tensor *in[TAPE_MAX_INPUTS];  /* NULL entries for absent optional inputs */
+    int n_in;
+    void *saved;                  /* op-specific state, allocated in the arena */
+    float f[4];                   /* small scalar arguments (eps, scale, p, ...) */
+    int64_t i[8];                 /* small integer arguments (dims, sizes, flags) */
+};
+
+/* True when an op with these inputs must record a node: gradients are enabled
+ * and at least one non-NULL input requires a gradient. */
+int tape_needs_grad(Tensor *const *inputs, int n);
+/* Records a node for `out` (which becomes requires_grad) and returns it so the
+ * op can fill `saved`, `f` and `i`. */
+TapeNode *tape_record(const char *op_name, BackwardFn backward, Tensor *out, Tensor *const *inputs,
+                      int n);
+/* Convenience: tape_needs_grad + tape_record for up to 4 inputs; returns NULL
+ * (records nothing) when no gradient is needed. */
+TapeNode *tape_maybe_record(const char *op_name, BackwardFn backward, Tensor *out, Tensor *a, Tensor *b,
+                            Tensor *c, Tensor *d);
+
+/* Gradient of an input, or NULL when that input needs none (the backward
+ * function skips it). Allocated zeroed on first use. */
+float *tape_input_grad(TapeNode *node, int index);
+
+/* Runs backward from a scalar (numel 1) loss. */
+void autograd_backward(Tensor *loss);
+/* Runs backward from `out` with a given upstream gradient (same shape). */
+void autograd_backward_with(Tensor *out, const float *upstream);
+
+/* Gradient mode. The frozen original model runs inside a no-grad scope:
+ *   int prev = autograd_set_enabled(0); ... autograd_set_enabled(prev); */
+int autograd_set_enabled(int enabled);
+int autograd_is_enabled(void);
+
+/* Ends a step: drops the tape and resets the activation arena. Parameter
+ * gradients (long-lived) are untouched; zero them with params_zero_grad(). */
+void autograd_step_end(void);
+/* Drops the recorded nodes but keeps the arena (tests, gradient checks). */
+void tape_clear(void);
+/* Number of recorded nodes (tests). */
+int64_t tape_size(void);
+
+#endif

@@ -1,0 +1,95 @@
+#include "core/arena.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+struct ArenaChunk {
+    ArenaChunk *next;
+    size_t size;
+    size_t offset;
+    unsigned char *base;
+};
+
+static ArenaChunk *chunk_new(size_t size) {
+    ArenaChunk *c = malloc(sizeof *c);
+    CHECK(c != NULL, "out of memory");
+    c->base = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    if (c->base == NULL) fatal("out of memory allocating an arena chunk of %zu bytes", size);
+    c->size = size;
+    c->offset = 0;
+    c->next = NULL;
+    return c;
+}
+
+void arena_init(Arena *a, size_t initial_bytes) {
+    memset(a, 0, sizeof *a);
+    if (initial_bytes < (1u << 20)) initial_bytes = 1u << 20;
+    a->chunks = chunk_new(initial_bytes);
+    a->chunk_count = 1;
+}
+
+void arena_free(Arena *a) {
+    ArenaChunk *c = a->chunks;
+    while (c) {
+        ArenaChunk *next = c->next;
+        free(c->base);
+        free(c);
+        c = next;
+    }
+    memset(a, 0, sizeof *a);
+}
+
+void *arena_alloc(Arena *a, size_t bytes) {
+    if (a->chunks == NULL) arena_init(a, 0);
+    size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (need == 0) need = ARENA_ALIGN;
+    ArenaChunk *c = a->chunks;
+    if (c->offset + need > c->size) {
+        size_t size = c->size * 2;
+        if (size < need) size = need;
+        ArenaChunk *n = chunk_new(size);
+        n->next = c;
+        a->chunks = n;
+        a->chunk_count++;
+        c = n;
+    }
+    void *p = c->base + c->offset;
+    c->offset += need;
+    a->used += need;
+    if (a->used > a->high_water) a->high_water = a->used;
+    return p;
+}
+
+void *arena_alloc_zero(Arena *a, size_t bytes) {
+    void *p = arena_alloc(a, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+void arena_reset(Arena *a) {
+    if (a->chunks == NULL) return;
+    if (a->chunks->next != NULL) {
+        /* More than one chunk was needed: replace them by one that fits the
+         * whole high-water mark, so the next step needs no new chunk. */
+        size_t size = a->high_water;
+        ArenaChunk *c = a->chunks;
+        while (c) {
+            ArenaChunk *next = c->next;
+            free(c->base);
+            free(c);
+            c = next;
+        }
+        a->chunks = chunk_new(size);
+        a->chunk_count++;
+    }
+    a->chunks->offset = 0;
+    a->used = 0;
+}
+
+Arena *arena_activations(void) {
+    static _Thread_local Arena activations;
+    return &activations;
+}

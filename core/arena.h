@@ -1,0 +1,36 @@
+/* Bump-pointer memory arenas.
+ *
+ * Long-lived state (parameters, gradients, optimizer moments) is allocated once
+ * per model elsewhere; everything a training step creates (activation tensors,
+ * their gradients, tape nodes) comes from an arena that is reset after the step.
+ * An arena grows by extra chunks while a step first runs; the next reset merges
+ * them into one chunk of the high-water size, so from the second step on there
+ * is no malloc inside a step (DESIGN.md, "No allocation in the hot loop"). */
+#ifndef CORE_ARENA_H
+#define CORE_ARENA_H
+
+#include <stddef.h>
+
+typedef struct ArenaChunk ArenaChunk;
+
+typedef struct {
+    ArenaChunk *chunks;   /* newest first */
+    size_t used;          /* bytes handed out since the last reset */
+    size_t high_water;    /* largest `used` ever seen */
+    size_t chunk_count;   /* chunks allocated over the arena's life, for tests */
+} Arena;
+
+/* Alignment of every allocation: enough for AVX-512 loads. */
+#define ARENA_ALIGN 64
+
+void arena_init(Arena *a, size_t initial_bytes);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t bytes);          /* uninitialised */
+void *arena_alloc_zero(Arena *a, size_t bytes);     /* zero-filled */
+void arena_reset(Arena *a);
+
+/* The arena that tensor_new() and the autograd tape allocate from. One per
+ * thread of control; programs reset it once per step via autograd_step_end(). */
+Arena *arena_activations(void);
+
+#endif

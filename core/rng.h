@@ -1,0 +1,40 @@
+/* Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11).
+ *
+ * A draw is a pure function of (seed, stream, index): no hidden state, so the
+ * CUDA backend reproduces the CPU's numbers bit for bit and any element can be
+ * drawn in parallel (DESIGN.md "Deterministic").
+ *
+ * Layout: for element `index` of stream `stream` under `seed`, the Philox block
+ * is counter = {lo(index/4), hi(index/4), lo(stream), hi(stream)},
+ * key = {lo(seed), hi(seed)}, and the element takes output word index % 4. */
+#ifndef CORE_RNG_H
+#define CORE_RNG_H
+
+#include <stdint.h>
+
+/* One Philox4x32-10 block. */
+void philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+uint32_t philox_u32(uint64_t seed, uint64_t stream, uint64_t index);
+/* Uniform in [0, 1): the top 24 bits of the word times 2^-24. */
+float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+/* Standard normal by Box-Muller from the uniform pair (2k, 2k+1) of the
+ * stream; element `index` takes the cosine (even) or sine (odd) branch. */
+float philox_normal(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* A sequential generator for host-side sampling (data order, negatives):
+ * successive draws walk the index of one (seed, stream). */
+typedef struct {
+    uint64_t seed, stream, index;
+} Rng;
+
+Rng rng_make(uint64_t seed, uint64_t stream);
+uint32_t rng_u32(Rng *r);
+float rng_uniform(Rng *r);
+float rng_normal(Rng *r);
+/* Uniform integer in [0, n), without modulo bias. */
+uint64_t rng_below(Rng *r, uint64_t n);
+/* In-place Fisher-Yates shuffle of n ints. */
+void rng_shuffle_i64(Rng *r, int64_t *values, int64_t n);
+
+#endif

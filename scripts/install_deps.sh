@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build needs, when missing (the machines run
+# as root; `make` calls this once, then keeps build/.deps-ok).
+set -euo pipefail
+packages=(libopenblas-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing missing packages: ${missing[*]}"
+    if [ "$(id -u)" != 0 ]; then
+        echo "error: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi

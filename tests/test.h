@@ -1,0 +1,90 @@
+/* A minimal test harness: TEST(name) { ... } registers a test at load time;
+ * tests/main.c runs them all (or those whose name contains argv[1]) and ends
+ * with the line "N passed, N failed". An assertion failure prints its location
+ * and the values, marks the test failed and returns from it. */
+#ifndef TESTS_TEST_H
+#define TESTS_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*TestFn)(void);
+void test_register(const char *name, const char *file, TestFn fn);
+void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Marks the current test skipped with a printed reason (a GPU test on a machine
+ * without a GPU); the caller returns right after. A skip never counts as a pass. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Directory of committed fixtures ("tests/fixtures") and a per-run scratch directory. */
+const char *test_fixture_dir(void);
+const char *test_tmp_dir(void);
+/* Writes into buf the path "<tmp>/<name>". */
+char *test_tmp_path(char *buf, size_t size, const char *name);
+
+#define TEST(name)                                                                     \
+    static void name(void);                                                            \
+    __attribute__((constructor)) static void name##_register(void) {                   \
+        test_register(#name, __FILE__, name);                                          \
+    }                                                                                  \
+    static void name(void)
+
+#define ASSERT(cond)                                                                   \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            test_fail(__FILE__, __LINE__, "%s", #cond);                                \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+#define ASSERT_MSG(cond, ...)                                                          \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            test_fail(__FILE__, __LINE__, __VA_ARGS__);                                \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+#define ASSERT_EQ_INT(a, b)                                                            \
+    do {                                                                               \
+        long long a_ = (long long)(a), b_ = (long long)(b);                            \
+        if (a_ != b_) {                                                                \
+            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);   \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+#define ASSERT_NEAR(a, b, tol)                                                         \
+    do {                                                                               \
+        double a_ = (double)(a), b_ = (double)(b);                                     \
+        if (!(fabs(a_ - b_) <= (tol))) {                                               \
+            test_fail(__FILE__, __LINE__, "%s ~ %s: %.9g vs %.9g (tol %g)", #a, #b, a_,\
+                      b_, (double)(tol));                                              \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+#define ASSERT_STR_CONTAINS(haystack, needle)                                          \
+    do {                                                                               \
+        const char *h_ = (haystack), *n_ = (needle);                                   \
+        if (!h_ || !strstr(h_, n_)) {                                                  \
+            test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"",            \
+                      h_ ? h_ : "(null)", n_);                                         \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+/* Largest |a[i] - b[i]| / (atol + rtol |b[i]|) > 1 fails, naming the element. */
+#define ASSERT_CLOSE_ARRAY(a, b, n, atol, rtol)                                        \
+    do {                                                                               \
+        long long bad_ = test_close_array((a), (b), (long long)(n), (atol), (rtol));   \
+        if (bad_ >= 0) {                                                               \
+            test_fail(__FILE__, __LINE__, "%s[%lld] = %.9g vs %s = %.9g", #a, bad_,    \
+                      (double)(a)[bad_], #b, (double)(b)[bad_]);                       \
+            return;                                                                    \
+        }                                                                              \
+    } while (0)
+
+/* Index of the worst element beyond tolerance, or -1 when all are close. */
+long long test_close_array(const float *a, const float *b, long long n, double atol, double rtol);
+
+#endif
