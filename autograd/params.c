@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -13,19 +14,28 @@ void params_free(ParamSet *ps) {
         free(ps->items[k]);
     }
     free(ps->items);
+    free(ps->inits);
+    free(ps->init_std);
     free(ps->values);
     free(ps->grads);
     memset(ps, 0, sizeof *ps);
 }
 
 Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape) {
+    return params_add_init(ps, name, ndim, shape, PARAM_INIT_ZEROS, 0.0f);
+}
+
+Tensor *params_add_init(ParamSet *ps, const char *name, int ndim, const int64_t *shape, ParamInit init,
+                        float std) {
     CHECK(!ps->finalized, "parameter %s declared after finalize", name);
     CHECK(params_find(ps, name) == NULL, "duplicate parameter name %s", name);
     CHECK(ndim >= 0 && ndim <= TENSOR_MAX_DIMS, "parameter %s: ndim %d", name, ndim);
     if (ps->count == ps->capacity) {
         ps->capacity = ps->capacity ? ps->capacity * 2 : 64;
         ps->items = realloc(ps->items, (size_t)ps->capacity * sizeof *ps->items);
-        CHECK(ps->items != NULL, "out of memory");
+        ps->inits = realloc(ps->inits, (size_t)ps->capacity * sizeof *ps->inits);
+        ps->init_std = realloc(ps->init_std, (size_t)ps->capacity * sizeof *ps->init_std);
+        CHECK(ps->items && ps->inits && ps->init_std, "out of memory");
     }
     Tensor *t = calloc(1, sizeof *t);
     CHECK(t != NULL, "out of memory");
@@ -40,6 +50,8 @@ Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shap
     }
     t->requires_grad = 1;
     t->name = strdup(name);
+    ps->inits[ps->count] = init;
+    ps->init_std[ps->count] = std;
     ps->items[ps->count++] = t;
     return t;
 }
@@ -107,4 +119,35 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
               "parameter %s differs", dst->items[k]->name);
     }
     memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
+}
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+void params_initialize(ParamSet *ps, uint64_t seed) {
+    CHECK(ps->finalized, "initialize before finalize");
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        float *v = tensor_f32(t);
+        int64_t n = tensor_numel(t);
+        float std = ps->init_std[k];
+        Rng rng = rng_make(seed, name_hash(t->name));
+        for (int64_t e = 0; e < n; e++) {
+            switch (ps->inits[k]) {
+            case PARAM_INIT_ZEROS: v[e] = 0.0f; break;
+            case PARAM_INIT_ONES: v[e] = 1.0f; break;
+            case PARAM_INIT_NORMAL: v[e] = std * rng_normal(&rng); break;
+            case PARAM_INIT_TRUNC_NORMAL: {
+                float z;
+                do z = rng_normal(&rng);
+                while (z < -2.0f || z > 2.0f);
+                v[e] = std * z;
+                break;
+            }
+            }
+        }
+    }
 }

@@ -13,8 +13,18 @@
 
 #include "core/tensor.h"
 
+/* How params_initialize() fills a parameter. */
+typedef enum {
+    PARAM_INIT_ZEROS,
+    PARAM_INIT_ONES,
+    PARAM_INIT_NORMAL,        /* N(0, std²) */
+    PARAM_INIT_TRUNC_NORMAL,  /* N(0, std²) redrawn outside ±2 std (timm's trunc_normal_) */
+} ParamInit;
+
 typedef struct {
     Tensor **items;
+    ParamInit *inits;
+    float *init_std;
     int count, capacity;
     float *values;      /* one block: every parameter's data, in declaration order */
     float *grads;       /* one block: every parameter's gradient */
@@ -24,8 +34,16 @@ typedef struct {
 
 void params_init(ParamSet *ps);
 void params_free(ParamSet *ps);
-/* Declares a parameter (before finalize). The name is copied. Duplicate names abort. */
+/* Declares a parameter (before finalize), initialised to zeros. The name is
+ * copied. Duplicate names abort. */
 Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape);
+/* Declares a parameter with its initialisation rule. */
+Tensor *params_add_init(ParamSet *ps, const char *name, int ndim, const int64_t *shape, ParamInit init,
+                        float std);
+/* Fills every parameter by its rule. Each parameter draws from its own Philox
+ * stream keyed by a hash of its name, so adding a parameter never changes the
+ * values of the others. */
+void params_initialize(ParamSet *ps, uint64_t seed);
 /* Allocates the value and gradient blocks (both zeroed) and points each parameter into them. */
 void params_finalize(ParamSet *ps);
 Tensor *params_find(const ParamSet *ps, const char *name);

@@ -1,0 +1,59 @@
+/* Basic layers. Each declares its parameters in a ParamSet under a name
+ * prefix (the checkpoint names of spec/albef_blip.md §8) and applies them with
+ * the ops of autograd/ops.h. Initialisation follows BERT/timm: Linear and
+ * Embedding weights N(0, 0.02²) (truncated for ViT), biases 0, LayerNorm 1/0. */
+#ifndef NN_LAYERS_H
+#define NN_LAYERS_H
+
+#include "autograd/params.h"
+#include "core/tensor.h"
+
+typedef struct {
+    Tensor *weight; /* [out, in] */
+    Tensor *bias;   /* [out] or NULL */
+    int in, out;
+} Linear;
+
+/* Declares "<prefix>.weight" and, when has_bias, "<prefix>.bias". */
+void linear_declare(Linear *l, ParamSet *ps, const char *prefix, int in, int out, int has_bias);
+Tensor *linear_forward(const Linear *l, Tensor *x);
+
+typedef struct {
+    Tensor *weight, *bias; /* [dim] */
+    float eps;
+} LayerNorm;
+
+/* Declares "<prefix>.weight" and "<prefix>.bias". */
+void layernorm_declare(LayerNorm *ln, ParamSet *ps, const char *prefix, int dim, float eps);
+Tensor *layernorm_forward(const LayerNorm *ln, Tensor *x);
+
+typedef struct {
+    Tensor *weight; /* [count, dim] */
+} Embedding;
+
+/* Declares "<prefix>.weight". */
+void embedding_declare(Embedding *e, ParamSet *ps, const char *prefix, int count, int dim);
+Tensor *embedding_forward(const Embedding *e, Tensor *ids);
+
+/* Two Linears with an exact GELU between: names "<prefix>.<fc1_name>" and
+ * "<prefix>.<fc2_name>" (ViT: "fc1"/"fc2"). */
+typedef struct {
+    Linear fc1, fc2;
+} Mlp;
+
+void mlp_declare(Mlp *m, ParamSet *ps, const char *prefix, const char *fc1_name, const char *fc2_name, int dim,
+                 int hidden);
+Tensor *mlp_forward(const Mlp *m, Tensor *x);
+
+/* Dropout whose mask is fixed by (seed, stream): the caller advances the
+ * stream per call site and step so masks never repeat. Identity when !training. */
+typedef struct {
+    float p;
+    int training;
+    uint64_t seed;
+    uint64_t stream; /* incremented by each dropout_forward call */
+} DropoutState;
+
+Tensor *dropout_forward(DropoutState *d, Tensor *x);
+
+#endif
