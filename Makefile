@@ -15,13 +15,13 @@ CUDA    ?= $(if $(NVCC),1,0)
 ifeq ($(SAN),1)
   VARIANT  := san
   SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  BIN      := build/san/bin
+  BIN      ?= build/san/bin
 else
   VARIANT  := release
   SANFLAGS :=
-  BIN      := bin
+  BIN      ?= bin
 endif
-BUILD   := build/$(VARIANT)
+BUILD   ?= build/$(VARIANT)
 
 # x86-64-v3 = AVX2 + FMA: runs on any AVX2 machine (issue 2: binaries move between machines).
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -march=x86-64-v3 -fopenmp -D_GNU_SOURCE \

@@ -1,0 +1,32 @@
+/* Whole-file reads and atomic writes (DESIGN.md: outputs are written to a
+ * temporary file, then renamed, so a crash never leaves half a file). */
+#ifndef CORE_FILEIO_H
+#define CORE_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Reads a whole file into a NUL-terminated malloc'ed buffer; NULL with
+ * error_set("<path>: <reason>") on failure. *size may be NULL. */
+char *file_read_all(const char *path, size_t *size);
+/* Writes data to path atomically (path.tmp.<pid>, fsync, rename). 0 or -1. */
+int file_write_atomic(const char *path, const void *data, size_t size);
+
+/* Streaming atomic write: atomic_open() returns a FILE on a temporary name;
+ * atomic_commit() flushes, syncs and renames it over `path`; atomic_abort()
+ * deletes it. */
+typedef struct {
+    FILE *fp;
+    char path[4096];
+    char tmp_path[4112];
+} AtomicFile;
+
+int atomic_open(AtomicFile *f, const char *path);
+int atomic_commit(AtomicFile *f);
+void atomic_abort(AtomicFile *f);
+
+int file_exists(const char *path);
+/* mkdir -p. 0 or -1 with error_set. */
+int make_dirs(const char *path);
+
+#endif
