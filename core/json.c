@@ -81,7 +81,7 @@ int json_get_number(const cJSON *obj, const char *name, double *out, const char 
 }
 
 int json_get_int(const cJSON *obj, const char *name, long long *out, const char *origin, const char *what) {
-    double v;
+    double v = 0.0;
     if (json_get_number(obj, name, &v, origin, what) < 0) return -1;
     if (v != (double)(long long)v) return error_set("%s: %s: field \"%s\" is not an integer", origin, what, name);
     *out = (long long)v;
