@@ -16,6 +16,10 @@ typedef struct {
 
 /* Declares "<prefix>.weight" and, when has_bias, "<prefix>.bias". */
 void linear_declare(Linear *l, ParamSet *ps, const char *prefix, int in, int out, int has_bias);
+/* The same with a chosen weight initialisation (linear_declare uses
+ * PARAM_INIT_NORMAL as BERT; the ViT blocks use PARAM_INIT_TRUNC_NORMAL as timm). */
+void linear_declare_init(Linear *l, ParamSet *ps, const char *prefix, int in, int out, int has_bias,
+                         ParamInit weight_init);
 Tensor *linear_forward(const Linear *l, Tensor *x);
 
 typedef struct {
@@ -36,7 +40,7 @@ void embedding_declare(Embedding *e, ParamSet *ps, const char *prefix, int count
 Tensor *embedding_forward(const Embedding *e, Tensor *ids);
 
 /* Two Linears with an exact GELU between: names "<prefix>.<fc1_name>" and
- * "<prefix>.<fc2_name>" (ViT: "fc1"/"fc2"). */
+ * "<prefix>.<fc2_name>" (ViT: "fc1"/"fc2"), truncated-normal weights as timm. */
 typedef struct {
     Linear fc1, fc2;
 } Mlp;
@@ -54,6 +58,7 @@ typedef struct {
     uint64_t stream; /* incremented by each dropout_forward call */
 } DropoutState;
 
+/* d == NULL is allowed and means no dropout. */
 Tensor *dropout_forward(DropoutState *d, Tensor *x);
 
 #endif

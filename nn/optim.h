@@ -13,12 +13,19 @@
 typedef struct {
     ParamSet *params;
     float *m, *v;
+    unsigned char *decay; /* per parameter (ParamSet order): 1 = weight decay applies; all 1 after init */
     float beta1, beta2, eps, weight_decay;
     int64_t step;
 } AdamW;
 
 void adamw_init(AdamW *opt, ParamSet *ps, float beta1, float beta2, float eps, float weight_decay);
 void adamw_free(AdamW *opt);
+/* LAVIS's two parameter groups (spec/albef_blip.md §5.3): turns decay off for
+ * every parameter optim_lavis_no_decay() selects. Returns how many. */
+int adamw_use_lavis_decay_groups(AdamW *opt);
+/* 1 for a parameter LAVIS excludes from weight decay: fewer than 2 dims, or a
+ * name containing "bias", "ln" or "bn". */
+int optim_lavis_no_decay(const Tensor *p);
 void adamw_step(AdamW *opt, float lr);
 
 /* SGD with momentum as torch.optim.SGD (dampening 0, no Nesterov):

@@ -1,0 +1,168 @@
+/* AdamW, SGD with momentum and global gradient-norm clipping over a ParamSet.
+ *
+ * The updates follow PyTorch 1.13's single-tensor code paths
+ * (torch/optim/adamw.py, sgd.py, nn/utils/clip_grad.py) in the same order of
+ * float operations, so one step matches PyTorch to rounding (checked in
+ * tests/test_nn_parity.c against tests/fixtures/nn_reference.safetensors).
+ * Step-dependent scalars (bias corrections) are computed in double, as Python
+ * does, then used as float, as the float tensor kernels do.
+ *
+ * Only parameters with requires_grad are touched: a frozen group keeps its
+ * exact bits and its moments stay zero (spec/unlearning_methods.md "-F"
+ * variants freeze everything but the fusion encoder). */
+#include "nn/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+/* Parameters below this size are updated by one thread: the fork/join of an
+ * OpenMP region costs more than the arithmetic (biases, LayerNorm vectors). */
+#define OPTIM_PARALLEL_MIN 32768
+
+static float *alloc_state(const ParamSet *ps, const char *what) {
+    CHECK(ps->finalized, "%s over a ParamSet that is not finalized", what);
+    size_t n = (size_t)(ps->total > 0 ? ps->total : 1);
+    float *buf = calloc(n, sizeof(float));
+    if (!buf) fatal("out of memory for %s state of %lld parameters", what, (long long)ps->total);
+    return buf;
+}
+
+/* spec/albef_blip.md §5.3 (LAVIS get_optimizer_params): no decay for tensors
+ * of fewer than 2 dims or whose name contains "bias", "ln" or "bn". */
+int optim_lavis_no_decay(const Tensor *p) {
+    const char *n = p->name ? p->name : "";
+    return p->ndim < 2 || strstr(n, "bias") || strstr(n, "ln") || strstr(n, "bn");
+}
+
+void adamw_init(AdamW *opt, ParamSet *ps, float beta1, float beta2, float eps, float weight_decay) {
+    memset(opt, 0, sizeof *opt);
+    opt->params = ps;
+    opt->m = alloc_state(ps, "AdamW");
+    opt->v = alloc_state(ps, "AdamW");
+    opt->decay = malloc((size_t)(ps->count > 0 ? ps->count : 1));
+    CHECK(opt->decay != NULL, "out of memory");
+    memset(opt->decay, 1, (size_t)ps->count);
+    opt->beta1 = beta1;
+    opt->beta2 = beta2;
+    opt->eps = eps;
+    opt->weight_decay = weight_decay;
+}
+
+void adamw_free(AdamW *opt) {
+    free(opt->m);
+    free(opt->v);
+    free(opt->decay);
+    memset(opt, 0, sizeof *opt);
+}
+
+int adamw_use_lavis_decay_groups(AdamW *opt) {
+    const ParamSet *ps = opt->params;
+    int excluded = 0;
+    for (int k = 0; k < ps->count; k++) {
+        opt->decay[k] = !optim_lavis_no_decay(ps->items[k]);
+        excluded += !opt->decay[k];
+    }
+    return excluded;
+}
+
+void adamw_step(AdamW *opt, float lr) {
+    ParamSet *ps = opt->params;
+    opt->step++;
+    const double step = (double)opt->step;
+    const float beta1 = opt->beta1, beta2 = opt->beta2, eps = opt->eps;
+    const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
+    const double bias_correction1 = 1.0 - pow((double)beta1, step);
+    const double bias_correction2 = 1.0 - pow((double)beta2, step);
+    const float step_size = (float)((double)lr / bias_correction1);
+    const float bc2_sqrt = (float)sqrt(bias_correction2);
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        if (!t->requires_grad) continue;
+        const int64_t off = params_offset(ps, t), n = tensor_numel(t);
+        float *p = ps->values + off;
+        const float *g = ps->grads + off;
+        float *m = opt->m + off, *v = opt->v + off;
+        /* Decoupled decay first, on the parameter alone (Loshchilov & Hutter). */
+        const float keep = opt->decay[k] ? (float)(1.0 - (double)lr * (double)opt->weight_decay) : 1.0f;
+#pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+        for (int64_t e = 0; e < n; e++) {
+            float pe = p[e] * keep;
+            float me = m[e] * beta1 + g[e] * one_minus_b1;
+            float ve = v[e] * beta2 + one_minus_b2 * g[e] * g[e];
+            float denom = sqrtf(ve) / bc2_sqrt + eps;
+            m[e] = me;
+            v[e] = ve;
+            p[e] = pe + (-step_size * me) / denom; /* addcdiv_: value·m / denom */
+        }
+    }
+}
+
+void sgd_init(Sgd *opt, ParamSet *ps, float momentum, float weight_decay) {
+    memset(opt, 0, sizeof *opt);
+    opt->params = ps;
+    opt->buf = alloc_state(ps, "SGD");
+    opt->momentum = momentum;
+    opt->weight_decay = weight_decay;
+}
+
+void sgd_free(Sgd *opt) {
+    free(opt->buf);
+    memset(opt, 0, sizeof *opt);
+}
+
+void sgd_step(Sgd *opt, float lr) {
+    ParamSet *ps = opt->params;
+    const float mu = opt->momentum, wd = opt->weight_decay;
+    /* PyTorch clones d_p into the buffer on the first step; μ·0 + d_p is the
+     * same value, so a zeroed buffer needs no special case. */
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        if (!t->requires_grad) continue;
+        const int64_t off = params_offset(ps, t), n = tensor_numel(t);
+        float *p = ps->values + off, *b = opt->buf + off;
+        const float *g = ps->grads + off;
+#pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+        for (int64_t e = 0; e < n; e++) {
+            float d = wd != 0.0f ? g[e] + wd * p[e] : g[e];
+            if (mu != 0.0f) {
+                b[e] = b[e] * mu + d;
+                d = b[e];
+            }
+            p[e] -= lr * d;
+        }
+    }
+    opt->step++;
+}
+
+float clip_grad_norm(ParamSet *ps, float max_norm) {
+    /* Sum of squares in double: the norm of 10^8 float gradients loses digits
+     * when accumulated in float. */
+    double sq = 0.0;
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        if (!t->requires_grad) continue;
+        const int64_t off = params_offset(ps, t), n = tensor_numel(t);
+        const float *g = ps->grads + off;
+        double s = 0.0;
+#pragma omp parallel for reduction(+ : s) schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+        for (int64_t e = 0; e < n; e++) s += (double)g[e] * (double)g[e];
+        sq += s;
+    }
+    const float total = (float)sqrt(sq);
+    /* torch: coef = max_norm / (total + 1e-6), clamped to 1; never scales up. */
+    const float coef = max_norm / (total + 1e-6f);
+    if (coef < 1.0f) {
+        for (int k = 0; k < ps->count; k++) {
+            Tensor *t = ps->items[k];
+            if (!t->requires_grad) continue;
+            const int64_t off = params_offset(ps, t), n = tensor_numel(t);
+            float *g = ps->grads + off;
+#pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+            for (int64_t e = 0; e < n; e++) g[e] *= coef;
+        }
+    }
+    return total;
+}
