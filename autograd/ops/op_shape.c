@@ -1,0 +1,248 @@
+/* Shape ops: concat, slice, split, reshape, permute.
+ *
+ * All outputs are fresh contiguous tensors except reshape, whose output shares
+ * x's data (a contiguous reshape moves no element). The backward passes move
+ * the upstream gradient back to where each element came from and add it. */
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/arena.h"
+#include "core/error.h"
+
+static void check_f32(const Tensor *x, const char *op) {
+    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "%s: needs a contiguous f32 tensor", op);
+}
+
+/* Product of the dims before `dim` and of the dims after it. */
+static void split_at_dim(const Tensor *x, int dim, int64_t *outer, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < dim; d++) *outer *= x->shape[d];
+    for (int d = dim + 1; d < x->ndim; d++) *inner *= x->shape[d];
+}
+
+/* Gradient of an input held outside node->in (same rule as tape_input_grad). */
+static float *input_grad(Tensor *t) { return t->requires_grad ? tensor_grad_f32(t) : NULL; }
+
+/* ---- concat ----
+ * One node for any n: a tape node holds at most TAPE_MAX_INPUTS inputs, so the
+ * full input list lives in node->saved (node->in keeps the first few for
+ * debugging only). Every input that requires a gradient receives its block. */
+
+typedef struct {
+    int n;
+    Tensor **xs;
+} ConcatSaved;
+
+static void concat_backward(TapeNode *node) {
+    const ConcatSaved *s = node->saved;
+    int dim = (int)node->i[0];
+    int64_t outer = node->i[1], inner = node->i[2];
+    int64_t total = node->out->shape[dim];
+    const float *g = node->out->grad;
+    int64_t start = 0;
+    for (int k = 0; k < s->n; k++) {
+        Tensor *x = s->xs[k];
+        int64_t len = x->shape[dim];
+        float *dx = input_grad(x);
+        if (dx) {
+#pragma omp parallel for if (outer * len * inner > 65536)
+            for (int64_t o = 0; o < outer; o++) {
+                const float *src = g + (o * total + start) * inner;
+                float *dst = dx + o * len * inner;
+                for (int64_t e = 0; e < len * inner; e++) dst[e] += src[e];
+            }
+        }
+        start += len;
+    }
+}
+
+Tensor *op_concat(Tensor *const *xs, int n, int dim) {
+    CHECK(n >= 1, "concat: %d inputs", n);
+    for (int k = 0; k < n; k++) check_f32(xs[k], "concat");
+    int d = tensor_dim(xs[0], dim);
+    int64_t shape[TENSOR_MAX_DIMS];
+    memcpy(shape, xs[0]->shape, sizeof shape);
+    shape[d] = 0;
+    for (int k = 0; k < n; k++) {
+        CHECK(xs[k]->ndim == xs[0]->ndim, "concat: input %d has %d dims, input 0 has %d", k, xs[k]->ndim,
+              xs[0]->ndim);
+        for (int e = 0; e < xs[0]->ndim; e++)
+            CHECK(e == d || xs[k]->shape[e] == xs[0]->shape[e],
+                  "concat: input %d dim %d is %lld, input 0 has %lld", k, e, (long long)xs[k]->shape[e],
+                  (long long)xs[0]->shape[e]);
+        shape[d] += xs[k]->shape[d];
+    }
+    Tensor *out = tensor_new(DTYPE_F32, xs[0]->ndim, shape);
+    int64_t outer, inner;
+    split_at_dim(out, d, &outer, &inner);
+    float *y = tensor_f32(out);
+    int64_t start = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t len = xs[k]->shape[d];
+        const float *src = tensor_f32(xs[k]);
+#pragma omp parallel for if (outer * len * inner > 65536)
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(y + (o * shape[d] + start) * inner, src + o * len * inner, (size_t)(len * inner) * sizeof *y);
+        start += len;
+    }
+    if (tape_needs_grad(xs, n)) {
+        TapeNode *node = tape_record("concat", concat_backward, out, xs, n < TAPE_MAX_INPUTS ? n : TAPE_MAX_INPUTS);
+        ConcatSaved *s = arena_alloc(arena_activations(), sizeof *s);
+        s->n = n;
+        s->xs = arena_alloc(arena_activations(), (size_t)n * sizeof *s->xs);
+        memcpy(s->xs, xs, (size_t)n * sizeof *s->xs);
+        node->saved = s;
+        node->i[0] = d;
+        node->i[1] = outer;
+        node->i[2] = inner;
+    }
+    return out;
+}
+
+/* ---- slice ---- */
+
+static void slice_backward(TapeNode *node) {
+    float *dx = tape_input_grad(node, 0);
+    if (!dx) return;
+    int dim = (int)node->i[0];
+    int64_t start = node->i[1], len = node->i[2], outer = node->i[3], inner = node->i[4];
+    int64_t n = node->in[0]->shape[dim];
+    const float *g = node->out->grad;
+#pragma omp parallel for if (outer * len * inner > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        float *dst = dx + (o * n + start) * inner;
+        const float *src = g + o * len * inner;
+        for (int64_t e = 0; e < len * inner; e++) dst[e] += src[e];
+    }
+}
+
+Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len) {
+    check_f32(x, "slice");
+    int d = tensor_dim(x, dim);
+    int64_t n = x->shape[d];
+    CHECK(start >= 0 && len >= 0 && start + len <= n, "slice: [%lld, %lld) outside dim %d of size %lld",
+          (long long)start, (long long)(start + len), d, (long long)n);
+    int64_t shape[TENSOR_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[d] = len;
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, shape);
+    int64_t outer, inner;
+    split_at_dim(x, d, &outer, &inner);
+    const float *src = tensor_f32(x);
+    float *y = tensor_f32(out);
+#pragma omp parallel for if (outer * len * inner > 65536)
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(y + o * len * inner, src + (o * n + start) * inner, (size_t)(len * inner) * sizeof *y);
+    TapeNode *node = tape_maybe_record("slice", slice_backward, out, x, NULL, NULL, NULL);
+    if (node) {
+        node->i[0] = d;
+        node->i[1] = start;
+        node->i[2] = len;
+        node->i[3] = outer;
+        node->i[4] = inner;
+    }
+    return out;
+}
+
+/* ---- split: one slice node per part, so each part's gradient flows on its own ---- */
+
+void op_split(Tensor *x, int dim, const int64_t *sizes, int n, Tensor **outs) {
+    int d = tensor_dim(x, dim);
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+        CHECK(sizes[k] >= 0, "split: part %d has negative size %lld", k, (long long)sizes[k]);
+        total += sizes[k];
+    }
+    CHECK(total == x->shape[d], "split: sizes sum to %lld, dim %d has %lld", (long long)total, d,
+          (long long)x->shape[d]);
+    int64_t start = 0;
+    for (int k = 0; k < n; k++) {
+        outs[k] = op_slice(x, d, start, sizes[k]);
+        start += sizes[k];
+    }
+}
+
+/* ---- reshape ---- */
+
+static void reshape_backward(TapeNode *node) {
+    float *dx = tape_input_grad(node, 0);
+    if (!dx) return;
+    const float *g = node->out->grad;
+    int64_t n = tensor_numel(node->out);
+#pragma omp parallel for if (n > 65536)
+    for (int64_t k = 0; k < n; k++) dx[k] += g[k];
+}
+
+Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape) {
+    check_f32(x, "reshape");
+    /* A new record over the same data: the output has its own gradient buffer,
+     * which the backward adds into x's. */
+    Tensor *out = tensor_view_reshape(x, ndim, shape);
+    tape_maybe_record("reshape", reshape_backward, out, x, NULL, NULL, NULL);
+    return out;
+}
+
+/* ---- permute ----
+ * out[o_0, ..., o_{n-1}] = x[...] with x's dim perm[e] at coordinate o_e, so
+ * the x offset of an output element is Σ_e o_e · x.stride[perm[e]]. The map is
+ * a bijection: the backward adds g at the same offsets (the inverse
+ * permutation) without write conflicts. */
+
+static void permute_strides(const Tensor *x, const int64_t *perm, int64_t *src_stride) {
+    for (int e = 0; e < x->ndim; e++) src_stride[e] = x->stride[perm[e]];
+}
+
+/* Calls body(dst_index, src_offset) for every output element, rows of the
+ * last output dim at a time; parallel over rows. */
+#define PERMUTE_LOOP(out, src_stride, STMT)                                                   \
+    do {                                                                                      \
+        int nd_ = (out)->ndim;                                                                \
+        int64_t last_ = nd_ ? (out)->shape[nd_ - 1] : 1;                                      \
+        int64_t ls_ = nd_ ? (src_stride)[nd_ - 1] : 0;                                        \
+        int64_t rows_ = last_ ? tensor_numel(out) / last_ : 0;                                \
+        _Pragma("omp parallel for if (rows_ * last_ > 65536)")                                \
+        for (int64_t r_ = 0; r_ < rows_; r_++) {                                              \
+            int64_t base_ = 0, rem_ = r_;                                                     \
+            for (int e_ = nd_ - 2; e_ >= 0; e_--) {                                           \
+                base_ += (rem_ % (out)->shape[e_]) * (src_stride)[e_];                        \
+                rem_ /= (out)->shape[e_];                                                     \
+            }                                                                                 \
+            for (int64_t c_ = 0; c_ < last_; c_++) {                                          \
+                int64_t dst = r_ * last_ + c_, src = base_ + c_ * ls_;                        \
+                STMT;                                                                         \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+static void permute_backward(TapeNode *node) {
+    float *dx = tape_input_grad(node, 0);
+    if (!dx) return;
+    int64_t src_stride[TENSOR_MAX_DIMS];
+    permute_strides(node->in[0], node->i, src_stride);
+    const float *g = node->out->grad;
+    PERMUTE_LOOP(node->out, src_stride, dx[src] += g[dst]);
+}
+
+Tensor *op_permute(Tensor *x, const int *perm) {
+    check_f32(x, "permute");
+    int64_t p[TENSOR_MAX_DIMS], shape[TENSOR_MAX_DIMS];
+    int seen[TENSOR_MAX_DIMS] = {0};
+    for (int e = 0; e < x->ndim; e++) {
+        CHECK(perm[e] >= 0 && perm[e] < x->ndim && !seen[perm[e]], "permute: entry %d (%d) is not a permutation of %d dims",
+              e, perm[e], x->ndim);
+        seen[perm[e]] = 1;
+        p[e] = perm[e];
+        shape[e] = x->shape[perm[e]];
+    }
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, shape);
+    int64_t src_stride[TENSOR_MAX_DIMS];
+    permute_strides(x, p, src_stride);
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    PERMUTE_LOOP(out, src_stride, y[dst] = a[src]);
+    TapeNode *node = tape_maybe_record("permute", permute_backward, out, x, NULL, NULL, NULL);
+    if (node) memcpy(node->i, p, (size_t)x->ndim * sizeof p[0]);
+    return out;
+}
