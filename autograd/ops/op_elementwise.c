@@ -1,0 +1,202 @@
+/* Elementwise arithmetic: add, sub, mul with the broadcast of ops.h (b of a's
+ * shape, b with one element, or b equal to a's trailing dims), scalar scale
+ * and shift, and the bias add over the last dim.
+ *
+ * Every allowed broadcast makes a's flat index k read b[k mod nb], so one loop
+ * serves all three cases; the backward for b sums the upstream gradient over
+ * the rows of a viewed as [numel(a)/nb, nb]. */
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+
+#define PAR_MIN 65536 /* below this, threads cost more than they save */
+
+static void check_f32(const Tensor *t, const char *op) {
+    CHECK(t->dtype == DTYPE_F32 && t->device == DEVICE_CPU && tensor_is_contiguous(t),
+          "%s: needs contiguous f32 CPU tensors", op);
+}
+
+/* Checks that b broadcasts onto a as ops.h allows; returns numel(b). */
+static int64_t broadcast_len(const Tensor *a, const Tensor *b, const char *op) {
+    check_f32(a, op);
+    check_f32(b, op);
+    int64_t nb = tensor_numel(b);
+    int ok = nb == 1 || tensor_same_shape(a, b);
+    if (!ok && b->ndim <= a->ndim) {
+        ok = 1;
+        for (int d = 0; d < b->ndim; d++) ok &= b->shape[d] == a->shape[a->ndim - b->ndim + d];
+    }
+    char sa[64], sb[64];
+    CHECK(ok, "%s: %s does not broadcast onto %s (same shape, one element or trailing dims)", op,
+          tensor_shape_str(b, sb, sizeof sb), tensor_shape_str(a, sa, sizeof sa));
+    return nb;
+}
+
+/* db[j] += sign · Σ_r g[r·nb + j] · (m ? m[r·nb + j] : 1), over rows = n / nb.
+ * Sums run in double and in a fixed order, independent of the thread count. */
+static void reduce_broadcast(float *db, const float *g, const float *m, int64_t n, int64_t nb, float sign) {
+    int64_t rows = n / nb;
+    if (nb == 1) {
+        /* One element: a fixed split into chunks, partial sums added in order. */
+        enum { CHUNKS = 64 };
+        double part[CHUNKS] = {0};
+        int64_t len = (n + CHUNKS - 1) / CHUNKS;
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int c = 0; c < CHUNKS; c++) {
+            int64_t k0 = c * len, k1 = k0 + len < n ? k0 + len : n;
+            double s = 0.0;
+            for (int64_t k = k0; k < k1; k++) s += (double)g[k] * (m ? (double)m[k] : 1.0);
+            part[c] = s;
+        }
+        double s = 0.0;
+        for (int c = 0; c < CHUNKS; c++) s += part[c];
+        db[0] += sign * (float)s;
+        return;
+    }
+    enum { BLOCK = 64 };
+    int64_t nblocks = (nb + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (n > PAR_MIN && nblocks > 1)
+    for (int64_t jb = 0; jb < nblocks; jb++) {
+        int64_t j0 = jb * BLOCK, j1 = j0 + BLOCK < nb ? j0 + BLOCK : nb;
+        double acc[BLOCK] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            const float *gr = g + r * nb, *mr = m ? m + r * nb : NULL;
+            for (int64_t j = j0; j < j1; j++) acc[j - j0] += (double)gr[j] * (mr ? (double)mr[j] : 1.0);
+        }
+        for (int64_t j = j0; j < j1; j++) db[j] += sign * (float)acc[j - j0];
+    }
+}
+
+/* ---- add / sub / bias_add: y = a + sign·b ---- */
+
+static void add_backward(TapeNode *node) {
+    float sign = node->f[0];
+    const float *g = node->out->grad;
+    int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
+    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    if (da) {
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t k = 0; k < n; k++) da[k] += g[k];
+    }
+    if (db) {
+        if (nb == n) {
+#pragma omp parallel for if (n > PAR_MIN)
+            for (int64_t k = 0; k < n; k++) db[k] += sign * g[k];
+        } else {
+            reduce_broadcast(db, g, NULL, n, nb, sign);
+        }
+    }
+}
+
+static Tensor *add_signed(Tensor *a, Tensor *b, float sign, const char *op) {
+    int64_t nb = broadcast_len(a, b, op);
+    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    const float *x = tensor_f32(a), *y = tensor_f32(b);
+    float *o = tensor_f32(out);
+    int64_t n = tensor_numel(a);
+    if (nb == n) {
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t k = 0; k < n; k++) o[k] = x[k] + sign * y[k];
+    } else {
+        /* Row by row over [n/nb, nb]: no modulo in the inner loop. */
+        int64_t rows = n / nb;
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < nb; j++) o[r * nb + j] = x[r * nb + j] + sign * y[j];
+    }
+    TapeNode *node = tape_maybe_record(op, add_backward, out, a, b, NULL, NULL);
+    if (node) node->f[0] = sign;
+    return out;
+}
+
+Tensor *op_add(Tensor *a, Tensor *b) { return add_signed(a, b, 1.0f, "add"); }
+Tensor *op_sub(Tensor *a, Tensor *b) { return add_signed(a, b, -1.0f, "sub"); }
+
+Tensor *op_bias_add(Tensor *x, Tensor *bias) {
+    char sx[64], sb[64];
+    CHECK(x->ndim >= 1 && bias->ndim == 1 && bias->shape[0] == x->shape[x->ndim - 1],
+          "bias_add: bias %s does not match the last dim of %s", tensor_shape_str(bias, sb, sizeof sb),
+          tensor_shape_str(x, sx, sizeof sx));
+    return add_signed(x, bias, 1.0f, "bias_add");
+}
+
+/* ---- mul ---- */
+
+static void mul_backward(TapeNode *node) {
+    const float *g = node->out->grad;
+    const float *x = tensor_f32(node->in[0]), *y = tensor_f32(node->in[1]);
+    int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
+    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    if (da) {
+        int64_t rows = nb ? n / nb : 0;
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < nb; j++) da[r * nb + j] += g[r * nb + j] * y[j];
+    }
+    if (db) {
+        if (nb == n) {
+#pragma omp parallel for if (n > PAR_MIN)
+            for (int64_t k = 0; k < n; k++) db[k] += g[k] * x[k];
+        } else {
+            reduce_broadcast(db, g, x, n, nb, 1.0f);
+        }
+    }
+}
+
+Tensor *op_mul(Tensor *a, Tensor *b) {
+    int64_t nb = broadcast_len(a, b, "mul");
+    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    const float *x = tensor_f32(a), *y = tensor_f32(b);
+    float *o = tensor_f32(out);
+    int64_t n = tensor_numel(a), rows = nb ? n / nb : 0; /* nb = 0 only when a is empty too */
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < nb; j++) o[r * nb + j] = x[r * nb + j] * y[j];
+    tape_maybe_record("mul", mul_backward, out, a, b, NULL, NULL);
+    return out;
+}
+
+/* ---- scalar scale and shift ---- */
+
+static void scale_backward(TapeNode *node) {
+    float s = node->f[0];
+    const float *g = node->out->grad;
+    float *da = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t k = 0; k < n; k++) da[k] += s * g[k];
+}
+
+Tensor *op_scale(Tensor *a, float s) {
+    check_f32(a, "scale");
+    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    const float *x = tensor_f32(a);
+    float *o = tensor_f32(out);
+    int64_t n = tensor_numel(a);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t k = 0; k < n; k++) o[k] = x[k] * s;
+    TapeNode *node = tape_maybe_record("scale", scale_backward, out, a, NULL, NULL, NULL);
+    if (node) node->f[0] = s;
+    return out;
+}
+
+/* d(a + s)/da = 1: the gradient passes through unchanged. */
+static void add_scalar_backward(TapeNode *node) {
+    const float *g = node->out->grad;
+    float *da = tape_input_grad(node, 0);
+    int64_t n = tensor_numel(node->out);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t k = 0; k < n; k++) da[k] += g[k];
+}
+
+Tensor *op_add_scalar(Tensor *a, float s) {
+    check_f32(a, "add_scalar");
+    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    const float *x = tensor_f32(a);
+    float *o = tensor_f32(out);
+    int64_t n = tensor_numel(a);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t k = 0; k < n; k++) o[k] = x[k] + s;
+    tape_maybe_record("add_scalar", add_scalar_backward, out, a, NULL, NULL, NULL);
+    return out;
+}
