@@ -1,0 +1,46 @@
+/* Inverted dropout (ALBEF/BLIP use it in BERT and, with p = 0 by default, in
+ * ViT). Element k is kept when philox_uniform(seed, stream, k) >= p and then
+ * scaled by 1/(1-p), so the expected value is unchanged and evaluation needs
+ * no rescaling. The mask is a pure function of (seed, stream, k): the CUDA
+ * kernel draws the same mask, and the backward recomputes it instead of
+ * storing it (DESIGN.md "Deterministic"). */
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+/* y[k] = s·x[k] where kept, 0 elsewhere; dx += s·g where kept (same formula). */
+static void dropout_apply(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+                          uint64_t stream, int accumulate) {
+#pragma omp parallel for if (n > 16384)
+    for (int64_t k = 0; k < n; k++) {
+        float v = philox_uniform(seed, stream, (uint64_t)k) >= p ? scale * src[k] : 0.0f;
+        if (accumulate) dst[k] += v;
+        else dst[k] = v;
+    }
+}
+
+static void dropout_backward(TapeNode *node) {
+    float *dx = tape_input_grad(node, 0);
+    if (!dx) return;
+    dropout_apply(node->out->grad, dx, tensor_numel(node->out), node->f[0], node->f[1], (uint64_t)node->i[0],
+                  (uint64_t)node->i[1], 1);
+}
+
+Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream) {
+    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "dropout: needs a contiguous f32 tensor");
+    CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability %g outside [0, 1]", (double)p);
+    if (p == 0.0f) return x;
+    /* p == 1 drops everything (PyTorch returns zeros); the scale must not be inf. */
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    dropout_apply(tensor_f32(x), tensor_f32(out), tensor_numel(x), p, scale, seed, stream, 0);
+    TapeNode *node = tape_maybe_record("dropout", dropout_backward, out, x, NULL, NULL, NULL);
+    if (node) {
+        node->f[0] = p;
+        node->f[1] = scale;
+        node->i[0] = (int64_t)seed;
+        node->i[1] = (int64_t)stream;
+    }
+    return out;
+}
