@@ -1,0 +1,91 @@
+/* The ViT block (pre-norm, spec/albef_blip.md §1.2) and the BERT layer
+ * (post-norm, optional cross-attention, §2.3), with the checkpoint names of §8.1. */
+#include "nn/transformer.h"
+
+#include <stdio.h>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "nn/attention.h"
+
+static const char *join_name(char *buf, size_t size, const char *prefix, const char *leaf) {
+    int n = snprintf(buf, size, "%s.%s", prefix, leaf);
+    CHECK(n > 0 && (size_t)n < size, "parameter name too long: %s.%s", prefix, leaf);
+    return buf;
+}
+
+void vit_block_declare(VitBlock *b, ParamSet *ps, const char *prefix, int dim, int n_heads, int mlp_hidden,
+                       float ln_eps) {
+    char name[512];
+    CHECK(n_heads > 0 && dim % n_heads == 0, "%s: dim %d not divisible by %d heads", prefix, dim, n_heads);
+    b->dim = dim;
+    b->n_heads = n_heads;
+    layernorm_declare(&b->norm1, ps, join_name(name, sizeof name, prefix, "norm1"), dim, ln_eps);
+    /* One fused projection, rows q | k | v (§8.1 "rows: q(768) | k(768) | v(768)"). */
+    linear_declare_init(&b->qkv, ps, join_name(name, sizeof name, prefix, "attn.qkv"), dim, 3 * dim, 1,
+                        PARAM_INIT_TRUNC_NORMAL);
+    linear_declare_init(&b->proj, ps, join_name(name, sizeof name, prefix, "attn.proj"), dim, dim, 1,
+                        PARAM_INIT_TRUNC_NORMAL);
+    layernorm_declare(&b->norm2, ps, join_name(name, sizeof name, prefix, "norm2"), dim, ln_eps);
+    mlp_declare(&b->mlp, ps, join_name(name, sizeof name, prefix, "mlp"), "fc1", "fc2", dim, mlp_hidden);
+}
+
+Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
+    CHECK(x->ndim == 3 && x->shape[2] == b->dim, "vit block: input must be [B, N, %d]", b->dim);
+    Tensor *qkv = linear_forward(&b->qkv, layernorm_forward(&b->norm1, x));
+    Tensor *parts[3];
+    const int64_t d = b->dim;
+    op_split(qkv, 2, (const int64_t[]){d, d, d}, 3, parts);
+    Tensor *attn = attention_heads(parts[0], parts[1], parts[2], NULL, b->n_heads, NULL); /* ViT: no dropout */
+    x = op_add(x, linear_forward(&b->proj, attn));
+    return op_add(x, mlp_forward(&b->mlp, layernorm_forward(&b->norm2, x)));
+}
+
+static void bert_attention_declare(BertAttentionBlock *a, ParamSet *ps, const char *prefix, int dim, int kv_dim,
+                                   float ln_eps) {
+    char name[512];
+    linear_declare(&a->query, ps, join_name(name, sizeof name, prefix, "self.query"), dim, dim, 1);
+    linear_declare(&a->key, ps, join_name(name, sizeof name, prefix, "self.key"), kv_dim, dim, 1);
+    linear_declare(&a->value, ps, join_name(name, sizeof name, prefix, "self.value"), kv_dim, dim, 1);
+    linear_declare(&a->out_dense, ps, join_name(name, sizeof name, prefix, "output.dense"), dim, dim, 1);
+    layernorm_declare(&a->out_norm, ps, join_name(name, sizeof name, prefix, "output.LayerNorm"), dim, ln_eps);
+}
+
+void bert_layer_declare(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads, int ffn_hidden,
+                        int has_cross, int encoder_dim, float ln_eps) {
+    char name[512];
+    CHECK(n_heads > 0 && dim % n_heads == 0, "%s: dim %d not divisible by %d heads", prefix, dim, n_heads);
+    l->dim = dim;
+    l->n_heads = n_heads;
+    l->has_cross = has_cross;
+    bert_attention_declare(&l->self_attn, ps, join_name(name, sizeof name, prefix, "attention"), dim, dim, ln_eps);
+    if (has_cross)
+        bert_attention_declare(&l->cross_attn, ps, join_name(name, sizeof name, prefix, "crossattention"), dim,
+                               encoder_dim, ln_eps);
+    linear_declare(&l->intermediate, ps, join_name(name, sizeof name, prefix, "intermediate.dense"), dim,
+                   ffn_hidden, 1);
+    linear_declare(&l->output, ps, join_name(name, sizeof name, prefix, "output.dense"), ffn_hidden, dim, 1);
+    layernorm_declare(&l->output_norm, ps, join_name(name, sizeof name, prefix, "output.LayerNorm"), dim, ln_eps);
+}
+
+/* h = LN(h + dropout(dense(attention(q(h), k(kv), v(kv))))), Hugging Face's
+ * BertAttention (self) and its cross-attention twin. */
+static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, Tensor *h, Tensor *kv,
+                                      Tensor *mask, DropoutState *dropout) {
+    Tensor *q = linear_forward(&a->query, h);
+    Tensor *k = linear_forward(&a->key, kv);
+    Tensor *v = linear_forward(&a->value, kv);
+    Tensor *ctx = attention_heads(q, k, v, mask, n_heads, dropout);
+    Tensor *o = dropout_forward(dropout, linear_forward(&a->out_dense, ctx));
+    return layernorm_forward(&a->out_norm, op_add(h, o));
+}
+
+Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Tensor *enc, Tensor *enc_mask,
+                           DropoutState *dropout) {
+    CHECK(h->ndim == 3 && h->shape[2] == l->dim, "bert layer: input must be [B, L, %d]", l->dim);
+    h = bert_attention_forward(&l->self_attn, l->n_heads, h, h, self_mask, dropout);
+    if (l->has_cross && enc) h = bert_attention_forward(&l->cross_attn, l->n_heads, h, enc, enc_mask, dropout);
+    Tensor *i = op_gelu(linear_forward(&l->intermediate, h));
+    Tensor *o = dropout_forward(dropout, linear_forward(&l->output, i));
+    return layernorm_forward(&l->output_norm, op_add(h, o));
+}
