@@ -1,0 +1,183 @@
+/* Normalisations over the last dim: LayerNorm (PyTorch nn.LayerNorm: biased
+ * variance, eps inside the square root, optional affine weight and bias) and
+ * L2 normalisation (F.normalize: x / max(‖x‖₂, eps)), used by ALBEF's
+ * contrastive projections.
+ *
+ * LayerNorm saves each row's mean and 1/σ, so backward does not redo the
+ * statistics. With x̂ = (x - μ)/σ and ĝ = g ⊙ w:
+ *   dx = (ĝ - mean(ĝ) - x̂ · mean(ĝ ⊙ x̂)) / σ,  dw = Σ_rows g ⊙ x̂,  db = Σ_rows g. */
+#include <math.h>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/arena.h"
+#include "core/error.h"
+
+#define PAR_MIN 16384
+
+static void check_f32(const Tensor *t, const char *op) {
+    CHECK(t->dtype == DTYPE_F32 && t->device == DEVICE_CPU && tensor_is_contiguous(t),
+          "%s: needs contiguous f32 CPU tensors", op);
+}
+
+static void check_affine(const Tensor *p, int64_t C, const char *what) {
+    if (!p) return;
+    check_f32(p, "layernorm");
+    CHECK(p->ndim == 1 && p->shape[0] == C, "layernorm: %s must be [%lld]", what, (long long)C);
+}
+
+typedef struct {
+    float *mean, *rstd; /* [rows] each */
+} LayerNormSaved;
+
+static void layernorm_backward(TapeNode *node) {
+    int64_t C = node->i[0], rows = node->i[1];
+    const LayerNormSaved *st = node->saved;
+    const float *x = tensor_f32(node->in[0]), *g = node->out->grad;
+    const float *w = node->in[1] ? tensor_f32(node->in[1]) : NULL;
+    float *dx = tape_input_grad(node, 0);
+    float *dw = node->n_in > 1 ? tape_input_grad(node, 1) : NULL;
+    float *db = node->n_in > 2 ? tape_input_grad(node, 2) : NULL;
+    if (dx) {
+#pragma omp parallel for if (rows * C > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * C, *gr = g + r * C;
+            double mu = st->mean[r], rs = st->rstd[r];
+            double sum_g = 0.0, sum_gx = 0.0;
+            for (int64_t j = 0; j < C; j++) {
+                double gh = (double)gr[j] * (w ? (double)w[j] : 1.0);
+                sum_g += gh;
+                sum_gx += gh * ((double)xr[j] - mu) * rs;
+            }
+            double mean_g = sum_g / (double)C, mean_gx = sum_gx / (double)C;
+            for (int64_t j = 0; j < C; j++) {
+                double gh = (double)gr[j] * (w ? (double)w[j] : 1.0);
+                double xh = ((double)xr[j] - mu) * rs;
+                dx[r * C + j] += (float)(rs * (gh - mean_g - xh * mean_gx));
+            }
+        }
+    }
+    if (dw || db) {
+        /* Threads split the columns; rows are summed in order (deterministic). */
+        enum { BLOCK = 64 };
+        int64_t nblocks = (C + BLOCK - 1) / BLOCK;
+#pragma omp parallel for if (rows * C > PAR_MIN && nblocks > 1)
+        for (int64_t jb = 0; jb < nblocks; jb++) {
+            int64_t j0 = jb * BLOCK, j1 = j0 + BLOCK < C ? j0 + BLOCK : C;
+            double aw[BLOCK] = {0}, ab[BLOCK] = {0};
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = x + r * C, *gr = g + r * C;
+                double mu = st->mean[r], rs = st->rstd[r];
+                for (int64_t j = j0; j < j1; j++) {
+                    aw[j - j0] += (double)gr[j] * ((double)xr[j] - mu) * rs;
+                    ab[j - j0] += gr[j];
+                }
+            }
+            for (int64_t j = j0; j < j1; j++) {
+                if (dw) dw[j] += (float)aw[j - j0];
+                if (db) db[j] += (float)ab[j - j0];
+            }
+        }
+    }
+}
+
+Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
+    check_f32(x, "layernorm");
+    CHECK(x->ndim >= 1 && eps >= 0.0f, "layernorm: needs a tensor with dims and eps >= 0");
+    int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
+    check_affine(weight, C, "weight");
+    check_affine(bias, C, "bias");
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    const float *xv = tensor_f32(x);
+    const float *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
+    float *y = tensor_f32(out);
+    Tensor *ins[3] = {x, weight, bias};
+    LayerNormSaved *st = NULL;
+    if (tape_needs_grad(ins, 3)) {
+        st = arena_alloc(arena_activations(), sizeof *st);
+        st->mean = arena_alloc(arena_activations(), (size_t)rows * sizeof(float));
+        st->rstd = arena_alloc(arena_activations(), (size_t)rows * sizeof(float));
+    }
+#pragma omp parallel for if (rows * C > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = xv + r * C;
+        /* Two passes in double: no cancellation in E[x²] - E[x]². */
+        double mu = 0.0, var = 0.0;
+        for (int64_t j = 0; j < C; j++) mu += xr[j];
+        mu /= (double)C;
+        for (int64_t j = 0; j < C; j++) var += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+        var /= (double)C;
+        double rs = 1.0 / sqrt(var + (double)eps);
+        for (int64_t j = 0; j < C; j++) {
+            double v = ((double)xr[j] - mu) * rs;
+            if (w) v *= w[j];
+            if (b) v += b[j];
+            y[r * C + j] = (float)v;
+        }
+        if (st) {
+            st->mean[r] = (float)mu;
+            st->rstd[r] = (float)rs;
+        }
+    }
+    TapeNode *node = tape_maybe_record("layernorm", layernorm_backward, out, x, weight, bias, NULL);
+    if (node) {
+        node->saved = st;
+        node->f[0] = eps;
+        node->i[0] = C;
+        node->i[1] = rows;
+    }
+    return out;
+}
+
+/* ---- L2 normalisation ---- */
+
+/* With d = max(‖x‖, eps): where ‖x‖ > eps, y = x/‖x‖ and dx = (g - y <y, g>)/‖x‖
+ * (the projection removing the radial part); where clamped, y = x/eps and
+ * dx = g/eps. */
+static void l2_normalize_backward(TapeNode *node) {
+    int64_t C = node->i[0], rows = node->i[1];
+    float eps = node->f[0];
+    const float *norms = node->saved;
+    const float *y = tensor_f32(node->out), *g = node->out->grad;
+    float *dx = tape_input_grad(node, 0);
+#pragma omp parallel for if (rows * C > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * C, *gr = g + r * C;
+        double n = norms[r];
+        if (n > eps) {
+            double dot = 0.0;
+            for (int64_t j = 0; j < C; j++) dot += (double)yr[j] * (double)gr[j];
+            for (int64_t j = 0; j < C; j++) dx[r * C + j] += (float)(((double)gr[j] - yr[j] * dot) / n);
+        } else {
+            for (int64_t j = 0; j < C; j++) dx[r * C + j] += (float)((double)gr[j] / (double)eps);
+        }
+    }
+}
+
+Tensor *op_l2_normalize(Tensor *x, float eps) {
+    check_f32(x, "l2_normalize");
+    CHECK(x->ndim >= 1 && eps > 0.0f, "l2_normalize: needs a tensor with dims and eps > 0");
+    int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    const float *xv = tensor_f32(x);
+    float *y = tensor_f32(out);
+    float *norms = tape_needs_grad(&x, 1) ? arena_alloc(arena_activations(), (size_t)rows * sizeof(float))
+                                          : NULL;
+#pragma omp parallel for if (rows * C > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = xv + r * C;
+        double s = 0.0;
+        for (int64_t j = 0; j < C; j++) s += (double)xr[j] * (double)xr[j];
+        double n = sqrt(s), d = n > eps ? n : (double)eps;
+        for (int64_t j = 0; j < C; j++) y[r * C + j] = (float)((double)xr[j] / d);
+        if (norms) norms[r] = (float)n;
+    }
+    TapeNode *node = tape_maybe_record("l2_normalize", l2_normalize_backward, out, x, NULL, NULL, NULL);
+    if (node) {
+        node->saved = norms;
+        node->f[0] = eps;
+        node->i[0] = C;
+        node->i[1] = rows;
+    }
+    return out;
+}
