@@ -155,3 +155,43 @@ TEST(test_gather_dim0_of_3d_with_smaller_index_shape) {
     IndexCtx ctx = {0, idx};
     ASSERT_MSG(gradcheck(apply_gather, &x, 1, &ctx, gradcheck_defaults()) == 0, "%s", error_message());
 }
+
+TEST(test_embedding_and_index_select_large_parallel_paths) {
+    /* Sizes above the OpenMP thresholds, with many repeated ids: the threaded
+     * scatter must equal a serial accumulation. */
+    enum { V = 50, D = 200, N = 600 };
+    Tensor *table = tensor_random_uniform(SHAPE(V, D), -1.0f, 1.0f, 7);
+    table->requires_grad = 1;
+    int32_t idv[N];
+    for (int r = 0; r < N; r++) idv[r] = (r * 7 + r / 13) % V;
+    Tensor *ids = i32_tensor(SHAPE(N), idv);
+    Tensor *y = op_embedding(table, ids);
+    Tensor *up = tensor_random_uniform(SHAPE(N, D), -1.0f, 1.0f, 8);
+    autograd_backward_with(y, tensor_f32(up));
+    static double want[V * D];
+    memset(want, 0, sizeof want);
+    for (int r = 0; r < N; r++) {
+        for (int d = 0; d < D; d++) {
+            ASSERT(tensor_f32(y)[r * D + d] == tensor_f32(table)[idv[r] * D + d]);
+            want[idv[r] * D + d] += tensor_f32(up)[r * D + d];
+        }
+    }
+    for (int k = 0; k < V * D; k++) ASSERT_NEAR(((float *)table->grad)[k], want[k], 1e-5);
+    tape_clear();
+
+    /* index_select along dim 1 of [4, 50, 400] with 60 indices: 96,000 outputs. */
+    Tensor *x = tensor_random_uniform(SHAPE(4, 50, 400), -1.0f, 1.0f, 9);
+    x->requires_grad = 1;
+    Tensor *sel = op_index_select(x, 1, tensor_view_rows(ids, 0, 60));
+    Tensor *g2 = tensor_random_uniform(SHAPE(4, 60, 400), -1.0f, 1.0f, 10);
+    autograd_backward_with(sel, tensor_f32(g2));
+    static double want2[4 * 50 * 400];
+    memset(want2, 0, sizeof want2);
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 60; j++)
+            for (int i = 0; i < 400; i++) {
+                ASSERT(tensor_f32(sel)[(o * 60 + j) * 400 + i] == tensor_f32(x)[(o * 50 + idv[j]) * 400 + i]);
+                want2[(o * 50 + idv[j]) * 400 + i] += tensor_f32(g2)[(o * 60 + j) * 400 + i];
+            }
+    for (int k = 0; k < 4 * 50 * 400; k++) ASSERT_NEAR(((float *)x->grad)[k], want2[k], 1e-5);
+}

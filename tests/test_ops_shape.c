@@ -182,3 +182,35 @@ TEST(test_permute_matches_index_map_and_inverts_in_backward) {
     ASSERT_MSG(check_permute(SHAPE(2, 3, 4, 5), scramble) == 0, "%s", error_message());
     ASSERT_MSG(check_permute(SHAPE(5, 3), transpose) == 0, "%s", error_message());
 }
+
+TEST(test_permute_and_concat_large_parallel_paths) {
+    /* [B, T, H, Dh] -> [B, H, T, Dh] at 98,304 elements (above the OpenMP
+     * threshold); backward with a random upstream must land at the inverse map. */
+    Tensor *x = tensor_random_uniform(SHAPE(4, 32, 12, 64), -1.0f, 1.0f, 18);
+    x->requires_grad = 1;
+    static const int perm[] = {0, 2, 1, 3};
+    Tensor *y = op_permute(x, perm);
+    Tensor *up = tensor_random_uniform(SHAPE(4, 12, 32, 64), -1.0f, 1.0f, 19);
+    autograd_backward_with(y, tensor_f32(up));
+    for (int b = 0; b < 4; b++)
+        for (int t = 0; t < 32; t++)
+            for (int h = 0; h < 12; h++)
+                for (int d = 0; d < 64; d++) {
+                    int64_t xi = ((b * 32 + t) * 12 + h) * 64 + d, yi = ((b * 12 + h) * 32 + t) * 64 + d;
+                    ASSERT(tensor_f32(y)[yi] == tensor_f32(x)[xi]);
+                    ASSERT(((float *)x->grad)[xi] == tensor_f32(up)[yi]);
+                }
+    tape_clear();
+    Tensor *parts[2] = {tensor_random_uniform(SHAPE(300, 200), -1.0f, 1.0f, 20), tensor_random_uniform(SHAPE(300, 150), -1.0f, 1.0f, 21)};
+    parts[1]->requires_grad = 1;
+    Tensor *cat = op_concat(parts, 2, 1);
+    Tensor *g = tensor_random_uniform(SHAPE(300, 350), -1.0f, 1.0f, 22);
+    autograd_backward_with(cat, tensor_f32(g));
+    for (int r = 0; r < 300; r++) {
+        for (int c = 0; c < 200; c++) ASSERT(tensor_f32(cat)[r * 350 + c] == tensor_f32(parts[0])[r * 200 + c]);
+        for (int c = 0; c < 150; c++) {
+            ASSERT(tensor_f32(cat)[r * 350 + 200 + c] == tensor_f32(parts[1])[r * 150 + c]);
+            ASSERT(((float *)parts[1]->grad)[r * 150 + c] == tensor_f32(g)[r * 350 + 200 + c]);
+        }
+    }
+}

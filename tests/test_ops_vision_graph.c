@@ -89,3 +89,43 @@ TEST(test_spmm_matches_dense_product_and_transposed_backward) {
     tape_clear();
     ASSERT_MSG(gradcheck(apply_spmm, &x, 1, NULL, gradcheck_defaults()) == 0, "%s", error_message());
 }
+
+TEST(test_spmm_large_random_graph_parallel_paths) {
+    /* 300 x 200 with about 6 entries a row and D = 128: above the OpenMP
+     * thresholds; forward and Aᵀ g against a dense reference. */
+    enum { R = 300, Cc = 200, D = 128 };
+    static int64_t row_ptr[R + 1];
+    static int32_t col[R * 6];
+    static float val[R * 6];
+    static float dense[R][Cc];
+    memset(dense, 0, sizeof dense);
+    int64_t nnz = 0;
+    for (int r = 0; r < R; r++) {
+        row_ptr[r] = nnz;
+        for (int k = 0; k < r % 7; k++) {
+            col[nnz] = (int32_t)((r * 31 + k * 17) % Cc);
+            val[nnz] = 0.1f * (float)((r + k) % 11) - 0.5f;
+            dense[r][col[nnz]] += val[nnz]; /* duplicate columns add, as in CSR products */
+            nnz++;
+        }
+    }
+    row_ptr[R] = nnz;
+    CsrMatrix a = {R, Cc, nnz, row_ptr, col, val};
+    Tensor *x = tensor_random_uniform(SHAPE(Cc, D), -1.0f, 1.0f, 62);
+    x->requires_grad = 1;
+    Tensor *y = op_spmm(&a, x);
+    Tensor *g = tensor_random_uniform(SHAPE(R, D), -1.0f, 1.0f, 63);
+    autograd_backward_with(y, tensor_f32(g));
+    for (int r = 0; r < R; r += 7)
+        for (int d = 0; d < D; d++) {
+            double s = 0.0;
+            for (int c = 0; c < Cc; c++) s += dense[r][c] * tensor_f32(x)[c * D + d];
+            ASSERT_NEAR(tensor_f32(y)[r * D + d], s, 1e-5);
+        }
+    for (int c = 0; c < Cc; c++)
+        for (int d = 0; d < D; d++) {
+            double s = 0.0;
+            for (int r = 0; r < R; r++) s += dense[r][c] * tensor_f32(g)[r * D + d];
+            ASSERT_NEAR(((float *)x->grad)[c * D + d], s, 1e-4);
+        }
+}
