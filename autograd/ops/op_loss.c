@@ -5,7 +5,6 @@
  * double, so the reference stays accurate for large logits (ITC logits are
  * similarities / temp with temp down to 0.001, spec/albef_blip.md §1). */
 #include <math.h>
-#include <string.h>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"

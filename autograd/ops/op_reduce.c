@@ -1,7 +1,6 @@
 /* Reductions: sum and mean over one dim (negative dims count from the end,
  * keepdim as in PyTorch) and over all elements. Sums accumulate in double so
  * the reference is not limited by float round-off on long rows. */
-#include <string.h>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
