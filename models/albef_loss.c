@@ -1,0 +1,200 @@
+/* The ALBEF retrieval training loss, spec/albef_blip.md §3.1 steps 1-13. */
+#include <math.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "models/albef.h"
+
+static void div_by_scalar_backward(TapeNode *node) {
+    const Tensor *x = node->in[0], *out = node->out;
+    const float s = tensor_f32(node->in[1])[0];
+    const float *g = (const float *)out->grad, *xv = tensor_f32(x);
+    int64_t n = tensor_numel(out);
+    float *gx = tape_input_grad(node, 0);
+    if (gx)
+        for (int64_t k = 0; k < n; k++) gx[k] += g[k] / s;
+    float *gs = tape_input_grad(node, 1);
+    if (gs) { /* d(x/s)/ds = -x/s² */
+        double acc = 0.0;
+        for (int64_t k = 0; k < n; k++) acc += (double)g[k] * xv[k];
+        gs[0] += (float)(-acc / ((double)s * s));
+    }
+}
+
+Tensor *albef_div_by_scalar(Tensor *x, Tensor *s) {
+    CHECK(tensor_numel(s) == 1 && tensor_is_contiguous(x), "div_by_scalar: s must have one element");
+    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    const float sv = tensor_f32(s)[0], *xv = tensor_f32(x);
+    float *o = tensor_f32(out);
+    int64_t n = tensor_numel(x);
+    for (int64_t k = 0; k < n; k++) o[k] = xv[k] / sv;
+    tape_maybe_record("albef_div_by_scalar", div_by_scalar_backward, out, x, s, NULL, NULL);
+    return out;
+}
+
+int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, uint64_t seed, uint64_t stream,
+                                int32_t *out) {
+    Rng rng = rng_make(seed, stream);
+    for (int b = 0; b < B; b++) {
+        const float *row = logits + (size_t)b * B;
+        double mx = -INFINITY, total = 0.0;
+        for (int j = 0; j < B; j++)
+            if (ids[j] != ids[b] && row[j] > mx) mx = row[j];
+        /* Softmax then zeroing equals a softmax over the surviving entries up to
+         * the normaliser, which the categorical draw ignores. */
+        for (int j = 0; j < B; j++)
+            if (ids[j] != ids[b]) total += exp(row[j] - mx);
+        float u = rng_uniform(&rng); /* one draw per row, also for rows that fail */
+        if (!(total > 0.0))
+            return error_set("hard negatives: every pair of the batch shares image id %lld with pair %d; "
+                             "a batch needs at least two distinct images",
+                             (long long)ids[b], b);
+        double target = u * total, acc = 0.0;
+        int pick = -1;
+        for (int j = 0; j < B; j++) {
+            if (ids[j] == ids[b]) continue;
+            acc += exp(row[j] - mx);
+            pick = j; /* the last candidate absorbs rounding at the top end */
+            if (target < acc) break;
+        }
+        out[b] = pick;
+    }
+    return 0;
+}
+
+/* [B, B + Q] similarities of rows a [B, E] with in-batch rows [B, E] and the queue columns [E, Q]. */
+static Tensor *similarity(Tensor *a, Tensor *in_batch, Tensor *queue) {
+    Tensor *batch_part = op_matmul(a, in_batch, 0, 1);
+    if (!queue) return batch_part;
+    Tensor *parts[2] = {batch_part, op_matmul(a, queue, 0, 0)};
+    return op_concat(parts, 2, 1);
+}
+
+/* A copy of a queue in the arena: the matmul's backward reads it after the
+ * enqueue of this same step has overwritten the live buffer. */
+static Tensor *queue_snapshot(const float *queue, int64_t E, int64_t Q) {
+    Tensor *t = tensor_new(DTYPE_F32, SHAPE(E, Q));
+    memcpy(tensor_f32(t), queue, (size_t)(E * Q) * sizeof(float));
+    return t;
+}
+
+/* §3.1 step 4: y[b, j] = [idx_b == idx_all_j] / (number of such j). */
+static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *idx_queue, int64_t Q) {
+    Tensor *y = tensor_new(DTYPE_F32, SHAPE(B, B + Q));
+    float *v = tensor_f32(y);
+    for (int64_t b = 0; b < B; b++) {
+        float *row = v + b * (B + Q);
+        int count = 0;
+        for (int64_t j = 0; j < B + Q; j++) {
+            int64_t other = j < B ? ids[j] : idx_queue[j - B];
+            row[j] = other == ids[b] ? 1.0f : 0.0f;
+            count += other == ids[b];
+        }
+        for (int64_t j = 0; j < B + Q; j++) row[j] /= (float)count; /* count >= 1: the diagonal */
+    }
+    return y;
+}
+
+/* alpha · softmax(momentum logits) + (1 - alpha) · y (§3.1 step 6). */
+static Tensor *distilled_targets(Tensor *momentum_logits, Tensor *y, float alpha) {
+    return op_add(op_scale(op_softmax(momentum_logits, NULL), alpha), op_scale(y, 1.0f - alpha));
+}
+
+static Tensor *i32_tensor(const int32_t *values, int64_t n) {
+    Tensor *t = tensor_new(DTYPE_I32, SHAPE(n));
+    memcpy(tensor_i32(t), values, (size_t)n * sizeof(int32_t));
+    return t;
+}
+
+static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
+    Tensor *parts[3] = {a, b, c};
+    return op_concat(parts, 3, 0);
+}
+
+/* In-batch block [B, B] of [B, B + Q] logits, as plain floats for sampling. */
+static float *in_batch_block(const Tensor *sim, int64_t B) {
+    float *w = arena_alloc(arena_activations(), (size_t)(B * B) * sizeof(float));
+    int64_t N = sim->shape[1];
+    for (int64_t b = 0; b < B; b++) memcpy(w + b * B, tensor_f32(sim) + b * N, (size_t)B * sizeof(float));
+    return w;
+}
+
+Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossOptions *opt, AlbefLossOutput *out) {
+    const ModelConfig *c = &m->cfg;
+    const int64_t B = batch->images->shape[0], E = c->embed_dim, Q = c->queue_size;
+    const int64_t *ids = batch->image_ids;
+    memset(out, 0, sizeof *out);
+
+    albef_clamp_temp(m); /* step 1 */
+    AlbefImageEmbed img = albef_embed_image(m, batch->images);                     /* step 2 */
+    AlbefTextEmbed txt = albef_embed_text(m, batch->text_ids, batch->text_mask);   /* step 3 */
+    Tensor *y = positive_targets(ids, B, m->idx_queue, Q);                         /* step 4 */
+
+    Tensor *tgt_i2t, *tgt_t2i;
+    AlbefImageEmbed img_m = {0};
+    AlbefTextEmbed txt_m = {0};
+    if (c->momentum_distill) {
+        albef_momentum_update(m); /* step 5: EMA before the momentum forward */
+        img_m = albef_embed_image_momentum(m, batch->images);
+        txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
+        Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q) : NULL;
+        Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q) : NULL;
+        /* step 7: online features against momentum features and the queues */
+        out->sim_i2t = albef_div_by_scalar(similarity(img.feat, txt_m.feat, tq), m->temp);
+        out->sim_t2i = albef_div_by_scalar(similarity(txt.feat, img_m.feat, iq), m->temp);
+        int prev = autograd_set_enabled(0); /* step 6: distillation targets, constants */
+        tgt_i2t = distilled_targets(albef_div_by_scalar(similarity(img_m.feat, txt_m.feat, tq), m->temp), y,
+                                    opt->alpha);
+        tgt_t2i = distilled_targets(albef_div_by_scalar(similarity(txt_m.feat, img_m.feat, iq), m->temp), y,
+                                    opt->alpha);
+        autograd_set_enabled(prev);
+    } else {
+        /* Without the momentum encoder: in-batch online-online ITC, hard targets. */
+        out->sim_i2t = albef_div_by_scalar(similarity(img.feat, txt.feat, NULL), m->temp);
+        out->sim_t2i = albef_div_by_scalar(similarity(txt.feat, img.feat, NULL), m->temp);
+        tgt_i2t = tgt_t2i = y;
+    }
+    out->itc = op_scale(op_add(op_soft_cross_entropy(out->sim_i2t, tgt_i2t),
+                               op_soft_cross_entropy(out->sim_t2i, tgt_t2i)),
+                        0.5f);
+    if (c->momentum_distill) albef_enqueue(m, img_m.feat, txt_m.feat, ids); /* step 8 */
+
+    /* Step 10: hard negatives from the in-batch logits (online vs momentum in ALBEF, §9 item 4). */
+    out->neg_image_for_text = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
+    out->neg_text_for_image = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
+    if (opt->neg_image_for_text && opt->neg_text_for_image) {
+        for (int64_t b = 0; b < B; b++) {
+            int32_t ni = opt->neg_image_for_text[b], nt = opt->neg_text_for_image[b];
+            CHECK(ni >= 0 && ni < B && nt >= 0 && nt < B && ids[ni] != ids[b] && ids[nt] != ids[b],
+                  "given hard negatives of pair %lld (%d, %d) are not negatives", (long long)b, ni, nt);
+            out->neg_image_for_text[b] = ni;
+            out->neg_text_for_image[b] = nt;
+        }
+    } else {
+        if (albef_sample_hard_negatives(in_batch_block(out->sim_t2i, B), ids, (int)B, opt->sample_seed,
+                                        opt->sample_stream, out->neg_image_for_text) ||
+            albef_sample_hard_negatives(in_batch_block(out->sim_i2t, B), ids, (int)B, opt->sample_seed,
+                                        opt->sample_stream + 1, out->neg_text_for_image))
+            return NULL;
+    }
+
+    /* Steps 9, 11, 12: one fused pass over [positives; (text, neg image); (neg text, image)]. */
+    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B);
+    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B);
+    AlbefTextEmbed all_txt = {
+        .tokens = concat3(txt.tokens, txt.tokens, op_index_select(txt.tokens, 0, neg_txt)),
+        .mask = concat3(txt.mask, txt.mask, op_index_select(txt.mask, 0, neg_txt)),
+    };
+    Tensor *all_img = concat3(img.tokens, op_index_select(img.tokens, 0, neg_img), img.tokens);
+    out->itm_logits = albef_itm_logits(m, albef_fused_cls(m, &all_txt, all_img));
+    Tensor *labels = tensor_new(DTYPE_I32, SHAPE(3 * B));
+    for (int64_t k = 0; k < 3 * B; k++) tensor_i32(labels)[k] = k < B ? 1 : 0;
+    out->itm = op_cross_entropy(out->itm_logits, labels);
+
+    out->loss = op_add(out->itc, out->itm); /* step 13 */
+    return out->loss;
+}

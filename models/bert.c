@@ -1,0 +1,61 @@
+#include "models/bert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "autograd/ops.h"
+#include "core/error.h"
+
+void bert_declare(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
+    char name[256];
+    b->dim = c->text_width;
+    b->n_layers = c->text_layers;
+    b->fusion_layer = c->fusion_layer;
+    b->max_positions = c->max_position_embeddings;
+
+    snprintf(name, sizeof name, "%s.embeddings.word_embeddings", prefix);
+    embedding_declare(&b->word, ps, name, c->vocab_size, c->text_width);
+    snprintf(name, sizeof name, "%s.embeddings.position_embeddings", prefix);
+    embedding_declare(&b->position, ps, name, c->max_position_embeddings, c->text_width);
+    snprintf(name, sizeof name, "%s.embeddings.LayerNorm", prefix);
+    layernorm_declare(&b->emb_norm, ps, name, c->text_width, c->text_ln_eps);
+
+    b->layers = calloc((size_t)b->n_layers, sizeof *b->layers);
+    CHECK(b->layers != NULL, "out of memory");
+    for (int l = 0; l < b->n_layers; l++) {
+        snprintf(name, sizeof name, "%s.encoder.layer.%d", prefix, l);
+        int has_cross = l >= c->fusion_layer; /* §2.4: cross-attention only in the fusion layers */
+        bert_layer_declare(&b->layers[l], ps, name, c->text_width, c->text_heads, c->text_ffn_hidden, has_cross,
+                           c->vision_width, c->text_ln_eps);
+    }
+}
+
+void bert_free(Bert *b) {
+    free(b->layers);
+    b->layers = NULL;
+}
+
+Tensor *bert_embed(const Bert *b, Tensor *ids, DropoutState *dropout) {
+    CHECK(ids->ndim == 2 && ids->dtype == DTYPE_I32, "bert: ids must be i32 [B, L]");
+    int64_t L = ids->shape[1];
+    CHECK(L <= b->max_positions, "bert: text length %lld exceeds %d positions", (long long)L, b->max_positions);
+    Tensor *positions = tensor_new(DTYPE_I32, SHAPE(L));
+    for (int64_t i = 0; i < L; i++) tensor_i32(positions)[i] = (int32_t)i;
+    Tensor *e = op_add(embedding_forward(&b->word, ids), embedding_forward(&b->position, positions));
+    e = layernorm_forward(&b->emb_norm, e);
+    return dropout ? dropout_forward(dropout, e) : e;
+}
+
+Tensor *bert_text_forward(const Bert *b, Tensor *ids, Tensor *mask, DropoutState *dropout) {
+    Tensor *h = bert_embed(b, ids, dropout);
+    for (int l = 0; l < b->fusion_layer; l++) h = bert_layer_forward(&b->layers[l], h, mask, NULL, NULL, dropout);
+    return h;
+}
+
+Tensor *bert_fusion_forward(const Bert *b, Tensor *h, Tensor *mask, Tensor *image, DropoutState *dropout) {
+    CHECK(image != NULL && image->ndim == 3 && image->shape[0] == h->shape[0],
+          "bert: fusion needs image tokens [B, Nv, Dv] for the %lld texts", (long long)h->shape[0]);
+    for (int l = b->fusion_layer; l < b->n_layers; l++)
+        h = bert_layer_forward(&b->layers[l], h, mask, image, NULL, dropout);
+    return h;
+}

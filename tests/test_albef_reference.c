@@ -1,0 +1,289 @@
+/* ALBEF and MultiDelete against PyTorch (scripts/albef_reference.py writes the
+ * fixture): forward values, losses, every parameter gradient, the momentum EMA
+ * and the queues after one step; then the same step again, bit for bit.
+ *
+ * Tolerances (|c - ref| <= atol + rtol·|ref|): forward 1e-5 + 1e-5·|ref|
+ * (logits divided by temp = 0.07 reach ~15, hence the absolute 1e-4 there);
+ * gradients 1e-5 + 1e-4·|ref|. Summation orders differ from PyTorch's, the
+ * arithmetic is the same fp32. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "autograd/params_io.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/safetensors.h"
+#include "models/albef.h"
+#include "tests/test.h"
+#include "unlearn/multidelete_loss.h"
+
+#define FWD_ATOL 1e-5
+#define FWD_RTOL 1e-5
+#define LOGIT_ATOL 1e-4
+#define GRAD_ATOL 1e-5
+#define GRAD_RTOL 1e-4
+
+static const char *const ONLINE[] = {"visual_encoder.", "text_encoder.", "vision_proj.", "text_proj.",
+                                     "itm_head.", "temp", NULL};
+static const char *const MOMENTUM[] = {"visual_encoder_m.", "text_encoder_m.", "vision_proj_m.", "text_proj_m.",
+                                       NULL};
+
+static char fixture_path[512];
+
+static int open_fixture(SafetensorsFile *f) {
+    snprintf(fixture_path, sizeof fixture_path, "%s/albef_tiny_state.safetensors", test_fixture_dir());
+    return safetensors_open(f, fixture_path);
+}
+
+static int load_prefixed(ParamSet *ps, const char *const *heads, const char *file_prefix) {
+    for (int k = 0; heads[k]; k++) {
+        char fp[128];
+        snprintf(fp, sizeof fp, "%s%s", file_prefix, heads[k]);
+        ParamsLoadOptions opt = params_load_defaults();
+        opt.file_prefix = fp;
+        opt.param_prefix = heads[k];
+        if (params_load(ps, fixture_path, opt, NULL)) return -1;
+    }
+    return 0;
+}
+
+static float *read_f32(const SafetensorsFile *f, const char *name, int64_t *n) {
+    const StTensorInfo *t = safetensors_find(f, name);
+    CHECK(t != NULL, "fixture lacks %s", name);
+    float *v = malloc((size_t)t->numel * sizeof(float));
+    CHECK(v && safetensors_read_f32(f, t, v, t->numel) == 0, "%s", error_message());
+    if (n) *n = t->numel;
+    return v;
+}
+
+static Tensor *read_tensor(const SafetensorsFile *f, const char *name, DType dt) {
+    const StTensorInfo *t = safetensors_find(f, name);
+    CHECK(t != NULL, "fixture lacks %s", name);
+    Tensor *x = tensor_new(dt, t->ndim, t->shape);
+    int rc = dt == DTYPE_F32 ? safetensors_read_f32(f, t, tensor_f32(x), t->numel)
+                             : safetensors_read_i32(f, t, tensor_i32(x), t->numel);
+    CHECK(rc == 0, "%s", error_message());
+    return x;
+}
+
+/* Model from the fixture: config from the metadata, online + momentum weights, queues. */
+static int fixture_model(const SafetensorsFile *f, Albef *m, float *alpha) {
+    const char *cfg_text = safetensors_meta_get(f, "config");
+    CHECK(cfg_text != NULL, "fixture has no config");
+    cJSON *root = json_parse_text(cfg_text, "fixture config");
+    ModelConfig cfg;
+    int rc = root ? model_config_from_json(&cfg, root, "fixture config") : -1;
+    cJSON_Delete(root);
+    if (rc) return -1;
+    albef_init(m, &cfg, 7);
+    if (load_prefixed(&m->params, ONLINE, "") || load_prefixed(&m->momentum, MOMENTUM, "")) return -1;
+    int64_t n;
+    float *iq = read_f32(f, "image_queue", &n), *tq = read_f32(f, "text_queue", NULL);
+    memcpy(m->image_queue, iq, (size_t)n * sizeof(float));
+    memcpy(m->text_queue, tq, (size_t)n * sizeof(float));
+    free(iq);
+    free(tq);
+    CHECK(safetensors_read_i64(f, safetensors_find(f, "idx_queue"), m->idx_queue, cfg.queue_size) == 0, "idx");
+    m->queue_ptr = 0;
+    if (alpha) *alpha = (float)atof(safetensors_meta_get(f, "alpha"));
+    albef_set_mode(m, 0, 0); /* the reference has no dropout */
+    return 0;
+}
+
+/* 0 when `got` matches fixture tensor `name`; else -1 naming the worst element. */
+static int match(const SafetensorsFile *f, const char *name, const float *got, int64_t n, double atol, double rtol) {
+    int64_t ref_n;
+    float *ref = read_f32(f, name, &ref_n);
+    int rc = 0;
+    if (ref_n != n) {
+        rc = error_set("%s: %lld elements, reference has %lld", name, (long long)n, (long long)ref_n);
+    } else {
+        long long bad = test_close_array(got, ref, n, atol, rtol);
+        if (bad >= 0) rc = error_set("%s[%lld]: %.9g vs reference %.9g", name, bad, got[bad], ref[bad]);
+    }
+    free(ref);
+    return rc;
+}
+
+static int match_t(const SafetensorsFile *f, const char *name, const Tensor *t, double atol, double rtol) {
+    return match(f, name, tensor_f32(t), tensor_numel(t), atol, rtol);
+}
+
+static int match_grads(const SafetensorsFile *f, const ParamSet *ps, const char *prefix) {
+    for (int k = 0; k < ps->count; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, ps->items[k]->name);
+        if (match(f, name, (const float *)ps->items[k]->grad, tensor_numel(ps->items[k]), GRAD_ATOL, GRAD_RTOL))
+            return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    AlbefBatch batch;
+    int64_t ids[16];
+    int32_t neg_img[16], neg_txt[16];
+} FixtureBatch;
+
+static void fixture_batch(const SafetensorsFile *f, FixtureBatch *fb) {
+    fb->batch.images = read_tensor(f, "in.images", DTYPE_F32);
+    fb->batch.text_ids = read_tensor(f, "in.text_ids", DTYPE_I32);
+    fb->batch.text_mask = read_tensor(f, "in.text_mask", DTYPE_I32);
+    int64_t B = fb->batch.images->shape[0];
+    CHECK(B <= 16, "fixture batch too large");
+    CHECK(safetensors_read_i64(f, safetensors_find(f, "in.image_ids"), fb->ids, B) == 0, "ids");
+    CHECK(safetensors_read_i32(f, safetensors_find(f, "in.neg_image_for_text"), fb->neg_img, B) == 0, "neg");
+    CHECK(safetensors_read_i32(f, safetensors_find(f, "in.neg_text_for_image"), fb->neg_txt, B) == 0, "neg");
+    fb->batch.image_ids = fb->ids;
+}
+
+/* One step from a fresh fixture model; checks against PyTorch when `f_check`,
+ * returns the loss and a copy of the gradient block and momentum block. */
+static int train_step(const SafetensorsFile *f, int check, float *loss, float **grads, float **momentum) {
+    Albef m;
+    float alpha;
+    if (fixture_model(f, &m, &alpha)) return -1;
+    FixtureBatch fb;
+    fixture_batch(f, &fb);
+    int rc = 0;
+    if (check) { /* the evaluation-facing pieces on the same inputs */
+        int prev = autograd_set_enabled(0);
+        AlbefImageEmbed img = albef_embed_image(&m, fb.batch.images);
+        AlbefTextEmbed txt = albef_embed_text(&m, fb.batch.text_ids, fb.batch.text_mask);
+        Tensor *z = albef_fused_cls(&m, &txt, img.tokens);
+        autograd_set_enabled(prev);
+        rc = match_t(f, "out.image_tokens", img.tokens, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.image_feat", img.feat, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.text_tokens", txt.tokens, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.text_feat", txt.feat, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.fused_cls", z, FWD_ATOL, FWD_RTOL);
+    }
+    AlbefLossOptions opt = {.alpha = alpha, .neg_image_for_text = fb.neg_img, .neg_text_for_image = fb.neg_txt};
+    AlbefLossOutput out;
+    Tensor *l = rc ? NULL : albef_retrieval_loss(&m, &fb.batch, &opt, &out);
+    if (!l) rc = -1;
+    if (rc == 0) {
+        autograd_backward(l);
+        *loss = tensor_f32(l)[0];
+        *grads = malloc((size_t)m.params.total * sizeof(float));
+        *momentum = malloc((size_t)m.momentum.total * sizeof(float));
+        memcpy(*grads, m.params.grads, (size_t)m.params.total * sizeof(float));
+        memcpy(*momentum, m.momentum.values, (size_t)m.momentum.total * sizeof(float));
+    }
+    if (rc == 0 && check) {
+        int64_t EQ = (int64_t)m.cfg.embed_dim * m.cfg.queue_size;
+        rc = match_t(f, "out.sim_i2t", out.sim_i2t, LOGIT_ATOL, FWD_RTOL) ||
+             match_t(f, "out.sim_t2i", out.sim_t2i, LOGIT_ATOL, FWD_RTOL) ||
+             match_t(f, "out.itm_logits", out.itm_logits, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.loss_itc", out.itc, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.loss_itm", out.itm, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "out.loss", out.loss, FWD_ATOL, FWD_RTOL) ||
+             match_grads(f, &m.params, "grad.train.");
+        /* momentum after the EMA, and the queues after the enqueue */
+        for (int k = 0; rc == 0 && k < m.momentum.count; k++) {
+            char name[256];
+            snprintf(name, sizeof name, "post.%s", m.momentum.items[k]->name);
+            rc = match_t(f, name, m.momentum.items[k], 1e-7, 1e-6);
+        }
+        if (rc == 0)
+            rc = match(f, "post.image_queue", m.image_queue, EQ, FWD_ATOL, FWD_RTOL) ||
+                 match(f, "post.text_queue", m.text_queue, EQ, FWD_ATOL, FWD_RTOL);
+        if (rc == 0) {
+            int64_t want[64], want_ptr;
+            int Q = m.cfg.queue_size;
+            CHECK(safetensors_read_i64(f, safetensors_find(f, "post.idx_queue"), want, Q) == 0 &&
+                      safetensors_read_i64(f, safetensors_find(f, "post.queue_ptr"), &want_ptr, 1) == 0,
+                  "post.idx_queue");
+            for (int j = 0; j < Q && rc == 0; j++)
+                if (want[j] != m.idx_queue[j])
+                    rc = error_set("post.idx_queue[%d]: %lld vs %lld", j, (long long)m.idx_queue[j],
+                                   (long long)want[j]);
+            if (rc == 0 && want_ptr != m.queue_ptr)
+                rc = error_set("queue_ptr %lld vs %lld", (long long)m.queue_ptr, (long long)want_ptr);
+        }
+    }
+    albef_free(&m);
+    autograd_step_end();
+    return rc ? -1 : 0;
+}
+
+TEST(test_albef_reference_train_step_matches_pytorch) {
+    SafetensorsFile f;
+    ASSERT_MSG(open_fixture(&f) == 0, "%s", error_message());
+    float loss1, loss2, *g1, *g2, *m1, *m2;
+    int rc = train_step(&f, 1, &loss1, &g1, &m1);
+    if (rc) safetensors_close(&f);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    /* The same step from the same state: bit-identical (DESIGN.md "Deterministic"). */
+    rc = train_step(&f, 0, &loss2, &g2, &m2);
+    Albef probe;
+    fixture_model(&f, &probe, NULL);
+    int64_t ng = probe.params.total, nm = probe.momentum.total;
+    albef_free(&probe);
+    safetensors_close(&f);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT(memcmp(&loss1, &loss2, sizeof loss1) == 0);
+    ASSERT(memcmp(g1, g2, (size_t)ng * sizeof(float)) == 0);
+    ASSERT(memcmp(m1, m2, (size_t)nm * sizeof(float)) == 0);
+    free(g1), free(g2), free(m1), free(m2);
+}
+
+typedef struct {
+    AlbefBatch df, dr;
+    int32_t perm[16];
+} MdBatch;
+
+static void md_batch(const SafetensorsFile *f, MdBatch *b) {
+    b->df = (AlbefBatch){read_tensor(f, "in.df_images", DTYPE_F32), read_tensor(f, "in.df_text_ids", DTYPE_I32),
+                         read_tensor(f, "in.df_text_mask", DTYPE_I32), NULL};
+    b->dr = (AlbefBatch){read_tensor(f, "in.dr_images", DTYPE_F32), read_tensor(f, "in.dr_text_ids", DTYPE_I32),
+                         read_tensor(f, "in.dr_text_mask", DTYPE_I32), NULL};
+    CHECK(safetensors_read_i32(f, safetensors_find(f, "in.perm"), b->perm, b->df.images->shape[0]) == 0, "perm");
+}
+
+/* θ = the fixture's online weights, θ0 = "original.*". */
+static int md_step(const SafetensorsFile *f, int check, float *loss, float **grads) {
+    Albef theta, theta0;
+    if (fixture_model(f, &theta, NULL) || fixture_model(f, &theta0, NULL)) return -1;
+    if (load_prefixed(&theta0.params, ONLINE, "original.")) return -1;
+    MdBatch b;
+    md_batch(f, &b);
+    MultiDeleteOptions opt = multidelete_default_options();
+    MultiDeleteTerms terms;
+    Tensor *l = multidelete_loss(&theta, &theta0, &b.df, &b.dr, b.perm, &opt, &terms);
+    autograd_backward(l);
+    int rc = 0;
+    if (check)
+        rc = match_t(f, "md.loss", terms.total, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "md.md", terms.md, FWD_ATOL, FWD_RTOL) || match_t(f, "md.mkr", terms.mkr, FWD_ATOL, FWD_RTOL) ||
+             match_t(f, "md.ukr", terms.ukr, FWD_ATOL, FWD_RTOL) || match_grads(f, &theta.params, "grad.md.");
+    /* θ0 ran without a tape: no gradient may reach it. */
+    for (int64_t k = 0; rc == 0 && k < theta0.params.total; k++)
+        if (theta0.params.grads[k] != 0.0f) rc = error_set("the original model received a gradient");
+    *loss = tensor_f32(l)[0];
+    *grads = malloc((size_t)theta.params.total * sizeof(float));
+    memcpy(*grads, theta.params.grads, (size_t)theta.params.total * sizeof(float));
+    albef_free(&theta);
+    albef_free(&theta0);
+    autograd_step_end();
+    return rc ? -1 : 0;
+}
+
+TEST(test_multidelete_reference_matches_pytorch) {
+    SafetensorsFile f;
+    ASSERT_MSG(open_fixture(&f) == 0, "%s", error_message());
+    float loss1, loss2, *g1, *g2;
+    int rc = md_step(&f, 1, &loss1, &g1);
+    if (rc == 0) rc = md_step(&f, 0, &loss2, &g2);
+    Albef probe;
+    fixture_model(&f, &probe, NULL);
+    int64_t ng = probe.params.total;
+    albef_free(&probe);
+    safetensors_close(&f);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT(memcmp(&loss1, &loss2, sizeof loss1) == 0);
+    ASSERT(memcmp(g1, g2, (size_t)ng * sizeof(float)) == 0);
+    free(g1), free(g2);
+}
