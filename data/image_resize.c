@@ -90,20 +90,23 @@ static void pil_pass_h(const uint8_t *src, int in_w, int rows, uint8_t *dst, int
     }
 }
 
-/* Vertical pass: src has `width` columns; output row o reads rows bounds[2o]... */
+/* Vertical pass: output row o sums rows bounds[2o] .. of src (`width`
+ * columns) into a row of int32 accumulators, which vectorises. */
 static void pil_pass_v(const uint8_t *src, int width, uint8_t *dst, int out_h, const int *bounds,
-                       const int32_t *weights, int ksize) {
+                       const int32_t *weights, int ksize, int32_t *acc) {
     size_t stride = (size_t)width * 3;
     for (int o = 0; o < out_h; o++) {
         const int32_t *w = weights + (size_t)o * ksize;
         const uint8_t *s = src + (size_t)bounds[2 * o] * stride;
         int n = bounds[2 * o + 1];
-        uint8_t *d = dst + (size_t)o * stride;
-        for (size_t x = 0; x < stride; x++) {
-            int32_t acc = 1 << (PIL_PRECISION_BITS - 1);
-            for (int i = 0; i < n; i++) acc += s[(size_t)i * stride + x] * w[i];
-            d[x] = pil_clip8(acc);
+        for (size_t x = 0; x < stride; x++) acc[x] = 1 << (PIL_PRECISION_BITS - 1);
+        for (int i = 0; i < n; i++) {
+            const uint8_t *row = s + (size_t)i * stride;
+            int32_t wi = w[i];
+            for (size_t x = 0; x < stride; x++) acc[x] += row[x] * wi;
         }
+        uint8_t *d = dst + (size_t)o * stride;
+        for (size_t x = 0; x < stride; x++) d[x] = pil_clip8(acc[x]);
     }
 }
 
@@ -118,9 +121,10 @@ int image_resize_bicubic(const Image *src, int out_w, int out_h, Image *dst) {
     int *hb = NULL, *vb = NULL;
     int32_t *hw = NULL, *vw = NULL;
     uint8_t *tmp = NULL;
+    int32_t *acc = malloc(sizeof(int32_t) * (size_t)out_w * 3);
     int hk = pil_coeffs(in_w, out_w, &hb, &hw);
     int vk = pil_coeffs(in_h, out_h, &vb, &vw);
-    if (hk < 0 || vk < 0) goto oom;
+    if (hk < 0 || vk < 0 || !acc) goto oom;
     if (in_w != out_w && in_h != out_h) {
         /* Horizontal pass only over the source rows the vertical pass reads. */
         int first = vb[0], last = vb[2 * (out_h - 1)] + vb[2 * (out_h - 1) + 1];
@@ -128,16 +132,16 @@ int image_resize_bicubic(const Image *src, int out_w, int out_h, Image *dst) {
         if (!tmp) goto oom;
         pil_pass_h(image_u8(src) + (size_t)first * in_w * 3, in_w, last - first, tmp, out_w, hb, hw, hk);
         for (int o = 0; o < out_h; o++) vb[2 * o] -= first;
-        pil_pass_v(tmp, out_w, image_u8(dst), out_h, vb, vw, vk);
+        pil_pass_v(tmp, out_w, image_u8(dst), out_h, vb, vw, vk, acc);
     } else if (in_w != out_w) {
         pil_pass_h(image_u8(src), in_w, in_h, image_u8(dst), out_w, hb, hw, hk);
     } else {
-        pil_pass_v(image_u8(src), in_w, image_u8(dst), out_h, vb, vw, vk);
+        pil_pass_v(image_u8(src), in_w, image_u8(dst), out_h, vb, vw, vk, acc);
     }
-    free(hb), free(hw), free(vb), free(vw), free(tmp);
+    free(hb), free(hw), free(vb), free(vw), free(tmp), free(acc);
     return 0;
 oom:
-    free(hb), free(hw), free(vb), free(vw), free(tmp);
+    free(hb), free(hw), free(vb), free(vw), free(tmp), free(acc);
     image_free(dst);
     return error_set("image resize %dx%d -> %dx%d: out of memory", in_w, in_h, out_w, out_h);
 }

@@ -179,15 +179,29 @@ int randaug_warp_affine(Image *img, const double M[6], const uint8_t fill[3]) {
     double a = M[4] * D, b = -M[1] * D, d = -M[3] * D, e = M[0] * D;
     double c = -a * M[2] - b * M[5], f = -d * M[2] - e * M[5];
     const int AB_BITS = 10, INTER_BITS = 5, AB_SCALE = 1 << 10, ROUND = AB_SCALE / (1 << INTER_BITS) / 2;
+    /* OpenCV splits the map into per-column and per-row fixed-point terms. */
+    long *adelta = malloc(sizeof(long) * 2 * (size_t)w);
+    if (!adelta) {
+        free(dst);
+        return error_set("warp: out of memory");
+    }
+    long *bdelta = adelta + w;
+    for (int x = 0; x < w; x++) adelta[x] = lrint(a * x * AB_SCALE), bdelta[x] = lrint(d * x * AB_SCALE);
     for (int y = 0; y < h; y++) {
         long X0 = lrint((b * y + c) * AB_SCALE) + ROUND, Y0 = lrint((e * y + f) * AB_SCALE) + ROUND;
         for (int x = 0; x < w; x++) {
-            long X = (lrint(a * x * AB_SCALE) + X0) >> (AB_BITS - INTER_BITS);
-            long Y = (lrint(d * x * AB_SCALE) + Y0) >> (AB_BITS - INTER_BITS);
+            long X = (adelta[x] + X0) >> (AB_BITS - INTER_BITS);
+            long Y = (bdelta[x] + Y0) >> (AB_BITS - INTER_BITS);
             long sx = X >> INTER_BITS, sy = Y >> INTER_BITS;
             int fx = (int)(X & 31), fy = (int)(Y & 31);
             int wt[4] = {(32 - fx) * (32 - fy), fx * (32 - fy), (32 - fx) * fy, fx * fy};
             uint8_t *o = dst + ((size_t)y * w + x) * 3;
+            if (sx >= 0 && sy >= 0 && sx + 1 < w && sy + 1 < h) { /* all four taps inside */
+                const uint8_t *p0 = src + ((size_t)sy * w + sx) * 3, *p1 = p0 + (size_t)w * 3;
+                for (int ch = 0; ch < 3; ch++)
+                    o[ch] = (uint8_t)((wt[0] * p0[ch] + wt[1] * p0[ch + 3] + wt[2] * p1[ch] + wt[3] * p1[ch + 3] + 512) >> 10);
+                continue;
+            }
             for (int ch = 0; ch < 3; ch++) {
                 int acc = 0;
                 for (int k = 0; k < 4; k++) {
@@ -199,6 +213,7 @@ int randaug_warp_affine(Image *img, const double M[6], const uint8_t fill[3]) {
             }
         }
     }
+    free(adelta);
     memcpy(src, dst, (size_t)w * h * 3);
     free(dst);
     return 0;
