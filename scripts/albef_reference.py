@@ -44,9 +44,9 @@ ALPHA = 0.4  # fixed for the step (the ramp is tested separately)
 B, L = 4, 7
 
 
-def declare():
-    """Online parameter names and shapes, in LAVIS naming."""
-    c = CFG
+def declare(c=None):
+    """Online parameter names and shapes, in LAVIS naming (spec/albef_blip.md §8.1)."""
+    c = c or CFG
     D, p, G = c["vision_width"], c["patch_size"], c["image_size"] // c["patch_size"]
     T, E = c["text_width"], c["embed_dim"]
     s = {}
