@@ -16,9 +16,11 @@
  *     (data/unicode.h uni_fold).
  *  5. Every punctuation character (ASCII 33-47, 58-64, 91-96, 123-126, P*) is
  *     a word of its own.
- * Folding character by character equals HF's string-level NFD except for the
- * canonical reordering of non-Mn combining marks (a few Mc marks such as
- * musical-symbol stems), which no caption contains.
+ * Folding character by character equals HF's string-level NFD except for
+ * canonical reordering among the 25 combining marks that are not Mn (Mc
+ * viramas of a few Indonesian/Philippine scripts, Hangul tone marks, musical
+ * stems), which survive accent stripping: two of them adjacent out of
+ * canonical order keep their order here. No caption contains them.
  * Malformed UTF-8 bytes decode to U+FFFD and are therefore dropped. */
 #ifndef DATA_TOKENIZER_BASIC_H
 #define DATA_TOKENIZER_BASIC_H
