@@ -1,0 +1,90 @@
+/* bin/mkdata: writes a synthetic world to disk in the real dataset formats
+ * (DESIGN.md "Programs"). With no flags it writes the default image-text world
+ * of the first-minute demo to data/synth. Same flags -> the same bytes. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/cli.h"
+#include "core/error.h"
+#include "data/synth_image_text.h"
+#include "data/synth_pgr.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const char *out = NULL, *kind = NULL;
+    int seed, train, val, test, size, quality, vocab, ve_per_label, nlvr_pct;
+    int genes, phen, modules, train_rows, test_rows;
+    char d_train[16], d_val[16], d_test[16], d_size[16], d_q[16], d_vocab[16], d_ve[16], d_nlvr[16];
+    char d_genes[16], d_phen[16], d_mod[16], d_trows[16], d_terows[16];
+    /* Defaults come from the options structs: one truth per number (DESIGN.md). */
+    SynthImageTextOptions it = synth_image_text_defaults();
+    SynthPgrOptions pg = synth_pgr_defaults();
+    snprintf(d_train, sizeof d_train, "%d", it.train_images);
+    snprintf(d_val, sizeof d_val, "%d", it.val_images);
+    snprintf(d_test, sizeof d_test, "%d", it.test_images);
+    snprintf(d_size, sizeof d_size, "%d", it.image_size);
+    snprintf(d_q, sizeof d_q, "%d", it.jpeg_quality);
+    snprintf(d_vocab, sizeof d_vocab, "%d", it.vocab_size);
+    snprintf(d_ve, sizeof d_ve, "%d", it.ve_per_label);
+    snprintf(d_nlvr, sizeof d_nlvr, "%d", it.nlvr_pairs_percent);
+    snprintf(d_genes, sizeof d_genes, "%d", pg.n_genes);
+    snprintf(d_phen, sizeof d_phen, "%d", pg.n_phen);
+    snprintf(d_mod, sizeof d_mod, "%d", pg.n_modules);
+    snprintf(d_trows, sizeof d_trows, "%d", pg.n_rows_train);
+    snprintf(d_terows, sizeof d_terows, "%d", pg.n_rows_test);
+    CliFlag flags[] = {
+        CLI_FLAG_STRING("out", &out, "data/synth", "output directory"),
+        CLI_FLAG_CHOICE("kind", &kind, "image-text", "image-text|graph-text", "which world"),
+        CLI_FLAG_INT("seed", &seed, "42", "seed of every random choice"),
+        CLI_FLAG_INT("train-images", &train, d_train, "image-text: training images (5 captions each)"),
+        CLI_FLAG_INT("val-images", &val, d_val, "image-text: validation images"),
+        CLI_FLAG_INT("test-images", &test, d_test, "image-text: test images"),
+        CLI_FLAG_INT("image-size", &size, d_size, "image-text: image side in pixels"),
+        CLI_FLAG_INT("jpeg-quality", &quality, d_q, "image-text: JPEG quality 1..100"),
+        CLI_FLAG_INT("ve-per-label", &ve_per_label, d_ve, "image-text: SNLI-VE hypotheses per image and label"),
+        CLI_FLAG_INT("nlvr-pairs-percent", &nlvr_pct, d_nlvr, "image-text: NLVR2 pairs per split, % of its images"),
+        CLI_FLAG_INT("vocab-size", &vocab, d_vocab, "image-text: WordPiece vocabulary size"),
+        CLI_FLAG_INT("genes", &genes, d_genes, "graph-text: genes"),
+        CLI_FLAG_INT("phenotypes", &phen, d_phen, "graph-text: phenotypes"),
+        CLI_FLAG_INT("modules", &modules, d_mod, "graph-text: latent gene-phenotype modules"),
+        CLI_FLAG_INT("train-rows", &train_rows, d_trows, "graph-text: rows of train.tsv"),
+        CLI_FLAG_INT("test-rows", &test_rows, d_terows, "graph-text: rows of test.tsv"),
+    };
+    CliSpec spec = {"mkdata", "Writes a synthetic world in the real dataset formats (Flickr30K/SNLI-VE/NLVR2 or PGR).",
+                    flags, CLI_COUNT(flags)};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc == 1) return 0;
+    error_exit_if(rc);
+    double t0 = now_s();
+    if (strcmp(kind, "image-text") == 0) {
+        it.seed = (uint64_t)seed;
+        it.train_images = train;
+        it.val_images = val;
+        it.test_images = test;
+        it.image_size = size;
+        it.jpeg_quality = quality;
+        it.vocab_size = vocab;
+        it.ve_per_label = ve_per_label;
+        it.nlvr_pairs_percent = nlvr_pct;
+        error_exit_if(synth_image_text_write(&it, out));
+        printf("mkdata: image-text world in %s: %d/%d/%d images of %dx%d, %d captions, %.2f s\n", out, train, val, test,
+               size, size, 5 * (train + val + test), now_s() - t0);
+    } else {
+        pg.seed = (uint64_t)seed;
+        pg.n_genes = genes;
+        pg.n_phen = phen;
+        pg.n_modules = modules;
+        pg.n_rows_train = train_rows;
+        pg.n_rows_test = test_rows;
+        error_exit_if(synth_pgr_write(&pg, out));
+        printf("mkdata: graph-text world in %s: %d genes, %d phenotypes, %d/%d rows, %.2f s\n", out, genes, phen,
+               train_rows, test_rows, now_s() - t0);
+    }
+    return 0;
+}

@@ -1,0 +1,201 @@
+#include "data/synth_image_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "data/image.h"
+#include "data/snli_ve.h"
+#include "data/synth_scene.h"
+#include "data/synth_text.h"
+#include "data/wordpiece_build.h"
+
+#define NLVR_STREAM (4ull << 40)
+
+SynthImageTextOptions synth_image_text_defaults(void) {
+    return (SynthImageTextOptions){
+        .seed = 42,
+        .train_images = 1000,
+        .val_images = 150,
+        .test_images = 150,
+        .image_size = 64,
+        .ve_per_label = 2,
+        .nlvr_pairs_percent = 100,
+        .jpeg_quality = 95,
+        .vocab_size = 1000,
+    };
+}
+
+typedef struct {
+    char **v;
+    int64_t n, cap;
+} TextList;
+
+static void texts_push(TextList *t, const char *s) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 1024;
+        t->v = realloc(t->v, (size_t)t->cap * sizeof *t->v);
+        CHECK(t->v, "out of memory");
+    }
+    t->v[t->n] = strdup(s);
+    CHECK(t->v[t->n], "out of memory");
+    t->n++;
+}
+
+static void id_text(int64_t index, char *buf, size_t size) { snprintf(buf, size, "%lld", (long long)(SYNTH_IMAGE_ID_BASE + index)); }
+
+static int write_json(const char *dir, const char *name, cJSON *root) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = json_write_file(path, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static cJSON *scene_json(const SynthScene *s, const char *image, const char *split) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "image", image);
+    cJSON_AddStringToObject(o, "split", split);
+    cJSON *objs = cJSON_AddArrayToObject(o, "objects");
+    for (int i = 0; i < s->n; i++) {
+        const SynthObject *b = &s->obj[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "shape", synth_shape_names[b->shape]);
+        cJSON_AddStringToObject(j, "colour", synth_colour_names[b->colour]);
+        cJSON_AddStringToObject(j, "size", synth_size_names[b->size]);
+        cJSON_AddStringToObject(j, "position", synth_position_names[b->pos]);
+        cJSON_AddItemToArray(objs, j);
+    }
+    return o;
+}
+
+int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir) {
+    if (opt->train_images < 2 || opt->val_images < 2 || opt->test_images < 2)
+        return error_set("synthetic world: need at least 2 images per split (got %d/%d/%d)", opt->train_images,
+                         opt->val_images, opt->test_images);
+    if (opt->image_size < 16 || opt->image_size > 1024)
+        return error_set("synthetic world: image size %d outside 16..1024", opt->image_size);
+    char images_dir[4096];
+    snprintf(images_dir, sizeof images_dir, "%s/images", out_dir);
+    if (make_dirs(images_dir) < 0) return -1;
+
+    static const char *const split_names[3] = {"train", "val", "test"};
+    static const char *const ve_names[3] = {"ve_train.json", "ve_dev.json", "ve_test.json"};
+    static const char *const nlvr_names[3] = {"nlvr_train.json", "nlvr_dev.json", "nlvr_test.json"};
+    static const char *const f30k_names[3] = {"flickr30k_train.json", "flickr30k_val.json", "flickr30k_test.json"};
+    int counts[3] = {opt->train_images, opt->val_images, opt->test_images};
+    int64_t total = (int64_t)counts[0] + counts[1] + counts[2];
+
+    SynthScene *scenes = malloc((size_t)total * sizeof *scenes);
+    Image img;
+    if (!scenes || image_create(&img, opt->image_size, opt->image_size, IMAGE_U8) < 0) {
+        free(scenes);
+        return error_set("synthetic world: out of memory");
+    }
+    TextList texts = {0};
+    cJSON *scene_list = cJSON_CreateArray();
+    int rc = -1;
+    int64_t first = 0;
+    int max_per_label = opt->ve_per_label > 0 ? opt->ve_per_label : 0;
+    SynthHypothesis *hyp = malloc((size_t)(3 * max_per_label + 1) * sizeof *hyp);
+    CHECK(hyp, "out of memory");
+    for (int sp = 0; sp < 3; sp++) {
+        cJSON *f30k = cJSON_CreateArray(), *ve = cJSON_CreateArray();
+        for (int64_t i = first; i < first + counts[sp]; i++) {
+            char id[32], image[48], path[4200];
+            id_text(i, id, sizeof id);
+            snprintf(image, sizeof image, "%s.jpg", id);
+            synth_scene_sample(opt->seed, i, &scenes[i]);
+            synth_scene_render(&scenes[i], opt->image_size, image_u8(&img));
+            snprintf(path, sizeof path, "%s/%s", images_dir, image);
+            if (image_write_jpeg(path, &img, opt->jpeg_quality) < 0) {
+                cJSON_Delete(f30k);
+                cJSON_Delete(ve);
+                goto done;
+            }
+            cJSON_AddItemToArray(scene_list, scene_json(&scenes[i], image, split_names[sp]));
+            char caps[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX];
+            synth_captions(&scenes[i], opt->seed, i, caps);
+            if (sp == 0) { /* §6.1: train holds one record per caption */
+                for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) {
+                    cJSON *r = cJSON_CreateObject();
+                    cJSON_AddStringToObject(r, "image", image);
+                    cJSON_AddStringToObject(r, "caption", caps[c]);
+                    cJSON_AddStringToObject(r, "image_id", id);
+                    cJSON_AddItemToArray(f30k, r);
+                }
+            } else { /* val/test: one record per image */
+                cJSON *r = cJSON_CreateObject(), *list = cJSON_CreateArray();
+                cJSON_AddStringToObject(r, "image", image);
+                for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) cJSON_AddItemToArray(list, cJSON_CreateString(caps[c]));
+                cJSON_AddItemToObject(r, "caption", list);
+                cJSON_AddItemToArray(f30k, r);
+            }
+            for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) texts_push(&texts, caps[c]);
+            int nh = synth_ve_hypotheses(&scenes[i], opt->seed, i, max_per_label, hyp);
+            for (int h = 0; h < nh; h++) { /* §6.2: image = the id without extension */
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "image", id);
+                cJSON_AddStringToObject(r, "sentence", hyp[h].text);
+                cJSON_AddStringToObject(r, "label", snli_ve_label_name(hyp[h].label));
+                cJSON_AddItemToArray(ve, r);
+                texts_push(&texts, hyp[h].text);
+            }
+        }
+        int w1 = write_json(out_dir, f30k_names[sp], f30k), w2 = write_json(out_dir, ve_names[sp], ve);
+        if (w1 < 0 || w2 < 0) goto done;
+
+        /* §6.3: NLVR2 pairs within the split, one true and one false statement each. */
+        cJSON *nlvr = cJSON_CreateArray();
+        Rng r = rng_make(opt->seed, NLVR_STREAM + (uint64_t)sp);
+        int64_t n_pairs = (int64_t)counts[sp] * opt->nlvr_pairs_percent / 100;
+        for (int64_t p = 0; p < n_pairs; p++) {
+            int64_t a = first + (int64_t)rng_below(&r, (uint64_t)counts[sp]);
+            int64_t b = first + (int64_t)rng_below(&r, (uint64_t)counts[sp] - 1);
+            if (b >= a) b++;
+            char ida[32], idb[32], ima[48], imb[48];
+            id_text(a, ida, sizeof ida);
+            id_text(b, idb, sizeof idb);
+            snprintf(ima, sizeof ima, "%s.jpg", ida);
+            snprintf(imb, sizeof imb, "%s.jpg", idb);
+            for (int want = 1; want >= 0; want--) {
+                char text[SYNTH_TEXT_MAX];
+                synth_nlvr_statement(&scenes[a], &scenes[b], &r, want, text);
+                cJSON *rec = cJSON_CreateObject(), *pair = cJSON_CreateArray();
+                cJSON_AddItemToArray(pair, cJSON_CreateString(ima));
+                cJSON_AddItemToArray(pair, cJSON_CreateString(imb));
+                cJSON_AddItemToObject(rec, "images", pair);
+                cJSON_AddStringToObject(rec, "sentence", text);
+                cJSON_AddStringToObject(rec, "label", want ? "True" : "False");
+                cJSON_AddItemToArray(nlvr, rec);
+                texts_push(&texts, text);
+            }
+        }
+        if (write_json(out_dir, nlvr_names[sp], nlvr) < 0) goto done;
+        first += counts[sp];
+    }
+    if (write_json(out_dir, "scenes.json", scene_list) < 0) {
+        scene_list = NULL;
+        goto done;
+    }
+    scene_list = NULL;
+    char vocab[4200];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", out_dir);
+    if (wordpiece_build_vocab((const char *const *)texts.v, texts.n, opt->vocab_size, vocab) < 0) goto done;
+    rc = 0;
+done:
+    if (rc < 0) error_prefix("writing the synthetic image-text world to %s", out_dir);
+    cJSON_Delete(scene_list);
+    for (int64_t i = 0; i < texts.n; i++) free(texts.v[i]);
+    free(texts.v);
+    free(hyp);
+    free(scenes);
+    image_free(&img);
+    return rc;
+}

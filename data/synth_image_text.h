@@ -1,0 +1,39 @@
+/* The synthetic image-text world written to disk in the real formats
+ * (DESIGN.md "Programs: mkdata"; spec/albef_blip.md §6), so the readers and
+ * every program run on it unchanged:
+ *   <out>/images/<id>.jpg                        rendered scenes (data/synth_scene.h)
+ *   <out>/flickr30k_train.json                   one record per caption (5 per image)
+ *   <out>/flickr30k_val.json, flickr30k_test.json one record per image, 5 captions
+ *   <out>/ve_train.json, ve_dev.json, ve_test.json   SNLI-VE hypotheses, image = <id>
+ *   <out>/nlvr_train.json, nlvr_dev.json, nlvr_test.json  NLVR2 image pairs
+ *   <out>/scenes.json                            the facts behind every image
+ *   <out>/vocab.txt                              WordPiece vocab of all texts
+ * Image root for every annotation file: <out>/images. Image ids are decimal
+ * numbers (1000000 + index: train, then val, then test), as Flickr30K ids are.
+ * Same options -> the same bytes in every file. */
+#ifndef DATA_SYNTH_IMAGE_TEXT_H
+#define DATA_SYNTH_IMAGE_TEXT_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t seed;
+    int train_images, val_images, test_images;
+    int image_size;         /* square side in pixels */
+    int ve_per_label;       /* SNLI-VE hypotheses per image and label */
+    int nlvr_pairs_percent; /* NLVR2 image pairs per split, as a percentage of its images */
+    int jpeg_quality;
+    int vocab_size;         /* WordPiece vocabulary size (data/wordpiece_build.h) */
+} SynthImageTextOptions;
+
+/* The default world of the first-minute demo: 1,000 train / 150 val / 150 test
+ * images of 64x64, small enough that a tiny ALBEF learns it on 2 CPU cores in
+ * minutes. */
+SynthImageTextOptions synth_image_text_defaults(void);
+
+#define SYNTH_IMAGE_ID_BASE 1000000
+
+/* Writes the world under out_dir (created). 0, or -1 with error_set. */
+int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir);
+
+#endif

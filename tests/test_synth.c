@@ -1,0 +1,355 @@
+/* Synthetic worlds (data/synth_*.h): deterministic bytes, texts consistent
+ * with the rendered scenes, files readable by the real-format readers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "data/flickr30k.h"
+#include "data/image.h"
+#include "data/nlvr2.h"
+#include "data/pgr.h"
+#include "data/snli_ve.h"
+#include "data/synth_image_text.h"
+#include "data/synth_pgr.h"
+#include "data/synth_scene.h"
+#include "data/synth_text.h"
+#include "tests/test.h"
+
+/* Written here independently of data/synth_text.c: the words a caption may
+ * use for each shape (data/synth_scene.h order). */
+static const char *const shape_words[SYNTH_N_SHAPES][3] = {
+    {"circle", "disc", "round shape"}, {"square", "box", "block"}, {"triangle", "triangle", "triangle"},
+    {"diamond", "rhombus", "rhombus"}, {"cross", "plus sign", "plus sign"}};
+static const char *const colours[SYNTH_N_COLOURS] = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"};
+static const char *const numbers[6] = {"zero", "one", "two", "three", "four", "five"};
+
+static int shape_at(const char *p) {
+    for (int s = 0; s < SYNTH_N_SHAPES; s++)
+        for (int k = 0; k < 3; k++)
+            if (strncmp(p, shape_words[s][k], strlen(shape_words[s][k])) == 0) return s;
+    return -1;
+}
+
+static int colour_word(const char *w, size_t n) {
+    for (int c = 0; c < SYNTH_N_COLOURS; c++)
+        if (strlen(colours[c]) == n && strncmp(w, colours[c], n) == 0) return c;
+    return -1;
+}
+
+static int number_word(const char *w, size_t n) {
+    for (int k = 0; k < 6; k++)
+        if (strlen(numbers[k]) == n && strncmp(w, numbers[k], n) == 0) return k;
+    return -1;
+}
+
+static int scene_has(const SynthScene *s, int colour, int shape) {
+    for (int i = 0; i < s->n; i++)
+        if ((int)s->obj[i].colour == colour && (int)s->obj[i].shape == shape) return 1;
+    return 0;
+}
+
+static const SynthObject *scene_find(const SynthScene *s, int colour, int shape) {
+    for (int i = 0; i < s->n; i++)
+        if ((int)s->obj[i].colour == colour && (int)s->obj[i].shape == shape) return &s->obj[i];
+    return NULL;
+}
+
+TEST(test_synth_scene_centre_pixel_has_the_named_colour) {
+    enum { N = 40, SIZE = 64 };
+    static uint8_t rgb[SIZE * SIZE * 3];
+    int checked = 0;
+    for (int i = 0; i < N; i++) {
+        SynthScene s;
+        synth_scene_sample(7, i, &s);
+        ASSERT(s.n >= 2 && s.n <= 4);
+        synth_scene_render(&s, SIZE, rgb);
+        Image img = {SIZE, SIZE, 3, IMAGE_U8, rgb};
+        char path[512];
+        test_tmp_path(path, sizeof path, "synth_scene.jpg");
+        ASSERT(image_write_jpeg(path, &img, 95) == 0);
+        Image back;
+        ASSERT_MSG(image_read(path, &back) == 0, "%s", error_message());
+        for (int k = 0; k < s.n; k++) {
+            const SynthObject *o = &s.obj[k];
+            int px = (int)(o->cx * SIZE), py = (int)(o->cy * SIZE);
+            const uint8_t *raw = rgb + ((size_t)py * SIZE + px) * 3;
+            const uint8_t *dec = image_u8(&back) + ((size_t)py * SIZE + px) * 3;
+            ASSERT_MSG(synth_nearest_colour(raw) == (int)o->colour, "scene %d object %d: raster", i, k);
+            ASSERT_MSG(synth_nearest_colour(dec) == (int)o->colour, "scene %d object %d (%s %s): jpeg %d,%d,%d", i, k,
+                       colours[o->colour], shape_words[o->shape][0], dec[0], dec[1], dec[2]);
+            checked++;
+        }
+        /* A corner is background: gray. */
+        ASSERT(rgb[0] == s.background[0] && rgb[1] == s.background[1]);
+        image_free(&back);
+    }
+    ASSERT(checked >= 2 * N);
+}
+
+TEST(test_synth_captions_name_objects_of_the_scene_and_its_count) {
+    int counts_seen = 0;
+    for (int i = 0; i < 200; i++) {
+        SynthScene s;
+        synth_scene_sample(11, i, &s);
+        char caps[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX];
+        synth_captions(&s, 11, i, caps);
+        for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) {
+            const char *t = caps[c];
+            int named = 0;
+            for (const char *p = t; *p;) {
+                const char *e = p;
+                while (*e && *e != ' ' && *e != ',' && *e != ':') e++;
+                int col = colour_word(p, (size_t)(e - p));
+                int num = number_word(p, (size_t)(e - p));
+                const char *next = *e ? e + 1 : e;
+                if (col >= 0) { /* colour word: the next words name the shape of that object */
+                    int shape = shape_at(next);
+                    ASSERT_MSG(shape >= 0, "caption \"%s\": colour without shape", t);
+                    ASSERT_MSG(scene_has(&s, col, shape), "caption \"%s\" names a %s %s absent from scene %d", t,
+                               colours[col], shape_words[shape][0], i);
+                    named++;
+                }
+                if (num >= 0 && (!strncmp(next, "shapes", 6) || !strncmp(next, "objects", 7) ||
+                                 !strncmp(next, "figures", 7))) {
+                    ASSERT_MSG(num == s.n, "caption \"%s\": count %d, scene has %d", t, num, s.n);
+                    counts_seen++;
+                }
+                p = *e ? e + 1 : e;
+                while (*p == ' ') p++;
+            }
+            ASSERT_MSG(named >= 2, "caption \"%s\" names %d objects", t, named);
+        }
+        for (int a = 0; a < SYNTH_CAPTIONS_PER_IMAGE; a++) /* five different captions */
+            for (int b = a + 1; b < SYNTH_CAPTIONS_PER_IMAGE; b++) ASSERT(strcmp(caps[a], caps[b]) != 0);
+    }
+    ASSERT(counts_seen >= 150); /* one count caption per image, checked above */
+}
+
+/* Truth of a canonical statement about one scene: "there is a C S", "the
+ * picture shows a C S", "there are N shapes", "the C S is REL the C S"; 1/0, or
+ * -1 for an unobservable property (neutral), -2 for an unparsable text. */
+static int ve_truth(const SynthScene *s, const char *t) {
+    char w[8][32];
+    int n = sscanf(t, "%31s %31s %31s %31s %31s %31s %31s %31s", w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+    const char *obj = strstr(t, " a ") ? strstr(t, " a ") + 3 : strstr(t, " an ") ? strstr(t, " an ") + 4 : NULL;
+    if ((!strncmp(t, "there is ", 9) || !strncmp(t, "the picture shows ", 18)) && obj) {
+        const char *sp = strchr(obj, ' ');
+        return scene_has(s, colour_word(obj, (size_t)(sp - obj)), shape_at(sp + 1));
+    }
+    if (!strncmp(t, "there are ", 10)) return number_word(w[2], strlen(w[2])) == s->n;
+    if (n >= 4 && !strcmp(w[0], "the") && !strcmp(w[3], "is")) {
+        const SynthObject *a = scene_find(s, colour_word(w[1], strlen(w[1])), shape_at(w[2]));
+        if (!a) return -2;
+        const char *rest = strstr(t, " is ") + 4;
+        for (int k = 0; k < 6; k++)
+            if (!strcmp(rest, synth_unobservable[k])) return -1;
+        const char *rels[4] = {"to the left of the ", "to the right of the ", "above the ", "below the "};
+        for (int k = 0; k < 4; k++) {
+            if (strncmp(rest, rels[k], strlen(rels[k]))) continue;
+            char c2[32], s2[32];
+            if (sscanf(rest + strlen(rels[k]), "%31s %31s", c2, s2) != 2) return -2;
+            const SynthObject *b = scene_find(s, colour_word(c2, strlen(c2)), shape_at(s2));
+            if (!b) return -2;
+            /* Nominal positions: x ranks left 0, top/center/bottom 1, right 2; y ranks top 0, .., bottom 2. */
+            static const int xr[5] = {0, 2, 1, 1, 1}, yr[5] = {1, 1, 0, 2, 1};
+            if (k == 0) return xr[a->pos] < xr[b->pos];
+            if (k == 1) return xr[a->pos] > xr[b->pos];
+            if (k == 2) return yr[a->pos] < yr[b->pos];
+            return yr[a->pos] > yr[b->pos];
+        }
+    }
+    return -2;
+}
+
+TEST(test_synth_ve_labels_follow_the_scene_facts) {
+    int per_label[3] = {0, 0, 0};
+    for (int i = 0; i < 200; i++) {
+        SynthScene s;
+        synth_scene_sample(5, i, &s);
+        SynthHypothesis h[6];
+        ASSERT_EQ_INT(synth_ve_hypotheses(&s, 5, i, 2, h), 6);
+        for (int k = 0; k < 6; k++) {
+            int truth = ve_truth(&s, h[k].text);
+            ASSERT_MSG(truth != -2, "unparsable hypothesis \"%s\"", h[k].text);
+            int want = truth == -1 ? SNLI_VE_NEUTRAL : truth ? SNLI_VE_ENTAILMENT : SNLI_VE_CONTRADICTION;
+            ASSERT_MSG(h[k].label == want, "scene %d: \"%s\" labelled %s", i, h[k].text, snli_ve_label_name(h[k].label));
+            per_label[h[k].label]++;
+        }
+    }
+    ASSERT_EQ_INT(per_label[0], 400);
+    ASSERT_EQ_INT(per_label[1], 400);
+    ASSERT_EQ_INT(per_label[2], 400);
+}
+
+static int nlvr_truth(const SynthScene *l, const SynthScene *r, const char *t) {
+    const SynthScene *side[2] = {l, r};
+    char a[32], b[32], c[32];
+    if (sscanf(t, "the %31s image contains %*s %31s %31s", a, b, c) == 3) {
+        const SynthScene *s = side[strcmp(a, "left") != 0];
+        return scene_has(s, colour_word(b, strlen(b)), shape_at(c));
+    }
+    if (sscanf(t, "both images contain %*s %31s", a) == 1) {
+        int sh = shape_at(a), in[2] = {0, 0};
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < side[k]->n; i++) in[k] |= (int)side[k]->obj[i].shape == sh;
+        return in[0] && in[1];
+    }
+    if (sscanf(t, "there are more shapes in the %31s image", a) == 1) {
+        int k = strcmp(a, "left") != 0;
+        return side[k]->n > side[1 - k]->n;
+    }
+    if (sscanf(t, "exactly one image contains %*s %31s %31s", a, b) == 2) {
+        int col = colour_word(a, strlen(a)), sh = shape_at(b);
+        return scene_has(l, col, sh) != scene_has(r, col, sh);
+    }
+    if (sscanf(t, "the %31s image has exactly %31s shapes", a, b) == 2)
+        return number_word(b, strlen(b)) == side[strcmp(a, "left") != 0]->n;
+    return -1;
+}
+
+TEST(test_synth_nlvr_labels_follow_the_scene_facts) {
+    Rng r = rng_make(3, 99);
+    for (int i = 0; i < 300; i++) {
+        SynthScene a, b;
+        synth_scene_sample(3, 2 * i, &a);
+        synth_scene_sample(3, 2 * i + 1, &b);
+        for (int want = 0; want < 2; want++) {
+            char text[SYNTH_TEXT_MAX];
+            synth_nlvr_statement(&a, &b, &r, want, text);
+            int truth = nlvr_truth(&a, &b, text);
+            ASSERT_MSG(truth == want, "pair %d: \"%s\" should be %d, parsed %d", i, text, want, truth);
+        }
+    }
+}
+
+/* Every file under dir (recursively, one level of images/) concatenated as a
+ * 64-bit FNV-1a hash, with the count of files. */
+static uint64_t hash_file(const char *path, uint64_t h) {
+    size_t n = 0;
+    char *data = file_read_all(path, &n);
+    CHECK(data, "%s", error_message());
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)data[i]) * 1099511628211ull;
+    free(data);
+    return h;
+}
+
+static uint64_t hash_world(const char *dir, const SynthImageTextOptions *o) {
+    static const char *const files[] = {"flickr30k_train.json", "flickr30k_val.json", "flickr30k_test.json",
+                                        "ve_train.json",        "ve_dev.json",        "ve_test.json",
+                                        "nlvr_train.json",      "nlvr_dev.json",      "nlvr_test.json",
+                                        "scenes.json",          "vocab.txt"};
+    uint64_t h = 1469598103934665603ull;
+    char path[1024];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        h = hash_file(path, h);
+    }
+    int total = o->train_images + o->val_images + o->test_images;
+    for (int i = 0; i < total; i++) {
+        snprintf(path, sizeof path, "%s/images/%d.jpg", dir, SYNTH_IMAGE_ID_BASE + i);
+        h = hash_file(path, h);
+    }
+    return h;
+}
+
+TEST(test_synth_image_text_world_is_deterministic_and_readable) {
+    SynthImageTextOptions o = synth_image_text_defaults();
+    o.train_images = 8;
+    o.val_images = 3;
+    o.test_images = 3;
+    o.image_size = 32;
+    o.vocab_size = 300;
+    char d1[512], d2[512], d3[512];
+    test_tmp_path(d1, sizeof d1, "world_a");
+    test_tmp_path(d2, sizeof d2, "world_b");
+    test_tmp_path(d3, sizeof d3, "world_c");
+    ASSERT_MSG(synth_image_text_write(&o, d1) == 0, "%s", error_message());
+    ASSERT_MSG(synth_image_text_write(&o, d2) == 0, "%s", error_message());
+    o.seed = 43;
+    ASSERT_MSG(synth_image_text_write(&o, d3) == 0, "%s", error_message());
+    o.seed = 42;
+    ASSERT(hash_world(d1, &o) == hash_world(d2, &o));
+    ASSERT(hash_world(d1, &o) != hash_world(d3, &o));
+
+    char path[1024], root[1024];
+    snprintf(root, sizeof root, "%s/images", d1);
+    Flickr30kSplit f;
+    snprintf(path, sizeof path, "%s/flickr30k_train.json", d1);
+    ASSERT_MSG(flickr30k_read(path, FLICKR30K_TRAIN, root, 1, &f) == 0, "%s", error_message());
+    ASSERT_EQ_INT(f.n_images, 8);
+    ASSERT_EQ_INT(f.n_texts, 40);
+    flickr30k_free(&f);
+    snprintf(path, sizeof path, "%s/flickr30k_test.json", d1);
+    ASSERT_MSG(flickr30k_read(path, FLICKR30K_EVAL, root, 1, &f) == 0, "%s", error_message());
+    ASSERT_EQ_INT(f.n_images, 3);
+    ASSERT_EQ_INT(f.n_texts, 15);
+    flickr30k_free(&f);
+    SnliVeSplit v;
+    snprintf(path, sizeof path, "%s/ve_dev.json", d1);
+    ASSERT_MSG(snli_ve_read(path, root, 1, &v) == 0, "%s", error_message());
+    ASSERT_EQ_INT(v.n, 3 * 6);
+    snli_ve_free(&v);
+    Nlvr2Split nl;
+    snprintf(path, sizeof path, "%s/nlvr_train.json", d1);
+    ASSERT_MSG(nlvr2_read(path, root, 1, &nl) == 0, "%s", error_message());
+    ASSERT_EQ_INT(nl.n, 16);
+    int n_true = 0;
+    for (int64_t i = 0; i < nl.n; i++) n_true += nl.records[i].label;
+    ASSERT_EQ_INT(n_true, 8);
+    nlvr2_free(&nl);
+    Image img;
+    snprintf(path, sizeof path, "%s/images/%d.jpg", d1, SYNTH_IMAGE_ID_BASE + 13);
+    ASSERT_MSG(image_read(path, &img) == 0, "%s", error_message());
+    ASSERT_EQ_INT(img.width, 32);
+    image_free(&img);
+    snprintf(path, sizeof path, "%s/vocab.txt", d1);
+    ASSERT(file_exists(path));
+}
+
+TEST(test_synth_pgr_world_parses_with_the_pgr_reader) {
+    SynthPgrOptions o = synth_pgr_tiny();
+    char d1[512], d2[512], path[1024], path2[1024];
+    test_tmp_path(d1, sizeof d1, "pgr_a");
+    test_tmp_path(d2, sizeof d2, "pgr_b");
+    ASSERT_MSG(synth_pgr_write(&o, d1) == 0, "%s", error_message());
+    ASSERT_MSG(synth_pgr_write(&o, d2) == 0, "%s", error_message());
+    static const char *const files[3] = {"train.tsv", "test.tsv", "kg_edges.tsv"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s", d1, files[k]);
+        snprintf(path2, sizeof path2, "%s/%s", d2, files[k]);
+        ASSERT_MSG(hash_file(path, 0) == hash_file(path2, 0), "%s differs between runs", files[k]);
+    }
+    PgrTable t;
+    snprintf(path, sizeof path, "%s/train.tsv", d1);
+    ASSERT_MSG(pgr_read_tsv(path, &t) == 0, "%s", error_message());
+    ASSERT_EQ_INT(t.n, o.n_rows_train);
+    ASSERT_EQ_INT(t.n_offsets_repaired, 0);
+    ASSERT_EQ_INT(t.n_offsets_unresolved, 0);
+    int pos = 0;
+    for (int64_t i = 0; i < t.n; i++) {
+        const PgrRow *r = &t.rows[i];
+        ASSERT(strncmp(r->sentence + r->gene_start, r->gene, strlen(r->gene)) == 0);
+        ASSERT(strncmp(r->sentence + r->phen_start, r->phenotype, strlen(r->phenotype)) == 0);
+        ASSERT(r->confirmation == 0);
+        pos += r->label;
+        /* The label is a function of the (gene, phenotype) pair (§1.4). */
+        for (int64_t j = 0; j < i; j++)
+            if (!strcmp(t.rows[j].gene_id, r->gene_id) && !strcmp(t.rows[j].hpo_id, r->hpo_id))
+                ASSERT_MSG(t.rows[j].label == r->label, "rows %lld and %lld disagree", (long long)j, (long long)i);
+    }
+    ASSERT_MSG(pos > t.n / 5 && pos < t.n * 3 / 5, "%d positives of %lld", pos, (long long)t.n);
+    pgr_table_free(&t);
+    snprintf(path, sizeof path, "%s/test.tsv", d1);
+    ASSERT_MSG(pgr_read_tsv(path, &t) == 0, "%s", error_message());
+    ASSERT_EQ_INT(t.n, o.n_rows_test);
+    for (int64_t i = 0; i < t.n; i++) ASSERT(t.rows[i].confirmation == 'C' || t.rows[i].confirmation == 'I');
+    pgr_table_free(&t);
+    PgrEdgeList e;
+    snprintf(path, sizeof path, "%s/kg_edges.tsv", d1);
+    ASSERT_MSG(pgr_read_edges(path, &e) == 0, "%s", error_message());
+    ASSERT(e.n > o.n_genes / 2);
+    ASSERT_EQ_INT(e.n_duplicates, 0);
+    ASSERT(strncmp(e.src[0], "NCBIGene:", 9) == 0 && strncmp(e.dst[0], "HP:", 3) == 0);
+    pgr_edges_free(&e);
+}
