@@ -32,8 +32,9 @@ LDLIBS  := -lopenblas -ljpeg -lpng -lcjson -lsvm -lpthread -lm
 LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
 ALL_SRCS  := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
 # A file named main_<prog>.c holds the main of bin/<prog>; everything else is library.
-PROG_SRCS := $(filter %/main_%.c,$(ALL_SRCS)) $(wildcard bench/main_*.c)
-LIB_SRCS  := $(filter-out %/main_%.c,$(ALL_SRCS))
+is_main    = $(filter main_%,$(notdir $(1)))
+PROG_SRCS := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),$(s))) $(wildcard bench/main_*.c)
+LIB_SRCS  := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),,$(s)))
 PROGS     := $(foreach s,$(PROG_SRCS),$(BIN)/$(patsubst main_%.c,%,$(notdir $(s))))
 TEST_SRCS := $(wildcard tests/*.c)
 
