@@ -146,10 +146,20 @@ float clip_grad_norm(ParamSet *ps, float max_norm) {
         if (!t->requires_grad) continue;
         const int64_t off = params_offset(ps, t), n = tensor_numel(t);
         const float *g = ps->grads + off;
-        double s = 0.0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n >= OPTIM_PARALLEL_MIN)
-        for (int64_t e = 0; e < n; e++) s += (double)g[e] * (double)g[e];
-        sq += s;
+        /* Fixed chunks summed in a fixed order: the norm (and so every
+         * clipped gradient) is bitwise the same for any thread count, which an
+         * OpenMP reduction does not promise (DESIGN.md "Deterministic"). */
+        enum { CHUNKS = 64 };
+        double part[CHUNKS];
+        const int64_t chunk = (n + CHUNKS - 1) / CHUNKS;
+#pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
+        for (int c = 0; c < CHUNKS; c++) {
+            double s = 0.0;
+            const int64_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+            for (int64_t e = lo; e < hi; e++) s += (double)g[e] * (double)g[e];
+            part[c] = s;
+        }
+        for (int c = 0; c < CHUNKS; c++) sq += part[c];
     }
     const float total = (float)sqrt(sq);
     /* torch: coef = max_norm / (total + 1e-6), clamped to 1; never scales up. */

@@ -1,6 +1,7 @@
 /* Optimizers, gradient clipping, freezing, learning-rate schedules and the
  * GCN layer (nn/optim.c, nn/schedule.c, nn/gcn.c). PyTorch parity of AdamW
  * and SGD steps lives in tests/test_nn_parity.c. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,24 @@ TEST(test_clip_grad_norm_scales_to_max_norm) {
     norm = clip_grad_norm(&ps, 100.0f);
     ASSERT_NEAR(norm, 6.5f, 1e-5);
     ASSERT(memcmp(before, ga, sizeof before) == 0);
+    params_free(&ps);
+}
+
+TEST(test_clip_grad_norm_is_bitwise_independent_of_thread_count) {
+    ParamSet ps;
+    params_init(&ps);
+    Tensor *w = params_add(&ps, "w", SHAPE(300, 1000)); /* above the parallel threshold */
+    params_finalize(&ps);
+    Tensor *g = tensor_random_uniform(SHAPE(300, 1000), -1.0f, 1.0f, 9);
+    memcpy(w->grad, g->data, sizeof(float) * 300000);
+    int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    float n1 = clip_grad_norm(&ps, 1e9f);
+    omp_set_num_threads(7);
+    float n7 = clip_grad_norm(&ps, 1e9f);
+    omp_set_num_threads(prev);
+    ASSERT(memcmp(&n1, &n7, sizeof n1) == 0);
+    ASSERT_NEAR(n1, sqrt(300000.0 / 3.0), 2.0); /* E[u²] = 1/3 for u ~ U(-1, 1) */
     params_free(&ps);
 }
 
