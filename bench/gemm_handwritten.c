@@ -9,9 +9,9 @@
  *   into MR-tall strips (stays in L2)  ->  jr, ir: one 6x16 register tile per
  *   (A strip, B strip) pair, the B strip (KC·16 floats = 16 KiB) in L1.
  * Transposes are absorbed by the packing, so the kernel sees one layout.
- * Threads split the jr loop (the NR strips of the packed B slice): ViT/BERT
- * shapes have M = 197, too few MC blocks to share between threads evenly. */
+ * Threads split N (see gemm_handwritten). */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,38 +98,27 @@ static void hw_kernel_6x16(int64_t kc, const float *a, const float *b, float *C,
         for (int64_t c = 0; c < nr; c++) C[r * ldc + c] += alpha * tmp[r][c];
 }
 
-static void gemm_handwritten(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M == 0 || N == 0) return;
-    if (beta != 1.0f) {
-#pragma omp parallel for
+/* One thread's share: columns [j_begin, j_end) of C, with its own packing
+ * buffers, so threads never wait on each other until the end. */
+static void hw_gemm_columns(int ta, int tb, int64_t M, int64_t j_begin, int64_t j_end, int64_t K, float alpha,
+                            const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                            int64_t ldc, float *apack, float *bpack) {
+    if (beta != 1.0f)
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    }
+            for (int64_t j = j_begin; j < j_end; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     if (K == 0 || alpha == 0.0f) return;
-    int64_t nc_max = hw_min(N, HW_NC), kc_max = hw_min(K, HW_KC), mc_max = hw_min(M, HW_MC);
-    int64_t nc_strips = (nc_max + HW_NR - 1) / HW_NR, mc_strips = (mc_max + HW_MR - 1) / HW_MR;
-    /* aligned_alloc wants a size that is a multiple of the alignment. */
-    size_t bbytes = ((size_t)(nc_strips * HW_NR * kc_max) * sizeof(float) + 63) / 64 * 64;
-    size_t abytes = ((size_t)(mc_strips * HW_MR * kc_max) * sizeof(float) + 63) / 64 * 64;
-    float *bpack = aligned_alloc(64, bbytes), *apack = aligned_alloc(64, abytes);
-    if (!bpack || !apack) abort();
-#pragma omp parallel
-    for (int64_t jc = 0; jc < N; jc += HW_NC) {
-        int64_t nc = hw_min(HW_NC, N - jc), ns = (nc + HW_NR - 1) / HW_NR;
+    for (int64_t jc = j_begin; jc < j_end; jc += HW_NC) {
+        int64_t nc = hw_min(HW_NC, j_end - jc), ns = (nc + HW_NR - 1) / HW_NR;
         for (int64_t pc = 0; pc < K; pc += HW_KC) {
             int64_t kc = hw_min(HW_KC, K - pc);
-#pragma omp for schedule(static)
             for (int64_t t = 0; t < ns; t++)
                 hw_pack_b_strip(B, ldb, tb, pc, kc, jc + t * HW_NR, hw_min(HW_NR, nc - t * HW_NR),
                                 bpack + t * HW_NR * kc);
             for (int64_t ic = 0; ic < M; ic += HW_MC) {
                 int64_t mc = hw_min(HW_MC, M - ic), ms = (mc + HW_MR - 1) / HW_MR;
-#pragma omp for schedule(static)
                 for (int64_t s = 0; s < ms; s++)
                     hw_pack_a_strip(A, lda, ta, ic + s * HW_MR, hw_min(HW_MR, mc - s * HW_MR), pc, kc,
                                     apack + s * HW_MR * kc);
-#pragma omp for schedule(static)
                 for (int64_t t = 0; t < ns; t++) {
                     int64_t nr = hw_min(HW_NR, nc - t * HW_NR);
                     for (int64_t s = 0; s < ms; s++)
@@ -140,6 +129,32 @@ static void gemm_handwritten(int ta, int tb, int64_t M, int64_t N, int64_t K, fl
             }
         }
     }
-    free(bpack);
-    free(apack);
+}
+
+/* Threads split N into equal runs of whole NR strips; each packs its own A
+ * blocks (M·K extra reads per thread, small next to M·N·K/threads FMAs). A
+ * first version split the jr loop of one shared packed B with barriers per
+ * block: on this shared 2-core VM a descheduled thread stalled the other at
+ * every barrier (5-10 GFLOP/s under load), so the split is now barrier-free. */
+static void gemm_handwritten(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                             int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 0 || N == 0) return;
+    int64_t strips = (N + HW_NR - 1) / HW_NR;
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t s0 = strips * id / nt, s1 = strips * (id + 1) / nt;
+        int64_t j0 = s0 * HW_NR, j1 = hw_min(N, s1 * HW_NR);
+        if (j0 < j1) {
+            int64_t kc_max = hw_min(K, HW_KC), mc_max = hw_min(M, HW_MC), nc_max = hw_min(j1 - j0, HW_NC);
+            /* aligned_alloc wants a size that is a multiple of the alignment. */
+            size_t abytes = ((size_t)(((mc_max + HW_MR - 1) / HW_MR) * HW_MR * kc_max) * sizeof(float) + 63) / 64 * 64;
+            size_t bbytes = ((size_t)(((nc_max + HW_NR - 1) / HW_NR) * HW_NR * kc_max) * sizeof(float) + 63) / 64 * 64;
+            float *apack = aligned_alloc(64, abytes), *bpack = aligned_alloc(64, bbytes);
+            if (!apack || !bpack) abort();
+            hw_gemm_columns(ta, tb, M, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack);
+            free(apack);
+            free(bpack);
+        }
+    }
 }
