@@ -141,3 +141,18 @@ TEST(test_elementwise_gradients_accumulate_over_two_backward_calls) {
     for (int k = 0; k < 105; k++) ASSERT_NEAR(((float *)a->grad)[k], 2.0 * ga[k], 1e-6);
     for (int k = 0; k < 35; k++) ASSERT_NEAR(((float *)b->grad)[k], 2.0 * gb[k], 1e-5);
 }
+
+/* Same-shape mul past the threading threshold: the flat loops, forward and both gradients. */
+TEST(test_same_shape_mul_at_threaded_size) {
+    Tensor *a = tensor_random_uniform(SHAPE(600, 130), -1, 1, 21);
+    Tensor *b = tensor_random_uniform(SHAPE(600, 130), -1, 1, 22);
+    a->requires_grad = b->requires_grad = 1;
+    Tensor *y = op_mul(a, b);
+    Tensor *up = tensor_random_uniform(SHAPE(600, 130), -1, 1, 23);
+    autograd_backward_with(y, tensor_f32(up));
+    for (int64_t k = 0; k < 600 * 130; k += 997) {
+        ASSERT_NEAR(tensor_f32(y)[k], (double)tensor_f32(a)[k] * tensor_f32(b)[k], 1e-6);
+        ASSERT_NEAR(((float *)a->grad)[k], (double)tensor_f32(up)[k] * tensor_f32(b)[k], 1e-6);
+        ASSERT_NEAR(((float *)b->grad)[k], (double)tensor_f32(up)[k] * tensor_f32(a)[k], 1e-6);
+    }
+}

@@ -128,10 +128,15 @@ static void mul_backward(TapeNode *node) {
     int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
     float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     if (da) {
-        int64_t rows = nb ? n / nb : 0;
+        if (nb == n) { /* flat, so threads split the elements, not one "row" */
 #pragma omp parallel for if (n > PAR_MIN)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < nb; j++) da[r * nb + j] += g[r * nb + j] * y[j];
+            for (int64_t k = 0; k < n; k++) da[k] += g[k] * y[k];
+        } else {
+            int64_t rows = n / nb;
+#pragma omp parallel for if (n > PAR_MIN)
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < nb; j++) da[r * nb + j] += g[r * nb + j] * y[j];
+        }
     }
     if (db) {
         if (nb == n) {
@@ -148,10 +153,16 @@ Tensor *op_mul(Tensor *a, Tensor *b) {
     Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
     float *o = tensor_f32(out);
-    int64_t n = tensor_numel(a), rows = nb ? n / nb : 0; /* nb = 0 only when a is empty too */
+    int64_t n = tensor_numel(a);
+    if (nb == n) {
 #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < nb; j++) o[r * nb + j] = x[r * nb + j] * y[j];
+        for (int64_t k = 0; k < n; k++) o[k] = x[k] * y[k];
+    } else {
+        int64_t rows = n / nb; /* nb > 0 here: nb = 0 only when a is empty too */
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < nb; j++) o[r * nb + j] = x[r * nb + j] * y[j];
+    }
     tape_maybe_record("mul", mul_backward, out, a, b, NULL, NULL);
     return out;
 }
