@@ -1,0 +1,267 @@
+#include "unlearn/run_driver.h"
+
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "data/synth_image_text.h"
+#include "unlearn/train_loop.h"
+
+double run_now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void run_common_flags(RunFlags *f, CliFlag *out) {
+    CliFlag flags[RUN_COMMON_FLAGS] = {
+        CLI_FLAG_STRING("model", &f->model, "albef-tiny",
+                        "model config: a name in models/configs/ or a JSON path"),
+        CLI_FLAG_CHOICE("task", &f->task, "retrieval", "retrieval", "task (Flickr30K-format retrieval)"),
+        CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
+                        "dataset directory: flickr30k_{train,test}.json, images, vocab.txt; "
+                        "the default directory is filled with the synthetic world when empty"),
+        CLI_FLAG_STRING("image-root", &f->image_root, NULL,
+                        "directory the annotations' image paths are relative to (default: <data>/images)"),
+        CLI_FLAG_STRING("original", &f->original, NULL,
+                        "checkpoint of the original model (default: train it on D once and cache it)"),
+        CLI_FLAG_INT("df-size", &f->df_size, "60", "deletion units (images) taken from the top of the list"),
+        CLI_FLAG_STRING("df-list", &f->df_list, NULL,
+                        "deletion list, one image id per line (default: drawn with --seed)"),
+        CLI_FLAG_BOOL("allow-unknown-ids", &f->allow_unknown_ids, "false",
+                      "skip (and count) listed ids that no training pair uses instead of stopping"),
+        CLI_FLAG_INT("seed", &f->seed, "42", "seed of data order, dropout, negatives, the drawn list"),
+        CLI_FLAG_CHOICE("device", &f->device, "cpu", "cpu|cuda", "where to run"),
+        CLI_FLAG_BOOL("fusion-only", &f->fusion_only, "false",
+                      "update only the fusion layers and ITM head (the paper's -F variant)"),
+        CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
+        CLI_FLAG_FLOAT("lr", &f->lr, "-1", "learning rate of this program's loop (-1: the recipe's)"),
+        CLI_FLAG_INT("epochs", &f->epochs, "-1", "epochs of this program's loop (-1: the recipe's)"),
+        CLI_FLAG_INT("k-test", &f->k_test, "-1", "ITM rerank candidates per query (-1: the recipe's)"),
+    };
+    memcpy(out, flags, sizeof flags);
+}
+
+const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size) {
+    snprintf(buf, size, "%s/%s", ctx->run_dir, name);
+    return buf;
+}
+
+/* A config name resolves to models/configs/<name>.json next to the working
+ * directory or next to the program (bin/..), so programs run from anywhere. */
+static int resolve_model_config(const char *model, char *out, size_t size) {
+    if (strchr(model, '/') || strstr(model, ".json")) {
+        snprintf(out, size, "%s", model);
+        return file_exists(out) ? 0 : error_set("%s: model config not found", model);
+    }
+    snprintf(out, size, "models/configs/%s.json", model);
+    if (file_exists(out)) return 0;
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        snprintf(out, size, "%s/../models/configs/%s.json", dirname(exe), model);
+        if (file_exists(out)) return 0;
+    }
+    return error_set("model \"%s\": no models/configs/%s.json (give a config name or a JSON path)", model, model);
+}
+
+static int prepare_data(RunContext *ctx) {
+    snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    if (ctx->flags.image_root)
+        snprintf(ctx->image_root, sizeof ctx->image_root, "%s", ctx->flags.image_root);
+    else
+        snprintf(ctx->image_root, sizeof ctx->image_root, "%s/images", ctx->data_dir);
+    char train_json[1100];
+    snprintf(train_json, sizeof train_json, "%s/flickr30k_train.json", ctx->data_dir);
+    if (file_exists(train_json)) return 0;
+    if (strcmp(ctx->flags.data, RUN_DEFAULT_DATA) != 0)
+        return error_set("%s: no flickr30k_train.json (is --data a Flickr30K-format directory?)", ctx->data_dir);
+    log_info("writing the synthetic image-text world to %s", ctx->data_dir);
+    SynthImageTextOptions opt = synth_image_text_defaults();
+    return synth_image_text_write(&opt, ctx->data_dir);
+}
+
+static int load_splits(RunContext *ctx) {
+    char path[1100], vocab[1100];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", ctx->data_dir);
+    if (!(ctx->tok = tokenizer_load(vocab))) return -1;
+    if (model_config_use_vocab_file(&ctx->cfg, vocab) < 0) return -1;
+    /* Keep decoded images in memory up to 2 GiB (the synthetic world: ~12 MB). */
+    int64_t cache = (int64_t)2 << 30;
+    snprintf(path, sizeof path, "%s/flickr30k_train.json", ctx->data_dir);
+    if (retrieval_set_load(&ctx->train, path, FLICKR30K_TRAIN, ctx->image_root, ctx->tok, ctx->cfg.max_text_len,
+                           ctx->cfg.image_size, cache) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/flickr30k_test.json", ctx->data_dir);
+    return retrieval_set_load(&ctx->test, path, FLICKR30K_EVAL, ctx->image_root, ctx->tok, ctx->cfg.max_text_len_eval,
+                              ctx->cfg.image_size, cache);
+}
+
+static int prepare_deletion(RunContext *ctx) {
+    int64_t n = ctx->train.split.n_texts;
+    const char **keys = malloc((size_t)n * sizeof *keys);
+    CHECK(keys != NULL, "out of memory");
+    for (int64_t t = 0; t < n; t++) keys[t] = retrieval_set_pair_key(&ctx->train, t);
+    char list_path[1100];
+    const char *list = ctx->flags.df_list;
+    int rc = 0;
+    if (!list) {
+        /* No list given: draw df_size images (spec §1.2) and keep the list in the run directory. */
+        const char **units = NULL;
+        int64_t n_units = deletion_unique_keys(keys, n, 1, &units);
+        list = run_path(ctx, "df_list.txt", list_path, sizeof list_path);
+        rc = deletion_list_generate(units, n_units, ctx->flags.df_size, (uint64_t)ctx->flags.seed, list);
+        free(units);
+    }
+    if (rc == 0) rc = deletion_list_read(list, ctx->flags.df_size, &ctx->list);
+    if (rc == 0) rc = deletion_split(&ctx->list, keys, n, ctx->flags.allow_unknown_ids, &ctx->split);
+    if (rc == 0) rc = deletion_eval_sets(&ctx->split, DELETION_EVAL_SUBSETS, (uint64_t)ctx->flags.seed, &ctx->eval_sets);
+    free(keys);
+    if (rc == 0 && ctx->split.n_unknown)
+        log_warn("%lld listed ids are not in the training set and were skipped", (long long)ctx->split.n_unknown);
+    return rc;
+}
+
+static void apply_overrides(RunContext *ctx) {
+    if (ctx->flags.k_test > 0) ctx->recipe.k_test = ctx->flags.k_test;
+}
+
+static cJSON *recipe_to_json(const Recipe *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "init_lr", r->init_lr);
+    cJSON_AddNumberToObject(o, "min_lr", r->min_lr);
+    cJSON_AddNumberToObject(o, "warmup_lr", r->warmup_lr);
+    cJSON_AddNumberToObject(o, "warmup_steps", r->warmup_steps);
+    cJSON_AddNumberToObject(o, "weight_decay", r->weight_decay);
+    cJSON_AddNumberToObject(o, "epochs", r->epochs);
+    cJSON_AddNumberToObject(o, "batch_size", r->batch_size);
+    cJSON_AddBoolToObject(o, "augment", r->augment);
+    cJSON_AddNumberToObject(o, "batch_eval", r->batch_eval);
+    cJSON_AddNumberToObject(o, "k_test", r->k_test);
+    cJSON_AddNumberToObject(o, "unlearn_lr", r->unlearn_lr);
+    cJSON_AddNumberToObject(o, "unlearn_epochs", r->unlearn_epochs);
+    cJSON_AddNumberToObject(o, "unlearn_batch_df", r->unlearn_batch_df);
+    return o;
+}
+
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
+    RunFlags flags = ctx->flags;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->flags = flags;
+    ctx->program = program;
+    if (strcmp(flags.device, "cuda") == 0)
+        return error_set("--device cuda: this build has no CUDA backend yet; use --device cpu");
+    if (flags.out)
+        snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
+    else
+        snprintf(ctx->run_dir, sizeof ctx->run_dir, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size,
+                 flags.seed);
+    if (make_dirs(ctx->run_dir) < 0) return -1;
+    char log_path[1100];
+    if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    log_info("%s: run directory %s", program, ctx->run_dir);
+    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
+    ctx->recipe = recipe_for_model(ctx->cfg.name);
+    apply_overrides(ctx);
+    if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
+    log_info("data %s: %lld training pairs over %lld images, %lld test images; Df %lld pairs (%lld images), Dr %lld",
+             ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
+             (long long)ctx->test.split.n_images, (long long)ctx->split.n_df, (long long)ctx->split.n_units,
+             (long long)ctx->split.n_dr);
+    ctx->config = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx->config, "program", program);
+    cJSON *flags_json = cJSON_AddObjectToObject(ctx->config, "flags");
+    cli_to_json(spec, flags_json);
+    cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
+    cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
+    cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
+    cJSON_AddNumberToObject(split, "df_units", (double)ctx->split.n_units);
+    cJSON_AddNumberToObject(split, "df_pairs", (double)ctx->split.n_df);
+    cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
+    cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
+    char path[1100];
+    return json_write_file(run_path(ctx, "config.json", path, sizeof path), ctx->config);
+}
+
+void run_free(RunContext *ctx) {
+    deletion_eval_sets_free(&ctx->eval_sets);
+    deletion_split_free(&ctx->split);
+    deletion_list_free(&ctx->list);
+    retrieval_set_free(&ctx->train);
+    retrieval_set_free(&ctx->test);
+    if (ctx->tok) tokenizer_free(ctx->tok);
+    if (ctx->config) cJSON_Delete(ctx->config);
+    log_close_file();
+    memset(ctx, 0, sizeof *ctx);
+}
+
+/* FNV-1a over the things the original model depends on. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ULL;
+    return h;
+}
+
+static int original_cache_key(const RunContext *ctx, uint64_t *key) {
+    uint64_t h = 1469598103934665603ULL;
+    char *cfg_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(ctx->config, "model"));
+    h = hash_bytes(h, cfg_text, strlen(cfg_text));
+    free(cfg_text);
+    h = hash_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
+    h = hash_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
+    h = hash_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
+    h = hash_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
+    h = hash_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
+    h = hash_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    const char *files[] = {"flickr30k_train.json", "vocab.txt"};
+    for (int k = 0; k < 2; k++) {
+        char path[1100];
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s", ctx->data_dir, files[k]);
+        char *text = file_read_all(path, &n);
+        if (!text) return -1;
+        h = hash_bytes(h, text, n);
+        free(text);
+    }
+    *key = h;
+    return 0;
+}
+
+int run_original_model(RunContext *ctx, Albef *original) {
+    albef_init(original, &ctx->cfg, (uint64_t)ctx->flags.seed);
+    if (ctx->flags.original) {
+        log_info("original model: %s", ctx->flags.original);
+        return albef_load(original, ctx->flags.original);
+    }
+    uint64_t key;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
+             (unsigned long long)key);
+    if (file_exists(path)) {
+        log_info("original model: cached %s", path);
+        return albef_load(original, path);
+    }
+    log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
+             (long long)ctx->train.split.n_texts, path);
+    int64_t n = ctx->train.split.n_texts;
+    int64_t *all = malloc((size_t)n * sizeof *all);
+    CHECK(all != NULL, "out of memory");
+    for (int64_t t = 0; t < n; t++) all[t] = t;
+    TrainStats stats;
+    int rc = albef_train_retrieval(original, &ctx->train, all, n, &ctx->recipe, (uint64_t)ctx->flags.seed, &stats);
+    free(all);
+    if (rc < 0) return error_prefix("training the original model");
+    log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
+             stats.first_loss, stats.last_loss);
+    if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
+    return albef_save(original, path);
+}

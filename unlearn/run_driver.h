@@ -1,0 +1,66 @@
+/* The run driver every method program shares (DESIGN.md "Programs"): the
+ * common flags, the data (writing the synthetic default world when the
+ * default data directory is empty), the model config and recipe, the
+ * deletion request (Df/Dr and the evaluation sets), the original model
+ * (loaded, or trained once and cached by config and data), and the run
+ * directory with its config.json and log. */
+#ifndef UNLEARN_RUN_DRIVER_H
+#define UNLEARN_RUN_DRIVER_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "core/cli.h"
+#include "data/deletion.h"
+#include "data/retrieval_set.h"
+#include "data/tokenizer.h"
+#include "models/albef.h"
+#include "models/model_config.h"
+#include "unlearn/recipe.h"
+
+/* The synthetic world the programs write and use when run without --data. */
+#define RUN_DEFAULT_DATA "runs/synth-world"
+#define RUN_CACHE_DIR "runs/cache"
+
+typedef struct {
+    const char *model, *task, *data, *image_root, *original, *df_list, *device, *out;
+    int df_size, seed, fusion_only, allow_unknown_ids;
+    /* Recipe overrides; negative keeps the recipe's value (unlearn/recipe.h). */
+    double lr;
+    int epochs, k_test;
+} RunFlags;
+
+#define RUN_COMMON_FLAGS 15
+/* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
+void run_common_flags(RunFlags *f, CliFlag *out);
+
+typedef struct {
+    const char *program;
+    RunFlags flags;
+    char data_dir[1024], image_root[1100], run_dir[1024], config_path[1024];
+    ModelConfig cfg;
+    Recipe recipe;
+    Tokenizer *tok;
+    RetrievalSet train, test;
+    DeletionList list;
+    DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
+    DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
+    cJSON *config;                /* resolved configuration, written as config.json */
+} RunContext;
+
+/* Prepares everything up to the models. `spec` holds the program's flags
+ * (already parsed) and is echoed into config.json. 0, or -1 with error_set. */
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec);
+void run_free(RunContext *ctx);
+
+/* The original model θ0: --original if given, else the cached model trained
+ * on all of D with the recipe (trained now and cached when absent). */
+int run_original_model(RunContext *ctx, Albef *original);
+
+/* A path inside the run directory. */
+const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size);
+
+/* Seconds on a monotonic clock. */
+double run_now_seconds(void);
+
+#endif
