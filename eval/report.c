@@ -1,0 +1,290 @@
+#include "eval/report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "core/progress.h"
+
+void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", method ? method : "");
+    r->pair_keys = pair_keys;
+    r->pair_texts = pair_texts;
+}
+
+ModelResult *run_report_add(RunReport *r, const char *name) {
+    CHECK(r->n_models < REPORT_MAX_MODELS, "a report holds at most %d models", REPORT_MAX_MODELS);
+    ModelResult *m = &r->models[r->n_models++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->dt_seconds = m->df_seconds = m->time_seconds = -1.0;
+    m->auc_unseen = m->df_vs_unseen = NAN;
+    return m;
+}
+
+const ModelResult *run_report_find(const RunReport *r, const char *name) {
+    for (int k = 0; k < r->n_models; k++)
+        if (strcmp(r->models[k].name, name) == 0) return &r->models[k];
+    return NULL;
+}
+
+void model_result_set_dt(ModelResult *m, const RetrievalEvalResult *dt) {
+    m->has_dt = 1;
+    m->dt = dt->recall;
+    m->dt_seconds = dt->seconds;
+}
+
+void model_result_set_forget(ModelResult *m, const ForgetMetrics *f) {
+    m->has_forget = 1;
+    m->auc_code = f->auc_code;
+    m->df_reported = f->df_reported;
+    m->n_subsets = f->n_subsets;
+    memcpy(m->auc_chunks, f->auc_chunks, sizeof m->auc_chunks);
+    m->auc_unseen = f->auc_unseen;
+    m->df_vs_unseen = f->df_vs_unseen;
+    m->df_seconds = f->seconds;
+    m->df_scores = f->df_scores;
+    m->dr_scores = f->dr_scores;
+}
+
+void run_report_set_pairs(RunReport *r, const ForgetMetrics *f) {
+    r->n_df = f->n_df;
+    r->df_pairs = f->df_pairs;
+    r->n_dr = (int64_t)f->n_subsets * f->n_df;
+    r->dr_pairs = f->dr_pairs;
+}
+
+/* ---- metrics.json ---- */
+
+static void add_number_or_null(cJSON *obj, const char *name, int present, double v) {
+    if (present && isfinite(v)) cJSON_AddNumberToObject(obj, name, v);
+    else cJSON_AddNullToObject(obj, name);
+}
+
+static cJSON *model_json(const ModelResult *m) {
+    cJSON *o = cJSON_CreateObject();
+    const RetrievalRecall *d = &m->dt;
+    add_number_or_null(o, "TR@1", m->has_dt, d->tr1);
+    add_number_or_null(o, "TR@5", m->has_dt, d->tr5);
+    add_number_or_null(o, "TR@10", m->has_dt, d->tr10);
+    add_number_or_null(o, "IR@1", m->has_dt, d->ir1);
+    add_number_or_null(o, "IR@5", m->has_dt, d->ir5);
+    add_number_or_null(o, "IR@10", m->has_dt, d->ir10);
+    add_number_or_null(o, "tr_mean", m->has_dt, d->tr_mean);
+    add_number_or_null(o, "ir_mean", m->has_dt, d->ir_mean);
+    add_number_or_null(o, "r_mean", m->has_dt, d->r_mean);
+    add_number_or_null(o, "Df_reported", m->has_forget, m->df_reported);
+    add_number_or_null(o, "auc_code", m->has_forget, m->auc_code);
+    if (m->has_forget) {
+        cJSON *chunks = cJSON_AddArrayToObject(o, "auc_chunks");
+        for (int c = 0; c < m->n_subsets; c++) cJSON_AddItemToArray(chunks, cJSON_CreateNumber(m->auc_chunks[c]));
+    } else {
+        cJSON_AddNullToObject(o, "auc_chunks");
+    }
+    add_number_or_null(o, "df_vs_unseen", m->has_forget, m->df_vs_unseen);
+    add_number_or_null(o, "auc_unseen", m->has_forget, m->auc_unseen);
+    add_number_or_null(o, "dt_seconds", m->dt_seconds >= 0, m->dt_seconds);
+    add_number_or_null(o, "df_seconds", m->df_seconds >= 0, m->df_seconds);
+    add_number_or_null(o, "time_seconds", m->time_seconds >= 0, m->time_seconds);
+    return o;
+}
+
+int run_report_write_metrics_json(const RunReport *r, const char *path) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "method", r->method);
+    cJSON_AddNumberToObject(root, "n_df", (double)r->n_df);
+    cJSON_AddNumberToObject(root, "n_dr", (double)r->n_dr);
+    cJSON *models = cJSON_AddObjectToObject(root, "models");
+    for (int k = 0; k < r->n_models; k++) cJSON_AddItemToObject(models, r->models[k].name, model_json(&r->models[k]));
+    if (r->config) cJSON_AddItemToObject(root, "config", cJSON_Duplicate(r->config, 1));
+    int rc = json_write_file(path, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- report.md ---- */
+
+static void md_number(FILE *f, int present, double v) {
+    if (present && isfinite(v)) fprintf(f, " %.2f |", v);
+    else fprintf(f, " n/a |");
+}
+
+static void md_duration(FILE *f, double seconds) {
+    char buf[32];
+    if (seconds < 0) {
+        fprintf(f, " n/a |");
+        return;
+    }
+    progress_format_duration(seconds, buf, sizeof buf);
+    fprintf(f, " %s |", buf);
+}
+
+/* What the Df number says (DESIGN.md "Metrics": 50 = indistinguishable, lower = forgotten). */
+static const char *df_reading(double df) {
+    if (df < 45.0) return "the deleted pairs now score below the retained ones (forgotten)";
+    if (df <= 55.0) return "the deleted pairs are indistinguishable from the retained ones";
+    return "the deleted pairs still score above the retained ones (remembered)";
+}
+
+static const char *unseen_reading(double v) {
+    if (!isfinite(v)) return NULL;
+    if (v < 45.0) return "they score below unseen test pairs, an over-forgetting that itself reveals membership";
+    if (v <= 55.0) return "they look like pairs the model never saw (the ideal)";
+    return "they still score above unseen test pairs, so membership remains visible";
+}
+
+static void md_reading(const RunReport *r, FILE *f) {
+    const ModelResult *orig = run_report_find(r, "original");
+    for (int k = 0; k < r->n_models; k++) {
+        const ModelResult *m = &r->models[k];
+        if (k) fputc(' ', f);
+        fprintf(f, "**%s**:", m->name);
+        if (m->has_dt) {
+            fprintf(f, " Dt mean recall %.2f", m->dt.r_mean);
+            if (orig && orig != m && orig->has_dt) {
+                double delta = m->dt.r_mean - orig->dt.r_mean;
+                const char *kept = delta >= -1.0 ? "utility kept" : delta >= -5.0 ? "a small utility loss"
+                                                                                : "a large utility loss";
+                fprintf(f, " (%+.2f against the original: %s)", delta, kept);
+            }
+            fputc(m->has_forget ? ';' : '.', f);
+        }
+        if (m->has_forget) {
+            fprintf(f, " Df %.2f: %s", m->df_reported, df_reading(m->df_reported));
+            const char *u = unseen_reading(m->df_vs_unseen);
+            if (u) fprintf(f, "; Df vs unseen %.2f: %s", m->df_vs_unseen, u);
+            fputc('.', f);
+        }
+        if (!m->has_dt && !m->has_forget) fprintf(f, " not evaluated.");
+    }
+    fputc('\n', f);
+}
+
+int run_report_write_markdown(const RunReport *r, const char *path) {
+    AtomicFile af;
+    if (atomic_open(&af, path) < 0) return -1;
+    FILE *f = af.fp;
+    fprintf(f, "# %s\n\n", r->method[0] ? r->method : "evaluation");
+    fprintf(f, "Df: %lld deleted pairs against %lld retained pairs.\n\n", (long long)r->n_df, (long long)r->n_dr);
+    fprintf(f, "| model | TR@1 | TR@5 | TR@10 | IR@1 | IR@5 | IR@10 | TR mean | IR mean | R mean | Df | AUC code |"
+               " Df vs unseen | time |\n");
+    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int k = 0; k < r->n_models; k++) {
+        const ModelResult *m = &r->models[k];
+        const RetrievalRecall *d = &m->dt;
+        fprintf(f, "| %s |", m->name);
+        const double dt[] = {d->tr1, d->tr5, d->tr10, d->ir1, d->ir5, d->ir10, d->tr_mean, d->ir_mean, d->r_mean};
+        for (size_t j = 0; j < sizeof dt / sizeof dt[0]; j++) md_number(f, m->has_dt, dt[j]);
+        md_number(f, m->has_forget, m->df_reported);
+        if (m->has_forget) fprintf(f, " %.4f |", m->auc_code);
+        else fprintf(f, " n/a |");
+        md_number(f, m->has_forget, m->df_vs_unseen);
+        md_duration(f, m->time_seconds);
+        fputc('\n', f);
+    }
+    fprintf(f, "\nRecall in %% (spec/albef_blip.md §4.1). Df = 100·(1 − AUC code), the AUC of Df pairs against five "
+               "random Dr subsets with Df as the positive class (spec/unlearning_methods.md §6.2): 50 = "
+               "indistinguishable, lower = forgotten. Df vs unseen is the same against test pairs (50 is ideal).\n\n");
+    md_reading(r, f);
+    if (ferror(f)) {
+        atomic_abort(&af);
+        return error_set("%s: write failed", path);
+    }
+    return atomic_commit(&af);
+}
+
+/* ---- scores_df.csv / scores_dr.csv ---- */
+
+void report_csv_field(FILE *out, const char *text) {
+    if (!text) return;
+    if (!strpbrk(text, ",\"\r\n")) {
+        fputs(text, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *c = text; *c; c++) {
+        if (*c == '"') fputc('"', out);
+        fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+int run_report_write_scores_csv(const RunReport *r, int which, const char *path) {
+    const int64_t n = which ? r->n_dr : r->n_df;
+    const int64_t *pairs = which ? r->dr_pairs : r->df_pairs;
+    if (n > 0 && !pairs) return error_set("%s: the report has no %s pair list", path, which ? "Dr" : "Df");
+    AtomicFile af;
+    if (atomic_open(&af, path) < 0) return -1;
+    FILE *f = af.fp;
+    fputs("pair,image_key,caption", f);
+    for (int k = 0; k < r->n_models; k++) {
+        const double *s = which ? r->models[k].dr_scores : r->models[k].df_scores;
+        if (!s) continue;
+        fputc(',', f);
+        report_csv_field(f, r->models[k].name);
+    }
+    fputc('\n', f);
+    for (int64_t row = 0; row < n; row++) {
+        int64_t p = pairs[row];
+        fprintf(f, "%lld,", (long long)p);
+        if (r->pair_keys) report_csv_field(f, r->pair_keys[p]);
+        fputc(',', f);
+        if (r->pair_texts) report_csv_field(f, r->pair_texts[p]);
+        for (int k = 0; k < r->n_models; k++) {
+            const double *s = which ? r->models[k].dr_scores : r->models[k].df_scores;
+            if (s) fprintf(f, ",%.9g", s[row]);
+        }
+        fputc('\n', f);
+    }
+    if (ferror(f)) {
+        atomic_abort(&af);
+        return error_set("%s: write failed", path);
+    }
+    return atomic_commit(&af);
+}
+
+int run_report_write(const RunReport *r, const char *run_dir) {
+    if (make_dirs(run_dir) < 0) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/metrics.json", run_dir);
+    if (run_report_write_metrics_json(r, path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/report.md", run_dir);
+    if (run_report_write_markdown(r, path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/scores_df.csv", run_dir);
+    if (run_report_write_scores_csv(r, 0, path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/scores_dr.csv", run_dir);
+    return run_report_write_scores_csv(r, 1, path);
+}
+
+/* ---- the summary table ---- */
+
+static void summary_number(FILE *out, int width, int present, double v) {
+    if (present && isfinite(v)) fprintf(out, "  %*.2f", width, v);
+    else fprintf(out, "  %*s", width, "-");
+}
+
+void run_report_print_summary(const RunReport *r, FILE *out) {
+    int w = 5; /* "model" */
+    for (int k = 0; k < r->n_models; k++) {
+        int len = (int)strlen(r->models[k].name);
+        if (len > w) w = len;
+    }
+    fprintf(out, "%-*s  %8s  %8s  %8s  %8s  %12s  %8s\n", w, "model", "TR mean", "IR mean", "R mean", "Df",
+            "Df-vs-unseen", "time");
+    for (int k = 0; k < r->n_models; k++) {
+        const ModelResult *m = &r->models[k];
+        fprintf(out, "%-*s", w, m->name);
+        summary_number(out, 8, m->has_dt, m->dt.tr_mean);
+        summary_number(out, 8, m->has_dt, m->dt.ir_mean);
+        summary_number(out, 8, m->has_dt, m->dt.r_mean);
+        summary_number(out, 8, m->has_forget, m->df_reported);
+        summary_number(out, 12, m->has_forget, m->df_vs_unseen);
+        char t[32] = "-";
+        if (m->time_seconds >= 0) progress_format_duration(m->time_seconds, t, sizeof t);
+        fprintf(out, "  %8s\n", t);
+    }
+}

@@ -1,0 +1,94 @@
+/* The evaluation files of a run directory (DESIGN.md "Run directory",
+ * "Metrics"), filled by every method program the same way:
+ *
+ *   RunReport r;
+ *   run_report_init(&r, "multidelete", pair_keys, pair_texts);
+ *   ModelResult *o = run_report_add(&r, "original");
+ *   model_result_set_dt(o, &dt_original);           // eval/retrieval_eval.h
+ *   model_result_set_forget(o, &fm_original);       // eval/forget_metrics.h
+ *   ... "unlearned", "retrain" ...
+ *   run_report_write(&r, "runs/x");                 // metrics.json, report.md, scores_*.csv
+ *   run_report_print_summary(&r, stdout);
+ *
+ * Files (each written atomically: temporary name, then rename):
+ *   metrics.json   {"method", "n_df", "n_dr", "models": {"<name>": {TR@1, TR@5,
+ *                  TR@10, IR@1, IR@5, IR@10, tr_mean, ir_mean, r_mean,
+ *                  Df_reported, auc_code, auc_chunks, df_vs_unseen, auc_unseen,
+ *                  dt_seconds, df_seconds, time_seconds}}, "config"?}; a value
+ *                  not measured is null
+ *   report.md      the same as a markdown table and a paragraph reading it
+ *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
+ *   scores_dr.csv  the same for the Dr evaluation pairs (all subsets, in order)
+ * so anyone can recompute the AUCs from the CSVs (DESIGN.md). */
+#ifndef EVAL_REPORT_H
+#define EVAL_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "eval/forget_metrics.h"
+#include "eval/recall.h"
+#include "eval/retrieval_eval.h"
+
+#define REPORT_MAX_MODELS 8
+
+typedef struct {
+    char name[32];           /* "original", "unlearned", "retrain", ... */
+    int has_dt;
+    RetrievalRecall dt;      /* Dt: TR/IR recall in % */
+    double dt_seconds;       /* wall-clock of the Dt evaluation */
+    int has_forget;
+    double auc_code, df_reported;   /* §6.2: mean AUC(Df 0, Dr 1) and 100·(1 − it) */
+    double auc_chunks[FORGET_MAX_SUBSETS];
+    int n_subsets;
+    double auc_unseen, df_vs_unseen; /* NaN when not measured */
+    double df_seconds;       /* wall-clock of the Df scoring */
+    double time_seconds;     /* the method's own wall-clock (training, unlearning); < 0 = not applicable */
+    /* Per-pair scores (borrowed, they must outlive the report): [n_df] and
+     * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none. */
+    const double *df_scores, *dr_scores;
+} ModelResult;
+
+typedef struct {
+    char method[64];           /* the program's method, echoed in the files */
+    int n_models;
+    ModelResult models[REPORT_MAX_MODELS];
+    /* The evaluation pairs (borrowed): training-pair indices, and for every
+     * training pair its deletion key and caption (indexed by pair). */
+    int64_t n_df, n_dr;
+    const int64_t *df_pairs, *dr_pairs;
+    const char *const *pair_keys;
+    const char *const *pair_texts;
+    const cJSON *config;       /* optional resolved configuration, copied into metrics.json */
+} RunReport;
+
+void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts);
+/* A new model row (times -1, metrics absent); aborts past REPORT_MAX_MODELS. */
+ModelResult *run_report_add(RunReport *r, const char *name);
+/* The model of that name, or NULL. */
+const ModelResult *run_report_find(const RunReport *r, const char *name);
+
+void model_result_set_dt(ModelResult *m, const RetrievalEvalResult *dt);
+/* Copies the AUCs and borrows the per-pair score arrays. */
+void model_result_set_forget(ModelResult *m, const ForgetMetrics *f);
+/* Sets the report's Df/Dr pair lists from a ForgetMetrics (borrowed). */
+void run_report_set_pairs(RunReport *r, const ForgetMetrics *f);
+
+/* Each file on its own (0, or -1 with error_set naming the file). */
+int run_report_write_metrics_json(const RunReport *r, const char *path);
+int run_report_write_markdown(const RunReport *r, const char *path);
+/* which: 0 = Df pairs, 1 = Dr pairs. */
+int run_report_write_scores_csv(const RunReport *r, int which, const char *path);
+/* All four into run_dir (created when missing). */
+int run_report_write(const RunReport *r, const char *run_dir);
+
+/* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen, time. */
+void run_report_print_summary(const RunReport *r, FILE *out);
+
+/* A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma,
+ * a quote, CR or LF; as is otherwise. */
+void report_csv_field(FILE *out, const char *text);
+
+#endif

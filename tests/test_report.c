@@ -1,0 +1,188 @@
+/* Run-directory reports (eval/report.h): metrics.json parses back with the
+ * numbers put in, the CSVs hold one record per pair with escaped captions,
+ * report.md has the table and the reading, nothing is left as a temporary. */
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "eval/report.h"
+#include "tests/test.h"
+
+/* Records of an RFC 4180 file (newlines inside quotes do not end a record);
+ * also checks that every record has `fields` fields. -1 on a mismatch. */
+static int csv_records(const char *text, int fields) {
+    int records = 0, in_quotes = 0, n_fields = 1;
+    for (const char *c = text; *c; c++) {
+        if (*c == '"') in_quotes = !in_quotes; /* a doubled quote toggles twice */
+        else if (!in_quotes && *c == ',') n_fields++;
+        else if (!in_quotes && *c == '\n') {
+            if (n_fields != fields) return -1;
+            records++;
+            n_fields = 1;
+        }
+    }
+    return records;
+}
+
+static int count_tmp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+static double field(const cJSON *models, const char *model, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, model), name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+TEST(test_report_writes_parseable_run_files) {
+    /* 6 training pairs; Df = {1, 4}, Dr = 2 subsets of 2: {0, 2}, {3, 5} */
+    const char *keys[6] = {"100", "100", "200", "200", "300", "300"};
+    const char *texts[6] = {"a dog", "a dog, running", "say \"cheese\"", "two\nlines", "plain", "x,y"};
+    const int64_t df_pairs[2] = {1, 4}, dr_pairs[4] = {0, 2, 3, 5};
+    const double orig_df[2] = {0.9, 0.8}, orig_dr[4] = {0.7, 0.75, 0.85, 0.6};
+    const double unl_df[2] = {0.2, 0.3}, unl_dr[4] = {0.71, 0.74, 0.86, 0.61};
+
+    RunReport r;
+    run_report_init(&r, "multidelete", keys, texts);
+    r.n_df = 2;
+    r.df_pairs = df_pairs;
+    r.n_dr = 4;
+    r.dr_pairs = dr_pairs;
+    ModelResult *o = run_report_add(&r, "original");
+    o->has_dt = 1;
+    o->dt = (RetrievalRecall){.tr1 = 80, .tr5 = 95, .tr10 = 98, .tr_mean = 91, .ir1 = 60, .ir5 = 85, .ir10 = 90,
+                              .ir_mean = 78.333333, .r_mean = 84.6666665};
+    o->has_forget = 1;
+    o->auc_code = 0.25;
+    o->df_reported = 75.0;
+    o->n_subsets = 2;
+    o->auc_chunks[0] = 0.0, o->auc_chunks[1] = 0.5;
+    o->auc_unseen = 0.1;
+    o->df_vs_unseen = 90.0;
+    o->df_scores = orig_df;
+    o->dr_scores = orig_dr;
+    ModelResult *u = run_report_add(&r, "unlearned");
+    *u = *o;
+    snprintf(u->name, sizeof u->name, "unlearned");
+    u->dt.r_mean = 84.0;
+    u->auc_code = 0.8;
+    u->df_reported = 20.0;
+    u->df_vs_unseen = 48.0;
+    u->time_seconds = 12.5;
+    u->df_scores = unl_df;
+    u->dr_scores = unl_dr;
+    ModelResult *rt = run_report_add(&r, "retrain"); /* Dt only, no scores */
+    rt->has_dt = 1;
+    rt->dt = o->dt;
+    rt->time_seconds = 300.0;
+    ASSERT(run_report_find(&r, "retrain") == rt);
+    ASSERT(run_report_find(&r, "nope") == NULL);
+
+    char dir[512], path[1024];
+    test_tmp_path(dir, sizeof dir, "report_run/nested");
+    ASSERT_MSG(run_report_write(&r, dir) == 0, "%s", error_message());
+    ASSERT_EQ_INT(count_tmp_files(dir), 0);
+
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    cJSON *root = json_read_file(path);
+    ASSERT_MSG(root, "%s", error_message());
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models");
+    ASSERT(cJSON_IsObject(models));
+    ASSERT_EQ_INT(cJSON_GetArraySize(models), 3);
+    ASSERT_NEAR(field(models, "original", "TR@1"), 80, 1e-9);
+    ASSERT_NEAR(field(models, "original", "IR@10"), 90, 1e-9);
+    ASSERT_NEAR(field(models, "original", "tr_mean"), 91, 1e-9);
+    ASSERT_NEAR(field(models, "unlearned", "r_mean"), 84, 1e-9);
+    ASSERT_NEAR(field(models, "unlearned", "Df_reported"), 20, 1e-9);
+    ASSERT_NEAR(field(models, "unlearned", "auc_code"), 0.8, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "df_vs_unseen"), 48, 1e-9);
+    ASSERT_NEAR(field(models, "unlearned", "time_seconds"), 12.5, 1e-9);
+    ASSERT_NEAR(field(models, "retrain", "time_seconds"), 300, 1e-9);
+    /* not measured: null, not a made-up number */
+    ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "retrain"),
+                                                         "Df_reported")));
+    ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "original"),
+                                                         "time_seconds")));
+    const cJSON *chunks =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "original"), "auc_chunks");
+    ASSERT_EQ_INT(cJSON_GetArraySize(chunks), 2);
+    ASSERT_NEAR(cJSON_GetArrayItem(chunks, 1)->valuedouble, 0.5, 1e-12);
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+    ASSERT(cJSON_IsString(method) && strcmp(method->valuestring, "multidelete") == 0);
+    ASSERT_NEAR(cJSON_GetObjectItemCaseSensitive(root, "n_dr")->valuedouble, 4, 0);
+    cJSON_Delete(root);
+
+    /* CSVs: header + one record per pair; pair, key, caption, original, unlearned */
+    snprintf(path, sizeof path, "%s/scores_df.csv", dir);
+    char *csv = file_read_all(path, NULL);
+    ASSERT_MSG(csv, "%s", error_message());
+    ASSERT_EQ_INT(csv_records(csv, 5), 1 + 2);
+    ASSERT(strncmp(csv, "pair,image_key,caption,original,unlearned\n", 42) == 0);
+    ASSERT_STR_CONTAINS(csv, "1,100,\"a dog, running\",0.9,0.2\n");
+    ASSERT_STR_CONTAINS(csv, "4,300,plain,0.8,0.3\n");
+    free(csv);
+    snprintf(path, sizeof path, "%s/scores_dr.csv", dir);
+    csv = file_read_all(path, NULL);
+    ASSERT_MSG(csv, "%s", error_message());
+    ASSERT_EQ_INT(csv_records(csv, 5), 1 + 4);
+    ASSERT_STR_CONTAINS(csv, "2,200,\"say \"\"cheese\"\"\",0.75,0.74\n");
+    ASSERT_STR_CONTAINS(csv, "3,200,\"two\nlines\",0.85,0.86\n");
+    ASSERT_STR_CONTAINS(csv, "5,300,\"x,y\",0.6,0.61\n");
+    free(csv);
+
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = file_read_all(path, NULL);
+    ASSERT_MSG(md, "%s", error_message());
+    ASSERT_STR_CONTAINS(md, "| model | TR@1 |");
+    ASSERT_STR_CONTAINS(md, "| unlearned | 80.00 | 95.00 | 98.00 |");
+    ASSERT_STR_CONTAINS(md, "| 84.00 | 20.00 | 0.8000 | 48.00 | 12.5s |");
+    ASSERT_STR_CONTAINS(md, "| retrain |");
+    /* the reading: the unlearned model forgot, kept utility, and looks unseen */
+    ASSERT_STR_CONTAINS(md, "**unlearned**: Dt mean recall 84.00 (-0.67 against the original: utility kept)");
+    ASSERT_STR_CONTAINS(md, "Df 20.00: the deleted pairs now score below the retained ones (forgotten)");
+    ASSERT_STR_CONTAINS(md, "Df vs unseen 48.00: they look like pairs the model never saw");
+    ASSERT_STR_CONTAINS(md, "Df 75.00: the deleted pairs still score above the retained ones (remembered)");
+    free(md);
+
+    /* stdout table: aligned columns, "-" where a value is absent */
+    char tpath[512];
+    test_tmp_path(tpath, sizeof tpath, "report_summary.txt");
+    FILE *t = fopen(tpath, "w");
+    ASSERT(t);
+    run_report_print_summary(&r, t);
+    fclose(t);
+    char *table = file_read_all(tpath, NULL);
+    ASSERT(table);
+    ASSERT_STR_CONTAINS(table, "model       TR mean   IR mean    R mean        Df  Df-vs-unseen      time\n"
+                               "original      91.00     78.33     84.67     75.00         90.00         -\n"
+                               "unlearned     91.00     78.33     84.00     20.00         48.00     12.5s\n"
+                               "retrain       91.00     78.33     84.67         -             -     5m00s\n");
+    free(table);
+}
+
+TEST(test_report_csv_field_escapes_only_when_needed) {
+    char tpath[512];
+    test_tmp_path(tpath, sizeof tpath, "csv_field.txt");
+    FILE *f = fopen(tpath, "w");
+    ASSERT(f);
+    report_csv_field(f, "plain words");
+    fputc('|', f);
+    report_csv_field(f, "he said \"hi\", then left");
+    fputc('|', f);
+    report_csv_field(f, "cr\rlf");
+    fclose(f);
+    char *text = file_read_all(tpath, NULL);
+    ASSERT(text);
+    int ok = strcmp(text, "plain words|\"he said \"\"hi\"\", then left\"|\"cr\rlf\"") == 0;
+    free(text);
+    ASSERT(ok);
+}
