@@ -1,0 +1,49 @@
+/* bin/evaluate: Dt, Df and Df-vs-unseen of any checkpoints against the same
+ * Df/Dr split the method programs use (same --data, --df-size/--df-list,
+ * --seed), written as a run directory. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "unlearn/run_driver.h"
+#include "unlearn/run_eval.h"
+
+int main(int argc, char **argv) {
+    RunContext ctx = {0};
+    const char *checkpoints, *names;
+    CliFlag flags[RUN_COMMON_FLAGS + 2];
+    run_common_flags(&ctx.flags, flags);
+    flags[RUN_COMMON_FLAGS] = (CliFlag)CLI_FLAG_STRING("checkpoints", &checkpoints, NULL,
+                                                       "comma-separated checkpoints to evaluate (required)");
+    flags[RUN_COMMON_FLAGS + 1] = (CliFlag)CLI_FLAG_STRING("names", &names, NULL,
+                                                           "comma-separated row names (default: model1, model2, ...)");
+    CliSpec spec = {"evaluate", "Evaluates checkpoints on Dt (test retrieval) and Df (deleted pairs vs Dr and vs "
+                                "unseen pairs) for one deletion request.",
+                    flags, RUN_COMMON_FLAGS + 2};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc == 1) return 0;
+    error_exit_if(rc);
+    if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
+    error_exit_if(run_setup(&ctx, "evaluate", &spec));
+    RunEvaluation ev;
+    run_evaluation_init(&ev, &ctx, "evaluate");
+    char *ckpts = strdup(checkpoints), *labels = names ? strdup(names) : NULL;
+    char *save_c = NULL, *save_n = NULL;
+    int k = 0;
+    for (char *c = strtok_r(ckpts, ",", &save_c); c; c = strtok_r(NULL, ",", &save_c), k++) {
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "model%d", k + 1);
+        char *name = labels ? strtok_r(k == 0 ? labels : NULL, ",", &save_n) : NULL;
+        Albef m;
+        albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
+        error_exit_if(albef_load(&m, c));
+        error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
+        albef_free(&m);
+    }
+    error_exit_if(run_evaluation_finish(&ev, &ctx));
+    run_evaluation_free(&ev);
+    free(ckpts);
+    free(labels);
+    run_free(&ctx);
+    return 0;
+}

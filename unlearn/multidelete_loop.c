@@ -1,0 +1,117 @@
+#include "unlearn/multidelete_loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/tape.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "unlearn/retrieval_batch.h"
+
+#define STREAM_DF_ORDER 0x6d6464666f726400ULL
+#define STREAM_DR_ORDER 0x6d646472666f7200ULL
+#define STREAM_DROPOUT 0x6d6464726f706f00ULL
+#define STREAM_PERMUTE 0x6d647065726d7500ULL
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double term_value(const Tensor *t) { return t ? (double)tensor_f32(t)[0] : 0.0; }
+
+int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *train, const int64_t *df,
+                        int64_t n_df, const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run,
+                        MultiDeleteStats *stats) {
+    int b = run->batch_df;
+    int64_t iters = n_df / b;
+    if (iters < 1) return error_set("Df has %lld pairs, fewer than one batch of %d", (long long)n_df, b);
+    if (n_dr < b) return error_set("Dr has %lld pairs, fewer than one batch of %d", (long long)n_dr, b);
+    memset(stats, 0, sizeof *stats);
+    AdamW opt;
+    adamw_init(&opt, &unlearned->params, 0.9f, 0.999f, 1e-8f, 0.02f);
+    adamw_use_lavis_decay_groups(&opt);
+    int64_t *df_order = malloc((size_t)n_df * sizeof *df_order);
+    int64_t *dr_order = malloc((size_t)n_dr * sizeof *dr_order);
+    int64_t *ids_df = malloc((size_t)b * sizeof *ids_df), *ids_dr = malloc((size_t)b * sizeof *ids_dr);
+    int32_t *perm = malloc((size_t)b * sizeof *perm);
+    CHECK(df_order && dr_order && ids_df && ids_dr && perm, "out of memory");
+    memcpy(dr_order, dr, (size_t)n_dr * sizeof *dr_order);
+    int64_t dr_pos = n_dr, dr_round = 0; /* forces a shuffle before the first Dr batch */
+    ImageAugment aug = run->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
+    albef_set_mode(original, 0, run->seed);
+    double t0 = now_seconds();
+    int rc = 0;
+    Progress bar;
+    progress_begin(&bar, "unlearn", (int64_t)run->epochs * iters);
+    for (int epoch = 0; epoch < run->epochs && rc == 0; epoch++) {
+        memcpy(df_order, df, (size_t)n_df * sizeof *df_order);
+        Rng shuffle = rng_make(run->seed, STREAM_DF_ORDER + (uint64_t)epoch);
+        rng_shuffle_i64(&shuffle, df_order, n_df);
+        double md = 0, mkr = 0, ukr = 0;
+        for (int64_t it = 0; it < iters; it++) {
+            if (dr_pos + b > n_dr) {
+                Rng r = rng_make(run->seed, STREAM_DR_ORDER + (uint64_t)dr_round++);
+                rng_shuffle_i64(&r, dr_order, n_dr);
+                dr_pos = 0;
+            }
+            float lr = lavis_cosine_lr((float)run->lr, (float)run->min_lr, epoch, run->epochs, (float)run->lr, 0, it);
+            AlbefBatch bf, br;
+            if (retrieval_batch_make(train, df_order + it * b, b, aug, run->seed, (uint64_t)epoch, ids_df, &bf) < 0 ||
+                retrieval_batch_make(train, dr_order + dr_pos, b, aug, run->seed, (uint64_t)epoch, ids_dr, &br) < 0) {
+                rc = -1;
+                break;
+            }
+            dr_pos += b;
+            albef_set_mode(unlearned, 1, philox_u32(run->seed, STREAM_DROPOUT, (uint64_t)stats->steps) ^ run->seed);
+            multidelete_random_permutation(run->seed ^ STREAM_PERMUTE, (uint64_t)stats->steps, b, perm);
+            MultiDeleteTerms terms;
+            Tensor *loss = multidelete_loss(unlearned, original, &bf, &br, perm, &run->loss, &terms);
+            float value = tensor_f32(loss)[0];
+            if (!isfinite(value)) {
+                rc = error_set("epoch %d step %lld: MultiDelete loss is %g", epoch, (long long)it, value);
+                break;
+            }
+            md += term_value(terms.md);
+            mkr += term_value(terms.mkr);
+            ukr += term_value(terms.ukr);
+            /* With -F and only L_UKR kept, nothing trainable is reached. */
+            if (loss->requires_grad) autograd_backward(loss);
+            adamw_step(&opt, lr);
+            params_zero_grad(&unlearned->params);
+            autograd_step_end();
+            stats->steps++;
+            progress_advance(&bar, 1);
+        }
+        md /= (double)iters;
+        mkr /= (double)iters;
+        ukr /= (double)iters;
+        if (epoch == 0) {
+            stats->first_md = md;
+            stats->first_mkr = mkr;
+            stats->first_ukr = ukr;
+        }
+        stats->last_md = md;
+        stats->last_mkr = mkr;
+        stats->last_ukr = ukr;
+        log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
+    }
+    progress_end(&bar);
+    stats->seconds = now_seconds() - t0;
+    autograd_step_end();
+    albef_set_mode(unlearned, 0, run->seed);
+    free(df_order);
+    free(dr_order);
+    free(ids_df);
+    free(ids_dr);
+    free(perm);
+    adamw_free(&opt);
+    return rc;
+}

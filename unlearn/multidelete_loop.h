@@ -1,0 +1,41 @@
+/* The MultiDelete optimisation loop (spec/unlearning_methods.md §5.3): θ starts
+ * as a copy of θ0; each iteration takes one Df batch (shuffled per epoch,
+ * drop_last; an epoch = ⌊|Df| / b⌋ iterations) and one Dr batch of the same
+ * size (the intended equal halves, §5.3 item 2, drawn from a Dr order that is
+ * reshuffled whenever it runs out), computes L = λ1·L_MD + λ2·L_MKR + λ3·L_UKR
+ * (unlearn/multidelete_loss.h) and takes an AdamW step at the LAVIS staircase
+ * learning rate. θ0 runs in eval mode without a tape.
+ *
+ * The AdamW moments start at zero: the released code restores them from θ0's
+ * training checkpoint (§5.3 item 1), which a user holding only the model
+ * weights does not have. */
+#ifndef UNLEARN_MULTIDELETE_LOOP_H
+#define UNLEARN_MULTIDELETE_LOOP_H
+
+#include <stdint.h>
+
+#include "data/retrieval_set.h"
+#include "models/albef.h"
+#include "unlearn/multidelete_loss.h"
+
+typedef struct {
+    double lr, min_lr;
+    int epochs;
+    int batch_df;          /* Df pairs per step; the Dr half has as many */
+    int augment;
+    uint64_t seed;
+    MultiDeleteOptions loss;
+} MultiDeleteRun;
+
+typedef struct {
+    int64_t steps;
+    double seconds;                          /* the loop only, no evaluation (spec §6.5) */
+    double first_md, first_mkr, first_ukr;   /* mean terms over the first epoch */
+    double last_md, last_mkr, last_ukr;      /* and over the last */
+} MultiDeleteStats;
+
+int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *train, const int64_t *df,
+                        int64_t n_df, const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run,
+                        MultiDeleteStats *stats);
+
+#endif
