@@ -1,0 +1,143 @@
+/* bin/bench_albef: one MultiDelete step ("md": the unlearned model on a Df and
+ * a Dr batch with gradients, the frozen original without a tape, L_MD + L_MKR
+ * + L_UKR, backward, AdamW) and one ALBEF fine-tuning step ("ft": ITC + ITM
+ * with hard negatives, 2b pairs), timed at the sizes of
+ * ../shared/bench/albef_torch_anchor.py, whose flags it takes, so that
+ * bench/albef.bench.sh can run both side by side. Random weights and inputs as
+ * the anchor: images N(0,1), token ids uniform, the last 5 positions padding;
+ * no dropout and no momentum distillation (the anchor has neither). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/tape.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "models/albef.h"
+#include "nn/optim.h"
+#include "unlearn/multidelete_loss.h"
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    float *images;
+    int32_t *ids, *mask;
+    int64_t *image_ids;
+    int n, S, L;
+} HostBatch;
+
+static HostBatch host_batch(int n, int S, int L, int vocab, uint64_t stream) {
+    HostBatch h = {.n = n, .S = S, .L = L};
+    h.images = malloc((size_t)n * 3 * S * S * sizeof(float));
+    h.ids = malloc((size_t)n * L * sizeof(int32_t));
+    h.mask = malloc((size_t)n * L * sizeof(int32_t));
+    h.image_ids = malloc((size_t)n * sizeof(int64_t));
+    Rng r = rng_make(7, stream);
+    for (int64_t k = 0; k < (int64_t)n * 3 * S * S; k++) h.images[k] = rng_normal(&r);
+    for (int b = 0; b < n; b++) {
+        h.image_ids[b] = b;
+        for (int t = 0; t < L; t++) {
+            h.ids[b * L + t] = (int32_t)rng_below(&r, (uint64_t)vocab);
+            h.mask[b * L + t] = t < L - 5;
+        }
+    }
+    return h;
+}
+
+static AlbefBatch to_tensors(const HostBatch *h) {
+    AlbefBatch b;
+    b.images = tensor_from_f32(4, (int64_t[]){h->n, 3, h->S, h->S}, h->images);
+    b.text_ids = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids);
+    b.text_mask = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask);
+    b.image_ids = h->image_ids;
+    return b;
+}
+
+int main(int argc, char **argv) {
+    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm;
+    CliFlag flags[] = {
+        CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
+        CLI_FLAG_INT("txt", &txt, "30", "text length (last 5 positions padding)"),
+        CLI_FLAG_INT("b", &b, "16", "Df and Dr batch each (md); ft batch = 2b"),
+        CLI_FLAG_INT("d", &d, "64", "width of the ViT and BERT"),
+        CLI_FLAG_INT("heads", &heads, "2", "attention heads"),
+        CLI_FLAG_INT("vit-depth", &vit_depth, "2", "ViT blocks"),
+        CLI_FLAG_INT("layers", &layers, "2", "BERT text layers = fusion layers"),
+        CLI_FLAG_INT("vocab", &vocab, "1000", "vocabulary size"),
+        CLI_FLAG_INT("iters", &iters, "10", "timed steps (median reported)"),
+        CLI_FLAG_INT("warm", &warm, "3", "untimed warm-up steps"),
+    };
+    CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
+                    flags, CLI_COUNT(flags)};
+    int rc = cli_parse(&spec, argc, argv);
+    if (rc == 1) return 0;
+    error_exit_if(rc);
+    ModelConfig cfg = {
+        .image_size = img, .patch_size = 16, .vision_width = d, .vision_depth = vit_depth, .vision_heads = heads,
+        .vision_mlp_hidden = 4 * d, .vision_ln_eps = 1e-6f, .vocab_size = vocab, .text_width = d,
+        .text_heads = heads, .text_ffn_hidden = 4 * d, .text_layers = 2 * layers, .fusion_layer = layers,
+        .max_position_embeddings = 512, .max_text_len = txt, .max_text_len_eval = txt, .text_ln_eps = 1e-12f,
+        .text_dropout = 0.0f, .embed_dim = 256, .temp_init = 0.07f, .temp_min = 0.001f, .temp_max = 0.5f,
+        .momentum_distill = 0, .momentum = 0.995f, .alpha = 0.4f, .alpha_ramp_epochs = 0, .queue_size = 0,
+    };
+    snprintf(cfg.name, sizeof cfg.name, "bench");
+    error_exit_if(model_config_validate(&cfg, "bench_albef flags"));
+    Albef un, ori;
+    albef_init(&un, &cfg, 1);
+    albef_init(&ori, &cfg, 1);
+    albef_set_mode(&un, 1, 1);
+    albef_set_mode(&ori, 0, 1);
+    AdamW opt;
+    adamw_init(&opt, &un.params, 0.9f, 0.999f, 1e-8f, 0.02f);
+    HostBatch hdf = host_batch(b, img, txt, vocab, 1), hdr = host_batch(b, img, txt, vocab, 2);
+    HostBatch hft = host_batch(2 * b, img, txt, vocab, 3);
+    int32_t *perm = malloc((size_t)b * sizeof *perm);
+    MultiDeleteOptions mo = multidelete_default_options();
+    double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
+    printf("{\"params_M\": %.3f, \"threads\": \"%s\"}\n", (double)un.params.total / 1e6,
+           getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default");
+    for (int which = 0; which < 2; which++) {
+        for (int it = -warm; it < iters; it++) {
+            double t0 = now_seconds();
+            Tensor *loss;
+            if (which == 0) {
+                AlbefBatch df = to_tensors(&hdf), dr = to_tensors(&hdr);
+                multidelete_random_permutation(3, (uint64_t)(it + warm), b, perm);
+                MultiDeleteTerms terms;
+                loss = multidelete_loss(&un, &ori, &df, &dr, perm, &mo, &terms);
+            } else {
+                AlbefBatch ft = to_tensors(&hft);
+                AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = (uint64_t)(it + warm)};
+                AlbefLossOutput out;
+                loss = albef_retrieval_loss(&un, &ft, &lo, &out);
+                if (!loss) error_exit_if(-1);
+            }
+            autograd_backward(loss);
+            adamw_step(&opt, 1e-5f);
+            params_zero_grad(&un.params);
+            autograd_step_end();
+            if (it >= 0) times[it] = now_seconds() - t0;
+        }
+        qsort(times, (size_t)iters, sizeof *times, cmp_double);
+        double med = times[iters / 2];
+        printf("{\"mode\": \"fp32\", \"step\": \"%s\", \"median_s\": %.6f, \"best_s\": %.6f, \"samples_per_s\": %.2f}\n",
+               which == 0 ? "md" : "ft", med, times[0], 2.0 * b / med);
+    }
+    free(times);
+    free(perm);
+    adamw_free(&opt);
+    albef_free(&un);
+    albef_free(&ori);
+    return 0;
+}
