@@ -107,3 +107,8 @@ void autograd_step_end(void) {
 }
 
 int64_t tape_size(void) { return tape.count; }
+
+const TapeNode *tape_node(int64_t k) {
+    CHECK(k >= 0 && k < tape.count, "tape_node(%lld): the tape holds %lld nodes", (long long)k, (long long)tape.count);
+    return tape.nodes[k];
+}

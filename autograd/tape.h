@@ -63,5 +63,9 @@ void autograd_step_end(void);
 void tape_clear(void);
 /* Number of recorded nodes (tests). */
 int64_t tape_size(void);
+/* Recorded node k (0 <= k < tape_size()), read-only: L-codec reads the
+ * outputs of the Linear layers of a forward as its unit activations
+ * (spec/unlearning_methods.md §4.6 step 1) without hooks in the model. */
+const TapeNode *tape_node(int64_t k);
 
 #endif

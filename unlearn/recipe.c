@@ -9,6 +9,11 @@ Recipe recipe_for_model(const char *model_name) {
             .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 0,
             .batch_eval = 64, .k_test = 16,
             .unlearn_lr = 5e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+            /* tiny: L-codec and Erm-Ktp as below; Erm-Ktp's phases take the tiny training length and lr */
+            .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+            .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+            .ermktp_erm_epochs = 8, .ermktp_ktp_epochs = 8, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+            .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 5e-4,
         };
     }
     /* ALBEF Flickr30K retrieval (spec/albef_blip.md §5.1): lr 1e-5 -> 1e-6,
@@ -19,5 +24,13 @@ Recipe recipe_for_model(const char *model_name) {
         .weight_decay = 0.02, .epochs = 5, .batch_size = 32, .augment = 1,
         .batch_eval = 64, .k_test = 128,
         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+        /* §4.6 L-codec: P = 32 (cheap FOCI, "P = 32-100"), B = batch_train, λ = 0.01,
+         * ε = 0.1, δ = 0.01 (S6 CIFAR scripts), val_gap_skip 0.05 (S6 multi_scrub);
+         * §4.7 Erm-Ktp: S7's mask SGD lr 0.1, λ_reg 1e-3, mask_period 3, mask_epoch_min 2;
+         * both phases with the training recipe's length and lr (§3) */
+        .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+        .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+        .ermktp_erm_epochs = 5, .ermktp_ktp_epochs = 5, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+        .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 1e-5,
     };
 }

@@ -25,6 +25,17 @@ typedef struct {
     /* MultiDelete (spec/unlearning_methods.md §5.3) */
     double unlearn_lr;
     int unlearn_epochs, unlearn_batch_df; /* Df half of each batch; the Dr half has the same size */
+    /* L-codec (§4.6, §9): P perturbations (cheap FOCI with P = 32-100), Df removed in
+     * batches of lcodec_batch with one Newton step each, H_old from lcodec_hessian_batches
+     * Dr batch gradients (no FD banks: the Fisher fallback), λ = l2_reg, the noise's
+     * (ε, δ) of the CIFAR scripts, the reference's val_gap_skip guard (< 0: off) */
+    int lcodec_perturbations, lcodec_batch, lcodec_hessian_batches;
+    double lcodec_l2_reg, lcodec_epsilon, lcodec_delta, lcodec_guard_gap;
+    /* Erm-Ktp (§4.7, §9): (a) ERM training for ermktp_erm_epochs with the mask's SGD
+     * (lr 0.1, momentum 0.9, wd 5e-4), λ_reg 1e-3, mask epochs e % 3 >= 2; (b) KTP
+     * distillation on Dr for ermktp_ktp_epochs at ermktp_ktp_lr (AdamW, LAVIS schedule) */
+    int ermktp_erm_epochs, ermktp_ktp_epochs, ermktp_mask_period, ermktp_mask_epoch_min;
+    double ermktp_mask_lr, ermktp_reg, ermktp_ktp_lr;
 } Recipe;
 
 /* The recipe for a model config name ("albef-tiny", "albef-base"); an unknown

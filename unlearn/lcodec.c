@@ -1,0 +1,378 @@
+/* The L-codec removal loop on ALBEF (unlearn/lcodec.h; spec/unlearning_methods.md
+ * §4.6 "Per-removal procedure" and "Multimodal adaptation"). */
+#include "unlearn/lcodec.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "unlearn/retrieval_batch.h"
+#include "unlearn/run_driver.h"
+
+/* Philox streams of this method. */
+#define STREAM_ORDER 0x6c636f6465636f00ULL
+#define STREAM_PIXELS 0x6c636f6465637000ULL
+#define STREAM_TOKENS 0x6c636f6465637400ULL
+#define STREAM_DR 0x6c636f6465636400ULL
+#define STREAM_NOISE 0x6c636f6465636e00ULL
+
+/* A batch of pairs kept outside the activation arena, which every step resets. */
+typedef struct {
+    int n, S, L;
+    float *pixels;
+    int32_t *ids, *mask;
+    int64_t *image_ids;
+} Pairs;
+
+static int pairs_load(Pairs *p, const RetrievalSet *s, const int64_t *pairs, int n) {
+    memset(p, 0, sizeof *p);
+    p->n = n, p->S = s->image_size, p->L = s->max_len;
+    p->pixels = malloc((size_t)n * 3 * p->S * p->S * sizeof(float));
+    p->ids = malloc((size_t)n * p->L * sizeof(int32_t));
+    p->mask = malloc((size_t)n * p->L * sizeof(int32_t));
+    p->image_ids = malloc((size_t)n * sizeof(int64_t));
+    CHECK(p->pixels && p->ids && p->mask && p->image_ids, "out of memory");
+    AlbefBatch b;
+    /* L-codec samples in eval mode (§4.6 step 4): the eval transform, no augmentation. */
+    if (retrieval_batch_make(s, pairs, n, IMAGE_AUG_NONE, 0, 0, p->image_ids, &b) < 0) return -1;
+    memcpy(p->pixels, tensor_f32(b.images), (size_t)n * 3 * p->S * p->S * sizeof(float));
+    memcpy(p->ids, tensor_i32(b.text_ids), (size_t)n * p->L * sizeof(int32_t));
+    memcpy(p->mask, tensor_i32(b.text_mask), (size_t)n * p->L * sizeof(int32_t));
+    autograd_step_end();
+    return 0;
+}
+
+static void pairs_free(Pairs *p) {
+    free(p->pixels), free(p->ids), free(p->mask), free(p->image_ids);
+    memset(p, 0, sizeof *p);
+}
+
+/* Arena tensors of the batch; perturbation `pert` >= 0 adds pixel noise and
+ * replaces one token per caption (§4.6 "perturb both modalities"). */
+static AlbefBatch pairs_batch(const Pairs *p, const LcodecOptions *o, int64_t pert, uint64_t batch_key) {
+    int n = p->n, S = p->S, L = p->L;
+    Tensor *images = tensor_new(DTYPE_F32, SHAPE(n, 3, S, S));
+    Tensor *ids = tensor_new(DTYPE_I32, SHAPE(n, L));
+    Tensor *mask = tensor_new(DTYPE_I32, SHAPE(n, L));
+    int64_t npix = (int64_t)n * 3 * S * S;
+    float *px = tensor_f32(images);
+    memcpy(px, p->pixels, (size_t)npix * sizeof(float));
+    memcpy(tensor_i32(ids), p->ids, (size_t)n * L * sizeof(int32_t));
+    memcpy(tensor_i32(mask), p->mask, (size_t)n * L * sizeof(int32_t));
+    if (pert >= 0) {
+        uint64_t key = batch_key * 1000003ULL + (uint64_t)pert;
+        for (int64_t k = 0; k < npix; k++) px[k] += o->image_noise * philox_normal(o->seed, STREAM_PIXELS + key, (uint64_t)k);
+        Rng r = rng_make(o->seed, STREAM_TOKENS + key);
+        for (int b = 0; b < n; b++) {
+            int len = 0;
+            for (int t = 0; t < L; t++) len += p->mask[b * L + t];
+            if (len < 3) continue; /* only [CLS] [SEP]: nothing to replace */
+            int pos = 1 + (int)rng_below(&r, (uint64_t)(len - 2));
+            tensor_i32(ids)[b * L + pos] = o->token_lo + (int32_t)rng_below(&r, (uint64_t)(o->token_hi - o->token_lo + 1));
+        }
+    }
+    return (AlbefBatch){.images = images, .text_ids = ids, .text_mask = mask, .image_ids = p->image_ids};
+}
+
+/* The ITM logits of (text b, image perm[b]) pairs; perm NULL = the positives. */
+static Tensor *itm_logits(Albef *m, const AlbefBatch *b, const int32_t *perm) {
+    AlbefImageEmbed img = albef_embed_image(m, b->images);
+    AlbefTextEmbed txt = albef_embed_text(m, b->text_ids, b->text_mask);
+    Tensor *tokens = img.tokens;
+    if (perm) {
+        Tensor *idx = tensor_new(DTYPE_I32, SHAPE(b->images->shape[0]));
+        memcpy(tensor_i32(idx), perm, (size_t)b->images->shape[0] * sizeof(int32_t));
+        tokens = op_index_select(tokens, 0, idx);
+    }
+    return albef_itm_logits(m, albef_fused_cls(m, &txt, tokens));
+}
+
+/* The task loss of §4.6's adaptation for retrieval: the ITM cross-entropy of
+ * the positive pairs (batch mean). */
+static Tensor *task_loss(Albef *m, const AlbefBatch *b) {
+    int64_t n = b->images->shape[0];
+    Tensor *target = tensor_new(DTYPE_I32, SHAPE(n));
+    for (int64_t k = 0; k < n; k++) tensor_i32(target)[k] = 1;
+    return op_cross_entropy(itm_logits(m, b, NULL), target);
+}
+
+/* ---- units: the output rows of every Linear the forward runs ---- */
+typedef struct {
+    int weight, bias;   /* parameter indices (bias -1 when none) */
+    int64_t rows, cols; /* weight as [rows, cols] (a patch-embedding filter is one row) */
+    int64_t unit0;      /* first unit's column in X */
+} Layer;
+
+typedef struct {
+    Layer *layers;
+    int n;
+    int64_t units;
+    int *slot_of_param; /* [params.count] layer slot of a weight, -1 */
+} Units;
+
+static int param_of(const ParamSet *ps, const Tensor *t) {
+    if (!t) return -1;
+    for (int k = 0; k < ps->count; k++)
+        if (ps->items[k] == t || (tensor_f32(ps->items[k]) == tensor_f32(t) &&
+                                   tensor_numel(ps->items[k]) == tensor_numel(t)))
+            return k;
+    return -1;
+}
+
+/* Collects the Linear nodes on the current tape whose weight is trainable. */
+static void units_build(Units *u, const ParamSet *ps) {
+    memset(u, 0, sizeof *u);
+    u->slot_of_param = malloc((size_t)ps->count * sizeof(int));
+    u->layers = malloc((size_t)ps->count * sizeof(Layer));
+    CHECK(u->slot_of_param && u->layers, "out of memory");
+    for (int k = 0; k < ps->count; k++) u->slot_of_param[k] = -1;
+    for (int64_t k = 0; k < tape_size(); k++) {
+        const TapeNode *node = tape_node(k);
+        if (strcmp(node->op_name, "linear") != 0) continue;
+        int w = param_of(ps, node->in[1]);
+        if (w < 0 || !ps->items[w]->requires_grad || u->slot_of_param[w] >= 0) continue;
+        Layer *l = &u->layers[u->n];
+        l->weight = w;
+        l->bias = node->n_in > 2 ? param_of(ps, node->in[2]) : -1;
+        l->rows = node->in[1]->shape[0];
+        l->cols = tensor_numel(node->in[1]) / l->rows;
+        l->unit0 = u->units;
+        u->units += l->rows;
+        u->slot_of_param[w] = u->n++;
+    }
+}
+
+static void units_free(Units *u) {
+    free(u->layers), free(u->slot_of_param);
+    memset(u, 0, sizeof *u);
+}
+
+/* x[unit] = the mean output of each unit over the batch (and tokens), averaged
+ * over the calls of its layer (§4.6 step 1). */
+static void units_activations(const Units *u, const ParamSet *ps, float *x) {
+    int *calls = calloc((size_t)u->n + 1, sizeof *calls);
+    double *acc = calloc((size_t)u->units + 1, sizeof *acc);
+    CHECK(calls && acc, "out of memory");
+    for (int64_t k = 0; k < tape_size(); k++) {
+        const TapeNode *node = tape_node(k);
+        if (strcmp(node->op_name, "linear") != 0) continue;
+        int w = param_of(ps, node->in[1]);
+        if (w < 0 || u->slot_of_param[w] < 0) continue;
+        const Layer *l = &u->layers[u->slot_of_param[w]];
+        const float *o = tensor_f32(node->out);
+        int64_t rows = tensor_numel(node->out) / l->rows;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < l->rows; j++) acc[l->unit0 + j] += o[r * l->rows + j] / (double)rows;
+        calls[u->slot_of_param[w]]++;
+    }
+    for (int s = 0; s < u->n; s++)
+        for (int64_t j = 0; j < u->layers[s].rows; j++) {
+            int64_t c = u->layers[s].unit0 + j;
+            x[c] = calls[s] ? (float)(acc[c] / calls[s]) : 0.0f;
+        }
+    free(calls), free(acc);
+}
+
+/* The selected slices as (offset, length) runs in the flat parameter block. */
+typedef struct {
+    int64_t *off, *len;
+    int n;
+    int64_t d;
+} Slices;
+
+static void slices_make(Slices *s, const Units *u, const ParamSet *ps, const int *sel, int n_sel) {
+    s->off = malloc((size_t)(2 * n_sel + 1) * sizeof(int64_t));
+    s->len = malloc((size_t)(2 * n_sel + 1) * sizeof(int64_t));
+    CHECK(s->off && s->len, "out of memory");
+    s->n = 0, s->d = 0;
+    for (int i = 0; i < n_sel; i++) {
+        int slot = 0;
+        while (slot + 1 < u->n && u->layers[slot + 1].unit0 <= sel[i]) slot++;
+        const Layer *l = &u->layers[slot];
+        int64_t row = sel[i] - l->unit0;
+        s->off[s->n] = params_offset(ps, ps->items[l->weight]) + row * l->cols; /* weight row r */
+        s->len[s->n++] = l->cols;
+        if (l->bias >= 0) { /* and bias entry r */
+            s->off[s->n] = params_offset(ps, ps->items[l->bias]) + row;
+            s->len[s->n++] = 1;
+        }
+    }
+    for (int i = 0; i < s->n; i++) s->d += s->len[i];
+}
+
+static void slices_gather(const Slices *s, const float *block, float *out) {
+    for (int i = 0; i < s->n; i++) {
+        memcpy(out, block + s->off[i], (size_t)s->len[i] * sizeof(float));
+        out += s->len[i];
+    }
+}
+
+static void slices_scatter(const Slices *s, float *block, const float *in) {
+    for (int i = 0; i < s->n; i++) {
+        memcpy(block + s->off[i], in, (size_t)s->len[i] * sizeof(float));
+        in += s->len[i];
+    }
+}
+
+/* The gradient of the task loss on a batch, restricted to the slices. */
+static void slice_gradient(Albef *m, const Pairs *p, const LcodecOptions *o, const Slices *s, float *g) {
+    AlbefBatch b = pairs_batch(p, o, -1, 0);
+    Tensor *loss = task_loss(m, &b);
+    if (loss->requires_grad) autograd_backward(loss);
+    slices_gather(s, m->params.grads, g);
+    params_zero_grad(&m->params);
+    autograd_step_end();
+}
+
+/* The guard's metric: ITM accuracy on Dr positives and on each text paired
+ * with the next pair's image (a negative when the images differ). */
+static double guard_accuracy(Albef *m, const Pairs *p, const LcodecOptions *o) {
+    int prev = autograd_set_enabled(0);
+    AlbefBatch b = pairs_batch(p, o, -1, 0);
+    int32_t *perm = malloc((size_t)p->n * sizeof *perm);
+    CHECK(perm, "out of memory");
+    for (int k = 0; k < p->n; k++) perm[k] = (k + 1) % p->n;
+    const float *pos = tensor_f32(itm_logits(m, &b, NULL)), *neg = tensor_f32(itm_logits(m, &b, perm));
+    int right = 0, total = 0;
+    for (int k = 0; k < p->n; k++) {
+        right += pos[2 * k + 1] > pos[2 * k], total++;
+        if (p->image_ids[perm[k]] != p->image_ids[k]) right += neg[2 * k] >= neg[2 * k + 1], total++;
+    }
+    free(perm);
+    autograd_step_end();
+    autograd_set_enabled(prev);
+    return (double)right / total;
+}
+
+/* One removal: selection, Newton step, noise, guard. Returns 1 applied, 0 skipped, -1 error. */
+static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, const int64_t *dr_order, int64_t n_dr,
+                        const Units *u, const Pairs *guard, double *guard_ref, int64_t batch_no,
+                        const LcodecOptions *o, unsigned char *touched, LcodecStats *st) {
+    ParamSet *ps = &m->params;
+    int P = o->perturbations;
+    float *X = malloc((size_t)P * (size_t)u->units * sizeof *X), *Y = malloc((size_t)P * sizeof *Y);
+    int *sel = malloc((size_t)(o->max_units > 1 ? o->max_units : 1) * sizeof *sel);
+    CHECK(X && Y && sel, "out of memory");
+    for (int p = 0; p < P; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
+        AlbefBatch b = pairs_batch(bf, o, p, (uint64_t)batch_no);
+        Y[p] = tensor_f32(task_loss(m, &b))[0];
+        units_activations(u, ps, X + (int64_t)p * u->units);
+        autograd_step_end();
+    }
+    int n_sel = lcodec_foci(X, P, (int)u->units, Y, o->foci, o->max_units, sel); /* step 2 */
+    Slices s;
+    slices_make(&s, u, ps, sel, n_sel); /* step 3 */
+    int k = o->hessian_batches;
+    float *g = malloc((size_t)s.d * sizeof *g), *G = malloc((size_t)(k > 0 ? k : 1) * (size_t)s.d * sizeof *G);
+    float *delta = malloc((size_t)s.d * sizeof *delta), *saved = malloc((size_t)s.d * sizeof *saved);
+    CHECK(g && G && delta && saved, "out of memory");
+    int rc = 0;
+    slice_gradient(m, bf, o, &s, g); /* step 4 */
+    for (int i = 0; i < k && rc == 0; i++) { /* Dr batches for H_old */
+        int64_t nb = bf->n < n_dr ? bf->n : n_dr, start = ((batch_no * k + i) * nb) % (n_dr - nb + 1);
+        Pairs pr;
+        if (pairs_load(&pr, train, dr_order + start, (int)nb) < 0) rc = -1;
+        else slice_gradient(m, &pr, o, &s, G + (int64_t)i * s.d);
+        pairs_free(&pr);
+    }
+    if (rc == 0) rc = lcodec_newton_step(s.d, g, G, k, o, delta); /* steps 5-6 */
+    if (rc == 0) {
+        slices_gather(&s, ps->values, saved);
+        for (int64_t e = 0; e < s.d; e++) delta[e] += saved[e];
+        if (st->sigma > 0.0) lcodec_add_noise(delta, s.d, st->sigma, o->seed, STREAM_NOISE + (uint64_t)batch_no, 0);
+        slices_scatter(&s, ps->values, delta);
+        rc = 1;
+        if (o->guard_gap >= 0.0) { /* step 8 */
+            double acc = guard_accuracy(m, guard, o);
+            st->guard_last = acc;
+            if (acc < *guard_ref - o->guard_gap) {
+                slices_scatter(&s, ps->values, saved);
+                rc = 0;
+            } else {
+                *guard_ref = acc;
+            }
+        }
+    }
+    if (rc == 1) {
+        st->units_selected += n_sel;
+        st->values_changed += s.d;
+        if (touched)
+            for (int i = 0; i < s.n; i++) memset(touched + s.off[i], 1, (size_t)s.len[i]);
+    }
+    free(X), free(Y), free(sel), free(g), free(G), free(delta), free(saved), free(s.off), free(s.len);
+    return rc;
+}
+
+int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64_t n_df, const int64_t *dr,
+                   int64_t n_dr, const LcodecOptions *o, unsigned char *touched, LcodecStats *st) {
+    memset(st, 0, sizeof *st);
+    if (o->perturbations < 2) return error_set("L-codec needs at least 2 perturbations (got %d)", o->perturbations);
+    if (o->batch < 1 || n_df < 1 || n_dr < 1) return error_set("L-codec: empty Df/Dr or batch < 1");
+    if (o->hessian_batches < 1 && o->newton == LCODEC_NEWTON_SEKHARI)
+        return error_set("L-codec: the Sekhari step needs at least one Dr batch for H_old");
+    if (o->token_hi < o->token_lo) return error_set("L-codec: empty token range [%d, %d]", o->token_lo, o->token_hi);
+    double t0 = run_now_seconds();
+    st->sigma = o->noise && o->newton == LCODEC_NEWTON_SEKHARI
+                    ? lcodec_noise_sigma((double)o->n_train, o->l2_reg, o->epsilon, o->delta)
+                    : 0.0;
+    int64_t *df_order = malloc((size_t)n_df * sizeof *df_order), *dr_order = malloc((size_t)n_dr * sizeof *dr_order);
+    CHECK(df_order && dr_order, "out of memory");
+    memcpy(df_order, df, (size_t)n_df * sizeof *df_order);
+    memcpy(dr_order, dr, (size_t)n_dr * sizeof *dr_order);
+    Rng r1 = rng_make(o->seed, STREAM_ORDER), r2 = rng_make(o->seed, STREAM_DR);
+    rng_shuffle_i64(&r1, df_order, n_df); /* the removal order is a random permutation (§4.6) */
+    rng_shuffle_i64(&r2, dr_order, n_dr);
+    albef_set_mode(m, 0, o->seed); /* eval mode throughout (§4.6 step 4) */
+    int prev = autograd_set_enabled(1);
+    Pairs guard = {0};
+    Units u = {0};
+    int rc = 0;
+    double guard_ref = 0.0;
+    if (o->guard_gap >= 0.0) {
+        rc = pairs_load(&guard, train, dr_order, (int)(o->guard_pairs < n_dr ? o->guard_pairs : n_dr));
+        if (rc == 0) st->guard_first = st->guard_last = guard_ref = guard_accuracy(m, &guard, o);
+    }
+    int64_t n_batches = (n_df + o->batch - 1) / o->batch; /* every Df pair is removed: no drop_last */
+    Progress bar;
+    progress_begin(&bar, "l-codec", n_batches);
+    for (int64_t bi = 0; bi < n_batches && rc == 0; bi++) {
+        int64_t start = bi * o->batch, n = n_df - start < o->batch ? n_df - start : o->batch;
+        Pairs bf;
+        if (pairs_load(&bf, train, df_order + start, (int)n) < 0) {
+            pairs_free(&bf);
+            rc = -1;
+            break;
+        }
+        if (u.n == 0) { /* the unit table, from one taped forward */
+            AlbefBatch b = pairs_batch(&bf, o, -1, 0);
+            task_loss(m, &b);
+            units_build(&u, &m->params);
+            autograd_step_end();
+            if (u.units == 0) rc = error_set("L-codec: no trainable Linear unit is reached by the forward");
+        }
+        int got = rc == 0 ? remove_batch(m, train, &bf, dr_order, n_dr, &u, &guard, &guard_ref, bi, o, touched, st)
+                          : -1;
+        pairs_free(&bf);
+        if (got < 0) {
+            rc = -1;
+            break;
+        }
+        st->batches++;
+        if (got) st->applied++;
+        else st->skipped++;
+        progress_advance(&bar, 1);
+    }
+    progress_end(&bar);
+    st->seconds = run_now_seconds() - t0;
+    autograd_set_enabled(prev);
+    units_free(&u);
+    pairs_free(&guard);
+    free(df_order), free(dr_order);
+    return rc;
+}
