@@ -119,9 +119,10 @@ static Tensor *first_token(Tensor *x) {
     return op_reshape(op_slice(x, 1, 0, 1), SHAPE(x->shape[0], x->shape[2]));
 }
 
-static AlbefImageEmbed embed_image(const AlbefEncoders *e, Tensor *images) {
+static AlbefImageEmbed embed_image(const AlbefEncoders *e, Tensor *images, Tensor *token_mask) {
     AlbefImageEmbed out;
     out.tokens = vit_forward(&e->visual, images);
+    if (token_mask) out.tokens = op_mul(out.tokens, token_mask); /* Erm-Ktp's mask (albef.h) */
     out.feat = op_l2_normalize(linear_forward(&e->vision_proj, first_token(out.tokens)), ITC_NORM_EPS);
     return out;
 }
@@ -134,7 +135,9 @@ static AlbefTextEmbed embed_text(const AlbefEncoders *e, Tensor *ids, Tensor *ma
     return out;
 }
 
-AlbefImageEmbed albef_embed_image(Albef *m, Tensor *images) { return embed_image(&m->online, images); }
+AlbefImageEmbed albef_embed_image(Albef *m, Tensor *images) {
+    return embed_image(&m->online, images, m->image_token_mask);
+}
 
 AlbefTextEmbed albef_embed_text(Albef *m, Tensor *ids, Tensor *mask01) {
     return embed_text(&m->online, ids, mask01, &m->dropout);
@@ -143,7 +146,7 @@ AlbefTextEmbed albef_embed_text(Albef *m, Tensor *ids, Tensor *mask01) {
 AlbefImageEmbed albef_embed_image_momentum(Albef *m, Tensor *images) {
     CHECK(m->cfg.momentum_distill, "momentum encoder requested but momentum_distill is off");
     int prev = autograd_set_enabled(0);
-    AlbefImageEmbed out = embed_image(&m->ema, images);
+    AlbefImageEmbed out = embed_image(&m->ema, images, m->image_token_mask);
     autograd_set_enabled(prev);
     return out;
 }

@@ -50,6 +50,11 @@ typedef struct {
     int64_t *idx_queue;      /* [Q] */
     int64_t queue_ptr;
     DropoutState dropout;    /* BERT dropout; training = 0 in eval mode */
+    /* Optional channel mask on the ViT output tokens, [B, Nv, Dv] (or [Dv]),
+     * multiplied into every token before the ITC projection and the fusion
+     * layers: Erm-Ktp's entanglement-reduced mask "after the visual feature
+     * maps" (spec/unlearning_methods.md §4.7). NULL (the default) = no mask. */
+    Tensor *image_token_mask;
 } Albef;
 
 /* One batch of training pairs. */
