@@ -9,6 +9,11 @@ Recipe recipe_for_model(const char *model_name) {
             .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 0,
             .batch_eval = 64, .k_test = 16,
             .unlearn_lr = 5e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+            /* tiny: ascent/UL steps large enough to move a model trained from scratch at 5e-4 */
+            .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+            .neggrad_epochs = 1, .neggrad_stop_at_chance = 1,
+            .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+            .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
             /* tiny: L-codec and Erm-Ktp as below; Erm-Ktp's phases take the tiny training length and lr */
             .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
             .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
@@ -24,6 +29,13 @@ Recipe recipe_for_model(const char *model_name) {
         .weight_decay = 0.02, .epochs = 5, .batch_size = 32, .augment = 1,
         .batch_eval = 64, .k_test = 128,
         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+        /* spec/unlearning_methods.md §4.2 FineTune: config lr ×1, one epoch (§9 [G]); §4.3
+         * NegGrad: one epoch, stop at the chance-level loss; §4.5 DtD: no descent, T = 1,
+         * ε = 5 (S1/S5); §4.8 UL: lr 5e-5, ≤ 20 updates (S8), ALBEF's MLM masking 0.15 */
+        .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+        .neggrad_epochs = 1, .neggrad_stop_at_chance = 1,
+        .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+        .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
         /* §4.6 L-codec: P = 32 (cheap FOCI, "P = 32-100"), B = batch_train, λ = 0.01,
          * ε = 0.1, δ = 0.01 (S6 CIFAR scripts), val_gap_skip 0.05 (S6 multi_scrub);
          * §4.7 Erm-Ktp: S7's mask SGD lr 0.1, λ_reg 1e-3, mask_period 3, mask_epoch_min 2;

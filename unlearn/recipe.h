@@ -25,6 +25,23 @@ typedef struct {
     /* MultiDelete (spec/unlearning_methods.md §5.3) */
     double unlearn_lr;
     int unlearn_epochs, unlearn_batch_df; /* Df half of each batch; the Dr half has the same size */
+    /* FineTune (spec/unlearning_methods.md §4.2, §9): constant lr = init_lr × finetune_lr_mult
+     * over Dr for finetune_epochs (the released code: ×1, one epoch) */
+    double finetune_lr_mult;
+    int finetune_epochs;
+    /* NegGrad (§4.3): ascent at init_lr for neggrad_epochs over Df; with
+     * neggrad_stop_at_chance, stops once a Df batch's task loss reaches the loss of
+     * uniform predictions (unlearn/neggrad.h) */
+    int neggrad_epochs, neggrad_stop_at_chance;
+    /* DtD (§4.5, §9): descent epochs on Dr before the noise (0 = the released code),
+     * T of Thm 3.1 (S1: 1) and its privacy ε (S5: 5); δ = 1/n² */
+    int dtd_descent_epochs, dtd_T;
+    double dtd_epsilon;
+    /* UL (§4.8): Adam(0.9, 0.98) at ul_lr without weight decay, one full-Df update per
+     * epoch, at most ul_max_epochs; MLM masking probability (ALBEF pre-training: 0.15);
+     * the MLM head's initialising epochs on D when the checkpoint has none */
+    double ul_lr, ul_mask_prob, mlm_head_lr;
+    int ul_max_epochs, mlm_head_epochs;
     /* L-codec (§4.6, §9): P perturbations (cheap FOCI with P = 32-100), Df removed in
      * batches of lcodec_batch with one Newton step each, H_old from lcodec_hessian_batches
      * Dr batch gradients (no FD banks: the Fisher fallback), λ = l2_reg, the noise's
