@@ -1,6 +1,6 @@
-/* bin/evaluate: Dt, Df and Df-vs-unseen of any checkpoints against the same
- * Df/Dr split the method programs use (same --data, --df-size/--df-list,
- * --seed), written as a run directory. */
+/* bin/evaluate: Dt, Df, Df-vs-unseen and the MI ratio of any checkpoints
+ * against the same Df/Dr split the method programs use (same --data,
+ * --df-size/--df-list, --seed), written as a run directory. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +17,10 @@ int main(int argc, char **argv) {
                                                        "comma-separated checkpoints to evaluate (required)");
     flags[RUN_COMMON_FLAGS + 1] = (CliFlag)CLI_FLAG_STRING("names", &names, NULL,
                                                            "comma-separated row names (default: model1, model2, ...)");
-    CliSpec spec = {"evaluate", "Evaluates checkpoints on Dt (test retrieval) and Df (deleted pairs vs Dr and vs "
-                                "unseen pairs) for one deletion request.",
+    CliSpec spec = {"evaluate", "Evaluates checkpoints on Dt (test retrieval), Df (deleted pairs vs Dr and vs "
+                                "unseen pairs) and membership inference (MI ratio) for one deletion request. The MI "
+                                "attacker is trained on the original model: --original when given, else the first "
+                                "checkpoint (then list the original first).",
                     flags, RUN_COMMON_FLAGS + 2};
     int rc = cli_parse(&spec, argc, argv);
     if (rc == 1) return 0;
@@ -27,6 +29,15 @@ int main(int argc, char **argv) {
     error_exit_if(run_setup(&ctx, "evaluate", &spec));
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "evaluate");
+    /* §6.3: the attacker is trained once on θ0. No training of an original
+     * here (the program only evaluates): --original, or the first checkpoint. */
+    if (ctx.flags.original) {
+        Albef original;
+        albef_init(&original, &ctx.cfg, (uint64_t)ctx.flags.seed);
+        error_exit_if(albef_load(&original, ctx.flags.original));
+        error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
+        albef_free(&original);
+    }
     char *ckpts = strdup(checkpoints), *labels = names ? strdup(names) : NULL;
     char *save_c = NULL, *save_n = NULL;
     int k = 0;
@@ -37,6 +48,7 @@ int main(int argc, char **argv) {
         Albef m;
         albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
         error_exit_if(albef_load(&m, c));
+        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, &m));
         error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
         albef_free(&m);
     }

@@ -23,6 +23,8 @@ ModelResult *run_report_add(RunReport *r, const char *name) {
     snprintf(m->name, sizeof m->name, "%s", name);
     m->dt_seconds = m->df_seconds = m->time_seconds = -1.0;
     m->auc_unseen = m->df_vs_unseen = NAN;
+    m->p_before = m->p_after = m->mi_ratio = m->mi_per_sample_ratio = NAN;
+    m->mi_hard_before = m->mi_hard_after = m->mi_control_ratio = NAN;
     return m;
 }
 
@@ -49,6 +51,17 @@ void model_result_set_forget(ModelResult *m, const ForgetMetrics *f) {
     m->df_seconds = f->seconds;
     m->df_scores = f->df_scores;
     m->dr_scores = f->dr_scores;
+}
+
+void model_result_set_mi(ModelResult *m, const MiReport *mi) {
+    m->has_mi = 1;
+    m->p_before = mi->p_before;
+    m->p_after = mi->p_after;
+    m->mi_ratio = mi->ratio;
+    m->mi_per_sample_ratio = mi->per_sample_ratio;
+    m->mi_hard_before = mi->hard_before;
+    m->mi_hard_after = mi->hard_after;
+    m->mi_control_ratio = mi->control_ratio;
 }
 
 void run_report_set_pairs(RunReport *r, const ForgetMetrics *f) {
@@ -87,6 +100,13 @@ static cJSON *model_json(const ModelResult *m) {
     }
     add_number_or_null(o, "df_vs_unseen", m->has_forget, m->df_vs_unseen);
     add_number_or_null(o, "auc_unseen", m->has_forget, m->auc_unseen);
+    add_number_or_null(o, "mi_p_before", m->has_mi, m->p_before);
+    add_number_or_null(o, "mi_p_after", m->has_mi, m->p_after);
+    add_number_or_null(o, "mi_ratio", m->has_mi, m->mi_ratio);
+    add_number_or_null(o, "mi_per_sample_ratio", m->has_mi, m->mi_per_sample_ratio);
+    add_number_or_null(o, "mi_hard_before", m->has_mi, m->mi_hard_before);
+    add_number_or_null(o, "mi_hard_after", m->has_mi, m->mi_hard_after);
+    add_number_or_null(o, "mi_control_ratio", m->has_mi, m->mi_control_ratio);
     add_number_or_null(o, "dt_seconds", m->dt_seconds >= 0, m->dt_seconds);
     add_number_or_null(o, "df_seconds", m->df_seconds >= 0, m->df_seconds);
     add_number_or_null(o, "time_seconds", m->time_seconds >= 0, m->time_seconds);
@@ -159,7 +179,12 @@ static void md_reading(const RunReport *r, FILE *f) {
             if (u) fprintf(f, "; Df vs unseen %.2f: %s", m->df_vs_unseen, u);
             fputc('.', f);
         }
-        if (!m->has_dt && !m->has_forget) fprintf(f, " not evaluated.");
+        if (m->has_mi && isfinite(m->mi_ratio)) {
+            fprintf(f, " MI ratio %.3f (P(member) of Df %.3f -> %.3f", m->mi_ratio, m->p_before, m->p_after);
+            if (isfinite(m->mi_control_ratio)) fprintf(f, "; Dr control ratio %.3f", m->mi_control_ratio);
+            fprintf(f, ").");
+        }
+        if (!m->has_dt && !m->has_forget && !m->has_mi) fprintf(f, " not evaluated.");
     }
     fputc('\n', f);
 }
@@ -171,8 +196,8 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     fprintf(f, "# %s\n\n", r->method[0] ? r->method : "evaluation");
     fprintf(f, "Df: %lld deleted pairs against %lld retained pairs.\n\n", (long long)r->n_df, (long long)r->n_dr);
     fprintf(f, "| model | TR@1 | TR@5 | TR@10 | IR@1 | IR@5 | IR@10 | TR mean | IR mean | R mean | Df | AUC code |"
-               " Df vs unseen | time |\n");
-    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+               " Df vs unseen | MI ratio | time |\n");
+    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int k = 0; k < r->n_models; k++) {
         const ModelResult *m = &r->models[k];
         const RetrievalRecall *d = &m->dt;
@@ -183,12 +208,19 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
         if (m->has_forget) fprintf(f, " %.4f |", m->auc_code);
         else fprintf(f, " n/a |");
         md_number(f, m->has_forget, m->df_vs_unseen);
+        if (m->has_mi && isfinite(m->mi_ratio)) fprintf(f, " %.3f |", m->mi_ratio);
+        else fprintf(f, " n/a |");
         md_duration(f, m->time_seconds);
         fputc('\n', f);
     }
     fprintf(f, "\nRecall in %% (spec/albef_blip.md §4.1). Df = 100·(1 − AUC code), the AUC of Df pairs against five "
                "random Dr subsets with Df as the positive class (spec/unlearning_methods.md §6.2): 50 = "
-               "indistinguishable, lower = forgotten. Df vs unseen is the same against test pairs (50 is ideal).\n\n");
+               "indistinguishable, lower = forgotten. Df vs unseen is the same against test pairs (50 is ideal). "
+               "MI ratio = P_before / P_after, the mean membership probability of the Df pairs under the original "
+               "model over the same under this model, from an RBF-SVM attacker trained once on the original model's "
+               "ITM-output entropies (validation pairs as non-members, an equal Dr sample as members; §6.3): "
+               "1 = "
+               "unchanged, higher = Df looks less like training data.\n\n");
     md_reading(r, f);
     if (ferror(f)) {
         atomic_abort(&af);
@@ -273,8 +305,8 @@ void run_report_print_summary(const RunReport *r, FILE *out) {
         int len = (int)strlen(r->models[k].name);
         if (len > w) w = len;
     }
-    fprintf(out, "%-*s  %8s  %8s  %8s  %8s  %12s  %8s\n", w, "model", "TR mean", "IR mean", "R mean", "Df",
-            "Df-vs-unseen", "time");
+    fprintf(out, "%-*s  %8s  %8s  %8s  %8s  %12s  %8s  %8s\n", w, "model", "TR mean", "IR mean", "R mean", "Df",
+            "Df-vs-unseen", "MI ratio", "time");
     for (int k = 0; k < r->n_models; k++) {
         const ModelResult *m = &r->models[k];
         fprintf(out, "%-*s", w, m->name);
@@ -283,6 +315,9 @@ void run_report_print_summary(const RunReport *r, FILE *out) {
         summary_number(out, 8, m->has_dt, m->dt.r_mean);
         summary_number(out, 8, m->has_forget, m->df_reported);
         summary_number(out, 12, m->has_forget, m->df_vs_unseen);
+        /* Three decimals: MI ratios sit near 1 (the paper's range is 1.0-1.6). */
+        if (m->has_mi && isfinite(m->mi_ratio)) fprintf(out, "  %8.3f", m->mi_ratio);
+        else fprintf(out, "  %8s", "-");
         char t[32] = "-";
         if (m->time_seconds >= 0) progress_format_duration(m->time_seconds, t, sizeof t);
         fprintf(out, "  %8s\n", t);

@@ -14,8 +14,9 @@
  *   metrics.json   {"method", "n_df", "n_dr", "models": {"<name>": {TR@1, TR@5,
  *                  TR@10, IR@1, IR@5, IR@10, tr_mean, ir_mean, r_mean,
  *                  Df_reported, auc_code, auc_chunks, df_vs_unseen, auc_unseen,
- *                  dt_seconds, df_seconds, time_seconds}}, "config"?}; a value
- *                  not measured is null
+ *                  dt_seconds, df_seconds, time_seconds, mi_p_before, mi_p_after,
+ *                  mi_ratio, mi_per_sample_ratio, mi_hard_before, mi_hard_after,
+ *                  mi_control_ratio}}, "config"?}; a value not measured is null
  *   report.md      the same as a markdown table and a paragraph reading it
  *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
  *   scores_dr.csv  the same for the Dr evaluation pairs (all subsets, in order)
@@ -29,6 +30,7 @@
 #include <cjson/cJSON.h>
 
 #include "eval/forget_metrics.h"
+#include "eval/mi_attack.h"
 #include "eval/recall.h"
 #include "eval/retrieval_eval.h"
 
@@ -46,6 +48,15 @@ typedef struct {
     double auc_unseen, df_vs_unseen; /* NaN when not measured */
     double df_seconds;       /* wall-clock of the Df scoring */
     double time_seconds;     /* the method's own wall-clock (training, unlearning); < 0 = not applicable */
+    /* Membership inference (spec/unlearning_methods.md §6.3): the attacker
+     * trained once on the original model; P = mean P(member) over Df. NaN
+     * (null in metrics.json) when !has_mi. */
+    int has_mi;
+    double p_before, p_after;       /* original / this model */
+    double mi_ratio;                /* p_before / p_after: > 1 = more forgetting */
+    double mi_per_sample_ratio;     /* mean over Df of P_before(x) / P_after(x) */
+    double mi_hard_before, mi_hard_after; /* fraction of Df labelled member */
+    double mi_control_ratio;        /* the same ratio on a Dr control sample (§6.3 item 5) */
     /* Per-pair scores (borrowed, they must outlive the report): [n_df] and
      * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none. */
     const double *df_scores, *dr_scores;
@@ -73,6 +84,8 @@ const ModelResult *run_report_find(const RunReport *r, const char *name);
 void model_result_set_dt(ModelResult *m, const RetrievalEvalResult *dt);
 /* Copies the AUCs and borrows the per-pair score arrays. */
 void model_result_set_forget(ModelResult *m, const ForgetMetrics *f);
+/* Copies the MI numbers (sets has_mi). */
+void model_result_set_mi(ModelResult *m, const MiReport *mi);
 /* Sets the report's Df/Dr pair lists from a ForgetMetrics (borrowed). */
 void run_report_set_pairs(RunReport *r, const ForgetMetrics *f);
 
@@ -84,7 +97,7 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
 /* All four into run_dir (created when missing). */
 int run_report_write(const RunReport *r, const char *run_dir);
 
-/* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen, time. */
+/* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen, MI ratio, time. */
 void run_report_print_summary(const RunReport *r, FILE *out);
 
 /* A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma,

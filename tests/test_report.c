@@ -1,5 +1,5 @@
 /* Run-directory reports (eval/report.h): metrics.json parses back with the
- * numbers put in, the CSVs hold one record per pair with escaped captions,
+ * numbers put in (MI fields null where not measured), the CSVs hold one record per pair with escaped captions,
  * report.md has the table and the reading, nothing is left as a temporary. */
 #include <dirent.h>
 #include <math.h>
@@ -70,6 +70,10 @@ TEST(test_report_writes_parseable_run_files) {
     o->df_vs_unseen = 90.0;
     o->df_scores = orig_df;
     o->dr_scores = orig_dr;
+    ASSERT(!o->has_mi && isnan(o->mi_ratio)); /* absent until set */
+    const MiReport mi_orig = {.p_before = 0.6, .p_after = 0.6, .ratio = 1.0, .per_sample_ratio = 1.0,
+                              .hard_before = 0.7, .hard_after = 0.7, .control_ratio = 1.0};
+    model_result_set_mi(o, &mi_orig);
     ModelResult *u = run_report_add(&r, "unlearned");
     *u = *o;
     snprintf(u->name, sizeof u->name, "unlearned");
@@ -80,6 +84,9 @@ TEST(test_report_writes_parseable_run_files) {
     u->time_seconds = 12.5;
     u->df_scores = unl_df;
     u->dr_scores = unl_dr;
+    const MiReport mi_unl = {.p_before = 0.6, .p_after = 0.48, .ratio = 1.25, .per_sample_ratio = 1.3,
+                             .hard_before = 0.7, .hard_after = 0.4, .control_ratio = 1.02};
+    model_result_set_mi(u, &mi_unl);
     ModelResult *rt = run_report_add(&r, "retrain"); /* Dt only, no scores */
     rt->has_dt = 1;
     rt->dt = o->dt;
@@ -112,6 +119,21 @@ TEST(test_report_writes_parseable_run_files) {
                                                          "Df_reported")));
     ASSERT(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "original"),
                                                          "time_seconds")));
+    /* MI (spec §6.3): every field of the MiReport, null where not measured */
+    ASSERT_NEAR(field(models, "original", "mi_ratio"), 1.0, 0);
+    ASSERT_NEAR(field(models, "unlearned", "mi_p_before"), 0.6, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_p_after"), 0.48, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_ratio"), 1.25, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_per_sample_ratio"), 1.3, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_hard_before"), 0.7, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_hard_after"), 0.4, 1e-12);
+    ASSERT_NEAR(field(models, "unlearned", "mi_control_ratio"), 1.02, 1e-12);
+    const char *mi_fields[] = {"mi_p_before", "mi_p_after", "mi_ratio", "mi_per_sample_ratio", "mi_hard_before",
+                               "mi_hard_after", "mi_control_ratio"};
+    for (int k = 0; k < 7; k++)
+        ASSERT_MSG(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "retrain"),
+                                                                 mi_fields[k])),
+                   "retrain.%s should be null", mi_fields[k]);
     const cJSON *chunks =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(models, "original"), "auc_chunks");
     ASSERT_EQ_INT(cJSON_GetArraySize(chunks), 2);
@@ -144,7 +166,10 @@ TEST(test_report_writes_parseable_run_files) {
     ASSERT_MSG(md, "%s", error_message());
     ASSERT_STR_CONTAINS(md, "| model | TR@1 |");
     ASSERT_STR_CONTAINS(md, "| unlearned | 80.00 | 95.00 | 98.00 |");
-    ASSERT_STR_CONTAINS(md, "| 84.00 | 20.00 | 0.8000 | 48.00 | 12.5s |");
+    ASSERT_STR_CONTAINS(md, "| Df vs unseen | MI ratio | time |");
+    ASSERT_STR_CONTAINS(md, "| 84.00 | 20.00 | 0.8000 | 48.00 | 1.250 | 12.5s |");
+    ASSERT_STR_CONTAINS(md, "| n/a | n/a | n/a | 5m00s |"); /* retrain: no Df, no MI */
+    ASSERT_STR_CONTAINS(md, "MI ratio 1.250 (P(member) of Df 0.600 -> 0.480; Dr control ratio 1.020).");
     ASSERT_STR_CONTAINS(md, "| retrain |");
     /* the reading: the unlearned model forgot, kept utility, and looks unseen */
     ASSERT_STR_CONTAINS(md, "**unlearned**: Dt mean recall 84.00 (-0.67 against the original: utility kept)");
@@ -162,10 +187,10 @@ TEST(test_report_writes_parseable_run_files) {
     fclose(t);
     char *table = file_read_all(tpath, NULL);
     ASSERT(table);
-    ASSERT_STR_CONTAINS(table, "model       TR mean   IR mean    R mean        Df  Df-vs-unseen      time\n"
-                               "original      91.00     78.33     84.67     75.00         90.00         -\n"
-                               "unlearned     91.00     78.33     84.00     20.00         48.00     12.5s\n"
-                               "retrain       91.00     78.33     84.67         -             -     5m00s\n");
+    ASSERT_STR_CONTAINS(table, "model       TR mean   IR mean    R mean        Df  Df-vs-unseen  MI ratio      time\n"
+                               "original      91.00     78.33     84.67     75.00         90.00     1.000         -\n"
+                               "unlearned     91.00     78.33     84.00     20.00         48.00     1.250     12.5s\n"
+                               "retrain       91.00     78.33     84.67         -             -         -     5m00s\n");
     free(table);
 }
 

@@ -38,12 +38,13 @@ int main(int argc, char **argv) {
 
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "retrain");
-    if (eval_original) {
-        Albef original;
-        error_exit_if(run_original_model(&ctx, &original));
-        error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-        albef_free(&original);
-    }
+    /* The original is needed even without its row: the MI attacker is trained
+     * on its outputs and P_before is its Df probability (§6.3 item 2). */
+    Albef original;
+    error_exit_if(run_original_model(&ctx, &original));
+    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
+    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
+    albef_free(&original);
     error_exit_if(run_evaluation_add(&ev, &ctx, &retrained, "retrain", stats.seconds));
     error_exit_if(run_evaluation_finish(&ev, &ctx));
     run_evaluation_free(&ev);

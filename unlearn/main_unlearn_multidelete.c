@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 7; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
     CliSpec spec = {"unlearn_multidelete",
                     "MultiDelete: makes a trained ALBEF forget the image-text pairs of a deletion list while "
-                    "keeping its multimodal and unimodal knowledge, then reports Dt, Df and time.",
+                    "keeping its multimodal and unimodal knowledge, then reports Dt, Df, the MI ratio and time.",
                     flags, RUN_COMMON_FLAGS + 7};
     int rc = cli_parse(&spec, argc, argv);
     if (rc == 1) return 0;
@@ -72,6 +72,7 @@ int main(int argc, char **argv) {
 
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "multidelete");
+    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
     if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
     error_exit_if(run_evaluation_add(&ev, &ctx, &unlearned, ctx.flags.fusion_only ? "multidelete-F" : "multidelete",
                                      stats.seconds));

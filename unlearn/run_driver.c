@@ -25,7 +25,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_CHOICE("task", &f->task, "retrieval", "retrieval", "task (Flickr30K-format retrieval)"),
         CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
-                        "dataset directory: flickr30k_{train,test}.json, images, vocab.txt; "
+                        "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
+                        "attacker), images, vocab.txt; "
                         "the default directory is filled with the synthetic world when empty"),
         CLI_FLAG_STRING("image-root", &f->image_root, NULL,
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
@@ -100,7 +101,17 @@ static int load_splits(RunContext *ctx) {
                            ctx->cfg.image_size, cache) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/flickr30k_test.json", ctx->data_dir);
-    return retrieval_set_load(&ctx->test, path, FLICKR30K_EVAL, ctx->image_root, ctx->tok, ctx->cfg.max_text_len_eval,
+    if (retrieval_set_load(&ctx->test, path, FLICKR30K_EVAL, ctx->image_root, ctx->tok, ctx->cfg.max_text_len_eval,
+                           ctx->cfg.image_size, cache) < 0)
+        return -1;
+    /* The validation split only feeds the MI attacker (§6.3 item 2); a real
+     * dataset directory without it still runs, with MI skipped. */
+    snprintf(path, sizeof path, "%s/flickr30k_val.json", ctx->data_dir);
+    if (!file_exists(path)) {
+        log_warn("%s: no flickr30k_val.json; membership inference (MI ratio) will be skipped", ctx->data_dir);
+        return 0;
+    }
+    return retrieval_set_load(&ctx->val, path, FLICKR30K_EVAL, ctx->image_root, ctx->tok, ctx->cfg.max_text_len_eval,
                               ctx->cfg.image_size, cache);
 }
 
@@ -172,10 +183,11 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     ctx->recipe = recipe_for_model(ctx->cfg.name);
     apply_overrides(ctx);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
-    log_info("data %s: %lld training pairs over %lld images, %lld test images; Df %lld pairs (%lld images), Dr %lld",
+    log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
+             "(%lld images), Dr %lld",
              ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
-             (long long)ctx->test.split.n_images, (long long)ctx->split.n_df, (long long)ctx->split.n_units,
-             (long long)ctx->split.n_dr);
+             (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
+             (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
     ctx->config = cJSON_CreateObject();
     cJSON_AddStringToObject(ctx->config, "program", program);
     cJSON *flags_json = cJSON_AddObjectToObject(ctx->config, "flags");
@@ -197,6 +209,7 @@ void run_free(RunContext *ctx) {
     deletion_list_free(&ctx->list);
     retrieval_set_free(&ctx->train);
     retrieval_set_free(&ctx->test);
+    retrieval_set_free(&ctx->val);
     if (ctx->tok) tokenizer_free(ctx->tok);
     if (ctx->config) cJSON_Delete(ctx->config);
     log_close_file();

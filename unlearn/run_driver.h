@@ -42,6 +42,10 @@ typedef struct {
     Recipe recipe;
     Tokenizer *tok;
     RetrievalSet train, test;
+    /* flickr30k_val.json (eval layout), the membership-inference attacker's
+     * non-members (spec/unlearning_methods.md §6.3 item 2). All zero (no
+     * pairs) when the data directory has no val file: MI is then skipped. */
+    RetrievalSet val;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
