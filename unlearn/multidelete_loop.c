@@ -40,9 +40,9 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
     adamw_use_lavis_decay_groups(&opt);
     int64_t *df_order = malloc((size_t)n_df * sizeof *df_order);
     int64_t *dr_order = malloc((size_t)n_dr * sizeof *dr_order);
-    int64_t *ids_df = malloc((size_t)b * sizeof *ids_df), *ids_dr = malloc((size_t)b * sizeof *ids_dr);
+    int64_t *dr_epoch = malloc((size_t)(iters * b) * sizeof *dr_epoch); /* the Dr halves of one epoch */
     int32_t *perm = malloc((size_t)b * sizeof *perm);
-    CHECK(df_order && dr_order && ids_df && ids_dr && perm, "out of memory");
+    CHECK(df_order && dr_order && dr_epoch && perm, "out of memory");
     memcpy(dr_order, dr, (size_t)n_dr * sizeof *dr_order);
     int64_t dr_pos = n_dr, dr_round = 0; /* forces a shuffle before the first Dr batch */
     ImageAugment aug = run->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
@@ -55,21 +55,33 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
         memcpy(df_order, df, (size_t)n_df * sizeof *df_order);
         Rng shuffle = rng_make(run->seed, STREAM_DF_ORDER + (uint64_t)epoch);
         rng_shuffle_i64(&shuffle, df_order, n_df);
-        double md = 0, mkr = 0, ukr = 0;
         for (int64_t it = 0; it < iters; it++) {
             if (dr_pos + b > n_dr) {
                 Rng r = rng_make(run->seed, STREAM_DR_ORDER + (uint64_t)dr_round++);
                 rng_shuffle_i64(&r, dr_order, n_dr);
                 dr_pos = 0;
             }
+            memcpy(dr_epoch + it * b, dr_order + dr_pos, (size_t)b * sizeof *dr_epoch);
+            dr_pos += b;
+        }
+        RetrievalLoader df_loader, dr_loader;
+        if (retrieval_loader_start(&df_loader, train, df_order, iters, b, aug, run->seed, (uint64_t)epoch) < 0) {
+            rc = -1;
+            break;
+        }
+        if (retrieval_loader_start(&dr_loader, train, dr_epoch, iters, b, aug, run->seed, (uint64_t)epoch) < 0) {
+            retrieval_loader_stop(&df_loader);
+            rc = -1;
+            break;
+        }
+        double md = 0, mkr = 0, ukr = 0;
+        for (int64_t it = 0; it < iters; it++) {
             float lr = lavis_cosine_lr((float)run->lr, (float)run->min_lr, epoch, run->epochs, (float)run->lr, 0, it);
             AlbefBatch bf, br;
-            if (retrieval_batch_make(train, df_order + it * b, b, aug, run->seed, (uint64_t)epoch, ids_df, &bf) < 0 ||
-                retrieval_batch_make(train, dr_order + dr_pos, b, aug, run->seed, (uint64_t)epoch, ids_dr, &br) < 0) {
+            if (retrieval_loader_next(&df_loader, &bf) != 1 || retrieval_loader_next(&dr_loader, &br) != 1) {
                 rc = -1;
                 break;
             }
-            dr_pos += b;
             albef_set_mode(unlearned, 1, philox_u32(run->seed, STREAM_DROPOUT, (uint64_t)stats->steps) ^ run->seed);
             multidelete_random_permutation(run->seed ^ STREAM_PERMUTE, (uint64_t)stats->steps, b, perm);
             MultiDeleteTerms terms;
@@ -90,6 +102,8 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
             stats->steps++;
             progress_advance(&bar, 1);
         }
+        retrieval_loader_stop(&df_loader);
+        retrieval_loader_stop(&dr_loader);
         md /= (double)iters;
         mkr /= (double)iters;
         ukr /= (double)iters;
@@ -109,8 +123,7 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
     albef_set_mode(unlearned, 0, run->seed);
     free(df_order);
     free(dr_order);
-    free(ids_df);
-    free(ids_dr);
+    free(dr_epoch);
     free(perm);
     adamw_free(&opt);
     return rc;

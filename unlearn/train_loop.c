@@ -35,8 +35,7 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
     adamw_init(&opt, &m->params, 0.9f, 0.999f, 1e-8f, (float)recipe->weight_decay);
     adamw_use_lavis_decay_groups(&opt);
     int64_t *order = malloc((size_t)n_pairs * sizeof *order);
-    int64_t *image_ids = malloc((size_t)B * sizeof *image_ids);
-    CHECK(order && image_ids, "out of memory");
+    CHECK(order, "out of memory");
     ImageAugment aug = recipe->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
     double t0 = now_seconds();
     int rc = 0;
@@ -47,11 +46,16 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
         Rng shuffle = rng_make(seed, STREAM_SHUFFLE + (uint64_t)epoch);
         rng_shuffle_i64(&shuffle, order, n_pairs);
         double loss_sum = 0.0;
+        RetrievalLoader loader;
+        if (retrieval_loader_start(&loader, train, order, iters, B, aug, seed, (uint64_t)epoch) < 0) {
+            rc = -1;
+            break;
+        }
         for (int64_t it = 0; it < iters; it++) {
             float lr = lavis_cosine_lr((float)recipe->init_lr, (float)recipe->min_lr, epoch, recipe->epochs,
                                        (float)recipe->warmup_lr, recipe->warmup_steps, it);
             AlbefBatch batch;
-            if (retrieval_batch_make(train, order + it * B, B, aug, seed, (uint64_t)epoch, image_ids, &batch) < 0) {
+            if (retrieval_loader_next(&loader, &batch) != 1) {
                 rc = -1;
                 break;
             }
@@ -81,6 +85,7 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
             stats->steps++;
             progress_advance(&bar, 1);
         }
+        retrieval_loader_stop(&loader);
         double mean = loss_sum / (double)iters;
         if (epoch == 0) stats->first_loss = mean;
         stats->last_loss = mean;
@@ -91,7 +96,6 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
     albef_set_mode(m, 0, seed);
     stats->seconds = now_seconds() - t0;
     free(order);
-    free(image_ids);
     adamw_free(&opt);
     return rc;
 }
