@@ -23,7 +23,7 @@ double neggrad_chance_loss(int batch, int64_t queue) { return log((double)batch 
 
 NegGradRun neggrad_run_from_recipe(const Recipe *r, const ModelConfig *cfg, double lr, int epochs, uint64_t seed) {
     return (NegGradRun){
-        .lr = lr > 0 ? lr : r->init_lr, /* the same optimiser and lr as FineTune (§4.3) */
+        .lr = lr > 0 ? lr : r->neggrad_lr, /* base: FineTune's init_lr (§4.3) */
         .epochs = epochs > 0 ? epochs : r->neggrad_epochs,
         .batch_size = r->batch_size,
         .weight_decay = r->weight_decay,

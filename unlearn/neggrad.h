@@ -1,7 +1,7 @@
 /* NegGrad (gradient ascent on Df; Golatkar et al. 2020; spec/unlearning_methods.md
  * §4.3): θ starts as a copy of θ0 and, for each Df minibatch (shuffled,
  * drop_last), takes an AdamW step on −L_task (ITC + ITM, §3.3) at the
- * recipe's constant learning rate, for one epoch. The released code never
+ * recipe's constant neggrad_lr, for one epoch. The released code never
  * runs the ascent (§8 item 1); this is the intended method.
  *
  * Stopping rule (the issue: "so it cannot run away"; §4.3's Dv floor is an

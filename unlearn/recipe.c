@@ -11,7 +11,7 @@ Recipe recipe_for_model(const char *model_name) {
             .unlearn_lr = 5e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
             /* tiny: ascent/UL steps large enough to move a model trained from scratch at 5e-4 */
             .finetune_lr_mult = 1.0, .finetune_epochs = 1,
-            .neggrad_epochs = 1, .neggrad_stop_at_chance = 1,
+            .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 5e-5, /* = unlearn_lr */
             .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
             .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
             /* tiny: L-codec and Erm-Ktp as below; Erm-Ktp's phases take the tiny training length and lr */
@@ -33,7 +33,7 @@ Recipe recipe_for_model(const char *model_name) {
          * NegGrad: one epoch, stop at the chance-level loss; §4.5 DtD: no descent, T = 1,
          * ε = 5 (S1/S5); §4.8 UL: lr 5e-5, ≤ 20 updates (S8), ALBEF's MLM masking 0.15 */
         .finetune_lr_mult = 1.0, .finetune_epochs = 1,
-        .neggrad_epochs = 1, .neggrad_stop_at_chance = 1,
+        .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 1e-5, /* = init_lr */
         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
         .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
         /* §4.6 L-codec: P = 32 (cheap FOCI, "P = 32-100"), B = batch_train, λ = 0.01,

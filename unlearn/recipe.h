@@ -33,6 +33,7 @@ typedef struct {
      * neggrad_stop_at_chance, stops once a Df batch's task loss reaches the loss of
      * uniform predictions (unlearn/neggrad.h) */
     int neggrad_epochs, neggrad_stop_at_chance;
+    double neggrad_lr; /* base: init_lr (§4.3: FineTune's lr); tiny: its from-scratch init_lr overshoots in 2 ascent steps */
     /* DtD (§4.5, §9): descent epochs on Dr before the noise (0 = the released code),
      * T of Thm 3.1 (S1: 1) and its privacy ε (S5: 5); δ = 1/n² */
     int dtd_descent_epochs, dtd_T;
