@@ -22,10 +22,10 @@ void lcodec_add_noise(float *w, int64_t n, double sigma, uint64_t seed, uint64_t
 
 /* ---- CODEC (Azadkia & Chatterjee), as torch_codec computes it ---- */
 
-static const float *sort_keys;
-static int by_key_then_index(const void *a, const void *b) {
+static int by_key_then_index(const void *a, const void *b, void *keys) {
+    const float *y = keys;
     int i = *(const int *)a, j = *(const int *)b;
-    if (sort_keys[i] != sort_keys[j]) return sort_keys[i] < sort_keys[j] ? -1 : 1;
+    if (y[i] != y[j]) return y[i] < y[j] ? -1 : 1;
     return i - j; /* ties: the earlier sample ranks first (the reference's argsort is arbitrary) */
 }
 
@@ -34,8 +34,7 @@ static void ranks(const float *Y, int P, int *R) {
     int *idx = malloc((size_t)P * sizeof *idx);
     CHECK(idx, "out of memory");
     for (int i = 0; i < P; i++) idx[i] = i;
-    sort_keys = Y;
-    qsort(idx, (size_t)P, sizeof *idx, by_key_then_index);
+    qsort_r(idx, (size_t)P, sizeof *idx, by_key_then_index, (void *)Y);
     for (int pos = 0; pos < P; pos++) R[idx[pos]] = pos + 1;
     free(idx);
 }
