@@ -5,28 +5,23 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "unlearn/run_driver.h"
+#include "unlearn/run_program.h"
 #include "unlearn/run_eval.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     const char *checkpoints, *names;
-    CliFlag flags[RUN_COMMON_FLAGS + 2];
-    run_common_flags(&ctx.flags, flags);
-    flags[RUN_COMMON_FLAGS] = (CliFlag)CLI_FLAG_STRING("checkpoints", &checkpoints, NULL,
-                                                       "comma-separated checkpoints to evaluate (required)");
-    flags[RUN_COMMON_FLAGS + 1] = (CliFlag)CLI_FLAG_STRING("names", &names, NULL,
-                                                           "comma-separated row names (default: model1, model2, ...)");
-    CliSpec spec = {"evaluate", "Evaluates checkpoints on Dt (test retrieval), Df (deleted pairs vs Dr and vs "
-                                "unseen pairs) and membership inference (MI ratio) for one deletion request. The MI "
-                                "attacker is trained on the original model: --original when given, else the first "
-                                "checkpoint (then list the original first).",
-                    flags, RUN_COMMON_FLAGS + 2};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
+    CliFlag own[] = {
+        CLI_FLAG_STRING("checkpoints", &checkpoints, NULL, "comma-separated checkpoints to evaluate (required)"),
+        CLI_FLAG_STRING("names", &names, NULL, "comma-separated row names (default: model1, model2, ...)"),
+    };
+    run_program_start(&ctx, "evaluate",
+                      "Evaluates checkpoints on Dt (test retrieval), Df (deleted pairs vs Dr and vs unseen pairs) "
+                      "and membership inference (MI ratio) for one deletion request. The MI attacker is trained on "
+                      "the original model: --original when given, else the first checkpoint (then list the "
+                      "original first).",
+                      own, CLI_COUNT(own), argc, argv);
     if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
-    error_exit_if(run_setup(&ctx, "evaluate", &spec));
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "evaluate");
     /* §6.3: the attacker is trained once on θ0. No training of an original

@@ -4,19 +4,13 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "unlearn/run_driver.h"
+#include "unlearn/run_program.h"
 #include "unlearn/train_loop.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    CliFlag flags[RUN_COMMON_FLAGS];
-    run_common_flags(&ctx.flags, flags);
-    CliSpec spec = {"train", "Trains the original ALBEF retrieval model on all of D (Flickr30K format).", flags,
-                    RUN_COMMON_FLAGS};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
-    error_exit_if(run_setup(&ctx, "train", &spec));
+    run_program_start(&ctx, "train", "Trains the original ALBEF retrieval model on all of D (Flickr30K format).",
+                      NULL, 0, argc, argv);
     if (ctx.flags.lr > 0) ctx.recipe.init_lr = ctx.flags.lr;
     if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
     Albef model;

@@ -9,18 +9,13 @@
 #include "core/log.h"
 #include "unlearn/dtd.h"
 #include "unlearn/finetune.h"
-#include "unlearn/run_driver.h"
-#include "unlearn/run_eval.h"
-
-#define OWN_FLAGS 6
+#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    int descent_epochs, T, n_flag, eval_original;
+    int descent_epochs, T, n_flag;
     double epsilon, delta;
-    CliFlag flags[RUN_COMMON_FLAGS + OWN_FLAGS];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[OWN_FLAGS] = {
+    CliFlag own[] = {
         CLI_FLAG_INT("descent-epochs", &descent_epochs, "-1",
                      "FineTune epochs on Dr before the noise (-1: the recipe's 0, as the released code, which "
                      "takes no descent step; spec §9 [G]; the paper says \"a few more steps\")"),
@@ -29,18 +24,12 @@ int main(int argc, char **argv) {
         CLI_FLAG_FLOAT("delta", &delta, "-1", "privacy delta of Thm 3.1 (-1: 1/n^2, as S5/S1)"),
         CLI_FLAG_INT("n", &n_flag, "-1",
                      "dataset size n of Thm 3.1 (-1: every training pair of D, Df included, as the released code)"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
     };
-    for (int k = 0; k < OWN_FLAGS; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_dtd",
+    run_program_start(&ctx, "unlearn_dtd",
                     "DtD (Descent-to-Delete): optional descent on Dr, then Gaussian noise N(0, sigma^2) with sigma "
                     "from Neel et al. Thm 3.1 (m = wd, M = 4 - wd, L = 1 + wd) on every trainable parameter; "
                     "reports Dt, Df and time. Noise at this scale destroys the full model, as in the paper.",
-                    flags, RUN_COMMON_FLAGS + OWN_FLAGS};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
-    error_exit_if(run_setup(&ctx, "unlearn_dtd", &spec));
+                      own, CLI_COUNT(own), argc, argv);
     if (descent_epochs < 0) descent_epochs = ctx.recipe.dtd_descent_epochs;
     if (T < 0) T = ctx.recipe.dtd_T;
     if (epsilon < 0) epsilon = ctx.recipe.dtd_epsilon;
@@ -56,11 +45,7 @@ int main(int argc, char **argv) {
            sigma, in.n, in.T, in.m, in.M, in.L, gamma, in.epsilon, in.delta);
 
     Albef original, unlearned;
-    error_exit_if(run_original_model(&ctx, &original));
-    albef_init(&unlearned, &ctx.cfg, (uint64_t)ctx.flags.seed);
-    params_copy_values(&unlearned.params, &original.params);
-    params_copy_values(&unlearned.momentum, &original.momentum);
-    if (ctx.flags.fusion_only) log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(&unlearned));
+    run_program_models(&ctx, &original, &unlearned);
 
     double t0 = run_now_seconds();
     if (descent_epochs > 0) {
@@ -86,15 +71,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(dtd, "delta", in.delta);
     cJSON_AddNumberToObject(dtd, "descent_epochs", descent_epochs);
     cJSON_AddNumberToObject(dtd, "noised_values", (double)noised);
-    char path[1100];
-    error_exit_if(albef_save(&unlearned, run_path(&ctx, "model.safetensors", path, sizeof path)));
-
-    RunEvaluation ev;
-    run_evaluation_init(&ev, &ctx, "dtd");
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, &unlearned, ctx.flags.fusion_only ? "dtd-F" : "dtd", seconds));
-    error_exit_if(run_evaluation_finish(&ev, &ctx));
-    run_evaluation_free(&ev);
+    run_program_finish(&ctx, "dtd", &original, &unlearned, seconds);
     albef_free(&unlearned);
     albef_free(&original);
     run_free(&ctx);

@@ -11,19 +11,15 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "unlearn/ermktp.h"
-#include "unlearn/run_driver.h"
 #include "unlearn/run_eval.h"
-
-#define OWN 11
+#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     const char *erm_init;
-    int erm_epochs, ktp_epochs, mask_period, mask_epoch_min, eval_original, eval_teacher;
+    int erm_epochs, ktp_epochs, mask_period, mask_epoch_min, eval_teacher;
     double ktp_lr, mask_lr, mask_reg, threshold;
-    CliFlag flags[RUN_COMMON_FLAGS + OWN];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[OWN] = {
+    CliFlag own[] = {
         CLI_FLAG_CHOICE("erm-init", &erm_init, "scratch", "scratch|original",
                         "start of the ERM teacher: scratch = the model's initialisation, as S7 trains its original "
                         "model with the mask (spec §4.7 a); original = fine-tune θ0 with the mask (cheaper)"),
@@ -36,21 +32,15 @@ int main(int argc, char **argv) {
                        "a channel is prohibited when M[c, t] exceeds this for some Df image t (S7: 0)"),
         CLI_FLAG_INT("ktp-epochs", &ktp_epochs, "-1", "KTP distillation epochs on Dr (-1: the recipe's)"),
         CLI_FLAG_FLOAT("ktp-lr", &ktp_lr, "-1", "KTP learning rate (-1: the recipe's; --lr also sets it)"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
         CLI_FLAG_BOOL("eval-teacher", &eval_teacher, "false", "also evaluate the ERM teacher (row erm-teacher)"),
     };
-    for (int k = 0; k < OWN; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_ermktp",
+    run_program_start(&ctx, "unlearn_ermktp",
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
-                    flags, RUN_COMMON_FLAGS + OWN};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
+                      own, CLI_COUNT(own), argc, argv);
     if (ctx.flags.fusion_only)
         fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");
-    error_exit_if(run_setup(&ctx, "unlearn_ermktp", &spec));
 
     const Recipe *r = &ctx.recipe;
     ErmKtpOptions o = {
@@ -102,7 +92,7 @@ int main(int argc, char **argv) {
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "ermktp");
     error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
+    if (ctx.flags.eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
     if (eval_teacher) error_exit_if(run_evaluation_add(&ev, &ctx, &teacher, "erm-teacher", -1.0));
     error_exit_if(run_evaluation_add(&ev, &ctx, &student, "ermktp", ks.seconds));
     error_exit_if(run_evaluation_finish(&ev, &ctx));

@@ -8,41 +8,25 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "unlearn/finetune.h"
-#include "unlearn/run_driver.h"
-#include "unlearn/run_eval.h"
-
-#define OWN_FLAGS 2
+#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     double lr_mult;
-    int eval_original;
-    CliFlag flags[RUN_COMMON_FLAGS + OWN_FLAGS];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[OWN_FLAGS] = {
+    CliFlag own[] = {
         CLI_FLAG_FLOAT("lr-mult", &lr_mult, "1",
                        "learning-rate multiplier on the recipe's init_lr (or --lr): the paper's \"larger learning "
                        "rate\" is unspecified; 1 matches the released code (spec §4.2, §9 [G]; sweep 2, 5, 10)"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
     };
-    for (int k = 0; k < OWN_FLAGS; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_finetune",
+    run_program_start(&ctx, "unlearn_finetune",
                     "FineTune: continues training the original ALBEF on the retained pairs Dr only (one epoch at a "
                     "constant learning rate, --epochs to change), never reading Df, then reports Dt, Df and time. "
                     "The ITC queue starts fresh, since the original's holds features of Df pairs.",
-                    flags, RUN_COMMON_FLAGS + OWN_FLAGS};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
+                      own, CLI_COUNT(own), argc, argv);
     if (!(lr_mult > 0)) fatal("--lr-mult %g: must be positive", lr_mult);
-    error_exit_if(run_setup(&ctx, "unlearn_finetune", &spec));
 
     Albef original, unlearned;
-    error_exit_if(run_original_model(&ctx, &original));
-    albef_init(&unlearned, &ctx.cfg, (uint64_t)ctx.flags.seed);
-    params_copy_values(&unlearned.params, &original.params);
-    params_copy_values(&unlearned.momentum, &original.momentum);
-    if (ctx.flags.fusion_only) log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(&unlearned));
+    run_program_models(&ctx, &original, &unlearned);
 
     FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, ctx.flags.lr, lr_mult, (uint64_t)ctx.flags.seed);
     if (ctx.flags.epochs > 0) run.epochs = ctx.flags.epochs;
@@ -52,16 +36,7 @@ int main(int argc, char **argv) {
     error_exit_if(finetune_unlearn(&unlearned, &ctx.train, ctx.split.dr, ctx.split.n_dr, &run, &stats));
     log_info("fine-tuned in %.1f s (%lld steps); Dr loss %.4f -> %.4f", stats.seconds, (long long)stats.steps,
              stats.first_loss, stats.last_loss);
-    char path[1100];
-    error_exit_if(albef_save(&unlearned, run_path(&ctx, "model.safetensors", path, sizeof path)));
-
-    RunEvaluation ev;
-    run_evaluation_init(&ev, &ctx, "finetune");
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, &unlearned, ctx.flags.fusion_only ? "finetune-F" : "finetune",
-                                     stats.seconds));
-    error_exit_if(run_evaluation_finish(&ev, &ctx));
-    run_evaluation_free(&ev);
+    run_program_finish(&ctx, "finetune", &original, &unlearned, stats.seconds);
     albef_free(&unlearned);
     albef_free(&original);
     run_free(&ctx);

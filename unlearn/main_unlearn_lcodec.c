@@ -12,10 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "unlearn/lcodec.h"
-#include "unlearn/run_driver.h"
-#include "unlearn/run_eval.h"
-
-#define OWN 15
+#include "unlearn/run_program.h"
 
 static int pick(int flag, int recipe_value) { return flag > 0 ? flag : recipe_value; }
 static double pickf(double flag, double recipe_value) { return flag >= 0 ? flag : recipe_value; }
@@ -50,12 +47,10 @@ static cJSON *options_json(const LcodecOptions *o, const LcodecStats *s) {
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    int perturbations, batch, max_units, hessian_batches, noise, guard_pairs, eval_original;
+    int perturbations, batch, max_units, hessian_batches, noise, guard_pairs;
     double l2_reg, epsilon, delta, guard_gap, image_noise;
     const char *foci, *hessian, *newton;
-    CliFlag flags[RUN_COMMON_FLAGS + OWN];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[OWN] = {
+    CliFlag own[] = {
         CLI_FLAG_INT("perturbations", &perturbations, "-1",
                      "P perturbed copies of each Df batch for FOCI (-1: the recipe's, 32; spec §4.6 'P = 32-100')"),
         CLI_FLAG_INT("batch", &batch, "-1", "Df pairs removed per Newton step (-1: the recipe's, batch_train)"),
@@ -78,26 +73,15 @@ int main(int argc, char **argv) {
                        "recipe's, 0.05; -1: no guard)"),
         CLI_FLAG_INT("guard-pairs", &guard_pairs, "64", "Dr pairs of the guard's ITM accuracy"),
         CLI_FLAG_FLOAT("image-noise", &image_noise, "0.1", "std of the pixel perturbation (S6: 0.1)"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
     };
-    for (int k = 0; k < OWN; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_lcodec",
+    run_program_start(&ctx, "unlearn_lcodec",
                     "L-codec: scrubs the parameter slices that FOCI finds conditionally dependent on each Df batch "
                     "with a Newton step and calibrated noise, then reports Dt, Df, the MI ratio and time. --fusion-only gives "
                     "L-codec-F.",
-                    flags, RUN_COMMON_FLAGS + OWN};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
-    error_exit_if(run_setup(&ctx, "unlearn_lcodec", &spec));
+                      own, CLI_COUNT(own), argc, argv);
 
     Albef original, scrubbed;
-    error_exit_if(run_original_model(&ctx, &original));
-    albef_init(&scrubbed, &ctx.cfg, (uint64_t)ctx.flags.seed);
-    params_copy_values(&scrubbed.params, &original.params);
-    params_copy_values(&scrubbed.momentum, &original.momentum);
-    if (ctx.flags.fusion_only)
-        log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(&scrubbed));
+    run_program_models(&ctx, &original, &scrubbed);
 
     const Recipe *r = &ctx.recipe;
     TokenizerSpecial sp = tokenizer_special(ctx.tok);
@@ -145,16 +129,7 @@ int main(int argc, char **argv) {
     cJSON *j = options_json(&o, &stats);
     error_exit_if(json_write_file(run_path(&ctx, "lcodec.json", path, sizeof path), j));
     cJSON_Delete(j);
-    error_exit_if(albef_save(&scrubbed, run_path(&ctx, "model.safetensors", path, sizeof path)));
-
-    RunEvaluation ev;
-    run_evaluation_init(&ev, &ctx, "lcodec");
-    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, &scrubbed, ctx.flags.fusion_only ? "lcodec-F" : "lcodec",
-                                     stats.seconds));
-    error_exit_if(run_evaluation_finish(&ev, &ctx));
-    run_evaluation_free(&ev);
+    run_program_finish(&ctx, "lcodec", &original, &scrubbed, stats.seconds);
     albef_free(&scrubbed);
     albef_free(&original);
     run_free(&ctx);

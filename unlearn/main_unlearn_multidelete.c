@@ -4,45 +4,29 @@
  * side by side. With no arguments it runs the embedded default: the synthetic
  * image-text world (written when absent), the tiny ALBEF (trained once and
  * cached), a deletion of 60 images (300 pairs). */
-#include <stdlib.h>
-
 #include "core/error.h"
 #include "core/log.h"
 #include "unlearn/multidelete_loop.h"
-#include "unlearn/run_driver.h"
-#include "unlearn/run_eval.h"
+#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     double lambda_md, lambda_mkr, lambda_ukr;
-    int use_md, use_mkr, use_ukr, eval_original;
-    CliFlag flags[RUN_COMMON_FLAGS + 7];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[7] = {
+    int use_md, use_mkr, use_ukr;
+    CliFlag own[] = {
         CLI_FLAG_FLOAT("lambda-md", &lambda_md, "1", "weight of L_MD, modality decoupling on Df (spec §5.1)"),
         CLI_FLAG_FLOAT("lambda-mkr", &lambda_mkr, "1", "weight of L_MKR, multimodal knowledge retention on Dr"),
         CLI_FLAG_FLOAT("lambda-ukr", &lambda_ukr, "1", "weight of L_UKR, unimodal knowledge retention on Df"),
         CLI_FLAG_BOOL("md", &use_md, "true", "keep L_MD (--no-md: the ablation without it, paper Table 4)"),
         CLI_FLAG_BOOL("mkr", &use_mkr, "true", "keep L_MKR (--no-mkr: ablation)"),
         CLI_FLAG_BOOL("ukr", &use_ukr, "true", "keep L_UKR (--no-ukr: ablation)"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
     };
-    for (int k = 0; k < 7; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_multidelete",
-                    "MultiDelete: makes a trained ALBEF forget the image-text pairs of a deletion list while "
-                    "keeping its multimodal and unimodal knowledge, then reports Dt, Df, the MI ratio and time.",
-                    flags, RUN_COMMON_FLAGS + 7};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
-    error_exit_if(run_setup(&ctx, "unlearn_multidelete", &spec));
-
+    run_program_start(&ctx, "unlearn_multidelete",
+                      "MultiDelete: makes a trained ALBEF forget the image-text pairs of a deletion list while "
+                      "keeping its multimodal and unimodal knowledge, then reports Dt, Df, MI and time.",
+                      own, CLI_COUNT(own), argc, argv);
     Albef original, unlearned;
-    error_exit_if(run_original_model(&ctx, &original));
-    albef_init(&unlearned, &ctx.cfg, (uint64_t)ctx.flags.seed);
-    params_copy_values(&unlearned.params, &original.params);
-    params_copy_values(&unlearned.momentum, &original.momentum);
-    if (ctx.flags.fusion_only) log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(&unlearned));
+    run_program_models(&ctx, &original, &unlearned);
 
     MultiDeleteRun run = {
         .lr = ctx.flags.lr > 0 ? ctx.flags.lr : ctx.recipe.unlearn_lr,
@@ -67,17 +51,8 @@ int main(int argc, char **argv) {
     log_info("unlearned in %.1f s (%lld steps); L_MD %.5f -> %.5f, L_MKR %.5f -> %.5f, L_UKR %.5f -> %.5f",
              stats.seconds, (long long)stats.steps, stats.first_md, stats.last_md, stats.first_mkr, stats.last_mkr,
              stats.first_ukr, stats.last_ukr);
-    char path[1100];
-    error_exit_if(albef_save(&unlearned, run_path(&ctx, "model.safetensors", path, sizeof path)));
 
-    RunEvaluation ev;
-    run_evaluation_init(&ev, &ctx, "multidelete");
-    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, &unlearned, ctx.flags.fusion_only ? "multidelete-F" : "multidelete",
-                                     stats.seconds));
-    error_exit_if(run_evaluation_finish(&ev, &ctx));
-    run_evaluation_free(&ev);
+    run_program_finish(&ctx, "multidelete", &original, &unlearned, stats.seconds);
     albef_free(&unlearned);
     albef_free(&original);
     run_free(&ctx);

@@ -13,11 +13,8 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/log.h"
-#include "unlearn/run_driver.h"
-#include "unlearn/run_eval.h"
+#include "unlearn/run_program.h"
 #include "unlearn/ul.h"
-
-#define OWN_FLAGS 5
 
 /* FNV-1a over the original's values and the head's training settings. */
 static uint64_t head_cache_key(const Albef *m, int epochs, double lr, float prob, uint64_t seed) {
@@ -63,11 +60,9 @@ static int prepare_head(RunContext *ctx, Albef *original, AlbefMlmHead *head, co
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     const char *head_path;
-    int head_epochs, eval_original;
+    int head_epochs;
     double mask_prob, stop_accuracy;
-    CliFlag flags[RUN_COMMON_FLAGS + OWN_FLAGS];
-    run_common_flags(&ctx.flags, flags);
-    CliFlag own[OWN_FLAGS] = {
+    CliFlag own[] = {
         CLI_FLAG_STRING("mlm-head", &head_path, NULL,
                         "safetensors with text_encoder.cls.predictions.{transform.dense,transform.LayerNorm,bias} "
                         "(ALBEF's pre-training checkpoint has them; LAVIS's retrieval model has none); default: "
@@ -77,20 +72,14 @@ int main(int argc, char **argv) {
         CLI_FLAG_FLOAT("stop-accuracy", &stop_accuracy, "-1",
                        "stop once the Df masked-token accuracy (UL's MA; EL_10 needs generation and is not used) is "
                        "<= this; -1: the original model's on unseen test captions (UL's rule); 0: run all --epochs"),
-        CLI_FLAG_BOOL("eval-original", &eval_original, "true", "also evaluate the original model for comparison"),
     };
-    for (int k = 0; k < OWN_FLAGS; k++) flags[RUN_COMMON_FLAGS + k] = own[k];
-    CliSpec spec = {"unlearn_ul",
+    run_program_start(&ctx, "unlearn_ul",
                     "UL (knowledge unlearning): gradient ascent on the masked-LM likelihood of the Df captions "
                     "(image-conditioned, ALBEF's MLM), Adam(0.9, 0.98) without weight decay, one full-Df update "
                     "per epoch up to --epochs (recipe: 20), stopped by UL's memorisation-accuracy rule; only the "
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
-                    flags, RUN_COMMON_FLAGS + OWN_FLAGS};
-    int rc = cli_parse(&spec, argc, argv);
-    if (rc == 1) return 0;
-    error_exit_if(rc);
-    error_exit_if(run_setup(&ctx, "unlearn_ul", &spec));
+                      own, CLI_COUNT(own), argc, argv);
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     AlbefMlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
@@ -145,17 +134,7 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(ul, "df_masked_accuracy_after", stats.last_ma);
     cJSON_AddNumberToObject(ul, "df_nll_before", stats.first_nll);
     cJSON_AddNumberToObject(ul, "df_nll_after", stats.last_nll);
-    char path[1100];
-    error_exit_if(albef_save(&unlearned, run_path(&ctx, "model.safetensors", path, sizeof path)));
-    error_exit_if(albef_mlm_save(&head, run_path(&ctx, "mlm_head.safetensors", path, sizeof path)));
-
-    RunEvaluation ev;
-    run_evaluation_init(&ev, &ctx, "ul");
-    if (eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    error_exit_if(
-        run_evaluation_add(&ev, &ctx, &unlearned, ctx.flags.fusion_only ? "ul-F" : "ul", stats.seconds));
-    error_exit_if(run_evaluation_finish(&ev, &ctx));
-    run_evaluation_free(&ev);
+    run_program_finish(&ctx, "ul", &original, &unlearned, stats.seconds);
     albef_mlm_free(&head);
     albef_free(&unlearned);
     albef_free(&original);

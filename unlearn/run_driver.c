@@ -41,6 +41,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_CHOICE("device", &f->device, "cpu", "cpu|cuda", "where to run"),
         CLI_FLAG_BOOL("fusion-only", &f->fusion_only, "false",
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
+        CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
+                      "also evaluate the original model, as the comparison row"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "-1", "learning rate of this program's loop (-1: the recipe's)"),
         CLI_FLAG_INT("epochs", &f->epochs, "-1", "epochs of this program's loop (-1: the recipe's)"),
@@ -159,6 +161,27 @@ static cJSON *recipe_to_json(const Recipe *r) {
     cJSON_AddNumberToObject(o, "unlearn_lr", r->unlearn_lr);
     cJSON_AddNumberToObject(o, "unlearn_epochs", r->unlearn_epochs);
     cJSON_AddNumberToObject(o, "unlearn_batch_df", r->unlearn_batch_df);
+    /* The baselines' defaults (unlearn/recipe.h), so a report names every number a run used. */
+    const struct {
+        const char *name;
+        double value;
+    } fields[] = {
+        {"finetune_lr_mult", r->finetune_lr_mult},   {"finetune_epochs", r->finetune_epochs},
+        {"neggrad_epochs", r->neggrad_epochs},       {"neggrad_stop_at_chance", r->neggrad_stop_at_chance},
+        {"neggrad_lr", r->neggrad_lr},               {"dtd_descent_epochs", r->dtd_descent_epochs},
+        {"dtd_T", r->dtd_T},                         {"dtd_epsilon", r->dtd_epsilon},
+        {"ul_lr", r->ul_lr},                         {"ul_mask_prob", r->ul_mask_prob},
+        {"mlm_head_lr", r->mlm_head_lr},             {"ul_max_epochs", r->ul_max_epochs},
+        {"mlm_head_epochs", r->mlm_head_epochs},     {"lcodec_perturbations", r->lcodec_perturbations},
+        {"lcodec_batch", r->lcodec_batch},           {"lcodec_hessian_batches", r->lcodec_hessian_batches},
+        {"lcodec_l2_reg", r->lcodec_l2_reg},         {"lcodec_epsilon", r->lcodec_epsilon},
+        {"lcodec_delta", r->lcodec_delta},           {"lcodec_guard_gap", r->lcodec_guard_gap},
+        {"ermktp_erm_epochs", r->ermktp_erm_epochs}, {"ermktp_ktp_epochs", r->ermktp_ktp_epochs},
+        {"ermktp_mask_period", r->ermktp_mask_period}, {"ermktp_mask_epoch_min", r->ermktp_mask_epoch_min},
+        {"ermktp_mask_lr", r->ermktp_mask_lr},       {"ermktp_reg", r->ermktp_reg},
+        {"ermktp_ktp_lr", r->ermktp_ktp_lr},
+    };
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) cJSON_AddNumberToObject(o, fields[k].name, fields[k].value);
     return o;
 }
 

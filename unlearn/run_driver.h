@@ -24,13 +24,13 @@
 
 typedef struct {
     const char *model, *task, *data, *image_root, *original, *df_list, *device, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids;
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
     /* Recipe overrides; negative keeps the recipe's value (unlearn/recipe.h). */
     double lr;
     int epochs, k_test;
 } RunFlags;
 
-#define RUN_COMMON_FLAGS 15
+#define RUN_COMMON_FLAGS 16
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs MultiDelete, Retrain and every baseline (with their -F variants where
+# the paper has one) on one deletion request, then prints one comparison
+# table (scripts/compare_table.py). Extra arguments go to every program, e.g.
+#   scripts/compare_methods.sh --data runs/synth-world --df-size 60 --seed 42
+# Runs go to runs/compare/<row>/; a row whose metrics.json exists is skipped,
+# so an interrupted comparison resumes where it stopped.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/compare}
+mkdir -p "$OUT"
+run() {
+    local row=$1 prog=$2
+    shift 2
+    if [ -f "$OUT/$row/metrics.json" ]; then
+        echo "== $row: done before ($OUT/$row)"
+        return
+    fi
+    echo "== $row"
+    if ! "bin/$prog" --out "$OUT/$row" "$@" >"$OUT/$row.log" 2>&1; then
+        echo "   $row failed: see $OUT/$row.log" >&2
+        tail -3 "$OUT/$row.log" >&2
+    fi
+}
+ARGS=("$@")
+run retrain retrain "${ARGS[@]}"
+run multidelete unlearn_multidelete "${ARGS[@]}"
+run multidelete-F unlearn_multidelete --fusion-only "${ARGS[@]}"
+for m in finetune neggrad dtd lcodec ul; do
+    run "$m" "unlearn_$m" "${ARGS[@]}"
+    run "$m-F" "unlearn_$m" --fusion-only "${ARGS[@]}"
+done
+run ermktp unlearn_ermktp "${ARGS[@]}"
+/usr/bin/python3 scripts/compare_table.py "$OUT"

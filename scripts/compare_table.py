@@ -1,0 +1,45 @@
+#!/usr/bin/python3
+"""One comparison table from the metrics.json of several runs (one row per
+model; the original model once), with each method's time against Retrain's.
+Usage: compare_table.py RUN_DIR_PARENT"""
+import json
+import math
+import os
+import sys
+
+
+def fmt(value, digits=2):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def main(parent):
+    rows = {}
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name, "metrics.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            metrics = json.load(f)
+        for model, r in metrics["models"].items():
+            if model == "original" and "original" in rows:
+                continue
+            rows[model] = r
+    retrain = rows.get("retrain", {}).get("time_seconds")
+    order = ["original", "retrain", "multidelete", "multidelete-F"]
+    names = [n for n in order if n in rows] + sorted(n for n in rows if n not in order)
+    print("| model | TR mean | IR mean | R mean | Df | Df vs unseen | MI ratio | time (s) | Retrain time / time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in names:
+        r = rows[n]
+        t = r.get("time_seconds")
+        t = None if t is None or t < 0 else t
+        speedup = retrain / t if retrain and t else None
+        print(f"| {n} | {fmt(r.get('tr_mean'))} | {fmt(r.get('ir_mean'))} | {fmt(r.get('r_mean'))} | "
+              f"{fmt(r.get('Df_reported'))} | {fmt(r.get('df_vs_unseen'))} | {fmt(r.get('mi_ratio'), 3)} | "
+              f"{fmt(t, 1)} | {fmt(speedup, 1)} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "runs/compare")
