@@ -118,7 +118,7 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
                   tensor_same_shape(dst->items[k], src->items[k]),
               "parameter %s differs", dst->items[k]->name);
     }
-    memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
+    if (src->total > 0) memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
 }
 
 static uint64_t name_hash(const char *s) {
