@@ -60,7 +60,7 @@ DEPS_OK   := build/.deps-ok
 .PHONY: all albef test bench clean deps
 all: $(PROGS)
 
-ALBEF_PROGS := $(filter $(addprefix $(BIN)/,train retrain evaluate embed mkdata tokenize unlearn_%),$(PROGS))
+ALBEF_PROGS := $(filter $(addprefix $(BIN)/,train retrain evaluate embed probe mkdata tokenize unlearn_%),$(PROGS))
 albef: $(ALBEF_PROGS)
 
 deps: $(DEPS_OK)
