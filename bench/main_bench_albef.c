@@ -9,21 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/tape.h"
 #include "core/cli.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef.h"
 #include "nn/optim.h"
 #include "unlearn/multidelete_loss.h"
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -109,7 +103,7 @@ int main(int argc, char **argv) {
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default");
     for (int which = 0; which < 2; which++) {
         for (int it = -warm; it < iters; it++) {
-            double t0 = now_seconds();
+            double t0 = clock_seconds();
             Tensor *loss;
             if (which == 0) {
                 AlbefBatch df = to_tensors(&hdf), dr = to_tensors(&hdr);
@@ -127,7 +121,7 @@ int main(int argc, char **argv) {
             adamw_step(&opt, 1e-5f);
             params_zero_grad(&un.params);
             autograd_step_end();
-            if (it >= 0) times[it] = now_seconds() - t0;
+            if (it >= 0) times[it] = clock_seconds() - t0;
         }
         qsort(times, (size_t)iters, sizeof *times, cmp_double);
         double med = times[iters / 2];

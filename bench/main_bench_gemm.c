@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "core/gemm.h"
 #include "bench/gemm_handwritten.c"
+#include "core/clock.h"
+#include "core/gemm.h"
 
 typedef struct {
     const char *name;
@@ -39,12 +39,6 @@ static const GemmCase cases[] = {
 typedef void (*GemmFn)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
                        int64_t, float, float *, int64_t);
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -66,9 +60,9 @@ static double time_gemm(GemmFn fn, const GemmCase *c, const float *A, const floa
     double *t = malloc((size_t)reps * sizeof(double));
     for (int r = -2; r < reps; r++) {
         memcpy(C, C0, (size_t)(c->M * c->N) * sizeof(float));
-        double t0 = now_s();
+        double t0 = clock_seconds();
         fn(c->ta, c->tb, c->M, c->N, c->K, 1.0f, A, lda, B, ldb, c->beta, C, c->N);
-        double dt = now_s() - t0;
+        double dt = clock_seconds() - t0;
         if (r >= 0) t[r] = dt;
     }
     qsort(t, (size_t)reps, sizeof(double), cmp_double);

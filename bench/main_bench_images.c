@@ -15,19 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/rng.h"
 #include "data/image.h"
 #include "data/transform.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Smooth large-scale colour fields, a few hard-edged shapes and mild grain:
  * JPEG sizes near real photos' (tens of KB at 500x375, quality 90). */
@@ -64,7 +58,7 @@ enum { STAGE_DECODE, STAGE_EVAL, STAGE_TRAIN };
 /* Runs `images` loads over the files; returns images/s, or -1 on error. */
 static double run_stage(int stage, char **paths, int n_files, int images, int size) {
     int failed = 0;
-    double t0 = now_s();
+    double t0 = clock_seconds();
 #pragma omp parallel
     {
         float *out = malloc(sizeof(float) * 3 * (size_t)size * size);
@@ -87,7 +81,7 @@ static double run_stage(int stage, char **paths, int n_files, int images, int si
         }
         free(out);
     }
-    double dt = now_s() - t0;
+    double dt = clock_seconds() - t0;
     return failed ? -1 : images / dt;
 }
 

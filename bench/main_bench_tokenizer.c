@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/cli.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "data/caption.h"
 #include "data/tokenizer.h"
@@ -33,12 +33,6 @@ static const char *const words[] = {
 static uint64_t rng_next(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
     return *s >> 33;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 int main(int argc, char **argv) {
@@ -86,15 +80,15 @@ int main(int argc, char **argv) {
     double best_enc = 1e30, best_pre = 1e30;
     int64_t check = 0;
     for (int pass = 0; pass < 4; pass++) {
-        double t0 = now_s();
+        double t0 = clock_seconds();
         for (int i = 0; i < n; i++) check += tokenizer_encode(tok, caps[i], max_len, ids, mask);
-        double t1 = now_s();
+        double t1 = clock_seconds();
         for (int i = 0; i < n; i++) {
             char *c = pre_caption(caps[i], CAPTION_LAVIS, PRE_CAPTION_MAX_WORDS_LAVIS);
             check += tokenizer_encode(tok, c, max_len, ids, mask);
             free(c);
         }
-        double t2 = now_s();
+        double t2 = clock_seconds();
         if (pass > 0) {
             if (t1 - t0 < best_enc) best_enc = t1 - t0;
             if (t2 - t1 < best_pre) best_pre = t2 - t1;

@@ -1,20 +1,14 @@
 #include "core/progress.h"
 
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 /* Terminal redraws at most this often. */
 #define PROGRESS_REDRAW_S 0.1
 #define PROGRESS_BAR_WIDTH 24
-
-static double monotonic_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void progress_format_duration(double seconds, char *buf, size_t size) {
     if (!(seconds >= 0)) seconds = 0; /* also NaN */
@@ -39,7 +33,7 @@ void progress_begin_on(Progress *p, const char *label, int64_t total, FILE *out,
     p->total = total;
     p->out = out;
     p->tty = tty;
-    p->start_s = monotonic_seconds();
+    p->start_s = clock_seconds();
     p->last_draw_s = -1.0;
 }
 
@@ -88,7 +82,7 @@ static void draw(Progress *p, double now) {
 void progress_advance(Progress *p, int64_t n) {
     p->done += n;
     if (p->tty) {
-        double now = monotonic_seconds();
+        double now = clock_seconds();
         if (now - p->last_draw_s >= PROGRESS_REDRAW_S) draw(p, now);
         return;
     }
@@ -99,12 +93,12 @@ void progress_advance(Progress *p, int64_t n) {
     int tenth = (int)(done * 10 / p->total);
     if (tenth > p->last_tenth && done < p->total) {
         p->last_tenth = tenth;
-        draw(p, monotonic_seconds());
+        draw(p, clock_seconds());
     }
 }
 
 void progress_end(Progress *p) {
-    double elapsed = monotonic_seconds() - p->start_s;
+    double elapsed = clock_seconds() - p->start_s;
     char took[32];
     progress_format_duration(elapsed, took, sizeof took);
     double rate = elapsed > 0 ? (double)p->done / elapsed : 0.0;

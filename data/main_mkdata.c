@@ -3,18 +3,12 @@
  * of the first-minute demo to data/synth. Same flags -> the same bytes. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/cli.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "data/synth_image_text.h"
 #include "data/synth_pgr.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     const char *out = NULL, *kind = NULL;
@@ -61,7 +55,7 @@ int main(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv);
     if (rc == 1) return 0;
     error_exit_if(rc);
-    double t0 = now_s();
+    double t0 = clock_seconds();
     if (strcmp(kind, "image-text") == 0) {
         it.seed = (uint64_t)seed;
         it.train_images = train;
@@ -74,7 +68,7 @@ int main(int argc, char **argv) {
         it.nlvr_pairs_percent = nlvr_pct;
         error_exit_if(synth_image_text_write(&it, out));
         printf("mkdata: image-text world in %s: %d/%d/%d images of %dx%d, %d captions, %.2f s\n", out, train, val, test,
-               size, size, 5 * (train + val + test), now_s() - t0);
+               size, size, 5 * (train + val + test), clock_seconds() - t0);
     } else {
         pg.seed = (uint64_t)seed;
         pg.n_genes = genes;
@@ -84,7 +78,7 @@ int main(int argc, char **argv) {
         pg.n_rows_test = test_rows;
         error_exit_if(synth_pgr_write(&pg, out));
         printf("mkdata: graph-text world in %s: %d genes, %d phenotypes, %d/%d rows, %.2f s\n", out, genes, phen,
-               train_rows, test_rows, now_s() - t0);
+               train_rows, test_rows, clock_seconds() - t0);
     }
     return 0;
 }

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "eval/auc.h"
@@ -13,12 +13,6 @@
 /* Philox stream of the unseen-pair sample ("unseen" in ASCII), apart from the
  * streams data/deletion.c draws Df/Dr subsets from. */
 #define FORGET_STREAM_UNSEEN 0x756e7365656eULL
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
@@ -147,7 +141,7 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
     if (sets->n_df < 1) return error_set("Df metric: empty Df");
     if (sets->n_subsets < 1 || sets->n_subsets > FORGET_MAX_SUBSETS)
         return error_set("Df metric: %d Dr subsets (1..%d)", sets->n_subsets, FORGET_MAX_SUBSETS);
-    double t0 = now_seconds();
+    double t0 = clock_seconds();
     const int64_t n_df = sets->n_df, n_dr = sets->n_subsets * n_df;
     out->n_df = n_df;
     out->n_subsets = sets->n_subsets;
@@ -171,7 +165,7 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
     }
     forget_metrics_from_scores(out->df_scores, n_df, out->dr_scores, out->n_subsets, out->unseen_scores,
                                out->n_unseen, out);
-    out->seconds = now_seconds() - t0;
+    out->seconds = clock_seconds() - t0;
     return 0;
 }
 

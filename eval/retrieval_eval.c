@@ -2,9 +2,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/progress.h"
@@ -20,12 +20,6 @@ RetrievalEvalOptions retrieval_eval_defaults(void) {
                                   .progress = 1,
                                   .keep_itc = 0,
                                   .keep_scores = 0};
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void *xmalloc(size_t bytes) {
@@ -350,10 +344,10 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
     const int64_t ni = s->split.n_images, nt = s->split.n_texts;
     if (ni == 0 || nt == 0) return error_set("retrieval evaluation of an empty split (%lld images, %lld texts)",
                                              (long long)ni, (long long)nt);
-    double t0 = now_seconds();
+    double t0 = clock_seconds();
     RetrievalEmbeddings e;
     if (retrieval_eval_embed_set(m, s, o, &e) < 0) return -1;
-    double t1 = now_seconds();
+    double t1 = clock_seconds();
     float *C = xmalloc((size_t)(ni * nt) * sizeof(float));
     float *i2t = xmalloc((size_t)(ni * nt) * sizeof(float));
     float *t2i = xmalloc((size_t)(ni * nt) * sizeof(float));
@@ -361,7 +355,7 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
     ModelItm ctx = {m, &e, o};
     out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
     out->recall = retrieval_recall(i2t, t2i, s->split.txt2img, ni, nt);
-    double t2 = now_seconds();
+    double t2 = clock_seconds();
     out->n_images = ni;
     out->n_texts = nt;
     out->k_i2t = (int)(o->k_test < nt ? o->k_test : nt);

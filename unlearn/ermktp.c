@@ -14,6 +14,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -45,7 +46,7 @@ int ermktp_train_erm(Albef *m, ErmMask *mask, const RetrievalSet *train, const i
     int64_t *order = malloc((size_t)n_pairs * sizeof *order), *ids = malloc((size_t)B * sizeof *ids);
     CHECK(order && ids, "out of memory");
     ImageAugment aug = recipe->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     /* S7 normalises after every iteration, so by its first mask epoch (epoch 2)
      * M is already normalised; doing it up front makes epoch 0 see the same. */
     erm_mask_normalise(mask);
@@ -110,7 +111,7 @@ int ermktp_train_erm(Albef *m, ErmMask *mask, const RetrievalSet *train, const i
     progress_end(&bar);
     autograd_step_end();
     albef_set_mode(m, 0, o->seed);
-    stats->seconds = run_now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     free(order), free(ids);
     adamw_free(&opt);
     sgd_free(&mask_opt);
@@ -146,7 +147,7 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
     int64_t iters = n_dr / B;
     if (iters < 1) return error_set("KTP: Dr has %lld pairs, fewer than one batch of %d", (long long)n_dr, B);
     memset(stats, 0, sizeof *stats);
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     /* the targets: the Df images (the classes to forget) */
     int64_t *targets = malloc((size_t)n_df * sizeof *targets);
     unsigned char *prohibited = malloc((size_t)C);
@@ -214,7 +215,7 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
     if (student->cfg.momentum_distill)
         memcpy(student->momentum.values, student->params.values, (size_t)student->momentum.total * sizeof(float));
     params_set_trainable_all(&student->params, 1);
-    stats->seconds = run_now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     free(keep), free(targets), free(prohibited), free(order), free(ids);
     adamw_free(&opt);
     return rc;

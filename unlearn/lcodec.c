@@ -8,6 +8,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -317,7 +318,7 @@ int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64
     if (o->hessian_batches < 1 && o->newton == LCODEC_NEWTON_SEKHARI)
         return error_set("L-codec: the Sekhari step needs at least one Dr batch for H_old");
     if (o->token_hi < o->token_lo) return error_set("L-codec: empty token range [%d, %d]", o->token_lo, o->token_hi);
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     st->sigma = o->noise && o->newton == LCODEC_NEWTON_SEKHARI
                     ? lcodec_noise_sigma((double)o->n_train, o->l2_reg, o->epsilon, o->delta)
                     : 0.0;
@@ -369,7 +370,7 @@ int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64
         progress_advance(&bar, 1);
     }
     progress_end(&bar);
-    st->seconds = run_now_seconds() - t0;
+    st->seconds = clock_seconds() - t0;
     autograd_set_enabled(prev);
     units_free(&u);
     pairs_free(&guard);

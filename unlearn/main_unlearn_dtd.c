@@ -5,6 +5,7 @@
  * the common evaluation. */
 #include <stdlib.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "unlearn/dtd.h"
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
     Albef original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     if (descent_epochs > 0) {
         FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, ctx.flags.lr, 1.0, (uint64_t)ctx.flags.seed);
         run.epochs = descent_epochs;
@@ -56,7 +57,7 @@ int main(int argc, char **argv) {
         error_exit_if(finetune_unlearn(&unlearned, &ctx.train, ctx.split.dr, ctx.split.n_dr, &run, &stats));
     }
     int64_t noised = dtd_add_noise(&unlearned.params, sigma, (uint64_t)ctx.flags.seed);
-    double seconds = run_now_seconds() - t0;
+    double seconds = clock_seconds() - t0;
     log_info("DtD: noise on %lld of %lld parameter values in %.2f s", (long long)noised,
              (long long)unlearned.params.total, seconds);
     cJSON *dtd = cJSON_AddObjectToObject(ctx.config, "dtd");

@@ -3,9 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -18,12 +18,6 @@
 #define STREAM_DR_ORDER 0x6d646472666f7200ULL
 #define STREAM_DROPOUT 0x6d6464726f706f00ULL
 #define STREAM_PERMUTE 0x6d647065726d7500ULL
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double term_value(const Tensor *t) { return t ? (double)tensor_f32(t)[0] : 0.0; }
 
@@ -47,7 +41,7 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
     int64_t dr_pos = n_dr, dr_round = 0; /* forces a shuffle before the first Dr batch */
     ImageAugment aug = run->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
     albef_set_mode(original, 0, run->seed);
-    double t0 = now_seconds();
+    double t0 = clock_seconds();
     int rc = 0;
     Progress bar;
     progress_begin(&bar, "unlearn", (int64_t)run->epochs * iters);
@@ -118,7 +112,7 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
         log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
     }
     progress_end(&bar);
-    stats->seconds = now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     autograd_step_end();
     albef_set_mode(unlearned, 0, run->seed);
     free(df_order);

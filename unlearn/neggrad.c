@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -54,7 +55,7 @@ int neggrad_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int6
     int64_t *image_ids = malloc((size_t)B * sizeof *image_ids);
     CHECK(order && image_ids, "out of memory");
     ImageAugment aug = run->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     int rc = 0;
     Progress bar;
     progress_begin(&bar, "neggrad", stats->max_steps);
@@ -112,7 +113,7 @@ int neggrad_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int6
     progress_end(&bar);
     autograd_step_end();
     albef_set_mode(m, 0, run->seed);
-    stats->seconds = run_now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     free(order);
     free(image_ids);
     adamw_free(&opt);

@@ -3,7 +3,6 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -12,12 +11,6 @@
 #include "core/log.h"
 #include "data/synth_image_text.h"
 #include "unlearn/train_loop.h"
-
-double run_now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 void run_common_flags(RunFlags *f, CliFlag *out) {
     CliFlag flags[RUN_COMMON_FLAGS] = {

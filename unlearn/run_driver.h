@@ -64,7 +64,4 @@ int run_original_model(RunContext *ctx, Albef *original);
 /* A path inside the run directory. */
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size);
 
-/* Seconds on a monotonic clock. */
-double run_now_seconds(void);
-
 #endif

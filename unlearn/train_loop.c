@@ -3,9 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -19,12 +19,6 @@
 #define STREAM_DROPOUT 0x747261696e64726fULL
 #define STREAM_NEGATIVES 0x747261696e6e6567ULL
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pairs, int64_t n_pairs,
                           const Recipe *recipe, uint64_t seed, TrainStats *stats) {
     int B = recipe->batch_size;
@@ -37,7 +31,7 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
     int64_t *order = malloc((size_t)n_pairs * sizeof *order);
     CHECK(order, "out of memory");
     ImageAugment aug = recipe->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
-    double t0 = now_seconds();
+    double t0 = clock_seconds();
     int rc = 0;
     Progress bar;
     progress_begin(&bar, "train", (int64_t)recipe->epochs * iters);
@@ -94,7 +88,7 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
     progress_end(&bar);
     autograd_step_end();
     albef_set_mode(m, 0, seed);
-    stats->seconds = now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     free(order);
     adamw_free(&opt);
     return rc;

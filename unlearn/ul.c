@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -155,7 +156,7 @@ int ul_unlearn(Albef *m, const AlbefMlmHead *h, const RetrievalSet *train, const
     int64_t *image_ids = malloc((size_t)B * sizeof *image_ids);
     int32_t *labels = malloc((size_t)B * (size_t)train->max_len * sizeof *labels);
     CHECK(image_ids && labels, "out of memory");
-    double t0 = run_now_seconds();
+    double t0 = clock_seconds();
     int rc = 0;
     for (int e = 0; e < run->max_epochs && rc == 0; e++) {
         /* One update over the whole Df: each minibatch's mean loss weighted by
@@ -199,7 +200,7 @@ int ul_unlearn(Albef *m, const AlbefMlmHead *h, const RetrievalSet *train, const
         }
     }
     /* The stopping checks are part of UL's loop (S8 evaluates after every epoch). */
-    stats->seconds = run_now_seconds() - t0;
+    stats->seconds = clock_seconds() - t0;
     albef_set_mode(m, 0, run->seed);
     autograd_step_end();
     free(image_ids);
