@@ -8,25 +8,8 @@
 #include "core/json.h"
 #include "core/rng.h"
 #include "eval/mi_attack.h"
+#include "tests/fixture_json.h"
 #include "tests/test.h"
-
-/* Flattens a JSON number array (nested one level or not) into a new buffer. */
-static double *json_flat(const cJSON *arr, int *count) {
-    int n = 0;
-    const cJSON *e, *f;
-    cJSON_ArrayForEach(e, arr) n += cJSON_IsArray(e) ? cJSON_GetArraySize(e) : 1;
-    double *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
-    int k = 0;
-    cJSON_ArrayForEach(e, arr) {
-        if (cJSON_IsArray(e)) {
-            cJSON_ArrayForEach(f, e) out[k++] = f->valuedouble;
-        } else {
-            out[k++] = e->valuedouble;
-        }
-    }
-    *count = n;
-    return out;
-}
 
 static cJSON *load_fixture(const char *name) {
     char path[512];
@@ -38,8 +21,8 @@ TEST(test_mi_entropy_values) {
     cJSON *root = load_fixture("entropy.json");
     ASSERT_MSG(root != NULL, "%s", error_message());
     int np, nh;
-    double *p = json_flat(cJSON_GetObjectItem(root, "p"), &np);
-    double *h = json_flat(cJSON_GetObjectItem(root, "entropy"), &nh);
+    double *p = fixture_json_flat(cJSON_GetObjectItem(root, "p"), &np);
+    double *h = fixture_json_flat(cJSON_GetObjectItem(root, "entropy"), &nh);
     cJSON_Delete(root);
     ASSERT_EQ_INT(np, 3 * nh);
     float pf[3];
@@ -85,12 +68,12 @@ static void check_against_sklearn(const char *name, double *max_dec_err, double 
     ASSERT_MSG(root != NULL, "%s", error_message());
     int dim = cJSON_GetObjectItem(root, "dim")->valueint;
     int nm, nn, nq, nd, np, nl;
-    double *mem = json_flat(cJSON_GetObjectItem(root, "member"), &nm);
-    double *non = json_flat(cJSON_GetObjectItem(root, "nonmember"), &nn);
-    double *query = json_flat(cJSON_GetObjectItem(root, "query"), &nq);
-    double *dec_ref = json_flat(cJSON_GetObjectItem(root, "decision"), &nd);
-    double *p_ref = json_flat(cJSON_GetObjectItem(root, "proba_member"), &np);
-    double *lab_ref = json_flat(cJSON_GetObjectItem(root, "label"), &nl);
+    double *mem = fixture_json_flat(cJSON_GetObjectItem(root, "member"), &nm);
+    double *non = fixture_json_flat(cJSON_GetObjectItem(root, "nonmember"), &nn);
+    double *query = fixture_json_flat(cJSON_GetObjectItem(root, "query"), &nq);
+    double *dec_ref = fixture_json_flat(cJSON_GetObjectItem(root, "decision"), &nd);
+    double *p_ref = fixture_json_flat(cJSON_GetObjectItem(root, "proba_member"), &np);
+    double *lab_ref = fixture_json_flat(cJSON_GetObjectItem(root, "label"), &nl);
     double probA = cJSON_GetObjectItem(root, "probA")->valuedouble;
     double probB = cJSON_GetObjectItem(root, "probB")->valuedouble;
     int nsv_ref = cJSON_GetObjectItem(root, "n_support")->valueint;

@@ -10,25 +10,8 @@
 #include "core/json.h"
 #include "core/rng.h"
 #include "eval/probe.h"
+#include "tests/fixture_json.h"
 #include "tests/test.h"
-
-/* Reads a JSON number array, flat or nested one level, as doubles. */
-static double *json_flat(const cJSON *arr, int *count) {
-    int n = 0;
-    const cJSON *e, *f;
-    cJSON_ArrayForEach(e, arr) n += cJSON_IsArray(e) ? cJSON_GetArraySize(e) : 1;
-    double *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
-    int k = 0;
-    cJSON_ArrayForEach(e, arr) {
-        if (cJSON_IsArray(e)) {
-            cJSON_ArrayForEach(f, e) out[k++] = f->valuedouble;
-        } else {
-            out[k++] = e->valuedouble;
-        }
-    }
-    *count = n;
-    return out;
-}
 
 static float *to_float(const double *x, int n) {
     float *out = malloc((size_t)n * sizeof *out);
@@ -57,15 +40,15 @@ TEST(test_probe_matches_sklearn_logistic_regression) {
     int d = cJSON_GetObjectItem(root, "dim")->valueint, K = cJSON_GetObjectItem(root, "n_classes")->valueint;
     double want_acc = cJSON_GetObjectItem(root, "test_accuracy")->valuedouble;
     int ntr, nytr, nte, nyte, nc, ni, np, nco, nio;
-    double *xtr = json_flat(cJSON_GetObjectItem(root, "train_x"), &ntr);
-    double *ytr = json_flat(cJSON_GetObjectItem(root, "train_y"), &nytr);
-    double *xte = json_flat(cJSON_GetObjectItem(root, "test_x"), &nte);
-    double *yte = json_flat(cJSON_GetObjectItem(root, "test_y"), &nyte);
-    double *coef = json_flat(cJSON_GetObjectItem(root, "coef"), &nc);
-    double *icpt = json_flat(cJSON_GetObjectItem(root, "intercept"), &ni);
-    double *proba = json_flat(cJSON_GetObjectItem(root, "test_proba"), &np);
-    double *coef_opt = json_flat(cJSON_GetObjectItem(root, "coef_opt"), &nco);
-    double *icpt_opt = json_flat(cJSON_GetObjectItem(root, "intercept_opt"), &nio);
+    double *xtr = fixture_json_flat(cJSON_GetObjectItem(root, "train_x"), &ntr);
+    double *ytr = fixture_json_flat(cJSON_GetObjectItem(root, "train_y"), &nytr);
+    double *xte = fixture_json_flat(cJSON_GetObjectItem(root, "test_x"), &nte);
+    double *yte = fixture_json_flat(cJSON_GetObjectItem(root, "test_y"), &nyte);
+    double *coef = fixture_json_flat(cJSON_GetObjectItem(root, "coef"), &nc);
+    double *icpt = fixture_json_flat(cJSON_GetObjectItem(root, "intercept"), &ni);
+    double *proba = fixture_json_flat(cJSON_GetObjectItem(root, "test_proba"), &np);
+    double *coef_opt = fixture_json_flat(cJSON_GetObjectItem(root, "coef_opt"), &nco);
+    double *icpt_opt = fixture_json_flat(cJSON_GetObjectItem(root, "intercept_opt"), &nio);
     cJSON_Delete(root);
     float *ftr = to_float(xtr, ntr), *fte = to_float(xte, nte);
     int *itr = to_int(ytr, nytr), *ite = to_int(yte, nyte);
