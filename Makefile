@@ -46,7 +46,7 @@ ifeq ($(CUDA),1)
   CU_SRCS   := $(wildcard cuda/*.cu)
   CFLAGS    += -DHAVE_CUDA -I/usr/local/cuda/include
   LDFLAGS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
-  LDLIBS    += -lcublasLt -lcublas -lcudart
+  LDLIBS    += -lcublasLt -lcudart -lstdc++
   NVCCFLAGS := -O2 -std=c++17 -I. -gencode arch=compute_90,code=sm_90 \
                -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
 else

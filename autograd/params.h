@@ -30,6 +30,7 @@ typedef struct {
     float *grads;       /* one block: every parameter's gradient */
     int64_t total;      /* elements in each block */
     int finalized;
+    Device device;      /* where `values` and `grads` live (params_to_device); the CPU by default */
 } ParamSet;
 
 void params_init(ParamSet *ps);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 
 typedef struct {
@@ -82,16 +83,27 @@ static void run_backward(void) {
 void autograd_backward(Tensor *loss) {
     CHECK(tensor_numel(loss) == 1, "backward from a non-scalar loss");
     CHECK(loss->requires_grad, "backward from a loss that does not depend on any parameter");
+    CHECK(loss->device == DEVICE_CPU || loss->grad == NULL, "backward twice from the same device loss");
     float *g = tensor_grad_f32(loss);
-    g[0] += 1.0f;
+    if (loss->device == DEVICE_CPU) {
+        g[0] += 1.0f;
+    } else { /* a fresh gradient buffer is zero, so seeding is a copy of 1 */
+        const float one = 1.0f;
+        device_copy(g, loss->device, &one, DEVICE_CPU, sizeof one);
+    }
     run_backward();
 }
 
 void autograd_backward_with(Tensor *out, const float *upstream) {
     CHECK(out->requires_grad, "backward from a tensor that needs no gradient");
+    CHECK(out->device == DEVICE_CPU || out->grad == NULL,
+          "backward_with on a device tensor that already holds a gradient");
     float *g = tensor_grad_f32(out);
     int64_t n = tensor_numel(out);
-    for (int64_t k = 0; k < n; k++) g[k] += upstream[k];
+    if (out->device == DEVICE_CPU)
+        for (int64_t k = 0; k < n; k++) g[k] += upstream[k];
+    else
+        device_copy(g, out->device, upstream, DEVICE_CPU, (size_t)n * sizeof *g);
     run_backward();
 }
 
@@ -104,6 +116,7 @@ void tape_clear(void) {
 void autograd_step_end(void) {
     tape_clear();
     arena_reset(arena_activations());
+    if (device_ready(DEVICE_CUDA)) arena_reset(arena_activations_on(DEVICE_CUDA));
 }
 
 int64_t tape_size(void) { return tape.count; }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
 
 struct ArenaChunk {
@@ -13,29 +14,31 @@ struct ArenaChunk {
     unsigned char *base;
 };
 
-static ArenaChunk *chunk_new(size_t size) {
+static ArenaChunk *chunk_new(size_t size, Device device) {
     ArenaChunk *c = malloc(sizeof *c);
     CHECK(c != NULL, "out of memory");
-    c->base = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
-    if (c->base == NULL) fatal("out of memory allocating an arena chunk of %zu bytes", size);
+    c->base = device_alloc(device, size);
     c->size = size;
     c->offset = 0;
     c->next = NULL;
     return c;
 }
 
-void arena_init(Arena *a, size_t initial_bytes) {
+void arena_init_on(Arena *a, Device device, size_t initial_bytes) {
     memset(a, 0, sizeof *a);
+    a->device = device;
     if (initial_bytes < (1u << 20)) initial_bytes = 1u << 20;
-    a->chunks = chunk_new(initial_bytes);
+    a->chunks = chunk_new(initial_bytes, device);
     a->chunk_count = 1;
 }
+
+void arena_init(Arena *a, size_t initial_bytes) { arena_init_on(a, DEVICE_CPU, initial_bytes); }
 
 void arena_free(Arena *a) {
     ArenaChunk *c = a->chunks;
     while (c) {
         ArenaChunk *next = c->next;
-        free(c->base);
+        device_release(a->device, c->base);
         free(c);
         c = next;
     }
@@ -43,14 +46,14 @@ void arena_free(Arena *a) {
 }
 
 void *arena_alloc(Arena *a, size_t bytes) {
-    if (a->chunks == NULL) arena_init(a, 0);
+    if (a->chunks == NULL) arena_init_on(a, a->device, 0);
     size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (need == 0) need = ARENA_ALIGN;
     ArenaChunk *c = a->chunks;
     if (c->offset + need > c->size) {
         size_t size = c->size * 2;
         if (size < need) size = need;
-        ArenaChunk *n = chunk_new(size);
+        ArenaChunk *n = chunk_new(size, a->device);
         n->next = c;
         a->chunks = n;
         a->chunk_count++;
@@ -65,7 +68,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
 
 void *arena_alloc_zero(Arena *a, size_t bytes) {
     void *p = arena_alloc(a, bytes);
-    memset(p, 0, bytes);
+    device_zero(a->device, p, bytes);
     return p;
 }
 
@@ -78,18 +81,29 @@ void arena_reset(Arena *a) {
         ArenaChunk *c = a->chunks;
         while (c) {
             ArenaChunk *next = c->next;
-            free(c->base);
+            device_release(a->device, c->base);
             free(c);
             c = next;
         }
-        a->chunks = chunk_new(size);
+        a->chunks = chunk_new(size, a->device);
         a->chunk_count++;
     }
     a->chunks->offset = 0;
     a->used = 0;
 }
 
+void arena_poison(Arena *a, int byte) {
+    if (a->chunks == NULL) arena_init_on(a, a->device, 0);
+    ArenaChunk *c = a->chunks;
+    device_fill(a->device, c->base + c->offset, byte, c->size - c->offset);
+}
+
 Arena *arena_activations(void) {
     static _Thread_local Arena activations;
     return &activations;
+}
+
+Arena *arena_activations_on(Device device) {
+    static _Thread_local Arena on_cuda = {.device = DEVICE_CUDA};
+    return device == DEVICE_CPU ? arena_activations() : &on_cuda;
 }

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "core/tensor.h"
+
 typedef struct ArenaChunk ArenaChunk;
 
 typedef struct {
@@ -18,19 +20,29 @@ typedef struct {
     size_t used;          /* bytes handed out since the last reset */
     size_t high_water;    /* largest `used` ever seen */
     size_t chunk_count;   /* chunks allocated over the arena's life, for tests */
+    Device device;        /* where the chunks live (core/device.h); the CPU by default */
 } Arena;
 
 /* Alignment of every allocation: enough for AVX-512 loads. */
 #define ARENA_ALIGN 64
 
 void arena_init(Arena *a, size_t initial_bytes);
+/* The same for an arena whose chunks live on `device`: the "planned buffer"
+ * of device activations is this arena's single chunk from the second step on. */
+void arena_init_on(Arena *a, Device device, size_t initial_bytes);
 void arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t bytes);          /* uninitialised */
 void *arena_alloc_zero(Arena *a, size_t bytes);     /* zero-filled */
 void arena_reset(Arena *a);
+/* Fills the unused rest of the current chunk with `byte` (0xFF makes every f32
+ * a NaN): the CUDA parity tests poison the device arena so that an output
+ * element a kernel forgot to write shows up (issue 5). */
+void arena_poison(Arena *a, int byte);
 
 /* The arena that tensor_new() and the autograd tape allocate from. One per
  * thread of control; programs reset it once per step via autograd_step_end(). */
 Arena *arena_activations(void);
+/* The activation arena of `device` (the CPU's is arena_activations()). */
+Arena *arena_activations_on(Device device);
 
 #endif

@@ -41,16 +41,24 @@ static Tensor *tensor_record(DType dt, int ndim, const int64_t *shape) {
     return t;
 }
 
-Tensor *tensor_new(DType dt, int ndim, const int64_t *shape) {
+Tensor *tensor_new_on(Device device, DType dt, int ndim, const int64_t *shape) {
     Tensor *t = tensor_record(dt, ndim, shape);
-    t->data = arena_alloc(arena_activations(), tensor_nbytes(t));
+    t->device = device;
+    t->data = arena_alloc(arena_activations_on(device), tensor_nbytes(t));
     return t;
 }
 
-Tensor *tensor_zeros(DType dt, int ndim, const int64_t *shape) {
+Tensor *tensor_zeros_on(Device device, DType dt, int ndim, const int64_t *shape) {
     Tensor *t = tensor_record(dt, ndim, shape);
-    t->data = arena_alloc_zero(arena_activations(), tensor_nbytes(t));
+    t->device = device;
+    t->data = arena_alloc_zero(arena_activations_on(device), tensor_nbytes(t));
     return t;
+}
+
+Tensor *tensor_new(DType dt, int ndim, const int64_t *shape) { return tensor_new_on(DEVICE_CPU, dt, ndim, shape); }
+
+Tensor *tensor_zeros(DType dt, int ndim, const int64_t *shape) {
+    return tensor_zeros_on(DEVICE_CPU, dt, ndim, shape);
 }
 
 Tensor *tensor_wrap(DType dt, int ndim, const int64_t *shape, void *data) {
@@ -113,7 +121,7 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size) {
 
 float *tensor_grad_f32(Tensor *t) {
     CHECK(t->dtype == DTYPE_F32, "gradient of a %s tensor", dtype_name(t->dtype));
-    if (t->grad == NULL) t->grad = arena_alloc_zero(arena_activations(), tensor_nbytes(t));
+    if (t->grad == NULL) t->grad = arena_alloc_zero(arena_activations_on(t->device), tensor_nbytes(t));
     return (float *)t->grad;
 }
 
@@ -142,8 +150,8 @@ Tensor *tensor_view_rows(const Tensor *t, int64_t start, int64_t len) {
 }
 
 Tensor *tensor_contiguous_copy(const Tensor *t) {
+    CHECK(t->device == DEVICE_CPU, "tensor_contiguous_copy: host tensors only (device views are copied by op_permute/op_slice)");
     Tensor *c = tensor_new(t->dtype, t->ndim, t->shape);
-    c->device = t->device;
     size_t es = dtype_size(t->dtype);
     int64_t n = tensor_numel(t);
     int64_t idx[TENSOR_MAX_DIMS] = {0};

@@ -34,6 +34,9 @@ const char *dtype_name(DType dt);
 /* New contiguous tensor in the activation arena; contents uninitialised. */
 Tensor *tensor_new(DType dt, int ndim, const int64_t *shape);
 Tensor *tensor_zeros(DType dt, int ndim, const int64_t *shape);
+/* The same on any device, from that device's activation arena (core/device.h). */
+Tensor *tensor_new_on(Device device, DType dt, int ndim, const int64_t *shape);
+Tensor *tensor_zeros_on(Device device, DType dt, int ndim, const int64_t *shape);
 /* A tensor record over caller-owned memory (contiguous). */
 Tensor *tensor_wrap(DType dt, int ndim, const int64_t *shape, void *data);
 /* Copies a scalar or host array into a new f32 tensor. */
@@ -53,7 +56,8 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size);
 
 static inline float *tensor_f32(const Tensor *t) { return (float *)t->data; }
 static inline int32_t *tensor_i32(const Tensor *t) { return (int32_t *)t->data; }
-/* The gradient buffer, allocated (zeroed) in the activation arena on first use. */
+/* The gradient buffer, allocated (zeroed) on first use in the activation arena
+ * of the tensor's device. */
 float *tensor_grad_f32(Tensor *t);
 
 /* Views sharing storage (no copy, no gradient link: use the autograd ops

@@ -3,6 +3,7 @@
  * upstream gradient by the derivative at the saved input or output. */
 #include <math.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
@@ -12,10 +13,28 @@
 
 static Tensor *pointwise_output(Tensor *x, const char *op) {
     CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "%s: needs a contiguous f32 tensor", op);
-    return tensor_new(DTYPE_F32, x->ndim, x->shape);
+    return tensor_new_on(x->device, DTYPE_F32, x->ndim, x->shape);
+}
+
+/* The device path of every activation: one kernel each way. */
+static int on_device_forward(Activation act, Tensor *x, Tensor *out, const char *op) {
+    if (x->device == DEVICE_CPU) return 0;
+    device_kernels(x->device, op)->activation_forward(act, tensor_f32(x), tensor_f32(out), tensor_numel(x));
+    return 1;
+}
+
+static int on_device_backward(Activation act, TapeNode *node) {
+    if (node->out->device == DEVICE_CPU) return 0;
+    float *dx = tape_input_grad(node, 0);
+    if (dx)
+        device_kernels(node->out->device, node->op_name)
+            ->activation_backward(act, tensor_f32(node->in[0]), tensor_f32(node->out), node->out->grad, dx,
+                                  tensor_numel(node->out));
+    return 1;
 }
 
 static void gelu_backward(TapeNode *node) {
+    if (on_device_backward(ACT_GELU, node)) return;
     const float *x = tensor_f32(node->in[0]);
     const float *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
@@ -31,6 +50,10 @@ static void gelu_backward(TapeNode *node) {
 
 Tensor *op_gelu(Tensor *x) {
     Tensor *out = pointwise_output(x, "gelu");
+    if (on_device_forward(ACT_GELU, x, out, "gelu")) {
+        tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+        return out;
+    }
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);
@@ -41,6 +64,7 @@ Tensor *op_gelu(Tensor *x) {
 }
 
 static void relu_backward(TapeNode *node) {
+    if (on_device_backward(ACT_RELU, node)) return;
     const float *x = tensor_f32(node->in[0]);
     const float *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
@@ -50,6 +74,10 @@ static void relu_backward(TapeNode *node) {
 
 Tensor *op_relu(Tensor *x) {
     Tensor *out = pointwise_output(x, "relu");
+    if (on_device_forward(ACT_RELU, x, out, "relu")) {
+        tape_maybe_record("relu", relu_backward, out, x, NULL, NULL, NULL);
+        return out;
+    }
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);
@@ -59,6 +87,7 @@ Tensor *op_relu(Tensor *x) {
 }
 
 static void tanh_backward(TapeNode *node) {
+    if (on_device_backward(ACT_TANH, node)) return;
     const float *y = tensor_f32(node->out);
     const float *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
@@ -68,6 +97,10 @@ static void tanh_backward(TapeNode *node) {
 
 Tensor *op_tanh(Tensor *x) {
     Tensor *out = pointwise_output(x, "tanh");
+    if (on_device_forward(ACT_TANH, x, out, "tanh")) {
+        tape_maybe_record("tanh", tanh_backward, out, x, NULL, NULL, NULL);
+        return out;
+    }
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);
@@ -77,6 +110,7 @@ Tensor *op_tanh(Tensor *x) {
 }
 
 static void sigmoid_backward(TapeNode *node) {
+    if (on_device_backward(ACT_SIGMOID, node)) return;
     const float *y = tensor_f32(node->out);
     const float *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
@@ -86,6 +120,10 @@ static void sigmoid_backward(TapeNode *node) {
 
 Tensor *op_sigmoid(Tensor *x) {
     Tensor *out = pointwise_output(x, "sigmoid");
+    if (on_device_forward(ACT_SIGMOID, x, out, "sigmoid")) {
+        tape_maybe_record("sigmoid", sigmoid_backward, out, x, NULL, NULL, NULL);
+        return out;
+    }
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);

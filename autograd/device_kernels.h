@@ -1,0 +1,181 @@
+/* The kernels an accelerator backend provides for the ops (DESIGN.md "The ops
+ * are the seam").
+ *
+ * The ops (autograd/ops/op_*.c) run their plain C loops when a tensor lives on the CPU and
+ * call these entries when it lives on a device. The CUDA backend (cuda/)
+ * fills the table at cuda_backend_init(); autograd/ knows nothing else of it.
+ *
+ * Conventions, shared by every entry:
+ * - Pointers are device pointers to contiguous row-major f32 data (ids and
+ *   indices i32) and every call is asynchronous on the backend's one stream,
+ *   so calls run in issue order.
+ * - Entries named *_backward ADD into their gradient outputs (dx += ...), as
+ *   the CPU ops do; a NULL gradient output is skipped.
+ * - Every reduction runs in a fixed order (no atomics on floats), so the same
+ *   step twice gives bitwise-identical results (issue 5 "Determinism").
+ * - Results match the CPU op's arithmetic to f32 rounding (fp32 mode): the
+ *   parity tests (tests/test_cuda_*.c) compare each entry with the CPU op. */
+#ifndef AUTOGRAD_DEVICE_KERNELS_H
+#define AUTOGRAD_DEVICE_KERNELS_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+/* Binary elementwise ops: b has nb elements and is read at index k % nb, which
+ * covers the three broadcasts of autograd/ops.h (same shape, one element,
+ * trailing dims). */
+typedef enum { BINARY_ADD, BINARY_SUB, BINARY_MUL } BinaryOp;
+typedef enum { ACT_GELU, ACT_RELU, ACT_TANH, ACT_SIGMOID } Activation;
+
+typedef struct {
+    const char *name;
+
+    /* ---- GEMM (cuda/gemm.cu: cuBLASLt) ----
+     * For b in [0, batch): C_b = alpha·op(A_b)·op(B_b) + beta·C_b, with
+     * op(A_b) [M, K], op(B_b) [K, N], C_b [M, N]; A_b = A + b·stride_a
+     * (stride 0: shared), leading dims are the row lengths of the stored
+     * (untransposed) matrices: lda = trans_a ? M : K, ldb = trans_b ? K : N. */
+    void (*gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t stride_a, const float *B, int64_t stride_b, float beta, float *C, int64_t stride_c,
+                 int64_t batch);
+    /* y [R, out] = x [R, in] · wᵀ + bias (bias may be NULL): the bias rides in
+     * the GEMM's epilogue. */
+    void (*linear_forward)(const float *x, const float *w, const float *bias, float *y, int64_t R, int64_t in,
+                           int64_t out);
+    /* db[j] += Σ_r g[r·cols + j] (bias gradients, broadcast reductions). */
+    void (*add_column_sums)(float *db, const float *g, int64_t rows, int64_t cols);
+
+    /* ---- elementwise and activations (cuda/elementwise.cu) ---- */
+    void (*binary_forward)(BinaryOp op, const float *a, const float *b, float *y, int64_t n, int64_t nb);
+    /* da[k] += ∂y/∂a · g[k]; db[j] += Σ_{k % nb = j} ∂y/∂b · g[k] (either may be NULL). */
+    void (*binary_backward)(BinaryOp op, const float *a, const float *b, const float *g, float *da, float *db,
+                            int64_t n, int64_t nb);
+    /* y = scale·x + shift (op_scale, op_add_scalar). */
+    void (*affine_forward)(const float *x, float *y, int64_t n, float scale, float shift);
+    /* dx += scale·g (the backward of affine, reshape and every plain copy). */
+    void (*scaled_add)(float *dx, const float *g, int64_t n, float scale);
+    void (*activation_forward)(Activation act, const float *x, float *y, int64_t n);
+    /* x is the op's input, y its output (tanh and sigmoid use y). */
+    void (*activation_backward)(Activation act, const float *x, const float *y, const float *g, float *dx,
+                                int64_t n);
+
+    /* ---- shape and indexing (cuda/shape.cu) ---- */
+    /* Block copy along a dim seen as [outer, len·inner] slabs:
+     * dst[o·dst_row + dst_off + e] (+)= src[o·src_row + src_off + e] for
+     * e < len_inner; accumulate 0 copies, 1 adds (slice, concat, split). */
+    void (*copy_blocks)(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
+                        int64_t src_off, int64_t outer, int64_t len_inner, int accumulate);
+    /* out (contiguous, shape out_shape) = x permuted: out.shape[i] = x.shape[perm[i]];
+     * accumulate 1 adds into out (the backward runs it with the inverse perm). */
+    void (*permute)(const float *x, float *out, int ndim, const int64_t *x_shape, const int *perm, int accumulate);
+    /* y [n_ids, D] = table[ids]; ids checked on the host before the call. */
+    void (*embedding_forward)(const float *table, const int32_t *ids, float *y, int64_t n_ids, int64_t D);
+    /* dtable[ids[i]] += g[i] for every i, in order of i for each row (deterministic). */
+    void (*embedding_backward)(const int32_t *ids, const float *g, float *dtable, int64_t n_ids, int64_t V,
+                               int64_t D);
+    /* x seen as [outer, n, inner], idx [m]: y [outer, m, inner] = x[:, idx, :]. */
+    void (*index_select_forward)(const float *x, const int32_t *idx, float *y, int64_t outer, int64_t n,
+                                 int64_t m, int64_t inner);
+    void (*index_select_backward)(const int32_t *idx, const float *g, float *dx, int64_t outer, int64_t n,
+                                  int64_t m, int64_t inner);
+    /* torch.gather along the middle dim of x [outer, n, inner] with idx
+     * [outer, m, inner]: y[o, j, i] = x[o, idx[o, j, i], i]. */
+    void (*gather_forward)(const float *x, const int32_t *idx, float *y, int64_t outer, int64_t n, int64_t m,
+                           int64_t inner);
+    void (*gather_backward)(const int32_t *idx, const float *g, float *dx, int64_t outer, int64_t n, int64_t m,
+                            int64_t inner);
+    /* ---- reductions (cuda/reduce.cu) ---- */
+    /* x [outer, n, inner] -> y [outer, inner] = scale · Σ_n x. */
+    void (*reduce_dim_forward)(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, float scale);
+    /* dx[o, j, i] += scale · g[o, i]. */
+    void (*reduce_dim_backward)(const float *g, float *dx, int64_t outer, int64_t n, int64_t inner, float scale);
+    /* y[0] = scale · Σ x (one value, summed in double in a fixed tree). */
+    void (*reduce_all_forward)(const float *x, float *y, int64_t n, float scale);
+    /* dx[k] += scale · g[0] (g on the device). */
+    void (*reduce_all_backward)(const float *g, float *dx, int64_t n, float scale);
+    /* out[0] = Σ x² in double (gradient-norm clipping). */
+    void (*sum_squares)(const float *x, double *out, int64_t n);
+
+    /* ---- randomness, vision, graph (cuda/dropout.cu, cuda/patchify.cu, cuda/spmm.cu) ---- */
+    /* dst[k] (+)= src[k]·scale where philox_uniform(seed, stream, k) >= p, else (+)0. */
+    void (*dropout_apply)(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+                          uint64_t stream, int accumulate);
+    /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p] (op_patchify's order); backward adds. */
+    void (*patchify_forward)(const float *img, float *patches, int64_t B, int64_t C, int64_t H, int64_t W, int p);
+    void (*patchify_backward)(const float *g, float *dimg, int64_t B, int64_t C, int64_t H, int64_t W, int p);
+    /* y [R, D] (+)= A x for a CSR A [R, C] (device arrays); the backward runs
+     * the same kernel on Aᵀ (built on the host) with accumulate = 1. */
+    void (*spmm)(const int64_t *row_ptr, const int32_t *col_idx, const float *values, const float *x, float *y,
+                 int64_t rows, int64_t D, int accumulate);
+
+    /* ---- normalisation (cuda/softmax.cu, cuda/layernorm.cu) ---- */
+    /* Softmax over rows of S with an optional additive mask [B, S] shared by
+     * rows_per_batch consecutive rows (the CPU op's conventions for masked rows). */
+    void (*softmax_forward)(const float *x, const float *mask, float *y, int64_t rows, int64_t S,
+                            int64_t rows_per_batch);
+    /* dx += y ⊙ (g − <g, y>); dmask (may be NULL) += the same summed over each batch's rows. */
+    void (*softmax_backward)(const float *y, const float *g, float *dx, float *dmask, int64_t rows, int64_t S,
+                             int64_t rows_per_batch);
+    void (*log_softmax_forward)(const float *x, float *y, int64_t rows, int64_t S);
+    /* dx += g − softmax(x)·Σg, with softmax(x) = exp(y). */
+    void (*log_softmax_backward)(const float *y, const float *g, float *dx, int64_t rows, int64_t S);
+    /* y = (x − μ)·rstd·w + b per row; saves mean and rstd [rows]; w, b may be NULL. */
+    void (*layernorm_forward)(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                              int64_t rows, int64_t C, float eps);
+    void (*layernorm_backward)(const float *x, const float *w, const float *mean, const float *rstd,
+                               const float *g, float *dx, float *dw, float *db, int64_t rows, int64_t C);
+    /* y = x / max(‖x‖, eps) per row; saves norm [rows]. */
+    void (*l2_normalize_forward)(const float *x, float *y, float *norm, int64_t rows, int64_t C, float eps);
+    void (*l2_normalize_backward)(const float *x, const float *y, const float *norm, const float *g, float *dx,
+                                  int64_t rows, int64_t C, float eps);
+
+    /* ---- losses (cuda/loss.cu) ---- each forward writes one f32 on the device */
+    void (*mse_forward)(const float *a, const float *b, float *loss, int64_t n);
+    /* da += 2(a−b)/n·g[0], db −= the same (g: the loss gradient, on the device). */
+    void (*mse_backward)(const float *a, const float *b, const float *g, float *da, float *db, int64_t n);
+    /* Mean over rows with target != -100 of −log softmax(logits)[target];
+     * saves probs [N, C] for the backward. */
+    void (*cross_entropy_forward)(const float *logits, const int32_t *targets, float *probs, float *loss,
+                                  int64_t N, int64_t C);
+    void (*cross_entropy_backward)(const float *probs, const int32_t *targets, const float *g, float *dlogits,
+                                   int64_t N, int64_t C);
+    void (*soft_cross_entropy_forward)(const float *logits, const float *q, float *probs, float *loss, int64_t N,
+                                       int64_t C);
+    void (*soft_cross_entropy_backward)(const float *probs, const float *q, const float *g, float *dlogits,
+                                        int64_t N, int64_t C);
+
+    /* ---- fused attention (cuda/attention.cu) ----
+     * q [B, H, T, Dh], k and v [B, H, S, Dh], mask [B, S] additive or NULL:
+     * o = softmax(q kᵀ·scale + mask) v, with inverted dropout on the
+     * probabilities (element index ((b·H + h)·T + t)·S + s of the Philox
+     * stream, as op_dropout on a [B, H, T, S] tensor); no T×S matrix is
+     * stored: lse [B, H, T] (log-sum-exp of each row) is saved instead. */
+    void (*attention_forward)(const float *q, const float *k, const float *v, const float *mask, float *o,
+                              float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
+                              float dropout_p, uint64_t seed, uint64_t stream);
+    void (*attention_backward)(const float *q, const float *k, const float *v, const float *mask, const float *o,
+                               const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B,
+                               int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
+                               uint64_t seed, uint64_t stream);
+
+    /* ---- optimizers (cuda/optim.cu), torch semantics as nn/optim.c ---- */
+    /* For the n parameters of one tensor, nn/optim.c's arithmetic: p *= keep
+     * (keep = 1 − lr·wd, or 1 without decay), m = β1 m + (1−β1) g,
+     * v = β2 v + (1−β2) g², p += −step_size·m / (√v / bc2_sqrt + eps). */
+    void (*adamw_update)(float *p, const float *g, float *m, float *v, int64_t n, float keep, float beta1,
+                         float beta2, float step_size, float bc2_sqrt, float eps);
+    /* d = g + wd·p; with momentum b = μ b + d and d = b; p −= lr·d (nn/optim.c). */
+    void (*sgd_update)(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,
+                       float weight_decay);
+} DeviceKernels;
+
+/* The kernels of `device`, or a stop naming the op when the backend is not
+ * initialised (never NULL). */
+const DeviceKernels *device_kernels(Device device, const char *op);
+void device_kernels_register(Device device, const DeviceKernels *kernels);
+/* The device shared by an op's tensor arguments (NULL ones ignored); a mix of
+ * devices stops with the op's name and both devices. */
+Device ops_device(const char *op, const Tensor *a, const Tensor *b, const Tensor *c);
+
+#endif

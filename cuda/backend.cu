@@ -1,0 +1,145 @@
+// Backend set-up: device choice, stream, cuBLASLt handle, device memory
+// accounting, and the registration of memory and kernels with core/ and
+// autograd/ (cuda/backend.h).
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda/common.cuh"
+
+extern "C" {
+#include "core/arena.h"
+#include "core/device.h"
+}
+
+static struct {
+    int ready;
+    Precision precision;
+    cudaStream_t stream;
+    cublasLtHandle_t blaslt;
+    void *workspace;
+    size_t workspace_bytes;
+    char name[320];
+    size_t in_use, peak;
+    DeviceKernels kernels;
+} backend = {0, PRECISION_BF16, 0, 0, 0, 0, "", 0, 0, {}};
+
+// Sizes of live allocations, so that release() can keep the in-use count.
+#define MAX_ALLOCATIONS 65536
+static struct {
+    void *p;
+    size_t bytes;
+} allocations[MAX_ALLOCATIONS];
+static int n_allocations;
+
+cudaStream_t cuda_stream(void) { return backend.stream; }
+cublasLtHandle_t cuda_blaslt(void) { return backend.blaslt; }
+void *cuda_gemm_workspace(size_t *bytes) {
+    *bytes = backend.workspace_bytes;
+    return backend.workspace;
+}
+void *cuda_scratch(size_t bytes) { return arena_alloc(arena_activations_on(DEVICE_CUDA), bytes); }
+
+static void *device_memory_alloc(size_t bytes) {
+    void *p = NULL;
+    // No managed memory (issue 5): plain device allocations only.
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError();
+        cudaMemGetInfo(&free_b, &total_b);
+        error_set("%s: cannot allocate %.1f MiB of device memory: %.1f MiB free of %.1f MiB (this process holds "
+                  "%.1f MiB); use a smaller batch or model",
+                  backend.name, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0,
+                  backend.in_use / 1048576.0);
+        return NULL;
+    }
+    if (n_allocations == MAX_ALLOCATIONS) fatal("cuda: more than %d live device allocations", MAX_ALLOCATIONS);
+    allocations[n_allocations].p = p;
+    allocations[n_allocations].bytes = bytes;
+    n_allocations++;
+    backend.in_use += bytes;
+    if (backend.in_use > backend.peak) backend.peak = backend.in_use;
+    return p;
+}
+
+static void device_memory_release(void *p) {
+    for (int i = 0; i < n_allocations; i++) {
+        if (allocations[i].p == p) {
+            backend.in_use -= allocations[i].bytes;
+            allocations[i] = allocations[--n_allocations];
+            break;
+        }
+    }
+    CUDA_CHECK(cudaFree(p));
+}
+
+static void device_memory_fill(void *p, int byte, size_t bytes) {
+    CUDA_CHECK(cudaMemsetAsync(p, byte, bytes, backend.stream));
+}
+
+static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
+    cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                        : cudaMemcpyDeviceToHost;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, backend.stream));
+    // A copy to the host is read right after: finish it (and everything before it).
+    if (!dst_on_device) CUDA_CHECK(cudaStreamSynchronize(backend.stream));
+}
+
+static const DeviceMemory cuda_memory = {backend.name, device_memory_alloc, device_memory_release,
+                                         device_memory_fill, device_memory_copy};
+
+extern "C" void cuda_fill_all(DeviceKernels *k) {
+    memset(k, 0, sizeof *k);
+    k->name = "cuda";
+    cuda_fill_gemm(k);
+    cuda_fill_elementwise(k);
+    cuda_fill_shape(k);
+    cuda_fill_reduce(k);
+    cuda_fill_misc(k);
+    cuda_fill_norm(k);
+    cuda_fill_loss(k);
+    cuda_fill_attention(k);
+    cuda_fill_optim(k);
+}
+
+extern "C" int cuda_backend_init(char *why, size_t why_size) {
+    if (backend.ready) return 0;
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+        snprintf(why, why_size, "no CUDA device (%s)",
+                 err != cudaSuccess ? cudaGetErrorString(err) : "cudaGetDeviceCount found 0 devices");
+        cudaGetLastError();
+        return -1;
+    }
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaSetDevice(0));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (prop.major < 8) {
+        snprintf(why, why_size, "GPU %s has compute capability %d.%d; bf16 kernels need 8.0 or newer", prop.name,
+                 prop.major, prop.minor);
+        return -1;
+    }
+    snprintf(backend.name, sizeof backend.name, "cuda (%s, sm_%d%d, %.0f GiB)", prop.name, prop.major, prop.minor,
+             prop.totalGlobalMem / 1073741824.0);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&backend.stream, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasLtCreate(&backend.blaslt));
+    backend.workspace_bytes = 32u << 20; // cuBLASLt's recommendation for Hopper
+    CUDA_CHECK(cudaMalloc(&backend.workspace, backend.workspace_bytes));
+    device_register(DEVICE_CUDA, &cuda_memory);
+    cuda_fill_all(&backend.kernels);
+    device_kernels_register(DEVICE_CUDA, &backend.kernels);
+    backend.ready = 1;
+    return 0;
+}
+
+extern "C" void *cuda_try_alloc(size_t bytes) { return device_memory_alloc(bytes); }
+extern "C" int cuda_backend_ready(void) { return backend.ready; }
+extern "C" void cuda_set_precision(Precision p) { backend.precision = p; }
+extern "C" Precision cuda_precision(void) { return backend.precision; }
+extern "C" const char *precision_name(Precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
+extern "C" void cuda_synchronize(void) {
+    if (backend.ready) CUDA_CHECK(cudaStreamSynchronize(backend.stream));
+}
+extern "C" size_t cuda_bytes_in_use(void) { return backend.in_use; }
+extern "C" size_t cuda_peak_bytes(void) { return backend.peak; }

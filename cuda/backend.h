@@ -1,0 +1,45 @@
+/* The CUDA backend's entry points for programs and tests (C linkage).
+ *
+ * cuda_backend_init() picks GPU 0, creates the stream and the cuBLASLt
+ * handle, and registers device memory (core/device.h) and the kernels
+ * (autograd/device_kernels.h); from then on tensors may live on DEVICE_CUDA.
+ * On a machine without a GPU it returns -1 and says why in `why`, which GPU
+ * tests print when they skip (issue 5: a GPU test never passes silently). */
+#ifndef CUDA_BACKEND_H
+#define CUDA_BACKEND_H
+
+#include <stddef.h>
+
+#include "autograd/device_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
+
+int cuda_backend_init(char *why, size_t why_size);
+/* 1 after a successful cuda_backend_init(). */
+int cuda_backend_ready(void);
+/* GEMM inputs (and, where a kernel supports it, activations) in bf16 with f32
+ * accumulation, or everything in f32 (--precision). Default: bf16. */
+void cuda_set_precision(Precision p);
+Precision cuda_precision(void);
+const char *precision_name(Precision p);
+/* Fills a kernel table without touching a GPU (a CPU test checks that every
+ * entry of autograd/device_kernels.h has a CUDA kernel). */
+void cuda_fill_all(DeviceKernels *k);
+/* A device allocation that returns NULL (with error_set() giving the request,
+ * the free and total memory) instead of stopping. */
+void *cuda_try_alloc(size_t bytes);
+/* Waits for every queued kernel (timing, copies back). */
+void cuda_synchronize(void);
+/* Bytes currently and at most held by device allocations of this process. */
+size_t cuda_bytes_in_use(void);
+size_t cuda_peak_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,92 @@
+// Shared by the kernel files of the CUDA backend: error checks, the stream,
+// launch geometry, warp reductions and the device Philox (core/rng.h layout).
+#ifndef CUDA_COMMON_CUH
+#define CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "autograd/device_kernels.h"
+#include "core/error.h"
+#include "cuda/backend.h"
+}
+
+// A failed CUDA call is a broken machine or a programming error: stop with
+// the call, the place and CUDA's reason.
+#define CUDA_CHECK(call)                                                                               \
+    do {                                                                                               \
+        cudaError_t err_ = (call);                                                                     \
+        if (err_ != cudaSuccess)                                                                       \
+            fatal("%s:%d: %s failed: %s", __FILE__, __LINE__, #call, cudaGetErrorString(err_));       \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                             \
+    do {                                                                                               \
+        cublasStatus_t st_ = (call);                                                                   \
+        if (st_ != CUBLAS_STATUS_SUCCESS)                                                              \
+            fatal("%s:%d: %s failed: cuBLAS status %d", __FILE__, __LINE__, #call, (int)st_);         \
+    } while (0)
+// After a launch: catches bad launch configurations at the call site.
+#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+cudaStream_t cuda_stream(void);
+cublasLtHandle_t cuda_blaslt(void);
+// cuBLASLt's workspace (one allocation at init).
+void *cuda_gemm_workspace(size_t *bytes);
+// Scratch device memory that lives until the next step (the device arena).
+void *cuda_scratch(size_t bytes);
+
+static inline unsigned int cuda_blocks(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > 65535LL * 512) b = 65535LL * 512; // grid-stride loops cover the rest
+    return (unsigned int)b;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Philox4x32-10, bit-identical to core/rng.c: element `index` of (seed,
+// stream) takes word index % 4 of the block counter {index/4, stream}.
+__device__ __forceinline__ void philox4x32_10_dev(uint32_t c[4], uint32_t k0, uint32_t k1) {
+#pragma unroll
+    for (int round = 0; round < 10; round++) {
+        uint32_t hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
+        uint32_t hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+        uint32_t n0 = hi1 ^ c[1] ^ k0, n1 = lo1, n2 = hi0 ^ c[3] ^ k1, n3 = lo0;
+        c[0] = n0; c[1] = n1; c[2] = n2; c[3] = n3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+}
+__device__ __forceinline__ float philox_uniform_dev(uint64_t seed, uint64_t stream, uint64_t index) {
+    uint64_t block = index >> 2;
+    uint32_t c[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
+    philox4x32_10_dev(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+    return (float)(c[index & 3] >> 8) * (1.0f / 16777216.0f);
+}
+
+// Each kernel file fills its part of the table (cuda/backend.cu calls them all).
+void cuda_fill_gemm(DeviceKernels *k);
+void cuda_fill_elementwise(DeviceKernels *k);
+void cuda_fill_shape(DeviceKernels *k);
+void cuda_fill_reduce(DeviceKernels *k);
+void cuda_fill_misc(DeviceKernels *k);      // dropout, patchify, spmm
+void cuda_fill_norm(DeviceKernels *k);      // softmax, log-softmax, layernorm, l2-normalize
+void cuda_fill_loss(DeviceKernels *k);
+void cuda_fill_attention(DeviceKernels *k);
+void cuda_fill_optim(DeviceKernels *k);
+
+#endif
