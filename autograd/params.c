@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -16,8 +17,8 @@ void params_free(ParamSet *ps) {
     free(ps->items);
     free(ps->inits);
     free(ps->init_std);
-    free(ps->values);
-    free(ps->grads);
+    device_release(ps->device, ps->values);
+    device_release(ps->device, ps->grads);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -62,9 +63,10 @@ void params_finalize(ParamSet *ps) {
     for (int k = 0; k < ps->count; k++) total += tensor_numel(ps->items[k]);
     ps->total = total;
     size_t bytes = (size_t)(total > 0 ? total : 1) * sizeof(float);
-    ps->values = calloc(1, bytes);
-    ps->grads = calloc(1, bytes);
-    if (!ps->values || !ps->grads) fatal("out of memory for %lld parameters", (long long)total);
+    ps->values = device_alloc(DEVICE_CPU, bytes);
+    ps->grads = device_alloc(DEVICE_CPU, bytes);
+    memset(ps->values, 0, bytes);
+    memset(ps->grads, 0, bytes);
     int64_t off = 0;
     for (int k = 0; k < ps->count; k++) {
         ps->items[k]->data = ps->values + off;
@@ -81,7 +83,28 @@ Tensor *params_find(const ParamSet *ps, const char *name) {
 }
 
 void params_zero_grad(ParamSet *ps) {
-    if (ps->grads) memset(ps->grads, 0, (size_t)ps->total * sizeof(float));
+    if (ps->grads) device_zero(ps->device, ps->grads, (size_t)ps->total * sizeof(float));
+}
+
+void params_to_device(ParamSet *ps, Device device) {
+    CHECK(ps->finalized, "params_to_device before finalize");
+    if (ps->device == device) return;
+    size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
+    float *values = device_alloc(device, bytes), *grads = device_alloc(device, bytes);
+    device_copy(values, device, ps->values, ps->device, (size_t)ps->total * sizeof(float));
+    device_copy(grads, device, ps->grads, ps->device, (size_t)ps->total * sizeof(float));
+    int64_t off = 0;
+    for (int k = 0; k < ps->count; k++) {
+        ps->items[k]->data = values + off;
+        ps->items[k]->grad = grads + off;
+        ps->items[k]->device = device;
+        off += tensor_numel(ps->items[k]);
+    }
+    device_release(ps->device, ps->values);
+    device_release(ps->device, ps->grads);
+    ps->values = values;
+    ps->grads = grads;
+    ps->device = device;
 }
 
 int64_t params_offset(const ParamSet *ps, const Tensor *p) { return (const float *)p->data - ps->values; }
@@ -118,7 +141,7 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
                   tensor_same_shape(dst->items[k], src->items[k]),
               "parameter %s differs", dst->items[k]->name);
     }
-    if (src->total > 0) memcpy(dst->values, src->values, (size_t)src->total * sizeof(float));
+    device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
 }
 
 static uint64_t name_hash(const char *s) {

@@ -49,6 +49,10 @@ void params_initialize(ParamSet *ps, uint64_t seed);
 void params_finalize(ParamSet *ps);
 Tensor *params_find(const ParamSet *ps, const char *name);
 void params_zero_grad(ParamSet *ps);
+/* Moves the value and gradient blocks to `device` (one allocation each,
+ * values copied, the old blocks freed); every parameter tensor then lives
+ * there. Initialise or load on the host first. */
+void params_to_device(ParamSet *ps, Device device);
 /* Offset of a parameter's first element in the value/gradient blocks. */
 int64_t params_offset(const ParamSet *ps, const Tensor *p);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -22,12 +23,21 @@ int params_save(const ParamSet *ps, const char *path, const StMetaEntry *meta, i
     CHECK(ps->finalized, "saving parameters before params_finalize");
     StWriteTensor *out = malloc((size_t)(ps->count ? ps->count : 1) * sizeof *out);
     CHECK(out != NULL, "out of memory");
+    /* Device parameters are written from one host copy of the value block. */
+    float *host = NULL;
+    if (ps->device != DEVICE_CPU) {
+        host = malloc((size_t)(ps->total ? ps->total : 1) * sizeof *host);
+        CHECK(host != NULL, "out of memory");
+        device_copy(host, DEVICE_CPU, ps->values, ps->device, (size_t)ps->total * sizeof *host);
+    }
     for (int k = 0; k < ps->count; k++) {
         const Tensor *t = ps->items[k];
-        out[k] = (StWriteTensor){t->name, ST_F32, t->ndim, t->shape, t->data};
+        const void *data = host ? (const void *)(host + params_offset(ps, t)) : t->data;
+        out[k] = (StWriteTensor){t->name, ST_F32, t->ndim, t->shape, data};
     }
     int rc = safetensors_write(path, out, ps->count, meta, meta_count);
     free(out);
+    free(host);
     return rc;
 }
 
@@ -70,6 +80,7 @@ int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoa
     const char *file_prefix = opt.file_prefix ? opt.file_prefix : "";
     const char *param_prefix = opt.param_prefix ? opt.param_prefix : "";
     SafetensorsFile f;
+    CHECK(ps->device == DEVICE_CPU, "params_load: load on the host, then params_to_device()");
     if (safetensors_open(&f, path) < 0) return -1;
 
     /* Plan every copy first, so a failed strict load changes nothing. */

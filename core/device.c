@@ -71,6 +71,8 @@ Tensor *tensor_to_device(const Tensor *t, Device device) {
     return out;
 }
 
+Tensor *tensor_on(Tensor *t, Device device) { return t->device == device ? t : tensor_to_device(t, device); }
+
 void tensor_copy_to_host(const Tensor *t, void *dst) {
     CHECK(tensor_is_contiguous(t), "tensor_copy_to_host: needs a contiguous tensor");
     device_copy(dst, DEVICE_CPU, t->data, t->device, tensor_nbytes(t));

@@ -39,6 +39,8 @@ void device_copy(void *dst, Device dst_device, const void *src, Device src_devic
 
 /* A contiguous copy of `t` on `device`, in that device's activation arena. */
 Tensor *tensor_to_device(const Tensor *t, Device device);
+/* `t` itself when it already lives on `device`, else tensor_to_device(). */
+Tensor *tensor_on(Tensor *t, Device device);
 /* Copies a contiguous tensor's data (any device) into host memory. */
 void tensor_copy_to_host(const Tensor *t, void *dst);
 /* Copies host memory into a contiguous tensor's data (any device). */

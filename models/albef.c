@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/attention.h"
@@ -173,6 +175,12 @@ void albef_momentum_update(Albef *m) {
     const float mu = m->cfg.momentum, one_minus = 1.0f - m->cfg.momentum;
     float *pm = m->momentum.values;
     const float *po = m->params.values;
+    if (m->params.device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
+        const DeviceKernels *k = device_kernels(m->params.device, "momentum update");
+        k->affine_forward(pm, pm, m->momentum.total, mu, 0.0f);
+        k->scaled_add(pm, po, m->momentum.total, one_minus);
+        return;
+    }
     for (int64_t k = 0; k < m->momentum.total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
 
@@ -182,6 +190,9 @@ void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, 
     CHECK(image_feat->ndim == 2 && image_feat->shape[1] == E && tensor_same_shape(image_feat, text_feat),
           "enqueue: features must be [B, %lld]", (long long)E);
     int64_t B = image_feat->shape[0];
+    /* The queues live on the host; device features are read back first. */
+    if (image_feat->device != DEVICE_CPU) image_feat = tensor_to_device(image_feat, DEVICE_CPU);
+    if (text_feat->device != DEVICE_CPU) text_feat = tensor_to_device(text_feat, DEVICE_CPU);
     const float *fi = tensor_f32(image_feat), *ft = tensor_f32(text_feat);
     for (int64_t b = 0; b < B; b++) {
         int64_t col = (m->queue_ptr + b) % Q;
@@ -195,9 +206,19 @@ void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, 
 }
 
 void albef_clamp_temp(Albef *m) {
-    float *t = tensor_f32(m->temp);
-    if (*t < m->cfg.temp_min) *t = m->cfg.temp_min;
-    if (*t > m->cfg.temp_max) *t = m->cfg.temp_max;
+    float t;
+    tensor_copy_to_host(m->temp, &t);
+    float clamped = t < m->cfg.temp_min ? m->cfg.temp_min : t > m->cfg.temp_max ? m->cfg.temp_max : t;
+    if (clamped != t) tensor_copy_from_host(m->temp, &clamped);
+}
+
+void albef_to_device(Albef *m, Device device) {
+    CHECK(m->cfg.queue_size == 0 || device == DEVICE_CPU,
+          "albef_to_device: the feature queues (queue_size %d) are host-only in this version; use queue_size 0",
+          m->cfg.queue_size);
+    params_to_device(&m->params, device);
+    params_to_device(&m->momentum, device);
+    if (m->image_token_mask) m->image_token_mask = tensor_on(m->image_token_mask, device);
 }
 
 int albef_set_fusion_only(Albef *m) {

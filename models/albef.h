@@ -103,6 +103,10 @@ void albef_momentum_update(Albef *m);
 void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, const int64_t *ids);
 /* Clamps temp into [temp_min, temp_max] in place (§3.1 step 1; §9 item 12). */
 void albef_clamp_temp(Albef *m);
+/* Moves the parameters (and the momentum copy) to `device`: one allocation
+ * for values and one for gradients each (issue 5 "Memory"). Initialise or
+ * load first. Queues must be off (queue_size 0) on a device for now. */
+void albef_to_device(Albef *m, Device device);
 
 /* "-F" variants (spec/unlearning_methods.md §2.3): only the fusion layers
  * (text_encoder.encoder.layer.{fusion_layer..}) and itm_head stay trainable;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "autograd/ops.h"
+#include "core/device.h"
 #include "core/error.h"
 
 void bert_declare(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
@@ -41,6 +42,7 @@ Tensor *bert_embed(const Bert *b, Tensor *ids, DropoutState *dropout) {
     CHECK(L <= b->max_positions, "bert: text length %lld exceeds %d positions", (long long)L, b->max_positions);
     Tensor *positions = tensor_new(DTYPE_I32, SHAPE(L));
     for (int64_t i = 0; i < L; i++) tensor_i32(positions)[i] = (int32_t)i;
+    positions = tensor_on(positions, ids->device);
     Tensor *e = op_add(embedding_forward(&b->word, ids), embedding_forward(&b->position, positions));
     e = layernorm_forward(&b->emb_norm, e);
     return dropout ? dropout_forward(dropout, e) : e;
