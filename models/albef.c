@@ -213,9 +213,6 @@ void albef_clamp_temp(Albef *m) {
 }
 
 void albef_to_device(Albef *m, Device device) {
-    CHECK(m->cfg.queue_size == 0 || device == DEVICE_CPU,
-          "albef_to_device: the feature queues (queue_size %d) are host-only in this version; use queue_size 0",
-          m->cfg.queue_size);
     params_to_device(&m->params, device);
     params_to_device(&m->momentum, device);
     if (m->image_token_mask) m->image_token_mask = tensor_on(m->image_token_mask, device);

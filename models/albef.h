@@ -105,7 +105,8 @@ void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, 
 void albef_clamp_temp(Albef *m);
 /* Moves the parameters (and the momentum copy) to `device`: one allocation
  * for values and one for gradients each (issue 5 "Memory"). Initialise or
- * load first. Queues must be off (queue_size 0) on a device for now. */
+ * load first. The feature queues stay on the host: the loss sends a copy
+ * each step and the enqueue reads the features back. */
 void albef_to_device(Albef *m, Device device);
 
 /* "-F" variants (spec/unlearning_methods.md §2.3): only the fusion layers

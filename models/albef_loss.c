@@ -2,15 +2,48 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef.h"
 
+static float scalar_value(const Tensor *s) {
+    float v;
+    tensor_copy_to_host(s, &v);
+    return v;
+}
+
+/* The device path: x·(1/s) and g·(1/s) by the scale kernels; the scalar's
+ * gradient −Σ g·x / s² from a product and a fixed-order sum, read back. */
+static void div_by_scalar_backward_device(TapeNode *node, float s) {
+    const Tensor *x = node->in[0], *out = node->out;
+    const DeviceKernels *k = device_kernels(out->device, "albef_div_by_scalar");
+    int64_t n = tensor_numel(out);
+    float *gx = tape_input_grad(node, 0);
+    if (gx) k->scaled_add(gx, out->grad, n, 1.0f / s);
+    float *gs = tape_input_grad(node, 1);
+    if (gs) {
+        Tensor *prod = tensor_new_on(out->device, DTYPE_F32, out->ndim, out->shape);
+        Tensor *sum = tensor_new_on(out->device, DTYPE_F32, SHAPE(1));
+        k->binary_forward(BINARY_MUL, out->grad, tensor_f32(x), tensor_f32(prod), n, n);
+        k->reduce_all_forward(tensor_f32(prod), tensor_f32(sum), n, 1.0f);
+        float acc = scalar_value(sum), old;
+        device_copy(&old, DEVICE_CPU, gs, out->device, sizeof old);
+        old += (float)(-(double)acc / ((double)s * s));
+        device_copy(gs, out->device, &old, DEVICE_CPU, sizeof old);
+    }
+}
+
 static void div_by_scalar_backward(TapeNode *node) {
     const Tensor *x = node->in[0], *out = node->out;
+    if (out->device != DEVICE_CPU) {
+        div_by_scalar_backward_device(node, scalar_value(node->in[1]));
+        return;
+    }
     const float s = tensor_f32(node->in[1])[0];
     const float *g = (const float *)out->grad, *xv = tensor_f32(x);
     int64_t n = tensor_numel(out);
@@ -27,11 +60,17 @@ static void div_by_scalar_backward(TapeNode *node) {
 
 Tensor *albef_div_by_scalar(Tensor *x, Tensor *s) {
     CHECK(tensor_numel(s) == 1 && tensor_is_contiguous(x), "div_by_scalar: s must have one element");
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
-    const float sv = tensor_f32(s)[0], *xv = tensor_f32(x);
-    float *o = tensor_f32(out);
+    Device dev = ops_device("albef_div_by_scalar", x, s, NULL);
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
     int64_t n = tensor_numel(x);
-    for (int64_t k = 0; k < n; k++) o[k] = xv[k] / sv;
+    if (dev != DEVICE_CPU) {
+        device_kernels(dev, "albef_div_by_scalar")
+            ->affine_forward(tensor_f32(x), tensor_f32(out), n, 1.0f / scalar_value(s), 0.0f);
+    } else {
+        const float sv = tensor_f32(s)[0], *xv = tensor_f32(x);
+        float *o = tensor_f32(out);
+        for (int64_t k = 0; k < n; k++) o[k] = xv[k] / sv;
+    }
     tape_maybe_record("albef_div_by_scalar", div_by_scalar_backward, out, x, s, NULL, NULL);
     return out;
 }
@@ -76,14 +115,15 @@ static Tensor *similarity(Tensor *a, Tensor *in_batch, Tensor *queue) {
 
 /* A copy of a queue in the arena: the matmul's backward reads it after the
  * enqueue of this same step has overwritten the live buffer. */
-static Tensor *queue_snapshot(const float *queue, int64_t E, int64_t Q) {
+static Tensor *queue_snapshot(const float *queue, int64_t E, int64_t Q, Device device) {
     Tensor *t = tensor_new(DTYPE_F32, SHAPE(E, Q));
     memcpy(tensor_f32(t), queue, (size_t)(E * Q) * sizeof(float));
-    return t;
+    return tensor_on(t, device);
 }
 
 /* §3.1 step 4: y[b, j] = [idx_b == idx_all_j] / (number of such j). */
-static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *idx_queue, int64_t Q) {
+static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *idx_queue, int64_t Q,
+                                Device device) {
     Tensor *y = tensor_new(DTYPE_F32, SHAPE(B, B + Q));
     float *v = tensor_f32(y);
     for (int64_t b = 0; b < B; b++) {
@@ -96,7 +136,7 @@ static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *id
         }
         for (int64_t j = 0; j < B + Q; j++) row[j] /= (float)count; /* count >= 1: the diagonal */
     }
-    return y;
+    return tensor_on(y, device);
 }
 
 /* alpha · softmax(momentum logits) + (1 - alpha) · y (§3.1 step 6). */
@@ -104,10 +144,10 @@ static Tensor *distilled_targets(Tensor *momentum_logits, Tensor *y, float alpha
     return op_add(op_scale(op_softmax(momentum_logits, NULL), alpha), op_scale(y, 1.0f - alpha));
 }
 
-static Tensor *i32_tensor(const int32_t *values, int64_t n) {
+static Tensor *i32_tensor(const int32_t *values, int64_t n, Device device) {
     Tensor *t = tensor_new(DTYPE_I32, SHAPE(n));
     memcpy(tensor_i32(t), values, (size_t)n * sizeof(int32_t));
-    return t;
+    return tensor_on(t, device);
 }
 
 static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
@@ -117,6 +157,7 @@ static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
 
 /* In-batch block [B, B] of [B, B + Q] logits, as plain floats for sampling. */
 static float *in_batch_block(const Tensor *sim, int64_t B) {
+    if (sim->device != DEVICE_CPU) sim = tensor_to_device(sim, DEVICE_CPU);
     float *w = arena_alloc(arena_activations(), (size_t)(B * B) * sizeof(float));
     int64_t N = sim->shape[1];
     for (int64_t b = 0; b < B; b++) memcpy(w + b * B, tensor_f32(sim) + b * N, (size_t)B * sizeof(float));
@@ -132,7 +173,7 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     albef_clamp_temp(m); /* step 1 */
     AlbefImageEmbed img = albef_embed_image(m, batch->images);                     /* step 2 */
     AlbefTextEmbed txt = albef_embed_text(m, batch->text_ids, batch->text_mask);   /* step 3 */
-    Tensor *y = positive_targets(ids, B, m->idx_queue, Q);                         /* step 4 */
+    Tensor *y = positive_targets(ids, B, m->idx_queue, Q, img.feat->device);                         /* step 4 */
 
     Tensor *tgt_i2t, *tgt_t2i;
     AlbefImageEmbed img_m = {0};
@@ -141,8 +182,9 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
         albef_momentum_update(m); /* step 5: EMA before the momentum forward */
         img_m = albef_embed_image_momentum(m, batch->images);
         txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
-        Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q) : NULL;
-        Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q) : NULL;
+        /* The queues live on the host (a device model sends a copy each step). */
+        Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q, img.feat->device) : NULL;
+        Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q, img.feat->device) : NULL;
         /* step 7: online features against momentum features and the queues */
         out->sim_i2t = albef_div_by_scalar(similarity(img.feat, txt_m.feat, tq), m->temp);
         out->sim_t2i = albef_div_by_scalar(similarity(txt.feat, img_m.feat, iq), m->temp);
@@ -183,8 +225,8 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     }
 
     /* Steps 9, 11, 12: one fused pass over [positives; (text, neg image); (neg text, image)]. */
-    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B);
-    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B);
+    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B, img.feat->device);
+    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B, img.feat->device);
     AlbefTextEmbed all_txt = {
         .tokens = concat3(txt.tokens, txt.tokens, op_index_select(txt.tokens, 0, neg_txt)),
         .mask = concat3(txt.mask, txt.mask, op_index_select(txt.mask, 0, neg_txt)),
@@ -193,7 +235,7 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     out->itm_logits = albef_itm_logits(m, albef_fused_cls(m, &all_txt, all_img));
     Tensor *labels = tensor_new(DTYPE_I32, SHAPE(3 * B));
     for (int64_t k = 0; k < 3 * B; k++) tensor_i32(labels)[k] = k < B ? 1 : 0;
-    out->itm = op_cross_entropy(out->itm_logits, labels);
+    out->itm = op_cross_entropy(out->itm_logits, tensor_on(labels, img.feat->device));
 
     out->loss = op_add(out->itc, out->itm); /* step 13 */
     return out->loss;
