@@ -5,7 +5,9 @@
  * ../shared/bench/albef_torch_anchor.py, whose flags it takes, so that
  * bench/albef.bench.sh can run both side by side. Random weights and inputs as
  * the anchor: images N(0,1), token ids uniform, the last 5 positions padding;
- * no dropout and no momentum distillation (the anchor has neither). */
+ * no dropout and no momentum distillation (the anchor has neither).
+ * `--device cuda` runs the same steps on the GPU (bf16 GEMMs by default,
+ * `--precision fp32` for checking) and adds the peak device memory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +15,15 @@
 #include "autograd/tape.h"
 #include "core/cli.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef.h"
 #include "nn/optim.h"
 #include "unlearn/multidelete_loss.h"
+#ifdef HAVE_CUDA
+#include "cuda/backend.h"
+#endif
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -49,17 +55,39 @@ static HostBatch host_batch(int n, int S, int L, int vocab, uint64_t stream) {
     return h;
 }
 
-static AlbefBatch to_tensors(const HostBatch *h) {
+/* The batch on `device` (a host-to-device copy per step, as a data loader's). */
+static AlbefBatch to_tensors(const HostBatch *h, Device device) {
     AlbefBatch b;
-    b.images = tensor_from_f32(4, (int64_t[]){h->n, 3, h->S, h->S}, h->images);
-    b.text_ids = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids);
-    b.text_mask = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask);
+    b.images = tensor_on(tensor_from_f32(4, (int64_t[]){h->n, 3, h->S, h->S}, h->images), device);
+    b.text_ids = tensor_on(tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids), device);
+    b.text_mask = tensor_on(tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask), device);
     b.image_ids = h->image_ids;
     return b;
 }
 
+/* Waits for the device's queued work, so the clock measures it. */
+static void sync_device(Device device) {
+#ifdef HAVE_CUDA
+    if (device == DEVICE_CUDA) cuda_synchronize();
+#else
+    (void)device;
+#endif
+}
+
+/* Peak bytes held on the device by this process (parameters, gradients,
+ * optimizer state, the activation arena); 0 on the CPU. */
+static double peak_device_gib(Device device) {
+#ifdef HAVE_CUDA
+    if (device == DEVICE_CUDA) return (double)cuda_peak_bytes() / 1073741824.0;
+#else
+    (void)device;
+#endif
+    return 0.0;
+}
+
 int main(int argc, char **argv) {
     int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm;
+    const char *device_name_flag, *precision_flag, *steps;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
         CLI_FLAG_INT("txt", &txt, "30", "text length (last 5 positions padding)"),
@@ -71,6 +99,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("vocab", &vocab, "1000", "vocabulary size"),
         CLI_FLAG_INT("iters", &iters, "10", "timed steps (median reported)"),
         CLI_FLAG_INT("warm", &warm, "3", "untimed warm-up steps"),
+        CLI_FLAG_STRING("device", &device_name_flag, "cpu", "cpu or cuda"),
+        CLI_FLAG_STRING("precision", &precision_flag, "bf16", "on cuda: bf16 (GEMM inputs) or fp32"),
+        CLI_FLAG_STRING("steps", &steps, "md,ft", "which steps to time: md, ft or both"),
     };
     CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
                     flags, CLI_COUNT(flags)};
@@ -87,9 +118,31 @@ int main(int argc, char **argv) {
     };
     snprintf(cfg.name, sizeof cfg.name, "bench");
     error_exit_if(model_config_validate(&cfg, "bench_albef flags"));
+    Device device = DEVICE_CPU;
+    const char *mode = "fp32";
+    if (strcmp(device_name_flag, "cuda") == 0) {
+#ifdef HAVE_CUDA
+        char why[256];
+        if (cuda_backend_init(why, sizeof why) != 0) fatal("bench_albef --device cuda: %s", why);
+        int bf16 = strcmp(precision_flag, "bf16") == 0;
+        if (!bf16 && strcmp(precision_flag, "fp32") != 0)
+            fatal("bench_albef: --precision %s: want bf16 or fp32", precision_flag);
+        cuda_set_precision(bf16 ? PRECISION_BF16 : PRECISION_FP32);
+        mode = precision_name(cuda_precision());
+        device = DEVICE_CUDA;
+#else
+        fatal("bench_albef --device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
+#endif
+    } else if (strcmp(device_name_flag, "cpu") != 0) {
+        fatal("bench_albef: --device %s: want cpu or cuda", device_name_flag);
+    }
     Albef un, ori;
     albef_init(&un, &cfg, 1);
     albef_init(&ori, &cfg, 1);
+    if (device != DEVICE_CPU) {
+        albef_to_device(&un, device);
+        albef_to_device(&ori, device);
+    }
     albef_set_mode(&un, 1, 1);
     albef_set_mode(&ori, 0, 1);
     AdamW opt;
@@ -99,19 +152,21 @@ int main(int argc, char **argv) {
     int32_t *perm = malloc((size_t)b * sizeof *perm);
     MultiDeleteOptions mo = multidelete_default_options();
     double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
-    printf("{\"params_M\": %.3f, \"threads\": \"%s\"}\n", (double)un.params.total / 1e6,
-           getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default");
+    printf("{\"params_M\": %.3f, \"threads\": \"%s\", \"device\": \"%s\"}\n", (double)un.params.total / 1e6,
+           getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", device_name(device));
     for (int which = 0; which < 2; which++) {
+        if (!strstr(steps, which == 0 ? "md" : "ft")) continue;
         for (int it = -warm; it < iters; it++) {
+            sync_device(device);
             double t0 = clock_seconds();
             Tensor *loss;
             if (which == 0) {
-                AlbefBatch df = to_tensors(&hdf), dr = to_tensors(&hdr);
+                AlbefBatch df = to_tensors(&hdf, device), dr = to_tensors(&hdr, device);
                 multidelete_random_permutation(3, (uint64_t)(it + warm), b, perm);
                 MultiDeleteTerms terms;
                 loss = multidelete_loss(&un, &ori, &df, &dr, perm, &mo, &terms);
             } else {
-                AlbefBatch ft = to_tensors(&hft);
+                AlbefBatch ft = to_tensors(&hft, device);
                 AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = (uint64_t)(it + warm)};
                 AlbefLossOutput out;
                 loss = albef_retrieval_loss(&un, &ft, &lo, &out);
@@ -121,12 +176,14 @@ int main(int argc, char **argv) {
             adamw_step(&opt, 1e-5f);
             params_zero_grad(&un.params);
             autograd_step_end();
+            sync_device(device);
             if (it >= 0) times[it] = clock_seconds() - t0;
         }
         qsort(times, (size_t)iters, sizeof *times, cmp_double);
         double med = times[iters / 2];
-        printf("{\"mode\": \"fp32\", \"step\": \"%s\", \"median_s\": %.6f, \"best_s\": %.6f, \"samples_per_s\": %.2f}\n",
-               which == 0 ? "md" : "ft", med, times[0], 2.0 * b / med);
+        printf("{\"mode\": \"%s\", \"step\": \"%s\", \"median_s\": %.6f, \"best_s\": %.6f, \"samples_per_s\": %.2f, "
+               "\"peak_mem_GiB\": %.3f}\n",
+               mode, which == 0 ? "md" : "ft", med, times[0], 2.0 * b / med, peak_device_gib(device));
     }
     free(times);
     free(perm);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The single command that proves the GPU side (issue 5). On a GPU machine:
+#   1. builds everything (CUDA backend included) and runs the whole test suite,
+#      where the GPU tests now run instead of skipping;
+#   2. runs the CUDA parity suite under compute-sanitizer memcheck (when installed);
+#   3. times the ALBEF-base MultiDelete step (16 Df + 16 Dr pairs, 384 px,
+#      ViT-B/16, 6+6 BERT layers) in bf16 and fp32, and
+#      ../shared/bench/albef_torch_anchor.py (eager bf16 and torch.compile) on
+#      the same card, in this same run;
+#   4. prints a short table last.
+# Budget: under 8 minutes on an H100. Logs go to $OUT (the device tool's
+# folder) or build/gpu_check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG=${OUT:-build/gpu_check}
+mkdir -p "$LOG"
+ANCHOR=${ANCHOR:-../shared/bench/albef_torch_anchor.py}
+BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
+status=()
+step() { # name, command...: runs it with its log, records ok/FAILED
+    local name=$1; shift
+    local t0=$SECONDS
+    if "$@" >"$LOG/$name.log" 2>&1; then status+=("$name: ok ($((SECONDS - t0)) s)")
+    else status+=("$name: FAILED rc=$? ($((SECONDS - t0)) s), see $LOG/$name.log"); fi
+    tail -3 "$LOG/$name.log"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG/gpu.txt"
+step build make -j"$(nproc)" CUDA=1 all build/release/run_tests
+step tests env OMP_NUM_THREADS=8 build/release/run_tests
+step parity build/release/run_tests cuda
+step reference_gpu build/release/run_tests reference
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$SAN" ]; then
+    step memcheck timeout 240 "$SAN" --tool memcheck --error-exitcode 1 build/release/run_tests test_cuda_
+else
+    status+=("memcheck: not run (compute-sanitizer is not installed on this machine)")
+fi
+step bench_bf16 bin/bench_albef --device cuda --precision bf16 --steps md "${BASE[@]}" --iters 10 --warm 3
+step bench_fp32 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
+PY=python3
+$PY -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
+step anchor timeout 300 $PY "$ANCHOR" --device cuda "${BASE[@]}" --modes bf16,compile --iters 10
+
+echo
+printf '%s\n' "${status[@]}"
+$PY - "$LOG" <<'PY'
+import json, sys, os
+log = sys.argv[1]
+def rows(name):
+    out = []
+    try:
+        for line in open(os.path.join(log, name + ".log")):
+            line = line.strip()
+            if line.startswith("{"):
+                out.append(json.loads(line))
+    except (OSError, ValueError):
+        pass
+    return out
+anchor = rows("anchor")
+gflop = next((r.get("gflop_md_step") for r in anchor if "gflop_md_step" in r), None) or 17810.0
+print(f"\nALBEF-base MultiDelete step, 16 Df + 16 Dr pairs, {gflop/1e3:.2f} TFLOP/step (anchor's count)")
+print("| who | mode | ms/step | samples/s | TFLOP/s | peak GiB |")
+print("|---|---|---|---|---|---|")
+table = [("ours", r) for n in ("bench_bf16", "bench_fp32") for r in rows(n) if r.get("step") == "md"]
+table += [("torch", r) for r in anchor if r.get("step") == "md"]
+for who, r in table:
+    ms = r["median_s"] * 1e3
+    print(f"| {who} | {r['mode']} | {ms:.1f} | {32 / r['median_s']:.1f} | {gflop / 1e3 / r['median_s']:.1f} | "
+          f"{(r.get('peak_mem_GiB') or 0):.1f} |")
+ours = {r["mode"]: r["median_s"] for w, r in table if w == "ours"}
+theirs = {r["mode"]: r["median_s"] for w, r in table if w == "torch"}
+if "bf16" in ours:
+    for m in ("bf16", "compile"):
+        if m in theirs:
+            print(f"ours bf16 vs torch {m}: {theirs[m] / ours['bf16']:.2f}x torch's throughput")
+PY
