@@ -1,4 +1,172 @@
-// PLACEHOLDER: replaced by the elementwise kernels.
+// Elementwise arithmetic and activations, forward and backward, with the
+// arithmetic of autograd/ops/op_elementwise.c and op_activation.c: products
+// and sums are rounded one by one (__fmul_rn, __fadd_rn: no fused
+// multiply-add the CPU does not do), GELU runs in double as on the CPU, and
+// the broadcast gradient of b sums in double in a fixed order.
 #include "cuda/common.cuh"
 
-void cuda_fill_elementwise(DeviceKernels *k) { (void)k; }
+#define INV_SQRT2 0.70710678118654752440
+#define INV_SQRT_2PI 0.39894228040143267794
+
+#define GRID_STRIDE(k, n) \
+    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < (n); k += (int64_t)gridDim.x * blockDim.x)
+
+// ---- binary ops: b read at k % nb ----
+
+__device__ __forceinline__ float binary_apply(BinaryOp op, float a, float b) {
+    return op == BINARY_ADD ? __fadd_rn(a, b) : op == BINARY_SUB ? __fsub_rn(a, b) : __fmul_rn(a, b);
+}
+
+__global__ void binary_forward_kernel(BinaryOp op, const float *a, const float *b, float *y, int64_t n,
+                                      int64_t nb) {
+    GRID_STRIDE(k, n) y[k] = binary_apply(op, a[k], b[nb == n ? k : k % nb]);
+}
+
+static void binary_forward(BinaryOp op, const float *a, const float *b, float *y, int64_t n, int64_t nb) {
+    if (n == 0) return;
+    binary_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, b, y, n, nb);
+    CUDA_LAUNCH_CHECK();
+}
+
+// da[k] += ∂y/∂a·g[k]; with nb == n also db[k] += ∂y/∂b·g[k] (no reduction).
+__global__ void binary_grad_elementwise_kernel(BinaryOp op, const float *a, const float *b, const float *g,
+                                               float *da, float *db, int64_t n, int64_t nb) {
+    GRID_STRIDE(k, n) {
+        float gk = g[k];
+        if (da) da[k] = __fadd_rn(da[k], op == BINARY_MUL ? __fmul_rn(gk, b[nb == n ? k : k % nb]) : gk);
+        if (db) db[k] = op == BINARY_MUL ? __fadd_rn(db[k], __fmul_rn(gk, a[k]))
+                        : op == BINARY_SUB ? __fsub_rn(db[k], gk)
+                                           : __fadd_rn(db[k], gk);
+    }
+}
+
+// The broadcast gradient of b, as the CPU's reduce_broadcast: db[j] +=
+// sign·(float)Σ_r g[r·nb + j]·(a[r·nb + j] for mul), the sum in double.
+// One thread per column walks the rows in order (the CPU's order, coalesced
+// across the columns of a warp).
+__global__ void broadcast_grad_columns_kernel(BinaryOp op, const float *a, const float *g, float *db, int64_t rows,
+                                              int64_t nb) {
+    int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (j >= nb) return;
+    double s = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t k = r * nb + j;
+        s += op == BINARY_MUL ? (double)g[k] * (double)a[k] : (double)g[k];
+    }
+    db[j] = op == BINARY_SUB ? __fsub_rn(db[j], (float)s) : __fadd_rn(db[j], (float)s);
+}
+
+// nb = 1: the whole sum in one block, each thread a fixed stride of terms,
+// then a fixed tree (warp butterflies, then the warps' sums in order).
+#define SCALAR_THREADS 1024
+__global__ void broadcast_grad_scalar_kernel(BinaryOp op, const float *a, const float *g, float *db, int64_t n) {
+    __shared__ double warp_part[SCALAR_THREADS / 32];
+    double s = 0.0;
+    for (int64_t k = threadIdx.x; k < n; k += SCALAR_THREADS)
+        s += op == BINARY_MUL ? (double)g[k] * (double)a[k] : (double)g[k];
+    s = warp_sum_d(s);
+    if (threadIdx.x % 32 == 0) warp_part[threadIdx.x / 32] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0.0;
+        for (int w = 0; w < SCALAR_THREADS / 32; w++) t += warp_part[w];
+        db[0] = op == BINARY_SUB ? __fsub_rn(db[0], (float)t) : __fadd_rn(db[0], (float)t);
+    }
+}
+
+static void binary_backward(BinaryOp op, const float *a, const float *b, const float *g, float *da, float *db,
+                            int64_t n, int64_t nb) {
+    if (n == 0) return;
+    float *db_here = nb == n ? db : NULL;
+    if (da || db_here) {
+        binary_grad_elementwise_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, b, g, da, db_here, n,
+                                                                                       nb);
+        CUDA_LAUNCH_CHECK();
+    }
+    if (db && nb != n) {
+        if (nb == 1)
+            broadcast_grad_scalar_kernel<<<1, SCALAR_THREADS, 0, cuda_stream()>>>(op, a, g, db, n);
+        else
+            broadcast_grad_columns_kernel<<<cuda_blocks(nb, 256), 256, 0, cuda_stream()>>>(op, a, g, db, n / nb,
+                                                                                           nb);
+        CUDA_LAUNCH_CHECK();
+    }
+}
+
+// ---- scalar affine and scaled accumulation ----
+
+__global__ void affine_kernel(const float *x, float *y, int64_t n, float scale, float shift) {
+    GRID_STRIDE(k, n) y[k] = __fadd_rn(__fmul_rn(x[k], scale), shift);
+}
+
+static void affine_forward(const float *x, float *y, int64_t n, float scale, float shift) {
+    if (n == 0) return;
+    affine_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, y, n, scale, shift);
+    CUDA_LAUNCH_CHECK();
+}
+
+__global__ void scaled_add_kernel(float *dx, const float *g, int64_t n, float scale) {
+    GRID_STRIDE(k, n) dx[k] = __fadd_rn(dx[k], __fmul_rn(scale, g[k]));
+}
+
+static void scaled_add(float *dx, const float *g, int64_t n, float scale) {
+    if (n == 0) return;
+    scaled_add_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(dx, g, n, scale);
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---- activations (op_activation.c's formulas) ----
+
+__global__ void activation_forward_kernel(Activation act, const float *x, float *y, int64_t n) {
+    GRID_STRIDE(k, n) {
+        float v = x[k];
+        switch (act) {
+        case ACT_GELU: y[k] = (float)(0.5 * (double)v * (1.0 + erf((double)v * INV_SQRT2))); break;
+        case ACT_RELU: y[k] = v > 0.0f ? v : 0.0f; break;
+        case ACT_TANH: y[k] = tanhf(v); break;
+        case ACT_SIGMOID: y[k] = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-v))); break;
+        }
+    }
+}
+
+static void activation_forward(Activation act, const float *x, float *y, int64_t n) {
+    if (n == 0) return;
+    activation_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, n);
+    CUDA_LAUNCH_CHECK();
+}
+
+__global__ void activation_backward_kernel(Activation act, const float *x, const float *y, const float *g,
+                                           float *dx, int64_t n) {
+    GRID_STRIDE(k, n) {
+        float gk = g[k], d;
+        switch (act) {
+        case ACT_GELU: {
+            double v = x[k];
+            double cdf = 0.5 * (1.0 + erf(v * INV_SQRT2));
+            double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+            d = (float)((double)gk * (cdf + v * pdf));
+            break;
+        }
+        case ACT_RELU: d = x[k] > 0.0f ? gk : 0.0f; break;
+        case ACT_TANH: d = __fmul_rn(gk, __fsub_rn(1.0f, __fmul_rn(y[k], y[k]))); break;
+        default: d = __fmul_rn(__fmul_rn(gk, y[k]), __fsub_rn(1.0f, y[k])); break; // sigmoid
+        }
+        dx[k] = __fadd_rn(dx[k], d);
+    }
+}
+
+static void activation_backward(Activation act, const float *x, const float *y, const float *g, float *dx,
+                                int64_t n) {
+    if (n == 0) return;
+    activation_backward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, g, dx, n);
+    CUDA_LAUNCH_CHECK();
+}
+
+void cuda_fill_elementwise(DeviceKernels *k) {
+    k->binary_forward = binary_forward;
+    k->binary_backward = binary_backward;
+    k->affine_forward = affine_forward;
+    k->scaled_add = scaled_add;
+    k->activation_forward = activation_forward;
+    k->activation_backward = activation_backward;
+}

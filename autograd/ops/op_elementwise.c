@@ -4,7 +4,9 @@
  *
  * Every allowed broadcast makes a's flat index k read b[k mod nb], so one loop
  * serves all three cases; the backward for b sums the upstream gradient over
- * the rows of a viewed as [numel(a)/nb, nb]. */
+ * the rows of a viewed as [numel(a)/nb, nb]. On a device the same
+ * arithmetic runs in the backend's kernels (autograd/device_kernels.h). */
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
@@ -12,14 +14,19 @@
 #define PAR_MIN 65536 /* below this, threads cost more than they save */
 
 static void check_f32(const Tensor *t, const char *op) {
-    CHECK(t->dtype == DTYPE_F32 && t->device == DEVICE_CPU && tensor_is_contiguous(t),
-          "%s: needs contiguous f32 CPU tensors", op);
+    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "%s: needs contiguous f32 tensors", op);
+}
+
+/* The kernels when the op's tensors live on a device, else NULL (the CPU loops). */
+static const DeviceKernels *device_of(const Tensor *t, const char *op) {
+    return t->device == DEVICE_CPU ? NULL : device_kernels(t->device, op);
 }
 
 /* Checks that b broadcasts onto a as ops.h allows; returns numel(b). */
 static int64_t broadcast_len(const Tensor *a, const Tensor *b, const char *op) {
     check_f32(a, op);
     check_f32(b, op);
+    ops_device(op, a, b, NULL);
     int64_t nb = tensor_numel(b);
     int ok = nb == 1 || tensor_same_shape(a, b);
     if (!ok && b->ndim <= a->ndim) {
@@ -74,6 +81,12 @@ static void add_backward(TapeNode *node) {
     const float *g = node->out->grad;
     int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
     float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    const DeviceKernels *dev = device_of(node->out, node->op_name);
+    if (dev) {
+        BinaryOp op = sign > 0.0f ? BINARY_ADD : BINARY_SUB;
+        dev->binary_backward(op, tensor_f32(node->in[0]), tensor_f32(node->in[1]), g, da, db, n, nb);
+        return;
+    }
     if (da) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) da[k] += g[k];
@@ -90,11 +103,14 @@ static void add_backward(TapeNode *node) {
 
 static Tensor *add_signed(Tensor *a, Tensor *b, float sign, const char *op) {
     int64_t nb = broadcast_len(a, b, op);
-    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
-    if (nb == n) {
+    const DeviceKernels *dev = device_of(a, op);
+    if (dev) {
+        dev->binary_forward(sign > 0.0f ? BINARY_ADD : BINARY_SUB, x, y, o, n, nb);
+    } else if (nb == n) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] + sign * y[k];
     } else {
@@ -127,6 +143,11 @@ static void mul_backward(TapeNode *node) {
     const float *x = tensor_f32(node->in[0]), *y = tensor_f32(node->in[1]);
     int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
     float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    const DeviceKernels *dev = device_of(node->out, node->op_name);
+    if (dev) {
+        dev->binary_backward(BINARY_MUL, x, y, g, da, db, n, nb);
+        return;
+    }
     if (da) {
         if (nb == n) { /* flat, so threads split the elements, not one "row" */
 #pragma omp parallel for if (n > PAR_MIN)
@@ -150,11 +171,14 @@ static void mul_backward(TapeNode *node) {
 
 Tensor *op_mul(Tensor *a, Tensor *b) {
     int64_t nb = broadcast_len(a, b, "mul");
-    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
-    if (nb == n) {
+    const DeviceKernels *dev = device_of(a, "mul");
+    if (dev) {
+        dev->binary_forward(BINARY_MUL, x, y, o, n, nb);
+    } else if (nb == n) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] * y[k];
     } else {
@@ -174,18 +198,28 @@ static void scale_backward(TapeNode *node) {
     const float *g = node->out->grad;
     float *da = tape_input_grad(node, 0);
     int64_t n = tensor_numel(node->out);
+    const DeviceKernels *dev = device_of(node->out, node->op_name);
+    if (dev) {
+        dev->scaled_add(da, g, n, s);
+        return;
+    }
 #pragma omp parallel for if (n > PAR_MIN)
     for (int64_t k = 0; k < n; k++) da[k] += s * g[k];
 }
 
 Tensor *op_scale(Tensor *a, float s) {
     check_f32(a, "scale");
-    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
     const float *x = tensor_f32(a);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
+    const DeviceKernels *dev = device_of(a, "scale");
+    if (dev) {
+        dev->affine_forward(x, o, n, s, 0.0f);
+    } else {
 #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t k = 0; k < n; k++) o[k] = x[k] * s;
+        for (int64_t k = 0; k < n; k++) o[k] = x[k] * s;
+    }
     TapeNode *node = tape_maybe_record("scale", scale_backward, out, a, NULL, NULL, NULL);
     if (node) node->f[0] = s;
     return out;
@@ -196,18 +230,28 @@ static void add_scalar_backward(TapeNode *node) {
     const float *g = node->out->grad;
     float *da = tape_input_grad(node, 0);
     int64_t n = tensor_numel(node->out);
+    const DeviceKernels *dev = device_of(node->out, node->op_name);
+    if (dev) {
+        dev->scaled_add(da, g, n, 1.0f);
+        return;
+    }
 #pragma omp parallel for if (n > PAR_MIN)
     for (int64_t k = 0; k < n; k++) da[k] += g[k];
 }
 
 Tensor *op_add_scalar(Tensor *a, float s) {
     check_f32(a, "add_scalar");
-    Tensor *out = tensor_new(DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
     const float *x = tensor_f32(a);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
+    const DeviceKernels *dev = device_of(a, "add_scalar");
+    if (dev) {
+        dev->affine_forward(x, o, n, 1.0f, s);
+    } else {
 #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t k = 0; k < n; k++) o[k] = x[k] + s;
+        for (int64_t k = 0; k < n; k++) o[k] = x[k] + s;
+    }
     tape_maybe_record("add_scalar", add_scalar_backward, out, a, NULL, NULL, NULL);
     return out;
 }
