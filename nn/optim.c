@@ -9,25 +9,43 @@
  *
  * Only parameters with requires_grad are touched: a frozen group keeps its
  * exact bits and its moments stay zero (spec/unlearning_methods.md "-F"
- * variants freeze everything but the fusion encoder). */
+ * variants freeze everything but the fusion encoder).
+ *
+ * A ParamSet on a device keeps its moments there too; each trainable tensor is
+ * then updated by the device kernel that repeats these loops
+ * (autograd/device_kernels.h adamw_update, sgd_update). */
 #include "nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
+#include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 
 /* Parameters below this size are updated by one thread: the fork/join of an
  * OpenMP region costs more than the arithmetic (biases, LayerNorm vectors). */
 #define OPTIM_PARALLEL_MIN 32768
 
+/* One zeroed moment buffer on the ParamSet's device. */
 static float *alloc_state(const ParamSet *ps, const char *what) {
     CHECK(ps->finalized, "%s over a ParamSet that is not finalized", what);
-    size_t n = (size_t)(ps->total > 0 ? ps->total : 1);
-    float *buf = calloc(n, sizeof(float));
+    size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
+    if (ps->device != DEVICE_CPU) {
+        float *buf = device_alloc(ps->device, bytes);
+        device_zero(ps->device, buf, bytes);
+        return buf;
+    }
+    float *buf = calloc(1, bytes);
     if (!buf) fatal("out of memory for %s state of %lld parameters", what, (long long)ps->total);
     return buf;
+}
+
+static void free_state(Device device, float *buf) {
+    if (device != DEVICE_CPU) device_release(device, buf);
+    else free(buf);
 }
 
 /* spec/albef_blip.md §5.3 (LAVIS get_optimizer_params): no decay for tensors
@@ -40,6 +58,7 @@ int optim_lavis_no_decay(const Tensor *p) {
 void adamw_init(AdamW *opt, ParamSet *ps, float beta1, float beta2, float eps, float weight_decay) {
     memset(opt, 0, sizeof *opt);
     opt->params = ps;
+    opt->device = ps->device;
     opt->m = alloc_state(ps, "AdamW");
     opt->v = alloc_state(ps, "AdamW");
     opt->decay = malloc((size_t)(ps->count > 0 ? ps->count : 1));
@@ -52,8 +71,8 @@ void adamw_init(AdamW *opt, ParamSet *ps, float beta1, float beta2, float eps, f
 }
 
 void adamw_free(AdamW *opt) {
-    free(opt->m);
-    free(opt->v);
+    free_state(opt->device, opt->m);
+    free_state(opt->device, opt->v);
     free(opt->decay);
     memset(opt, 0, sizeof *opt);
 }
@@ -70,6 +89,7 @@ int adamw_use_lavis_decay_groups(AdamW *opt) {
 
 void adamw_step(AdamW *opt, float lr) {
     ParamSet *ps = opt->params;
+    CHECK(opt->device == ps->device, "adamw_step: the parameters moved to another device after adamw_init");
     opt->step++;
     const double step = (double)opt->step;
     const float beta1 = opt->beta1, beta2 = opt->beta2, eps = opt->eps;
@@ -87,6 +107,11 @@ void adamw_step(AdamW *opt, float lr) {
         float *m = opt->m + off, *v = opt->v + off;
         /* Decoupled decay first, on the parameter alone (Loshchilov & Hutter). */
         const float keep = opt->decay[k] ? (float)(1.0 - (double)lr * (double)opt->weight_decay) : 1.0f;
+        if (ps->device != DEVICE_CPU) {
+            device_kernels(ps->device, "adamw_step")
+                ->adamw_update(p, g, m, v, n, keep, beta1, beta2, step_size, bc2_sqrt, eps);
+            continue;
+        }
 #pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
         for (int64_t e = 0; e < n; e++) {
             float pe = p[e] * keep;
@@ -103,18 +128,20 @@ void adamw_step(AdamW *opt, float lr) {
 void sgd_init(Sgd *opt, ParamSet *ps, float momentum, float weight_decay) {
     memset(opt, 0, sizeof *opt);
     opt->params = ps;
+    opt->device = ps->device;
     opt->buf = alloc_state(ps, "SGD");
     opt->momentum = momentum;
     opt->weight_decay = weight_decay;
 }
 
 void sgd_free(Sgd *opt) {
-    free(opt->buf);
+    free_state(opt->device, opt->buf);
     memset(opt, 0, sizeof *opt);
 }
 
 void sgd_step(Sgd *opt, float lr) {
     ParamSet *ps = opt->params;
+    CHECK(opt->device == ps->device, "sgd_step: the parameters moved to another device after sgd_init");
     const float mu = opt->momentum, wd = opt->weight_decay;
     /* PyTorch clones d_p into the buffer on the first step; μ·0 + d_p is the
      * same value, so a zeroed buffer needs no special case. */
@@ -124,6 +151,10 @@ void sgd_step(Sgd *opt, float lr) {
         const int64_t off = params_offset(ps, t), n = tensor_numel(t);
         float *p = ps->values + off, *b = opt->buf + off;
         const float *g = ps->grads + off;
+        if (ps->device != DEVICE_CPU) {
+            device_kernels(ps->device, "sgd_step")->sgd_update(p, g, b, n, lr, mu, wd);
+            continue;
+        }
 #pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
         for (int64_t e = 0; e < n; e++) {
             float d = wd != 0.0f ? g[e] + wd * p[e] : g[e];
@@ -137,7 +168,38 @@ void sgd_step(Sgd *opt, float lr) {
     opt->step++;
 }
 
+/* The device version: one Σ g² per trainable tensor in double (the
+ * sum_squares kernel, a fixed tree), read back and added on the host in
+ * ParamSet order; the scaling runs in place as y = coef·g + 0. */
+static float clip_grad_norm_device(ParamSet *ps, float max_norm) {
+    const DeviceKernels *kern = device_kernels(ps->device, "clip_grad_norm");
+    double *sums = arena_alloc(arena_activations_on(ps->device), (size_t)(ps->count + 1) * sizeof *sums);
+    double *host = arena_alloc(arena_activations(), (size_t)(ps->count + 1) * sizeof *host);
+    int used = 0;
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        if (!t->requires_grad) continue;
+        kern->sum_squares(ps->grads + params_offset(ps, t), sums + used, tensor_numel(t));
+        used++;
+    }
+    device_copy(host, DEVICE_CPU, sums, ps->device, (size_t)used * sizeof *sums);
+    double sq = 0.0;
+    for (int k = 0; k < used; k++) sq += host[k];
+    const float total = (float)sqrt(sq);
+    const float coef = max_norm / (total + 1e-6f);
+    if (coef < 1.0f) {
+        for (int k = 0; k < ps->count; k++) {
+            Tensor *t = ps->items[k];
+            if (!t->requires_grad) continue;
+            float *g = ps->grads + params_offset(ps, t);
+            kern->affine_forward(g, g, tensor_numel(t), coef, 0.0f);
+        }
+    }
+    return total;
+}
+
 float clip_grad_norm(ParamSet *ps, float max_norm) {
+    if (ps->device != DEVICE_CPU) return clip_grad_norm_device(ps, max_norm);
     /* Sum of squares in double: the norm of 10^8 float gradients loses digits
      * when accumulated in float. */
     double sq = 0.0;

@@ -12,6 +12,7 @@
  * p -= lr · m̂ / (√v̂ + eps) with bias-corrected moments. */
 typedef struct {
     ParamSet *params;
+    Device device; /* where m and v live: the ParamSet's device at init */
     float *m, *v;
     unsigned char *decay; /* per parameter (ParamSet order): 1 = weight decay applies; all 1 after init */
     float beta1, beta2, eps, weight_decay;
@@ -32,6 +33,7 @@ void adamw_step(AdamW *opt, float lr);
  * b = μ b + g (+ wd·p); p -= lr · b. */
 typedef struct {
     ParamSet *params;
+    Device device; /* where buf lives: the ParamSet's device at init */
     float *buf;
     float momentum, weight_decay;
     int64_t step;

@@ -5,9 +5,13 @@
  *
  * LayerNorm saves each row's mean and 1/σ, so backward does not redo the
  * statistics. With x̂ = (x - μ)/σ and ĝ = g ⊙ w:
- *   dx = (ĝ - mean(ĝ) - x̂ · mean(ĝ ⊙ x̂)) / σ,  dw = Σ_rows g ⊙ x̂,  db = Σ_rows g. */
+ *   dx = (ĝ - mean(ĝ) - x̂ · mean(ĝ ⊙ x̂)) / σ,  dw = Σ_rows g ⊙ x̂,  db = Σ_rows g.
+ *
+ * On a device the kernels of autograd/device_kernels.h (layernorm_*,
+ * l2_normalize_*) do the same, with the saved statistics in device memory. */
 #include <math.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
@@ -16,8 +20,7 @@
 #define PAR_MIN 16384
 
 static void check_f32(const Tensor *t, const char *op) {
-    CHECK(t->dtype == DTYPE_F32 && t->device == DEVICE_CPU && tensor_is_contiguous(t),
-          "%s: needs contiguous f32 CPU tensors", op);
+    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "%s: needs contiguous f32 tensors", op);
 }
 
 static void check_affine(const Tensor *p, int64_t C, const char *what) {
@@ -38,6 +41,11 @@ static void layernorm_backward(TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     float *dw = node->n_in > 1 ? tape_input_grad(node, 1) : NULL;
     float *db = node->n_in > 2 ? tape_input_grad(node, 2) : NULL;
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "layernorm")
+            ->layernorm_backward(x, w, st->mean, st->rstd, g, dx, dw, db, rows, C);
+        return;
+    }
     if (dx) {
 #pragma omp parallel for if (rows * C > PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
@@ -87,7 +95,8 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
     check_affine(weight, C, "weight");
     check_affine(bias, C, "bias");
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    Device dev = ops_device("layernorm", x, weight, bias);
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
     const float *xv = tensor_f32(x);
     const float *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
     float *y = tensor_f32(out);
@@ -95,28 +104,33 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     LayerNormSaved *st = NULL;
     if (tape_needs_grad(ins, 3)) {
         st = arena_alloc(arena_activations(), sizeof *st);
-        st->mean = arena_alloc(arena_activations(), (size_t)rows * sizeof(float));
-        st->rstd = arena_alloc(arena_activations(), (size_t)rows * sizeof(float));
+        st->mean = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
+        st->rstd = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
     }
+    if (dev != DEVICE_CPU) {
+        device_kernels(dev, "layernorm")
+            ->layernorm_forward(xv, w, b, y, st ? st->mean : NULL, st ? st->rstd : NULL, rows, C, eps);
+    } else {
 #pragma omp parallel for if (rows * C > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = xv + r * C;
-        /* Two passes in double: no cancellation in E[x²] - E[x]². */
-        double mu = 0.0, var = 0.0;
-        for (int64_t j = 0; j < C; j++) mu += xr[j];
-        mu /= (double)C;
-        for (int64_t j = 0; j < C; j++) var += ((double)xr[j] - mu) * ((double)xr[j] - mu);
-        var /= (double)C;
-        double rs = 1.0 / sqrt(var + (double)eps);
-        for (int64_t j = 0; j < C; j++) {
-            double v = ((double)xr[j] - mu) * rs;
-            if (w) v *= w[j];
-            if (b) v += b[j];
-            y[r * C + j] = (float)v;
-        }
-        if (st) {
-            st->mean[r] = (float)mu;
-            st->rstd[r] = (float)rs;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = xv + r * C;
+            /* Two passes in double: no cancellation in E[x²] - E[x]². */
+            double mu = 0.0, var = 0.0;
+            for (int64_t j = 0; j < C; j++) mu += xr[j];
+            mu /= (double)C;
+            for (int64_t j = 0; j < C; j++) var += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+            var /= (double)C;
+            double rs = 1.0 / sqrt(var + (double)eps);
+            for (int64_t j = 0; j < C; j++) {
+                double v = ((double)xr[j] - mu) * rs;
+                if (w) v *= w[j];
+                if (b) v += b[j];
+                y[r * C + j] = (float)v;
+            }
+            if (st) {
+                st->mean[r] = (float)mu;
+                st->rstd[r] = (float)rs;
+            }
         }
     }
     TapeNode *node = tape_maybe_record("layernorm", layernorm_backward, out, x, weight, bias, NULL);
@@ -140,6 +154,12 @@ static void l2_normalize_backward(TapeNode *node) {
     const float *norms = node->saved;
     const float *y = tensor_f32(node->out), *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
+    if (node->out->device != DEVICE_CPU) {
+        if (dx)
+            device_kernels(node->out->device, "l2_normalize")
+                ->l2_normalize_backward(tensor_f32(node->in[0]), y, norms, g, dx, rows, C, eps);
+        return;
+    }
 #pragma omp parallel for if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * C, *gr = g + r * C;
@@ -158,19 +178,24 @@ Tensor *op_l2_normalize(Tensor *x, float eps) {
     check_f32(x, "l2_normalize");
     CHECK(x->ndim >= 1 && eps > 0.0f, "l2_normalize: needs a tensor with dims and eps > 0");
     int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
+    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, x->shape);
     const float *xv = tensor_f32(x);
     float *y = tensor_f32(out);
-    float *norms = tape_needs_grad(&x, 1) ? arena_alloc(arena_activations(), (size_t)rows * sizeof(float))
-                                          : NULL;
+    float *norms = tape_needs_grad(&x, 1)
+                       ? arena_alloc(arena_activations_on(x->device), (size_t)rows * sizeof(float))
+                       : NULL;
+    if (x->device != DEVICE_CPU) {
+        device_kernels(x->device, "l2_normalize")->l2_normalize_forward(xv, y, norms, rows, C, eps);
+    } else {
 #pragma omp parallel for if (rows * C > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = xv + r * C;
-        double s = 0.0;
-        for (int64_t j = 0; j < C; j++) s += (double)xr[j] * (double)xr[j];
-        double n = sqrt(s), d = n > eps ? n : (double)eps;
-        for (int64_t j = 0; j < C; j++) y[r * C + j] = (float)((double)xr[j] / d);
-        if (norms) norms[r] = (float)n;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = xv + r * C;
+            double s = 0.0;
+            for (int64_t j = 0; j < C; j++) s += (double)xr[j] * (double)xr[j];
+            double n = sqrt(s), d = n > eps ? n : (double)eps;
+            for (int64_t j = 0; j < C; j++) y[r * C + j] = (float)((double)xr[j] / d);
+            if (norms) norms[r] = (float)n;
+        }
     }
     TapeNode *node = tape_maybe_record("l2_normalize", l2_normalize_backward, out, x, NULL, NULL, NULL);
     if (node) {

@@ -3,12 +3,19 @@
  *
  * Log-softmax is computed with the row maximum subtracted and accumulated in
  * double, so the reference stays accurate for large logits (ITC logits are
- * similarities / temp with temp down to 0.001, spec/albef_blip.md §1). */
+ * similarities / temp with temp down to 0.001, spec/albef_blip.md §1).
+ *
+ * On a device the losses run in the kernels of autograd/device_kernels.h: the
+ * loss stays a scalar on the device, the forward saves softmax(logits) there
+ * for the backward, and the cosine matrix is composed from the L2
+ * normalisation kernels and a GEMM. */
 #include <math.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 
 #define IGNORE_INDEX (-100) /* PyTorch's CrossEntropyLoss default; MLM labels use it */
@@ -31,8 +38,12 @@ static double row_logsumexp(const float *x, int64_t n) {
 static void mse_backward(TapeNode *node) {
     const float *a = tensor_f32(node->in[0]), *b = tensor_f32(node->in[1]);
     int64_t n = tensor_numel(node->in[0]);
-    float s = 2.0f * ((const float *)node->out->grad)[0] / (float)n;
     float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "mse")->mse_backward(a, b, node->out->grad, da, db, n);
+        return;
+    }
+    float s = 2.0f * ((const float *)node->out->grad)[0] / (float)n;
 #pragma omp parallel for if (n > 65536)
     for (int64_t k = 0; k < n; k++) {
         float d = s * (a[k] - b[k]);
@@ -49,6 +60,13 @@ Tensor *op_mse(Tensor *a, Tensor *b) {
           tensor_shape_str(b, sb, sizeof sb));
     int64_t n = tensor_numel(a);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
+    Device dev = ops_device("mse", a, b, NULL);
+    if (dev != DEVICE_CPU) {
+        Tensor *out = tensor_new_on(dev, DTYPE_F32, 0, NULL);
+        device_kernels(dev, "mse")->mse_forward(x, y, tensor_f32(out), n);
+        tape_maybe_record("mse", mse_backward, out, a, b, NULL, NULL);
+        return out;
+    }
     double s = 0.0;
 #pragma omp parallel for reduction(+ : s) if (n > 65536)
     for (int64_t k = 0; k < n; k++) {
@@ -68,7 +86,8 @@ Tensor *op_mse(Tensor *a, Tensor *b) {
  * run with NaN (DESIGN.md "Nothing silently wrong": NaN loss stops a run). */
 
 typedef struct {
-    double *lse; /* per row, saved from the forward */
+    double *lse;  /* per row, saved from the forward (CPU) */
+    float *probs; /* softmax of the logits [N, C], saved by the device forward */
     int64_t n_valid;
 } CrossEntropySaved;
 
@@ -78,6 +97,11 @@ static void cross_entropy_backward(TapeNode *node) {
     if (!dx || s->n_valid == 0) return;
     const Tensor *logits = node->in[0];
     int64_t N = logits->shape[0], C = logits->shape[1];
+    if (logits->device != DEVICE_CPU) {
+        device_kernels(logits->device, "cross_entropy")
+            ->cross_entropy_backward(s->probs, tensor_i32(node->in[1]), node->out->grad, dx, N, C);
+        return;
+    }
     const float *x = tensor_f32(logits);
     const int32_t *t = tensor_i32(node->in[1]);
     double g = ((const float *)node->out->grad)[0] / (double)s->n_valid;
@@ -91,6 +115,36 @@ static void cross_entropy_backward(TapeNode *node) {
     }
 }
 
+static void check_targets(const int32_t *t, int64_t N, int64_t C) {
+    for (int64_t r = 0; r < N; r++)
+        CHECK(t[r] == IGNORE_INDEX || (t[r] >= 0 && t[r] < C),
+              "cross_entropy: target %d of row %lld outside %lld classes", (int)t[r], (long long)r, (long long)C);
+}
+
+/* The targets are read back to check them on the host (a kernel must not
+ * index outside the row); that also gives the count of valid rows, so the
+ * backward of an all-ignored batch is skipped as on the CPU. */
+static Tensor *cross_entropy_on_device(Tensor *logits, Tensor *targets, Device dev) {
+    int64_t N = logits->shape[0], C = logits->shape[1], n_valid = 0;
+    int32_t *t = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *t);
+    tensor_copy_to_host(targets, t);
+    check_targets(t, N, C);
+    for (int64_t r = 0; r < N; r++) n_valid += t[r] != IGNORE_INDEX;
+    float *probs = arena_alloc(arena_activations_on(dev), (size_t)(N * C + 1) * sizeof *probs);
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, 0, NULL);
+    device_kernels(dev, "cross_entropy")
+        ->cross_entropy_forward(tensor_f32(logits), tensor_i32(targets), probs, tensor_f32(out), N, C);
+    TapeNode *node = tape_maybe_record("cross_entropy", cross_entropy_backward, out, logits, targets, NULL, NULL);
+    if (node) {
+        CrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
+        s->lse = NULL;
+        s->probs = probs;
+        s->n_valid = n_valid;
+        node->saved = s;
+    }
+    return out;
+}
+
 Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
     check_f32(logits, "cross_entropy");
     CHECK(logits->ndim == 2, "cross_entropy: logits must be [N, C], got %d dims", logits->ndim);
@@ -99,10 +153,10 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
           "cross_entropy: targets must be i32 [%lld]", (long long)logits->shape[0]);
     int64_t N = logits->shape[0], C = logits->shape[1];
     const float *x = tensor_f32(logits);
+    Device dev = ops_device("cross_entropy", logits, targets, NULL);
+    if (dev != DEVICE_CPU) return cross_entropy_on_device(logits, targets, dev);
     const int32_t *t = tensor_i32(targets);
-    for (int64_t r = 0; r < N; r++)
-        CHECK(t[r] == IGNORE_INDEX || (t[r] >= 0 && t[r] < C), "cross_entropy: target %d of row %lld outside %lld classes",
-              (int)t[r], (long long)r, (long long)C);
+    check_targets(t, N, C);
     double *lse = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *lse);
     double total = 0.0;
     int64_t n_valid = 0;
@@ -118,6 +172,7 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
     if (node) {
         CrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
         s->lse = lse;
+        s->probs = NULL;
         s->n_valid = n_valid;
         node->saved = s;
     }
@@ -130,8 +185,9 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
  * row of q does not sum to 1). */
 
 typedef struct {
-    Tensor *q;   /* the soft targets, a constant */
-    double *lse; /* per row, saved from the forward */
+    Tensor *q;    /* the soft targets, a constant */
+    double *lse;  /* per row, saved from the forward (CPU) */
+    float *probs; /* softmax of the logits [N, C], saved by the device forward */
 } SoftCrossEntropySaved;
 
 static void soft_cross_entropy_backward(TapeNode *node) {
@@ -140,6 +196,11 @@ static void soft_cross_entropy_backward(TapeNode *node) {
     const Tensor *logits = node->in[0];
     int64_t N = logits->shape[0], C = logits->shape[1];
     const SoftCrossEntropySaved *s = node->saved;
+    if (logits->device != DEVICE_CPU) {
+        device_kernels(logits->device, "soft_cross_entropy")
+            ->soft_cross_entropy_backward(s->probs, tensor_f32(s->q), node->out->grad, dx, N, C);
+        return;
+    }
     const float *x = tensor_f32(logits), *q = tensor_f32(s->q);
     const double *lse = s->lse;
     double g = ((const float *)node->out->grad)[0] / (double)N;
@@ -161,14 +222,24 @@ Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs) {
           tensor_shape_str(logits, sa, sizeof sa), tensor_shape_str(target_probs, sb, sizeof sb));
     int64_t N = logits->shape[0], C = logits->shape[1];
     const float *x = tensor_f32(logits), *q = tensor_f32(target_probs);
-    double *lse = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *lse);
-    double total = 0.0;
+    Device dev = ops_device("soft_cross_entropy", logits, target_probs, NULL);
+    double *lse = NULL;
+    float *probs = NULL;
+    Tensor *out;
+    if (dev != DEVICE_CPU) {
+        probs = arena_alloc(arena_activations_on(dev), (size_t)(N * C + 1) * sizeof *probs);
+        out = tensor_new_on(dev, DTYPE_F32, 0, NULL);
+        device_kernels(dev, "soft_cross_entropy")->soft_cross_entropy_forward(x, q, probs, tensor_f32(out), N, C);
+    } else {
+        lse = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *lse);
+        double total = 0.0;
 #pragma omp parallel for reduction(+ : total) if (N * C > 65536)
-    for (int64_t r = 0; r < N; r++) {
-        lse[r] = row_logsumexp(x + r * C, C);
-        for (int64_t c = 0; c < C; c++) total -= (double)q[r * C + c] * ((double)x[r * C + c] - lse[r]);
+        for (int64_t r = 0; r < N; r++) {
+            lse[r] = row_logsumexp(x + r * C, C);
+            for (int64_t c = 0; c < C; c++) total -= (double)q[r * C + c] * ((double)x[r * C + c] - lse[r]);
+        }
+        out = tensor_scalar_f32(N ? (float)(total / (double)N) : 0.0f);
     }
-    Tensor *out = tensor_scalar_f32(N ? (float)(total / (double)N) : 0.0f);
     /* The targets are a constant (the momentum model's output): only the
      * logits are recorded as an input that may take a gradient. */
     TapeNode *node = tape_maybe_record("soft_cross_entropy", soft_cross_entropy_backward, out, logits, NULL, NULL, NULL);
@@ -176,6 +247,7 @@ Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs) {
         SoftCrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
         s->q = target_probs;
         s->lse = lse;
+        s->probs = probs;
         node->saved = s;
     }
     return out;
@@ -239,6 +311,58 @@ static void cosine_backward(TapeNode *node) {
     if (db) cosine_side_backward(db, s->bn, s->nb, s->an, G, M, N, D, 1);
 }
 
+/* The device composition: â and b̂ by the L2-normalisation kernels (the same
+ * clamp at eps), S = â b̂ᵀ by one GEMM; the backward forms dâ = G b̂ and
+ * db̂ = Gᵀ â by GEMMs and pushes them through the normalisation's backward. */
+typedef struct {
+    float *an, *bn; /* normalised rows of a [N, D] and b [M, D] */
+    float *na, *nb; /* ‖v‖ of each row */
+} CosineDeviceSaved;
+
+static void cosine_backward_device(TapeNode *node) {
+    const CosineDeviceSaved *s = node->saved;
+    Device dev = node->out->device;
+    const DeviceKernels *k = device_kernels(dev, "cosine_similarity_matrix");
+    int64_t N = node->in[0]->shape[0], M = node->in[1]->shape[0], D = node->in[0]->shape[1];
+    const float eps = node->f[0], *G = node->out->grad;
+    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
+    if (N == 0 || M == 0 || D == 0) return;
+    if (da) {
+        float *dan = arena_alloc(arena_activations_on(dev), (size_t)(N * D) * sizeof *dan);
+        k->gemm(0, 0, N, D, M, 1.0f, G, 0, s->bn, 0, 0.0f, dan, 0, 1);
+        k->l2_normalize_backward(tensor_f32(node->in[0]), s->an, s->na, dan, da, N, D, eps);
+    }
+    if (db) {
+        float *dbn = arena_alloc(arena_activations_on(dev), (size_t)(M * D) * sizeof *dbn);
+        k->gemm(1, 0, M, D, N, 1.0f, G, 0, s->an, 0, 0.0f, dbn, 0, 1);
+        k->l2_normalize_backward(tensor_f32(node->in[1]), s->bn, s->nb, dbn, db, M, D, eps);
+    }
+}
+
+static Tensor *cosine_on_device(Tensor *a, Tensor *b, float eps, Device dev) {
+    const DeviceKernels *k = device_kernels(dev, "cosine_similarity_matrix");
+    int64_t N = a->shape[0], M = b->shape[0], D = a->shape[1];
+    Arena *arena = arena_activations_on(dev);
+    CosineDeviceSaved *s = arena_alloc(arena_activations(), sizeof *s);
+    s->an = arena_alloc(arena, (size_t)(N * D + 1) * sizeof(float));
+    s->bn = arena_alloc(arena, (size_t)(M * D + 1) * sizeof(float));
+    s->na = arena_alloc(arena, (size_t)(N + 1) * sizeof(float));
+    s->nb = arena_alloc(arena, (size_t)(M + 1) * sizeof(float));
+    k->l2_normalize_forward(tensor_f32(a), s->an, s->na, N, D, eps);
+    k->l2_normalize_forward(tensor_f32(b), s->bn, s->nb, M, D, eps);
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, SHAPE(N, M));
+    if (N > 0 && M > 0) {
+        if (D > 0) k->gemm(0, 1, N, M, D, 1.0f, s->an, 0, s->bn, 0, 0.0f, tensor_f32(out), 0, 1);
+        else device_zero(dev, tensor_f32(out), tensor_nbytes(out)); /* empty dot products */
+    }
+    TapeNode *node = tape_maybe_record("cosine_similarity_matrix", cosine_backward_device, out, a, b, NULL, NULL);
+    if (node) {
+        node->saved = s;
+        node->f[0] = eps;
+    }
+    return out;
+}
+
 Tensor *op_cosine_similarity_matrix(Tensor *a, Tensor *b, float eps) {
     check_f32(a, "cosine_similarity_matrix");
     check_f32(b, "cosine_similarity_matrix");
@@ -247,6 +371,8 @@ Tensor *op_cosine_similarity_matrix(Tensor *a, Tensor *b, float eps) {
           "cosine_similarity_matrix: a %s and b %s must be [N, D] and [M, D]", tensor_shape_str(a, sa, sizeof sa),
           tensor_shape_str(b, sb, sizeof sb));
     CHECK(eps > 0.0f, "cosine_similarity_matrix: eps %g must be positive", (double)eps);
+    Device dev = ops_device("cosine_similarity_matrix", a, b, NULL);
+    if (dev != DEVICE_CPU) return cosine_on_device(a, b, eps, dev);
     int64_t N = a->shape[0], M = b->shape[0], D = a->shape[1];
     CosineSaved *s = arena_alloc(arena_activations(), sizeof *s);
     s->an = arena_alloc(arena_activations(), (size_t)(N * D + 1) * sizeof(float));
