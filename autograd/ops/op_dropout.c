@@ -4,6 +4,7 @@
  * no rescaling. The mask is a pure function of (seed, stream, k): the CUDA
  * kernel draws the same mask, and the backward recomputes it instead of
  * storing it (DESIGN.md "Deterministic"). */
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
@@ -33,11 +34,20 @@ static void dropout_apply(const float *src, float *dst, int64_t n, float p, floa
     }
 }
 
+/* The CPU loop above, or the device's kernel for a tensor on a device. */
+static void dropout_dispatch(Device device, const float *src, float *dst, int64_t n, float p, float scale,
+                             uint64_t seed, uint64_t stream, int accumulate) {
+    if (device != DEVICE_CPU)
+        device_kernels(device, "dropout")->dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
+    else
+        dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
+}
+
 static void dropout_backward(TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     if (!dx) return;
-    dropout_apply(node->out->grad, dx, tensor_numel(node->out), node->f[0], node->f[1], (uint64_t)node->i[0],
-                  (uint64_t)node->i[1], 1);
+    dropout_dispatch(node->out->device, node->out->grad, dx, tensor_numel(node->out), node->f[0], node->f[1],
+                     (uint64_t)node->i[0], (uint64_t)node->i[1], 1);
 }
 
 Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream) {
@@ -46,8 +56,8 @@ Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream) {
     if (p == 0.0f) return x;
     /* p == 1 drops everything (PyTorch returns zeros); the scale must not be inf. */
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, x->shape);
-    dropout_apply(tensor_f32(x), tensor_f32(out), tensor_numel(x), p, scale, seed, stream, 0);
+    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, x->shape);
+    dropout_dispatch(x->device, tensor_f32(x), tensor_f32(out), tensor_numel(x), p, scale, seed, stream, 0);
     TapeNode *node = tape_maybe_record("dropout", dropout_backward, out, x, NULL, NULL, NULL);
     if (node) {
         node->f[0] = p;

@@ -3,7 +3,9 @@
  * outer, column inner), and each patch is flattened in (c, i, j) order, the
  * layout of a Conv2d weight [D, C, p, p]; so patchify followed by op_linear
  * with that weight reshaped to [D, C·p·p] is the stride-p convolution. The
- * map is a bijection, so the backward scatters without conflicts. */
+ * map is a bijection, so the backward scatters without conflicts. On a device
+ * each direction is one kernel of the table (autograd/device_kernels.h). */
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
@@ -32,6 +34,10 @@ static void patchify_backward(TapeNode *node) {
     const Tensor *x = node->in[0];
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], P = node->i[0];
     const float *g = node->out->grad;
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "patchify")->patchify_backward(g, dx, B, C, H, W, (int)P);
+        return;
+    }
     PATCH_LOOP(B, C, H, W, P, dx[img] += g[pat]);
 }
 
@@ -41,10 +47,13 @@ Tensor *op_patchify(Tensor *images, int patch) {
     int64_t B = images->shape[0], C = images->shape[1], H = images->shape[2], W = images->shape[3], P = patch;
     CHECK(P > 0 && H % P == 0 && W % P == 0, "patchify: image %lldx%lld is not a multiple of patch %d",
           (long long)H, (long long)W, patch);
-    Tensor *out = tensor_new(DTYPE_F32, SHAPE(B, (H / P) * (W / P), C * P * P));
+    Tensor *out = tensor_new_on(images->device, DTYPE_F32, SHAPE(B, (H / P) * (W / P), C * P * P));
     const float *a = tensor_f32(images);
     float *y = tensor_f32(out);
-    PATCH_LOOP(B, C, H, W, P, y[pat] = a[img]);
+    if (images->device != DEVICE_CPU)
+        device_kernels(images->device, "patchify")->patchify_forward(a, y, B, C, H, W, patch);
+    else
+        PATCH_LOOP(B, C, H, W, P, y[pat] = a[img]);
     TapeNode *node = tape_maybe_record("patchify", patchify_backward, out, images, NULL, NULL, NULL);
     if (node) node->i[0] = P;
     return out;

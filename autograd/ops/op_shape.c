@@ -1,13 +1,17 @@
 /* Shape ops: concat, slice, split, reshape, permute.
  *
  * All outputs are fresh contiguous tensors except reshape, whose output shares
- * x's data (a contiguous reshape moves no element). The backward passes move
- * the upstream gradient back to where each element came from and add it. */
+ * x's data (a contiguous reshape moves no element), on the device as on the
+ * CPU. The backward passes move the upstream gradient back to where each
+ * element came from and add it. On a device, every copy is one call of the
+ * table's copy_blocks or permute (autograd/device_kernels.h). */
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 
 static void check_f32(const Tensor *x, const char *op) {
@@ -41,12 +45,16 @@ static void concat_backward(TapeNode *node) {
     int64_t outer = node->i[1], inner = node->i[2];
     int64_t total = node->out->shape[dim];
     const float *g = node->out->grad;
+    Device device = node->out->device;
     int64_t start = 0;
     for (int k = 0; k < s->n; k++) {
         Tensor *x = s->xs[k];
         int64_t len = x->shape[dim];
         float *dx = input_grad(x);
-        if (dx) {
+        if (dx && device != DEVICE_CPU) {
+            device_kernels(device, "concat")
+                ->copy_blocks(dx, len * inner, 0, g, total * inner, start * inner, outer, len * inner, 1);
+        } else if (dx) {
 #pragma omp parallel for if (outer * len * inner > 65536)
             for (int64_t o = 0; o < outer; o++) {
                 const float *src = g + (o * total + start) * inner;
@@ -65,7 +73,10 @@ Tensor *op_concat(Tensor *const *xs, int n, int dim) {
     int64_t shape[TENSOR_MAX_DIMS];
     memcpy(shape, xs[0]->shape, sizeof shape);
     shape[d] = 0;
+    Device device = xs[0]->device;
     for (int k = 0; k < n; k++) {
+        CHECK(xs[k]->device == device, "concat: input %d is on the %s, input 0 on the %s", k,
+              device_name(xs[k]->device), device_name(device));
         CHECK(xs[k]->ndim == xs[0]->ndim, "concat: input %d has %d dims, input 0 has %d", k, xs[k]->ndim,
               xs[0]->ndim);
         for (int e = 0; e < xs[0]->ndim; e++)
@@ -74,7 +85,7 @@ Tensor *op_concat(Tensor *const *xs, int n, int dim) {
                   (long long)xs[0]->shape[e]);
         shape[d] += xs[k]->shape[d];
     }
-    Tensor *out = tensor_new(DTYPE_F32, xs[0]->ndim, shape);
+    Tensor *out = tensor_new_on(device, DTYPE_F32, xs[0]->ndim, shape);
     int64_t outer, inner;
     split_at_dim(out, d, &outer, &inner);
     float *y = tensor_f32(out);
@@ -82,9 +93,15 @@ Tensor *op_concat(Tensor *const *xs, int n, int dim) {
     for (int k = 0; k < n; k++) {
         int64_t len = xs[k]->shape[d];
         const float *src = tensor_f32(xs[k]);
+        if (device != DEVICE_CPU)
+            device_kernels(device, "concat")
+                ->copy_blocks(y, shape[d] * inner, start * inner, src, len * inner, 0, outer, len * inner, 0);
+        else {
 #pragma omp parallel for if (outer * len * inner > 65536)
-        for (int64_t o = 0; o < outer; o++)
-            memcpy(y + (o * shape[d] + start) * inner, src + o * len * inner, (size_t)(len * inner) * sizeof *y);
+            for (int64_t o = 0; o < outer; o++)
+                memcpy(y + (o * shape[d] + start) * inner, src + o * len * inner,
+                       (size_t)(len * inner) * sizeof *y);
+        }
         start += len;
     }
     if (tape_needs_grad(xs, n)) {
@@ -110,6 +127,11 @@ static void slice_backward(TapeNode *node) {
     int64_t start = node->i[1], len = node->i[2], outer = node->i[3], inner = node->i[4];
     int64_t n = node->in[0]->shape[dim];
     const float *g = node->out->grad;
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "slice")
+            ->copy_blocks(dx, n * inner, start * inner, g, len * inner, 0, outer, len * inner, 1);
+        return;
+    }
 #pragma omp parallel for if (outer * len * inner > 65536)
     for (int64_t o = 0; o < outer; o++) {
         float *dst = dx + (o * n + start) * inner;
@@ -127,14 +149,19 @@ Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len) {
     int64_t shape[TENSOR_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = len;
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, shape);
+    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, shape);
     int64_t outer, inner;
     split_at_dim(x, d, &outer, &inner);
     const float *src = tensor_f32(x);
     float *y = tensor_f32(out);
+    if (x->device != DEVICE_CPU)
+        device_kernels(x->device, "slice")->copy_blocks(y, len * inner, 0, src, n * inner, start * inner, outer,
+                                                        len * inner, 0);
+    else {
 #pragma omp parallel for if (outer * len * inner > 65536)
-    for (int64_t o = 0; o < outer; o++)
-        memcpy(y + o * len * inner, src + (o * n + start) * inner, (size_t)(len * inner) * sizeof *y);
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(y + o * len * inner, src + (o * n + start) * inner, (size_t)(len * inner) * sizeof *y);
+    }
     TapeNode *node = tape_maybe_record("slice", slice_backward, out, x, NULL, NULL, NULL);
     if (node) {
         node->i[0] = d;
@@ -171,14 +198,18 @@ static void reshape_backward(TapeNode *node) {
     if (!dx) return;
     const float *g = node->out->grad;
     int64_t n = tensor_numel(node->out);
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "reshape")->scaled_add(dx, g, n, 1.0f);
+        return;
+    }
 #pragma omp parallel for if (n > 65536)
     for (int64_t k = 0; k < n; k++) dx[k] += g[k];
 }
 
 Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape) {
     check_f32(x, "reshape");
-    /* A new record over the same data: the output has its own gradient buffer,
-     * which the backward adds into x's. */
+    /* A new record over the same data (and device): the output has its own
+     * gradient buffer, which the backward adds into x's. */
     Tensor *out = tensor_view_reshape(x, ndim, shape);
     tape_maybe_record("reshape", reshape_backward, out, x, NULL, NULL, NULL);
     return out;
@@ -219,9 +250,18 @@ static void permute_strides(const Tensor *x, const int64_t *perm, int64_t *src_s
 static void permute_backward(TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     if (!dx) return;
+    const float *g = node->out->grad;
+    if (node->out->device != DEVICE_CPU) {
+        /* Permuting g by the inverse permutation lands each element where it
+         * came from in x. */
+        int inverse[TENSOR_MAX_DIMS];
+        for (int e = 0; e < node->out->ndim; e++) inverse[node->i[e]] = e;
+        device_kernels(node->out->device, "permute")
+            ->permute(g, dx, node->out->ndim, node->out->shape, inverse, 1);
+        return;
+    }
     int64_t src_stride[TENSOR_MAX_DIMS];
     permute_strides(node->in[0], node->i, src_stride);
-    const float *g = node->out->grad;
     PERMUTE_LOOP(node->out, src_stride, dx[src] += g[dst]);
 }
 
@@ -236,12 +276,16 @@ Tensor *op_permute(Tensor *x, const int *perm) {
         p[e] = perm[e];
         shape[e] = x->shape[perm[e]];
     }
-    Tensor *out = tensor_new(DTYPE_F32, x->ndim, shape);
-    int64_t src_stride[TENSOR_MAX_DIMS];
-    permute_strides(x, p, src_stride);
+    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, shape);
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
-    PERMUTE_LOOP(out, src_stride, y[dst] = a[src]);
+    if (x->device != DEVICE_CPU)
+        device_kernels(x->device, "permute")->permute(a, y, x->ndim, x->shape, perm, 0);
+    else {
+        int64_t src_stride[TENSOR_MAX_DIMS];
+        permute_strides(x, p, src_stride);
+        PERMUTE_LOOP(out, src_stride, y[dst] = a[src]);
+    }
     TapeNode *node = tape_maybe_record("permute", permute_backward, out, x, NULL, NULL, NULL);
     if (node) memcpy(node->i, p, (size_t)x->ndim * sizeof p[0]);
     return out;
