@@ -82,6 +82,16 @@ Tensor *op_mean_all(Tensor *x);  /* scalar */
  * CPU and CUDA backends draw the same mask (core/rng.h). p == 0 returns x. */
 Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream);
 
+/* ---- attention (autograd/ops/op_attention.c) ---- */
+/* o [B, H, T, Dh] = dropout(softmax(q kᵀ·scale + mask)) v for q [B, H, T, Dh],
+ * k and v [B, H, S, Dh], mask NULL or an additive f32 key mask [B, S] (a
+ * constant: no gradient). The CPU path computes what op_matmul, op_scale,
+ * op_softmax(mask), op_dropout and op_matmul compute, bit for bit; dropout
+ * keeps probability element ((b·H + h)·T + t)·S + s when philox_uniform(seed,
+ * stream, index) >= dropout_p, as op_dropout on the [B, H, T, S] tensor. */
+Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
+                     uint64_t stream);
+
 /* ---- vision and graph (autograd/ops/op_patchify.c, op_spmm.c) ---- */
 /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p], patches in row-major
  * order, each flattened in (c, i, j) order so that a Conv2d weight

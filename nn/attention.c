@@ -1,5 +1,6 @@
-/* Multi-head scaled dot-product attention from the ops (spec/albef_blip.md
- * §1.2 for the ViT, §2.3 for BERT's self- and cross-attention). */
+/* Multi-head scaled dot-product attention: the heads split and merged around
+ * the fused op_attention (spec/albef_blip.md §1.2 for the ViT, §2.3 for
+ * BERT's self- and cross-attention). */
 #include "nn/attention.h"
 
 #include <math.h>
@@ -30,10 +31,18 @@ Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_hea
     Tensor *qh = split_heads(q, n_heads); /* [B, H, T, Dh] */
     Tensor *kh = split_heads(k, n_heads); /* [B, H, S, Dh] */
     Tensor *vh = split_heads(v, n_heads); /* [B, H, S, Dh] */
+    /* Probability dropout draws its mask as dropout_forward() would on the
+     * [B, H, T, S] probabilities: same (seed, stream), and the stream advances
+     * only when dropout is active, so masks match the composed ops'. */
+    float p = 0.0f;
+    uint64_t seed = 0, stream = 0;
+    if (dropout && dropout->training && dropout->p > 0.0f) {
+        p = dropout->p;
+        seed = dropout->seed;
+        stream = dropout->stream++;
+    }
     /* Scale after the product, as both timm and Hugging Face BERT do. */
-    Tensor *scores = op_scale(op_matmul(qh, kh, 0, 1), (float)(1.0 / sqrt((double)dh))); /* [B, H, T, S] */
-    Tensor *probs = dropout_forward(dropout, op_softmax(scores, mask));
-    Tensor *ctx = op_matmul(probs, vh, 0, 0); /* [B, H, T, Dh] */
+    Tensor *ctx = op_attention(qh, kh, vh, mask, (float)(1.0 / sqrt((double)dh)), p, seed, stream); /* [B, H, T, Dh] */
     Tensor *merged = op_permute(ctx, (const int[]){0, 2, 1, 3});
     return op_reshape(merged, SHAPE(B, T, D));
 }

@@ -1,0 +1,221 @@
+/* Scaled dot-product attention as one op:
+ *   o = dropout(softmax(q kᵀ·scale + mask)) v
+ * q [B, H, T, Dh], k and v [B, H, S, Dh], mask NULL or an additive key mask
+ * [B, S] (spec/albef_blip.md §1.2, §2.3).
+ *
+ * The CPU path is the reference and computes exactly what the composed ops
+ * did before this op existed (op_matmul -> op_scale -> op_softmax(mask) ->
+ * op_dropout -> op_matmul): the same gemm_f32 calls, op_scale's float
+ * product, op_softmax's row (mask added in double; a row whose keys are all
+ * -inf falls back to the unmasked softmax) and op_dropout's Philox mask over
+ * the [B, H, T, S] probabilities, so models give the same numbers bit for bit.
+ * It keeps the probabilities [B, H, T, S] for the backward. The device path
+ * (cuda/attention.cu) never stores them: it saves the row log-sum-exp and
+ * recomputes them.
+ *
+ * The mask is a constant (key padding): it receives no gradient. */
+#include <math.h>
+#include <string.h>
+
+#include "autograd/device_kernels.h"
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/error.h"
+#include "core/gemm.h"
+#include "core/rng.h"
+
+#define PAR_MIN 16384 /* elements, as op_softmax */
+
+/* node->i layout. */
+enum { AT_B, AT_H, AT_T, AT_S, AT_DH, AT_SEED, AT_STREAM };
+/* node->f layout. */
+enum { AT_SCALE, AT_P, AT_KEEP_SCALE };
+
+/* op_softmax's row: y = softmax(x + m), m may be NULL (see op_softmax.c). */
+static void softmax_row(float *y, const float *x, const float *m, int64_t S) {
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < S; j++) {
+        double z = (double)x[j] + (m ? (double)m[j] : 0.0);
+        if (z > mx) mx = z;
+    }
+    if (mx == -INFINITY && m) { /* every key masked with -inf: ignore the mask */
+        softmax_row(y, x, NULL, S);
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < S; j++) sum += exp((double)x[j] + (m ? (double)m[j] : 0.0) - mx);
+    double inv = 1.0 / sum;
+    for (int64_t j = 0; j < S; j++) y[j] = (float)(exp((double)x[j] + (m ? (double)m[j] : 0.0) - mx) * inv);
+}
+
+/* op_dropout's arithmetic: dst[k] = scale·src[k] where philox_uniform(seed,
+ * stream, k) >= p, else 0 (src == dst allowed). One Philox block yields the
+ * uniforms of 4 consecutive elements (core/rng.h layout). */
+static void dropout_probs(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+                          uint64_t stream) {
+    int64_t blocks = (n + 3) / 4;
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t b = 0; b < blocks; b++) {
+        uint32_t counter[4] = {(uint32_t)b, (uint32_t)((uint64_t)b >> 32), (uint32_t)stream,
+                               (uint32_t)(stream >> 32)};
+        uint32_t words[4];
+        philox4x32_10(counter, key, words);
+        for (int j = 0; j < 4 && 4 * b + j < n; j++) {
+            float u = (float)(words[j] >> 8) * (1.0f / 16777216.0f);
+            dst[4 * b + j] = u >= p ? scale * src[4 * b + j] : 0.0f;
+        }
+    }
+}
+
+static void check_operand(const Tensor *t, const char *what) {
+    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "attention: %s must be a contiguous f32 tensor", what);
+}
+
+static void attention_backward_device(TapeNode *node) {
+    const int64_t *i = node->i;
+    const Tensor *lse = node->saved;
+    Tensor *mask = node->n_in > 3 ? node->in[3] : NULL;
+    device_kernels(node->out->device, "attention")
+        ->attention_backward(tensor_f32(node->in[0]), tensor_f32(node->in[1]), tensor_f32(node->in[2]),
+                             mask ? tensor_f32(mask) : NULL, tensor_f32(node->out), tensor_f32(lse),
+                             node->out->grad, tape_input_grad(node, 0), tape_input_grad(node, 1),
+                             tape_input_grad(node, 2), i[AT_B], i[AT_H], i[AT_T], i[AT_S], i[AT_DH],
+                             node->f[AT_SCALE], node->f[AT_P], (uint64_t)i[AT_SEED], (uint64_t)i[AT_STREAM]);
+}
+
+/* The composed ops' backward, in their order and arithmetic:
+ *   dPd = dO vᵀ, dv += Pdᵀ dO              (op_matmul, Pd the dropped probabilities)
+ *   dP = dropout(dPd)                        (op_dropout: the same mask and scale)
+ *   dZ = P ⊙ (dP − <dP, P>), <.,.> in double (op_softmax)
+ *   dZ *= scale                              (op_scale)
+ *   dq += dZ k, dk += dZᵀ q                  (op_matmul) */
+static void attention_backward(TapeNode *node) {
+    if (node->out->device != DEVICE_CPU) {
+        attention_backward_device(node);
+        return;
+    }
+    const int64_t BH = node->i[AT_B] * node->i[AT_H], T = node->i[AT_T], S = node->i[AT_S], Dh = node->i[AT_DH];
+    const float scale = node->f[AT_SCALE], p = node->f[AT_P], keep_scale = node->f[AT_KEEP_SCALE];
+    const uint64_t seed = (uint64_t)node->i[AT_SEED], stream = (uint64_t)node->i[AT_STREAM];
+    const float *q = tensor_f32(node->in[0]), *k = tensor_f32(node->in[1]), *v = tensor_f32(node->in[2]);
+    const float *P = tensor_f32((Tensor *)node->saved), *g = node->out->grad;
+    float *dq = tape_input_grad(node, 0), *dk = tape_input_grad(node, 1), *dv = tape_input_grad(node, 2);
+    const int64_t n = BH * T * S;
+
+    const float *Pd = P;
+    if (p > 0.0f) {
+        float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
+        dropout_probs(P, dropped, n, p, keep_scale, seed, stream);
+        Pd = dropped;
+    }
+    /* dP starts at zero and receives beta = 1 products, as the composed ops' gradient buffers did. */
+    float *dP = tensor_f32(tensor_zeros(DTYPE_F32, SHAPE(BH, T, S)));
+    for (int64_t b = 0; b < BH; b++) {
+        const float *gb = g + b * T * Dh;
+        gemm_f32(0, 1, T, S, Dh, 1.0f, gb, Dh, v + b * S * Dh, Dh, 1.0f, dP + b * T * S, S);
+        if (dv) gemm_f32(1, 0, S, Dh, T, 1.0f, Pd + b * T * S, S, gb, Dh, 1.0f, dv + b * S * Dh, Dh);
+    }
+    if (!dq && !dk) return;
+    if (p > 0.0f) dropout_probs(dP, dP, n, p, keep_scale, seed, stream);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t r = 0; r < BH * T; r++) {
+        const float *y = P + r * S;
+        float *d = dP + r * S;
+        double dot = 0.0;
+        for (int64_t j = 0; j < S; j++) dot += (double)d[j] * (double)y[j];
+        for (int64_t j = 0; j < S; j++) d[j] = scale * (float)(y[j] * (d[j] - dot));
+    }
+    for (int64_t b = 0; b < BH; b++) {
+        const float *dZ = dP + b * T * S;
+        if (dq) gemm_f32(0, 0, T, Dh, S, 1.0f, dZ, S, k + b * S * Dh, Dh, 1.0f, dq + b * T * Dh, Dh);
+        if (dk) gemm_f32(1, 0, S, Dh, T, 1.0f, dZ, S, q + b * T * Dh, Dh, 1.0f, dk + b * S * Dh, Dh);
+    }
+}
+
+/* CPU forward: the composed ops' arithmetic; returns the probabilities P
+ * (before dropout) for the backward and writes o. */
+static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, Tensor *out, float scale,
+                                     float p, float keep_scale, uint64_t seed, uint64_t stream) {
+    const int64_t B = q->shape[0], BH = B * q->shape[1], T = q->shape[2], S = k->shape[2], Dh = q->shape[3];
+    const int64_t n = BH * T * S, rows_per_batch = BH / (B ? B : 1) * T;
+    Tensor *probs = tensor_new(DTYPE_F32, SHAPE(B, q->shape[1], T, S));
+    float *P = tensor_f32(probs);
+    const float *qv = tensor_f32(q), *kv = tensor_f32(k), *vv = tensor_f32(v);
+    const float *m = mask ? tensor_f32(mask) : NULL;
+    for (int64_t b = 0; b < BH; b++)
+        gemm_f32(0, 1, T, S, Dh, 1.0f, qv + b * T * Dh, Dh, kv + b * S * Dh, Dh, 0.0f, P + b * T * S, S);
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t r = 0; r < BH * T; r++) {
+        float *row = P + r * S;
+        for (int64_t j = 0; j < S; j++) row[j] = row[j] * scale;
+        softmax_row(row, row, m ? m + (r / rows_per_batch) * S : NULL, S);
+    }
+    const float *Pd = P;
+    if (p > 0.0f) {
+        float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
+        dropout_probs(P, dropped, n, p, keep_scale, seed, stream);
+        Pd = dropped;
+    }
+    float *o = tensor_f32(out);
+    for (int64_t b = 0; b < BH; b++)
+        gemm_f32(0, 0, T, Dh, S, 1.0f, Pd + b * T * S, S, vv + b * S * Dh, Dh, 0.0f, o + b * T * Dh, Dh);
+    return probs;
+}
+
+Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
+                     uint64_t stream) {
+    check_operand(q, "q");
+    check_operand(k, "k");
+    check_operand(v, "v");
+    Device dev = ops_device("attention", q, k, v);
+    char sq[64], sk[64], sv[64];
+    CHECK(q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && k->shape[0] == q->shape[0] &&
+              k->shape[1] == q->shape[1] && k->shape[3] == q->shape[3] &&
+              memcmp(k->shape, v->shape, 4 * sizeof *k->shape) == 0,
+          "attention: q %s, k %s, v %s: want q [B, H, T, Dh], k and v [B, H, S, Dh]",
+          tensor_shape_str(q, sq, sizeof sq), tensor_shape_str(k, sk, sizeof sk), tensor_shape_str(v, sv, sizeof sv));
+    const int64_t B = q->shape[0], H = q->shape[1], T = q->shape[2], S = k->shape[2], Dh = q->shape[3];
+    CHECK(S > 0, "attention: no keys (k %s)", tensor_shape_str(k, sk, sizeof sk));
+    if (mask) {
+        check_operand(mask, "mask");
+        CHECK(mask->device == dev, "attention: the mask is on another device than q, k, v");
+        CHECK(mask->ndim == 2 && mask->shape[0] == B && mask->shape[1] == S,
+              "attention: mask %s, want [%lld, %lld] ([B, S])", tensor_shape_str(mask, sq, sizeof sq), (long long)B,
+              (long long)S);
+        CHECK(!(mask->requires_grad && autograd_is_enabled()),
+              "attention: the mask is a constant here and cannot receive a gradient");
+    }
+    CHECK(dropout_p >= 0.0f && dropout_p <= 1.0f, "attention: dropout probability %g outside [0, 1]",
+          (double)dropout_p);
+    /* p == 1 drops everything (op_dropout's convention); the scale must not be inf. */
+    float keep_scale = dropout_p < 1.0f ? 1.0f / (1.0f - dropout_p) : 0.0f;
+
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, 4, q->shape);
+    Tensor *saved;
+    if (dev != DEVICE_CPU) {
+        saved = tensor_new_on(dev, DTYPE_F32, SHAPE(B, H, T));
+        if (B * H * T > 0)
+            device_kernels(dev, "attention")
+                ->attention_forward(tensor_f32(q), tensor_f32(k), tensor_f32(v), mask ? tensor_f32(mask) : NULL,
+                                    tensor_f32(out), tensor_f32(saved), B, H, T, S, Dh, scale, dropout_p, seed,
+                                    stream);
+    } else {
+        saved = attention_forward_cpu(q, k, v, mask, out, scale, dropout_p, keep_scale, seed, stream);
+    }
+    TapeNode *node = tape_maybe_record("attention", attention_backward, out, q, k, v, mask);
+    if (node) {
+        node->saved = saved;
+        node->i[AT_B] = B;
+        node->i[AT_H] = H;
+        node->i[AT_T] = T;
+        node->i[AT_S] = S;
+        node->i[AT_DH] = Dh;
+        node->i[AT_SEED] = (int64_t)seed;
+        node->i[AT_STREAM] = (int64_t)stream;
+        node->f[AT_SCALE] = scale;
+        node->f[AT_P] = dropout_p;
+        node->f[AT_KEEP_SCALE] = keep_scale;
+    }
+    return out;
+}
