@@ -58,6 +58,27 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Block-wide sum (max) of one value per thread, returned to every thread.
+// `red` is __shared__ with one slot per warp (32 suffice); the leading
+// barrier lets a kernel call these back to back. blockDim.x must be a
+// multiple of 32. Fixed order: the same inputs give the same bits.
+__device__ __forceinline__ double block_sum_d(double v, double *red) {
+    v = warp_sum_d(v);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    return warp_sum_d(lane < warps ? red[lane] : 0.0);
+}
+__device__ __forceinline__ float block_max_f(float v, float *red) {
+    v = warp_max(v);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    return warp_max(lane < warps ? red[lane] : -INFINITY);
+}
+
 // Philox4x32-10, bit-identical to core/rng.c: element `index` of (seed,
 // stream) takes word index % 4 of the block counter {index/4, stream}.
 __device__ __forceinline__ void philox4x32_10_dev(uint32_t c[4], uint32_t k0, uint32_t k1) {

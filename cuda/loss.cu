@@ -23,26 +23,6 @@ static unsigned int row_threads(int64_t C) {
 
 static unsigned int row_grid(int64_t rows) { return rows < 65535LL * 512 ? (unsigned int)rows : 65535u * 512u; }
 
-// The sum (max) over the block, the same in every thread; red holds one slot
-// per warp, and the leading barrier allows back-to-back calls.
-static __device__ double block_sum_d(double v, double *red) {
-    v = warp_sum_d(v);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    return warp_sum_d(lane < warps ? red[lane] : 0.0);
-}
-
-static __device__ float block_max_f(float v, float *red) {
-    v = warp_max(v);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    return warp_max(lane < warps ? red[lane] : -INFINITY);
-}
-
 // Stage two of every loss: loss[0] = Σ vals / den, where den counts the
 // targets that are not ignored (targets given) or is `count`. With den = 0,
 // zero_when_empty gives 0 (op_loss.c: an all-ignored batch has loss 0) and

@@ -34,15 +34,6 @@ static unsigned int row_grid(int64_t rows) { return rows < 65535LL * 512 ? (unsi
 // The sum over the block of every thread's v, the same in all threads. red
 // holds one slot per warp; the leading barrier lets the block call it again
 // at once (the previous call's reads of red are done).
-static __device__ double block_sum_d(double v, double *red) {
-    v = warp_sum_d(v);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    return warp_sum_d(lane < warps ? red[lane] : 0.0);
-}
-
 static __device__ double block_max_d(double v, double *red) {
     for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;

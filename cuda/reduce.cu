@@ -10,29 +10,16 @@
 #define GRID_STRIDE(k, n) \
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < (n); k += (int64_t)gridDim.x * blockDim.x)
 
-// The sum of one value per thread of a THREADS-thread block, valid in thread
-// 0: butterflies within each warp, then the warps' sums in order.
-__device__ double block_sum_d(double v) {
-    __shared__ double warp_part[THREADS / 32];
-    v = warp_sum_d(v);
-    __syncthreads(); // warp_part may still be read from a previous call
-    if (threadIdx.x % 32 == 0) warp_part[threadIdx.x / 32] = v;
-    __syncthreads();
-    double s = 0.0;
-    if (threadIdx.x == 0)
-        for (int w = 0; w < THREADS / 32; w++) s += warp_part[w];
-    return s;
-}
-
 // ---- over one dim: x [outer, n, inner] -> y [outer, inner] ----
 
 // inner = 1: one block per row of n contiguous values.
 __global__ void reduce_rows_kernel(const float *x, float *y, int64_t outer, int64_t n, float scale) {
+    __shared__ double red[32];
     for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
         const float *row = x + o * n;
         double s = 0.0;
         for (int64_t j = threadIdx.x; j < n; j += THREADS) s += row[j];
-        s = block_sum_d(s);
+        s = block_sum_d(s, red);
         if (threadIdx.x == 0) y[o] = (float)(s * (double)scale);
     }
 }
@@ -90,21 +77,23 @@ static unsigned int partial_blocks(int64_t n) {
 }
 
 __global__ void partial_sums_kernel(const float *x, double *part, int64_t n, int squares) {
+    __shared__ double red[32];
     double s = 0.0;
     GRID_STRIDE(k, n) {
         double v = x[k];
         s += squares ? v * v : v;
     }
-    s = block_sum_d(s);
+    s = block_sum_d(s, red);
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
 // One block adds the partials (each thread a fixed stride of them); the
 // total goes to y as scale·Σ in f32, or to out in double.
 __global__ void finish_sum_kernel(const double *part, int count, float *y, float scale, double *out) {
+    __shared__ double red[32];
     double s = 0.0;
     for (int b = threadIdx.x; b < count; b += THREADS) s += part[b];
-    s = block_sum_d(s);
+    s = block_sum_d(s, red);
     if (threadIdx.x != 0) return;
     if (y) y[0] = (float)(s * (double)scale);
     if (out) out[0] = s;
