@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "autograd/ops.h"
+#include "core/device.h"
 #include "core/error.h"
 
 /* [B, T, H·Dh] -> [B, H, T, Dh]: head h owns columns h·Dh .. (h+1)·Dh-1. */
@@ -50,13 +51,15 @@ Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_hea
 Tensor *attention_additive_mask(Tensor *mask01) {
     CHECK(mask01->ndim == 2 && (mask01->dtype == DTYPE_I32 || mask01->dtype == DTYPE_F32),
           "attention mask must be a [B, S] i32 or f32 tensor");
+    /* Masks are small: a device mask is read back, converted here, and sent again. */
+    const Tensor *m01 = mask01->device == DEVICE_CPU ? mask01 : tensor_to_device(mask01, DEVICE_CPU);
     Tensor *out = tensor_new(DTYPE_F32, 2, mask01->shape);
     const int64_t n = tensor_numel(mask01);
     float *o = tensor_f32(out);
     /* BERT's get_extended_attention_mask: (1 - m) · -10000 (spec §2.3). */
     for (int64_t k = 0; k < n; k++) {
-        float m = mask01->dtype == DTYPE_I32 ? (float)tensor_i32(mask01)[k] : tensor_f32(mask01)[k];
+        float m = m01->dtype == DTYPE_I32 ? (float)tensor_i32(m01)[k] : tensor_f32(m01)[k];
         o[k] = (1.0f - m) * -10000.0f;
     }
-    return out;
+    return tensor_on(out, mask01->device);
 }
