@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "autograd/tape.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "unlearn/retrieval_batch.h"
 
@@ -39,7 +40,9 @@ int pair_itm_probs(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_
             Tensor *logits = albef_itm_logits(m, albef_fused_cls(m, &txt, img.tokens));
             CHECK(tensor_numel(logits) == (int64_t)B * 2, "ITM logits: %lld values for %d pairs",
                   (long long)tensor_numel(logits), B);
-            const Tensor *c = tensor_is_contiguous(logits) ? logits : tensor_contiguous_copy(logits);
+            const Tensor *c = logits->device != DEVICE_CPU ? tensor_to_device(logits, DEVICE_CPU)
+                              : tensor_is_contiguous(logits) ? logits
+                                                             : tensor_contiguous_copy(logits);
             const float *z = tensor_f32(c);
             for (int i = 0; i < B; i++) {
                 /* Softmax of two logits in double, shifted by the max so

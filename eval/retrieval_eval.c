@@ -5,6 +5,7 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/progress.h"
@@ -49,6 +50,10 @@ static void eval_scope_leave(Albef *m, EvalScope s) {
 /* Copies an arena tensor of `numel` floats into host memory. */
 static void copy_out(const Tensor *t, float *dst, int64_t numel) {
     CHECK(tensor_numel(t) == numel, "expected %lld values, got %lld", (long long)numel, (long long)tensor_numel(t));
+    if (t->device != DEVICE_CPU) { /* device outputs of the ops are contiguous */
+        tensor_copy_to_host(t, dst);
+        return;
+    }
     const Tensor *c = tensor_is_contiguous(t) ? t : tensor_contiguous_copy(t);
     memcpy(dst, tensor_f32(c), (size_t)numel * sizeof(float));
 }

@@ -121,9 +121,12 @@ static Tensor *first_token(Tensor *x) {
     return op_reshape(op_slice(x, 1, 0, 1), SHAPE(x->shape[0], x->shape[2]));
 }
 
+/* The model's entry points take batches built on the host and move them to
+ * the device the parameters live on (a no-op on the CPU), so data loaders and
+ * evaluators need not know where the model runs. */
 static AlbefImageEmbed embed_image(const AlbefEncoders *e, Tensor *images, Tensor *token_mask) {
     AlbefImageEmbed out;
-    out.tokens = vit_forward(&e->visual, images);
+    out.tokens = vit_forward(&e->visual, tensor_on(images, e->vision_proj.weight->device));
     if (token_mask) out.tokens = op_mul(out.tokens, token_mask); /* Erm-Ktp's mask (albef.h) */
     out.feat = op_l2_normalize(linear_forward(&e->vision_proj, first_token(out.tokens)), ITC_NORM_EPS);
     return out;
@@ -131,8 +134,9 @@ static AlbefImageEmbed embed_image(const AlbefEncoders *e, Tensor *images, Tenso
 
 static AlbefTextEmbed embed_text(const AlbefEncoders *e, Tensor *ids, Tensor *mask01, DropoutState *dropout) {
     AlbefTextEmbed out;
-    out.mask = attention_additive_mask(mask01);
-    out.tokens = bert_text_forward(&e->text, ids, out.mask, dropout);
+    Device device = e->text_proj.weight->device;
+    out.mask = attention_additive_mask(tensor_on(mask01, device));
+    out.tokens = bert_text_forward(&e->text, tensor_on(ids, device), out.mask, dropout);
     out.feat = op_l2_normalize(linear_forward(&e->text_proj, first_token(out.tokens)), ITC_NORM_EPS);
     return out;
 }
@@ -164,7 +168,9 @@ AlbefTextEmbed albef_embed_text_momentum(Albef *m, Tensor *ids, Tensor *mask01) 
 }
 
 Tensor *albef_fused_cls(Albef *m, const AlbefTextEmbed *text, Tensor *image_tokens) {
-    Tensor *h = bert_fusion_forward(&m->online.text, text->tokens, text->mask, image_tokens, &m->dropout);
+    Device device = m->params.device;
+    Tensor *h = bert_fusion_forward(&m->online.text, tensor_on(text->tokens, device), tensor_on(text->mask, device),
+                                    tensor_on(image_tokens, device), &m->dropout);
     return first_token(h);
 }
 

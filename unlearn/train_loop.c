@@ -6,6 +6,7 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -65,7 +66,8 @@ int albef_train_retrieval(Albef *m, const RetrievalSet *train, const int64_t *pa
                 rc = error_prefix("epoch %d step %lld", epoch, (long long)it);
                 break;
             }
-            float value = tensor_f32(loss)[0];
+            float value;
+            tensor_copy_to_host(loss, &value); /* any device */
             if (!isfinite(value)) {
                 rc = error_set("epoch %d step %lld: loss is %g (learning rate %g too high?)", epoch, (long long)it,
                                value, lr);
