@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -35,6 +36,7 @@ NegGradRun neggrad_run_from_recipe(const Recipe *r, const ModelConfig *cfg, doub
 }
 
 double neggrad_itm_match_rate(const Tensor *itm_logits, int B) {
+    if (itm_logits->device != DEVICE_CPU) itm_logits = tensor_to_device(itm_logits, DEVICE_CPU);
     const float *l = tensor_f32(itm_logits);
     int match = 0;
     for (int b = 0; b < B; b++) match += l[2 * b + 1] > l[2 * b];
@@ -81,7 +83,9 @@ int neggrad_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int6
                 rc = error_prefix("NegGrad epoch %d step %lld", epoch, (long long)it);
                 break;
             }
-            double value = tensor_f32(loss)[0], rate = neggrad_itm_match_rate(out.itm_logits, B);
+            float loss_value;
+            tensor_copy_to_host(loss, &loss_value);
+            double value = loss_value, rate = neggrad_itm_match_rate(out.itm_logits, B);
             if (!isfinite(value)) {
                 rc = error_set("NegGrad epoch %d step %lld: task loss is %g", epoch, (long long)it, value);
                 break;
