@@ -1,6 +1,6 @@
 // Backend set-up: device choice, stream, cuBLASLt handle, device memory
-// accounting, and the registration of memory and kernels with core/ and
-// autograd/ (cuda/backend.h).
+// accounting, and the registration of memory and kernels (cuda_fill_all,
+// cuda/kernel_table.cu) with core/ and autograd/ (cuda/backend.h).
 #include <stdio.h>
 #include <string.h>
 
@@ -87,20 +87,6 @@ static void device_memory_copy(void *dst, int dst_on_device, const void *src, in
 
 static const DeviceMemory cuda_memory = {backend.name, device_memory_alloc, device_memory_release,
                                          device_memory_fill, device_memory_copy};
-
-extern "C" void cuda_fill_all(DeviceKernels *k) {
-    memset(k, 0, sizeof *k);
-    k->name = "cuda";
-    cuda_fill_gemm(k);
-    cuda_fill_elementwise(k);
-    cuda_fill_shape(k);
-    cuda_fill_reduce(k);
-    cuda_fill_misc(k);
-    cuda_fill_norm(k);
-    cuda_fill_loss(k);
-    cuda_fill_attention(k);
-    cuda_fill_optim(k);
-}
 
 extern "C" int cuda_backend_init(char *why, size_t why_size) {
     if (backend.ready) return 0;
