@@ -102,6 +102,55 @@ $(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 # The suite runs the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
 test: $(BUILD)/run_tests $(PROGS)
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
+	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
+
+# ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
+# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c)
+# run on the CPU against the committed kernels: each cuda/<file>.cu is
+# rewritten by tests/cuda_emu/cu_to_cpp.py (launches and __shared__ only) into
+# $(EMU_DIR)/cuda/<file>.cpp and compiled by g++ with the emulator's
+# stand-ins for the CUDA headers; cuda/backend.cu and the cuBLASLt call
+# (cuda/gemm_blaslt.cu) are replaced by tests/cuda_emu/emu_backend.cpp and
+# emu_blaslt.cpp. Needs no nvcc and no GPU. `make test` runs it after the
+# normal suite; with SAN=1 the kernels run under ASan+UBSan (the stand-in for
+# compute-sanitizer memcheck). Real-GPU runs: bench/gpu_check.sh.
+#   make test-cuda-emu       builds $(EMU_DIR)/run_tests_emu and runs it
+EMU_DIR      := build/emu$(if $(filter 1,$(SAN)),-san)
+EMU_CU_SRCS  := $(filter-out cuda/backend.cu cuda/gemm_blaslt.cu,$(wildcard cuda/*.cu))
+EMU_CPP_SRCS := $(wildcard tests/cuda_emu/*.cpp)
+EMU_C_SRCS   := tests/main.c tests/cuda_parity.c $(wildcard tests/test_cuda_*.c) tests/test_albef_reference.c \
+                $(LIB_SRCS)
+EMU_OBJS     := $(EMU_C_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
+                $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
+# The library with its GPU code paths (HAVE_CUDA); with CUDA_EMULATOR the
+# parity harness runs its second device pass in reverse thread order.
+EMU_CFLAGS   := $(filter-out -DHAVE_CUDA -I/usr/local/cuda/include,$(CFLAGS)) -DHAVE_CUDA -DCUDA_EMULATOR
+# -ffp-contract=fast: nvcc fuses a·b + c by default, so the kernels are
+# compiled the same way (the __fmul_rn-style intrinsics stay unfused).
+EMU_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -march=x86-64-v3 \
+                -ffp-contract=fast -D_GNU_SOURCE -Itests/cuda_emu/include -I. -MMD -MP $(SANFLAGS)
+EMU_LDLIBS   := $(filter-out -lcublasLt -lcudart -lstdc++,$(LDLIBS))
+
+$(EMU_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMU_CFLAGS) -c $< -o $@
+$(EMU_DIR)/cuda/%.cpp: cuda/%.cu tests/cuda_emu/cu_to_cpp.py
+	@mkdir -p $(dir $@)
+	python3 tests/cuda_emu/cu_to_cpp.py $< $@
+.PRECIOUS: $(EMU_DIR)/cuda/%.cpp # kept: the code that ran, for reading
+$(EMU_DIR)/cuda/%.cu.o: $(EMU_DIR)/cuda/%.cpp
+	g++ $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_DIR)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
+	@mkdir -p $(dir $@)
+	g++ $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
+	g++ -fopenmp $(SANFLAGS) $^ -o $@ $(EMU_LDLIBS)
+
+.PHONY: test-cuda-emu
+test-cuda-emu: $(EMU_DIR)/run_tests_emu
+	@echo "== CUDA kernel emulator: GPU parity tests against cuda/*.cu, run on the CPU (tests/cuda_emu) =="
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
+# ---- end of the CUDA kernel emulator block ---------------------------------
 
 bench: $(PROGS)
 	bash bench/run.sh

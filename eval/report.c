@@ -120,6 +120,7 @@ int run_report_write_metrics_json(const RunReport *r, const char *path) {
     cJSON_AddNumberToObject(root, "n_dr", (double)r->n_dr);
     cJSON *models = cJSON_AddObjectToObject(root, "models");
     for (int k = 0; k < r->n_models; k++) cJSON_AddItemToObject(models, r->models[k].name, model_json(&r->models[k]));
+    if (r->method_details) cJSON_AddItemToObject(root, "method_details", cJSON_Duplicate(r->method_details, 1));
     if (r->config) cJSON_AddItemToObject(root, "config", cJSON_Duplicate(r->config, 1));
     int rc = json_write_file(path, root);
     cJSON_Delete(root);
@@ -222,6 +223,7 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
                "1 = "
                "unchanged, higher = Df looks less like training data.\n\n");
     md_reading(r, f);
+    if (r->method_notes) fprintf(f, "\n%s", r->method_notes);
     if (ferror(f)) {
         atomic_abort(&af);
         return error_set("%s: write failed", path);

@@ -16,7 +16,8 @@
  *                  Df_reported, auc_code, auc_chunks, df_vs_unseen, auc_unseen,
  *                  dt_seconds, df_seconds, time_seconds, mi_p_before, mi_p_after,
  *                  mi_ratio, mi_per_sample_ratio, mi_hard_before, mi_hard_after,
- *                  mi_control_ratio}}, "config"?}; a value not measured is null
+ *                  mi_control_ratio}}, "method_details"?, "config"?}; a value not
+ *                  measured is null
  *   report.md      the same as a markdown table and a paragraph reading it
  *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
  *   scores_dr.csv  the same for the Dr evaluation pairs (all subsets, in order)
@@ -73,6 +74,11 @@ typedef struct {
     const char *const *pair_keys;
     const char *const *pair_texts;
     const cJSON *config;       /* optional resolved configuration, copied into metrics.json */
+    /* Optional (borrowed): the method's own details (e.g. MultiDelete's model
+     * selection), copied into metrics.json as "method_details", and a markdown
+     * paragraph about them appended to report.md. */
+    const cJSON *method_details;
+    const char *method_notes;
 } RunReport;
 
 void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts);

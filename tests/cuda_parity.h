@@ -9,7 +9,9 @@
  *   devices, so a backward that overwrites instead of adding (+=) fails;
  * - the error is normwise: max|dev − cpu| / max|cpu| over each tensor, below
  *   tol (1e-5 in fp32, 1e-2 in bf16 by the issue's bar);
- * - the two device runs must agree bit for bit (determinism).
+ * - the two device runs must agree bit for bit (determinism); under the CUDA
+ *   kernel emulator the second one runs blocks and threads in reverse order,
+ *   so a race shows up there too.
  * On a machine or build without a GPU, cuda_parity_ready() marks the test
  * skipped with the reason, and the test returns. */
 #ifndef TESTS_CUDA_PARITY_H

@@ -110,10 +110,23 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
         stats->last_mkr = mkr;
         stats->last_ukr = ukr;
         log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
+        if (run->select && rc == 0) {
+            /* Scoring is not unlearning time (§6.5): the clock skips it. */
+            double s0 = clock_seconds();
+            rc = model_selection_after_epoch(run->select, epoch, unlearned);
+            double spent = clock_seconds() - s0;
+            stats->select_seconds += spent;
+            t0 += spent;
+        }
     }
     progress_end(&bar);
     stats->seconds = clock_seconds() - t0;
     autograd_step_end();
+    stats->selected_epoch = run->epochs - 1;
+    if (rc == 0 && run->select) {
+        int best = model_selection_restore(run->select, unlearned);
+        if (best >= 0) stats->selected_epoch = best;
+    }
     albef_set_mode(unlearned, 0, run->seed);
     free(df_order);
     free(dr_order);

@@ -4,7 +4,9 @@
  * size (the intended equal halves, §5.3 item 2, drawn from a Dr order that is
  * reshuffled whenever it runs out), computes L = λ1·L_MD + λ2·L_MKR + λ3·L_UKR
  * (unlearn/multidelete_loss.h) and takes an AdamW step at the LAVIS staircase
- * learning rate. θ0 runs in eval mode without a tape.
+ * learning rate. θ0 runs in eval mode without a tape. With run->select, the
+ * model selection of §5.3 item 5 scores θ after every epoch from the 3rd on
+ * and θ ends holding the best epoch's parameters (unlearn/model_selection.h).
  *
  * The AdamW moments start at zero: the released code restores them from θ0's
  * training checkpoint (§5.3 item 1), which a user holding only the model
@@ -16,6 +18,7 @@
 
 #include "data/retrieval_set.h"
 #include "models/albef.h"
+#include "unlearn/model_selection.h"
 #include "unlearn/multidelete_loss.h"
 
 typedef struct {
@@ -25,11 +28,17 @@ typedef struct {
     int augment;
     uint64_t seed;
     MultiDeleteOptions loss;
+    /* §5.3 item 5: scores the model after every epoch from select->first_epoch
+     * on and leaves the best epoch's parameters in θ at the end; NULL keeps
+     * the last epoch. Owned by the caller (read its results after the loop). */
+    ModelSelection *select;
 } MultiDeleteRun;
 
 typedef struct {
     int64_t steps;
     double seconds;                          /* the loop only, no evaluation (spec §6.5) */
+    double select_seconds;                   /* scoring epochs for the model selection (not in seconds) */
+    int selected_epoch;                      /* 0-based epoch whose parameters θ holds (the last without selection) */
     double first_md, first_mkr, first_ukr;   /* mean terms over the first epoch */
     double last_md, last_mkr, last_ukr;      /* and over the last */
 } MultiDeleteStats;

@@ -228,6 +228,8 @@ void run_free(RunContext *ctx) {
     retrieval_set_free(&ctx->val);
     if (ctx->tok) tokenizer_free(ctx->tok);
     if (ctx->config) cJSON_Delete(ctx->config);
+    if (ctx->method_details) cJSON_Delete(ctx->method_details);
+    free(ctx->method_notes);
     log_close_file();
     memset(ctx, 0, sizeof *ctx);
 }

@@ -50,6 +50,14 @@ typedef struct {
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
     cJSON *config;                /* resolved configuration, written as config.json */
+    /* Optional, owned (freed by run_free): what the method reports beyond the
+     * common metrics (MultiDelete: its model selection), set before
+     * run_program_finish: the JSON goes into metrics.json ("method_details"),
+     * the markdown paragraph into report.md, the one-line summary is printed
+     * after the summary table. */
+    cJSON *method_details;
+    char *method_notes;
+    char method_summary[512];
 } RunContext;
 
 /* Prepares everything up to the models. `spec` holds the program's flags

@@ -26,6 +26,8 @@ void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *me
     }
     run_report_init(&e->report, method, e->pair_keys, e->pair_texts);
     e->report.config = ctx->config;
+    e->report.method_details = ctx->method_details;
+    e->report.method_notes = ctx->method_notes;
 }
 
 void run_evaluation_free(RunEvaluation *e) {
@@ -218,6 +220,7 @@ int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx) {
     if (run_report_write(&e->report, ctx->run_dir) < 0) return -1;
     printf("\n");
     run_report_print_summary(&e->report, stdout);
+    if (ctx->method_summary[0]) printf("\n%s\n", ctx->method_summary);
     printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->run_dir);
     return 0;
 }

@@ -1,0 +1,204 @@
+#include "unlearn/model_selection.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/tape.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "eval/auc.h"
+#include "eval/forget_metrics.h"
+#include "eval/retrieval_eval.h"
+
+/* Philox stream of the held-out Dr subset ("mdselect" in ASCII), apart from
+ * the streams of the evaluation subsets (data/deletion.c) and the MI sample. */
+#define SELECTION_STREAM_HELDOUT 0x6d6473656c656374ULL
+
+#define SELECTION_RULE                                                                                           \
+    "after each epoch from the first_epoch-th on: Dt = validation mean recall (%), AUC_code = 100*AUC(Df pairs " \
+    "label 0, held-out Dr pairs label 1) of the pairs' own ITC cosine; keep the epoch maximising "              \
+    "(Dt + AUC_code)/2 (spec/unlearning_methods.md 5.3 item 5; validation split and a Dr subset disjoint from "   \
+    "the reported ones, not the released code's test split)"
+
+void model_selection_init(ModelSelection *s, int first_epoch, ModelScoreFn fn, void *ctx) {
+    memset(s, 0, sizeof *s);
+    s->first_epoch = first_epoch < 0 ? 0 : first_epoch;
+    s->score_fn = fn;
+    s->score_ctx = ctx;
+    s->best = -1;
+}
+
+void model_selection_free(ModelSelection *s) {
+    free(s->best_values);
+    memset(s, 0, sizeof *s);
+    s->best = -1;
+}
+
+int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
+    if (epoch < s->first_epoch) return 0;
+    if (s->n_scored >= MODEL_SELECTION_MAX_EPOCHS)
+        return error_set("model selection: more than %d candidate epochs", MODEL_SELECTION_MAX_EPOCHS);
+    double t0 = clock_seconds();
+    EpochScore e = {0};
+    if (s->score_fn(s->score_ctx, m, &e) < 0) return error_prefix("model selection after epoch %d", epoch + 1);
+    e.score = 0.5 * (e.dt + e.auc_code);
+    if (!isfinite(e.score)) return error_set("model selection after epoch %d: score %g", epoch + 1, e.score);
+    int k = s->n_scored++;
+    s->epochs[k] = epoch;
+    s->scores[k] = e;
+    if (s->best < 0 || e.score > s->scores[s->best].score) {
+        if (!s->best_values) {
+            s->n_values = m->params.total;
+            s->best_values = malloc((size_t)s->n_values * sizeof *s->best_values);
+            CHECK(s->best_values != NULL, "out of memory (model selection snapshot of %lld values)",
+                  (long long)s->n_values);
+        }
+        CHECK(m->params.total == s->n_values, "model selection: the model changed size");
+        memcpy(s->best_values, m->params.values, (size_t)s->n_values * sizeof *s->best_values);
+        s->best = k;
+    }
+    s->seconds += clock_seconds() - t0;
+    log_info("selection after epoch %d: validation Dt %.2f, AUC_code %.2f (Df %.2f), score %.3f%s", epoch + 1, e.dt,
+             e.auc_code, 100.0 - e.auc_code, e.score, s->best == k ? " (best so far)" : "");
+    return 0;
+}
+
+int model_selection_best_epoch(const ModelSelection *s) { return s->best < 0 ? -1 : s->epochs[s->best]; }
+
+int model_selection_restore(const ModelSelection *s, Albef *m) {
+    if (s->best < 0) return -1;
+    CHECK(m->params.total == s->n_values, "model selection: restoring into a model of another size");
+    memcpy(m->params.values, s->best_values, (size_t)s->n_values * sizeof *s->best_values);
+    return s->epochs[s->best];
+}
+
+cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rule", SELECTION_RULE);
+    cJSON_AddNumberToObject(o, "first_epoch", s->first_epoch + 1);
+    cJSON_AddNumberToObject(o, "epochs_run", epochs_run);
+    cJSON *c = cJSON_AddArrayToObject(o, "candidates");
+    for (int k = 0; k < s->n_scored; k++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "epoch", s->epochs[k] + 1);
+        cJSON_AddNumberToObject(e, "val_r_mean", s->scores[k].dt);
+        cJSON_AddNumberToObject(e, "auc_code", s->scores[k].auc_code);
+        cJSON_AddNumberToObject(e, "score", s->scores[k].score);
+        cJSON_AddItemToArray(c, e);
+    }
+    if (s->best >= 0) cJSON_AddNumberToObject(o, "selected_epoch", s->epochs[s->best] + 1);
+    else cJSON_AddNullToObject(o, "selected_epoch");
+    cJSON_AddNumberToObject(o, "seconds", s->seconds);
+    return o;
+}
+
+char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
+    size_t cap = 4096 + (size_t)s->n_scored * 96;
+    char *md = malloc(cap);
+    CHECK(md != NULL, "out of memory");
+    size_t n = 0;
+    if (s->best < 0) {
+        n += (size_t)snprintf(md + n, cap - n,
+                              "Model selection (spec/unlearning_methods.md §5.3 item 5): no candidate epoch (%d epochs "
+                              "run, selection starts at epoch %d); the last epoch is kept.\n",
+                              epochs_run, s->first_epoch + 1);
+        return md;
+    }
+    n += (size_t)snprintf(md + n, cap - n,
+                          "Model selection (spec/unlearning_methods.md §5.3 item 5): after each epoch from epoch %d on, "
+                          "Dt = mean recall on the validation split and AUC code = 100·AUC of the Df pairs (label 0) "
+                          "against a held-out Dr subset (label 1, disjoint from the five reported subsets); the epoch "
+                          "maximising (Dt + AUC code)/2 is kept. Selected: epoch %d of %d.\n\n"
+                          "| epoch | val R mean | AUC code | score |\n|---:|---:|---:|---:|\n",
+                          s->first_epoch + 1, s->epochs[s->best] + 1, epochs_run);
+    for (int k = 0; k < s->n_scored && n < cap; k++)
+        n += (size_t)snprintf(md + n, cap - n, "| %d%s | %.2f | %.2f | %.3f |\n", s->epochs[k] + 1,
+                              k == s->best ? " (selected)" : "", s->scores[k].dt, s->scores[k].auc_code,
+                              s->scores[k].score);
+    return md;
+}
+
+/* ---- the validation scorer ---- */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
+                           const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
+                           int batch) {
+    memset(v, 0, sizeof *v);
+    if (val->split.n_images < 1)
+        return error_set("no validation split (flickr30k_val.json) for the selection's Dt");
+    /* Dr minus every pair of the reported evaluation subsets. */
+    int64_t n_used = (int64_t)eval_sets->n_subsets * eval_sets->n_df;
+    int64_t *used = malloc(((size_t)n_used + 1) * sizeof *used);
+    int64_t *pool = malloc(((size_t)split->n_dr + 1) * sizeof *pool);
+    CHECK(used && pool, "out of memory");
+    memcpy(used, eval_sets->dr_subsets, (size_t)n_used * sizeof *used);
+    qsort(used, (size_t)n_used, sizeof *used, cmp_i64);
+    int64_t n_pool = 0;
+    for (int64_t i = 0; i < split->n_dr; i++)
+        if (!bsearch(&split->dr[i], used, (size_t)n_used, sizeof *used, cmp_i64)) pool[n_pool++] = split->dr[i];
+    free(used);
+    if (n_pool < 1) {
+        free(pool);
+        return error_set("every Dr pair is in a reported evaluation subset (Dr %lld pairs, %lld used): no "
+                         "held-out Dr subset is left", (long long)split->n_dr, (long long)n_used);
+    }
+    int64_t k = split->n_df < n_pool ? split->n_df : n_pool;
+    Rng r = rng_make(seed, SELECTION_STREAM_HELDOUT);
+    for (int64_t i = 0; i < k; i++) {
+        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_pool - i));
+        int64_t t = pool[i];
+        pool[i] = pool[j];
+        pool[j] = t;
+    }
+    qsort(pool, (size_t)k, sizeof *pool, cmp_i64);
+    v->val = val;
+    v->train = train;
+    v->df = split->df;
+    v->n_df = split->n_df;
+    v->heldout_dr = pool;
+    v->n_heldout = k;
+    v->k_test = k_test;
+    v->batch = batch;
+    return 0;
+}
+
+void validation_scorer_free(ValidationScorer *v) {
+    free(v->heldout_dr);
+    memset(v, 0, sizeof *v);
+}
+
+int model_selection_validation_score(void *ctx, Albef *m, EpochScore *out) {
+    const ValidationScorer *v = ctx;
+    albef_set_mode(m, 0, 0);
+    RetrievalEvalOptions o = retrieval_eval_defaults();
+    o.k_test = v->k_test;
+    o.image_batch = o.text_batch = o.pair_batch = v->batch;
+    o.progress = 0;
+    RetrievalEvalResult r;
+    if (retrieval_eval_run(m, v->val, &o, &r) < 0) return error_prefix("validation Dt");
+    out->dt = r.recall.r_mean;
+    retrieval_eval_result_free(&r);
+    int64_t n = v->n_df + v->n_heldout;
+    double *scores = malloc((size_t)n * sizeof *scores);
+    int *labels = malloc((size_t)n * sizeof *labels);
+    CHECK(scores && labels, "out of memory");
+    int rc = forget_pair_scores(m, v->train, v->df, v->n_df, v->batch, 0, scores);
+    if (rc == 0) rc = forget_pair_scores(m, v->train, v->heldout_dr, v->n_heldout, v->batch, 0, scores + v->n_df);
+    if (rc == 0) {
+        for (int64_t i = 0; i < n; i++) labels[i] = i < v->n_df ? 0 : 1;
+        out->auc_code = 100.0 * auc_mann_whitney(scores, labels, n);
+    }
+    free(scores);
+    free(labels);
+    autograd_step_end();
+    return rc < 0 ? error_prefix("held-out Df AUC") : 0;
+}
