@@ -213,14 +213,16 @@ Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
     if (device != DEVICE_CPU) {
         device_kernels(device, "linear")
             ->linear_forward(tensor_f32(x), tensor_f32(w), bias ? tensor_f32(bias) : NULL, y, R, in, out_f);
-    } else if (bias) {
-        /* Bias first, then the GEMM adds onto it (beta = 1): no second pass. */
-        const float *bv = tensor_f32(bias);
+    } else {
+        if (bias) {
+            /* Bias first, then the GEMM adds onto it (beta = 1): no second pass. */
+            const float *bv = tensor_f32(bias);
 #pragma omp parallel for if (R * out_f > 65536)
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t j = 0; j < out_f; j++) y[r * out_f + j] = bv[j];
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t j = 0; j < out_f; j++) y[r * out_f + j] = bv[j];
+        }
+        gemm_f32(0, 1, R, out_f, in, 1.0f, tensor_f32(x), in, tensor_f32(w), in, bias ? 1.0f : 0.0f, y, out_f);
     }
-    gemm_f32(0, 1, R, out_f, in, 1.0f, tensor_f32(x), in, tensor_f32(w), in, bias ? 1.0f : 0.0f, y, out_f);
 
     TapeNode *node = tape_maybe_record("linear", linear_backward, out, x, w, bias, NULL);
     if (node) {
