@@ -26,7 +26,8 @@
 // philox_uniform(seed, stream, index) >= p and scaled by 1/(1 − p), the index
 // op_dropout gives it on the CPU's [B, H, T, S] tensor.
 //
-// Head dims: 32 and 64 (the kernels are templated on Dh); others stop.
+// Head dims: 16, 32 and 64 (the kernels are templated on Dh; lane l holds
+// columns l, l + 32, ... below Dh); others stop.
 #include <math.h>
 
 #include "cuda/common.cuh"
@@ -45,6 +46,11 @@ struct AttnArgs {
     float scale, p, keep_scale;
     uint64_t seed, stream;
 };
+
+// Output columns per lane (lane + 32·c), and whether column lane + 32·c
+// exists: with Dh = 16 the upper half of each warp holds none.
+template <int DH> constexpr int COLS_PER_LANE = (DH + 31) / 32;
+template <int DH> __device__ __forceinline__ bool has_col(int lane, int c) { return lane + 32 * c < DH; }
 
 // a·b over one head row, in a fixed order (the forward and the backward
 // must get the same score bits, so both call this).
@@ -110,7 +116,7 @@ struct ForwardTiles {
 
 template <int DH>
 __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, float *o, float *lse) {
-    constexpr int C = DH / 32; // output columns per lane: lane + 32·c
+    constexpr int C = COLS_PER_LANE<DH>;
     __shared__ ForwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, t0 = (int64_t)blockIdx.y * BQ;
@@ -156,7 +162,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
             for (int j = 0; j < BK; j++) {
                 float pj = __shfl_sync(0xffffffffu, pd, j);
 #pragma unroll
-                for (int c = 0; c < C; c++) acc[r][c] = fmaf(pj, sm.v[j][lane + 32 * c], acc[r][c]);
+                for (int c = 0; c < C; c++)
+                    if (has_col<DH>(lane, c)) acc[r][c] = fmaf(pj, sm.v[j][lane + 32 * c], acc[r][c]);
             }
         }
     }
@@ -167,7 +174,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
         // l > 0: the shift leaves a key with mask term 0, so the row has a finite score.
         float inv = 1.0f / l_run[r];
 #pragma unroll
-        for (int c = 0; c < C; c++) o[(bh * T + t) * DH + lane + 32 * c] = acc[r][c] * inv;
+        for (int c = 0; c < C; c++)
+            if (has_col<DH>(lane, c)) o[(bh * T + t) * DH + lane + 32 * c] = acc[r][c] * inv;
         if (lane == 0) lse[bh * T + t] = m_run[r] + logf(l_run[r]);
     }
 }
@@ -245,7 +253,7 @@ __device__ void pair_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_t bh, 
 template <int DH>
 __global__ void __launch_bounds__(THREADS)
     attention_dkdv_kernel(AttnArgs a, const float *g, const float *lse, const float *D, float *dk, float *dv) {
-    constexpr int C = DH / 32;
+    constexpr int C = COLS_PER_LANE<DH>;
     __shared__ BackwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bh = blockIdx.x, s0 = (int64_t)blockIdx.y * BK;
@@ -271,6 +279,7 @@ __global__ void __launch_bounds__(THREADS)
                 float pd = sm.pd[i][j], ds = sm.ds[i][j];
 #pragma unroll
                 for (int c = 0; c < C; c++) {
+                    if (!has_col<DH>(lane, c)) continue;
                     dV[r][c] = fmaf(pd, sm.dO[i][lane + 32 * c], dV[r][c]);
                     dK[r][c] = fmaf(ds, sm.q[i][lane + 32 * c], dK[r][c]);
                 }
@@ -283,6 +292,7 @@ __global__ void __launch_bounds__(THREADS)
         if (s >= a.S) break;
 #pragma unroll
         for (int c = 0; c < C; c++) {
+            if (!has_col<DH>(lane, c)) continue;
             const int64_t at = (bh * a.S + s) * DH + lane + 32 * c;
             if (dk) dk[at] += dK[r][c];
             if (dv) dv[at] += dV[r][c];
@@ -295,7 +305,7 @@ __global__ void __launch_bounds__(THREADS)
 template <int DH>
 __global__ void __launch_bounds__(THREADS)
     attention_dq_kernel(AttnArgs a, const float *g, const float *lse, const float *D, float *dq) {
-    constexpr int C = DH / 32;
+    constexpr int C = COLS_PER_LANE<DH>;
     __shared__ BackwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bh = blockIdx.x, t0 = (int64_t)blockIdx.y * BQ;
@@ -320,7 +330,8 @@ __global__ void __launch_bounds__(THREADS)
             for (int j = 0; j < BK; j++) {
                 float ds = sm.ds[i][j];
 #pragma unroll
-                for (int c = 0; c < C; c++) dQ[r][c] = fmaf(ds, sm.k[j][lane + 32 * c], dQ[r][c]);
+                for (int c = 0; c < C; c++)
+                    if (has_col<DH>(lane, c)) dQ[r][c] = fmaf(ds, sm.k[j][lane + 32 * c], dQ[r][c]);
             }
         }
     }
@@ -329,7 +340,8 @@ __global__ void __launch_bounds__(THREADS)
         const int64_t t = t0 + warp * ROWS_PER_WARP + r;
         if (t >= a.T) break;
 #pragma unroll
-        for (int c = 0; c < C; c++) dq[(bh * a.T + t) * DH + lane + 32 * c] += dQ[r][c];
+        for (int c = 0; c < C; c++)
+            if (has_col<DH>(lane, c)) dq[(bh * a.T + t) * DH + lane + 32 * c] += dQ[r][c];
     }
 }
 
@@ -349,8 +361,9 @@ dim3 grid_of(int64_t BH, int64_t n, int tile, const char *what) {
 }
 
 void check_head_dim(int64_t Dh) {
-    if (Dh != 32 && Dh != 64)
-        fatal("attention: head dim %lld is not supported by the CUDA kernels (cuda/attention.cu takes 32 or 64)",
+    if (Dh != 16 && Dh != 32 && Dh != 64)
+        fatal("attention: head dim %lld is not supported by the CUDA kernels (cuda/attention.cu takes 16, 32 or "
+              "64)",
               (long long)Dh);
 }
 
@@ -362,7 +375,9 @@ void attention_forward(const float *q, const float *k, const float *v, const flo
     if (S <= 0) fatal("attention: no keys");
     AttnArgs a = make_args(q, k, v, mask, H, T, S, scale, dropout_p, seed, stream);
     dim3 grid = grid_of(B * H, T, BQ, "forward");
-    if (Dh == 32)
+    if (Dh == 16)
+        attention_forward_kernel<16><<<grid, THREADS, 0, cuda_stream()>>>(a, o, lse);
+    else if (Dh == 32)
         attention_forward_kernel<32><<<grid, THREADS, 0, cuda_stream()>>>(a, o, lse);
     else
         attention_forward_kernel<64><<<grid, THREADS, 0, cuda_stream()>>>(a, o, lse);
@@ -395,7 +410,9 @@ void attention_backward(const float *q, const float *k, const float *v, const fl
     check_head_dim(Dh);
     if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) return; // no query: nothing to add
     AttnArgs a = make_args(q, k, v, mask, H, T, S, scale, dropout_p, seed, stream);
-    if (Dh == 32)
+    if (Dh == 16)
+        backward_launch<16>(a, B * H, o, lse, g, dq, dk, dv);
+    else if (Dh == 32)
         backward_launch<32>(a, B * H, o, lse, g, dq, dk, dv);
     else
         backward_launch<64>(a, B * H, o, lse, g, dq, dk, dv);

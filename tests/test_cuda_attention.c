@@ -1,7 +1,7 @@
 /* CUDA parity of the fused attention (cuda/attention.cu) against the CPU
  * op_attention, forward and backward: self attention with a padding mask,
- * cross attention (T != S, as text over ViT patches), a single key, head dim
- * 32, sizes that are not multiples of the 32-row tiles, with and without
+ * cross attention (T != S, as text over ViT patches), a single key, head dims
+ * 32 and 16, sizes that are not multiples of the 32-row tiles, with and without
  * dropout, and the masked-row conventions (an all-padding sample under
  * −10000, −inf keys, an all −inf sample). Skips without a GPU. */
 #include <math.h>
@@ -75,6 +75,15 @@ TEST(test_cuda_attention_head_dim_32_odd_sizes_parity) {
     ASSERT_MSG(check_both("3x2x17x33x32", 3, 2, 17, 33, 32, NULL, 0.0f) == 0, "%s", error_message());
     ASSERT_MSG(check_both("3x2x17x33x32, padded", 3, 2, 17, 33, 32, keep, -10000.0f) == 0, "%s", error_message());
     ASSERT_MSG(check_both("2x1x65x31x32", 2, 1, 65, 31, 32, NULL, 0.0f) == 0, "%s", error_message());
+}
+
+/* Head dim 16 (the ALBEF reference model's): half of each warp holds no
+ * output column. */
+TEST(test_cuda_attention_head_dim_16_parity) {
+    if (!cuda_parity_ready()) return;
+    const int keep[2] = {9, 3};
+    ASSERT_MSG(check_both("2x2x9x33x16, padded", 2, 2, 9, 33, 16, keep, -10000.0f) == 0, "%s", error_message());
+    ASSERT_MSG(check_both("1x3x40x7x16", 1, 3, 40, 7, 16, NULL, 0.0f) == 0, "%s", error_message());
 }
 
 /* op_softmax's conventions: an all-padding sample (−10000 everywhere) gets
