@@ -150,8 +150,9 @@ void asan_finish(void *fake, const void **old_bottom, size_t *old_size) {
 #endif
 }
 
-// After this thread's own bookkeeping: ASan learns where the scheduler's
-// stack is the first time a fiber is entered from it.
+// Right after a switch lands on a fiber: completes ASan's annotation of the
+// switch and, when it came from the scheduler, keeps the scheduler's stack
+// bounds for the switch back.
 void entered(Fiber *f, bool from_scheduler) {
     const void *bottom;
     size_t size;
