@@ -30,6 +30,7 @@ int main(int argc, char **argv) {
         Albef original;
         albef_init(&original, &ctx.cfg, (uint64_t)ctx.flags.seed);
         error_exit_if(albef_load(&original, ctx.flags.original));
+        run_model_to_device(&ctx, &original);
         error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
         albef_free(&original);
     }
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
         Albef m;
         albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
         error_exit_if(albef_load(&m, c));
+        run_model_to_device(&ctx, &m);
         if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, &m));
         error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
         albef_free(&m);

@@ -103,6 +103,7 @@ int main(int argc, char **argv) {
             snprintf(fallback, sizeof fallback, "model%d", k + 1);
             albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
             error_exit_if(albef_load(&m, path));
+            run_model_to_device(&ctx, &m);
             model = &m;
         }
         RetrievalEmbeddings test, train;

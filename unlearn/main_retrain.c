@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
 
     Albef retrained;
     albef_init(&retrained, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    run_model_to_device(&ctx, &retrained);
     log_info("retraining on Dr: %lld pairs", (long long)ctx.split.n_dr);
     TrainStats stats;
     error_exit_if(albef_train_retrieval(&retrained, &ctx.train, ctx.split.dr, ctx.split.n_dr, &ctx.recipe,

@@ -15,6 +15,7 @@ int main(int argc, char **argv) {
     if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
     Albef model;
     albef_init(&model, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    run_model_to_device(&ctx, &model);
     int64_t n = ctx.train.split.n_texts;
     int64_t *all = malloc((size_t)n * sizeof *all);
     for (int64_t t = 0; t < n; t++) all[t] = t;

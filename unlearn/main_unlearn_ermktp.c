@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
                       own, CLI_COUNT(own), argc, argv);
+    error_exit_if(run_require_cpu(&ctx, "Erm-Ktp"));
     if (ctx.flags.fusion_only)
         fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");

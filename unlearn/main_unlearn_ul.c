@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
                       own, CLI_COUNT(own), argc, argv);
+    error_exit_if(run_require_cpu(&ctx, "UL"));
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     AlbefMlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};

@@ -6,6 +6,7 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -19,7 +20,13 @@
 #define STREAM_DROPOUT 0x6d6464726f706f00ULL
 #define STREAM_PERMUTE 0x6d647065726d7500ULL
 
-static double term_value(const Tensor *t) { return t ? (double)tensor_f32(t)[0] : 0.0; }
+/* A scalar loss term's value, read back from any device (0 when absent). */
+static double term_value(const Tensor *t) {
+    if (!t) return 0.0;
+    float v;
+    tensor_copy_to_host(t, &v);
+    return v;
+}
 
 int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *train, const int64_t *df,
                         int64_t n_df, const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run,
@@ -80,7 +87,7 @@ int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *t
             multidelete_random_permutation(run->seed ^ STREAM_PERMUTE, (uint64_t)stats->steps, b, perm);
             MultiDeleteTerms terms;
             Tensor *loss = multidelete_loss(unlearned, original, &bf, &br, perm, &run->loss, &terms);
-            float value = tensor_f32(loss)[0];
+            float value = (float)term_value(loss);
             if (!isfinite(value)) {
                 rc = error_set("epoch %d step %lld: MultiDelete loss is %g", epoch, (long long)it, value);
                 break;

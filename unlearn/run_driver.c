@@ -5,12 +5,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "data/synth_image_text.h"
 #include "unlearn/train_loop.h"
+#ifdef HAVE_CUDA
+#include "cuda/backend.h"
+#endif
 
 void run_common_flags(RunFlags *f, CliFlag *out) {
     CliFlag flags[RUN_COMMON_FLAGS] = {
@@ -32,6 +36,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "skip (and count) listed ids that no training pair uses instead of stopping"),
         CLI_FLAG_INT("seed", &f->seed, "42", "seed of data order, dropout, negatives, the drawn list"),
         CLI_FLAG_CHOICE("device", &f->device, "cpu", "cpu|cuda", "where to run"),
+        CLI_FLAG_CHOICE("precision", &f->precision, "bf16", "bf16|fp32",
+                        "on cuda: bf16 GEMM inputs with f32 accumulation, or fp32 throughout (checking)"),
         CLI_FLAG_BOOL("fusion-only", &f->fusion_only, "false",
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
@@ -183,8 +189,17 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     memset(ctx, 0, sizeof *ctx);
     ctx->flags = flags;
     ctx->program = program;
-    if (strcmp(flags.device, "cuda") == 0)
-        return error_set("--device cuda: this build has no CUDA backend yet; use --device cpu");
+    ctx->device = DEVICE_CPU;
+    if (strcmp(flags.device, "cuda") == 0) {
+#ifdef HAVE_CUDA
+        char why[256];
+        if (cuda_backend_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
+        cuda_set_precision(strcmp(flags.precision, "fp32") == 0 ? PRECISION_FP32 : PRECISION_BF16);
+        ctx->device = DEVICE_CUDA;
+#else
+        return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
+#endif
+    }
     if (flags.out)
         snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
     else
@@ -252,6 +267,10 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
     h = hash_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
     h = hash_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
     h = hash_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    if (ctx->device != DEVICE_CPU) { /* a model trained on the GPU is a different model */
+        h = hash_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
+        h = hash_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
+    }
     const char *files[] = {"flickr30k_train.json", "vocab.txt"};
     for (int k = 0; k < 2; k++) {
         char path[1100];
@@ -266,11 +285,29 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
     return 0;
 }
 
+void run_model_to_device(const RunContext *ctx, Albef *m) {
+    if (ctx->device != DEVICE_CPU) albef_to_device(m, ctx->device);
+}
+
+int run_require_cpu(const RunContext *ctx, const char *method) {
+    if (ctx->device == DEVICE_CPU) return 0;
+    return error_set("--device %s: %s still runs on the CPU only in this version (its loop reads model state on "
+                     "the host); use --device cpu",
+                     ctx->flags.device, method);
+}
+
+/* Loads a checkpoint on the host, then moves the model to the run's device. */
+static int load_on_device(RunContext *ctx, Albef *m, const char *path) {
+    if (albef_load(m, path) < 0) return -1;
+    run_model_to_device(ctx, m);
+    return 0;
+}
+
 int run_original_model(RunContext *ctx, Albef *original) {
     albef_init(original, &ctx->cfg, (uint64_t)ctx->flags.seed);
     if (ctx->flags.original) {
         log_info("original model: %s", ctx->flags.original);
-        return albef_load(original, ctx->flags.original);
+        return load_on_device(ctx, original, ctx->flags.original);
     }
     uint64_t key;
     if (original_cache_key(ctx, &key) < 0) return -1;
@@ -279,8 +316,9 @@ int run_original_model(RunContext *ctx, Albef *original) {
              (unsigned long long)key);
     if (file_exists(path)) {
         log_info("original model: cached %s", path);
-        return albef_load(original, path);
+        return load_on_device(ctx, original, path);
     }
+    run_model_to_device(ctx, original);
     log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
              (long long)ctx->train.split.n_texts, path);
     int64_t n = ctx->train.split.n_texts;

@@ -23,20 +23,21 @@
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
-    const char *model, *task, *data, *image_root, *original, *df_list, *device, *out;
+    const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
     int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
     /* Recipe overrides; negative keeps the recipe's value (unlearn/recipe.h). */
     double lr;
     int epochs, k_test;
 } RunFlags;
 
-#define RUN_COMMON_FLAGS 16
+#define RUN_COMMON_FLAGS 17
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
 typedef struct {
     const char *program;
     RunFlags flags;
+    Device device;                /* --device: where the models live and the loops run */
     char data_dir[1024], image_root[1100], run_dir[1024], config_path[1024];
     ModelConfig cfg;
     Recipe recipe;
@@ -68,6 +69,13 @@ void run_free(RunContext *ctx);
 /* The original model θ0: --original if given, else the cached model trained
  * on all of D with the recipe (trained now and cached when absent). */
 int run_original_model(RunContext *ctx, Albef *original);
+
+/* Moves a model to the run's device (after it was initialised or loaded on
+ * the host); nothing on the CPU. */
+void run_model_to_device(const RunContext *ctx, Albef *m);
+/* Methods whose loops still read model state on the host stop here, with
+ * their name, when the run is on a device. 0, or -1 with error_set. */
+int run_require_cpu(const RunContext *ctx, const char *method);
 
 /* A path inside the run directory. */
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size);

@@ -27,6 +27,7 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
 void run_program_models(RunContext *ctx, Albef *original, Albef *unlearned) {
     error_exit_if(run_original_model(ctx, original));
     albef_init(unlearned, &ctx->cfg, (uint64_t)ctx->flags.seed);
+    run_model_to_device(ctx, unlearned);
     params_copy_values(&unlearned->params, &original->params);
     params_copy_values(&unlearned->momentum, &original->momentum);
     if (ctx->flags.fusion_only)
