@@ -146,10 +146,20 @@ $(EMU_DIR)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
 $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 	g++ -fopenmp $(SANFLAGS) $^ -o $@ $(EMU_LDLIBS)
 
+# bin/unlearn_multidelete linked against the emulated backend: the program
+# check runs it with --device cuda end to end and compares it with the CPU.
+EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
+                $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
+$(EMU_DIR)/bin/unlearn_multidelete: $(EMU_DIR)/unlearn/main_unlearn_multidelete.o $(EMU_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	g++ -fopenmp $(SANFLAGS) $^ -o $@ $(EMU_LDLIBS)
+
 .PHONY: test-cuda-emu
-test-cuda-emu: $(EMU_DIR)/run_tests_emu
+test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_DIR)/bin/unlearn_multidelete $(BIN)/mkdata $(BIN)/train $(BIN)/unlearn_multidelete
 	@echo "== CUDA kernel emulator: GPU parity tests against cuda/*.cu, run on the CPU (tests/cuda_emu) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
+	@echo "== CUDA kernel emulator: unlearn_multidelete --device cuda against --device cpu =="
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
 bench: $(PROGS)

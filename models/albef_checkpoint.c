@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd/params_io.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/safetensors.h"
@@ -34,10 +35,19 @@ int albef_save(const Albef *m, const char *path) {
     CHECK(w != NULL, "out of memory");
     int k = 0;
     const ParamSet *sets[2] = {&m->params, &m->momentum};
+    /* Device parameters are written from host copies of the value blocks. */
+    float *host[2] = {NULL, NULL};
+    for (int s = 0; s < 2; s++) {
+        if (sets[s]->device == DEVICE_CPU) continue;
+        host[s] = malloc((size_t)(sets[s]->total ? sets[s]->total : 1) * sizeof(float));
+        CHECK(host[s] != NULL, "out of memory");
+        device_copy(host[s], DEVICE_CPU, sets[s]->values, sets[s]->device, (size_t)sets[s]->total * sizeof(float));
+    }
     for (int s = 0; s < 2; s++)
         for (int i = 0; i < sets[s]->count; i++) {
             const Tensor *t = sets[s]->items[i];
-            w[k++] = (StWriteTensor){t->name, ST_F32, t->ndim, t->shape, t->data};
+            const void *data = host[s] ? (const void *)(host[s] + params_offset(sets[s], t)) : t->data;
+            w[k++] = (StWriteTensor){t->name, ST_F32, t->ndim, t->shape, data};
         }
     int64_t queue_shape[2] = {E, Q}, idx_shape[2] = {1, Q}, ptr_shape[1] = {1};
     int64_t ptr = m->queue_ptr;
@@ -54,6 +64,8 @@ int albef_save(const Albef *m, const char *path) {
     free(cfg_text);
     cJSON_Delete(cfg);
     free(w);
+    free(host[0]);
+    free(host[1]);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -51,13 +52,19 @@ static void *xmalloc(size_t bytes) {
  * among the evaluated models, whose MI row is then 1 by construction. */
 static uint64_t params_hash(const Albef *m) {
     uint64_t h = 1469598103934665603ULL ^ (uint64_t)m->params.total;
-    const float *v = m->params.values;
+    float *host = NULL; /* device parameters are hashed from a host copy */
+    if (m->params.device != DEVICE_CPU) {
+        host = xmalloc((size_t)m->params.total * sizeof *host);
+        device_copy(host, DEVICE_CPU, m->params.values, m->params.device, (size_t)m->params.total * sizeof *host);
+    }
+    const float *v = host ? host : m->params.values;
     /* One 32-bit word per step (not per byte): ALBEF-base has 2e8 values. */
     for (int64_t k = 0; k < m->params.total; k++) {
         uint32_t bits;
         memcpy(&bits, &v[k], sizeof bits);
         h = (h ^ bits) * 1099511628211ULL;
     }
+    free(host);
     return h;
 }
 
