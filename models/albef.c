@@ -134,9 +134,10 @@ static AlbefImageEmbed embed_image(const AlbefEncoders *e, Tensor *images, Tenso
 
 static AlbefTextEmbed embed_text(const AlbefEncoders *e, Tensor *ids, Tensor *mask01, DropoutState *dropout) {
     AlbefTextEmbed out;
-    Device device = e->text_proj.weight->device;
-    out.mask = attention_additive_mask(tensor_on(mask01, device));
-    out.tokens = bert_text_forward(&e->text, tensor_on(ids, device), out.mask, dropout);
+    /* The additive mask is made where mask01 is and then sent; ids stay
+     * where they are (the embedding op checks host ids before sending them). */
+    out.mask = tensor_on(attention_additive_mask(mask01), e->text_proj.weight->device);
+    out.tokens = bert_text_forward(&e->text, ids, out.mask, dropout);
     out.feat = op_l2_normalize(linear_forward(&e->text_proj, first_token(out.tokens)), ITC_NORM_EPS);
     return out;
 }

@@ -144,10 +144,11 @@ static Tensor *distilled_targets(Tensor *momentum_logits, Tensor *y, float alpha
     return op_add(op_scale(op_softmax(momentum_logits, NULL), alpha), op_scale(y, 1.0f - alpha));
 }
 
-static Tensor *i32_tensor(const int32_t *values, int64_t n, Device device) {
+/* Host indices: op_index_select checks them on the host and sends them. */
+static Tensor *i32_tensor(const int32_t *values, int64_t n) {
     Tensor *t = tensor_new(DTYPE_I32, SHAPE(n));
     memcpy(tensor_i32(t), values, (size_t)n * sizeof(int32_t));
-    return tensor_on(t, device);
+    return t;
 }
 
 static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
@@ -225,8 +226,8 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     }
 
     /* Steps 9, 11, 12: one fused pass over [positives; (text, neg image); (neg text, image)]. */
-    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B, img.feat->device);
-    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B, img.feat->device);
+    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B);
+    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B);
     AlbefTextEmbed all_txt = {
         .tokens = concat3(txt.tokens, txt.tokens, op_index_select(txt.tokens, 0, neg_txt)),
         .mask = concat3(txt.mask, txt.mask, op_index_select(txt.mask, 0, neg_txt)),

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "autograd/ops.h"
-#include "core/device.h"
 #include "core/error.h"
 
 /* timm initialises the class token and position table with trunc_normal(0.02). */
@@ -56,7 +55,7 @@ Tensor *vit_forward(const Vit *v, Tensor *images) {
     Tensor *x = op_linear(patches, w, v->patch_bias);                 /* [B, G², D] */
 
     /* Step 2: prepend the class token (the same row for every image), add positions. */
-    Tensor *zeros = tensor_on(tensor_zeros(DTYPE_I32, SHAPE(B)), v->cls_token->device);
+    Tensor *zeros = tensor_zeros(DTYPE_I32, SHAPE(B)); /* host indices: the op checks and sends them */
     Tensor *cls = op_index_select(op_reshape(v->cls_token, SHAPE(1, D)), 0, zeros);
     Tensor *parts[2] = {op_reshape(cls, SHAPE(B, 1, D)), x};
     x = op_concat(parts, 2, 1);

@@ -5,7 +5,6 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -49,7 +48,6 @@ Tensor *multidelete_loss(Albef *unlearned, Albef *original, const AlbefBatch *df
     if (opt->use_md) {
         Tensor *p = tensor_new(DTYPE_I32, SHAPE(b));
         memcpy(tensor_i32(p), perm, (size_t)b * sizeof(int32_t));
-        p = tensor_on(p, txt0.feat->device);
         Tensor *t0_perm = op_index_select(txt0.feat, 0, p);
         s0 = op_matmul(img0.feat, t0_perm, 0, 1);  /* S0[i, j] = cos(v0_i, t0_π(j)) */
         s0t = op_matmul(t0_perm, img0.feat, 0, 1); /* its transpose */
