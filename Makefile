@@ -146,19 +146,26 @@ $(EMU_DIR)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
 $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 	g++ -fopenmp $(SANFLAGS) $^ -o $@ $(EMU_LDLIBS)
 
-# bin/unlearn_multidelete linked against the emulated backend: the program
-# check runs it with --device cuda end to end and compares it with the CPU.
+# The programs that run on a GPU, linked against the emulated backend: the
+# program check runs them with --device cuda end to end against the CPU.
 EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
-$(EMU_DIR)/bin/unlearn_multidelete: $(EMU_DIR)/unlearn/main_unlearn_multidelete.o $(EMU_LIB_OBJS)
-	@mkdir -p $(dir $@)
-	g++ -fopenmp $(SANFLAGS) $^ -o $@ $(EMU_LDLIBS)
+EMU_PROG_SRCS := $(filter %/main_train.c %/main_evaluate.c %/main_probe.c %/main_unlearn_multidelete.c \
+                            %/main_unlearn_finetune.c %/main_unlearn_neggrad.c,$(PROG_SRCS))
+EMU_PROGS     := $(foreach s,$(EMU_PROG_SRCS),$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(s))))
+define EMU_PROG_RULE
+$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(1))): $(EMU_DIR)/$(1:.c=.o) $$(EMU_LIB_OBJS)
+	@mkdir -p $$(dir $$@)
+	g++ -fopenmp $$(SANFLAGS) $$^ -o $$@ $$(EMU_LDLIBS)
+endef
+$(foreach s,$(EMU_PROG_SRCS),$(eval $(call EMU_PROG_RULE,$(s))))
 
 .PHONY: test-cuda-emu
-test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_DIR)/bin/unlearn_multidelete $(BIN)/mkdata $(BIN)/train $(BIN)/unlearn_multidelete
+test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train $(BIN)/unlearn_multidelete \
+               $(BIN)/unlearn_neggrad
 	@echo "== CUDA kernel emulator: GPU parity tests against cuda/*.cu, run on the CPU (tests/cuda_emu) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
-	@echo "== CUDA kernel emulator: unlearn_multidelete --device cuda against --device cpu =="
+	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
