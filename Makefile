@@ -31,6 +31,17 @@ LDFLAGS := -fopenmp $(SANFLAGS)
 # build the two pools spin against each other on 2 cores (measured: a tiny-ALBEF
 # training step ran 6x slower). The rpath picks it over the system default.
 OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+# DEPS_ROOT=<dir>: the libraries come from Debian packages unpacked under
+# <dir> instead of the system (the GPU machines, which cannot install any:
+# scripts/gpu_machine_debs.sh, bench/gpu_check.sh); nothing is installed then.
+ifneq ($(DEPS_ROOT),)
+  DEPS_ABS     := $(abspath $(DEPS_ROOT))
+  DEPS_LIB     := $(DEPS_ABS)/usr/lib/x86_64-linux-gnu
+  OPENBLAS_DIR := $(DEPS_LIB)/openblas-openmp
+  CFLAGS       += -I$(DEPS_ABS)/usr/include -I$(DEPS_ABS)/usr/include/x86_64-linux-gnu \
+                  -I$(DEPS_ABS)/usr/include/x86_64-linux-gnu/openblas-pthread
+  LDFLAGS      += -L$(DEPS_LIB) -Wl,-rpath,$(DEPS_LIB)
+endif
 LDLIBS  := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -ljpeg -lpng -lcjson -lsvm -lpthread -lm
 
 LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
@@ -65,7 +76,7 @@ albef: $(ALBEF_PROGS)
 
 deps: $(DEPS_OK)
 $(DEPS_OK): scripts/install_deps.sh
-	@bash scripts/install_deps.sh
+	@$(if $(DEPS_ROOT),echo "libraries from $(DEPS_ROOT) (DEPS_ROOT): nothing to install",bash scripts/install_deps.sh)
 	@mkdir -p build && touch $@
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
