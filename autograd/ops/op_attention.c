@@ -19,10 +19,10 @@
 
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
+#include "autograd/ops/op_rows.h"
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "core/gemm.h"
-#include "core/rng.h"
 
 #define PAR_MIN 16384 /* elements, as op_softmax */
 
@@ -30,43 +30,6 @@
 enum { AT_B, AT_H, AT_T, AT_S, AT_DH, AT_SEED, AT_STREAM };
 /* node->f layout. */
 enum { AT_SCALE, AT_P, AT_KEEP_SCALE };
-
-/* op_softmax's row: y = softmax(x + m), m may be NULL (see op_softmax.c). */
-static void softmax_row(float *y, const float *x, const float *m, int64_t S) {
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < S; j++) {
-        double z = (double)x[j] + (m ? (double)m[j] : 0.0);
-        if (z > mx) mx = z;
-    }
-    if (mx == -INFINITY && m) { /* every key masked with -inf: ignore the mask */
-        softmax_row(y, x, NULL, S);
-        return;
-    }
-    double sum = 0.0;
-    for (int64_t j = 0; j < S; j++) sum += exp((double)x[j] + (m ? (double)m[j] : 0.0) - mx);
-    double inv = 1.0 / sum;
-    for (int64_t j = 0; j < S; j++) y[j] = (float)(exp((double)x[j] + (m ? (double)m[j] : 0.0) - mx) * inv);
-}
-
-/* op_dropout's arithmetic: dst[k] = scale·src[k] where philox_uniform(seed,
- * stream, k) >= p, else 0 (src == dst allowed). One Philox block yields the
- * uniforms of 4 consecutive elements (core/rng.h layout). */
-static void dropout_probs(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
-                          uint64_t stream) {
-    int64_t blocks = (n + 3) / 4;
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-#pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t b = 0; b < blocks; b++) {
-        uint32_t counter[4] = {(uint32_t)b, (uint32_t)((uint64_t)b >> 32), (uint32_t)stream,
-                               (uint32_t)(stream >> 32)};
-        uint32_t words[4];
-        philox4x32_10(counter, key, words);
-        for (int j = 0; j < 4 && 4 * b + j < n; j++) {
-            float u = (float)(words[j] >> 8) * (1.0f / 16777216.0f);
-            dst[4 * b + j] = u >= p ? scale * src[4 * b + j] : 0.0f;
-        }
-    }
-}
 
 static void check_operand(const Tensor *t, const char *what) {
     CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "attention: %s must be a contiguous f32 tensor", what);
@@ -106,7 +69,7 @@ static void attention_backward(TapeNode *node) {
     const float *Pd = P;
     if (p > 0.0f) {
         float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
-        dropout_probs(P, dropped, n, p, keep_scale, seed, stream);
+        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, 0);
         Pd = dropped;
     }
     /* dP starts at zero and receives beta = 1 products, as the composed ops' gradient buffers did. */
@@ -117,7 +80,7 @@ static void attention_backward(TapeNode *node) {
         if (dv) gemm_f32(1, 0, S, Dh, T, 1.0f, Pd + b * T * S, S, gb, Dh, 1.0f, dv + b * S * Dh, Dh);
     }
     if (!dq && !dk) return;
-    if (p > 0.0f) dropout_probs(dP, dP, n, p, keep_scale, seed, stream);
+    if (p > 0.0f) ops_dropout_apply(dP, dP, n, p, keep_scale, seed, stream, 0);
 #pragma omp parallel for if (n > PAR_MIN)
     for (int64_t r = 0; r < BH * T; r++) {
         const float *y = P + r * S;
@@ -149,12 +112,12 @@ static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *ma
     for (int64_t r = 0; r < BH * T; r++) {
         float *row = P + r * S;
         for (int64_t j = 0; j < S; j++) row[j] = row[j] * scale;
-        softmax_row(row, row, m ? m + (r / rows_per_batch) * S : NULL, S);
+        ops_softmax_row(row, row, m ? m + (r / rows_per_batch) * S : NULL, S);
     }
     const float *Pd = P;
     if (p > 0.0f) {
         float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
-        dropout_probs(P, dropped, n, p, keep_scale, seed, stream);
+        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, 0);
         Pd = dropped;
     }
     float *o = tensor_f32(out);

@@ -6,12 +6,13 @@
  * storing it (DESIGN.md "Deterministic"). */
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
+#include "autograd/ops/op_rows.h"
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "core/rng.h"
 
 /* y[k] = s·x[k] where kept, 0 elsewhere; dx += s·g where kept (same formula). */
-static void dropout_apply(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+void ops_dropout_apply(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
                           uint64_t stream, int accumulate) {
     /* One Philox block yields the uniforms of 4 consecutive elements (core/rng.h
      * layout), so draw a block per 4 elements instead of one per element. */
@@ -40,7 +41,7 @@ static void dropout_dispatch(Device device, const float *src, float *dst, int64_
     if (device != DEVICE_CPU)
         device_kernels(device, "dropout")->dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
     else
-        dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
+        ops_dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
 }
 
 static void dropout_backward(TapeNode *node) {

@@ -18,6 +18,7 @@
 
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
+#include "autograd/ops/op_rows.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/device.h"
@@ -30,14 +31,14 @@ static void check_f32(const Tensor *t, const char *op) {
 }
 
 /* One row: y = softmax(x + m) with the conventions above; m may be NULL. */
-static void softmax_row(float *y, const float *x, const float *m, int64_t S) {
+void ops_softmax_row(float *y, const float *x, const float *m, int64_t S) {
     double mx = -INFINITY;
     for (int64_t j = 0; j < S; j++) {
         double z = (double)x[j] + (m ? (double)m[j] : 0.0);
         if (z > mx) mx = z;
     }
     if (mx == -INFINITY && m) { /* every key masked with -inf: ignore the mask */
-        softmax_row(y, x, NULL, S);
+        ops_softmax_row(y, x, NULL, S);
         return;
     }
     double sum = 0.0;
@@ -142,7 +143,7 @@ Tensor *op_softmax(Tensor *x, Tensor *mask) {
     } else {
 #pragma omp parallel for if (rows * S > PAR_MIN)
         for (int64_t r = 0; r < rows; r++)
-            softmax_row(y + r * S, xv + r * S, mv ? mv + (r / per_batch) * S : NULL, S);
+            ops_softmax_row(y + r * S, xv + r * S, mv ? mv + (r / per_batch) * S : NULL, S);
     }
     TapeNode *node = tape_maybe_record("softmax", softmax_backward, out, x, mask, NULL, NULL);
     if (node) {

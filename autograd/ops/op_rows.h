@@ -1,0 +1,19 @@
+/* Row-level CPU loops shared by more than one op: the fused attention op
+ * (op_attention.c) must reproduce op_softmax's and op_dropout's arithmetic
+ * bit for bit, so it calls the same code rather than a copy. */
+#ifndef AUTOGRAD_OPS_OP_ROWS_H
+#define AUTOGRAD_OPS_OP_ROWS_H
+
+#include <stdint.h>
+
+/* y = softmax(x + m) over one row of S with op_softmax's conventions (mask
+ * added in double, an all -inf mask row ignored); m may be NULL; y may be x. */
+void ops_softmax_row(float *y, const float *x, const float *m, int64_t S);
+
+/* dst[k] (+)= scale·src[k] where philox_uniform(seed, stream, k) >= p, else
+ * (+)0: op_dropout's mask (core/rng.h layout); dst may be src when not
+ * accumulating. */
+void ops_dropout_apply(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+                       uint64_t stream, int accumulate);
+
+#endif
