@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
 
 extern "C" {
@@ -19,17 +20,8 @@ static struct {
     void *workspace;
     size_t workspace_bytes;
     char name[320];
-    size_t in_use, peak;
     DeviceKernels kernels;
-} backend = {0, PRECISION_BF16, 0, 0, 0, 0, "", 0, 0, {}};
-
-// Sizes of live allocations, so that release() can keep the in-use count.
-#define MAX_ALLOCATIONS 65536
-static struct {
-    void *p;
-    size_t bytes;
-} allocations[MAX_ALLOCATIONS];
-static int n_allocations;
+} backend = {0, PRECISION_BF16, 0, 0, 0, 0, "", {}};
 
 cudaStream_t cuda_stream(void) { return backend.stream; }
 cublasLtHandle_t cuda_blaslt(void) { return backend.blaslt; }
@@ -50,26 +42,15 @@ static void *device_memory_alloc(size_t bytes) {
         error_set("%s: cannot allocate %.1f MiB of device memory: %.1f MiB free of %.1f MiB (this process holds "
                   "%.1f MiB); use a smaller batch or model",
                   backend.name, bytes / 1048576.0, free_b / 1048576.0, total_b / 1048576.0,
-                  backend.in_use / 1048576.0);
+                  allocations_in_use() / 1048576.0);
         return NULL;
     }
-    if (n_allocations == MAX_ALLOCATIONS) fatal("cuda: more than %d live device allocations", MAX_ALLOCATIONS);
-    allocations[n_allocations].p = p;
-    allocations[n_allocations].bytes = bytes;
-    n_allocations++;
-    backend.in_use += bytes;
-    if (backend.in_use > backend.peak) backend.peak = backend.in_use;
+    allocations_add(p, bytes);
     return p;
 }
 
 static void device_memory_release(void *p) {
-    for (int i = 0; i < n_allocations; i++) {
-        if (allocations[i].p == p) {
-            backend.in_use -= allocations[i].bytes;
-            allocations[i] = allocations[--n_allocations];
-            break;
-        }
-    }
+    allocations_remove(p);
     CUDA_CHECK(cudaFree(p));
 }
 
@@ -127,5 +108,5 @@ extern "C" const char *precision_name(Precision p) { return p == PRECISION_BF16 
 extern "C" void cuda_synchronize(void) {
     if (backend.ready) CUDA_CHECK(cudaStreamSynchronize(backend.stream));
 }
-extern "C" size_t cuda_bytes_in_use(void) { return backend.in_use; }
-extern "C" size_t cuda_peak_bytes(void) { return backend.peak; }
+extern "C" size_t cuda_bytes_in_use(void) { return allocations_in_use(); }
+extern "C" size_t cuda_peak_bytes(void) { return allocations_peak(); }

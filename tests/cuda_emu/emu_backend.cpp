@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
 #include "tests/cuda_emu/emu_memory.h"
 
@@ -22,48 +23,28 @@ static const size_t EMU_DEVICE_BYTES = (size_t)80 << 30;
 static struct {
     int ready;
     Precision precision;
-    size_t in_use, peak;
     DeviceKernels kernels;
-} backend = {0, PRECISION_BF16, 0, 0, {}};
+} backend = {0, PRECISION_BF16, {}};
 static char device_label[] = "cuda (emulated on the CPU: tests/cuda_emu)";
-
-// Sizes of live allocations, for the in-use count.
-#define MAX_ALLOCATIONS 65536
-static struct {
-    void *p;
-    size_t bytes;
-} allocations[MAX_ALLOCATIONS];
-static int n_allocations;
 
 cudaStream_t cuda_stream(void) { return nullptr; }
 void *cuda_scratch(size_t bytes) { return arena_alloc(arena_activations_on(DEVICE_CUDA), bytes); }
 
 static void *device_memory_alloc(size_t bytes) {
-    void *p = bytes <= EMU_DEVICE_BYTES - backend.in_use ? emu_memory_alloc(bytes ? bytes : 1) : nullptr;
+    void *p = bytes <= EMU_DEVICE_BYTES - allocations_in_use() ? emu_memory_alloc(bytes ? bytes : 1) : nullptr;
     if (p == nullptr) {
         error_set("%s: cannot allocate %.1f MiB of device memory: %.1f MiB free of %.1f MiB (this process holds "
                   "%.1f MiB); use a smaller batch or model",
-                  device_label, bytes / 1048576.0, (EMU_DEVICE_BYTES - backend.in_use) / 1048576.0,
-                  EMU_DEVICE_BYTES / 1048576.0, backend.in_use / 1048576.0);
+                  device_label, bytes / 1048576.0, (EMU_DEVICE_BYTES - allocations_in_use()) / 1048576.0,
+                  EMU_DEVICE_BYTES / 1048576.0, allocations_in_use() / 1048576.0);
         return nullptr;
     }
-    if (n_allocations == MAX_ALLOCATIONS) fatal("cuda: more than %d live device allocations", MAX_ALLOCATIONS);
-    allocations[n_allocations].p = p;
-    allocations[n_allocations].bytes = bytes;
-    n_allocations++;
-    backend.in_use += bytes;
-    if (backend.in_use > backend.peak) backend.peak = backend.in_use;
+    allocations_add(p, bytes);
     return p;
 }
 
 static void device_memory_release(void *p) {
-    for (int i = 0; i < n_allocations; i++) {
-        if (allocations[i].p == p) {
-            backend.in_use -= allocations[i].bytes;
-            allocations[i] = allocations[--n_allocations];
-            break;
-        }
-    }
+    allocations_remove(p);
     emu_memory_release(p);
 }
 
@@ -98,5 +79,5 @@ extern "C" void cuda_set_precision(Precision p) { backend.precision = p; }
 extern "C" Precision cuda_precision(void) { return backend.precision; }
 extern "C" const char *precision_name(Precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
 extern "C" void cuda_synchronize(void) {}
-extern "C" size_t cuda_bytes_in_use(void) { return backend.in_use; }
-extern "C" size_t cuda_peak_bytes(void) { return backend.peak; }
+extern "C" size_t cuda_bytes_in_use(void) { return allocations_in_use(); }
+extern "C" size_t cuda_peak_bytes(void) { return allocations_peak(); }
