@@ -162,7 +162,7 @@ $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
 EMU_PROG_SRCS := $(filter %/main_train.c %/main_retrain.c %/main_evaluate.c %/main_probe.c \
-                            %/main_unlearn_%.c,$(PROG_SRCS))
+                            unlearn/main_unlearn_%.c,$(PROG_SRCS))
 EMU_PROGS     := $(foreach s,$(EMU_PROG_SRCS),$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(s))))
 define EMU_PROG_RULE
 $(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(1))): $(EMU_DIR)/$(1:.c=.o) $$(EMU_LIB_OBJS)
