@@ -173,7 +173,7 @@ $(foreach s,$(EMU_PROG_SRCS),$(eval $(call EMU_PROG_RULE,$(s))))
 
 .PHONY: test-cuda-emu
 test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train $(BIN)/unlearn_multidelete \
-               $(BIN)/unlearn_neggrad
+               $(BIN)/unlearn_neggrad $(BIN)/unlearn_dtd $(BIN)/unlearn_ul $(BIN)/unlearn_ermktp $(BIN)/unlearn_lcodec
 	@echo "== CUDA kernel emulator: GPU parity tests against cuda/*.cu, run on the CPU (tests/cuda_emu) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="

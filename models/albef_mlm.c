@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/params_io.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -40,6 +41,8 @@ int albef_mlm_load(AlbefMlmHead *h, const char *path) {
     params_load_report_free(&r);
     return rc;
 }
+
+void albef_mlm_to_device(AlbefMlmHead *h, Device device) { params_to_device(&h->params, device); }
 
 int64_t albef_mlm_mask(const int32_t *ids, const int32_t *mask, int n, int L, float prob, AlbefMlmSpecial sp,
                        int vocab, uint64_t seed, uint64_t stream, int32_t *out_ids, int32_t *labels) {
@@ -88,8 +91,10 @@ void albef_mlm_head_loss(const AlbefMlmHead *h, const Albef *m, Tensor *hidden, 
     Tensor *rows = op_index_select(op_reshape(hidden, SHAPE(BL, D)), 0, idx);
     Tensor *t = layernorm_forward(&h->norm, op_gelu(linear_forward(&h->dense, rows)));
     Tensor *logits = op_linear(t, m->online.text.word.weight, h->bias); /* decoder tied to the word embeddings */
-    out->loss = op_cross_entropy(logits, target);
-    const float *l = tensor_f32(logits);
+    out->loss = op_cross_entropy(logits, tensor_on(target, logits->device));
+    /* The accuracy and NLL are counted on the host: device logits come down
+     * first ([K, V], once per batch). */
+    const float *l = tensor_f32(logits->device == DEVICE_CPU ? logits : tensor_to_device(logits, DEVICE_CPU));
     for (int64_t j = 0; j < K; j++) {
         const float *row = l + j * h->vocab;
         int best = 0;

@@ -46,6 +46,9 @@ int albef_mlm_save(const AlbefMlmHead *h, const char *path);
  * or a file albef_mlm_save wrote); other tensors of the file are ignored.
  * Error when one of the head's tensors is missing or has another shape. */
 int albef_mlm_load(AlbefMlmHead *h, const char *path);
+/* Moves the head's parameters to `device` (after init or load on the host),
+ * where the model it reads (the tied word embeddings) lives. */
+void albef_mlm_to_device(AlbefMlmHead *h, Device device);
 
 /* ALBEF pre-training masking: each real token other than [CLS]/[SEP]/[PAD] is
  * chosen with probability prob; a chosen token becomes [MASK] (80%), a random

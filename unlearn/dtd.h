@@ -31,8 +31,10 @@ double dtd_sigma(const DtdSigmaInputs *in);
 
 /* Adds σ·N(0, 1) to every element of every trainable parameter of ps. Element
  * k of the flat value block takes philox_normal(seed, DTD stream, k), so a
- * coordinate's draw does not depend on which others are in scope. Returns the
- * number of elements noised. */
+ * coordinate's draw does not depend on which others are in scope. Parameters
+ * on a device are copied to the host, noised there and copied back, so both
+ * devices add the same draws to the same values. Returns the number of
+ * elements noised. */
 int64_t dtd_add_noise(ParamSet *ps, double sigma, uint64_t seed);
 
 #endif

@@ -31,7 +31,6 @@ int main(int argc, char **argv) {
                     "from Neel et al. Thm 3.1 (m = wd, M = 4 - wd, L = 1 + wd) on every trainable parameter; "
                     "reports Dt, Df and time. Noise at this scale destroys the full model, as in the paper.",
                       own, CLI_COUNT(own), argc, argv);
-    error_exit_if(run_require_cpu(&ctx, "DtD"));
     if (descent_epochs < 0) descent_epochs = ctx.recipe.dtd_descent_epochs;
     if (T < 0) T = ctx.recipe.dtd_T;
     if (epsilon < 0) epsilon = ctx.recipe.dtd_epsilon;

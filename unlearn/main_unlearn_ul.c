@@ -10,21 +10,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "unlearn/run_program.h"
 #include "unlearn/ul.h"
 
-/* FNV-1a over the original's values and the head's training settings. */
+/* FNV-1a over the original's values and the head's training settings (the
+ * values read on the host: a model on a device is copied down first, so both
+ * devices name the same cache file). */
 static uint64_t head_cache_key(const Albef *m, int epochs, double lr, float prob, uint64_t seed) {
     uint64_t h = 1469598103934665603ULL;
-    const unsigned char *p = (const unsigned char *)m->params.values;
-    for (size_t k = 0; k < (size_t)m->params.total * sizeof(float); k++) h = (h ^ p[k]) * 1099511628211ULL;
+    size_t bytes = (size_t)m->params.total * sizeof(float);
+    float *host = m->params.values;
+    if (m->params.device != DEVICE_CPU) {
+        host = malloc(bytes > 0 ? bytes : 1);
+        CHECK(host != NULL, "out of memory");
+        device_copy(host, DEVICE_CPU, m->params.values, m->params.device, bytes);
+    }
+    const unsigned char *p = (const unsigned char *)host;
+    for (size_t k = 0; k < bytes; k++) h = (h ^ p[k]) * 1099511628211ULL;
+    if (host != m->params.values) free(host);
     double fields[4] = {epochs, lr, prob, (double)seed};
     p = (const unsigned char *)fields;
     for (size_t k = 0; k < sizeof fields; k++) h = (h ^ p[k]) * 1099511628211ULL;
     return h;
+}
+
+/* Loads the head on the host, then moves it to the run's device. */
+static int load_head(const RunContext *ctx, AlbefMlmHead *head, const char *path) {
+    if (albef_mlm_load(head, path) < 0) return -1;
+    if (ctx->device != DEVICE_CPU) albef_mlm_to_device(head, ctx->device);
+    return 0;
 }
 
 static int prepare_head(RunContext *ctx, Albef *original, AlbefMlmHead *head, const char *path_flag, int epochs,
@@ -32,15 +50,16 @@ static int prepare_head(RunContext *ctx, Albef *original, AlbefMlmHead *head, co
     albef_mlm_init(head, &ctx->cfg, (uint64_t)ctx->flags.seed);
     if (path_flag) {
         log_info("MLM head: %s", path_flag);
-        return albef_mlm_load(head, path_flag);
+        return load_head(ctx, head, path_flag);
     }
     char path[1100];
     snprintf(path, sizeof path, "%s/mlm-head-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
              (unsigned long long)head_cache_key(original, epochs, lr, prob, (uint64_t)ctx->flags.seed));
     if (file_exists(path)) {
         log_info("MLM head: cached %s", path);
-        return albef_mlm_load(head, path);
+        return load_head(ctx, head, path);
     }
+    if (ctx->device != DEVICE_CPU) albef_mlm_to_device(head, ctx->device);
     int64_t n = ctx->train.split.n_texts;
     int64_t *all = malloc((size_t)n * sizeof *all);
     CHECK(all != NULL, "out of memory");
@@ -80,7 +99,6 @@ int main(int argc, char **argv) {
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
                       own, CLI_COUNT(own), argc, argv);
-    error_exit_if(run_require_cpu(&ctx, "UL"));
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     AlbefMlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
@@ -114,6 +132,7 @@ int main(int argc, char **argv) {
     log_info("original model on unseen test captions: masked-token accuracy %.4f, NLL %.4f", unseen_ma, unseen_nll);
 
     albef_init(&unlearned, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    run_model_to_device(&ctx, &unlearned);
     params_copy_values(&unlearned.params, &original.params);
     params_copy_values(&unlearned.momentum, &original.momentum);
     int trainable = ul_set_trainable(&unlearned, ctx.flags.fusion_only);

@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -121,7 +122,9 @@ int ul_train_mlm_head(AlbefMlmHead *h, Albef *m, const RetrievalSet *s, const in
             AlbefMlmOutput out;
             albef_mlm_head_loss(h, m, albef_mlm_hidden(m, &bt), labels, &out);
             if (out.loss) {
-                sum += tensor_f32(out.loss)[0];
+                float value;
+                tensor_copy_to_host(out.loss, &value); /* any device */
+                sum += value;
                 autograd_backward(out.loss);
                 adamw_step(&opt, (float)lr);
                 params_zero_grad(&h->params);
