@@ -15,6 +15,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -80,7 +81,8 @@ int ermktp_train_erm(Albef *m, ErmMask *mask, const RetrievalSet *train, const i
                 rc = error_prefix("ERM epoch %d step %lld", epoch, (long long)it);
                 break;
             }
-            float value = tensor_f32(loss)[0];
+            float value;
+            tensor_copy_to_host(loss, &value); /* the loss lives on the model's device */
             if (!isfinite(value)) {
                 rc = error_set("ERM epoch %d step %lld: loss is %g", epoch, (long long)it, value);
                 break;
@@ -127,17 +129,26 @@ static void copy_heads(Albef *student, const Albef *teacher, const unsigned char
         for (int h = 0; HEADS[h]; h++) {
             if (strncmp(t->name, HEADS[h], strlen(HEADS[h])) != 0) continue;
             const Tensor *src = params_find(&teacher->params, t->name);
-            memcpy(tensor_f32(t), tensor_f32(src), (size_t)tensor_numel(t) * sizeof(float));
+            device_copy(tensor_f32(t), t->device, tensor_f32(src), src->device,
+                        (size_t)tensor_numel(t) * sizeof(float));
         }
     }
     params_set_trainable_prefixes(&student->params, HEADS, 0);
     /* S7 zeroes the FC weight columns of the target-relevant channels: here the
-     * Linear right after the masked features, vision_proj (on the [CLS] token). */
+     * Linear right after the masked features, vision_proj (on the [CLS] token).
+     * On a device the (small) weight is zeroed on a host copy and sent back. */
     Tensor *w = student->online.vision_proj.weight;
     int64_t rows = w->shape[0], C = w->shape[1];
+    float *host = w->device == DEVICE_CPU ? tensor_f32(w) : malloc((size_t)tensor_nbytes(w));
+    CHECK(host, "out of memory");
+    if (w->device != DEVICE_CPU) tensor_copy_to_host(w, host);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < C; c++)
-            if (prohibited[c]) tensor_f32(w)[r * C + c] = 0.0f;
+            if (prohibited[c]) host[r * C + c] = 0.0f;
+    if (w->device != DEVICE_CPU) {
+        tensor_copy_from_host(w, host);
+        free(host);
+    }
 }
 
 int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const RetrievalSet *train, const int64_t *df,
@@ -159,6 +170,7 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
     float *keep = malloc((size_t)C * sizeof *keep);
     CHECK(keep, "out of memory");
     for (int c = 0; c < C; c++) keep[c] = prohibited[c] ? 0.0f : 1.0f;
+    Device device = teacher->params.device;
     AdamW opt;
     adamw_init(&opt, &student->params, 0.9f, 0.999f, 1e-8f, (float)recipe->weight_decay);
     adamw_use_lavis_decay_groups(&opt);
@@ -183,14 +195,16 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
             int prev = autograd_set_enabled(0); /* teacher: F0_T unmasked tokens, F1_T with prohibition */
             AlbefImageEmbed ti = albef_embed_image(teacher, b.images);
             AlbefTextEmbed tt = albef_embed_text(teacher, b.text_ids, b.text_mask);
-            Tensor *f1_t = albef_fused_cls(teacher, &tt, op_mul(ti.tokens, tensor_wrap(DTYPE_F32, SHAPE(C), keep)));
+            Tensor *keep_t = tensor_on(tensor_wrap(DTYPE_F32, SHAPE(C), keep), device); /* sent each step */
+            Tensor *f1_t = albef_fused_cls(teacher, &tt, op_mul(ti.tokens, keep_t));
             autograd_set_enabled(prev);
             albef_set_mode(student, 1, philox_u32(o->seed, STREAM_DROPOUT + 1, (uint64_t)stats->steps) ^ o->seed);
             AlbefImageEmbed si = albef_embed_image(student, b.images);
             AlbefTextEmbed st = albef_embed_text(student, b.text_ids, b.text_mask);
             Tensor *f1_s = albef_fused_cls(student, &st, si.tokens);
             Tensor *loss = op_add(op_mse(si.tokens, ti.tokens), op_mse(f1_s, f1_t));
-            float value = tensor_f32(loss)[0];
+            float value;
+            tensor_copy_to_host(loss, &value);
             if (!isfinite(value)) {
                 rc = error_set("KTP epoch %d step %lld: loss is %g", epoch, (long long)it, value);
                 break;
@@ -213,7 +227,8 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
     albef_set_mode(student, 0, o->seed);
     /* the momentum twins follow the trained online encoders (as albef_init sets them) */
     if (student->cfg.momentum_distill)
-        memcpy(student->momentum.values, student->params.values, (size_t)student->momentum.total * sizeof(float));
+        device_copy(student->momentum.values, student->momentum.device, student->params.values,
+                    student->params.device, (size_t)student->momentum.total * sizeof(float));
     params_set_trainable_all(&student->params, 1);
     stats->seconds = clock_seconds() - t0;
     free(keep), free(targets), free(prohibited), free(order), free(ids);

@@ -42,10 +42,15 @@ typedef struct {
     int classes, channels;
 } ErmMask;
 
+/* On the host, M = 0.5 everywhere; erm_mask_to_device moves it (as
+ * albef_to_device a model). The functions below take M on either side: on a
+ * device they copy it to the host, compute there and copy the result back. */
 void erm_mask_init(ErmMask *m, int classes, int channels);
+void erm_mask_to_device(ErmMask *m, Device device);
 void erm_mask_free(ErmMask *m);
 /* R(M) = max(0, ‖M‖₁ − 0.1·C·K) + 0.1·Σ_{i<j}⟨M[:, i], M[:, j]⟩ (spec §4.7 a). When
- * grad is not NULL, adds scale·∂R/∂M into it ([K, C] like the rows). */
+ * grad is not NULL, adds scale·∂R/∂M into it ([K, C] like the rows, on M's
+ * device: mask->ps.grads). */
 double erm_mask_regulariser(const ErmMask *m, float *grad, double scale);
 /* M[c, :] ← clamp(M[c, :] / max_k M[c, k], 0, 1). */
 void erm_mask_normalise(ErmMask *m);

@@ -5,8 +5,29 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "unlearn/ermktp.h"
+
+/* M's arithmetic (regulariser, normalisation, prohibition) is a few K×C
+ * loops: on a device the values (and, for the regulariser, the gradient) are
+ * copied to the host, worked on there with the CPU code and copied back. On
+ * the CPU the buffer is M itself, so the CPU path is unchanged. */
+static float *host_copy(const ErmMask *m, float *data) {
+    if (m->ps.device == DEVICE_CPU || !data) return data;
+    size_t bytes = (size_t)m->ps.total * sizeof(float);
+    float *host = malloc(bytes);
+    CHECK(host, "out of memory");
+    device_copy(host, DEVICE_CPU, data, m->ps.device, bytes);
+    return host;
+}
+
+/* Ends host_copy: writes the host buffer back to data when write_back. */
+static void host_done(const ErmMask *m, float *data, float *host, int write_back) {
+    if (m->ps.device == DEVICE_CPU || !data) return;
+    if (write_back) device_copy(data, m->ps.device, host, DEVICE_CPU, (size_t)m->ps.total * sizeof(float));
+    free(host);
+}
 
 void erm_mask_init(ErmMask *m, int classes, int channels) {
     memset(m, 0, sizeof *m);
@@ -17,14 +38,16 @@ void erm_mask_init(ErmMask *m, int classes, int channels) {
     m->classes = classes, m->channels = channels;
 }
 
+void erm_mask_to_device(ErmMask *m, Device device) { params_to_device(&m->ps, device); }
+
 void erm_mask_free(ErmMask *m) {
     params_free(&m->ps);
     memset(m, 0, sizeof *m);
 }
 
-double erm_mask_regulariser(const ErmMask *m, float *grad, double scale) {
+double erm_mask_regulariser(const ErmMask *m, float *grad_store, double scale) {
     int K = m->classes, C = m->channels;
-    const float *M = m->ps.values;
+    float *M = host_copy(m, m->ps.values), *grad = host_copy(m, grad_store);
     double l1 = 0.0, pairs = 0.0;
     double *col_sum = calloc((size_t)C, sizeof *col_sum);
     CHECK(col_sum, "out of memory");
@@ -47,12 +70,14 @@ double erm_mask_regulariser(const ErmMask *m, float *grad, double scale) {
                 grad[e] += (float)(scale * d);
             }
     free(col_sum);
+    host_done(m, grad_store, grad, 1);
+    host_done(m, m->ps.values, M, 0);
     return (excess > 0.0 ? excess : 0.0) + 0.1 * pairs;
 }
 
 void erm_mask_normalise(ErmMask *m) {
     int K = m->classes, C = m->channels;
-    float *M = m->ps.values;
+    float *M = host_copy(m, m->ps.values);
     for (int c = 0; c < C; c++) {
         float mx = -INFINITY;
         for (int k = 0; k < K; k++) mx = fmaxf(mx, M[(int64_t)k * C + c]);
@@ -61,6 +86,7 @@ void erm_mask_normalise(ErmMask *m) {
             M[(int64_t)k * C + c] = fminf(fmaxf(v, 0.0f), 1.0f);
         }
     }
+    host_done(m, m->ps.values, M, 1);
 }
 
 Tensor *erm_mask_tokens(const ErmMask *m, const int64_t *classes, int B, int T) {
@@ -79,9 +105,11 @@ Tensor *erm_mask_tokens(const ErmMask *m, const int64_t *classes, int B, int T) 
 int erm_mask_prohibited(const ErmMask *m, const int64_t *targets, int64_t n_targets, float threshold,
                         unsigned char *prohibited) {
     int C = m->channels, count = 0;
+    float *M = host_copy(m, m->ps.values);
     memset(prohibited, 0, (size_t)C);
     for (int64_t t = 0; t < n_targets; t++)
-        for (int c = 0; c < C; c++) prohibited[c] |= m->ps.values[targets[t] * C + c] > threshold;
+        for (int c = 0; c < C; c++) prohibited[c] |= M[targets[t] * C + c] > threshold;
     for (int c = 0; c < C; c++) count += prohibited[c];
+    host_done(m, m->ps.values, M, 0);
     return count;
 }

@@ -1,5 +1,12 @@
 /* The L-codec removal loop on ALBEF (unlearn/lcodec.h; spec/unlearning_methods.md
- * §4.6 "Per-removal procedure" and "Multimodal adaptation"). */
+ * §4.6 "Per-removal procedure" and "Multimodal adaptation").
+ *
+ * On a device the forwards and backwards run there; what L-codec computes
+ * between them (unit activations, FOCI, the Woodbury solve, the noise, the
+ * guard's accuracy) stays host arithmetic: the losses, logits and Linear
+ * outputs it needs are copied to the host, the selected slices' gradients and
+ * values are copied out of the device parameter block and the updated slices
+ * copied back. On the CPU the same code reads the tensors in place. */
 #include "unlearn/lcodec.h"
 
 #include <math.h>
@@ -8,7 +15,9 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
+#include "core/arena.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -100,7 +109,17 @@ static Tensor *task_loss(Albef *m, const AlbefBatch *b) {
     int64_t n = b->images->shape[0];
     Tensor *target = tensor_new(DTYPE_I32, SHAPE(n));
     for (int64_t k = 0; k < n; k++) tensor_i32(target)[k] = 1;
-    return op_cross_entropy(itm_logits(m, b, NULL), target);
+    Tensor *logits = itm_logits(m, b, NULL);
+    return op_cross_entropy(logits, tensor_on(target, logits->device));
+}
+
+/* A tensor's values where the host can read them: its own data on the CPU,
+ * else a copy in the host activation arena (freed at autograd_step_end). */
+static const float *host_f32(const Tensor *t) {
+    if (t->device == DEVICE_CPU) return tensor_f32(t);
+    float *host = arena_alloc(arena_activations(), tensor_nbytes(t));
+    tensor_copy_to_host(t, host);
+    return host;
 }
 
 /* ---- units: the output rows of every Linear the forward runs ---- */
@@ -166,7 +185,7 @@ static void units_activations(const Units *u, const ParamSet *ps, float *x) {
         int w = param_of(ps, node->in[1]);
         if (w < 0 || u->slot_of_param[w] < 0) continue;
         const Layer *l = &u->layers[u->slot_of_param[w]];
-        const float *o = tensor_f32(node->out);
+        const float *o = host_f32(node->out);
         int64_t rows = tensor_numel(node->out) / l->rows;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = 0; j < l->rows; j++) acc[l->unit0 + j] += o[r * l->rows + j] / (double)rows;
@@ -207,16 +226,18 @@ static void slices_make(Slices *s, const Units *u, const ParamSet *ps, const int
     for (int i = 0; i < s->n; i++) s->d += s->len[i];
 }
 
-static void slices_gather(const Slices *s, const float *block, float *out) {
+/* out (host) = the slices of block, a parameter block on `device`. */
+static void slices_gather(const Slices *s, const float *block, Device device, float *out) {
     for (int i = 0; i < s->n; i++) {
-        memcpy(out, block + s->off[i], (size_t)s->len[i] * sizeof(float));
+        device_copy(out, DEVICE_CPU, block + s->off[i], device, (size_t)s->len[i] * sizeof(float));
         out += s->len[i];
     }
 }
 
-static void slices_scatter(const Slices *s, float *block, const float *in) {
+/* The slices of block (on `device`) = in (host). */
+static void slices_scatter(const Slices *s, float *block, Device device, const float *in) {
     for (int i = 0; i < s->n; i++) {
-        memcpy(block + s->off[i], in, (size_t)s->len[i] * sizeof(float));
+        device_copy(block + s->off[i], device, in, DEVICE_CPU, (size_t)s->len[i] * sizeof(float));
         in += s->len[i];
     }
 }
@@ -226,7 +247,7 @@ static void slice_gradient(Albef *m, const Pairs *p, const LcodecOptions *o, con
     AlbefBatch b = pairs_batch(p, o, -1, 0);
     Tensor *loss = task_loss(m, &b);
     if (loss->requires_grad) autograd_backward(loss);
-    slices_gather(s, m->params.grads, g);
+    slices_gather(s, m->params.grads, m->params.device, g);
     params_zero_grad(&m->params);
     autograd_step_end();
 }
@@ -239,7 +260,7 @@ static double guard_accuracy(Albef *m, const Pairs *p, const LcodecOptions *o) {
     int32_t *perm = malloc((size_t)p->n * sizeof *perm);
     CHECK(perm, "out of memory");
     for (int k = 0; k < p->n; k++) perm[k] = (k + 1) % p->n;
-    const float *pos = tensor_f32(itm_logits(m, &b, NULL)), *neg = tensor_f32(itm_logits(m, &b, perm));
+    const float *pos = host_f32(itm_logits(m, &b, NULL)), *neg = host_f32(itm_logits(m, &b, perm));
     int right = 0, total = 0;
     for (int k = 0; k < p->n; k++) {
         right += pos[2 * k + 1] > pos[2 * k], total++;
@@ -262,7 +283,7 @@ static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, co
     CHECK(X && Y && sel, "out of memory");
     for (int p = 0; p < P; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
         AlbefBatch b = pairs_batch(bf, o, p, (uint64_t)batch_no);
-        Y[p] = tensor_f32(task_loss(m, &b))[0];
+        tensor_copy_to_host(task_loss(m, &b), &Y[p]);
         units_activations(u, ps, X + (int64_t)p * u->units);
         autograd_step_end();
     }
@@ -284,16 +305,16 @@ static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, co
     }
     if (rc == 0) rc = lcodec_newton_step(s.d, g, G, k, o, delta); /* steps 5-6 */
     if (rc == 0) {
-        slices_gather(&s, ps->values, saved);
+        slices_gather(&s, ps->values, ps->device, saved);
         for (int64_t e = 0; e < s.d; e++) delta[e] += saved[e];
         if (st->sigma > 0.0) lcodec_add_noise(delta, s.d, st->sigma, o->seed, STREAM_NOISE + (uint64_t)batch_no, 0);
-        slices_scatter(&s, ps->values, delta);
+        slices_scatter(&s, ps->values, ps->device, delta);
         rc = 1;
         if (o->guard_gap >= 0.0) { /* step 8 */
             double acc = guard_accuracy(m, guard, o);
             st->guard_last = acc;
             if (acc < *guard_ref - o->guard_gap) {
-                slices_scatter(&s, ps->values, saved);
+                slices_scatter(&s, ps->values, ps->device, saved);
                 rc = 0;
             } else {
                 *guard_ref = acc;

@@ -38,7 +38,6 @@ int main(int argc, char **argv) {
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
                       own, CLI_COUNT(own), argc, argv);
-    error_exit_if(run_require_cpu(&ctx, "Erm-Ktp"));
     if (ctx.flags.fusion_only)
         fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");
@@ -62,12 +61,14 @@ int main(int argc, char **argv) {
 
     /* (a) the ERM teacher on all of D */
     albef_init(&teacher, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    run_model_to_device(&ctx, &teacher);
     if (strcmp(erm_init, "original") == 0) {
         params_copy_values(&teacher.params, &original.params);
         params_copy_values(&teacher.momentum, &original.momentum);
     }
     ErmMask mask;
     erm_mask_init(&mask, (int)ctx.train.split.n_images, ctx.cfg.vision_width);
+    erm_mask_to_device(&mask, ctx.device); /* nothing on the CPU */
     int64_t n = ctx.train.split.n_texts;
     int64_t *all = malloc((size_t)n * sizeof *all);
     CHECK(all, "out of memory");
@@ -82,6 +83,7 @@ int main(int argc, char **argv) {
 
     /* (b) KTP into a fresh student on Dr */
     albef_init(&student, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    run_model_to_device(&ctx, &student);
     KtpStats ks;
     error_exit_if(ermktp_transfer(&student, &teacher, &mask, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr,
                                   ctx.split.n_dr, r, &o, &ks));

@@ -79,7 +79,6 @@ int main(int argc, char **argv) {
                     "with a Newton step and calibrated noise, then reports Dt, Df, the MI ratio and time. --fusion-only gives "
                     "L-codec-F.",
                       own, CLI_COUNT(own), argc, argv);
-    error_exit_if(run_require_cpu(&ctx, "L-codec"));
 
     Albef original, scrubbed;
     run_program_models(&ctx, &original, &scrubbed);

@@ -41,6 +41,22 @@ run_pair unlearn_multidelete unlearn_multidelete "${COMMON[@]}" --epochs 1
 run_pair unlearn_dtd unlearn_dtd "${COMMON[@]}" --descent-epochs 1 --k-test 4 --eval-original=false
 # UL: the MLM head trained on each device, then two ascent updates (no early stop).
 run_pair unlearn_ul unlearn_ul "${COMMON[@]}" --epochs 2 --stop-accuracy 0 --eval-original=false
+# L-codec without its noise, so that the weights compare the Newton step taken
+# from device gradients (the noise is host arithmetic and would swamp it).
+run_pair unlearn_lcodec unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 --foci full \
+    --max-units 4 --guard-pairs 16 --no-noise --k-test 4 --eval-original=false
+# Erm-Ktp trains a teacher on all of D and a student from scratch: a world of 16
+# images (2 ERM and 2 KTP steps, every epoch a mask epoch) keeps it short; the
+# threshold prohibits about half of the channels, the same ones on both devices.
+"$BIN/mkdata" --out "$T/world16" --train-images 16 --val-images 8 --test-images 8 >/dev/null
+"$BIN/train" --data "$T/world16" --epochs 1 --df-size 2 --eval-original=false --out "$T/original16" \
+    >"$T/train16.log" 2>&1 || { cat "$T/train16.log"; exit 1; }
+run_pair unlearn_ermktp unlearn_ermktp --model "$ROOT/models/configs/albef-tiny.json" --data "$T/world16" \
+    --original "$T/original16/model.safetensors" --df-size 2 --erm-epochs 1 --ktp-epochs 1 --mask-period 1 \
+    --mask-epoch-min 0 --prohibit-threshold 0.999 --eval-original=false
+prohibited() { grep -o '[0-9]* of [0-9]* channels prohibited' "$T/unlearn_ermktp_$1.log"; }
+[ "$(prohibited cpu)" = "$(prohibited cuda)" ] ||
+    { echo "Erm-Ktp: cpu $(prohibited cpu), cuda $(prohibited cuda)"; exit 1; }
 
 python3 - "$T" "$T/original" "$T/original_cuda" "${RUN_NAMES[@]}" <<'PY'
 import json, math, struct, sys
