@@ -289,13 +289,6 @@ void run_model_to_device(const RunContext *ctx, Albef *m) {
     if (ctx->device != DEVICE_CPU) albef_to_device(m, ctx->device);
 }
 
-int run_require_cpu(const RunContext *ctx, const char *method) {
-    if (ctx->device == DEVICE_CPU) return 0;
-    return error_set("--device %s: %s still runs on the CPU only in this version (its loop reads model state on "
-                     "the host); use --device cpu",
-                     ctx->flags.device, method);
-}
-
 /* Loads a checkpoint on the host, then moves the model to the run's device. */
 static int load_on_device(RunContext *ctx, Albef *m, const char *path) {
     if (albef_load(m, path) < 0) return -1;

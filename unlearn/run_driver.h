@@ -73,9 +73,6 @@ int run_original_model(RunContext *ctx, Albef *original);
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */
 void run_model_to_device(const RunContext *ctx, Albef *m);
-/* Methods whose loops still read model state on the host stop here, with
- * their name, when the run is on a device. 0, or -1 with error_set. */
-int run_require_cpu(const RunContext *ctx, const char *method);
 
 /* A path inside the run directory. */
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size);
