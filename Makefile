@@ -161,7 +161,7 @@ $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 # program check runs them with --device cuda end to end against the CPU.
 EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
-EMU_PROG_SRCS := $(filter %/main_train.c %/main_retrain.c %/main_evaluate.c %/main_probe.c \
+EMU_PROG_SRCS := $(filter %/main_train.c %/main_retrain.c %/main_evaluate.c %/main_probe.c %/main_bench_albef.c \
                             unlearn/main_unlearn_%.c,$(PROG_SRCS))
 EMU_PROGS     := $(foreach s,$(EMU_PROG_SRCS),$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(s))))
 define EMU_PROG_RULE
@@ -178,6 +178,9 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
+	@echo "== CUDA kernel emulator: bench_albef --device cuda (the GPU benchmark's code path, tiny sizes) =="
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \
+	    --img 32 --d 32 --b 4 --txt 8 --vocab 100
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
 bench: $(PROGS)

@@ -3,7 +3,8 @@
 #   1. builds everything (CUDA backend included) and runs the whole test suite,
 #      where the GPU tests now run instead of skipping;
 #   2. times the ALBEF-base MultiDelete step (16 Df + 16 Dr pairs, 384 px,
-#      ViT-B/16, 6+6 BERT layers) in bf16 and fp32, and
+#      ViT-B/16, 6+6 BERT layers) in bf16 and fp32 and the fine-tuning step
+#      in bf16, and
 #      ../shared/bench/albef_torch_anchor.py (eager bf16 and torch.compile) on
 #      the same card, in this same run;
 #   3. runs the CUDA parity suite under compute-sanitizer memcheck (when
@@ -44,7 +45,7 @@ step build make -j"$(nproc)" "${MAKE_ARGS[@]}" all build/release/run_tests
 step tests env OMP_NUM_THREADS=8 build/release/run_tests
 step parity build/release/run_tests cuda
 step reference_gpu build/release/run_tests reference
-step bench_bf16 bin/bench_albef --device cuda --precision bf16 --steps md "${BASE[@]}" --iters 10 --warm 3
+step bench_bf16 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 --warm 3
 step bench_fp32 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
 PY=python3
 $PY -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
@@ -75,20 +76,24 @@ def rows(name):
         pass
     return out
 anchor = rows("anchor")
-gflop = next((r.get("gflop_md_step") for r in anchor if "gflop_md_step" in r), None) or 17810.0
-print(f"\nALBEF-base MultiDelete step, 16 Df + 16 Dr pairs, {gflop/1e3:.2f} TFLOP/step (anchor's count)")
-print("| who | mode | ms/step | samples/s | TFLOP/s | peak GiB |")
-print("|---|---|---|---|---|---|")
-table = [("ours", r) for n in ("bench_bf16", "bench_fp32") for r in rows(n) if r.get("step") == "md"]
-table += [("torch", r) for r in anchor if r.get("step") == "md"]
-for who, r in table:
-    ms = r["median_s"] * 1e3
-    print(f"| {who} | {r['mode']} | {ms:.1f} | {32 / r['median_s']:.1f} | {gflop / 1e3 / r['median_s']:.1f} | "
-          f"{(r.get('peak_mem_GiB') or 0):.1f} |")
-ours = {r["mode"]: r["median_s"] for w, r in table if w == "ours"}
-theirs = {r["mode"]: r["median_s"] for w, r in table if w == "torch"}
-if "bf16" in ours:
+head = next((r for r in anchor if "gflop_md_step" in r), {})
+gflop = {"md": head.get("gflop_md_step") or 17810.0, "ft": head.get("gflop_ft_step")}
+for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fine-tuning step (ITC + ITM), 32 pairs")):
+    table = [("ours", r) for n in ("bench_bf16", "bench_fp32") for r in rows(n) if r.get("step") == step]
+    table += [("torch", r) for r in anchor if r.get("step") == step]
+    if not table:
+        continue
+    fl = gflop[step]
+    print(f"\nALBEF-base {title}" + (f", {fl / 1e3:.2f} TFLOP/step (anchor's count)" if fl else ""))
+    print("| who | mode | ms/step | samples/s | TFLOP/s | peak GiB |")
+    print("|---|---|---|---|---|---|")
+    for who, r in table:
+        tf = f"{fl / 1e3 / r['median_s']:.1f}" if fl else "-"
+        print(f"| {who} | {r['mode']} | {r['median_s'] * 1e3:.1f} | {32 / r['median_s']:.1f} | {tf} | "
+              f"{(r.get('peak_mem_GiB') or 0):.1f} |")
+    ours = {r["mode"]: r["median_s"] for w, r in table if w == "ours"}
+    theirs = {r["mode"]: r["median_s"] for w, r in table if w == "torch"}
     for m in ("bf16", "compile"):
-        if m in theirs:
-            print(f"ours bf16 vs torch {m}: {theirs[m] / ours['bf16']:.2f}x torch's throughput")
+        if "bf16" in ours and m in theirs:
+            print(f"{step}: ours bf16 vs torch {m}: {theirs[m] / ours['bf16']:.2f}x torch's throughput")
 PY

@@ -221,7 +221,7 @@ void albef_clamp_temp(Albef *m) {
 
 void albef_to_device(Albef *m, Device device) {
     params_to_device(&m->params, device);
-    params_to_device(&m->momentum, device);
+    if (m->momentum.finalized) params_to_device(&m->momentum, device); /* none without distillation */
     if (m->image_token_mask) m->image_token_mask = tensor_on(m->image_token_mask, device);
 }
 
