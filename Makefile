@@ -1,7 +1,8 @@
 # Build of the multimodal-unlearning engine.
 #   make            library and every program in bin/
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
-#   make test       builds and runs the test suite (closing line "N passed, N failed")
+#   make test       builds and runs the test suite ("N passed, N failed, N skipped"), then the
+#                   CUDA kernel emulator suite and program check (tests/cuda_emu)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
