@@ -32,6 +32,9 @@ step() { # name, command...: runs it with its log, records ok/FAILED
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG/gpu.txt"
+# The tools the build and the anchor need, printed first: a missing one is then plain at a glance.
+{ (command -v nvcc || ls /usr/local/cuda/bin/nvcc) && (nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version) | tail -1
+  gcc --version | head -1; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee -a "$LOG/gpu.txt"
 MAKE_ARGS=(CUDA=1)
 if ! ldconfig -p | grep -q 'libcjson.so.1 ' && [ -d .gpu-debs ]; then
     mkdir -p .gpu-debs/root
