@@ -55,6 +55,13 @@ static HostBatch host_batch(int n, int S, int L, int vocab, uint64_t stream) {
     return h;
 }
 
+static void host_batch_free(HostBatch *h) {
+    free(h->images);
+    free(h->ids);
+    free(h->mask);
+    free(h->image_ids);
+}
+
 /* The batch on `device` (a host-to-device copy per step, as a data loader's). */
 static AlbefBatch to_tensors(const HostBatch *h, Device device) {
     AlbefBatch b;
@@ -187,6 +194,9 @@ int main(int argc, char **argv) {
     }
     free(times);
     free(perm);
+    host_batch_free(&hdf);
+    host_batch_free(&hdr);
+    host_batch_free(&hft);
     adamw_free(&opt);
     albef_free(&un);
     albef_free(&ori);
