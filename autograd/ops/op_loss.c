@@ -121,6 +121,21 @@ static void check_targets(const int32_t *t, int64_t N, int64_t C) {
               "cross_entropy: target %d of row %lld outside %lld classes", (int)t[r], (long long)r, (long long)C);
 }
 
+/* Records the tape node of either path: the CPU saves each row's
+ * log-sum-exp, the device the probabilities (one of lse / probs is NULL). */
+static Tensor *record_cross_entropy(Tensor *out, Tensor *logits, Tensor *targets, double *lse, float *probs,
+                                    int64_t n_valid) {
+    TapeNode *node = tape_maybe_record("cross_entropy", cross_entropy_backward, out, logits, targets, NULL, NULL);
+    if (node) {
+        CrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
+        s->lse = lse;
+        s->probs = probs;
+        s->n_valid = n_valid;
+        node->saved = s;
+    }
+    return out;
+}
+
 /* The targets are read back to check them on the host (a kernel must not
  * index outside the row); that also gives the count of valid rows, so the
  * backward of an all-ignored batch is skipped as on the CPU. */
@@ -134,15 +149,7 @@ static Tensor *cross_entropy_on_device(Tensor *logits, Tensor *targets, Device d
     Tensor *out = tensor_new_on(dev, DTYPE_F32, 0, NULL);
     device_kernels(dev, "cross_entropy")
         ->cross_entropy_forward(tensor_f32(logits), tensor_i32(targets), probs, tensor_f32(out), N, C);
-    TapeNode *node = tape_maybe_record("cross_entropy", cross_entropy_backward, out, logits, targets, NULL, NULL);
-    if (node) {
-        CrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
-        s->lse = NULL;
-        s->probs = probs;
-        s->n_valid = n_valid;
-        node->saved = s;
-    }
-    return out;
+    return record_cross_entropy(out, logits, targets, NULL, probs, n_valid);
 }
 
 Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
@@ -168,15 +175,7 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
         n_valid++;
     }
     Tensor *out = tensor_scalar_f32(n_valid ? (float)(total / (double)n_valid) : 0.0f);
-    TapeNode *node = tape_maybe_record("cross_entropy", cross_entropy_backward, out, logits, targets, NULL, NULL);
-    if (node) {
-        CrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
-        s->lse = lse;
-        s->probs = NULL;
-        s->n_valid = n_valid;
-        node->saved = s;
-    }
-    return out;
+    return record_cross_entropy(out, logits, targets, lse, NULL, n_valid);
 }
 
 /* ---- cross-entropy with soft targets (ALBEF distillation, spec/albef_blip.md §1) ----
