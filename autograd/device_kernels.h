@@ -6,9 +6,13 @@
  * fills the table at cuda_backend_init(); autograd/ knows nothing else of it.
  *
  * Conventions, shared by every entry:
- * - Pointers are device pointers to contiguous row-major f32 data (ids and
- *   indices i32) and every call is asynchronous on the backend's one stream,
- *   so calls run in issue order.
+ * - Pointers are device pointers to contiguous row-major data and every call
+ *   is asynchronous on the backend's one stream, so calls run in issue order.
+ *   `float *` data is f32 (ids and indices i32). `void *` data is an
+ *   activation stored as the DType passed beside it (DTYPE_F32 or
+ *   DTYPE_BF16): under --precision bf16 the matmul-class ops store their
+ *   outputs in bf16 (matmul_dtype) and the entries below read and write such
+ *   tensors directly, computing in f32. Gradients are always f32.
  * - Entries named *_backward ADD into their gradient outputs (dx += ...), as
  *   the CPU ops do; a NULL gradient output is skipped.
  * - Every reduction runs in a fixed order (no atomics on floats), so the same
@@ -31,44 +35,55 @@ typedef enum { ACT_GELU, ACT_RELU, ACT_TANH, ACT_SIGMOID } Activation;
 typedef struct {
     const char *name;
 
+    /* The dtype matmul, linear and attention store their outputs in: bf16
+     * under --precision bf16 (PyTorch autocast's rule: products in bf16;
+     * normalisations, softmax, reductions and losses in f32; elementwise ops
+     * in the widest input type), else f32. */
+    DType (*matmul_dtype)(void);
+    /* y[k] = x[k] converted (f32 -> bf16 rounds to nearest even). */
+    void (*convert)(const void *x, DType tx, void *y, DType ty, int64_t n);
+
     /* ---- GEMM (cuda/gemm.cu: cuBLASLt) ----
      * For b in [0, batch): C_b = alpha·op(A_b)·op(B_b) + beta·C_b, with
      * op(A_b) [M, K], op(B_b) [K, N], C_b [M, N]; A_b = A + b·stride_a
      * (stride 0: shared), leading dims are the row lengths of the stored
      * (untransposed) matrices: lda = trans_a ? M : K, ldb = trans_b ? K : N. */
-    void (*gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                 int64_t stride_a, const float *B, int64_t stride_b, float beta, float *C, int64_t stride_c,
-                 int64_t batch);
+    void (*gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A, DType ta,
+                 int64_t stride_a, const void *B, DType tb, int64_t stride_b, float beta, void *C, DType tc,
+                 int64_t stride_c, int64_t batch);
     /* y [R, out] = x [R, in] · wᵀ + bias (bias may be NULL): the bias rides in
      * the GEMM's epilogue. */
-    void (*linear_forward)(const float *x, const float *w, const float *bias, float *y, int64_t R, int64_t in,
-                           int64_t out);
+    void (*linear_forward)(const void *x, DType tx, const float *w, const float *bias, void *y, DType ty, int64_t R,
+                           int64_t in, int64_t out);
     /* db[j] += Σ_r g[r·cols + j] (bias gradients, broadcast reductions). */
     void (*add_column_sums)(float *db, const float *g, int64_t rows, int64_t cols);
 
     /* ---- elementwise and activations (cuda/elementwise.cu) ---- */
-    void (*binary_forward)(BinaryOp op, const float *a, const float *b, float *y, int64_t n, int64_t nb);
+    void (*binary_forward)(BinaryOp op, const void *a, DType ta, const void *b, DType tb, void *y, DType ty, int64_t n,
+                           int64_t nb);
     /* da[k] += ∂y/∂a · g[k]; db[j] += Σ_{k % nb = j} ∂y/∂b · g[k] (either may be NULL). */
-    void (*binary_backward)(BinaryOp op, const float *a, const float *b, const float *g, float *da, float *db,
-                            int64_t n, int64_t nb);
+    void (*binary_backward)(BinaryOp op, const void *a, DType ta, const void *b, DType tb, const float *g, float *da,
+                            float *db, int64_t n, int64_t nb);
     /* y = scale·x + shift (op_scale, op_add_scalar). */
-    void (*affine_forward)(const float *x, float *y, int64_t n, float scale, float shift);
+    void (*affine_forward)(const void *x, void *y, DType t, int64_t n, float scale, float shift);
     /* dx += scale·g (the backward of affine, reshape and every plain copy). */
     void (*scaled_add)(float *dx, const float *g, int64_t n, float scale);
-    void (*activation_forward)(Activation act, const float *x, float *y, int64_t n);
+    void (*activation_forward)(Activation act, const void *x, void *y, DType t, int64_t n);
     /* x is the op's input, y its output (tanh and sigmoid use y). */
-    void (*activation_backward)(Activation act, const float *x, const float *y, const float *g, float *dx,
+    void (*activation_backward)(Activation act, const void *x, const void *y, DType t, const float *g, float *dx,
                                 int64_t n);
 
     /* ---- shape and indexing (cuda/shape.cu) ---- */
     /* Block copy along a dim seen as [outer, len·inner] slabs:
      * dst[o·dst_row + dst_off + e] (+)= src[o·src_row + src_off + e] for
-     * e < len_inner; accumulate 0 copies, 1 adds (slice, concat, split). */
-    void (*copy_blocks)(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
-                        int64_t src_off, int64_t outer, int64_t len_inner, int accumulate);
+     * e < len_inner; accumulate 0 copies, 1 adds (slice, concat, split);
+     * dst and src have the type t (f32 whenever accumulate is 1). */
+    void (*copy_blocks)(void *dst, int64_t dst_row, int64_t dst_off, const void *src, int64_t src_row,
+                        int64_t src_off, int64_t outer, int64_t len_inner, DType t, int accumulate);
     /* out (contiguous, shape out_shape) = x permuted: out.shape[i] = x.shape[perm[i]];
      * accumulate 1 adds into out (the backward runs it with the inverse perm). */
-    void (*permute)(const float *x, float *out, int ndim, const int64_t *x_shape, const int *perm, int accumulate);
+    void (*permute)(const void *x, void *out, DType t, int ndim, const int64_t *x_shape, const int *perm,
+                    int accumulate);
     /* y [n_ids, D] = table[ids]; ids checked on the host before the call. */
     void (*embedding_forward)(const float *table, const int32_t *ids, float *y, int64_t n_ids, int64_t D);
     /* dtable[ids[i]] += g[i] for every i, in order of i for each row (deterministic). */
@@ -99,7 +114,7 @@ typedef struct {
 
     /* ---- randomness, vision, graph (cuda/dropout.cu, cuda/patchify.cu, cuda/spmm.cu) ---- */
     /* dst[k] (+)= src[k]·scale where philox_uniform(seed, stream, k) >= p, else (+)0. */
-    void (*dropout_apply)(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+    void (*dropout_apply)(const void *src, void *dst, DType t, int64_t n, float p, float scale, uint64_t seed,
                           uint64_t stream, int accumulate);
     /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p] (op_patchify's order); backward adds. */
     void (*patchify_forward)(const float *img, float *patches, int64_t B, int64_t C, int64_t H, int64_t W, int p);
@@ -150,13 +165,14 @@ typedef struct {
      * o = softmax(q kᵀ·scale + mask) v, with inverted dropout on the
      * probabilities (element index ((b·H + h)·T + t)·S + s of the Philox
      * stream, as op_dropout on a [B, H, T, S] tensor); no T×S matrix is
-     * stored: lse [B, H, T] (log-sum-exp of each row) is saved instead. */
-    void (*attention_forward)(const float *q, const float *k, const float *v, const float *mask, float *o,
+     * stored: lse [B, H, T] (log-sum-exp of each row) is saved instead.
+     * q, k, v and o have the type t; mask, lse and the gradients are f32. */
+    void (*attention_forward)(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
                               float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
                               float dropout_p, uint64_t seed, uint64_t stream);
-    void (*attention_backward)(const float *q, const float *k, const float *v, const float *mask, const float *o,
-                               const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B,
-                               int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
+    void (*attention_backward)(const void *q, const void *k, const void *v, const void *o, DType t,
+                               const float *mask, const float *lse, const float *g, float *dq, float *dk, float *dv,
+                               int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
                                uint64_t seed, uint64_t stream);
 
     /* ---- optimizers (cuda/optim.cu), torch semantics as nn/optim.c ---- */

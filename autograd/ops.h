@@ -4,6 +4,11 @@
  * computes its output eagerly into a new tensor from the activation arena and,
  * when gradients are needed, records a tape node whose backward adds (+=) into
  * the inputs' gradients. Inputs must be contiguous f32 on the CPU unless noted.
+ * On a device under --precision bf16 (issue 5 Precision) tensors may also be
+ * bf16, by PyTorch autocast's rule: matmul, linear and attention store their
+ * outputs in bf16; the elementwise, activation, dropout and shape ops keep
+ * their input's type (the widest of two inputs); every other op reads a bf16
+ * input through op_cast to f32 and returns f32. Gradients are always f32.
  * The CPU code of each op is the reference that the CUDA backend is tested
  * against (DESIGN.md "The ops are the seam").
  *
@@ -17,6 +22,16 @@
 #include <stdint.h>
 
 #include "core/tensor.h"
+
+/* ---- storage type (autograd/ops/op_cast.c) ---- */
+/* x converted to dtype (f32 or bf16; bf16 only on a device); the gradient
+ * passes through unchanged. Returns x itself when it already has dtype. */
+Tensor *op_cast(Tensor *x, DType dtype);
+/* op_cast(x, DTYPE_F32): what an op that computes in f32 only reads. */
+Tensor *op_to_f32(Tensor *x);
+/* Stops unless t is contiguous and f32, or bf16 on a device: the check of the
+ * ops that take either ("%s: %s ..." with op and what). */
+void ops_check_float(const Tensor *t, const char *op, const char *what);
 
 /* ---- linear algebra (autograd/ops/op_matmul.c) ---- */
 /* C = op(A) @ op(B) where op transposes the last two dims when trans_* is set.

@@ -1,5 +1,6 @@
 #include "core/device.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -64,8 +65,21 @@ void device_copy(void *dst, Device dst_device, const void *src, Device src_devic
     memory_of(d)->copy(dst, dst_device != DEVICE_CPU, src, src_device != DEVICE_CPU, bytes);
 }
 
+/* bf16 is the top half of an f32: widening is exact. */
+static void bf16_widen(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t k = n - 1; k >= 0; k--) { /* backwards: dst may be src's buffer, twice as long */
+        uint32_t u = (uint32_t)src[k] << 16;
+        memcpy(&dst[k], &u, sizeof u);
+    }
+}
+
 Tensor *tensor_to_device(const Tensor *t, Device device) {
     CHECK(tensor_is_contiguous(t), "tensor_to_device: needs a contiguous tensor");
+    if (t->dtype == DTYPE_BF16 && device == DEVICE_CPU) { /* the CPU backend computes in f32 only */
+        Tensor *out = tensor_new_on(DEVICE_CPU, DTYPE_F32, t->ndim, t->shape);
+        tensor_copy_to_host(t, out->data);
+        return out;
+    }
     Tensor *out = tensor_new_on(device, t->dtype, t->ndim, t->shape);
     device_copy(out->data, device, t->data, t->device, tensor_nbytes(t));
     return out;
@@ -76,9 +90,11 @@ Tensor *tensor_on(Tensor *t, Device device) { return t->device == device ? t : t
 void tensor_copy_to_host(const Tensor *t, void *dst) {
     CHECK(tensor_is_contiguous(t), "tensor_copy_to_host: needs a contiguous tensor");
     device_copy(dst, DEVICE_CPU, t->data, t->device, tensor_nbytes(t));
+    if (t->dtype == DTYPE_BF16) bf16_widen((const uint16_t *)dst, (float *)dst, tensor_numel(t));
 }
 
 void tensor_copy_from_host(Tensor *t, const void *src) {
     CHECK(tensor_is_contiguous(t), "tensor_copy_from_host: needs a contiguous tensor");
+    CHECK(t->dtype != DTYPE_BF16, "tensor_copy_from_host: a bf16 tensor is written by device kernels only");
     device_copy(t->data, t->device, src, DEVICE_CPU, tensor_nbytes(t));
 }

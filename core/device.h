@@ -37,11 +37,14 @@ void device_zero(Device device, void *p, size_t bytes);
 void device_fill(Device device, void *p, int byte, size_t bytes);
 void device_copy(void *dst, Device dst_device, const void *src, Device src_device, size_t bytes);
 
-/* A contiguous copy of `t` on `device`, in that device's activation arena. */
+/* A contiguous copy of `t` on `device`, in that device's activation arena;
+ * a bf16 tensor (a device's activation under --precision bf16) arrives on
+ * the CPU as f32. */
 Tensor *tensor_to_device(const Tensor *t, Device device);
 /* `t` itself when it already lives on `device`, else tensor_to_device(). */
 Tensor *tensor_on(Tensor *t, Device device);
-/* Copies a contiguous tensor's data (any device) into host memory. */
+/* Copies a contiguous tensor's data (any device) into host memory; a bf16
+ * tensor's values arrive as f32 (dst holds numel floats). */
 void tensor_copy_to_host(const Tensor *t, void *dst);
 /* Copies host memory into a contiguous tensor's data (any device). */
 void tensor_copy_from_host(Tensor *t, const void *src);

@@ -120,8 +120,11 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size) {
 }
 
 float *tensor_grad_f32(Tensor *t) {
-    CHECK(t->dtype == DTYPE_F32, "gradient of a %s tensor", dtype_name(t->dtype));
-    if (t->grad == NULL) t->grad = arena_alloc_zero(arena_activations_on(t->device), tensor_nbytes(t));
+    CHECK(t->dtype == DTYPE_F32 || t->dtype == DTYPE_BF16, "gradient of a %s tensor", dtype_name(t->dtype));
+    /* A bf16 activation's gradient is f32 too (issue 5 Precision: only the
+     * stored values are bf16), so the size is numel f32s, not tensor_nbytes. */
+    if (t->grad == NULL)
+        t->grad = arena_alloc_zero(arena_activations_on(t->device), (size_t)tensor_numel(t) * sizeof(float));
     return (float *)t->grad;
 }
 

@@ -3,8 +3,9 @@
  * Tensors made during a step live in the activation arena (core/arena.h) and
  * die at its reset; parameters point into long-lived buffers owned by a
  * ParamSet (autograd/params.h). A view shares `data` with its base. Gradients
- * are buffers of the same shape and dtype, contiguous, allocated on first use
- * and accumulated into (+=), never overwritten (STYLE.md). */
+ * are f32 buffers of the same shape (also for the bf16 activations of a
+ * device under --precision bf16), contiguous, allocated on first use and
+ * accumulated into (+=), never overwritten (STYLE.md). */
 #ifndef CORE_TENSOR_H
 #define CORE_TENSOR_H
 
@@ -57,7 +58,7 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size);
 static inline float *tensor_f32(const Tensor *t) { return (float *)t->data; }
 static inline int32_t *tensor_i32(const Tensor *t) { return (int32_t *)t->data; }
 /* The gradient buffer, allocated (zeroed) on first use in the activation arena
- * of the tensor's device. */
+ * of the tensor's device. Always f32, also for a bf16 tensor. */
 float *tensor_grad_f32(Tensor *t);
 
 /* Views sharing storage (no copy, no gradient link: use the autograd ops

@@ -1,6 +1,6 @@
 // Fused scaled dot-product attention (autograd/device_kernels.h, the contract
 // of op_attention in autograd/ops/op_attention.c), in the manner of
-// FlashAttention-2 (Dao, 2023), in fp32:
+// FlashAttention-2 (Dao, 2023), computing in fp32:
 //   forward:  one block per (b·H + h, tile of BQ queries); key/value tiles of
 //             BK rows stream through shared memory; each query row keeps a
 //             running max and sum (online softmax), so no T×S matrix exists
@@ -26,6 +26,12 @@
 // philox_uniform(seed, stream, index) >= p and scaled by 1/(1 − p), the index
 // op_dropout gives it on the CPU's [B, H, T, S] tensor.
 //
+// Storage (issue 5 "Precision"): q, k, v and o have the DType passed beside
+// them (bf16 under --precision bf16, as autocast's attention); they are
+// widened into the f32 tiles on load (load_f32, cuda/common.cuh) and o is
+// rounded on store, so the arithmetic above is f32 either way. mask, lse and
+// the gradients are f32.
+//
 // Head dims: 16, 32 and 64 (the kernels are templated on Dh; lane l holds
 // columns l, l + 32, ... below Dh); others stop.
 #include <math.h>
@@ -41,7 +47,9 @@ constexpr int THREADS = WARPS * 32;
 constexpr int ROWS_PER_WARP = BQ / WARPS; // queries (forward, dQ) or keys (dK, dV) each warp owns
 
 struct AttnArgs {
-    const float *q, *k, *v, *mask;
+    const void *q, *k, *v; // of type dt
+    DType dt;
+    const float *mask;
     int64_t H, T, S;
     float scale, p, keep_scale;
     uint64_t seed, stream;
@@ -96,12 +104,14 @@ __device__ __forceinline__ float keep_factor(const AttnArgs &a, uint64_t index) 
     return philox_uniform_dev(a.seed, a.stream, index) >= a.p ? a.keep_scale : 0.0f;
 }
 
-// dst[r][d] = src[(row0 + r)·DH + d] for the n rows of a tile, 0 past `limit`.
+// dst[r][d] = src[base + (row0 + r)·DH + d] (src of type t, widened to f32)
+// for the n rows of a tile, 0 past `limit`.
 template <int DH, int LD>
-__device__ void load_tile(float (*dst)[LD], const float *src, int64_t row0, int64_t limit, int n) {
+__device__ void load_tile(float (*dst)[LD], const void *src, DType t, int64_t base, int64_t row0, int64_t limit,
+                          int n) {
     for (int e = threadIdx.x; e < n * DH; e += THREADS) {
         int r = e / DH, d = e % DH;
-        dst[r][d] = row0 + r < limit ? src[(row0 + r) * DH + d] : 0.0f;
+        dst[r][d] = row0 + r < limit ? load_f32(src, t, base + (row0 + r) * DH + d) : 0.0f;
     }
 }
 
@@ -115,15 +125,15 @@ struct ForwardTiles {
 };
 
 template <int DH>
-__global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, float *o, float *lse) {
+__global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, void *o, float *lse) {
     constexpr int C = COLS_PER_LANE<DH>;
     __shared__ ForwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, t0 = (int64_t)blockIdx.y * BQ;
-    const float *q = a.q + bh * T * DH, *k = a.k + bh * S * DH, *v = a.v + bh * S * DH;
+    const int64_t q_base = bh * T * DH, kv_base = bh * S * DH; // element offsets of this head
     const float *mrow = a.mask ? a.mask + (bh / a.H) * S : nullptr;
     const float row_max = mask_row_max(mrow, S, sm.red);
-    load_tile<DH, DH>(sm.q, q, t0, T, BQ);
+    load_tile<DH, DH>(sm.q, a.q, a.dt, q_base, t0, T, BQ);
 
     float m_run[ROWS_PER_WARP], l_run[ROWS_PER_WARP], acc[ROWS_PER_WARP][C];
 #pragma unroll
@@ -135,8 +145,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
     }
     for (int64_t s0 = 0; s0 < S; s0 += BK) {
         __syncthreads(); // the previous tile is consumed
-        load_tile<DH, DH + 1>(sm.k, k, s0, S, BK);
-        load_tile<DH, DH>(sm.v, v, s0, S, BK);
+        load_tile<DH, DH + 1>(sm.k, a.k, a.dt, kv_base, s0, S, BK);
+        load_tile<DH, DH>(sm.v, a.v, a.dt, kv_base, s0, S, BK);
         if (threadIdx.x < BK) {
             int64_t s = s0 + threadIdx.x;
             sm.madd[threadIdx.x] = s < S ? mask_term(mrow, row_max, s) : -INFINITY; // past S: weight 0
@@ -175,19 +185,19 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
         float inv = 1.0f / l_run[r];
 #pragma unroll
         for (int c = 0; c < C; c++)
-            if (has_col<DH>(lane, c)) o[(bh * T + t) * DH + lane + 32 * c] = acc[r][c] * inv;
+            if (has_col<DH>(lane, c)) store_f32(o, a.dt, (bh * T + t) * DH + lane + 32 * c, acc[r][c] * inv);
         if (lane == 0) lse[bh * T + t] = m_run[r] + logf(l_run[r]);
     }
 }
 
-// D[row] = Σ_d dO·O in double, one warp per row of [B·H·T, DH].
+// D[row] = Σ_d dO·O in double, one warp per row of [B·H·T, DH] (O as stored, of type ot).
 template <int DH>
-__global__ void attention_row_dot_kernel(const float *o, const float *g, float *D, int64_t rows) {
+__global__ void attention_row_dot_kernel(const void *o, DType ot, const float *g, float *D, int64_t rows) {
     const int lane = threadIdx.x & 31;
     for (int64_t row = (int64_t)blockIdx.x * WARPS + (threadIdx.x >> 5); row < rows;
          row += (int64_t)gridDim.x * WARPS) { // uniform across the warp
         double s = 0.0;
-        for (int d = lane; d < DH; d += 32) s += (double)o[row * DH + d] * (double)g[row * DH + d];
+        for (int d = lane; d < DH; d += 32) s += (double)load_f32(o, ot, row * DH + d) * (double)g[row * DH + d];
         s = warp_sum_d(s);
         if (lane == 0) D[row] = (float)s;
     }
@@ -206,8 +216,8 @@ struct BackwardTiles {
 template <int DH>
 __device__ void load_query_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_t bh, const float *g,
                                 const float *lse, const float *D, int64_t t0) {
-    load_tile<DH, DH>(sm.q, a.q + bh * a.T * DH, t0, a.T, BQ);
-    load_tile<DH, DH>(sm.dO, g + bh * a.T * DH, t0, a.T, BQ);
+    load_tile<DH, DH>(sm.q, a.q, a.dt, bh * a.T * DH, t0, a.T, BQ);
+    load_tile<DH, DH>(sm.dO, g, DTYPE_F32, bh * a.T * DH, t0, a.T, BQ);
     if (threadIdx.x < BQ) {
         int64_t t = t0 + threadIdx.x;
         sm.lse[threadIdx.x] = t < a.T ? lse[bh * a.T + t] : 0.0f;
@@ -218,8 +228,8 @@ __device__ void load_query_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_
 template <int DH>
 __device__ void load_key_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_t bh, const float *mrow,
                               float row_max, int64_t s0) {
-    load_tile<DH, DH + 1>(sm.k, a.k + bh * a.S * DH, s0, a.S, BK);
-    load_tile<DH, DH + 1>(sm.v, a.v + bh * a.S * DH, s0, a.S, BK);
+    load_tile<DH, DH + 1>(sm.k, a.k, a.dt, bh * a.S * DH, s0, a.S, BK);
+    load_tile<DH, DH + 1>(sm.v, a.v, a.dt, bh * a.S * DH, s0, a.S, BK);
     if (threadIdx.x < BK) {
         int64_t s = s0 + threadIdx.x;
         sm.madd[threadIdx.x] = s < a.S ? mask_term(mrow, row_max, s) : 0.0f;
@@ -345,10 +355,11 @@ __global__ void __launch_bounds__(THREADS)
     }
 }
 
-AttnArgs make_args(const float *q, const float *k, const float *v, const float *mask, int64_t H, int64_t T,
+AttnArgs make_args(const void *q, const void *k, const void *v, DType t, const float *mask, int64_t H, int64_t T,
                    int64_t S, float scale, float p, uint64_t seed, uint64_t stream) {
+    if (t != DTYPE_F32 && t != DTYPE_BF16) fatal("attention: q, k, v of type %s (f32 or bf16)", dtype_name(t));
     // p == 1 drops everything (op_dropout's convention): the scale must not be inf.
-    return AttnArgs{q, k, v, mask, H, T, S, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream};
+    return AttnArgs{q, k, v, t, mask, H, T, S, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream};
 }
 
 // The grid (B·H, tiles): blockIdx.y is limited to 65535.
@@ -367,13 +378,13 @@ void check_head_dim(int64_t Dh) {
               (long long)Dh);
 }
 
-void attention_forward(const float *q, const float *k, const float *v, const float *mask, float *o, float *lse,
-                       int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
-                       uint64_t seed, uint64_t stream) {
+void attention_forward(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
+                       float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
+                       float dropout_p, uint64_t seed, uint64_t stream) {
     check_head_dim(Dh);
     if (B * H * T == 0) return;
     if (S <= 0) fatal("attention: no keys");
-    AttnArgs a = make_args(q, k, v, mask, H, T, S, scale, dropout_p, seed, stream);
+    AttnArgs a = make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream);
     dim3 grid = grid_of(B * H, T, BQ, "forward");
     if (Dh == 16)
         attention_forward_kernel<16><<<grid, THREADS, 0, cuda_stream()>>>(a, o, lse);
@@ -385,11 +396,11 @@ void attention_forward(const float *q, const float *k, const float *v, const flo
 }
 
 template <int DH>
-void backward_launch(const AttnArgs &a, int64_t BH, const float *o, const float *lse, const float *g, float *dq,
+void backward_launch(const AttnArgs &a, int64_t BH, const void *o, const float *lse, const float *g, float *dq,
                      float *dk, float *dv) {
     const int64_t rows = BH * a.T;
     float *D = (float *)cuda_scratch((size_t)rows * sizeof(float));
-    attention_row_dot_kernel<DH><<<cuda_blocks(rows, WARPS), THREADS, 0, cuda_stream()>>>(o, g, D, rows);
+    attention_row_dot_kernel<DH><<<cuda_blocks(rows, WARPS), THREADS, 0, cuda_stream()>>>(o, a.dt, g, D, rows);
     CUDA_LAUNCH_CHECK();
     if (dk || dv) {
         attention_dkdv_kernel<DH><<<grid_of(BH, a.S, BK, "backward dK, dV"), THREADS, 0, cuda_stream()>>>(
@@ -403,13 +414,13 @@ void backward_launch(const AttnArgs &a, int64_t BH, const float *o, const float 
     }
 }
 
-void attention_backward(const float *q, const float *k, const float *v, const float *mask, const float *o,
+void attention_backward(const void *q, const void *k, const void *v, const void *o, DType t, const float *mask,
                         const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B, int64_t H,
                         int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p, uint64_t seed,
                         uint64_t stream) {
     check_head_dim(Dh);
     if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) return; // no query: nothing to add
-    AttnArgs a = make_args(q, k, v, mask, H, T, S, scale, dropout_p, seed, stream);
+    AttnArgs a = make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream);
     if (Dh == 16)
         backward_launch<16>(a, B * H, o, lse, g, dq, dk, dv);
     else if (Dh == 32)

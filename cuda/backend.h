@@ -21,8 +21,9 @@ typedef enum { PRECISION_FP32, PRECISION_BF16 } Precision;
 int cuda_backend_init(char *why, size_t why_size);
 /* 1 after a successful cuda_backend_init(). */
 int cuda_backend_ready(void);
-/* GEMM inputs (and, where a kernel supports it, activations) in bf16 with f32
- * accumulation, or everything in f32 (--precision). Default: bf16. */
+/* bf16: GEMM inputs and the matmul-class ops' outputs (activations) in bf16,
+ * f32 accumulation, PyTorch autocast's rule (autograd/ops.h); fp32: everything
+ * in f32, for checking (--precision). Default: bf16. */
 void cuda_set_precision(Precision p);
 Precision cuda_precision(void);
 const char *precision_name(Precision p);

@@ -58,6 +58,19 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Typed element access for activations stored as DType t (issue 5
+// "Precision": under --precision bf16 the matmul-class outputs are bf16, and
+// the kernels that read or write them compute in f32 in between). bf16 widens
+// exactly and is stored rounded to nearest even; f32 passes through, so the
+// fp32 arithmetic is unchanged. t is uniform across a launch: no divergence.
+__device__ __forceinline__ float load_f32(const void *p, DType t, int64_t k) {
+    return t == DTYPE_BF16 ? __bfloat162float(((const __nv_bfloat16 *)p)[k]) : ((const float *)p)[k];
+}
+__device__ __forceinline__ void store_f32(void *p, DType t, int64_t k, float v) {
+    if (t == DTYPE_BF16) ((__nv_bfloat16 *)p)[k] = __float2bfloat16_rn(v);
+    else ((float *)p)[k] = v;
+}
+
 // Block-wide sum (max) of one value per thread, returned to every thread.
 // `red` is __shared__ with one slot per warp (32 suffice); the leading
 // barrier lets a kernel call these back to back. blockDim.x must be a

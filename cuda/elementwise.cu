@@ -3,6 +3,11 @@
 // and sums are rounded one by one (__fmul_rn, __fadd_rn: no fused
 // multiply-add the CPU does not do), GELU runs in double as on the CPU, and
 // the broadcast gradient of b sums in double in a fixed order.
+//
+// Activations (a, b, x, y) have the DType passed beside them and are read and
+// written through load_f32/store_f32 (cuda/common.cuh): under --precision
+// bf16 the arithmetic stays f32 and only the stored values are bf16 (issue 5
+// "Precision"); gradients are f32.
 #include "cuda/common.cuh"
 
 #define INV_SQRT2 0.70710678118654752440
@@ -17,24 +22,26 @@ __device__ __forceinline__ float binary_apply(BinaryOp op, float a, float b) {
     return op == BINARY_ADD ? __fadd_rn(a, b) : op == BINARY_SUB ? __fsub_rn(a, b) : __fmul_rn(a, b);
 }
 
-__global__ void binary_forward_kernel(BinaryOp op, const float *a, const float *b, float *y, int64_t n,
-                                      int64_t nb) {
-    GRID_STRIDE(k, n) y[k] = binary_apply(op, a[k], b[nb == n ? k : k % nb]);
+__global__ void binary_forward_kernel(BinaryOp op, const void *a, DType ta, const void *b, DType tb, void *y,
+                                      DType ty, int64_t n, int64_t nb) {
+    GRID_STRIDE(k, n) store_f32(y, ty, k, binary_apply(op, load_f32(a, ta, k), load_f32(b, tb, nb == n ? k : k % nb)));
 }
 
-static void binary_forward(BinaryOp op, const float *a, const float *b, float *y, int64_t n, int64_t nb) {
+static void binary_forward(BinaryOp op, const void *a, DType ta, const void *b, DType tb, void *y, DType ty, int64_t n,
+                           int64_t nb) {
     if (n == 0) return;
-    binary_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, b, y, n, nb);
+    binary_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, ta, b, tb, y, ty, n, nb);
     CUDA_LAUNCH_CHECK();
 }
 
 // da[k] += ∂y/∂a·g[k]; with nb == n also db[k] += ∂y/∂b·g[k] (no reduction).
-__global__ void binary_grad_elementwise_kernel(BinaryOp op, const float *a, const float *b, const float *g,
-                                               float *da, float *db, int64_t n, int64_t nb) {
+__global__ void binary_grad_elementwise_kernel(BinaryOp op, const void *a, DType ta, const void *b, DType tb,
+                                               const float *g, float *da, float *db, int64_t n, int64_t nb) {
     GRID_STRIDE(k, n) {
         float gk = g[k];
-        if (da) da[k] = __fadd_rn(da[k], op == BINARY_MUL ? __fmul_rn(gk, b[nb == n ? k : k % nb]) : gk);
-        if (db) db[k] = op == BINARY_MUL ? __fadd_rn(db[k], __fmul_rn(gk, a[k]))
+        if (da)
+            da[k] = __fadd_rn(da[k], op == BINARY_MUL ? __fmul_rn(gk, load_f32(b, tb, nb == n ? k : k % nb)) : gk);
+        if (db) db[k] = op == BINARY_MUL ? __fadd_rn(db[k], __fmul_rn(gk, load_f32(a, ta, k)))
                         : op == BINARY_SUB ? __fsub_rn(db[k], gk)
                                            : __fadd_rn(db[k], gk);
     }
@@ -44,14 +51,14 @@ __global__ void binary_grad_elementwise_kernel(BinaryOp op, const float *a, cons
 // sign·(float)Σ_r g[r·nb + j]·(a[r·nb + j] for mul), the sum in double.
 // One thread per column walks the rows in order (the CPU's order, coalesced
 // across the columns of a warp).
-__global__ void broadcast_grad_columns_kernel(BinaryOp op, const float *a, const float *g, float *db, int64_t rows,
-                                              int64_t nb) {
+__global__ void broadcast_grad_columns_kernel(BinaryOp op, const void *a, DType ta, const float *g, float *db,
+                                              int64_t rows, int64_t nb) {
     int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (j >= nb) return;
     double s = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         int64_t k = r * nb + j;
-        s += op == BINARY_MUL ? (double)g[k] * (double)a[k] : (double)g[k];
+        s += op == BINARY_MUL ? (double)g[k] * (double)load_f32(a, ta, k) : (double)g[k];
     }
     db[j] = op == BINARY_SUB ? __fsub_rn(db[j], (float)s) : __fadd_rn(db[j], (float)s);
 }
@@ -59,11 +66,12 @@ __global__ void broadcast_grad_columns_kernel(BinaryOp op, const float *a, const
 // nb = 1: the whole sum in one block, each thread a fixed stride of terms,
 // then a fixed tree (warp butterflies, then the warps' sums in order).
 #define SCALAR_THREADS 1024
-__global__ void broadcast_grad_scalar_kernel(BinaryOp op, const float *a, const float *g, float *db, int64_t n) {
+__global__ void broadcast_grad_scalar_kernel(BinaryOp op, const void *a, DType ta, const float *g, float *db,
+                                             int64_t n) {
     __shared__ double warp_part[SCALAR_THREADS / 32];
     double s = 0.0;
     for (int64_t k = threadIdx.x; k < n; k += SCALAR_THREADS)
-        s += op == BINARY_MUL ? (double)g[k] * (double)a[k] : (double)g[k];
+        s += op == BINARY_MUL ? (double)g[k] * (double)load_f32(a, ta, k) : (double)g[k];
     s = warp_sum_d(s);
     if (threadIdx.x % 32 == 0) warp_part[threadIdx.x / 32] = s;
     __syncthreads();
@@ -74,34 +82,34 @@ __global__ void broadcast_grad_scalar_kernel(BinaryOp op, const float *a, const 
     }
 }
 
-static void binary_backward(BinaryOp op, const float *a, const float *b, const float *g, float *da, float *db,
-                            int64_t n, int64_t nb) {
+static void binary_backward(BinaryOp op, const void *a, DType ta, const void *b, DType tb, const float *g, float *da,
+                            float *db, int64_t n, int64_t nb) {
     if (n == 0) return;
     float *db_here = nb == n ? db : NULL;
     if (da || db_here) {
-        binary_grad_elementwise_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, b, g, da, db_here, n,
-                                                                                       nb);
+        binary_grad_elementwise_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, ta, b, tb, g, da,
+                                                                                       db_here, n, nb);
         CUDA_LAUNCH_CHECK();
     }
     if (db && nb != n) {
         if (nb == 1)
-            broadcast_grad_scalar_kernel<<<1, SCALAR_THREADS, 0, cuda_stream()>>>(op, a, g, db, n);
+            broadcast_grad_scalar_kernel<<<1, SCALAR_THREADS, 0, cuda_stream()>>>(op, a, ta, g, db, n);
         else
-            broadcast_grad_columns_kernel<<<cuda_blocks(nb, 256), 256, 0, cuda_stream()>>>(op, a, g, db, n / nb,
-                                                                                           nb);
+            broadcast_grad_columns_kernel<<<cuda_blocks(nb, 256), 256, 0, cuda_stream()>>>(op, a, ta, g, db,
+                                                                                           n / nb, nb);
         CUDA_LAUNCH_CHECK();
     }
 }
 
 // ---- scalar affine and scaled accumulation ----
 
-__global__ void affine_kernel(const float *x, float *y, int64_t n, float scale, float shift) {
-    GRID_STRIDE(k, n) y[k] = __fadd_rn(__fmul_rn(x[k], scale), shift);
+__global__ void affine_kernel(const void *x, void *y, DType t, int64_t n, float scale, float shift) {
+    GRID_STRIDE(k, n) store_f32(y, t, k, __fadd_rn(__fmul_rn(load_f32(x, t, k), scale), shift));
 }
 
-static void affine_forward(const float *x, float *y, int64_t n, float scale, float shift) {
+static void affine_forward(const void *x, void *y, DType t, int64_t n, float scale, float shift) {
     if (n == 0) return;
-    affine_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, y, n, scale, shift);
+    affine_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, y, t, n, scale, shift);
     CUDA_LAUNCH_CHECK();
 }
 
@@ -117,48 +125,57 @@ static void scaled_add(float *dx, const float *g, int64_t n, float scale) {
 
 // ---- activations (op_activation.c's formulas) ----
 
-__global__ void activation_forward_kernel(Activation act, const float *x, float *y, int64_t n) {
+__global__ void activation_forward_kernel(Activation act, const void *x, void *y, DType t, int64_t n) {
     GRID_STRIDE(k, n) {
-        float v = x[k];
+        float v = load_f32(x, t, k), r;
         switch (act) {
-        case ACT_GELU: y[k] = (float)(0.5 * (double)v * (1.0 + erf((double)v * INV_SQRT2))); break;
-        case ACT_RELU: y[k] = v > 0.0f ? v : 0.0f; break;
-        case ACT_TANH: y[k] = tanhf(v); break;
-        case ACT_SIGMOID: y[k] = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-v))); break;
+        case ACT_GELU: r = (float)(0.5 * (double)v * (1.0 + erf((double)v * INV_SQRT2))); break;
+        case ACT_RELU: r = v > 0.0f ? v : 0.0f; break;
+        case ACT_TANH: r = tanhf(v); break;
+        default: r = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-v))); break; // sigmoid
         }
+        store_f32(y, t, k, r);
     }
 }
 
-static void activation_forward(Activation act, const float *x, float *y, int64_t n) {
+static void activation_forward(Activation act, const void *x, void *y, DType t, int64_t n) {
     if (n == 0) return;
-    activation_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, n);
+    activation_forward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, t, n);
     CUDA_LAUNCH_CHECK();
 }
 
-__global__ void activation_backward_kernel(Activation act, const float *x, const float *y, const float *g,
+__global__ void activation_backward_kernel(Activation act, const void *x, const void *y, DType t, const float *g,
                                            float *dx, int64_t n) {
     GRID_STRIDE(k, n) {
         float gk = g[k], d;
         switch (act) {
         case ACT_GELU: {
-            double v = x[k];
+            double v = load_f32(x, t, k);
             double cdf = 0.5 * (1.0 + erf(v * INV_SQRT2));
             double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
             d = (float)((double)gk * (cdf + v * pdf));
             break;
         }
-        case ACT_RELU: d = x[k] > 0.0f ? gk : 0.0f; break;
-        case ACT_TANH: d = __fmul_rn(gk, __fsub_rn(1.0f, __fmul_rn(y[k], y[k]))); break;
-        default: d = __fmul_rn(__fmul_rn(gk, y[k]), __fsub_rn(1.0f, y[k])); break; // sigmoid
+        case ACT_RELU: d = load_f32(x, t, k) > 0.0f ? gk : 0.0f; break;
+        case ACT_TANH: {
+            float yk = load_f32(y, t, k);
+            d = __fmul_rn(gk, __fsub_rn(1.0f, __fmul_rn(yk, yk)));
+            break;
+        }
+        default: { // sigmoid
+            float yk = load_f32(y, t, k);
+            d = __fmul_rn(__fmul_rn(gk, yk), __fsub_rn(1.0f, yk));
+            break;
+        }
         }
         dx[k] = __fadd_rn(dx[k], d);
     }
 }
 
-static void activation_backward(Activation act, const float *x, const float *y, const float *g, float *dx,
+static void activation_backward(Activation act, const void *x, const void *y, DType t, const float *g, float *dx,
                                 int64_t n) {
     if (n == 0) return;
-    activation_backward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, g, dx, n);
+    activation_backward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, t, g, dx, n);
     CUDA_LAUNCH_CHECK();
 }
 

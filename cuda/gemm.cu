@@ -1,81 +1,114 @@
-// The table's dense products (gemm, linear_forward) and the column sums of
-// bias gradients. The products themselves run in cuBLASLt
-// (cuda/gemm_blaslt.cu); this file holds everything around that call: the
-// empty-dimension cases, the bf16 copies of the inputs, and the plain kernels,
-// so that the CPU emulator of tests/cuda_emu/ runs all of it.
+// The table's dense products (gemm, linear_forward), the column sums of bias
+// gradients, and the dtype entries (matmul_dtype, convert). The products
+// themselves run in cuBLASLt (cuda/gemm_blaslt.cu); this file holds
+// everything around that call: the empty-dimension cases, the typed copies of
+// the inputs, and the plain kernels, so that the CPU emulator of
+// tests/cuda_emu/ runs all of it.
 //
-// Precision (cuda/backend.h): fp32 passes the f32 inputs through; bf16
-// converts A and B to bf16 copies in scratch memory and keeps f32 output and
-// accumulation.
+// Precision (cuda/backend.h, issue 5 "Precision", PyTorch autocast's rule):
+// fp32 runs f32 inputs; bf16 runs bf16 inputs (an f32 input gets a bf16 copy
+// in scratch memory, a bf16 activation goes in as it is) with f32
+// accumulation. The output is stored as the caller's type: f32, or bf16
+// (matmul_dtype) written by cuBLASLt itself.
 #include "cuda/blaslt.cuh"
 #include "cuda/common.cuh"
 
-// ---- bf16 copies of the inputs ----
+#define GRID_STRIDE(k, n) \
+    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < (n); k += (int64_t)gridDim.x * blockDim.x)
 
-__global__ void to_bf16_kernel(const float *x, __nv_bfloat16 *y, int64_t n) {
-    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x)
-        y[k] = __float2bfloat16_rn(x[k]);
+// ---- dtypes ----
+
+static DType matmul_dtype(void) { return cuda_precision() == PRECISION_BF16 ? DTYPE_BF16 : DTYPE_F32; }
+
+__global__ void convert_kernel(const void *x, DType tx, void *y, DType ty, int64_t n) {
+    GRID_STRIDE(k, n) store_f32(y, ty, k, load_f32(x, tx, k));
 }
 
-// The n elements a strided batch reads from one operand: the last matrix's
-// end, gaps included.
-static const void *as_bf16(const float *x, int64_t n) {
-    __nv_bfloat16 *y = (__nv_bfloat16 *)cuda_scratch((size_t)n * sizeof *y);
-    to_bf16_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, y, n);
+// y[k] = x[k] in y's type; the same type is a plain copy (bits kept).
+static void convert(const void *x, DType tx, void *y, DType ty, int64_t n) {
+    if (n <= 0) return;
+    if (tx == ty) {
+        CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * dtype_size(tx), cudaMemcpyDeviceToDevice, cuda_stream()));
+        return;
+    }
+    convert_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, tx, y, ty, n);
     CUDA_LAUNCH_CHECK();
+}
+
+// x (n elements of type tx) as type `want`: x itself, or a converted copy in
+// scratch memory. For an operand of a strided batch, n is the last matrix's
+// end, gaps included, so the copy is packed like the original and the same
+// strides apply.
+static const void *as_type(const void *x, DType tx, DType want, int64_t n) {
+    if (tx == want) return x;
+    void *y = cuda_scratch((size_t)n * dtype_size(want));
+    convert(x, tx, y, want, n);
     return y;
 }
 
 // C = alpha·op(A)·op(B) + beta·C (+ bias along rows), batched; K > 0.
-static void matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                   int64_t stride_a, const float *B, int64_t stride_b, float beta, float *C, int64_t stride_c,
-                   int64_t batch, const float *bias) {
-    int bf16 = cuda_precision() == PRECISION_BF16;
-    const void *a = A, *b = B;
-    if (bf16) {
-        a = as_bf16(A, (batch - 1) * stride_a + M * K);
-        b = as_bf16(B, (batch - 1) * stride_b + K * N);
-        // The copies are packed like the originals, so the same strides apply.
+static void matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A, DType ta,
+                   int64_t stride_a, const void *B, DType tb, int64_t stride_b, float beta, void *C, DType tc,
+                   int64_t stride_c, int64_t batch, const float *bias) {
+    DType in = matmul_dtype();
+    const void *a = as_type(A, ta, in, (batch - 1) * stride_a + M * K);
+    const void *b = as_type(B, tb, in, (batch - 1) * stride_b + K * N);
+    if (tc == DTYPE_BF16 && in == DTYPE_F32) {
+        // fp32 products into a bf16 output (not a combination cuBLASLt runs):
+        // an f32 result in scratch, packed, then rounded into C. beta is 0.
+        float *c = (float *)cuda_scratch((size_t)(batch * M * N) * sizeof *c);
+        cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, 0, 0.0f, c, DTYPE_F32, M * N,
+                           batch, bias);
+        for (int64_t i = 0; i < batch; i++)
+            convert(c + i * M * N, DTYPE_F32, (__nv_bfloat16 *)C + i * stride_c, DTYPE_BF16, M * N);
+        return;
     }
-    cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, beta, C, stride_c, batch, bias,
-                       bf16);
+    // The bias has the output's type (cuBLASLt's default, and what autocast
+    // does to an f32 bias of a bf16 linear).
+    const void *bias_c = bias ? as_type(bias, DTYPE_F32, tc, N) : NULL;
+    cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, in == DTYPE_BF16, beta, C, tc,
+                       stride_c, batch, bias_c);
 }
 
 // ---- empty inner dimension: no products, C = beta·C (+ bias) ----
 
-__global__ void scale_rows_kernel(float *c, const float *bias, int64_t rows, int64_t cols, float beta) {
-    int64_t n = rows * cols;
-    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x) {
-        float v = beta == 0.0f ? 0.0f : beta * c[k]; // beta = 0 ignores C, NaNs included (BLAS)
-        c[k] = bias ? v + bias[k % cols] : v;
+__global__ void scale_rows_kernel(void *c, DType tc, const float *bias, int64_t rows, int64_t cols, float beta) {
+    GRID_STRIDE(k, rows * cols) {
+        float v = beta == 0.0f ? 0.0f : beta * load_f32(c, tc, k); // beta = 0 ignores C, NaNs included (BLAS)
+        store_f32(c, tc, k, bias ? v + bias[k % cols] : v);
     }
 }
 
-static void scale_rows(float *c, const float *bias, int64_t rows, int64_t cols, float beta) {
+static void scale_rows(void *c, DType tc, const float *bias, int64_t rows, int64_t cols, float beta) {
     if (rows * cols == 0) return;
-    scale_rows_kernel<<<cuda_blocks(rows * cols, 256), 256, 0, cuda_stream()>>>(c, bias, rows, cols, beta);
+    scale_rows_kernel<<<cuda_blocks(rows * cols, 256), 256, 0, cuda_stream()>>>(c, tc, bias, rows, cols, beta);
     CUDA_LAUNCH_CHECK();
 }
 
-static void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                 int64_t stride_a, const float *B, int64_t stride_b, float beta, float *C, int64_t stride_c,
-                 int64_t batch) {
+static void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A, DType ta,
+                 int64_t stride_a, const void *B, DType tb, int64_t stride_b, float beta, void *C, DType tc,
+                 int64_t stride_c, int64_t batch) {
     if (M == 0 || N == 0 || batch == 0) return;
+    // A bf16 C is an activation written once (autocast's products), never an
+    // accumulator: gradients, which beta = 1 adds into, are f32.
+    if (tc == DTYPE_BF16 && beta != 0.0f)
+        fatal("gemm: a bf16 output takes beta = 0 (got %g): accumulate into f32", (double)beta);
     if (K == 0) {
-        for (int64_t b = 0; b < batch; b++) scale_rows(C + b * stride_c, NULL, M, N, beta);
+        for (int64_t b = 0; b < batch; b++)
+            scale_rows((char *)C + b * stride_c * (int64_t)dtype_size(tc), tc, NULL, M, N, beta);
         return;
     }
-    matmul(trans_a, trans_b, M, N, K, alpha, A, stride_a, B, stride_b, beta, C, stride_c, batch, NULL);
+    matmul(trans_a, trans_b, M, N, K, alpha, A, ta, stride_a, B, tb, stride_b, beta, C, tc, stride_c, batch, NULL);
 }
 
-static void linear_forward(const float *x, const float *w, const float *bias, float *y, int64_t R, int64_t in,
-                           int64_t out) {
+static void linear_forward(const void *x, DType tx, const float *w, const float *bias, void *y, DType ty, int64_t R,
+                           int64_t in, int64_t out) {
     if (R == 0 || out == 0) return;
     if (in == 0) {
-        scale_rows(y, bias, R, out, 0.0f);
+        scale_rows(y, ty, bias, R, out, 0.0f);
         return;
     }
-    matmul(0, 1, R, out, in, 1.0f, x, 0, w, 0, 0.0f, y, 0, 1, bias);
+    matmul(0, 1, R, out, in, 1.0f, x, tx, 0, w, DTYPE_F32, 0, 0.0f, y, ty, 0, 1, bias);
 }
 
 // ---- db[j] += Σ_r g[r·cols + j] ----
@@ -120,6 +153,8 @@ static void add_column_sums(float *db, const float *g, int64_t rows, int64_t col
 }
 
 void cuda_fill_gemm(DeviceKernels *k) {
+    k->matmul_dtype = matmul_dtype;
+    k->convert = convert;
     k->gemm = gemm;
     k->linear_forward = linear_forward;
     k->add_column_sums = add_column_sums;

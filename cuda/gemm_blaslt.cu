@@ -10,7 +10,9 @@
 //
 // Precision (cuda/backend.h): fp32 runs f32 inputs with CUBLAS_COMPUTE_32F,
 // which excludes TF32, so results stay within the 1e-5 parity bar; bf16
-// inputs (converted by cuda/gemm.cu) keep f32 output and accumulation.
+// inputs (prepared by cuda/gemm.cu) keep f32 accumulation, and their output
+// is f32 or, for the activations of issue 5 "Precision", bf16 (D and C in
+// CUDA_R_16BF, the bias of D's type: cuBLASLt's default bias type).
 //
 // This file is the only kernel code the CPU emulator of tests/cuda_emu/ does
 // not run: it replaces cuda_blaslt_matmul with a host GEMM.
@@ -23,7 +25,7 @@
 
 // Everything the descriptors and the heuristic's choice depend on.
 typedef struct {
-    int trans_a, trans_b, bf16, bias;
+    int trans_a, trans_b, bf16, c_bf16, bias;
     int64_t M, N, K, batch, stride_a, stride_b, stride_c;
     uint32_t align_a, align_b, align_c, align_bias;
 } PlanKey;
@@ -70,7 +72,7 @@ static void plan_destroy(Plan *p) {
 
 // The plan for `key`, built on first use; `bias` is the epilogue's vector
 // (its address only informs the heuristic's alignment, the call sets it).
-static Plan *plan_for(const PlanKey *key, const float *bias) {
+static Plan *plan_for(const PlanKey *key, const void *bias) {
     for (int i = 0; i < n_plans; i++)
         if (memcmp(&plans[i].key, key, sizeof *key) == 0) return &plans[i];
     Plan *p;
@@ -102,7 +104,7 @@ static Plan *plan_for(const PlanKey *key, const float *bias) {
                          : layout(in_type, N, K, N, key->batch, key->stride_b);
     p->lb = key->trans_a ? layout(in_type, M, K, M, key->batch, key->stride_a)
                          : layout(in_type, K, M, K, key->batch, key->stride_a);
-    p->lc = layout(CUDA_R_32F, N, M, N, key->batch, key->stride_c);
+    p->lc = layout(key->c_bf16 ? CUDA_R_16BF : CUDA_R_32F, N, M, N, key->batch, key->stride_c);
 
     size_t ws_bytes;
     cuda_gemm_workspace(&ws_bytes);
@@ -125,22 +127,23 @@ static Plan *plan_for(const PlanKey *key, const float *bias) {
                                                 &found));
     CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
     if (found == 0)
-        fatal("gemm: cuBLASLt has no algorithm for %s M=%lld N=%lld K=%lld batch=%lld trans %d/%d%s",
-              key->bf16 ? "bf16" : "fp32", (long long)M, (long long)N, (long long)K, (long long)key->batch,
-              key->trans_a, key->trans_b, key->bias ? " with bias" : "");
+        fatal("gemm: cuBLASLt has no algorithm for %s -> %s M=%lld N=%lld K=%lld batch=%lld trans %d/%d%s",
+              key->bf16 ? "bf16" : "fp32", key->c_bf16 ? "bf16" : "fp32", (long long)M, (long long)N, (long long)K,
+              (long long)key->batch, key->trans_a, key->trans_b, key->bias ? " with bias" : "");
     p->algo = result.algo;
     return p;
 }
 
 void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *a,
-                        int64_t stride_a, const void *b, int64_t stride_b, float beta, float *C, int64_t stride_c,
-                        int64_t batch, const float *bias, int bf16) {
-    size_t elem = bf16 ? 2 : 4;
+                        int64_t stride_a, const void *b, int64_t stride_b, int bf16, float beta, void *C,
+                        DType c_type, int64_t stride_c, int64_t batch, const void *bias) {
+    size_t elem = bf16 ? 2 : 4, c_elem = dtype_size(c_type);
     PlanKey key;
     memset(&key, 0, sizeof key); // padding too: keys are compared bytewise
     key.trans_a = trans_a != 0;
     key.trans_b = trans_b != 0;
     key.bf16 = bf16;
+    key.c_bf16 = c_type == DTYPE_BF16;
     key.bias = bias != NULL;
     key.M = M;
     key.N = N;
@@ -151,7 +154,7 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
     key.stride_c = stride_c;
     key.align_a = alignment(a, batch > 1 ? stride_a * (int64_t)elem : 0);
     key.align_b = alignment(b, batch > 1 ? stride_b * (int64_t)elem : 0);
-    key.align_c = alignment(C, batch > 1 ? stride_c * 4 : 0);
+    key.align_c = alignment(C, batch > 1 ? stride_c * (int64_t)c_elem : 0);
     key.align_bias = bias ? alignment(bias, 0) : 0;
     Plan *p = plan_for(&key, bias);
     if (bias)

@@ -11,8 +11,10 @@ static const int THREADS = 256;
 // 4b..4b+3 (core/rng.h layout, the same draw as philox_uniform_dev and the
 // CPU loop), so the mask is the CPU's bit for bit. The product is rounded on
 // its own (__fmul_rn) so that `dst += scale·src` is not fused into an FMA:
-// the kept values then match the CPU's exactly too.
-__global__ void dropout_kernel(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+// the kept values then match the CPU's exactly too. src and dst have the type
+// t (a bf16 activation under --precision bf16, issue 5 "Precision"), the
+// product is taken in f32 and stored through store_f32 (cuda/common.cuh).
+__global__ void dropout_kernel(const void *src, void *dst, DType t, int64_t n, float p, float scale, uint64_t seed,
                                uint64_t stream, int accumulate) {
     int64_t blocks = (n + 3) / 4;
     for (int64_t b = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; b < blocks;
@@ -23,17 +25,16 @@ __global__ void dropout_kernel(const float *src, float *dst, int64_t n, float p,
             int64_t k = 4 * b + w;
             if (k >= n) break;
             float u = (float)(c[w] >> 8) * (1.0f / 16777216.0f);
-            float v = u >= p ? __fmul_rn(scale, src[k]) : 0.0f;
-            if (accumulate) dst[k] += v;
-            else dst[k] = v;
+            float v = u >= p ? __fmul_rn(scale, load_f32(src, t, k)) : 0.0f;
+            store_f32(dst, t, k, accumulate ? load_f32(dst, t, k) + v : v);
         }
     }
 }
 
-static void dropout_apply(const float *src, float *dst, int64_t n, float p, float scale, uint64_t seed,
+static void dropout_apply(const void *src, void *dst, DType t, int64_t n, float p, float scale, uint64_t seed,
                           uint64_t stream, int accumulate) {
     if (n <= 0) return;
-    dropout_kernel<<<cuda_blocks((n + 3) / 4, THREADS), THREADS, 0, cuda_stream()>>>(src, dst, n, p, scale, seed,
+    dropout_kernel<<<cuda_blocks((n + 3) / 4, THREADS), THREADS, 0, cuda_stream()>>>(src, dst, t, n, p, scale, seed,
                                                                                      stream, accumulate);
     CUDA_LAUNCH_CHECK();
 }

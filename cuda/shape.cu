@@ -6,29 +6,35 @@
 // each destination element is owned by one thread, which adds its
 // contributions in increasing source order, the order of the CPU loops in
 // autograd/ops/op_index.c, so the sums are the CPU's bit for bit.
+//
+// copy_blocks and permute also move activations, which have the DType passed
+// beside them (bf16 under --precision bf16, issue 5 "Precision"): elements go
+// through load_f32/store_f32 (cuda/common.cuh), exact for either type.
 #include "cuda/common.cuh"
 
 static const int THREADS = 256;
 
 // ---- copy_blocks ----
 
-__global__ void copy_blocks_kernel(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
-                                   int64_t src_off, int64_t outer, int64_t len_inner, int accumulate) {
+__global__ void copy_blocks_kernel(void *dst, int64_t dst_row, int64_t dst_off, const void *src, int64_t src_row,
+                                   int64_t src_off, int64_t outer, int64_t len_inner, DType t, int accumulate) {
     int64_t total = outer * len_inner;
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total; k += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = k / len_inner, e = k - o * len_inner;
-        float v = src[o * src_row + src_off + e];
-        float *d = dst + o * dst_row + dst_off + e;
-        if (accumulate) *d += v;
-        else *d = v;
+        float v = load_f32(src, t, o * src_row + src_off + e);
+        int64_t d = o * dst_row + dst_off + e;
+        store_f32(dst, t, d, accumulate ? load_f32(dst, t, d) + v : v);
     }
 }
 
-static void copy_blocks(float *dst, int64_t dst_row, int64_t dst_off, const float *src, int64_t src_row,
-                        int64_t src_off, int64_t outer, int64_t len_inner, int accumulate) {
+static void copy_blocks(void *dst, int64_t dst_row, int64_t dst_off, const void *src, int64_t src_row,
+                        int64_t src_off, int64_t outer, int64_t len_inner, DType t, int accumulate) {
     if (outer <= 0 || len_inner <= 0) return;
+    // Accumulation is for gradients, which are f32 (autograd/device_kernels.h).
+    if (accumulate && t != DTYPE_F32) fatal("cuda copy_blocks: accumulation into %s (gradients are f32)",
+                                            dtype_name(t));
     copy_blocks_kernel<<<cuda_blocks(outer * len_inner, THREADS), THREADS, 0, cuda_stream()>>>(
-        dst, dst_row, dst_off, src, src_row, src_off, outer, len_inner, accumulate);
+        dst, dst_row, dst_off, src, src_row, src_off, outer, len_inner, t, accumulate);
     CUDA_LAUNCH_CHECK();
 }
 
@@ -45,7 +51,7 @@ struct PermuteGeometry {
 // One thread per output element (coalesced writes); the x offset is
 // Σ_e coord_e · x.stride[perm[e]], as op_permute's CPU loop. The map is a
 // bijection, so accumulate (the backward) has no write conflicts.
-__global__ void permute_kernel(const float *x, float *out, int64_t n, PermuteGeometry geo, int accumulate) {
+__global__ void permute_kernel(const void *x, void *out, DType t, int64_t n, PermuteGeometry geo, int accumulate) {
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x) {
         int64_t rem = k, src = 0;
 #pragma unroll // a fixed trip count keeps geo in registers instead of a local copy
@@ -55,13 +61,15 @@ __global__ void permute_kernel(const float *x, float *out, int64_t n, PermuteGeo
             rem /= geo.out_shape[e];
             src += c * geo.src_stride[e];
         }
-        if (accumulate) out[k] += x[src];
-        else out[k] = x[src];
+        float v = load_f32(x, t, src);
+        store_f32(out, t, k, accumulate ? load_f32(out, t, k) + v : v);
     }
 }
 
-static void permute(const float *x, float *out, int ndim, const int64_t *x_shape, const int *perm, int accumulate) {
+static void permute(const void *x, void *out, DType t, int ndim, const int64_t *x_shape, const int *perm,
+                    int accumulate) {
     if (ndim < 0 || ndim > TENSOR_MAX_DIMS) fatal("cuda permute: %d dims (at most %d)", ndim, TENSOR_MAX_DIMS);
+    if (accumulate && t != DTYPE_F32) fatal("cuda permute: accumulation into %s (gradients are f32)", dtype_name(t));
     int64_t x_stride[TENSOR_MAX_DIMS];
     int64_t n = 1;
     for (int e = ndim - 1; e >= 0; e--) {
@@ -75,7 +83,7 @@ static void permute(const float *x, float *out, int ndim, const int64_t *x_shape
         geo.out_shape[e] = x_shape[perm[e]];
         geo.src_stride[e] = x_stride[perm[e]];
     }
-    permute_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(x, out, n, geo, accumulate);
+    permute_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(x, out, t, n, geo, accumulate);
     CUDA_LAUNCH_CHECK();
 }
 

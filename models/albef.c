@@ -184,7 +184,7 @@ void albef_momentum_update(Albef *m) {
     const float *po = m->params.values;
     if (m->params.device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
         const DeviceKernels *k = device_kernels(m->params.device, "momentum update");
-        k->affine_forward(pm, pm, m->momentum.total, mu, 0.0f);
+        k->affine_forward(pm, pm, DTYPE_F32, m->momentum.total, mu, 0.0f);
         k->scaled_add(pm, po, m->momentum.total, one_minus);
         return;
     }

@@ -29,7 +29,7 @@ static void div_by_scalar_backward_device(TapeNode *node, float s) {
     if (gs) {
         Tensor *prod = tensor_new_on(out->device, DTYPE_F32, out->ndim, out->shape);
         Tensor *sum = tensor_new_on(out->device, DTYPE_F32, SHAPE(1));
-        k->binary_forward(BINARY_MUL, out->grad, tensor_f32(x), tensor_f32(prod), n, n);
+        k->binary_forward(BINARY_MUL, out->grad, DTYPE_F32, x->data, DTYPE_F32, prod->data, DTYPE_F32, n, n);
         k->reduce_all_forward(tensor_f32(prod), tensor_f32(sum), n, 1.0f);
         float acc = scalar_value(sum), old;
         device_copy(&old, DEVICE_CPU, gs, out->device, sizeof old);
@@ -59,13 +59,14 @@ static void div_by_scalar_backward(TapeNode *node) {
 }
 
 Tensor *albef_div_by_scalar(Tensor *x, Tensor *s) {
+    x = op_to_f32(x); /* bf16 similarities under --precision bf16: the logits are f32 (issue 5 Precision) */
     CHECK(tensor_numel(s) == 1 && tensor_is_contiguous(x), "div_by_scalar: s must have one element");
     Device dev = ops_device("albef_div_by_scalar", x, s, NULL);
     Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
     int64_t n = tensor_numel(x);
     if (dev != DEVICE_CPU) {
         device_kernels(dev, "albef_div_by_scalar")
-            ->affine_forward(tensor_f32(x), tensor_f32(out), n, 1.0f / scalar_value(s), 0.0f);
+            ->affine_forward(x->data, out->data, DTYPE_F32, n, 1.0f / scalar_value(s), 0.0f);
     } else {
         const float sv = tensor_f32(s)[0], *xv = tensor_f32(x);
         float *o = tensor_f32(out);

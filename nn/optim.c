@@ -192,7 +192,7 @@ static float clip_grad_norm_device(ParamSet *ps, float max_norm) {
             Tensor *t = ps->items[k];
             if (!t->requires_grad) continue;
             float *g = ps->grads + params_offset(ps, t);
-            kern->affine_forward(g, g, tensor_numel(t), coef, 0.0f);
+            kern->affine_forward(g, g, DTYPE_F32, tensor_numel(t), coef, 0.0f);
         }
     }
     return total;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autograd/grad_check.h"
+#include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/device.h"
@@ -61,10 +62,13 @@ static void fill_pattern(float *v, int64_t n, uint32_t salt) {
 
 static int wants_grad(const Tensor *t) { return t->dtype == DTYPE_F32 && t->requires_grad; }
 
-static void run_on(Device device, ParityFn fn, Tensor **cpu_inputs, int n, void *ctx, RunResult *r) {
+/* bf16_mask: on the device, the inputs whose bit is set reach fn as bf16
+ * (through op_cast, so their gradients still arrive at the f32 copy). */
+static void run_on(Device device, ParityFn fn, Tensor **cpu_inputs, int n, void *ctx, unsigned bf16_mask,
+                   RunResult *r) {
     autograd_step_end();
     if (device != DEVICE_CPU) arena_poison(arena_activations_on(device), 0xFF);
-    Tensor *in[MAX_PARITY_INPUTS];
+    Tensor *in[MAX_PARITY_INPUTS], *args[MAX_PARITY_INPUTS];
     for (int i = 0; i < n; i++) {
         in[i] = device == DEVICE_CPU ? cpu_inputs[i] : tensor_to_device(cpu_inputs[i], device);
         in[i]->requires_grad = cpu_inputs[i]->requires_grad;
@@ -77,9 +81,11 @@ static void run_on(Device device, ParityFn fn, Tensor **cpu_inputs, int n, void 
             device_copy(g, device, init, DEVICE_CPU, (size_t)m * sizeof *g);
             free(init);
         }
+        args[i] = device != DEVICE_CPU && (bf16_mask >> i & 1u) ? op_cast(in[i], DTYPE_BF16) : in[i];
     }
-    Tensor *out = fn(in, ctx);
-    CHECK(out->dtype == DTYPE_F32 && out->device == device, "parity: the op's output is not f32 on the device");
+    Tensor *out = fn(args, ctx);
+    CHECK((out->dtype == DTYPE_F32 || out->dtype == DTYPE_BF16) && out->device == device,
+          "parity: the op's output is not a float tensor on the device");
     r->n_out = tensor_numel(out);
     r->out = malloc((size_t)r->n_out * sizeof *r->out);
     tensor_copy_to_host(out, r->out);
@@ -128,6 +134,11 @@ static int same_bits(const char *what, const char *tensor, const float *a, const
 }
 
 int cuda_parity_check(const char *what, ParityFn fn, Tensor **inputs, int n, void *ctx, double tol) {
+    return cuda_parity_check_bf16(what, fn, inputs, n, ctx, tol, 0u);
+}
+
+int cuda_parity_check_bf16(const char *what, ParityFn fn, Tensor **inputs, int n, void *ctx, double tol,
+                           unsigned bf16_inputs) {
     CHECK(n <= MAX_PARITY_INPUTS, "parity: at most %d inputs", MAX_PARITY_INPUTS);
     /* The CPU inputs must survive the arena resets between the runs. */
     Tensor *kept[MAX_PARITY_INPUTS];
@@ -141,16 +152,16 @@ int cuda_parity_check(const char *what, ParityFn fn, Tensor **inputs, int n, voi
         kept[i]->grad = NULL;
     }
     RunResult cpu = {0}, dev1 = {0}, dev2 = {0};
-    run_on(DEVICE_CPU, fn, kept, n, ctx, &cpu);
-    run_on(DEVICE_CUDA, fn, kept, n, ctx, &dev1);
+    run_on(DEVICE_CPU, fn, kept, n, ctx, 0u, &cpu);
+    run_on(DEVICE_CUDA, fn, kept, n, ctx, bf16_inputs, &dev1);
 #ifdef CUDA_EMULATOR
     /* The second run schedules blocks and threads in reverse order: a kernel
      * with a race between two barriers (or between blocks) gives other bits. */
     emu_set_reverse_order(1);
-    run_on(DEVICE_CUDA, fn, kept, n, ctx, &dev2);
+    run_on(DEVICE_CUDA, fn, kept, n, ctx, bf16_inputs, &dev2);
     emu_set_reverse_order(0);
 #else
-    run_on(DEVICE_CUDA, fn, kept, n, ctx, &dev2);
+    run_on(DEVICE_CUDA, fn, kept, n, ctx, bf16_inputs, &dev2);
 #endif
     int rc = cpu.n_out == dev1.n_out ? 0 : error_set("%s: output sizes differ", what);
     if (rc == 0) rc = compare(what, "output", dev1.out, cpu.out, cpu.n_out, tol);

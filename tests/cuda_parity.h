@@ -33,5 +33,10 @@ typedef Tensor *(*ParityFn)(Tensor **inputs, void *ctx);
  * and may read tensors' data only through ops. Returns 0, or -1 with
  * error_message() naming `what`, the tensor, the worst element and both values. */
 int cuda_parity_check(const char *what, ParityFn fn, Tensor **inputs, int n_inputs, void *ctx, double tol);
+/* The same with bf16 activations (issue 5 Precision): on the device, input i
+ * reaches fn as a bf16 tensor when bit i of bf16_inputs is set (the CPU run
+ * gets the f32 values); a bf16 output is compared through its f32 values. */
+int cuda_parity_check_bf16(const char *what, ParityFn fn, Tensor **inputs, int n_inputs, void *ctx, double tol,
+                           unsigned bf16_inputs);
 
 #endif

@@ -8,9 +8,10 @@
  * arithmetic is the same fp32.
  *
  * The same checks run on the GPU (issue 5): in fp32 with the tolerances
- * above, and with bf16 GEMM inputs with a normwise bound per tensor,
- * max|c − ref| / max|ref| <= 3e-2 (bf16 keeps 8 mantissa bits: ~4e-3 per
- * rounding, a few roundings deep). They skip on a machine without a GPU. */
+ * above, and in bf16 mode (bf16 GEMM inputs and activations) with a normwise
+ * bound per tensor, max|c − ref| / max|ref| <= 7e-2 (bf16 keeps 8 mantissa
+ * bits: ~4e-3 per rounding, a few roundings deep; see BF16_NORMWISE). They
+ * skip on a machine without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +36,21 @@
 #define LOGIT_ATOL 1e-4
 #define GRAD_ATOL 1e-5
 #define GRAD_RTOL 1e-4
-/* bf16 GEMM inputs against the fp32 reference: max|got − ref| / max|ref| per
- * tensor. Measured under the CUDA kernel emulator (which rounds the GEMM
- * inputs to bf16 exactly as the GPU does): worst 0.033 (layer 0's query
- * bias gradient), so 3e-2 failed; 5e-2 keeps a margin. A tensor whose
- * reference is all but zero (a key bias gradient is exactly zero in theory:
- * softmax ignores a constant added to every key) is measured against
- * BF16_SCALE_FLOOR instead of its own rounding noise. */
-#define BF16_NORMWISE 5e-2
-#define BF16_SCALE_FLOOR 1e-3
+/* bf16 mode (bf16 GEMM inputs and activations) against the fp32 reference:
+ * max|got − ref| / max|ref| per tensor. Measured under the CUDA kernel
+ * emulator, which rounds to bf16 where the GPU does: worst 0.044 (a text
+ * layer's FFN output weight gradient; 0.033 when only GEMM inputs were bf16),
+ * so the bound is 7e-2, leaving room for cuBLASLt's other summation order on
+ * a real GPU. A tensor whose reference is
+ * all but zero is measured against BF16_SCALE_FLOOR instead of its own
+ * rounding noise: a key bias gradient is exactly zero in theory (softmax
+ * ignores a constant added to every key), but the attention backward's
+ * row term Σ dO·O reads the bf16 output O, as PyTorch's flash attention
+ * does, so that gradient carries ~1e-4 of noise (measured 1.24e-4). */
+#define BF16_NORMWISE 7e-2
+#define BF16_SCALE_FLOOR 1e-2
 
-/* Where the checks run: the CPU, or the GPU in fp32 or with bf16 GEMMs. */
+/* Where the checks run: the CPU, or the GPU in fp32 or bf16 mode. */
 static Device ref_device = DEVICE_CPU;
 static int ref_bf16 = 0;
 
@@ -156,7 +161,8 @@ static float *host_copy(const void *data, Device device, int64_t n) {
 }
 
 static int match_t(const SafetensorsFile *f, const char *name, const Tensor *t, double atol, double rtol) {
-    float *h = host_copy(t->data, t->device, tensor_numel(t));
+    float *h = malloc((size_t)(tensor_numel(t) ? tensor_numel(t) : 1) * sizeof *h);
+    tensor_copy_to_host(t, h); /* f32 values also from a bf16 activation */
     int rc = match(f, name, h, tensor_numel(t), atol, rtol);
     free(h);
     return rc;
@@ -346,7 +352,7 @@ TEST(test_albef_reference_train_step_matches_pytorch) { check_train_step(); }
 
 TEST(test_multidelete_reference_matches_pytorch) { check_md_step(); }
 
-/* The same fixture on the GPU; `bf16` selects bf16 GEMM inputs. */
+/* The same fixture on the GPU; `bf16` selects bf16 mode. */
 static void on_gpu(int bf16, void (*check)(void)) {
 #ifdef HAVE_CUDA
     if (!cuda_parity_ready()) return;

@@ -37,7 +37,7 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_INT("seed", &f->seed, "42", "seed of data order, dropout, negatives, the drawn list"),
         CLI_FLAG_CHOICE("device", &f->device, "cpu", "cpu|cuda", "where to run"),
         CLI_FLAG_CHOICE("precision", &f->precision, "bf16", "bf16|fp32",
-                        "on cuda: bf16 GEMM inputs with f32 accumulation, or fp32 throughout (checking)"),
+                        "on cuda: bf16 activations and GEMM inputs with f32 accumulation (autocast), or fp32 throughout (checking)"),
         CLI_FLAG_BOOL("fusion-only", &f->fusion_only, "false",
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",

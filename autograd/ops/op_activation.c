@@ -11,15 +11,16 @@
 #define INV_SQRT2 0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
 
+/* The output keeps x's type: f32, or bf16 on a device (issue 5 Precision). */
 static Tensor *pointwise_output(Tensor *x, const char *op) {
-    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "%s: needs a contiguous f32 tensor", op);
-    return tensor_new_on(x->device, DTYPE_F32, x->ndim, x->shape);
+    ops_check_float(x, op, "x");
+    return tensor_new_on(x->device, x->dtype, x->ndim, x->shape);
 }
 
 /* The device path of every activation: one kernel each way. */
 static int on_device_forward(Activation act, Tensor *x, Tensor *out, const char *op) {
     if (x->device == DEVICE_CPU) return 0;
-    device_kernels(x->device, op)->activation_forward(act, tensor_f32(x), tensor_f32(out), tensor_numel(x));
+    device_kernels(x->device, op)->activation_forward(act, x->data, out->data, x->dtype, tensor_numel(x));
     return 1;
 }
 
@@ -28,7 +29,7 @@ static int on_device_backward(Activation act, TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     if (dx)
         device_kernels(node->out->device, node->op_name)
-            ->activation_backward(act, tensor_f32(node->in[0]), tensor_f32(node->out), node->out->grad, dx,
+            ->activation_backward(act, node->in[0]->data, node->out->data, node->out->dtype, node->out->grad, dx,
                                   tensor_numel(node->out));
     return 1;
 }

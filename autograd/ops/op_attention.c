@@ -13,7 +13,11 @@
  * (cuda/attention.cu) never stores them: it saves the row log-sum-exp and
  * recomputes them.
  *
- * The mask is a constant (key padding): it receives no gradient. */
+ * The mask is a constant (key padding): it receives no gradient.
+ *
+ * On a device q, k, v and o share one type: bf16 when q, k and v all are
+ * (the projections' outputs under --precision bf16, issue 5 Precision), else
+ * f32; the mask, the saved log-sum-exp and the gradients are f32. */
 #include <math.h>
 #include <string.h>
 
@@ -31,17 +35,14 @@ enum { AT_B, AT_H, AT_T, AT_S, AT_DH, AT_SEED, AT_STREAM };
 /* node->f layout. */
 enum { AT_SCALE, AT_P, AT_KEEP_SCALE };
 
-static void check_operand(const Tensor *t, const char *what) {
-    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "attention: %s must be a contiguous f32 tensor", what);
-}
 
 static void attention_backward_device(TapeNode *node) {
     const int64_t *i = node->i;
     const Tensor *lse = node->saved;
     Tensor *mask = node->n_in > 3 ? node->in[3] : NULL;
     device_kernels(node->out->device, "attention")
-        ->attention_backward(tensor_f32(node->in[0]), tensor_f32(node->in[1]), tensor_f32(node->in[2]),
-                             mask ? tensor_f32(mask) : NULL, tensor_f32(node->out), tensor_f32(lse),
+        ->attention_backward(node->in[0]->data, node->in[1]->data, node->in[2]->data, node->out->data,
+                             node->out->dtype, mask ? tensor_f32(mask) : NULL, tensor_f32(lse),
                              node->out->grad, tape_input_grad(node, 0), tape_input_grad(node, 1),
                              tape_input_grad(node, 2), i[AT_B], i[AT_H], i[AT_T], i[AT_S], i[AT_DH],
                              node->f[AT_SCALE], node->f[AT_P], (uint64_t)i[AT_SEED], (uint64_t)i[AT_STREAM]);
@@ -128,9 +129,14 @@ static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *ma
 
 Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
                      uint64_t stream) {
-    check_operand(q, "q");
-    check_operand(k, "k");
-    check_operand(v, "v");
+    ops_check_float(q, "attention", "q");
+    ops_check_float(k, "attention", "k");
+    ops_check_float(v, "attention", "v");
+    if (!(q->dtype == k->dtype && k->dtype == v->dtype)) {
+        q = op_to_f32(q);
+        k = op_to_f32(k);
+        v = op_to_f32(v);
+    }
     Device dev = ops_device("attention", q, k, v);
     char sq[64], sk[64], sv[64];
     CHECK(q->ndim == 4 && k->ndim == 4 && v->ndim == 4 && k->shape[0] == q->shape[0] &&
@@ -141,7 +147,8 @@ Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale,
     const int64_t B = q->shape[0], H = q->shape[1], T = q->shape[2], S = k->shape[2], Dh = q->shape[3];
     CHECK(S > 0, "attention: no keys (k %s)", tensor_shape_str(k, sk, sizeof sk));
     if (mask) {
-        check_operand(mask, "mask");
+        mask = op_to_f32(mask);
+        ops_check_float(mask, "attention", "mask");
         CHECK(mask->device == dev, "attention: the mask is on another device than q, k, v");
         CHECK(mask->ndim == 2 && mask->shape[0] == B && mask->shape[1] == S,
               "attention: mask %s, want [%lld, %lld] ([B, S])", tensor_shape_str(mask, sq, sizeof sq), (long long)B,
@@ -154,15 +161,14 @@ Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale,
     /* p == 1 drops everything (op_dropout's convention); the scale must not be inf. */
     float keep_scale = dropout_p < 1.0f ? 1.0f / (1.0f - dropout_p) : 0.0f;
 
-    Tensor *out = tensor_new_on(dev, DTYPE_F32, 4, q->shape);
+    Tensor *out = tensor_new_on(dev, q->dtype, 4, q->shape);
     Tensor *saved;
     if (dev != DEVICE_CPU) {
         saved = tensor_new_on(dev, DTYPE_F32, SHAPE(B, H, T));
         if (B * H * T > 0)
             device_kernels(dev, "attention")
-                ->attention_forward(tensor_f32(q), tensor_f32(k), tensor_f32(v), mask ? tensor_f32(mask) : NULL,
-                                    tensor_f32(out), tensor_f32(saved), B, H, T, S, Dh, scale, dropout_p, seed,
-                                    stream);
+                ->attention_forward(q->data, k->data, v->data, q->dtype, mask ? tensor_f32(mask) : NULL, out->data,
+                                    tensor_f32(saved), B, H, T, S, Dh, scale, dropout_p, seed, stream);
     } else {
         saved = attention_forward_cpu(q, k, v, mask, out, scale, dropout_p, keep_scale, seed, stream);
     }

@@ -35,11 +35,12 @@ void ops_dropout_apply(const float *src, float *dst, int64_t n, float p, float s
     }
 }
 
-/* The CPU loop above, or the device's kernel for a tensor on a device. */
-static void dropout_dispatch(Device device, const float *src, float *dst, int64_t n, float p, float scale,
+/* The CPU loop above, or the device's kernel for a tensor on a device (src
+ * and dst of type t there: bf16 activations forward, f32 gradients back). */
+static void dropout_dispatch(Device device, const void *src, void *dst, DType t, int64_t n, float p, float scale,
                              uint64_t seed, uint64_t stream, int accumulate) {
     if (device != DEVICE_CPU)
-        device_kernels(device, "dropout")->dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
+        device_kernels(device, "dropout")->dropout_apply(src, dst, t, n, p, scale, seed, stream, accumulate);
     else
         ops_dropout_apply(src, dst, n, p, scale, seed, stream, accumulate);
 }
@@ -47,18 +48,18 @@ static void dropout_dispatch(Device device, const float *src, float *dst, int64_
 static void dropout_backward(TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     if (!dx) return;
-    dropout_dispatch(node->out->device, node->out->grad, dx, tensor_numel(node->out), node->f[0], node->f[1],
-                     (uint64_t)node->i[0], (uint64_t)node->i[1], 1);
+    dropout_dispatch(node->out->device, node->out->grad, dx, DTYPE_F32, tensor_numel(node->out), node->f[0],
+                     node->f[1], (uint64_t)node->i[0], (uint64_t)node->i[1], 1);
 }
 
 Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream) {
-    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "dropout: needs a contiguous f32 tensor");
+    ops_check_float(x, "dropout", "x");
     CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability %g outside [0, 1]", (double)p);
     if (p == 0.0f) return x;
     /* p == 1 drops everything (PyTorch returns zeros); the scale must not be inf. */
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, x->shape);
-    dropout_dispatch(x->device, tensor_f32(x), tensor_f32(out), tensor_numel(x), p, scale, seed, stream, 0);
+    Tensor *out = tensor_new_on(x->device, x->dtype, x->ndim, x->shape);
+    dropout_dispatch(x->device, x->data, out->data, x->dtype, tensor_numel(x), p, scale, seed, stream, 0);
     TapeNode *node = tape_maybe_record("dropout", dropout_backward, out, x, NULL, NULL, NULL);
     if (node) {
         node->f[0] = p;

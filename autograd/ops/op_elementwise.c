@@ -5,7 +5,9 @@
  * Every allowed broadcast makes a's flat index k read b[k mod nb], so one loop
  * serves all three cases; the backward for b sums the upstream gradient over
  * the rows of a viewed as [numel(a)/nb, nb]. On a device the same
- * arithmetic runs in the backend's kernels (autograd/device_kernels.h). */
+ * arithmetic runs in the backend's kernels (autograd/device_kernels.h), which
+ * also take bf16 operands (issue 5 Precision): the output keeps the widest
+ * input type, so a bf16 product added to the f32 residual stream gives f32. */
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -13,8 +15,9 @@
 
 #define PAR_MIN 65536 /* below this, threads cost more than they save */
 
-static void check_f32(const Tensor *t, const char *op) {
-    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "%s: needs contiguous f32 tensors", op);
+/* The output type of a binary op: bf16 only when both inputs are. */
+static DType widest(const Tensor *a, const Tensor *b) {
+    return a->dtype == DTYPE_BF16 && b->dtype == DTYPE_BF16 ? DTYPE_BF16 : DTYPE_F32;
 }
 
 /* The kernels when the op's tensors live on a device, else NULL (the CPU loops). */
@@ -24,8 +27,8 @@ static const DeviceKernels *device_of(const Tensor *t, const char *op) {
 
 /* Checks that b broadcasts onto a as ops.h allows; returns numel(b). */
 static int64_t broadcast_len(const Tensor *a, const Tensor *b, const char *op) {
-    check_f32(a, op);
-    check_f32(b, op);
+    ops_check_float(a, op, "a");
+    ops_check_float(b, op, "b");
     ops_device(op, a, b, NULL);
     int64_t nb = tensor_numel(b);
     int ok = nb == 1 || tensor_same_shape(a, b);
@@ -84,7 +87,8 @@ static void add_backward(TapeNode *node) {
     const DeviceKernels *dev = device_of(node->out, node->op_name);
     if (dev) {
         BinaryOp op = sign > 0.0f ? BINARY_ADD : BINARY_SUB;
-        dev->binary_backward(op, tensor_f32(node->in[0]), tensor_f32(node->in[1]), g, da, db, n, nb);
+        const Tensor *a = node->in[0], *b = node->in[1];
+        dev->binary_backward(op, a->data, a->dtype, b->data, b->dtype, g, da, db, n, nb);
         return;
     }
     if (da) {
@@ -103,13 +107,14 @@ static void add_backward(TapeNode *node) {
 
 static Tensor *add_signed(Tensor *a, Tensor *b, float sign, const char *op) {
     int64_t nb = broadcast_len(a, b, op);
-    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, widest(a, b), a->ndim, a->shape);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
     const DeviceKernels *dev = device_of(a, op);
     if (dev) {
-        dev->binary_forward(sign > 0.0f ? BINARY_ADD : BINARY_SUB, x, y, o, n, nb);
+        dev->binary_forward(sign > 0.0f ? BINARY_ADD : BINARY_SUB, a->data, a->dtype, b->data, b->dtype, out->data,
+                            out->dtype, n, nb);
     } else if (nb == n) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] + sign * y[k];
@@ -145,7 +150,8 @@ static void mul_backward(TapeNode *node) {
     float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     const DeviceKernels *dev = device_of(node->out, node->op_name);
     if (dev) {
-        dev->binary_backward(BINARY_MUL, x, y, g, da, db, n, nb);
+        const Tensor *a = node->in[0], *b = node->in[1];
+        dev->binary_backward(BINARY_MUL, a->data, a->dtype, b->data, b->dtype, g, da, db, n, nb);
         return;
     }
     if (da) {
@@ -171,13 +177,13 @@ static void mul_backward(TapeNode *node) {
 
 Tensor *op_mul(Tensor *a, Tensor *b) {
     int64_t nb = broadcast_len(a, b, "mul");
-    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
+    Tensor *out = tensor_new_on(a->device, widest(a, b), a->ndim, a->shape);
     const float *x = tensor_f32(a), *y = tensor_f32(b);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
     const DeviceKernels *dev = device_of(a, "mul");
     if (dev) {
-        dev->binary_forward(BINARY_MUL, x, y, o, n, nb);
+        dev->binary_forward(BINARY_MUL, a->data, a->dtype, b->data, b->dtype, out->data, out->dtype, n, nb);
     } else if (nb == n) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] * y[k];
@@ -208,14 +214,14 @@ static void scale_backward(TapeNode *node) {
 }
 
 Tensor *op_scale(Tensor *a, float s) {
-    check_f32(a, "scale");
-    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
+    ops_check_float(a, "scale", "x");
+    Tensor *out = tensor_new_on(a->device, a->dtype, a->ndim, a->shape);
     const float *x = tensor_f32(a);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
     const DeviceKernels *dev = device_of(a, "scale");
     if (dev) {
-        dev->affine_forward(x, o, n, s, 0.0f);
+        dev->affine_forward(a->data, out->data, a->dtype, n, s, 0.0f);
     } else {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] * s;
@@ -240,14 +246,14 @@ static void add_scalar_backward(TapeNode *node) {
 }
 
 Tensor *op_add_scalar(Tensor *a, float s) {
-    check_f32(a, "add_scalar");
-    Tensor *out = tensor_new_on(a->device, DTYPE_F32, a->ndim, a->shape);
+    ops_check_float(a, "add_scalar", "x");
+    Tensor *out = tensor_new_on(a->device, a->dtype, a->ndim, a->shape);
     const float *x = tensor_f32(a);
     float *o = tensor_f32(out);
     int64_t n = tensor_numel(a);
     const DeviceKernels *dev = device_of(a, "add_scalar");
     if (dev) {
-        dev->affine_forward(x, o, n, 1.0f, s);
+        dev->affine_forward(a->data, out->data, a->dtype, n, 1.0f, s);
     } else {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) o[k] = x[k] + s;

@@ -138,6 +138,7 @@ static void index_select_backward(TapeNode *node) {
 }
 
 Tensor *op_index_select(Tensor *x, int dim, Tensor *idx) {
+    x = op_to_f32(x);
     check_f32(x, "index_select");
     check_i32(x, idx, "index_select");
     CHECK(idx->ndim == 1, "index_select: idx must be 1-d, got %d dims", idx->ndim);
@@ -204,6 +205,7 @@ static void gather_backward(TapeNode *node) {
 }
 
 Tensor *op_gather(Tensor *x, int dim, Tensor *idx) {
+    x = op_to_f32(x);
     check_f32(x, "gather");
     check_i32(x, idx, "gather");
     CHECK(idx->ndim == x->ndim, "gather: idx has %d dims, x has %d", idx->ndim, x->ndim);

@@ -90,6 +90,7 @@ static void layernorm_backward(TapeNode *node) {
 }
 
 Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
+    x = op_to_f32(x);
     check_f32(x, "layernorm");
     CHECK(x->ndim >= 1 && eps >= 0.0f, "layernorm: needs a tensor with dims and eps >= 0");
     int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
@@ -175,6 +176,7 @@ static void l2_normalize_backward(TapeNode *node) {
 }
 
 Tensor *op_l2_normalize(Tensor *x, float eps) {
+    x = op_to_f32(x);
     check_f32(x, "l2_normalize");
     CHECK(x->ndim >= 1 && eps > 0.0f, "l2_normalize: needs a tensor with dims and eps > 0");
     int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);

@@ -53,6 +53,8 @@ static void mse_backward(TapeNode *node) {
 }
 
 Tensor *op_mse(Tensor *a, Tensor *b) {
+    a = op_to_f32(a);
+    b = op_to_f32(b);
     check_f32(a, "mse");
     check_f32(b, "mse");
     char sa[64], sb[64];
@@ -153,6 +155,7 @@ static Tensor *cross_entropy_on_device(Tensor *logits, Tensor *targets, Device d
 }
 
 Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
+    logits = op_to_f32(logits);
     check_f32(logits, "cross_entropy");
     CHECK(logits->ndim == 2, "cross_entropy: logits must be [N, C], got %d dims", logits->ndim);
     CHECK(targets->dtype == DTYPE_I32 && tensor_is_contiguous(targets) && targets->ndim == 1 &&
@@ -213,6 +216,8 @@ static void soft_cross_entropy_backward(TapeNode *node) {
 }
 
 Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs) {
+    logits = op_to_f32(logits);
+    target_probs = op_to_f32(target_probs);
     check_f32(logits, "soft_cross_entropy");
     check_f32(target_probs, "soft_cross_entropy");
     char sa[64], sb[64];
@@ -328,12 +333,12 @@ static void cosine_backward_device(TapeNode *node) {
     if (N == 0 || M == 0 || D == 0) return;
     if (da) {
         float *dan = arena_alloc(arena_activations_on(dev), (size_t)(N * D) * sizeof *dan);
-        k->gemm(0, 0, N, D, M, 1.0f, G, 0, s->bn, 0, 0.0f, dan, 0, 1);
+        k->gemm(0, 0, N, D, M, 1.0f, G, DTYPE_F32, 0, s->bn, DTYPE_F32, 0, 0.0f, dan, DTYPE_F32, 0, 1);
         k->l2_normalize_backward(tensor_f32(node->in[0]), s->an, s->na, dan, da, N, D, eps);
     }
     if (db) {
         float *dbn = arena_alloc(arena_activations_on(dev), (size_t)(M * D) * sizeof *dbn);
-        k->gemm(1, 0, M, D, N, 1.0f, G, 0, s->an, 0, 0.0f, dbn, 0, 1);
+        k->gemm(1, 0, M, D, N, 1.0f, G, DTYPE_F32, 0, s->an, DTYPE_F32, 0, 0.0f, dbn, DTYPE_F32, 0, 1);
         k->l2_normalize_backward(tensor_f32(node->in[1]), s->bn, s->nb, dbn, db, M, D, eps);
     }
 }
@@ -351,7 +356,8 @@ static Tensor *cosine_on_device(Tensor *a, Tensor *b, float eps, Device dev) {
     k->l2_normalize_forward(tensor_f32(b), s->bn, s->nb, M, D, eps);
     Tensor *out = tensor_new_on(dev, DTYPE_F32, SHAPE(N, M));
     if (N > 0 && M > 0) {
-        if (D > 0) k->gemm(0, 1, N, M, D, 1.0f, s->an, 0, s->bn, 0, 0.0f, tensor_f32(out), 0, 1);
+        if (D > 0)
+            k->gemm(0, 1, N, M, D, 1.0f, s->an, DTYPE_F32, 0, s->bn, DTYPE_F32, 0, 0.0f, out->data, DTYPE_F32, 0, 1);
         else device_zero(dev, tensor_f32(out), tensor_nbytes(out)); /* empty dot products */
     }
     TapeNode *node = tape_maybe_record("cosine_similarity_matrix", cosine_backward_device, out, a, b, NULL, NULL);
@@ -363,6 +369,8 @@ static Tensor *cosine_on_device(Tensor *a, Tensor *b, float eps, Device dev) {
 }
 
 Tensor *op_cosine_similarity_matrix(Tensor *a, Tensor *b, float eps) {
+    a = op_to_f32(a);
+    b = op_to_f32(b);
     check_f32(a, "cosine_similarity_matrix");
     check_f32(b, "cosine_similarity_matrix");
     char sa[64], sb[64];

@@ -9,7 +9,10 @@
  * single GEMM with the operand order swapped.
  *
  * On a device the same products go through the backend's gemm entry
- * (autograd/device_kernels.h), whose strided batches replace the CPU's loop. */
+ * (autograd/device_kernels.h), whose strided batches replace the CPU's loop.
+ * There the inputs may be bf16 and the output is stored in the backend's
+ * matmul_dtype (bf16 under --precision bf16: issue 5 Precision); gradients
+ * stay f32. */
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -19,8 +22,9 @@
 /* node->i layout shared by forward and backward. */
 enum { MM_TRANS_A, MM_TRANS_B, MM_BATCH, MM_M, MM_N, MM_K, MM_B_SHARED };
 
-static void check_f32(const Tensor *t, const char *op, const char *what) {
-    CHECK(t->dtype == DTYPE_F32 && tensor_is_contiguous(t), "%s: %s must be a contiguous f32 tensor", op, what);
+/* The dtype a product's output is stored in on `device`. */
+static DType product_dtype(Device device, const char *op) {
+    return device == DEVICE_CPU ? DTYPE_F32 : device_kernels(device, op)->matmul_dtype();
 }
 
 /* The backward on a device: one strided-batched GEMM per gradient. A B shared
@@ -32,7 +36,8 @@ static void matmul_backward_device(TapeNode *node) {
     int ta = (int)node->i[MM_TRANS_A], tb = (int)node->i[MM_TRANS_B];
     int64_t batch = node->i[MM_BATCH], M = node->i[MM_M], N = node->i[MM_N], K = node->i[MM_K];
     int shared = (int)node->i[MM_B_SHARED];
-    const float *A = tensor_f32(node->in[0]), *B = tensor_f32(node->in[1]);
+    const void *A = node->in[0]->data, *B = node->in[1]->data;
+    DType at = node->in[0]->dtype, bt = node->in[1]->dtype;
     const float *dC = node->out->grad;
     float *dA = tape_input_grad(node, 0), *dB = tape_input_grad(node, 1);
     int64_t a_step = M * K, b_step = shared ? 0 : K * N, c_step = M * N;
@@ -40,18 +45,21 @@ static void matmul_backward_device(TapeNode *node) {
     int64_t nb = fold ? 1 : batch, Mf = fold ? batch * M : M;
     if (dA) {
         if (!ta) /* dA [M, K] += dC [M, N] · op(B)ᵀ */
-            k->gemm(0, !tb, Mf, K, N, 1.0f, dC, c_step, B, b_step, 1.0f, dA, a_step, nb);
+            k->gemm(0, !tb, Mf, K, N, 1.0f, dC, DTYPE_F32, c_step, B, bt, b_step, 1.0f, dA, DTYPE_F32, a_step, nb);
         else /* dA [K, M] += op(B) · dCᵀ */
-            k->gemm(tb, 1, K, M, N, 1.0f, B, b_step, dC, c_step, 1.0f, dA, a_step, nb);
+            k->gemm(tb, 1, K, M, N, 1.0f, B, bt, b_step, dC, DTYPE_F32, c_step, 1.0f, dA, DTYPE_F32, a_step, nb);
     }
     if (dB) {
         int64_t calls = shared ? nb : 1, per_call = shared ? 1 : nb;
         for (int64_t b = 0; b < calls; b++) {
-            const float *Ab = A + b * a_step, *dCb = dC + b * c_step;
+            const void *Ab = (const char *)A + (size_t)(b * a_step) * dtype_size(at);
+            const float *dCb = dC + b * c_step;
             if (!tb) /* dB [K, N] += op(A)ᵀ · dC */
-                k->gemm(!ta, 0, K, N, Mf, 1.0f, Ab, a_step, dCb, c_step, 1.0f, dB, b_step, per_call);
+                k->gemm(!ta, 0, K, N, Mf, 1.0f, Ab, at, a_step, dCb, DTYPE_F32, c_step, 1.0f, dB, DTYPE_F32, b_step,
+                        per_call);
             else /* dB [N, K] += dCᵀ · op(A) */
-                k->gemm(1, ta, N, K, Mf, 1.0f, dCb, c_step, Ab, a_step, 1.0f, dB, b_step, per_call);
+                k->gemm(1, ta, N, K, Mf, 1.0f, dCb, DTYPE_F32, c_step, Ab, at, a_step, 1.0f, dB, DTYPE_F32, b_step,
+                        per_call);
         }
     }
 }
@@ -96,8 +104,8 @@ static void matmul_backward(TapeNode *node) {
 }
 
 Tensor *op_matmul(Tensor *a, Tensor *b, int trans_a, int trans_b) {
-    check_f32(a, "matmul", "a");
-    check_f32(b, "matmul", "b");
+    ops_check_float(a, "matmul", "a");
+    ops_check_float(b, "matmul", "b");
     Device device = ops_device("matmul", a, b, NULL);
     CHECK(a->ndim >= 2 && b->ndim >= 2, "matmul: operands need at least 2 dims (a %d-d, b %d-d)", a->ndim,
           b->ndim);
@@ -123,23 +131,26 @@ Tensor *op_matmul(Tensor *a, Tensor *b, int trans_a, int trans_b) {
     }
     shape[a->ndim - 2] = M;
     shape[a->ndim - 1] = N;
-    Tensor *out = tensor_new_on(device, DTYPE_F32, a->ndim, shape);
+    Tensor *out = tensor_new_on(device, product_dtype(device, "matmul"), a->ndim, shape);
 
-    const float *A = tensor_f32(a), *B = tensor_f32(b);
-    float *C = tensor_f32(out);
-    int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
     if (device != DEVICE_CPU) {
         const DeviceKernels *k = device_kernels(device, "matmul");
         if (shared && !trans_a)
-            k->gemm(0, trans_b, batch * M, N, K, 1.0f, A, 0, B, 0, 0.0f, C, 0, 1);
+            k->gemm(0, trans_b, batch * M, N, K, 1.0f, a->data, a->dtype, 0, b->data, b->dtype, 0, 0.0f, out->data,
+                    out->dtype, 0, 1);
         else
-            k->gemm(trans_a, trans_b, M, N, K, 1.0f, A, M * K, B, shared ? 0 : K * N, 0.0f, C, M * N, batch);
-    } else if (shared && !trans_a) {
-        gemm_f32(0, trans_b, batch * M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+            k->gemm(trans_a, trans_b, M, N, K, 1.0f, a->data, a->dtype, M * K, b->data, b->dtype, shared ? 0 : K * N,
+                    0.0f, out->data, out->dtype, M * N, batch);
     } else {
-        for (int64_t i = 0; i < batch; i++)
-            gemm_f32(trans_a, trans_b, M, N, K, 1.0f, A + i * M * K, lda, B + (shared ? 0 : i * K * N), ldb,
-                     0.0f, C + i * M * N, N);
+        const float *A = tensor_f32(a), *B = tensor_f32(b);
+        float *C = tensor_f32(out);
+        int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+        if (shared && !trans_a)
+            gemm_f32(0, trans_b, batch * M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        else
+            for (int64_t i = 0; i < batch; i++)
+                gemm_f32(trans_a, trans_b, M, N, K, 1.0f, A + i * M * K, lda, B + (shared ? 0 : i * K * N), ldb,
+                         0.0f, C + i * M * N, N);
     }
 
     TapeNode *node = tape_maybe_record("matmul", matmul_backward, out, a, b, NULL, NULL);
@@ -175,25 +186,26 @@ static void add_column_sums(float *dst, const float *src, int64_t rows, int64_t 
 
 static void linear_backward(TapeNode *node) {
     int64_t R = node->i[0], in = node->i[1], out_f = node->i[2];
-    const float *x = tensor_f32(node->in[0]), *w = tensor_f32(node->in[1]);
     const float *dy = node->out->grad;
     float *dx = tape_input_grad(node, 0), *dw = tape_input_grad(node, 1);
     float *db = node->n_in > 2 ? tape_input_grad(node, 2) : NULL;
     if (node->out->device != DEVICE_CPU) { /* the same three products, on the device */
         const DeviceKernels *k = device_kernels(node->out->device, "linear");
-        if (dx) k->gemm(0, 0, R, in, out_f, 1.0f, dy, 0, w, 0, 1.0f, dx, 0, 1);
-        if (dw) k->gemm(1, 0, out_f, in, R, 1.0f, dy, 0, x, 0, 1.0f, dw, 0, 1);
+        const Tensor *x = node->in[0], *w = node->in[1];
+        if (dx) k->gemm(0, 0, R, in, out_f, 1.0f, dy, DTYPE_F32, 0, w->data, w->dtype, 0, 1.0f, dx, DTYPE_F32, 0, 1);
+        if (dw) k->gemm(1, 0, out_f, in, R, 1.0f, dy, DTYPE_F32, 0, x->data, x->dtype, 0, 1.0f, dw, DTYPE_F32, 0, 1);
         if (db) k->add_column_sums(db, dy, R, out_f);
         return;
     }
+    const float *x = tensor_f32(node->in[0]), *w = tensor_f32(node->in[1]);
     if (dx) gemm_f32(0, 0, R, in, out_f, 1.0f, dy, out_f, w, in, 1.0f, dx, in);   /* dx += dy · w */
     if (dw) gemm_f32(1, 0, out_f, in, R, 1.0f, dy, out_f, x, in, 1.0f, dw, in);   /* dw += dyᵀ · x */
     if (db) add_column_sums(db, dy, R, out_f);
 }
 
 Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
-    check_f32(x, "linear", "x");
-    check_f32(w, "linear", "w");
+    ops_check_float(x, "linear", "x");
+    ops_check_float(w, "linear", "w");
     char sx[64], sw[64];
     CHECK(x->ndim >= 1 && w->ndim == 2 && w->shape[1] == x->shape[x->ndim - 1],
           "linear: x %s does not fit w %s ([out, in])", tensor_shape_str(x, sx, sizeof sx),
@@ -201,19 +213,21 @@ Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
     Device device = ops_device("linear", x, w, bias);
     int64_t in = w->shape[1], out_f = w->shape[0], R = tensor_rows(x);
     if (bias) {
-        check_f32(bias, "linear", "bias");
+        CHECK(bias->dtype == DTYPE_F32 && tensor_is_contiguous(bias), "linear: bias must be a contiguous f32 tensor");
         CHECK(bias->ndim == 1 && bias->shape[0] == out_f, "linear: bias %s, want [%lld]",
               tensor_shape_str(bias, sx, sizeof sx), (long long)out_f);
     }
     int64_t shape[TENSOR_MAX_DIMS];
     for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = out_f;
-    Tensor *out = tensor_new_on(device, DTYPE_F32, x->ndim, shape);
-    float *y = tensor_f32(out);
+    Tensor *out = tensor_new_on(device, product_dtype(device, "linear"), x->ndim, shape);
     if (device != DEVICE_CPU) {
+        CHECK(w->dtype == DTYPE_F32, "linear: the weight must be f32 (a parameter)");
         device_kernels(device, "linear")
-            ->linear_forward(tensor_f32(x), tensor_f32(w), bias ? tensor_f32(bias) : NULL, y, R, in, out_f);
+            ->linear_forward(x->data, x->dtype, tensor_f32(w), bias ? tensor_f32(bias) : NULL, out->data, out->dtype, R,
+                             in, out_f);
     } else {
+        float *y = tensor_f32(out);
         if (bias) {
             /* Bias first, then the GEMM adds onto it (beta = 1): no second pass. */
             const float *bv = tensor_f32(bias);

@@ -42,6 +42,7 @@ static void patchify_backward(TapeNode *node) {
 }
 
 Tensor *op_patchify(Tensor *images, int patch) {
+    images = op_to_f32(images);
     CHECK(images->dtype == DTYPE_F32 && tensor_is_contiguous(images), "patchify: needs a contiguous f32 tensor");
     CHECK(images->ndim == 4, "patchify: images must be [B, C, H, W], got %d dims", images->ndim);
     int64_t B = images->shape[0], C = images->shape[1], H = images->shape[2], W = images->shape[3], P = patch;

@@ -33,6 +33,7 @@ static void reduce_dim_backward(TapeNode *node) {
 }
 
 static Tensor *reduce_dim(Tensor *x, int dim, int keepdim, int mean, const char *op) {
+    x = op_to_f32(x);
     check_f32(x, op);
     int d = tensor_dim(x, dim);
     int64_t outer = 1, inner = 1, n = x->shape[d];
@@ -89,6 +90,7 @@ static void reduce_all_backward(TapeNode *node) {
 }
 
 static Tensor *reduce_all(Tensor *x, int mean, const char *op) {
+    x = op_to_f32(x);
     check_f32(x, op);
     int64_t n = tensor_numel(x);
     const float *a = tensor_f32(x);

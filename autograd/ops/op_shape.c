@@ -4,7 +4,9 @@
  * x's data (a contiguous reshape moves no element), on the device as on the
  * CPU. The backward passes move the upstream gradient back to where each
  * element came from and add it. On a device, every copy is one call of the
- * table's copy_blocks or permute (autograd/device_kernels.h). */
+ * table's copy_blocks or permute (autograd/device_kernels.h), in the input's
+ * type (bf16 activations under --precision bf16, issue 5 Precision); the
+ * gradients are f32. */
 #include <string.h>
 
 #include "autograd/device_kernels.h"
@@ -14,9 +16,6 @@
 #include "core/device.h"
 #include "core/error.h"
 
-static void check_f32(const Tensor *x, const char *op) {
-    CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x), "%s: needs a contiguous f32 tensor", op);
-}
 
 /* Product of the dims before `dim` and of the dims after it. */
 static void split_at_dim(const Tensor *x, int dim, int64_t *outer, int64_t *inner) {
@@ -53,7 +52,7 @@ static void concat_backward(TapeNode *node) {
         float *dx = input_grad(x);
         if (dx && device != DEVICE_CPU) {
             device_kernels(device, "concat")
-                ->copy_blocks(dx, len * inner, 0, g, total * inner, start * inner, outer, len * inner, 1);
+                ->copy_blocks(dx, len * inner, 0, g, total * inner, start * inner, outer, len * inner, DTYPE_F32, 1);
         } else if (dx) {
 #pragma omp parallel for if (outer * len * inner > 65536)
             for (int64_t o = 0; o < outer; o++) {
@@ -66,9 +65,16 @@ static void concat_backward(TapeNode *node) {
     }
 }
 
-Tensor *op_concat(Tensor *const *xs, int n, int dim) {
+Tensor *op_concat(Tensor *const *inputs, int n, int dim) {
     CHECK(n >= 1, "concat: %d inputs", n);
-    for (int k = 0; k < n; k++) check_f32(xs[k], "concat");
+    /* One output type: bf16 only when every input is, else all read as f32. */
+    int all_bf16 = 1;
+    for (int k = 0; k < n; k++) {
+        ops_check_float(inputs[k], "concat", "every input");
+        all_bf16 &= inputs[k]->dtype == DTYPE_BF16;
+    }
+    Tensor **xs = arena_alloc(arena_activations(), (size_t)n * sizeof *xs);
+    for (int k = 0; k < n; k++) xs[k] = all_bf16 ? inputs[k] : op_to_f32(inputs[k]);
     int d = tensor_dim(xs[0], dim);
     int64_t shape[TENSOR_MAX_DIMS];
     memcpy(shape, xs[0]->shape, sizeof shape);
@@ -85,7 +91,7 @@ Tensor *op_concat(Tensor *const *xs, int n, int dim) {
                   (long long)xs[0]->shape[e]);
         shape[d] += xs[k]->shape[d];
     }
-    Tensor *out = tensor_new_on(device, DTYPE_F32, xs[0]->ndim, shape);
+    Tensor *out = tensor_new_on(device, xs[0]->dtype, xs[0]->ndim, shape);
     int64_t outer, inner;
     split_at_dim(out, d, &outer, &inner);
     float *y = tensor_f32(out);
@@ -95,7 +101,8 @@ Tensor *op_concat(Tensor *const *xs, int n, int dim) {
         const float *src = tensor_f32(xs[k]);
         if (device != DEVICE_CPU)
             device_kernels(device, "concat")
-                ->copy_blocks(y, shape[d] * inner, start * inner, src, len * inner, 0, outer, len * inner, 0);
+                ->copy_blocks(out->data, shape[d] * inner, start * inner, xs[k]->data, len * inner, 0, outer,
+                              len * inner, out->dtype, 0);
         else {
 #pragma omp parallel for if (outer * len * inner > 65536)
             for (int64_t o = 0; o < outer; o++)
@@ -129,7 +136,7 @@ static void slice_backward(TapeNode *node) {
     const float *g = node->out->grad;
     if (node->out->device != DEVICE_CPU) {
         device_kernels(node->out->device, "slice")
-            ->copy_blocks(dx, n * inner, start * inner, g, len * inner, 0, outer, len * inner, 1);
+            ->copy_blocks(dx, n * inner, start * inner, g, len * inner, 0, outer, len * inner, DTYPE_F32, 1);
         return;
     }
 #pragma omp parallel for if (outer * len * inner > 65536)
@@ -141,7 +148,7 @@ static void slice_backward(TapeNode *node) {
 }
 
 Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len) {
-    check_f32(x, "slice");
+    ops_check_float(x, "slice", "x");
     int d = tensor_dim(x, dim);
     int64_t n = x->shape[d];
     CHECK(start >= 0 && len >= 0 && start + len <= n, "slice: [%lld, %lld) outside dim %d of size %lld",
@@ -149,14 +156,14 @@ Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len) {
     int64_t shape[TENSOR_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = len;
-    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, shape);
+    Tensor *out = tensor_new_on(x->device, x->dtype, x->ndim, shape);
     int64_t outer, inner;
     split_at_dim(x, d, &outer, &inner);
     const float *src = tensor_f32(x);
     float *y = tensor_f32(out);
     if (x->device != DEVICE_CPU)
-        device_kernels(x->device, "slice")->copy_blocks(y, len * inner, 0, src, n * inner, start * inner, outer,
-                                                        len * inner, 0);
+        device_kernels(x->device, "slice")->copy_blocks(out->data, len * inner, 0, x->data, n * inner, start * inner,
+                                                        outer, len * inner, x->dtype, 0);
     else {
 #pragma omp parallel for if (outer * len * inner > 65536)
         for (int64_t o = 0; o < outer; o++)
@@ -207,7 +214,7 @@ static void reshape_backward(TapeNode *node) {
 }
 
 Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape) {
-    check_f32(x, "reshape");
+    ops_check_float(x, "reshape", "x");
     /* A new record over the same data (and device): the output has its own
      * gradient buffer, which the backward adds into x's. */
     Tensor *out = tensor_view_reshape(x, ndim, shape);
@@ -257,7 +264,7 @@ static void permute_backward(TapeNode *node) {
         int inverse[TENSOR_MAX_DIMS];
         for (int e = 0; e < node->out->ndim; e++) inverse[node->i[e]] = e;
         device_kernels(node->out->device, "permute")
-            ->permute(g, dx, node->out->ndim, node->out->shape, inverse, 1);
+            ->permute(g, dx, DTYPE_F32, node->out->ndim, node->out->shape, inverse, 1);
         return;
     }
     int64_t src_stride[TENSOR_MAX_DIMS];
@@ -266,7 +273,7 @@ static void permute_backward(TapeNode *node) {
 }
 
 Tensor *op_permute(Tensor *x, const int *perm) {
-    check_f32(x, "permute");
+    ops_check_float(x, "permute", "x");
     int64_t p[TENSOR_MAX_DIMS], shape[TENSOR_MAX_DIMS];
     int seen[TENSOR_MAX_DIMS] = {0};
     for (int e = 0; e < x->ndim; e++) {
@@ -276,11 +283,11 @@ Tensor *op_permute(Tensor *x, const int *perm) {
         p[e] = perm[e];
         shape[e] = x->shape[perm[e]];
     }
-    Tensor *out = tensor_new_on(x->device, DTYPE_F32, x->ndim, shape);
+    Tensor *out = tensor_new_on(x->device, x->dtype, x->ndim, shape);
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     if (x->device != DEVICE_CPU)
-        device_kernels(x->device, "permute")->permute(a, y, x->ndim, x->shape, perm, 0);
+        device_kernels(x->device, "permute")->permute(x->data, out->data, x->dtype, x->ndim, x->shape, perm, 0);
     else {
         int64_t src_stride[TENSOR_MAX_DIMS];
         permute_strides(x, p, src_stride);

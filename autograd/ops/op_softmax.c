@@ -123,6 +123,8 @@ static void softmax_backward(TapeNode *node) {
 }
 
 Tensor *op_softmax(Tensor *x, Tensor *mask) {
+    x = op_to_f32(x);
+    if (mask) mask = op_to_f32(mask);
     check_f32(x, "softmax");
     Device dev = ops_device("softmax", x, mask, NULL);
     CHECK(x->ndim >= 1, "softmax of a scalar");
@@ -173,6 +175,7 @@ static void log_softmax_backward(TapeNode *node) {
 }
 
 Tensor *op_log_softmax(Tensor *x) {
+    x = op_to_f32(x);
     check_f32(x, "log_softmax");
     CHECK(x->ndim >= 1, "log_softmax of a scalar");
     int64_t S = x->shape[x->ndim - 1], rows = tensor_rows(x);

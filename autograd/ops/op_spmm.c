@@ -91,6 +91,7 @@ static void spmm_backward(TapeNode *node) {
 }
 
 Tensor *op_spmm(const CsrMatrix *a, Tensor *x) {
+    x = op_to_f32(x);
     CHECK(x->dtype == DTYPE_F32 && tensor_is_contiguous(x) && x->ndim == 2, "spmm: x must be a contiguous f32 [C, D]");
     CHECK(a->cols == x->shape[0], "spmm: A has %lld columns, x has %lld rows", (long long)a->cols,
           (long long)x->shape[0]);

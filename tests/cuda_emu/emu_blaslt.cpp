@@ -2,8 +2,10 @@
 // product on the host. Sums run in double, so the result is close to the
 // exact product rounded once to f32 (cuBLASLt's f32 accumulation is within
 // the parity tolerance of it, not bit-equal). bf16 inputs arrive already
-// rounded by the real to_bf16 kernel of cuda/gemm.cu, so bf16 mode sees the
-// GPU's inputs.
+// rounded (bf16 activations, or copies made by the real convert kernel of
+// cuda/gemm.cu), so bf16 mode sees the GPU's inputs. A bf16 output (issue 5
+// "Precision") is that f32 result rounded to nearest even, as cuBLASLt's
+// epilogue does, with a bias of the output's type.
 #include <vector>
 
 #include "cuda/blaslt.cuh"
@@ -20,16 +22,21 @@ static void unpack(const void *x, int bf16, int64_t rows, int64_t K, int rows_ar
 }
 
 void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
-                        int64_t stride_a, const void *B, int64_t stride_b, float beta, float *C, int64_t stride_c,
-                        int64_t batch, const float *bias, int bf16) {
+                        int64_t stride_a, const void *B, int64_t stride_b, int bf16, float beta, void *C,
+                        DType c_type, int64_t stride_c, int64_t batch, const void *bias) {
     const int64_t elem = bf16 ? 2 : 4;
+    const int c_bf16 = c_type == DTYPE_BF16;
+    // Element e of C, or of the bias, which has C's type.
+    auto c_at = [c_bf16](const void *p, int64_t e) -> float {
+        return c_bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[e]) : ((const float *)p)[e];
+    };
     std::vector<double> a((size_t)(M * K)), bt((size_t)(N * K));
     emu_memory_open();
     for (int64_t b = 0; b < batch; b++) {
         unpack((const char *)A + b * stride_a * elem, bf16, M, K, trans_a, a.data());
         // op(B)ᵀ [N, K]: stored B is [K, N] (read by columns) or, transposed, [N, K].
         unpack((const char *)B + b * stride_b * elem, bf16, N, K, !trans_b, bt.data());
-        float *c = C + b * stride_c;
+        char *c = (char *)C + b * stride_c * (c_bf16 ? 2 : 4);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 const double *ar = &a[(size_t)(i * K)], *br = &bt[(size_t)(j * K)];
@@ -41,9 +48,10 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
                 // cuBLASLt's epilogue: alpha·AB + beta·C, then the bias;
                 // beta = 0 never reads C (it may hold NaN poison).
                 double r = (double)alpha * ((s[0] + s[1]) + (s[2] + s[3]));
-                if (beta != 0.0f) r += (double)beta * c[i * N + j];
-                if (bias) r += bias[j];
-                c[i * N + j] = (float)r;
+                if (beta != 0.0f) r += (double)beta * c_at(c, i * N + j);
+                if (bias) r += c_at(bias, j);
+                if (c_bf16) ((__nv_bfloat16 *)c)[i * N + j] = __float2bfloat16_rn((float)r);
+                else ((float *)c)[i * N + j] = (float)r;
             }
     }
     emu_memory_close();

@@ -6,7 +6,8 @@
 # programs, the same original checkpoint and deletion list). The trained
 # weights must be close, every metric of each program's two runs must agree
 # (fp32 on both sides: only summation orders differ), and so must the
-# unlearned weights.
+# unlearned weights. MultiDelete also runs with --precision bf16 (bf16
+# activations and GEMM inputs), held to bf16's looser bounds.
 # Usage: program_check.sh <bin dir> <emulated bin dir>
 set -euo pipefail
 BIN=$(cd "$1" && pwd) EMU_BIN=$(cd "$2" && pwd) ROOT=$(pwd)
@@ -18,32 +19,33 @@ trap 'rm -rf "$T"' EXIT
 "$EMU_BIN/train" --data "$T/world" --epochs 1 --df-size 6 --eval-original=false --device cuda --precision fp32 \
     --out "$T/original_cuda" >"$T/train_cuda.log" 2>&1 || { cat "$T/train_cuda.log"; exit 1; }
 
-# run_pair <name> <program> <flags...>: the program with --device cpu into
-# $T/<name>_cpu and emulated with --device cuda --precision fp32 into
-# $T/<name>_cuda. Each run works in a directory of its own, so a cache one
-# writes under runs/cache (UL's MLM head) is not read by the other.
+# run_pair <name> <precision> <program> <flags...>: the program with
+# --device cpu into $T/<name>_cpu and emulated with --device cuda --precision
+# <precision> into $T/<name>_cuda. Each run works in a directory of its own, so
+# a cache one writes under runs/cache (UL's MLM head) is not read by the other.
 RUN_NAMES=()
 run_pair() {
-    local name=$1 prog=$2
-    shift 2
+    local name=$1 precision=$2 prog=$3
+    shift 3
     mkdir -p "$T/wd/${name}_cpu" "$T/wd/${name}_cuda"
     (cd "$T/wd/${name}_cpu" && "$BIN/$prog" "$@" --device cpu --out "$T/${name}_cpu") >"$T/${name}_cpu.log" 2>&1 ||
         { cat "$T/${name}_cpu.log"; exit 1; }
-    (cd "$T/wd/${name}_cuda" && "$EMU_BIN/$prog" "$@" --device cuda --precision fp32 --out "$T/${name}_cuda") \
+    (cd "$T/wd/${name}_cuda" && "$EMU_BIN/$prog" "$@" --device cuda --precision "$precision" --out "$T/${name}_cuda") \
         >"$T/${name}_cuda.log" 2>&1 || { cat "$T/${name}_cuda.log"; exit 1; }
-    RUN_NAMES+=("$name")
+    RUN_NAMES+=("$name:$precision")
 }
 COMMON=(--model "$ROOT/models/configs/albef-tiny.json" --data "$T/world" --original "$T/original/model.safetensors"
         --df-size 6)
-run_pair unlearn_multidelete unlearn_multidelete "${COMMON[@]}" --epochs 1
+run_pair unlearn_multidelete fp32 unlearn_multidelete "${COMMON[@]}" --epochs 1
+run_pair unlearn_multidelete_bf16 bf16 unlearn_multidelete "${COMMON[@]}" --epochs 1
 # DtD: one descent epoch (FineTune's loop), then σ ≈ 200 of noise that must be
 # the same draws on both devices (independent draws would differ by ~σ).
-run_pair unlearn_dtd unlearn_dtd "${COMMON[@]}" --descent-epochs 1 --k-test 4 --eval-original=false
+run_pair unlearn_dtd fp32 unlearn_dtd "${COMMON[@]}" --descent-epochs 1 --k-test 4 --eval-original=false
 # UL: the MLM head trained on each device, then two ascent updates (no early stop).
-run_pair unlearn_ul unlearn_ul "${COMMON[@]}" --epochs 2 --stop-accuracy 0 --eval-original=false
+run_pair unlearn_ul fp32 unlearn_ul "${COMMON[@]}" --epochs 2 --stop-accuracy 0 --eval-original=false
 # L-codec without its noise, so that the weights compare the Newton step taken
 # from device gradients (the noise is host arithmetic and would swamp it).
-run_pair unlearn_lcodec unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 --foci full \
+run_pair unlearn_lcodec fp32 unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 --foci full \
     --max-units 4 --guard-pairs 16 --no-noise --k-test 4 --eval-original=false
 # Erm-Ktp trains a teacher on all of D and a student from scratch: a world of 16
 # images (2 ERM and 2 KTP steps, every epoch a mask epoch) keeps it short; the
@@ -51,7 +53,7 @@ run_pair unlearn_lcodec unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 
 "$BIN/mkdata" --out "$T/world16" --train-images 16 --val-images 8 --test-images 8 >/dev/null
 "$BIN/train" --data "$T/world16" --epochs 1 --df-size 2 --eval-original=false --out "$T/original16" \
     >"$T/train16.log" 2>&1 || { cat "$T/train16.log"; exit 1; }
-run_pair unlearn_ermktp unlearn_ermktp --model "$ROOT/models/configs/albef-tiny.json" --data "$T/world16" \
+run_pair unlearn_ermktp fp32 unlearn_ermktp --model "$ROOT/models/configs/albef-tiny.json" --data "$T/world16" \
     --original "$T/original16/model.safetensors" --df-size 2 --erm-epochs 1 --ktp-epochs 1 --mask-period 1 \
     --mask-epoch-min 0 --prohibit-threshold 0.999 --eval-original=false
 prohibited() { grep -o '[0-9]* of [0-9]* channels prohibited' "$T/unlearn_ermktp_$1.log"; }
@@ -88,13 +90,13 @@ def tensors(path):
         out[name] = struct.unpack(f"<{(b - a) // 4}f", data[a:b])
     return out
 
-def worst_difference(a_path, b_path):
-    """The largest |cpu - cuda| over all weights, measured against 1e-4 + 1e-6·|cpu|
+def worst_difference(a_path, b_path, atol=1e-4):
+    """The largest |cpu - cuda| over all weights, measured against atol + 1e-6·|cpu|
     (the relative part only matters for DtD's noised weights, hundreds in size,
     whose f32 spacing is ~3e-5). Returns (difference / tolerance, difference, name)."""
     a, b = tensors(a_path), tensors(b_path)
     assert a.keys() == b.keys(), f"{a_path} and {b_path} hold different tensors"
-    return max((abs(x - y) / (1e-4 + 1e-6 * abs(x)), abs(x - y), name)
+    return max((abs(x - y) / (atol + 1e-6 * abs(x)), abs(x - y), name)
                for name in a for x, y in zip(a[name], b[name]))
 
 bad = []
@@ -103,7 +105,9 @@ trained = worst_difference(f"{train_cpu_dir}/model.safetensors", f"{train_cuda_d
 if trained[0] > 1:
     bad.append(f"trained weights differ by {trained[1]:.3g} in {trained[2]}")
 print(f"train: weights agree to {trained[1]:.2g} (worst: {trained[2]})")
-for name in names:
+for entry in names:
+    name, precision = entry.split(":")
+    bf16 = precision == "bf16"
     cpu_dir, cuda_dir = f"{run_root}/{name}_cpu", f"{run_root}/{name}_cuda"
     cpu = dict(numbers(json.load(open(f"{cpu_dir}/metrics.json"))))
     cuda = dict(numbers(json.load(open(f"{cuda_dir}/metrics.json"))))
@@ -111,16 +115,22 @@ for name in names:
     for k in cpu:
         a, b = cpu[k], cuda[k]
         # Recalls and AUCs are percentages over a few dozen items: one rank flip
-        # from a rounding difference moves them by a few points at most.
-        tol = 5.0 if abs(a) > 1.5 else 1e-3 + 1e-3 * abs(a)
+        # from a rounding difference moves them by a few points at most. bf16
+        # (8 mantissa bits) may flip a rank more: one of the 12 test images is
+        # 8.3 points (measured: one TR@1 flip, other values within 1.5%).
+        if bf16:
+            tol = 10.0 if abs(a) > 1.5 else 2e-2 + 2e-2 * abs(a)
+        else:
+            tol = 5.0 if abs(a) > 1.5 else 1e-3 + 1e-3 * abs(a)
         if not (math.isfinite(b) and abs(a - b) <= tol):
             bad.append(f"{name} {k}: cpu {a} vs cuda {b}")
-    worst = worst_difference(f"{cpu_dir}/model.safetensors", f"{cuda_dir}/model.safetensors")
+    # bf16: measured 2.0e-5 after one MultiDelete epoch at lr 1e-5; bound 10x that.
+    worst = worst_difference(f"{cpu_dir}/model.safetensors", f"{cuda_dir}/model.safetensors", 2e-4 if bf16 else 1e-4)
     if worst[0] > 1:
         bad.append(f"{name}: unlearned weights differ by {worst[1]:.3g} in {worst[2]}")
-    print(f"{name}: {len(cpu)} metrics compared; weights agree to {worst[1]:.2g} (worst: {worst[2]})")
+    print(f"{name} ({precision}): {len(cpu)} metrics compared; weights agree to {worst[1]:.2g} (worst: {worst[2]})")
 if bad:
     print("MISMATCH between --device cpu and --device cuda (emulated):\n  " + "\n  ".join(bad))
     sys.exit(1)
-print(f"train, {', '.join(names)} with --device cuda (emulated) match --device cpu")
+print(f"train, {', '.join(n.replace(':', ' ') for n in names)} with --device cuda (emulated) match --device cpu")
 PY
