@@ -59,7 +59,9 @@ ifeq ($(CUDA),1)
   CFLAGS    += -DHAVE_CUDA -I/usr/local/cuda/include
   LDFLAGS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
   LDLIBS    += -lcublasLt -lcudart -lstdc++
-  NVCCFLAGS := -O2 -std=c++17 -I. -gencode arch=compute_90,code=sm_90 \
+  # -MMD -MP: the .cu objects depend on the headers they include (the kernel
+  # table's layout in autograd/device_kernels.h above all), as the C objects do.
+  NVCCFLAGS := -O2 -std=c++17 -I. -MMD -MP -gencode arch=compute_90,code=sm_90 \
                -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
 else
   CU_SRCS   :=

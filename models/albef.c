@@ -90,25 +90,26 @@ void albef_init(Albef *m, const ModelConfig *cfg, uint64_t seed) {
     }
 
     size_t qn = (size_t)cfg->embed_dim * (size_t)cfg->queue_size;
-    if (qn > 0) {
-        m->image_queue = malloc(qn * sizeof(float));
-        m->text_queue = malloc(qn * sizeof(float));
+    if (qn > 0) { /* host memory until albef_to_device (device_alloc stops when exhausted) */
+        m->image_queue = device_alloc(DEVICE_CPU, qn * sizeof(float));
+        m->text_queue = device_alloc(DEVICE_CPU, qn * sizeof(float));
         m->idx_queue = malloc((size_t)cfg->queue_size * sizeof(int64_t));
-        CHECK(m->image_queue && m->text_queue && m->idx_queue, "out of memory for the ITC queues");
+        CHECK(m->idx_queue, "out of memory for the ITC queues");
     }
     queues_init(m, seed);
     albef_set_mode(m, 0, seed);
 }
 
 void albef_free(Albef *m) {
+    Device queues = m->params.device;
+    device_release(queues, m->image_queue);
+    device_release(queues, m->text_queue);
     vit_free(&m->online.visual);
     bert_free(&m->online.text);
     vit_free(&m->ema.visual);
     bert_free(&m->ema.text);
     params_free(&m->params);
     params_free(&m->momentum);
-    free(m->image_queue);
-    free(m->text_queue);
     free(m->idx_queue);
     memset(m, 0, sizeof *m);
 }
@@ -191,24 +192,46 @@ void albef_momentum_update(Albef *m) {
     for (int64_t k = 0; k < m->momentum.total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
 
+/* Columns queue_ptr.. (mod Q) of a device queue [E, Q] = the rows of feat
+ * [B, E]: the permute kernel transposes feat to [E, B], then copy_blocks
+ * writes it as one column block, or two when the write wraps. */
+static void enqueue_on_device(const Albef *m, const Tensor *feat, float *queue) {
+    Device device = m->params.device;
+    const DeviceKernels *k = device_kernels(device, "enqueue");
+    int64_t B = feat->shape[0], E = m->cfg.embed_dim, Q = m->cfg.queue_size, ptr = m->queue_ptr;
+    CHECK(B <= Q, "enqueue: a batch of %lld is larger than the queue (%lld)", (long long)B, (long long)Q);
+    Tensor *cols = tensor_new_on(device, DTYPE_F32, SHAPE(E, B));
+    const int transpose[2] = {1, 0};
+    k->permute(feat->data, cols->data, DTYPE_F32, 2, feat->shape, transpose, 0);
+    int64_t first = B < Q - ptr ? B : Q - ptr;
+    k->copy_blocks(queue, Q, ptr, cols->data, B, 0, E, first, DTYPE_F32, 0);
+    if (first < B) k->copy_blocks(queue, Q, 0, cols->data, B, first, E, B - first, DTYPE_F32, 0);
+}
+
 void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, const int64_t *ids) {
     int64_t Q = m->cfg.queue_size, E = m->cfg.embed_dim;
     if (Q == 0) return;
     CHECK(image_feat->ndim == 2 && image_feat->shape[1] == E && tensor_same_shape(image_feat, text_feat),
           "enqueue: features must be [B, %lld]", (long long)E);
     int64_t B = image_feat->shape[0];
-    /* The queues live on the host; device features are read back first. */
-    if (image_feat->device != DEVICE_CPU) image_feat = tensor_to_device(image_feat, DEVICE_CPU);
-    if (text_feat->device != DEVICE_CPU) text_feat = tensor_to_device(text_feat, DEVICE_CPU);
-    const float *fi = tensor_f32(image_feat), *ft = tensor_f32(text_feat);
-    for (int64_t b = 0; b < B; b++) {
-        int64_t col = (m->queue_ptr + b) % Q;
-        for (int64_t e = 0; e < E; e++) {
-            m->image_queue[e * Q + col] = fi[b * E + e];
-            m->text_queue[e * Q + col] = ft[b * E + e];
+    Device device = m->params.device;
+    CHECK(image_feat->device == device && text_feat->device == device && image_feat->dtype == DTYPE_F32 &&
+              text_feat->dtype == DTYPE_F32,
+          "enqueue: features must be f32 on the model's device");
+    if (device != DEVICE_CPU) {
+        enqueue_on_device(m, image_feat, m->image_queue);
+        enqueue_on_device(m, text_feat, m->text_queue);
+    } else {
+        const float *fi = tensor_f32(image_feat), *ft = tensor_f32(text_feat);
+        for (int64_t b = 0; b < B; b++) {
+            int64_t col = (m->queue_ptr + b) % Q;
+            for (int64_t e = 0; e < E; e++) {
+                m->image_queue[e * Q + col] = fi[b * E + e];
+                m->text_queue[e * Q + col] = ft[b * E + e];
+            }
         }
-        m->idx_queue[col] = ids[b];
     }
+    for (int64_t b = 0; b < B; b++) m->idx_queue[(m->queue_ptr + b) % Q] = ids[b];
     m->queue_ptr = (m->queue_ptr + B) % Q;
 }
 
@@ -219,7 +242,19 @@ void albef_clamp_temp(Albef *m) {
     if (clamped != t) tensor_copy_from_host(m->temp, &clamped);
 }
 
+/* A queue's E x Q floats moved from `from` to `to`. */
+static float *queue_moved(float *q, Device from, Device to, int64_t n) {
+    if (q == NULL || from == to) return q;
+    float *moved = device_alloc(to, (size_t)n * sizeof *moved);
+    device_copy(moved, to, q, from, (size_t)n * sizeof *q);
+    device_release(from, q);
+    return moved;
+}
+
 void albef_to_device(Albef *m, Device device) {
+    int64_t n = (int64_t)m->cfg.embed_dim * m->cfg.queue_size;
+    m->image_queue = queue_moved(m->image_queue, m->params.device, device, n);
+    m->text_queue = queue_moved(m->text_queue, m->params.device, device, n);
     params_to_device(&m->params, device);
     if (m->momentum.finalized) params_to_device(&m->momentum, device); /* none without distillation */
     if (m->image_token_mask) m->image_token_mask = tensor_on(m->image_token_mask, device);

@@ -45,9 +45,11 @@ typedef struct {
     AlbefEncoders online, ema;
     Linear itm_head;
     Tensor *temp;            /* scalar, clamped into [temp_min, temp_max] before each loss */
+    /* The feature queues live where the parameters do (params.device): host
+     * memory, or device memory after albef_to_device. */
     float *image_queue;      /* [E, Q] row-major: column j is queued feature j */
     float *text_queue;       /* [E, Q] */
-    int64_t *idx_queue;      /* [Q] */
+    int64_t *idx_queue;      /* [Q], always on the host (the targets are built there) */
     int64_t queue_ptr;
     DropoutState dropout;    /* BERT dropout; training = 0 in eval mode */
     /* Optional channel mask on the ViT output tokens, [B, Nv, Dv] (or [Dv]),
@@ -99,14 +101,15 @@ Tensor *albef_itm_logits(Albef *m, Tensor *fused_cls);
 /* Momentum EMA of §3.1 step 5: theta_m <- mu theta_m + (1 - mu) theta. */
 void albef_momentum_update(Albef *m);
 /* Writes features f32 [B, E] and ids into the queues at queue_ptr (wrapping
- * modulo Q), then advances queue_ptr by B modulo Q (§3.1 step 8). */
+ * modulo Q), then advances queue_ptr by B modulo Q (§3.1 step 8). On a device
+ * the features never leave it: two kernels transpose them into the columns. */
 void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, const int64_t *ids);
 /* Clamps temp into [temp_min, temp_max] in place (§3.1 step 1; §9 item 12). */
 void albef_clamp_temp(Albef *m);
 /* Moves the parameters (and the momentum copy) to `device`: one allocation
- * for values and one for gradients each (issue 5 "Memory"). Initialise or
- * load first. The feature queues stay on the host: the loss sends a copy
- * each step and the enqueue reads the features back. */
+ * for values and one for gradients each (issue 5 "Memory"), and the two
+ * feature queues, so that a training step sends none of them. Initialise or
+ * load first. */
 void albef_to_device(Albef *m, Device device);
 
 /* "-F" variants (spec/unlearning_methods.md §2.3): only the fusion layers

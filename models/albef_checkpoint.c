@@ -51,9 +51,19 @@ int albef_save(const Albef *m, const char *path) {
         }
     int64_t queue_shape[2] = {E, Q}, idx_shape[2] = {1, Q}, ptr_shape[1] = {1};
     int64_t ptr = m->queue_ptr;
+    /* The queues live with the parameters: host copies of device ones. */
+    const float *queues[2] = {m->image_queue, m->text_queue};
+    float *host_queues[2] = {NULL, NULL};
+    if (Q > 0 && m->params.device != DEVICE_CPU)
+        for (int q = 0; q < 2; q++) {
+            host_queues[q] = malloc((size_t)(E * Q) * sizeof(float));
+            CHECK(host_queues[q] != NULL, "out of memory");
+            device_copy(host_queues[q], DEVICE_CPU, queues[q], m->params.device, (size_t)(E * Q) * sizeof(float));
+            queues[q] = host_queues[q];
+        }
     if (Q > 0) {
-        w[k++] = (StWriteTensor){"image_queue", ST_F32, 2, queue_shape, m->image_queue};
-        w[k++] = (StWriteTensor){"text_queue", ST_F32, 2, queue_shape, m->text_queue};
+        w[k++] = (StWriteTensor){"image_queue", ST_F32, 2, queue_shape, queues[0]};
+        w[k++] = (StWriteTensor){"text_queue", ST_F32, 2, queue_shape, queues[1]};
         w[k++] = (StWriteTensor){"idx_queue", ST_I64, 2, idx_shape, m->idx_queue};
         w[k++] = (StWriteTensor){"queue_ptr", ST_I64, 1, ptr_shape, &ptr};
     }
@@ -66,6 +76,8 @@ int albef_save(const Albef *m, const char *path) {
     free(w);
     free(host[0]);
     free(host[1]);
+    free(host_queues[0]);
+    free(host_queues[1]);
     return rc;
 }
 

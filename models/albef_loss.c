@@ -114,12 +114,13 @@ static Tensor *similarity(Tensor *a, Tensor *in_batch, Tensor *queue) {
     return op_concat(parts, 2, 1);
 }
 
-/* A copy of a queue in the arena: the matmul's backward reads it after the
- * enqueue of this same step has overwritten the live buffer. */
+/* A copy of a queue (on the model's device) in that device's arena: the
+ * matmul's backward reads it after the enqueue of this same step has
+ * overwritten the live buffer. */
 static Tensor *queue_snapshot(const float *queue, int64_t E, int64_t Q, Device device) {
-    Tensor *t = tensor_new(DTYPE_F32, SHAPE(E, Q));
-    memcpy(tensor_f32(t), queue, (size_t)(E * Q) * sizeof(float));
-    return tensor_on(t, device);
+    Tensor *t = tensor_new_on(device, DTYPE_F32, SHAPE(E, Q));
+    device_copy(t->data, device, queue, device, (size_t)(E * Q) * sizeof(float));
+    return t;
 }
 
 /* §3.1 step 4: y[b, j] = [idx_b == idx_all_j] / (number of such j). */
@@ -184,7 +185,6 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
         albef_momentum_update(m); /* step 5: EMA before the momentum forward */
         img_m = albef_embed_image_momentum(m, batch->images);
         txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
-        /* The queues live on the host (a device model sends a copy each step). */
         Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q, img.feat->device) : NULL;
         Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q, img.feat->device) : NULL;
         /* step 7: online features against momentum features and the queues */

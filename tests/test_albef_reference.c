@@ -245,9 +245,13 @@ static int train_step(const SafetensorsFile *f, int check, float *loss, float **
             snprintf(name, sizeof name, "post.%s", m.momentum.items[k]->name);
             rc = match_t(f, name, m.momentum.items[k], 1e-7, 1e-6);
         }
-        if (rc == 0)
-            rc = match(f, "post.image_queue", m.image_queue, EQ, FWD_ATOL, FWD_RTOL) ||
-                 match(f, "post.text_queue", m.text_queue, EQ, FWD_ATOL, FWD_RTOL);
+        if (rc == 0) { /* the queues live with the parameters (on the GPU there) */
+            float *iq = host_copy(m.image_queue, m.params.device, EQ), *tq = host_copy(m.text_queue, m.params.device, EQ);
+            rc = match(f, "post.image_queue", iq, EQ, FWD_ATOL, FWD_RTOL) ||
+                 match(f, "post.text_queue", tq, EQ, FWD_ATOL, FWD_RTOL);
+            free(iq);
+            free(tq);
+        }
         if (rc == 0) {
             int64_t want[64], want_ptr;
             int Q = m.cfg.queue_size;
