@@ -10,6 +10,7 @@
  * - a whole pre-LN transformer MLP block as the models run it.
  * Skips without a GPU. */
 #include <math.h>
+#include <stdio.h>
 
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
@@ -161,18 +162,34 @@ static Tensor *apply_attention(Tensor **in, void *ctx) {
     return expect_type(op_attention(in[0], in[1], in[2], in[3], c->scale, c->p, 4321, 5), DTYPE_BF16);
 }
 
+/* q, k, v [B, H, T|S, Dh] as bf16 on the device; mask row b keeps keep[b]
+ * keys and gives the others `pad` (keep NULL: half of sample 0 padded). */
+static int check_attention(int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, const int *keep, float pad,
+                           float p, uint64_t seed) {
+    Tensor *in[4] = {random_input(SHAPE(B, H, T, Dh), seed), random_input(SHAPE(B, H, S, Dh), seed + 1),
+                     random_input(SHAPE(B, H, S, Dh), seed + 2), tensor_zeros(DTYPE_F32, SHAPE(B, S))};
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < S; j++)
+            if (keep ? j >= keep[b] : b == 0 && j >= S / 2) tensor_f32(in[3])[b * S + j] = pad;
+    AttnCase c = {(float)(1.0 / sqrt((double)Dh)), p};
+    char what[160];
+    snprintf(what, sizeof what, "attention %lldx%lldx%lldx%lldx%lld, bf16 q k v, pad %g, dropout %g", (long long)B,
+             (long long)H, (long long)T, (long long)S, (long long)Dh, (double)pad, (double)p);
+    return cuda_parity_check_bf16(what, apply_attention, in, 4, &c, PARITY_TOL_BF16, 7u);
+}
+
+/* The tensor-core kernels (cuda/attention_tc.cu): head dims 64, 16, 32; several
+ * query and key tiles (64-row blocks, 32-row streams) with ragged ends; dropout;
+ * op_softmax's conventions for an all-padding sample and −inf keys. */
 TEST(test_cuda_bf16_fused_attention) {
     if (!bf16_ready()) return;
-    static const int64_t shapes[][5] = {{2, 2, 35, 35, 64}, {2, 3, 9, 77, 16}, {1, 2, 17, 33, 32}};
-    int rc = 0;
-    for (int s = 0; rc == 0 && s < 3; s++) {
-        int64_t B = shapes[s][0], H = shapes[s][1], T = shapes[s][2], S = shapes[s][3], Dh = shapes[s][4];
-        Tensor *in[4] = {random_input(SHAPE(B, H, T, Dh), 60 + s), random_input(SHAPE(B, H, S, Dh), 70 + s),
-                         random_input(SHAPE(B, H, S, Dh), 80 + s), tensor_zeros(DTYPE_F32, SHAPE(B, S))};
-        for (int64_t j = S / 2; j < S; j++) tensor_f32(in[3])[j] = -10000.0f; /* sample 0 half padded */
-        AttnCase c = {(float)(1.0 / sqrt((double)Dh)), s == 1 ? 0.1f : 0.0f};
-        rc = cuda_parity_check_bf16("attention, bf16 q k v", apply_attention, in, 4, &c, PARITY_TOL_BF16, 7u);
-    }
+    const int keep[3] = {40, 0, 7};
+    int rc = check_attention(2, 2, 35, 35, 64, NULL, -10000.0f, 0.0f, 60);
+    if (rc == 0) rc = check_attention(2, 3, 9, 77, 16, NULL, -10000.0f, 0.1f, 70);
+    if (rc == 0) rc = check_attention(1, 2, 17, 33, 32, NULL, -10000.0f, 0.0f, 80);
+    if (rc == 0) rc = check_attention(1, 2, 130, 70, 64, NULL, -10000.0f, 0.1f, 90);
+    if (rc == 0) rc = check_attention(3, 2, 9, 40, 64, keep, -10000.0f, 0.0f, 100);
+    if (rc == 0) rc = check_attention(3, 2, 9, 40, 64, keep, -INFINITY, 0.0f, 110);
     bf16_done();
     ASSERT_MSG(rc == 0, "%s", error_message());
 }

@@ -25,7 +25,9 @@
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
-#define __align__(n) alignas(n)
+// The GNU attribute, as CUDA's host_defines.h has it for GCC: alignas may not
+// follow `static`, which the __shared__ rewrite puts in front of it.
+#define __align__(n) __attribute__((aligned(n)))
 // __shared__ never reaches the compiler: cu_to_cpp.py rewrites each one into
 // a registered static (emu_scheduler.h). One left over is a rewrite miss.
 #define __shared__ __shared__is_rewritten_by_cu_to_cpp_py

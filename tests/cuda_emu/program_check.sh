@@ -61,7 +61,7 @@ prohibited() { grep -o '[0-9]* of [0-9]* channels prohibited' "$T/unlearn_ermktp
     { echo "Erm-Ktp: cpu $(prohibited cpu), cuda $(prohibited cuda)"; exit 1; }
 
 python3 - "$T" "$T/original" "$T/original_cuda" "${RUN_NAMES[@]}" <<'PY'
-import json, math, struct, sys
+import csv, json, math, struct, sys
 run_root, train_cpu_dir, train_cuda_dir, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 
 def numbers(node, prefix=""):
@@ -115,20 +115,33 @@ for entry in names:
     for k in cpu:
         a, b = cpu[k], cuda[k]
         # Recalls and AUCs are percentages over a few dozen items: one rank flip
-        # from a rounding difference moves them by a few points at most. bf16
-        # (8 mantissa bits) may flip a rank more: one of the 12 test images is
-        # 8.3 points (measured: one TR@1 flip, other values within 1.5%).
+        # from a rounding difference moves them by a few points at most. In
+        # bf16 the one-epoch model's pair scores lie within a spread of 0.004
+        # (std) and bf16 moves them by up to 4e-4, so rank-based values move by
+        # whole items: up to 2 (of 12 test images: 17 points; of 15 MI pairs:
+        # 0.13) is allowed, and the per-pair scores below are the close check.
         if bf16:
-            tol = 10.0 if abs(a) > 1.5 else 2e-2 + 2e-2 * abs(a)
+            tol = 20.0 if abs(a) > 1.5 else 0.15
         else:
             tol = 5.0 if abs(a) > 1.5 else 1e-3 + 1e-3 * abs(a)
         if not (math.isfinite(b) and abs(a - b) <= tol):
             bad.append(f"{name} {k}: cpu {a} vs cuda {b}")
+    worst_score = 0.0
+    if bf16: # every Df and Dr pair's ITC score, both models: measured within 4e-4
+        for split in ("df", "dr"):
+            cpu_rows = list(csv.reader(open(f"{cpu_dir}/scores_{split}.csv")))[1:]
+            cuda_rows = list(csv.reader(open(f"{cuda_dir}/scores_{split}.csv")))[1:]
+            assert len(cpu_rows) == len(cuda_rows), f"{name}: scores_{split}.csv row counts differ"
+            split_worst = max(abs(float(x) - float(y)) for r, q in zip(cpu_rows, cuda_rows) for x, y in zip(r[3:], q[3:]))
+            if split_worst > 2e-3:
+                bad.append(f"{name}: scores_{split}.csv differs by {split_worst:.3g} (> 2e-3)")
+            worst_score = max(worst_score, split_worst)
     # bf16: measured 2.0e-5 after one MultiDelete epoch at lr 1e-5; bound 10x that.
     worst = worst_difference(f"{cpu_dir}/model.safetensors", f"{cuda_dir}/model.safetensors", 2e-4 if bf16 else 1e-4)
     if worst[0] > 1:
         bad.append(f"{name}: unlearned weights differ by {worst[1]:.3g} in {worst[2]}")
-    print(f"{name} ({precision}): {len(cpu)} metrics compared; weights agree to {worst[1]:.2g} (worst: {worst[2]})")
+    scores = f"; pair scores agree to {worst_score:.2g}" if bf16 else ""
+    print(f"{name} ({precision}): {len(cpu)} metrics compared; weights agree to {worst[1]:.2g} (worst: {worst[2]}){scores}")
 if bad:
     print("MISMATCH between --device cpu and --device cuda (emulated):\n  " + "\n  ".join(bad))
     sys.exit(1)
