@@ -109,13 +109,9 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
             const int64_t t = t0 + i;
             if (t >= T) break; // uniform across the warp
             // Lane j scores key s0 + j.
-            float s = score<DH>(sm.q[i], sm.k[lane], a.scale, sm.madd[lane]);
-            float m_new = fmaxf(m_run[r], warp_max(s));
-            float m_use = m_new == -INFINITY ? 0.0f : m_new; // every key so far −inf: keep weights 0
-            float e = expf(s - m_use);
-            float alpha = expf(m_run[r] - m_use);
-            l_run[r] = l_run[r] * alpha + warp_sum(e);
-            m_run[r] = m_new;
+            float alpha;
+            float e = attn_online_softmax_step(score<DH>(sm.q[i], sm.k[lane], a.scale, sm.madd[lane]), m_run[r],
+                                               l_run[r], alpha);
             float pd = s0 + lane < S ? e * attn_keep_factor(a, (uint64_t)((bh * T + t) * S + s0 + lane)) : 0.0f;
 #pragma unroll
             for (int c = 0; c < C; c++) acc[r][c] *= alpha;

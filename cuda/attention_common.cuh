@@ -68,6 +68,21 @@ __device__ __forceinline__ float attn_score(float dot, float scale, float madd) 
     return __fadd_rn(__fmul_rn(dot, scale), madd);
 }
 
+// One step of a row's online softmax, for the score sc of the key this lane
+// holds (the warp holds the row's keys of the tile, one per lane): updates
+// the running max m_run and sum l_run (the same in every lane), returns the
+// key's weight exp(sc − max) and sets alpha, the factor that rescales what
+// was accumulated under the previous max.
+__device__ __forceinline__ float attn_online_softmax_step(float sc, float &m_run, float &l_run, float &alpha) {
+    float m_new = fmaxf(m_run, warp_max(sc));
+    float m_use = m_new == -INFINITY ? 0.0f : m_new; // every key so far −inf: keep weights 0
+    float e = expf(sc - m_use);
+    alpha = expf(m_run - m_use);
+    l_run = l_run * alpha + warp_sum(e);
+    m_run = m_new;
+    return e;
+}
+
 // The row term of the backward in scratch memory: D[row] = Σ_d dO·O over the
 // rows of [rows, dh] (O as stored, of type ot), summed in double; D = Σ_j dP_j
 // P_j, also under dropout.

@@ -109,13 +109,9 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
 #pragma unroll
         for (int r = 0; r < 16; r++) {
             const int i = r0 + r;
-            float sc = attn_score(sm.s[i][lane], a.scale, sm.madd[lane]);
-            float m_new = fmaxf(m_run[r], warp_max(sc));
-            float m_use = m_new == -INFINITY ? 0.0f : m_new; // every key so far −inf: keep weights 0
-            float e = expf(sc - m_use);
-            float alpha = expf(m_run[r] - m_use);
-            l_run[r] = l_run[r] * alpha + warp_sum(e);
-            m_run[r] = m_new;
+            float alpha;
+            float e = attn_online_softmax_step(attn_score(sm.s[i][lane], a.scale, sm.madd[lane]), m_run[r], l_run[r],
+                                               alpha);
             float pd = s0 + lane < S ? e * attn_keep_factor(a, (uint64_t)((bh * T + t0 + i) * S + s0 + lane)) : 0.0f;
             sm.p[i][lane] = __float2bfloat16_rn(pd);
             if (lane == 0) sm.scale_row[i] = alpha;
