@@ -7,8 +7,9 @@
 #      in bf16, and
 #      ../shared/bench/albef_torch_anchor.py (eager bf16 and torch.compile) on
 #      the same card, in this same run;
-#   3. runs the CUDA parity suite under compute-sanitizer memcheck (when
-#      installed) in the time that is left;
+#   3. runs the attention tests under compute-sanitizer racecheck (shared
+#      memory hazards of the fused kernels, 2 minutes at most) and the CUDA
+#      parity suite under memcheck (when installed) in the time that is left;
 #   4. prints a short table last.
 # Budget: under 8 minutes on an H100 (memcheck gets what is left of 7).
 # Logs go to $OUT (the device tool's folder) or build/gpu_check.
@@ -58,11 +59,15 @@ step anchor timeout 240 $PY "$ANCHOR" --device cuda "${BASE[@]}" --modes bf16,co
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 left=$((420 - SECONDS))
 if [ -z "$SAN" ]; then
-    status+=("memcheck: not run (compute-sanitizer is not installed on this machine)")
+    status+=("racecheck, memcheck: not run (compute-sanitizer is not installed on this machine)")
 elif [ "$left" -lt 30 ]; then
-    status+=("memcheck: not run (no time left in the 8-minute budget)")
+    status+=("racecheck, memcheck: not run (no time left in the 8-minute budget)")
 else
-    step memcheck timeout "$left" "$SAN" --tool memcheck --error-exitcode 1 build/release/run_tests test_cuda_
+    # The fused attention kernels share tiles within warps and blocks: racecheck them first.
+    step racecheck timeout 120 "$SAN" --tool racecheck --error-exitcode 1 build/release/run_tests attention
+    left=$((420 - SECONDS))
+    if [ "$left" -lt 30 ]; then status+=("memcheck: not run (no time left in the 8-minute budget)")
+    else step memcheck timeout "$left" "$SAN" --tool memcheck --error-exitcode 1 build/release/run_tests test_cuda_; fi
 fi
 
 echo
