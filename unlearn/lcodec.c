@@ -117,7 +117,7 @@ static Tensor *task_loss(Albef *m, const AlbefBatch *b) {
  * else a copy in the host activation arena (freed at autograd_step_end). */
 static const float *host_f32(const Tensor *t) {
     if (t->device == DEVICE_CPU) return tensor_f32(t);
-    float *host = arena_alloc(arena_activations(), tensor_nbytes(t));
+    float *host = arena_alloc(arena_activations(), (size_t)tensor_numel(t) * sizeof *host); /* f32 also for bf16 */
     tensor_copy_to_host(t, host);
     return host;
 }

@@ -47,6 +47,9 @@ run_pair unlearn_ul fp32 unlearn_ul "${COMMON[@]}" --epochs 2 --stop-accuracy 0 
 # from device gradients (the noise is host arithmetic and would swamp it).
 run_pair unlearn_lcodec fp32 unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 --foci full \
     --max-units 4 --guard-pairs 16 --no-noise --k-test 4 --eval-original=false
+# And in bf16: its host reads of bf16 activations (the FOCI unit outputs).
+run_pair unlearn_lcodec_bf16 bf16 unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 \
+    --foci full --max-units 4 --guard-pairs 16 --no-noise --k-test 4 --eval-original=false
 # Erm-Ktp trains a teacher on all of D and a student from scratch: a world of 16
 # images (2 ERM and 2 KTP steps, every epoch a mask epoch) keeps it short; the
 # threshold prohibits about half of the channels, the same ones on both devices.
