@@ -64,7 +64,8 @@ elif [ "$left" -lt 30 ]; then
     status+=("racecheck, memcheck: not run (no time left in the 8-minute budget)")
 else
     # The fused attention kernels share tiles within warps and blocks: racecheck them first.
-    step racecheck timeout 120 "$SAN" --tool racecheck --error-exitcode 1 build/release/run_tests attention
+    step racecheck timeout $((left < 120 ? left : 120)) "$SAN" --tool racecheck --error-exitcode 1 \
+        build/release/run_tests attention
     left=$((420 - SECONDS))
     if [ "$left" -lt 30 ]; then status+=("memcheck: not run (no time left in the 8-minute budget)")
     else step memcheck timeout "$left" "$SAN" --tool memcheck --error-exitcode 1 build/release/run_tests test_cuda_; fi
