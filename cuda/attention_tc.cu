@@ -47,6 +47,25 @@ __device__ void load_rows(bf16 (*dst)[LD], const T *src, int64_t row0, int64_t l
     }
 }
 
+// madd[j] = the mask term of key s0 + j for the n keys of a tile; `past` for keys past S.
+__device__ void load_mask_terms(float *madd, const float *mrow, float row_max, int64_t s0, int64_t S, int n,
+                                float past) {
+    if ((int)threadIdx.x < n) {
+        int64_t s = s0 + threadIdx.x;
+        madd[threadIdx.x] = s < S ? attn_mask_term(mrow, row_max, s) : past;
+    }
+}
+
+// The saved lse and D of query rows t0.. of head bh (0 past T) for the n rows of a tile.
+__device__ void load_row_terms(float *lse_dst, float *D_dst, const float *lse, const float *D, int64_t bh, int64_t t0,
+                               int64_t T, int n) {
+    if ((int)threadIdx.x < n) {
+        int64_t t = t0 + threadIdx.x;
+        lse_dst[threadIdx.x] = t < T ? lse[bh * T + t] : 0.0f;
+        D_dst[threadIdx.x] = t < T ? D[bh * T + t] : 0.0f;
+    }
+}
+
 // ---- forward: BIG queries per block, SMALL keys per tile ----
 
 template <int DH>
@@ -87,10 +106,7 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
         __syncthreads(); // the previous key tile is consumed (and o is zeroed)
         load_rows<DH>(sm.k, k, s0, S, SMALL);
         load_rows<DH>(sm.v, v, s0, S, SMALL);
-        if (threadIdx.x < SMALL) {
-            int64_t s = s0 + threadIdx.x;
-            sm.madd[threadIdx.x] = s < S ? attn_mask_term(mrow, row_max, s) : -INFINITY; // past S: weight 0
-        }
+        load_mask_terms(sm.madd, mrow, row_max, s0, S, SMALL, -INFINITY); // past S: weight 0
         __syncthreads();
 #pragma unroll
         for (int n = 0; n < SMALL / 16; n++) { // S = Q·Kᵀ for the warp's rows
@@ -191,11 +207,7 @@ __global__ void __launch_bounds__(THREADS)
 
     load_rows<DH>(sm.u.stage.q, (const bf16 *)a.q + bh * T * DH, t0, T, BIG);
     load_rows<DH>(sm.u.stage.dO, g + bh * T * DH, t0, T, BIG);
-    if (threadIdx.x < BIG) {
-        int64_t t = t0 + threadIdx.x;
-        sm.lse[threadIdx.x] = t < T ? lse[bh * T + t] : 0.0f;
-        sm.D[threadIdx.x] = t < T ? D[bh * T + t] : 0.0f;
-    }
+    load_row_terms(sm.lse, sm.D, lse, D, bh, t0, T, BIG);
     __syncthreads();
     FragA qf[KD], gf[KD];
     FragC dqf[KD];
@@ -209,10 +221,7 @@ __global__ void __launch_bounds__(THREADS)
         __syncthreads(); // the previous key tile (or the staging) is consumed
         load_rows<DH>(sm.k, k, s0, S, SMALL);
         load_rows<DH>(sm.v, v, s0, S, SMALL);
-        if (threadIdx.x < SMALL) {
-            int64_t s = s0 + threadIdx.x;
-            sm.madd[threadIdx.x] = s < S ? attn_mask_term(mrow, row_max, s) : 0.0f;
-        }
+        load_mask_terms(sm.madd, mrow, row_max, s0, S, SMALL, 0.0f);
         __syncthreads();
 #pragma unroll
         for (int n = 0; n < SMALL / 16; n++) { // S = Q·Kᵀ and dP = dO·Vᵀ for the warp's rows
@@ -293,10 +302,7 @@ __global__ void __launch_bounds__(THREADS)
 
     load_rows<DH>(sm.u.stage.k, (const bf16 *)a.k + bh * S * DH, s0, S, BIG);
     load_rows<DH>(sm.u.stage.v, (const bf16 *)a.v + bh * S * DH, s0, S, BIG);
-    if (threadIdx.x < BIG) {
-        int64_t s = s0 + threadIdx.x;
-        sm.madd[threadIdx.x] = s < S ? attn_mask_term(mrow, row_max, s) : 0.0f;
-    }
+    load_mask_terms(sm.madd, mrow, row_max, s0, S, BIG, 0.0f);
     __syncthreads();
     FragBT kf[KD], vf[KD]; // the warp's keys as Kᵀ, Vᵀ operands
     FragC dkf[KD], dvf[KD];
@@ -312,11 +318,7 @@ __global__ void __launch_bounds__(THREADS)
         __syncthreads(); // the previous query tile (or the staging) is consumed
         load_rows<DH>(sm.q, q, t0, T, SMALL);
         load_rows<DH>(sm.dO, go, t0, T, SMALL);
-        if (threadIdx.x < SMALL) {
-            int64_t t = t0 + threadIdx.x;
-            sm.lse[threadIdx.x] = t < T ? lse[bh * T + t] : 0.0f;
-            sm.D[threadIdx.x] = t < T ? D[bh * T + t] : 0.0f;
-        }
+        load_row_terms(sm.lse, sm.D, lse, D, bh, t0, T, SMALL);
         __syncthreads();
 #pragma unroll
         for (int m = 0; m < SMALL / 16; m++) { // S = Q·Kᵀ, dP = dO·Vᵀ on the warp's key columns
