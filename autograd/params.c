@@ -6,6 +6,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 
 void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -144,11 +145,7 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
     device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
 }
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t name_hash(const char *s) { return fnv1a_str(FNV1A_INIT, s); }
 
 void params_initialize(ParamSet *ps, uint64_t seed) {
     CHECK(ps->finalized, "initialize before finalize");

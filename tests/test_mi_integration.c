@@ -12,10 +12,10 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "data/deletion.h"
-#include "eval/pair_outputs.h"
+#include "models/pair_outputs.h"
+#include "models/retrieval_batch.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
-#include "unlearn/retrieval_batch.h"
 #include "unlearn/run_eval.h"
 
 typedef struct {

@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "unlearn/retrieval_batch.h"
+#include "models/retrieval_batch.h"
 #include "unlearn/run_driver.h"
 
 /* Philox streams of this method. */

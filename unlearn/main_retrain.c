@@ -18,20 +18,21 @@ int main(int argc, char **argv) {
     if (ctx.flags.lr > 0) ctx.recipe.init_lr = ctx.flags.lr;
     if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
 
-    Albef retrained;
-    albef_init(&retrained, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    const Task *t = &ctx.task;
+    TaskModel retrained;
+    error_exit_if(t->model_init(t, &retrained, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &retrained);
     log_info("retraining on Dr: %lld pairs", (long long)ctx.split.n_dr);
     TrainStats stats;
-    error_exit_if(albef_train_retrieval(&retrained, &ctx.train, ctx.split.dr, ctx.split.n_dr, &ctx.recipe,
-                                        (uint64_t)ctx.flags.seed, &stats));
+    error_exit_if(train_task_model(t, &retrained, ctx.split.dr, ctx.split.n_dr, &ctx.recipe, (uint64_t)ctx.flags.seed,
+                                   &stats));
     /* The original is needed even without its row: the MI attacker is trained
      * on its outputs and P_before is its Df probability (§6.3 item 2). */
-    Albef original;
+    TaskModel original;
     error_exit_if(run_original_model(&ctx, &original));
     run_program_finish(&ctx, "retrain", &original, &retrained, stats.seconds);
-    albef_free(&original);
-    albef_free(&retrained);
+    t->model_free(t, &original);
+    t->model_free(t, &retrained);
     run_free(&ctx);
     return 0;
 }

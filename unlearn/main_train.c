@@ -4,29 +4,31 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/xalloc.h"
 #include "unlearn/run_program.h"
 #include "unlearn/train_loop.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    run_program_start(&ctx, "train", "Trains the original ALBEF retrieval model on all of D (Flickr30K format).",
+    run_program_start(&ctx, "train", "Trains the original model of the task (--task) on all of D.",
                       NULL, 0, argc, argv);
     if (ctx.flags.lr > 0) ctx.recipe.init_lr = ctx.flags.lr;
     if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
-    Albef model;
-    albef_init(&model, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    const Task *t = &ctx.task;
+    TaskModel model;
+    error_exit_if(t->model_init(t, &model, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &model);
-    int64_t n = ctx.train.split.n_texts;
-    int64_t *all = malloc((size_t)n * sizeof *all);
-    for (int64_t t = 0; t < n; t++) all[t] = t;
+    int64_t n = t->n_items[TASK_SPLIT_TRAIN];
+    int64_t *all = xmalloc((size_t)n * sizeof *all);
+    for (int64_t k = 0; k < n; k++) all[k] = k;
     TrainStats stats;
-    error_exit_if(albef_train_retrieval(&model, &ctx.train, all, n, &ctx.recipe, (uint64_t)ctx.flags.seed, &stats));
+    error_exit_if(train_task_model(t, &model, all, n, &ctx.recipe, (uint64_t)ctx.flags.seed, &stats));
     free(all);
     char path[1100];
-    error_exit_if(albef_save(&model, run_path(&ctx, "model.safetensors", path, sizeof path)));
+    error_exit_if(t->model_save(t, &model, run_path(&ctx, "model.safetensors", path, sizeof path)));
     log_info("trained %lld steps in %.1f s (loss %.3f -> %.3f); wrote %s", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss, path);
-    albef_free(&model);
+    t->model_free(t, &model);
     run_free(&ctx);
     return 0;
 }

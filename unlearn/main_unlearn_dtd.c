@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     printf("DtD sigma = %.6g  (n = %.0f, T = %d, m = %g, M = %g, L = %g, gamma = %.6g, epsilon = %g, delta = %.6g)\n",
            sigma, in.n, in.T, in.m, in.M, in.L, gamma, in.epsilon, in.delta);
 
-    Albef original, unlearned;
+    TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
     double t0 = clock_seconds();
@@ -54,12 +54,12 @@ int main(int argc, char **argv) {
         run.epochs = descent_epochs;
         log_info("DtD descent: %d epoch(s) on %lld Dr pairs at lr %g", run.epochs, (long long)ctx.split.n_dr, run.lr);
         TrainStats stats;
-        error_exit_if(finetune_unlearn(&unlearned, &ctx.train, ctx.split.dr, ctx.split.n_dr, &run, &stats));
+        error_exit_if(finetune_unlearn(&ctx.task, &unlearned, ctx.split.dr, ctx.split.n_dr, &run, &stats));
     }
-    int64_t noised = dtd_add_noise(&unlearned.params, sigma, (uint64_t)ctx.flags.seed);
+    int64_t noised = dtd_add_noise(unlearned.params, sigma, (uint64_t)ctx.flags.seed);
     double seconds = clock_seconds() - t0;
     log_info("DtD: noise on %lld of %lld parameter values in %.2f s", (long long)noised,
-             (long long)unlearned.params.total, seconds);
+             (long long)unlearned.params->total, seconds);
     cJSON *dtd = cJSON_AddObjectToObject(ctx.config, "dtd");
     cJSON_AddNumberToObject(dtd, "sigma", sigma);
     cJSON_AddNumberToObject(dtd, "n", in.n);
@@ -73,8 +73,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(dtd, "descent_epochs", descent_epochs);
     cJSON_AddNumberToObject(dtd, "noised_values", (double)noised);
     run_program_finish(&ctx, "dtd", &original, &unlearned, seconds);
-    albef_free(&unlearned);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &unlearned);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

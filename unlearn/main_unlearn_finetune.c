@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
                       own, CLI_COUNT(own), argc, argv);
     if (!(lr_mult > 0)) fatal("--lr-mult %g: must be positive", lr_mult);
 
-    Albef original, unlearned;
+    TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
     FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, ctx.flags.lr, lr_mult, (uint64_t)ctx.flags.seed);
@@ -33,12 +33,12 @@ int main(int argc, char **argv) {
     log_info("fine-tuning on %lld Dr pairs (Df: %lld pairs, not read): %d epoch(s), constant lr %g (x%g)",
              (long long)ctx.split.n_dr, (long long)ctx.split.n_df, run.epochs, run.lr, lr_mult);
     TrainStats stats;
-    error_exit_if(finetune_unlearn(&unlearned, &ctx.train, ctx.split.dr, ctx.split.n_dr, &run, &stats));
+    error_exit_if(finetune_unlearn(&ctx.task, &unlearned, ctx.split.dr, ctx.split.n_dr, &run, &stats));
     log_info("fine-tuned in %.1f s (%lld steps); Dr loss %.4f -> %.4f", stats.seconds, (long long)stats.steps,
              stats.first_loss, stats.last_loss);
     run_program_finish(&ctx, "finetune", &original, &unlearned, stats.seconds);
-    albef_free(&unlearned);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &unlearned);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

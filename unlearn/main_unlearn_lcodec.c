@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "models/task_retrieval.h"
 #include "unlearn/lcodec.h"
 #include "unlearn/run_program.h"
 
@@ -80,7 +81,7 @@ int main(int argc, char **argv) {
                     "L-codec-F.",
                       own, CLI_COUNT(own), argc, argv);
 
-    Albef original, scrubbed;
+    TaskModel original, scrubbed;
     run_program_models(&ctx, &original, &scrubbed);
 
     const Recipe *r = &ctx.recipe;
@@ -119,7 +120,7 @@ int main(int argc, char **argv) {
                  : 0.0,
              o.guard_gap);
     LcodecStats stats;
-    error_exit_if(lcodec_unlearn(&scrubbed, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr,
+    error_exit_if(lcodec_unlearn(task_albef(&scrubbed), &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr,
                                  &o, NULL, &stats));
     log_info("scrubbed in %.1f s: %lld of %lld batches applied (%lld reverted by the guard), %lld units, "
              "%lld values changed; guard accuracy %.3f -> %.3f",
@@ -130,8 +131,8 @@ int main(int argc, char **argv) {
     error_exit_if(json_write_file(run_path(&ctx, "lcodec.json", path, sizeof path), j));
     cJSON_Delete(j);
     run_program_finish(&ctx, "lcodec", &original, &scrubbed, stats.seconds);
-    albef_free(&scrubbed);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &scrubbed);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
                       "MultiDelete: makes a trained ALBEF forget the image-text pairs of a deletion list while "
                       "keeping its multimodal and unimodal knowledge, then reports Dt, Df, MI and time.",
                       own, CLI_COUNT(own), argc, argv);
-    Albef original, unlearned;
+    TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
     MultiDeleteRun run = {
@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
                  (long long)scorer.n_heldout);
     }
     MultiDeleteStats stats;
-    error_exit_if(multidelete_unlearn(&unlearned, &original, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr,
+    error_exit_if(multidelete_unlearn(&ctx.task, &unlearned, &original, ctx.split.df, ctx.split.n_df, ctx.split.dr,
                                       ctx.split.n_dr, &run, &stats));
     log_info("unlearned in %.1f s (%lld steps); L_MD %.5f -> %.5f, L_MKR %.5f -> %.5f, L_UKR %.5f -> %.5f",
              stats.seconds, (long long)stats.steps, stats.first_md, stats.last_md, stats.first_mkr, stats.last_mkr,
@@ -117,8 +117,8 @@ int main(int argc, char **argv) {
     run_program_finish(&ctx, "multidelete", &original, &unlearned, stats.seconds);
     model_selection_free(&selection);
     validation_scorer_free(&scorer);
-    albef_free(&unlearned);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &unlearned);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

@@ -10,7 +10,9 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/xalloc.h"
 #include "data/synth_image_text.h"
+#include "models/task_retrieval.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
@@ -20,7 +22,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
     CliFlag flags[RUN_COMMON_FLAGS] = {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
-        CLI_FLAG_CHOICE("task", &f->task, "retrieval", "retrieval", "task (Flickr30K-format retrieval)"),
+        CLI_FLAG_STRING("task", &f->task, "flickr30k",
+                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
         CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt; "
@@ -190,6 +193,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
+    if (task_check_name(flags.task) < 0) return -1;
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
@@ -214,6 +218,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     ctx->recipe = recipe_for_model(ctx->cfg.name);
     apply_overrides(ctx);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
+    task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
     log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
              "(%lld images), Dr %lld",
              ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
@@ -235,6 +240,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
 }
 
 void run_free(RunContext *ctx) {
+    if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
     deletion_split_free(&ctx->split);
     deletion_list_free(&ctx->list);
@@ -250,26 +256,20 @@ void run_free(RunContext *ctx) {
 }
 
 /* FNV-1a over the things the original model depends on. */
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ULL;
-    return h;
-}
-
 static int original_cache_key(const RunContext *ctx, uint64_t *key) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = FNV1A_INIT;
     char *cfg_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(ctx->config, "model"));
-    h = hash_bytes(h, cfg_text, strlen(cfg_text));
+    h = fnv1a_bytes(h, cfg_text, strlen(cfg_text));
     free(cfg_text);
-    h = hash_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
-    h = hash_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
-    h = hash_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
-    h = hash_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
-    h = hash_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
-    h = hash_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    h = fnv1a_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
+    h = fnv1a_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
+    h = fnv1a_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
+    h = fnv1a_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
+    h = fnv1a_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
+    h = fnv1a_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
     if (ctx->device != DEVICE_CPU) { /* a model trained on the GPU is a different model */
-        h = hash_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
-        h = hash_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
+        h = fnv1a_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
+        h = fnv1a_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
     }
     const char *files[] = {"flickr30k_train.json", "vocab.txt"};
     for (int k = 0; k < 2; k++) {
@@ -278,26 +278,27 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
         snprintf(path, sizeof path, "%s/%s", ctx->data_dir, files[k]);
         char *text = file_read_all(path, &n);
         if (!text) return -1;
-        h = hash_bytes(h, text, n);
+        h = fnv1a_bytes(h, text, n);
         free(text);
     }
     *key = h;
     return 0;
 }
 
-void run_model_to_device(const RunContext *ctx, Albef *m) {
-    if (ctx->device != DEVICE_CPU) albef_to_device(m, ctx->device);
+void run_model_to_device(const RunContext *ctx, TaskModel *m) {
+    if (ctx->device != DEVICE_CPU) ctx->task.model_to_device(&ctx->task, m, ctx->device);
 }
 
 /* Loads a checkpoint on the host, then moves the model to the run's device. */
-static int load_on_device(RunContext *ctx, Albef *m, const char *path) {
-    if (albef_load(m, path) < 0) return -1;
+static int load_on_device(RunContext *ctx, TaskModel *m, const char *path) {
+    if (ctx->task.model_load(&ctx->task, m, path) < 0) return -1;
     run_model_to_device(ctx, m);
     return 0;
 }
 
-int run_original_model(RunContext *ctx, Albef *original) {
-    albef_init(original, &ctx->cfg, (uint64_t)ctx->flags.seed);
+int run_original_model(RunContext *ctx, TaskModel *original) {
+    const Task *t = &ctx->task;
+    if (t->model_init(t, original, (uint64_t)ctx->flags.seed) < 0) return -1;
     if (ctx->flags.original) {
         log_info("original model: %s", ctx->flags.original);
         return load_on_device(ctx, original, ctx->flags.original);
@@ -314,16 +315,15 @@ int run_original_model(RunContext *ctx, Albef *original) {
     run_model_to_device(ctx, original);
     log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
              (long long)ctx->train.split.n_texts, path);
-    int64_t n = ctx->train.split.n_texts;
-    int64_t *all = malloc((size_t)n * sizeof *all);
-    CHECK(all != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) all[t] = t;
+    int64_t n = t->n_items[TASK_SPLIT_TRAIN];
+    int64_t *all = xmalloc((size_t)n * sizeof *all);
+    for (int64_t k = 0; k < n; k++) all[k] = k;
     TrainStats stats;
-    int rc = albef_train_retrieval(original, &ctx->train, all, n, &ctx->recipe, (uint64_t)ctx->flags.seed, &stats);
+    int rc = train_task_model(t, original, all, n, &ctx->recipe, (uint64_t)ctx->flags.seed, &stats);
     free(all);
     if (rc < 0) return error_prefix("training the original model");
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
-    return albef_save(original, path);
+    return t->model_save(t, original, path);
 }

@@ -14,8 +14,8 @@
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
-#include "models/albef.h"
 #include "models/model_config.h"
+#include "models/task.h"
 #include "unlearn/recipe.h"
 
 /* The synthetic world the programs write and use when run without --data. */
@@ -50,6 +50,7 @@ typedef struct {
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
+    Task task;                    /* the task over the loaded splits (models/task.h) */
     cJSON *config;                /* resolved configuration, written as config.json */
     /* Optional, owned (freed by run_free): what the method reports beyond the
      * common metrics (MultiDelete: its model selection), set before
@@ -68,11 +69,11 @@ void run_free(RunContext *ctx);
 
 /* The original model θ0: --original if given, else the cached model trained
  * on all of D with the recipe (trained now and cached when absent). */
-int run_original_model(RunContext *ctx, Albef *original);
+int run_original_model(RunContext *ctx, TaskModel *original);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */
-void run_model_to_device(const RunContext *ctx, Albef *m);
+void run_model_to_device(const RunContext *ctx, TaskModel *m);
 
 /* A path inside the run directory. */
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size);

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "models/task_retrieval.h"
 #include "unlearn/run_eval.h"
 
 /* One program per process: the flag table and spec live as long as it runs
@@ -24,25 +25,26 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
     error_exit_if(run_setup(ctx, program, &program_spec));
 }
 
-void run_program_models(RunContext *ctx, Albef *original, Albef *unlearned) {
+void run_program_models(RunContext *ctx, TaskModel *original, TaskModel *unlearned) {
+    const Task *t = &ctx->task;
     error_exit_if(run_original_model(ctx, original));
-    albef_init(unlearned, &ctx->cfg, (uint64_t)ctx->flags.seed);
+    error_exit_if(t->model_init(t, unlearned, (uint64_t)ctx->flags.seed));
     run_model_to_device(ctx, unlearned);
-    params_copy_values(&unlearned->params, &original->params);
-    params_copy_values(&unlearned->momentum, &original->momentum);
+    task_model_copy(unlearned, original);
     if (ctx->flags.fusion_only)
-        log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(unlearned));
+        log_info("-F: %d trainable tensors (the fusion layers and the task head)", t->model_set_fusion_only(t, unlearned));
 }
 
-void run_program_finish(RunContext *ctx, const char *method, Albef *original, Albef *unlearned, double seconds) {
+void run_program_finish(RunContext *ctx, const char *method, TaskModel *original, TaskModel *unlearned,
+                        double seconds) {
     char path[1100], row[64];
-    error_exit_if(albef_save(unlearned, run_path(ctx, "model.safetensors", path, sizeof path)));
+    error_exit_if(ctx->task.model_save(&ctx->task, unlearned, run_path(ctx, "model.safetensors", path, sizeof path)));
     snprintf(row, sizeof row, "%s%s", method, ctx->flags.fusion_only ? "-F" : "");
     RunEvaluation ev;
     run_evaluation_init(&ev, ctx, method);
-    error_exit_if(run_evaluation_set_original(&ev, ctx, original)); /* MI attacker and P_before (§6.3) */
-    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, ctx, unlearned, row, seconds));
+    error_exit_if(run_evaluation_set_original(&ev, ctx, task_albef(original))); /* MI attacker and P_before (§6.3) */
+    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, task_albef(original), "original", -1.0));
+    error_exit_if(run_evaluation_add(&ev, ctx, task_albef(unlearned), row, seconds));
     error_exit_if(run_evaluation_finish(&ev, ctx));
     run_evaluation_free(&ev);
 }

@@ -8,7 +8,7 @@
 #define UNLEARN_RUN_PROGRAM_H
 
 #include "core/cli.h"
-#include "models/albef.h"
+#include "models/task.h"
 #include "unlearn/run_driver.h"
 
 #define RUN_PROGRAM_MAX_OWN_FLAGS 32
@@ -19,11 +19,12 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
                        int n_own, int argc, char **argv);
 
 /* θ0 (--original, or trained once and cached) and θ = a copy of it. */
-void run_program_models(RunContext *ctx, Albef *original, Albef *unlearned);
+void run_program_models(RunContext *ctx, TaskModel *original, TaskModel *unlearned);
 
 /* Saves θ as <run>/model.safetensors, evaluates θ0 (unless --no-eval-original)
  * and θ under the row `method` ("-F" appended with --fusion-only), writes the
  * report files and prints the table. `seconds`: the unlearning loop's time. */
-void run_program_finish(RunContext *ctx, const char *method, Albef *original, Albef *unlearned, double seconds);
+void run_program_finish(RunContext *ctx, const char *method, TaskModel *original, TaskModel *unlearned,
+                        double seconds);
 
 #endif

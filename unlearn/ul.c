@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "nn/optim.h"
-#include "unlearn/retrieval_batch.h"
+#include "models/retrieval_batch.h"
 #include "unlearn/run_driver.h"
 
 #define STREAM_EVAL_MASK 0x756c6576616cULL /* fixed evaluation masks */
