@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -143,6 +144,22 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
               "parameter %s differs", dst->items[k]->name);
     }
     device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
+}
+
+void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
+    CHECK(ema->total <= online->total && ema->device == online->device,
+          "EMA update: %lld twins for %lld values (devices %d, %d)", (long long)ema->total, (long long)online->total,
+          (int)ema->device, (int)online->device);
+    const float one_minus = 1.0f - mu;
+    float *pm = ema->values;
+    const float *po = online->values;
+    if (online->device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
+        const DeviceKernels *k = device_kernels(online->device, "EMA update");
+        k->affine_forward(pm, pm, DTYPE_F32, ema->total, mu, 0.0f);
+        k->scaled_add(pm, po, ema->total, one_minus);
+        return;
+    }
+    for (int64_t k = 0; k < ema->total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
 
 static uint64_t name_hash(const char *s) { return fnv1a_str(FNV1A_INIT, s); }

@@ -46,9 +46,11 @@
  *    trainable set (spec/unlearning_methods.md §2.3).
  *
  * Registering a task: write models/task_<name>.c with an init function that
- * fills a Task (every field of the table below), and add its name to
- * task_names / task_open in models/task_registry.c; the programs' --task flag
- * takes every registered name. */
+ * fills a Task (every field of the table below, as task_retrieval_init does),
+ * mark its row built in models/task_registry.c (--task accepts the names
+ * there), add its recipe rows to unlearn/recipe.c, and let the run driver
+ * (programs/run_driver.c run_setup) load the task's data and call the init
+ * function for that name. */
 #ifndef MODELS_TASK_H
 #define MODELS_TASK_H
 

@@ -68,7 +68,7 @@ static int world_open(World *w, uint64_t seed) {
     memset(w, 0, sizeof *w);
     w->tok = eval_world_tokenizer();
     if (!w->tok || eval_world_model(&w->m, w->tok, seed) < 0) return -1;
-    w->recipe = recipe_for_model("albef-tiny");
+    w->recipe = recipe_get("albef-tiny", "flickr30k");
     w->recipe.batch_size = 10, w->recipe.warmup_steps = 0, w->recipe.init_lr = 1e-3;
     if (eval_world_set(&w->train, "train", w->tok, &w->m.cfg) < 0) return -1;
     task_retrieval_init(&w->task, &w->m.cfg, &w->train, NULL, NULL);

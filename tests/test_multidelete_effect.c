@@ -129,7 +129,7 @@ TEST(test_multidelete_effect_forgets_memorised_pairs_and_keeps_dt) {
     ASSERT_MSG(deletion_eval_sets(&split, 5, 42, &sets) == 0, "%s", error_message());
 
     /* The tiny recipe's lr and schedule, 30 epochs of 9 steps. */
-    Recipe recipe = recipe_for_model("albef-tiny");
+    Recipe recipe = recipe_get("albef-tiny", "flickr30k");
     recipe.epochs = 30;
     recipe.warmup_steps = 20;
     Albef original, unlearned;

@@ -102,7 +102,7 @@ TEST(test_task_training_equals_the_hand_written_albef_loop) {
     ASSERT_MSG(world_open(&w, &c) == 0, "%s", error_message());
     Albef a, b;
     ASSERT(eval_world_model(&a, w.tok, 5) == 0 && eval_world_model(&b, w.tok, 5) == 0);
-    Recipe r = recipe_for_model("albef-tiny");
+    Recipe r = recipe_get("albef-tiny", "flickr30k");
     r.epochs = 2, r.batch_size = 10, r.warmup_steps = 3;
     int64_t n = w.train.split.n_texts, *pairs = malloc((size_t)n * sizeof *pairs);
     for (int64_t k = 0; k < n; k++) pairs[k] = (k * 7) % n; /* any order: the loop shuffles a copy */

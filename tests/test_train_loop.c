@@ -16,7 +16,7 @@
 #include "unlearn/train_loop.h"
 
 static Recipe tiny_recipe(int epochs) {
-    Recipe r = recipe_for_model("albef-tiny");
+    Recipe r = recipe_get("albef-tiny", "flickr30k");
     r.epochs = epochs;
     r.batch_size = 10;
     r.warmup_steps = 0;

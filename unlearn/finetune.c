@@ -1,8 +1,8 @@
 #include "unlearn/finetune.h"
 
-FineTuneRun finetune_run_from_recipe(const Recipe *r, double base_lr, double lr_mult, uint64_t seed) {
+FineTuneRun finetune_run_from_recipe(const Recipe *r, double lr_mult, uint64_t seed) {
     return (FineTuneRun){
-        .lr = (base_lr > 0 ? base_lr : r->init_lr) * lr_mult,
+        .lr = r->finetune_lr * lr_mult,
         .epochs = r->finetune_epochs,
         .batch_size = r->batch_size,
         .weight_decay = r->weight_decay,

@@ -26,8 +26,8 @@ typedef struct {
     uint64_t seed;
 } FineTuneRun;
 
-/* The run the recipe implies: lr = (base_lr > 0 ? base_lr : init_lr) × lr_mult. */
-FineTuneRun finetune_run_from_recipe(const Recipe *r, double base_lr, double lr_mult, uint64_t seed);
+/* The run the recipe implies: lr = finetune_lr × lr_mult for finetune_epochs. */
+FineTuneRun finetune_run_from_recipe(const Recipe *r, double lr_mult, uint64_t seed);
 
 /* Trains m in place on the Dr pairs. 0, or -1 with error_set. */
 int finetune_unlearn(const Task *t, TaskModel *m, const int64_t *dr, int64_t n_dr, const FineTuneRun *run,

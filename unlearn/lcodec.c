@@ -23,7 +23,6 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "models/retrieval_batch.h"
-#include "unlearn/run_driver.h"
 
 /* Philox streams of this method. */
 #define STREAM_ORDER 0x6c636f6465636f00ULL

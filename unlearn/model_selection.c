@@ -7,10 +7,10 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "core/device.h"
 #include "core/xalloc.h"
 #include "eval/auc.h"
 #include "eval/forget_metrics.h"

@@ -11,11 +11,10 @@
 #define STREAM_DROPOUT 0x6e656764726fULL
 #define STREAM_NEGATIVES 0x6e65676e6567ULL
 
-NegGradRun neggrad_run_from_recipe(const Recipe *r, const Task *t, const TaskModel *m, double lr, int epochs,
-                                   uint64_t seed) {
+NegGradRun neggrad_run_from_recipe(const Recipe *r, const Task *t, const TaskModel *m, uint64_t seed) {
     return (NegGradRun){
-        .lr = lr > 0 ? lr : r->neggrad_lr, /* base: FineTune's init_lr (§4.3) */
-        .epochs = epochs > 0 ? epochs : r->neggrad_epochs,
+        .lr = r->neggrad_lr, /* base: FineTune's lr (§4.3) */
+        .epochs = r->neggrad_epochs,
         .batch_size = r->batch_size,
         .weight_decay = r->weight_decay,
         .augment = r->augment,

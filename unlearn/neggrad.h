@@ -40,9 +40,8 @@ typedef struct {
     int stopped;             /* 1 when the rule stopped the loop */
 } NegGradStats;
 
-/* lr/epochs ≤ 0 take the recipe's; stop_loss is the task's L_chance for m when the recipe asks for it. */
-NegGradRun neggrad_run_from_recipe(const Recipe *r, const Task *t, const TaskModel *m, double lr, int epochs,
-                                   uint64_t seed);
+/* The recipe's lr and epochs; stop_loss is the task's L_chance for m when the recipe asks for it. */
+NegGradRun neggrad_run_from_recipe(const Recipe *r, const Task *t, const TaskModel *m, uint64_t seed);
 
 int neggrad_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df, const NegGradRun *run,
                     NegGradStats *stats);

@@ -12,8 +12,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "models/task_retrieval.h"
+#include "programs/run_program.h"
 #include "unlearn/lcodec.h"
-#include "unlearn/run_program.h"
 
 static int pick(int flag, int recipe_value) { return flag > 0 ? flag : recipe_value; }
 static double pickf(double flag, double recipe_value) { return flag >= 0 ? flag : recipe_value; }
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
                     "L-codec: scrubs the parameter slices that FOCI finds conditionally dependent on each Df batch "
                     "with a Newton step and calibrated noise, then reports Dt, Df, the MI ratio and time. --fusion-only gives "
                     "L-codec-F.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
 
     TaskModel original, scrubbed;
     run_program_models(&ctx, &original, &scrubbed);

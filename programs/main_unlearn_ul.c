@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "models/task_retrieval.h"
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 #include "unlearn/ul.h"
 
 /* FNV-1a over the original's values and the head's training settings (the
@@ -89,13 +89,14 @@ int main(int argc, char **argv) {
                        "stop once the Df masked-token accuracy (UL's MA; EL_10 needs generation and is not used) is "
                        "<= this; -1: the original model's on unseen test captions (UL's rule); 0: run all --epochs"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ul_lr), RUN_KNOB_INT("epochs", ul_max_epochs)};
     run_program_start(&ctx, "unlearn_ul",
                     "UL (knowledge unlearning): gradient ascent on the masked-LM likelihood of the Df captions "
                     "(image-conditioned, ALBEF's MLM), Adam(0.9, 0.98) without weight decay, one full-Df update "
                     "per epoch up to --epochs (recipe: 20), stopped by UL's memorisation-accuracy rule; only the "
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     AlbefMlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
@@ -109,8 +110,8 @@ int main(int argc, char **argv) {
     error_exit_if(prepare_head(&ctx, task_albef(&original), &head, head_path, head_epochs, ctx.recipe.mlm_head_lr,
                                (float)mask_prob, sp));
     UlRun run = {
-        .lr = ctx.flags.lr > 0 ? ctx.flags.lr : ctx.recipe.ul_lr,
-        .max_epochs = ctx.flags.epochs > 0 ? ctx.flags.epochs : ctx.recipe.ul_max_epochs,
+        .lr = ctx.recipe.ul_lr,
+        .max_epochs = ctx.recipe.ul_max_epochs,
         .batch_size = ctx.recipe.batch_size,
         .mask_prob = (float)mask_prob,
         .stop_accuracy = stop_accuracy,

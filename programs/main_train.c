@@ -5,15 +5,16 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xalloc.h"
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 #include "unlearn/train_loop.h"
+
+/* --lr and --epochs set the training recipe (its staircase's peak lr and length). */
+static const RunKnob TRAIN_KNOBS[] = {RUN_KNOB_DOUBLE("lr", init_lr), RUN_KNOB_INT("epochs", epochs)};
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     run_program_start(&ctx, "train", "Trains the original model of the task (--task) on all of D.",
-                      NULL, 0, argc, argv);
-    if (ctx.flags.lr > 0) ctx.recipe.init_lr = ctx.flags.lr;
-    if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
+                      NULL, 0, TRAIN_KNOBS, CLI_COUNT(TRAIN_KNOBS), argc, argv);
     const Task *t = &ctx.task;
     TaskModel model;
     error_exit_if(t->model_init(t, &model, (uint64_t)ctx.flags.seed));

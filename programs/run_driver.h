@@ -4,10 +4,11 @@
  * deletion request (Df/Dr and the evaluation sets), the original model
  * (loaded, or trained once and cached by config and data), and the run
  * directory with its config.json and log. */
-#ifndef UNLEARN_RUN_DRIVER_H
-#define UNLEARN_RUN_DRIVER_H
+#ifndef PROGRAMS_RUN_DRIVER_H
+#define PROGRAMS_RUN_DRIVER_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/cli.h"
@@ -25,10 +26,25 @@
 typedef struct {
     const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
     int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
-    /* Recipe overrides; negative keeps the recipe's value (unlearn/recipe.h). */
+    /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
+     * run_setup writes the value used back here, so config.json records it. */
     double lr;
     int epochs, k_test;
 } RunFlags;
+
+/* A flag that sets one field of the recipe (unlearn/recipe.h). Its default
+ * text is "0", standing for the recipe row's value; a value given on the
+ * command line must be > 0, else the run stops naming the flag, the value and
+ * the recipe's. Each program lists the knobs its loop reads (--lr and
+ * --epochs map to different fields in different programs; --k-test is every
+ * program's); a common knob the program does not read is refused when given. */
+typedef struct {
+    const char *flag;
+    size_t offset; /* offsetof(Recipe, field) */
+    int is_int;    /* the field is an int (else a double) */
+} RunKnob;
+#define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
+#define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
 #define RUN_COMMON_FLAGS 17
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
@@ -62,9 +78,11 @@ typedef struct {
     char method_summary[512];
 } RunContext;
 
-/* Prepares everything up to the models. `spec` holds the program's flags
- * (already parsed) and is echoed into config.json. 0, or -1 with error_set. */
-int run_setup(RunContext *ctx, const char *program, const CliSpec *spec);
+/* Prepares everything up to the models: the task, the model config, the
+ * recipe row with the program's knobs applied, the data and the deletion.
+ * `spec` holds the program's flags (already parsed) and is echoed into
+ * config.json with the resolved values. 0, or -1 with error_set. */
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs);
 void run_free(RunContext *ctx);
 
 /* The original model θ0: --original if given, else the cached model trained

@@ -8,9 +8,9 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "programs/run_program.h"
 #include "unlearn/dtd.h"
 #include "unlearn/finetune.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -26,11 +26,12 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("n", &n_flag, "-1",
                      "dataset size n of Thm 3.1 (-1: every training pair of D, Df included, as the released code)"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", finetune_lr)}; /* the optional descent's */
     run_program_start(&ctx, "unlearn_dtd",
                     "DtD (Descent-to-Delete): optional descent on Dr, then Gaussian noise N(0, sigma^2) with sigma "
                     "from Neel et al. Thm 3.1 (m = wd, M = 4 - wd, L = 1 + wd) on every trainable parameter; "
                     "reports Dt, Df and time. Noise at this scale destroys the full model, as in the paper.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (descent_epochs < 0) descent_epochs = ctx.recipe.dtd_descent_epochs;
     if (T < 0) T = ctx.recipe.dtd_T;
     if (epsilon < 0) epsilon = ctx.recipe.dtd_epsilon;
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
 
     double t0 = clock_seconds();
     if (descent_epochs > 0) {
-        FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, ctx.flags.lr, 1.0, (uint64_t)ctx.flags.seed);
+        FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, 1.0, (uint64_t)ctx.flags.seed);
         run.epochs = descent_epochs;
         log_info("DtD descent: %d epoch(s) on %lld Dr pairs at lr %g", run.epochs, (long long)ctx.split.n_dr, run.lr);
         TrainStats stats;

@@ -5,18 +5,21 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 #include "unlearn/train_loop.h"
+
+/* --lr and --epochs set the training recipe, which the original (when trained
+ * here rather than given with --original) shares: Retrain is the original's
+ * recipe on Dr. */
+static const RunKnob RETRAIN_KNOBS[] = {RUN_KNOB_DOUBLE("lr", init_lr), RUN_KNOB_INT("epochs", epochs)};
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
     run_program_start(&ctx, "retrain",
                       "Retrain: trains the model from its initialisation on Dr only (the gold standard every "
                       "unlearning method is compared with).",
-                      NULL, 0, argc, argv);
+                      NULL, 0, RETRAIN_KNOBS, CLI_COUNT(RETRAIN_KNOBS), argc, argv);
     if (ctx.flags.fusion_only) fatal("--fusion-only: Retrain has no -F variant (the paper marks it N/A)");
-    if (ctx.flags.lr > 0) ctx.recipe.init_lr = ctx.flags.lr;
-    if (ctx.flags.epochs > 0) ctx.recipe.epochs = ctx.flags.epochs;
 
     const Task *t = &ctx.task;
     TaskModel retrained;

@@ -6,8 +6,8 @@
 
 #include "core/error.h"
 #include "models/task_retrieval.h"
-#include "unlearn/run_program.h"
-#include "unlearn/run_eval.h"
+#include "programs/run_eval.h"
+#include "programs/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
                       "and membership inference (MI ratio) for one deletion request. The MI attacker is trained on "
                       "the original model: --original when given, else the first checkpoint (then list the "
                       "original first).",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
     if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
     const Task *t = &ctx.task;
     RunEvaluation ev;

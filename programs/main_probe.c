@@ -15,7 +15,7 @@
 #include "eval/retrieval_eval.h"
 #include "eval/scene_labels.h"
 #include "models/task_retrieval.h"
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 
 typedef struct {
     double image_test, text_test, image_df, text_df;
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
                       "Unimodal utility probe (paper Table 5): logistic-regression probes fit on the original "
                       "model's image and text features of Dr, scored on other models' features of the test split "
                       "and of Df. Labels: the synthetic world's object count per scene.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
     char scenes_path[1200];
     snprintf(scenes_path, sizeof scenes_path, "%s", scenes ? scenes : "");
     if (!scenes) snprintf(scenes_path, sizeof scenes_path, "%s/scenes.json", ctx.data_dir);

@@ -1,4 +1,4 @@
-#include "unlearn/run_eval.h"
+#include "programs/run_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +8,8 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
-#include "models/pair_outputs.h"
 #include "eval/retrieval_eval.h"
+#include "models/pair_outputs.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */

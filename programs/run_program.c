@@ -1,4 +1,4 @@
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "models/task_retrieval.h"
-#include "unlearn/run_eval.h"
+#include "programs/run_eval.h"
 
 /* One program per process: the flag table and spec live as long as it runs
  * (run_setup echoes them into config.json). */
@@ -14,7 +14,7 @@ static CliFlag program_flags[RUN_COMMON_FLAGS + RUN_PROGRAM_MAX_OWN_FLAGS];
 static CliSpec program_spec;
 
 void run_program_start(RunContext *ctx, const char *program, const char *description, const CliFlag *own,
-                       int n_own, int argc, char **argv) {
+                       int n_own, const RunKnob *knobs, int n_knobs, int argc, char **argv) {
     CHECK(n_own >= 0 && n_own <= RUN_PROGRAM_MAX_OWN_FLAGS, "%s: %d own flags", program, n_own);
     run_common_flags(&ctx->flags, program_flags);
     for (int k = 0; k < n_own; k++) program_flags[RUN_COMMON_FLAGS + k] = own[k];
@@ -22,7 +22,7 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
     int rc = cli_parse(&program_spec, argc, argv);
     if (rc == 1) exit(0);
     error_exit_if(rc);
-    error_exit_if(run_setup(ctx, program, &program_spec));
+    error_exit_if(run_setup(ctx, program, &program_spec, knobs, n_knobs));
 }
 
 void run_program_models(RunContext *ctx, TaskModel *original, TaskModel *unlearned) {

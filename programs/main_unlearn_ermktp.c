@@ -11,9 +11,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "models/task_retrieval.h"
+#include "programs/run_eval.h"
+#include "programs/run_program.h"
 #include "unlearn/ermktp.h"
-#include "unlearn/run_eval.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -35,10 +35,12 @@ int main(int argc, char **argv) {
         CLI_FLAG_FLOAT("ktp-lr", &ktp_lr, "-1", "KTP learning rate (-1: the recipe's; --lr also sets it)"),
         CLI_FLAG_BOOL("eval-teacher", &eval_teacher, "false", "also evaluate the ERM teacher (row erm-teacher)"),
     };
+    /* --lr and --epochs set the KTP phase (--ktp-lr and --ktp-epochs, when given, win) */
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ermktp_ktp_lr), RUN_KNOB_INT("epochs", ermktp_ktp_epochs)};
     run_program_start(&ctx, "unlearn_ermktp",
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (ctx.flags.fusion_only)
         fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");
@@ -52,8 +54,8 @@ int main(int argc, char **argv) {
         .mask_momentum = 0.9,
         .mask_weight_decay = 5e-4,
         .reg = mask_reg >= 0 ? mask_reg : r->ermktp_reg,
-        .ktp_epochs = ktp_epochs > 0 ? ktp_epochs : (ctx.flags.epochs > 0 ? ctx.flags.epochs : r->ermktp_ktp_epochs),
-        .ktp_lr = ktp_lr > 0 ? ktp_lr : (ctx.flags.lr > 0 ? ctx.flags.lr : r->ermktp_ktp_lr),
+        .ktp_epochs = ktp_epochs > 0 ? ktp_epochs : r->ermktp_ktp_epochs,
+        .ktp_lr = ktp_lr > 0 ? ktp_lr : r->ermktp_ktp_lr,
         .prohibit_threshold = (float)threshold,
         .seed = (uint64_t)ctx.flags.seed,
     };

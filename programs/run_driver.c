@@ -1,4 +1,4 @@
-#include "unlearn/run_driver.h"
+#include "programs/run_driver.h"
 
 #include <libgen.h>
 #include <stdlib.h>
@@ -46,9 +46,10 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
-        CLI_FLAG_FLOAT("lr", &f->lr, "-1", "learning rate of this program's loop (-1: the recipe's)"),
-        CLI_FLAG_INT("epochs", &f->epochs, "-1", "epochs of this program's loop (-1: the recipe's)"),
-        CLI_FLAG_INT("k-test", &f->k_test, "-1", "ITM rerank candidates per query (-1: the recipe's)"),
+        CLI_FLAG_FLOAT("lr", &f->lr, "0",
+                       "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
+        CLI_FLAG_INT("epochs", &f->epochs, "0", "epochs of this program's loop, >= 1 (left out: the recipe's)"),
+        CLI_FLAG_INT("k-test", &f->k_test, "0", "ITM rerank candidates per query, >= 1 (left out: the recipe's)"),
     };
     memcpy(out, flags, sizeof flags);
 }
@@ -144,8 +145,56 @@ static int prepare_deletion(RunContext *ctx) {
     return rc;
 }
 
-static void apply_overrides(RunContext *ctx) {
-    if (ctx->flags.k_test > 0) ctx->recipe.k_test = ctx->flags.k_test;
+static const RunKnob *knob_find(const RunKnob *knobs, int n, const char *flag) {
+    static const RunKnob k_test = RUN_KNOB_INT("k-test", k_test); /* every program evaluates */
+    if (strcmp(flag, "k-test") == 0) return &k_test;
+    for (int k = 0; k < n; k++)
+        if (strcmp(knobs[k].flag, flag) == 0) return &knobs[k];
+    return NULL;
+}
+
+/* Applies the knobs: a given value (> 0) goes into the recipe, else the
+ * recipe's value into the flag; a common knob this program does not read must
+ * not be given, and is left out of config.json. */
+static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knobs, int n_knobs, cJSON *flags_json) {
+    static const char *const common[] = {"lr", "epochs"};
+    for (int k = 0; k < n_knobs; k++) {
+        const CliFlag *f = NULL;
+        for (int j = 0; j < spec->count && !f; j++)
+            if (strcmp(spec->flags[j].name, knobs[k].flag) == 0) f = &spec->flags[j];
+        CHECK(f && f->type == (knobs[k].is_int ? CLI_INT : CLI_FLOAT), "%s: knob --%s has no flag of its type",
+              ctx->program, knobs[k].flag);
+    }
+    for (int j = 0; j < spec->count; j++) {
+        const CliFlag *f = &spec->flags[j];
+        const RunKnob *knob = knob_find(knobs, n_knobs, f->name);
+        int given = cli_was_given(f->dest);
+        if (!knob) {
+            for (int c = 0; c < 2; c++)
+                if (given && strcmp(f->name, common[c]) == 0)
+                    return error_set("--%s: %s has no %s to set (see --help)", f->name, ctx->program, f->name);
+            continue;
+        }
+        char *field = (char *)&ctx->recipe + knob->offset;
+        double recipe_value = knob->is_int ? *(int *)field : *(double *)field;
+        double value = knob->is_int ? *(int *)f->dest : *(double *)f->dest;
+        if (!given) {
+            if (knob->is_int) *(int *)f->dest = *(int *)field;
+            else *(double *)f->dest = *(double *)field;
+        } else if (!(value > 0)) {
+            return error_set("--%s %g: must be %s (the recipe's value for %s on %s is %g; leave the flag out to use it)",
+                             f->name, value, knob->is_int ? ">= 1" : "> 0", ctx->cfg.name, ctx->flags.task,
+                             recipe_value);
+        } else if (knob->is_int) {
+            *(int *)field = *(int *)f->dest;
+        } else {
+            *(double *)field = *(double *)f->dest;
+        }
+    }
+    cli_to_json(spec, flags_json);
+    for (int c = 0; c < 2; c++)
+        if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
+    return 0;
 }
 
 static cJSON *recipe_to_json(const Recipe *r) {
@@ -163,6 +212,7 @@ static cJSON *recipe_to_json(const Recipe *r) {
     cJSON_AddNumberToObject(o, "unlearn_lr", r->unlearn_lr);
     cJSON_AddNumberToObject(o, "unlearn_epochs", r->unlearn_epochs);
     cJSON_AddNumberToObject(o, "unlearn_batch_df", r->unlearn_batch_df);
+    cJSON_AddNumberToObject(o, "finetune_lr", r->finetune_lr);
     /* The baselines' defaults (unlearn/recipe.h), so a report names every number a run used. */
     const struct {
         const char *name;
@@ -187,7 +237,7 @@ static cJSON *recipe_to_json(const Recipe *r) {
     return o;
 }
 
-int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     RunFlags flags = ctx->flags;
     memset(ctx, 0, sizeof *ctx);
     ctx->flags = flags;
@@ -204,6 +254,14 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
         return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
 #endif
     }
+    /* The model config, its recipe row and the knobs first: a bad name or flag
+     * value stops the run before it writes or loads anything. */
+    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
+    if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
+    ctx->config = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx->config, "program", program);
+    if (apply_knobs(ctx, spec, knobs, n_knobs, cJSON_AddObjectToObject(ctx->config, "flags")) < 0) return -1;
     if (flags.out)
         snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
     else
@@ -213,10 +271,6 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     char log_path[1100];
     if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
     log_info("%s: run directory %s", program, ctx->run_dir);
-    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
-    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
-    ctx->recipe = recipe_for_model(ctx->cfg.name);
-    apply_overrides(ctx);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
     task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
     log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
@@ -224,10 +278,6 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
              ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
              (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
              (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
-    ctx->config = cJSON_CreateObject();
-    cJSON_AddStringToObject(ctx->config, "program", program);
-    cJSON *flags_json = cJSON_AddObjectToObject(ctx->config, "flags");
-    cli_to_json(spec, flags_json);
     cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");

@@ -7,8 +7,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "programs/run_program.h"
 #include "unlearn/neggrad.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -19,16 +19,16 @@ int main(int argc, char **argv) {
                        "ln(batch + queue) + ln 2 (the loss of uniform predictions); 0: no rule (the spec's unguarded "
                        "§4.3 form; the one-epoch budget still caps it)"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", neggrad_lr), RUN_KNOB_INT("epochs", neggrad_epochs)};
     run_program_start(&ctx, "unlearn_neggrad",
                     "NegGrad: gradient ascent on the task loss (ITC + ITM) over the deleted pairs Df, one epoch at "
                     "the recipe's learning rate (--lr, --epochs), with a stopping rule, then reports Dt, Df and time.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
 
     TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
-    NegGradRun run = neggrad_run_from_recipe(&ctx.recipe, &ctx.task, &unlearned, ctx.flags.lr, ctx.flags.epochs,
-                                            (uint64_t)ctx.flags.seed);
+    NegGradRun run = neggrad_run_from_recipe(&ctx.recipe, &ctx.task, &unlearned, (uint64_t)ctx.flags.seed);
     if (stop_loss >= 0) run.stop_loss = stop_loss;
     log_info("gradient ascent on %lld Df pairs: %d epoch(s) (at most %lld steps), lr %g, stop at Df batch loss >= %g",
              (long long)ctx.split.n_df, run.epochs, (long long)(ctx.split.n_df / run.batch_size) * run.epochs, run.lr,
