@@ -119,9 +119,13 @@ int albef_cls_set_fusion_only(AlbefCls *m);
 int albef_nlvr_swap(const char *sentence, float u, char *out, size_t out_size);
 
 /* Checkpoints: one safetensors file, the online and momentum parameters under
- * their LAVIS names and the config as metadata "config". Loading is strict on
- * the online set; a file without momentum tensors (LAVIS fine-tuned files,
- * §4.3) copies online -> momentum. */
+ * their LAVIS names and the config as metadata "config". Loading is strict
+ * within each module (visual_encoder, text_encoder, cls_head and the _m
+ * twins): a gap or an extra tensor is named. A file with no cls_head at all
+ * (a converted pretrained ALBEF.pth / pretrain_model_nlvr.pth) leaves the head
+ * as initialised; a module without its momentum twin in the file (LAVIS
+ * fine-tuned files, §4.3; pretrain_model_nlvr.pth, §3.3) copies online ->
+ * momentum. Load on the host, before albef_cls_to_device. */
 int albef_cls_save(const AlbefCls *m, const char *path);
 int albef_cls_load(AlbefCls *m, const char *path);
 

@@ -55,15 +55,26 @@ int albef_cls_save(const AlbefCls *m, const char *path) {
     return rc;
 }
 
-/* Strict per-module loads, so a missing or extra tensor inside a module is named. */
-static int load_heads(ParamSet *ps, const char *path, const char *const *heads) {
-    for (int k = 0; heads[k]; k++) {
-        ParamsLoadOptions opt = params_load_defaults();
-        opt.file_prefix = heads[k];
-        opt.param_prefix = heads[k];
-        if (params_load(ps, path, opt, NULL)) return -1;
-    }
-    return 0;
+/* Tensors of the file under a module prefix. */
+static int count_under(const SafetensorsFile *f, const char *prefix) {
+    int n = 0;
+    for (int k = 0; k < f->count; k++) n += !strncmp(f->tensors[k].name, prefix, strlen(prefix));
+    return n;
+}
+
+static int load_head(ParamSet *ps, const char *path, const char *head) {
+    ParamsLoadOptions opt = params_load_defaults(); /* strict within the module: extras and gaps are named */
+    opt.file_prefix = head;
+    opt.param_prefix = head;
+    return params_load(ps, path, opt, NULL);
+}
+
+/* Momentum twins of the online parameters under `online_head` take their values. */
+static void copy_head_to_momentum(AlbefCls *m, const char *online_head) {
+    for (int k = 0; k < m->params.count; k++)
+        if (!strncmp(m->params.items[k]->name, online_head, strlen(online_head)))
+            memcpy(tensor_f32(m->momentum.items[k]), tensor_f32(m->params.items[k]),
+                   (size_t)tensor_numel(m->params.items[k]) * sizeof(float));
 }
 
 int albef_cls_load(AlbefCls *m, const char *path) {
@@ -77,15 +88,30 @@ int albef_cls_load(AlbefCls *m, const char *path) {
             rc = error_set("%s: unexpected tensor %s: not a parameter of this ALBEF %s (%s)", path, name,
                            albef_cls_task_name(m->task), m->cfg.name);
     }
-    safetensors_close(&f);
-    if (rc == 0) rc = load_heads(&m->params, path, ONLINE_HEADS);
-    if (rc == 0 && m->cfg.momentum_distill) {
-        if (n_momentum > 0) {
-            rc = load_heads(&m->momentum, path, MOMENTUM_HEADS);
-        } else { /* §3.3: pretrain_model_nlvr.pth and LAVIS fine-tuned files have no momentum half */
-            log_write(LOG_INFO, "%s: no momentum weights; copying the online model into them", path);
-            memcpy(m->momentum.values, m->params.values, (size_t)m->momentum.total * sizeof(float));
-        }
+    int has_online[3], has_momentum[3];
+    for (int h = 0; h < 3; h++) {
+        has_online[h] = count_under(&f, ONLINE_HEADS[h]) > 0;
+        has_momentum[h] = count_under(&f, MOMENTUM_HEADS[h]) > 0;
     }
+    safetensors_close(&f);
+    for (int h = 0; h < 3 && rc == 0; h++) {
+        /* A pretrained encoder checkpoint (ALBEF.pth, pretrain_model_nlvr.pth,
+         * §5.1) has no cls_head: the head keeps its initialisation, as in LAVIS. */
+        if (!has_online[h] && !strcmp(ONLINE_HEADS[h], "cls_head.")) {
+            log_write(LOG_INFO, "%s: no cls_head; the classifier keeps its initialisation", path);
+            continue;
+        }
+        rc = load_head(&m->params, path, ONLINE_HEADS[h]);
+    }
+    if (rc == 0 && m->cfg.momentum_distill)
+        for (int h = 0; h < 3 && rc == 0; h++) {
+            if (has_momentum[h]) {
+                rc = load_head(&m->momentum, path, MOMENTUM_HEADS[h]);
+            } else { /* §3.3: files without a momentum half start the teacher from the online weights */
+                if (n_momentum == 0 && h == 0)
+                    log_write(LOG_INFO, "%s: no momentum weights; copying the online model into them", path);
+                copy_head_to_momentum(m, ONLINE_HEADS[h]);
+            }
+        }
     return rc;
 }
