@@ -110,14 +110,6 @@ Tensor *albef_cls_loss(AlbefCls *m, const AlbefClsBatch *batch, float alpha, Alb
  * Returns the number of trainable tensors. */
 int albef_cls_set_fusion_only(AlbefCls *m);
 
-/* NLVR2's training augmentation (§3.3): with probability 0.5 the two images
- * swap and, when the sentence contains "left" or "right", every occurrence of
- * each becomes the other (substring replacement: "leftmost" -> "rightmost").
- * Decides from one uniform draw u in [0, 1): swap when u < 0.5. Writes the
- * (possibly rewritten) sentence into out (size out_size) and returns 1 when
- * the images swap. */
-int albef_nlvr_swap(const char *sentence, float u, char *out, size_t out_size);
-
 /* Checkpoints: one safetensors file, the online and momentum parameters under
  * their LAVIS names and the config as metadata "config". Loading is strict
  * within each module (visual_encoder, text_encoder, cls_head and the _m

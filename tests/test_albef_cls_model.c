@@ -5,6 +5,7 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "data/nlvr2.h"
 #include "models/albef_cls.h"
 #include "tests/test.h"
 
@@ -56,15 +57,15 @@ TEST(test_albef_nlvr_fusion_pairs_share_one_key_value) {
     albef_cls_free(&m);
 }
 
-TEST(test_albef_nlvr_swap_exchanges_left_and_right) {
+TEST(test_nlvr2_swap_sentence_exchanges_left_and_right) {
     char out[64];
-    ASSERT_EQ_INT(albef_nlvr_swap("the left image has more than the right", 0.2f, out, sizeof out), 1);
+    ASSERT_EQ_INT(nlvr2_swap_sentence("the left image has more than the right", 0.2f, out, sizeof out), 1);
     ASSERT(!strcmp(out, "the right image has more than the left"));
-    ASSERT_EQ_INT(albef_nlvr_swap("the leftmost dog", 0.49f, out, sizeof out), 1);
+    ASSERT_EQ_INT(nlvr2_swap_sentence("the leftmost dog", 0.49f, out, sizeof out), 1);
     ASSERT(!strcmp(out, "the rightmost dog"));
-    ASSERT_EQ_INT(albef_nlvr_swap("both images show dogs", 0.1f, out, sizeof out), 1); /* images only */
+    ASSERT_EQ_INT(nlvr2_swap_sentence("both images show dogs", 0.1f, out, sizeof out), 1); /* images only */
     ASSERT(!strcmp(out, "both images show dogs"));
-    ASSERT_EQ_INT(albef_nlvr_swap("the left image", 0.5f, out, sizeof out), 0); /* no swap: unchanged */
+    ASSERT_EQ_INT(nlvr2_swap_sentence("the left image", 0.5f, out, sizeof out), 0); /* no swap: unchanged */
     ASSERT(!strcmp(out, "the left image"));
 }
 
