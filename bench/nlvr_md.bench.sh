@@ -5,7 +5,7 @@
 # 64, 2 heads, 2 ViT blocks, 2 text + 4 fusion layers (2 key/value-sharing
 # pairs), vocab 293, 24 tokens, b = 8 Df + 8 Dr items (NLVR2's b_f,
 # spec/unlearning_methods.md §5.3). OMP_WAIT_POLICY=PASSIVE for both, as
-# bench/albef.bench.sh explains.
+# bench/albef.bench.sh explains. PYTHON: an interpreter with torch (default /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=(--img 64 --d 64 --heads 2 --vit-depth 2 --text-layers 2 --fusion-layers 4 --vocab 293 --txt 24 --b 8)
@@ -14,7 +14,7 @@ ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
 for round in 1 2 3; do
     ${BIN:-bin}/bench_nlvr_md "${SIZES[@]}" --iters 10 >>"$ours"
-    /usr/bin/python3 bench/nlvr_md_torch.py "${SIZES[@]}" --iters 10 >>"$theirs"
+    ${PYTHON:-/usr/bin/python3} bench/nlvr_md_torch.py "${SIZES[@]}" --iters 10 >>"$theirs"
 done
 /usr/bin/python3 - "$ours" "$theirs" <<'PY'
 import json, os, statistics, sys
