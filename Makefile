@@ -166,7 +166,7 @@ EMU_CFLAGS   := $(filter-out -DHAVE_CUDA -I/usr/local/cuda/include,$(CFLAGS)) -D
 # compiled the same way (the __fmul_rn-style intrinsics stay unfused).
 EMU_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -march=x86-64-v3 \
                 -ffp-contract=fast -D_GNU_SOURCE -Itests/cuda_emu/include -I. -MMD -MP $(SANFLAGS)
-EMU_LDLIBS   := $(filter-out -lcublasLt -lcudart -lstdc++,$(LDLIBS))
+EMU_LDLIBS   := $(filter-out -lcublasLt -lcudart -lstdc++ -lnccl,$(LDLIBS))
 
 $(EMU_DIR)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

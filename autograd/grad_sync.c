@@ -107,12 +107,9 @@ static void on_node_done(const TapeNode *node, void *ctx) {
     if (gs->next == started) comm_progress();
 }
 
-/* One rank on the host: nothing to average. */
-static int alone(const GradSync *gs) { return comm_size() == 1 && !comm_device_name(gs->ps->device); }
-
 void grad_sync_begin(GradSync *gs) {
     CHECK(!gs->active, "grad_sync_begin twice without grad_sync_end");
-    if (alone(gs)) return;
+    if (comm_is_local(gs->ps->device)) return; /* one rank: nothing to average */
     gs->active = 1;
     buckets_layout(gs);
     for (int b = 0; b < gs->n_buckets; b++) gs->buckets[b].waiting = 0;

@@ -20,8 +20,9 @@ static struct {
     const CommDeviceOps *device_ops[COMM_DEVICES];
     int device_started[COMM_DEVICES]; /* comm_allreduce_start since the last finish */
     int host_started;
+    int solo; /* depth of comm_solo_begin */
     char origin[64];
-} world = {0, 0, 0, 1, 0, 0.0, {0}, {0}, 0, ""};
+} world = {0, 0, 0, 1, 0, 0.0, {0}, {0}, 0, 0, ""};
 
 /* The launcher's rank count: Open MPI's mpirun and the PMI launchers (Slurm,
  * Hydra) say it in the environment before MPI_Init. 1 when absent. */
@@ -56,10 +57,15 @@ void comm_finalize(void) {
     if (world.with_mpi) comm_mpi_finalize();
 }
 
-int comm_rank(void) { return world.rank; }
-int comm_size(void) { return world.size; }
+int comm_rank(void) { return world.solo ? 0 : world.rank; }
+int comm_size(void) { return world.solo ? 1 : world.size; }
 int comm_local_rank(void) { return world.local_rank; }
-int comm_is_root(void) { return world.rank == 0; }
+int comm_is_root(void) { return comm_rank() == 0; }
+void comm_solo_begin(void) { world.solo++; }
+void comm_solo_end(void) {
+    CHECK(world.solo > 0, "comm_solo_end without comm_solo_begin");
+    world.solo--;
+}
 void comm_set_timeout(double seconds) { world.timeout = seconds; }
 double comm_timeout(void) { return world.timeout > 0 ? world.timeout : 300.0; }
 
@@ -84,12 +90,17 @@ const char *comm_device_name(Device device) {
 typedef enum { ROUTE_LOCAL, ROUTE_MPI, ROUTE_DEVICE } Route;
 
 static Route route(Device device, const char *what) {
+    if (world.solo) return ROUTE_LOCAL;
     if (device != DEVICE_CPU && world.device_ops[device]) return ROUTE_DEVICE;
     if (world.size == 1) return ROUTE_LOCAL;
     if (device != DEVICE_CPU)
         fatal("%s on the %s with %d ranks: no collectives registered for that device (cuda_comm_init)", what,
               device_name(device), world.size);
     return ROUTE_MPI;
+}
+
+int comm_is_local(Device device) {
+    return world.solo || (world.size == 1 && (device == DEVICE_CPU || !world.device_ops[device]));
 }
 
 void comm_allreduce_f32(Device device, float *x, int64_t n, CommReduce op) {
@@ -101,16 +112,16 @@ void comm_allreduce_f32(Device device, float *x, int64_t n, CommReduce op) {
 }
 
 void comm_allreduce_f64(double *x, int64_t n, CommReduce op) {
-    if (world.size > 1) comm_mpi_allreduce(x, n, COMM_TYPE_F64, op);
+    if (comm_size() > 1) comm_mpi_allreduce(x, n, COMM_TYPE_F64, op);
 }
 
 void comm_allreduce_i64(int64_t *x, int64_t n, CommReduce op) {
     CHECK(op == COMM_SUM, "comm_allreduce_i64: a mean of integers");
-    if (world.size > 1) comm_mpi_allreduce(x, n, COMM_TYPE_I64, op);
+    if (comm_size() > 1) comm_mpi_allreduce(x, n, COMM_TYPE_I64, op);
 }
 
 void comm_broadcast_f32(Device device, float *x, int64_t n, int root) {
-    CHECK(root >= 0 && root < world.size, "broadcast from rank %d of %d", root, world.size);
+    CHECK(root >= 0 && root < comm_size(), "broadcast from rank %d of %d", root, comm_size());
     switch (route(device, "broadcast")) {
     case ROUTE_DEVICE: world.device_ops[device]->broadcast(x, n, root); break;
     case ROUTE_MPI: comm_mpi_broadcast(x, n, COMM_TYPE_F32, root); break;
@@ -119,13 +130,13 @@ void comm_broadcast_f32(Device device, float *x, int64_t n, int root) {
 }
 
 void comm_broadcast_i64(int64_t *x, int64_t n, int root) {
-    CHECK(root >= 0 && root < world.size, "broadcast from rank %d of %d", root, world.size);
-    if (world.size > 1) comm_mpi_broadcast(x, n, COMM_TYPE_I64, root);
+    CHECK(root >= 0 && root < comm_size(), "broadcast from rank %d of %d", root, comm_size());
+    if (comm_size() > 1) comm_mpi_broadcast(x, n, COMM_TYPE_I64, root);
 }
 
 void comm_broadcast_bytes(void *x, int64_t n, int root) {
-    CHECK(root >= 0 && root < world.size, "broadcast from rank %d of %d", root, world.size);
-    if (world.size > 1) comm_mpi_broadcast(x, n, COMM_TYPE_U8, root);
+    CHECK(root >= 0 && root < comm_size(), "broadcast from rank %d of %d", root, comm_size());
+    if (comm_size() > 1) comm_mpi_broadcast(x, n, COMM_TYPE_U8, root);
 }
 
 void comm_allgather_f32(Device device, const float *send, float *recv, int64_t n) {
@@ -139,12 +150,12 @@ void comm_allgather_f32(Device device, const float *send, float *recv, int64_t n
 }
 
 void comm_allgather_i64(const int64_t *send, int64_t *recv, int64_t n) {
-    if (world.size > 1) comm_mpi_allgather(send, recv, n, COMM_TYPE_I64);
+    if (comm_size() > 1) comm_mpi_allgather(send, recv, n, COMM_TYPE_I64);
     else if (n > 0 && send != recv) memcpy(recv, send, (size_t)n * sizeof *recv);
 }
 
 void comm_barrier(void) {
-    if (world.size > 1) comm_mpi_barrier();
+    if (comm_size() > 1) comm_mpi_barrier();
 }
 
 void comm_allreduce_start(Device device, float *x, int64_t n, CommReduce op) {

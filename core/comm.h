@@ -66,6 +66,15 @@ double comm_timeout(void);
 /* Stops the whole job with `status` (MPI_Abort), or this process when alone. */
 void comm_abort(int status) __attribute__((noreturn));
 
+/* Until comm_solo_end(), every rank runs as a job of one rank of its own:
+ * rank 0 of 1, every collective local. For work each rank does alone, such
+ * as the one-rank reference of the data-parallel tests. Nests. */
+void comm_solo_begin(void);
+void comm_solo_end(void);
+/* 1 when a collective on `device` involves no other rank and no library
+ * (one rank without device collectives, or a solo section). */
+int comm_is_local(Device device);
+
 /* Registers (NULL: unregisters) the collectives on `device`'s memory. */
 void comm_register_device(Device device, const CommDeviceOps *ops);
 /* The registered collectives' name, or NULL when none. */

@@ -16,7 +16,7 @@ extern "C" {
 static struct {
     int ready;
     ncclComm_t comm;
-    cudaStream_t stream; // the gradient buckets' stream
+    cudaStream_t stream; // the communication stream
     cudaEvent_t queued;  // the backend stream's work up to a bucket's start
     cudaEvent_t done;    // the end of the work a wait is for
     char name[64];
@@ -66,32 +66,44 @@ static void stream_wait(cudaStream_t stream, const char *what, int64_t n) {
 
 static ncclRedOp_t nccl_op(CommReduce op) { return op == COMM_MEAN ? ncclAvg : ncclSum; }
 
+// Every NCCL call of this process goes to the one communication stream, after
+// the backend stream's work queued so far: NCCL kernels of one communicator
+// on two streams could run in different orders on different GPUs and wait on
+// each other forever (a gather's backward between two gradient buckets).
+static cudaStream_t after_queued_work(void) {
+    CUDA_CHECK(cudaEventRecord(nccl.queued, cuda_stream()));
+    CUDA_CHECK(cudaStreamWaitEvent(nccl.stream, nccl.queued, 0));
+    return nccl.stream;
+}
+
+// The ordinary collectives return complete (core/comm.h): the host waits for
+// the communication stream, so later work on the backend stream follows.
 static void nccl_allreduce(float *x, int64_t n, CommReduce op) {
     if (n == 0) return;
-    nccl_settle(ncclAllReduce(x, x, (size_t)n, ncclFloat, nccl_op(op), nccl.comm, cuda_stream()), "all-reduce", n);
-    stream_wait(cuda_stream(), "all-reduce", n);
+    nccl_settle(ncclAllReduce(x, x, (size_t)n, ncclFloat, nccl_op(op), nccl.comm, after_queued_work()), "all-reduce",
+                n);
+    stream_wait(nccl.stream, "all-reduce", n);
 }
 
 static void nccl_broadcast(float *x, int64_t n, int root) {
     if (n == 0) return;
-    nccl_settle(ncclBroadcast(x, x, (size_t)n, ncclFloat, root, nccl.comm, cuda_stream()), "broadcast", n);
-    stream_wait(cuda_stream(), "broadcast", n);
+    nccl_settle(ncclBroadcast(x, x, (size_t)n, ncclFloat, root, nccl.comm, after_queued_work()), "broadcast", n);
+    stream_wait(nccl.stream, "broadcast", n);
 }
 
 static void nccl_allgather(const float *send, float *recv, int64_t n) {
     if (n == 0) return;
-    nccl_settle(ncclAllGather(send, recv, (size_t)n, ncclFloat, nccl.comm, cuda_stream()), "all-gather", n);
-    stream_wait(cuda_stream(), "all-gather", n);
+    nccl_settle(ncclAllGather(send, recv, (size_t)n, ncclFloat, nccl.comm, after_queued_work()), "all-gather", n);
+    stream_wait(nccl.stream, "all-gather", n);
 }
 
 // A bucket: its gradients are final once the backend stream's work queued so
-// far has run, so the bucket stream waits for that point and no further.
+// far has run, so the communication stream waits for that point and no
+// further, and the rest of the backward pass runs beside it.
 static void nccl_allreduce_start(float *x, int64_t n, CommReduce op) {
     if (n == 0) return;
-    CUDA_CHECK(cudaEventRecord(nccl.queued, cuda_stream()));
-    CUDA_CHECK(cudaStreamWaitEvent(nccl.stream, nccl.queued, 0));
-    nccl_settle(ncclAllReduce(x, x, (size_t)n, ncclFloat, nccl_op(op), nccl.comm, nccl.stream), "gradient all-reduce",
-                n);
+    nccl_settle(ncclAllReduce(x, x, (size_t)n, ncclFloat, nccl_op(op), nccl.comm, after_queued_work()),
+                "gradient all-reduce", n);
 }
 
 // The optimizer step queued after this reads the buckets: the host waits for
