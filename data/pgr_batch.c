@@ -10,8 +10,16 @@ void pgr_batch_build(PgrBatch *b, const PgrSamples *s, const int64_t *idx, int64
                      const int32_t *node_tokens, const int32_t *node_token_count, int name_len) {
     memset(b, 0, sizeof *b);
     CHECK(n > 0, "pgr batch: no samples");
+    /* Pad to the batch's longest text: the columns cut are padding of every
+     * row, masked out, so no result changes (as pad-to-longest batching). */
+    int64_t longest = 2;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t len = 0;
+        for (int64_t j = 0; j < L; j++) len += s->mask[idx[k] * L + j] != 0;
+        if (len > longest) longest = len;
+    }
     b->B = n;
-    b->L = L;
+    b->L = longest;
     b->ids = malloc((size_t)(n * L) * sizeof *b->ids);
     b->mask = malloc((size_t)(n * L) * sizeof *b->mask);
     b->labels = malloc((size_t)n * sizeof *b->labels);
@@ -32,8 +40,8 @@ void pgr_batch_build(PgrBatch *b, const PgrSamples *s, const int64_t *idx, int64
     for (int64_t k = 0; k < n; k++) {
         int64_t i = idx[k];
         const PgrSubgraph *g = &s->graph[i];
-        memcpy(b->ids + k * L, s->ids + i * L, (size_t)L * sizeof *b->ids);
-        memcpy(b->mask + k * L, s->mask + i * L, (size_t)L * sizeof *b->mask);
+        memcpy(b->ids + k * b->L, s->ids + i * L, (size_t)b->L * sizeof *b->ids);
+        memcpy(b->mask + k * b->L, s->mask + i * L, (size_t)b->L * sizeof *b->mask);
         b->labels[k] = s->label[i];
         b->targets[2 * k] = (int32_t)base;     /* local node 0: the gene */
         b->targets[2 * k + 1] = (int32_t)(base + 1); /* local node 1: the phenotype */

@@ -17,7 +17,7 @@
 #include "data/pgr_corpus.h"
 
 typedef struct {
-    int64_t B, L;
+    int64_t B, L;                 /* L: the longest unpadded text of the batch */
     int32_t *ids, *mask, *labels; /* [B, L], [B, L], [B] */
     int64_t n_nodes;
     int32_t *node_global;         /* [n_nodes] */
@@ -29,7 +29,8 @@ typedef struct {
 } PgrBatch;
 
 /* Samples idx[0..n) of s; node_tokens [n_graph_nodes, name_len] with counts
- * (PgrCorpus). L = the samples' token rows' length. */
+ * (PgrCorpus). L = the samples' token rows' length; the batch keeps the
+ * first b->L <= L columns, up to its longest unpadded row. */
 void pgr_batch_build(PgrBatch *b, const PgrSamples *s, const int64_t *idx, int64_t n, int L,
                      const int32_t *node_tokens, const int32_t *node_token_count, int name_len);
 void pgr_batch_free(PgrBatch *b);

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """PyTorch reference for the C graph-text model of the PGR task (tests/test_pgr_reference.c).
+Head dim 16: the smallest the CUDA attention kernels take, so the GPU variant runs too.
 
 Run with Debian's python3-torch:  /usr/bin/python3 scripts/pgr_reference.py
 Writes tests/fixtures/pgr_tiny_state.safetensors holding, for a tiny GCN + BERT
@@ -37,7 +38,7 @@ torch.manual_seed(20261205)
 torch.set_num_threads(1)
 
 CFG = dict(name="pgr-fixture", node_features="name_tokens", node_dim=8, gcn_layers=2, gcn_hidden=6, vocab_size=30,
-           text_width=16, text_heads=2, text_ffn_hidden=32, text_layers=2, max_position_embeddings=12,
+           text_width=32, text_heads=2, text_ffn_hidden=48, text_layers=2, max_position_embeddings=12,
            max_text_len=10, text_ln_eps=1e-12, text_dropout=0.1, fusion_hidden=12, fusion_dim=10,
            classifier_hidden=8)
 L = 10
