@@ -87,13 +87,18 @@ for name in sorted(runs(a_root) ^ runs(b_root)):
 for name in sorted(runs(a_root) & runs(b_root)):
     a, b = os.path.join(a_root, name), os.path.join(b_root, name)
     notes = []
-    ma, mb = (dict(numbers(json.load(open(os.path.join(d, "metrics.json"))))) if
+    ja, jb = (dict(numbers(json.load(open(os.path.join(d, "metrics.json"))))) if
               os.path.exists(os.path.join(d, "metrics.json")) else {} for d in (a, b))
+    # The echoed configuration is reported apart: it may record more (a resolved flag, a new recipe field).
+    ma, mb = ({k: v for k, v in j.items() if not k.startswith(".config.")} for j in (ja, jb))
+    ca, cb = ({k: v for k, v in j.items() if k.startswith(".config.")} for j in (ja, jb))
     if ma.keys() != mb.keys():
         notes.append(f"metric keys differ: {sorted(ma.keys() ^ mb.keys())[:5]}")
     diff = [(abs(ma[k] - mb[k]), k) for k in ma.keys() & mb.keys() if ma[k] != mb[k]]
     if diff:
         notes.append(f"{len(diff)} of {len(ma)} metrics differ (largest {max(diff)[0]:.3g} in {max(diff)[1]})")
+    config_changes = [f"{k[8:]} {ca.get(k)} -> {cb.get(k)}" for k in sorted(ca.keys() | cb.keys())
+                      if ca.get(k) != cb.get(k)]
     wa, wb = os.path.join(a, "model.safetensors"), os.path.join(b, "model.safetensors")
     nw = 0
     if os.path.exists(wa):
@@ -114,5 +119,7 @@ for name in sorted(runs(a_root) & runs(b_root)):
     status = "identical" if not notes else "DIFFERENT: " + "; ".join(notes)
     bad += bool(notes)
     print(f"{name:14s} {len(ma):4d} metrics, {nw:3d} tensors, {ns} score files: {status}")
+    if config_changes:
+        print(f"{'':14s} config.json echo: {', '.join(config_changes)}")
 sys.exit(1 if bad else 0)
 PY
