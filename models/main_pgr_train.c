@@ -124,15 +124,8 @@ int main(int argc, char **argv) {
     params_finalize(&ps);
     params_initialize(&ps, (uint64_t)seed);
     if (text_init) {
-        ParamsLoadOptions lo = params_load_defaults();
-        lo.strict = 0;
-        lo.file_prefix = text_init_prefix;
-        lo.param_prefix = "text_encoder.";
-        ParamsLoadReport rep;
-        error_exit_if(params_load(&ps, text_init, lo, &rep));
-        printf("text encoder from %s: %d tensors loaded, %d missing, %d mismatched\n", text_init, rep.loaded,
-               rep.missing, rep.mismatched);
-        params_load_report_free(&rep);
+        error_exit_if(pgr_model_load_text(&ps, text_init, text_init_prefix));
+        printf("text encoder from %s\n", text_init);
     }
     if (device != DEVICE_CPU) params_to_device(&ps, device);
     printf("model %s: %lld parameters, node features %s\n", cfg.name, (long long)params_count_trainable(&ps),

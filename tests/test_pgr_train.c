@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/params_io.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "data/synth_pgr.h"
@@ -90,4 +91,48 @@ TEST(test_pgr_training_beats_the_majority_class_on_the_synthetic_world) {
     double again = 0;
     ASSERT(train_and_score(&c, 8, &again) == acc && again == loss); /* deterministic */
     pgr_corpus_free(&c);
+}
+
+/* A model of the test config under `seed`, with `text_width`. */
+static void small_model(PgrModel *m, ParamSet *ps, int text_width, uint64_t seed) {
+    cJSON *j = cJSON_Parse(CONFIG);
+    PgrConfig cfg;
+    CHECK(pgr_config_from_json(&cfg, j, "test config") == 0, "%s", error_message());
+    cJSON_Delete(j);
+    cfg.vocab_size = 50;
+    cfg.text_width = text_width;
+    params_init(ps);
+    pgr_model_declare(m, ps, &cfg, 10);
+    params_finalize(ps);
+    params_initialize(ps, seed);
+}
+
+TEST(test_pgr_text_init_loads_the_text_encoder_only) {
+    PgrModel a, b, c;
+    ParamSet pa, pb, pc;
+    small_model(&a, &pa, 32, 1);
+    small_model(&b, &pb, 32, 2);
+    small_model(&c, &pc, 64, 3);
+    char path[512];
+    test_tmp_path(path, sizeof path, "pgr_text_init.safetensors");
+    ASSERT_MSG(params_save(&pa, path, NULL, 0) == 0, "%s", error_message());
+    float *before = malloc((size_t)pb.total * sizeof *before);
+    memcpy(before, pb.values, (size_t)pb.total * sizeof *before);
+    ASSERT_MSG(pgr_model_load_text(&pb, path, "text_encoder.") == 0, "%s", error_message());
+    for (int k = 0; k < pb.count; k++) { /* text parameters from the file, the others untouched */
+        const Tensor *p = pb.items[k];
+        int text = strncmp(p->name, "text_encoder.", 13) == 0;
+        const float *want = text ? (const float *)params_find(&pa, p->name)->data : before + params_offset(&pb, p);
+        ASSERT_MSG(memcmp(p->data, want, (size_t)tensor_numel(p) * sizeof(float)) == 0, "%s", p->name);
+    }
+    free(before);
+    ASSERT(pgr_model_load_text(&pc, path, "text_encoder.") < 0);
+    ASSERT_MSG(strstr(error_message(), "mismatched") && strstr(error_message(), "word_embeddings"), "%s",
+               error_message());
+    pgr_model_free(&a);
+    pgr_model_free(&b);
+    pgr_model_free(&c);
+    params_free(&pa);
+    params_free(&pb);
+    params_free(&pc);
 }
