@@ -9,7 +9,7 @@
 #include "core/rng.h"
 #include "core/xalloc.h"
 #include "eval/retrieval_eval.h"
-#include "models/pair_outputs.h"
+#include "models/task_retrieval.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -43,18 +43,18 @@ void run_evaluation_free(RunEvaluation *e) {
     memset(e, 0, sizeof *e);
 }
 
-/* FNV-1a (over 32-bit words) of the online parameter values: recognises θ0 itself (or a copy)
+/* FNV-1a (over 32-bit words) of the trainable parameter values: recognises θ0 itself (or a copy)
  * among the evaluated models, whose MI row is then 1 by construction. */
-static uint64_t params_hash(const Albef *m) {
-    uint64_t h = FNV1A_INIT ^ (uint64_t)m->params.total;
+static uint64_t params_hash(const ParamSet *ps) {
+    uint64_t h = FNV1A_INIT ^ (uint64_t)ps->total;
     float *host = NULL; /* device parameters are hashed from a host copy */
-    if (m->params.device != DEVICE_CPU) {
-        host = xmalloc((size_t)m->params.total * sizeof *host);
-        device_copy(host, DEVICE_CPU, m->params.values, m->params.device, (size_t)m->params.total * sizeof *host);
+    if (ps->device != DEVICE_CPU) {
+        host = xmalloc((size_t)ps->total * sizeof *host);
+        device_copy(host, DEVICE_CPU, ps->values, ps->device, (size_t)ps->total * sizeof *host);
     }
-    const float *v = host ? host : m->params.values;
+    const float *v = host ? host : ps->values;
     /* One 32-bit word per step (not per byte): ALBEF-base has 2e8 values. */
-    for (int64_t k = 0; k < m->params.total; k++) {
+    for (int64_t k = 0; k < ps->total; k++) {
         uint32_t bits;
         memcpy(&bits, &v[k], sizeof bits);
         h = (h ^ bits) * 1099511628211ULL;
@@ -63,13 +63,14 @@ static uint64_t params_hash(const Albef *m) {
     return h;
 }
 
-/* The attacker's features φ of n pairs of s under model m (§6.3 item 1):
- * p = softmax(ITM logits) of each (image, own caption) pair, φ = H(p) or p. */
-static int mi_pair_features(const RunEvaluation *e, Albef *m, const RetrievalSet *s, const int64_t *pairs,
-                            int64_t n, int batch, double *out) {
-    float *probs = xmalloc((size_t)n * 2 * sizeof *probs);
-    int rc = pair_itm_probs(m, s, pairs, n, batch, probs);
-    if (rc == 0) mi_features(probs, n, 2, e->mi_feature, out);
+/* The attacker's features φ of n items of a split under model m (§6.3 item
+ * 1): p = the task's output distribution of each item (Task.item_probs;
+ * retrieval: softmax of the ITM logits of the pair), φ = H(p) or p. */
+static int mi_item_features(const RunEvaluation *e, const Task *t, TaskModel *m, TaskSplit split,
+                            const int64_t *items, int64_t n, int batch, double *out) {
+    float *probs = xmalloc((size_t)n * (size_t)t->n_classes * sizeof *probs);
+    int rc = t->item_probs(t, m, split, items, n, batch, probs);
+    if (rc == 0) mi_features(probs, n, t->n_classes, e->mi_feature, out);
     free(probs);
     return rc;
 }
@@ -90,7 +91,8 @@ static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, uint64_t s
     return idx;
 }
 
-int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original) {
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *original) {
+    const Task *t = &ctx->task;
     CHECK(e->n == 0, "run_evaluation_set_original: call it before adding rows");
     CHECK(e->mi_attacker == NULL, "run_evaluation_set_original: called twice");
     const int64_t n_val = ctx->val.split.n_texts, n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
@@ -113,7 +115,7 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, seed);
     int64_t *val_pairs = xmalloc((size_t)n_val * sizeof *val_pairs);
     for (int64_t t = 0; t < n_val; t++) val_pairs[t] = t;
-    const int dim = e->mi_feature == MI_FEATURE_ENTROPY ? 1 : 2;
+    const int dim = e->mi_feature == MI_FEATURE_ENTROPY ? 1 : t->n_classes;
     double *f_mem = xmalloc((size_t)(n_mem * dim) * sizeof(double));
     double *f_val = xmalloc((size_t)(n_val * dim) * sizeof(double));
     /* Item 5's control: the first Dr evaluation subset (|Df| pairs, drawn by
@@ -123,12 +125,14 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     if (n_ctrl) memcpy(e->mi_ctrl_pairs, ctx->eval_sets.dr_subsets, (size_t)n_ctrl * sizeof *e->mi_ctrl_pairs);
     e->mi_df_before = xmalloc((size_t)(n_df * dim) * sizeof(double));
     e->mi_ctrl_before = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
-    log_info("membership inference: attacker on the original model's ITM outputs (%lld validation pairs as "
-             "non-members, %lld Dr pairs as members)", (long long)n_val, (long long)n_mem);
-    int rc = mi_pair_features(e, original, &ctx->train, members, n_mem, batch, f_mem);
-    if (rc == 0) rc = mi_pair_features(e, original, &ctx->val, val_pairs, n_val, batch, f_val);
-    if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
-    if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
+    log_info("membership inference: attacker on the original model's outputs (%lld validation items as "
+             "non-members, %lld Dr items as members)", (long long)n_val, (long long)n_mem);
+    int rc = mi_item_features(e, t, original, TASK_SPLIT_TRAIN, members, n_mem, batch, f_mem);
+    if (rc == 0) rc = mi_item_features(e, t, original, TASK_SPLIT_VAL, val_pairs, n_val, batch, f_val);
+    if (rc == 0)
+        rc = mi_item_features(e, t, original, TASK_SPLIT_TRAIN, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
+    if (rc == 0)
+        rc = mi_item_features(e, t, original, TASK_SPLIT_TRAIN, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
     if (rc == 0 && !(e->mi_attacker = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &opt))) rc = -1;
     free(members);
     free(val_pairs);
@@ -148,25 +152,25 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     e->mi_df_pairs = ctx->eval_sets.df;
     e->mi_n_val = n_val;
     e->mi_n_members = n_mem;
-    e->mi_original_hash = params_hash(original);
+    e->mi_original_hash = params_hash(original->params);
     log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f",
              mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df));
     return 0;
 }
 
 /* P_after and the MiReport of one model (§6.3 items 4-5). */
-static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out) {
+static int mi_evaluate(RunEvaluation *e, RunContext *ctx, TaskModel *m, MiReport *out) {
     const int64_t n_df = e->mi_n_df, n_ctrl = e->mi_n_ctrl;
     const int dim = e->mi_dim;
-    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL)
+    if (params_hash(m->params) == e->mi_original_hash)
         /* θ0 itself: its features are the ones the attacker already holds. */
         return mi_report_compute(e->mi_attacker, e->mi_df_before, e->mi_df_before, n_df, e->mi_ctrl_before,
                                  e->mi_ctrl_before, n_ctrl, out);
     double *df_after = xmalloc((size_t)(n_df * dim) * sizeof(double));
     double *ctrl_after = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
     const int batch = ctx->recipe.batch_eval;
-    int rc = mi_pair_features(e, m, &ctx->train, e->mi_df_pairs, n_df, batch, df_after);
-    if (rc == 0) rc = mi_pair_features(e, m, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, ctrl_after);
+    int rc = mi_item_features(e, &ctx->task, m, TASK_SPLIT_TRAIN, e->mi_df_pairs, n_df, batch, df_after);
+    if (rc == 0) rc = mi_item_features(e, &ctx->task, m, TASK_SPLIT_TRAIN, e->mi_ctrl_pairs, n_ctrl, batch, ctrl_after);
     if (rc == 0)
         rc = mi_report_compute(e->mi_attacker, e->mi_df_before, df_after, n_df, e->mi_ctrl_before, ctrl_after, n_ctrl,
                                out);
@@ -175,8 +179,13 @@ static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *ou
     return rc;
 }
 
-int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds) {
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, TaskModel *tm, const char *name, double time_seconds) {
     CHECK(e->n < REPORT_MAX_MODELS, "too many models in one report");
+    /* Dt and Df are retrieval's (recall with the ITM rerank; the pairs' ITC cosine) until a
+     * classification task brings its accuracy and class-probability AUCs. */
+    if (ctx->task.kind != TASK_RETRIEVAL)
+        return error_set("evaluating %s: Dt and Df for the %s task are not built yet", name, ctx->task.name);
+    Albef *m = task_albef(tm);
     log_info("evaluating %s", name);
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = ctx->recipe.k_test;
@@ -190,7 +199,7 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
         return error_prefix("evaluating %s on Df", name);
     }
     MiReport mi;
-    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi) < 0) {
+    if (e->mi_attacker && mi_evaluate(e, ctx, tm, &mi) < 0) {
         forget_metrics_free(fm);
         retrieval_eval_result_free(&dt);
         return error_prefix("membership inference of %s", name);

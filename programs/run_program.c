@@ -42,9 +42,9 @@ void run_program_finish(RunContext *ctx, const char *method, TaskModel *original
     snprintf(row, sizeof row, "%s%s", method, ctx->flags.fusion_only ? "-F" : "");
     RunEvaluation ev;
     run_evaluation_init(&ev, ctx, method);
-    error_exit_if(run_evaluation_set_original(&ev, ctx, task_albef(original))); /* MI attacker and P_before (§6.3) */
-    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, task_albef(original), "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, ctx, task_albef(unlearned), row, seconds));
+    error_exit_if(run_evaluation_set_original(&ev, ctx, original)); /* MI attacker and P_before (§6.3) */
+    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, original, "original", -1.0));
+    error_exit_if(run_evaluation_add(&ev, ctx, unlearned, row, seconds));
     error_exit_if(run_evaluation_finish(&ev, ctx));
     run_evaluation_free(&ev);
 }
