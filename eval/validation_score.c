@@ -40,12 +40,7 @@ int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const R
     }
     int64_t k = split->n_df < n_pool ? split->n_df : n_pool;
     Rng r = rng_make(seed, SELECTION_STREAM_HELDOUT);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_pool - i));
-        int64_t t = pool[i];
-        pool[i] = pool[j];
-        pool[j] = t;
-    }
+    rng_sample_i64(&r, pool, n_pool, k);
     qsort(pool, (size_t)k, sizeof *pool, cmp_i64);
     v->val = val;
     v->train = train;

@@ -81,12 +81,7 @@ static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, uint64_t s
     int64_t *idx = xmalloc((size_t)n * sizeof *idx);
     memcpy(idx, dr, (size_t)n * sizeof *idx);
     Rng r = rng_make(seed, RUN_EVAL_MI_MEMBER_STREAM);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
+    rng_sample_i64(&r, idx, n, k);
     qsort(idx, (size_t)k, sizeof *idx, cmp_i64);
     return idx;
 }
