@@ -2,7 +2,8 @@
 #   make            library and every program in bin/
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
 #   make test       builds and runs the test suite ("N passed, N failed, N skipped"), then the
-#                   CUDA kernel emulator suite and program check (tests/cuda_emu)
+#                   CUDA kernel emulator suite and program check (tests/cuda_emu), then the
+#                   quick paper reproduction (tests/reproduce_quick.sh)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
@@ -117,6 +118,8 @@ $(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 test: $(BUILD)/run_tests $(PROGS)
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
 	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
+	@echo "== scripts/reproduce_paper.sh --quick: every table and plot written and well formed, then resumed =="
+	bash tests/reproduce_quick.sh $(BIN)
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
 # The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c)

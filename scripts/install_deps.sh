@@ -2,8 +2,9 @@
 # Installs the Debian packages the build needs, when missing (the machines run
 # as root; `make` calls this once, then keeps build/.deps-ok).
 set -euo pipefail
-# g++ and python3: the CUDA kernel emulator of `make test` (tests/cuda_emu).
-packages=(g++ python3 libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev)
+# g++ and python3: the CUDA kernel emulator of `make test` (tests/cuda_emu);
+# python3-matplotlib: the plots of scripts/reproduce_paper.sh.
+packages=(g++ python3 python3-matplotlib libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,194 @@
+"""The runs of one reproduction: for every available task and seed, the
+original model, every method of Table 2 and ablation of Table 4 on one
+deletion request, the unimodal probe of Table 5, and Figure 2's runs at the
+larger |Df|. Each run is a program, its flags and the runs it waits for.
+"""
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+import catalog
+
+
+@dataclass
+class Run:
+    id: str                   # path under <out>/runs/, also its name in progress lines
+    program: str              # bin/<program>
+    flags: list               # [(name, value)], value a str or a bool (--name / --no-name)
+    deps: list = field(default_factory=list)    # ids of the runs it needs
+    inputs: list = field(default_factory=list)  # files and folders its result depends on (fingerprinted)
+    outputs: tuple = ()       # files a finished run has written
+    writes_config: bool = True  # the program writes config.json (mkdata does not)
+    soft_deps: list = field(default_factory=list)  # runs it uses when they succeeded (the probe's checkpoints)
+    finalize: object = None   # finalize(run, succeeded ids) sets flags and inputs from the soft deps that succeeded
+
+    def argv(self, bin_dir, out_dir):
+        args = [os.path.join(bin_dir, self.program)]
+        for name, value in self.flags:
+            if value is True:
+                args.append(f"--{name}")
+            elif value is False:
+                args.append(f"--no-{name}")
+            else:
+                args += [f"--{name}", str(value)]
+        if self.writes_config:
+            args += ["--out", out_dir]
+        return args
+
+
+def parse_flags(tokens):
+    """("--epochs", "1", "--fusion-only", "--no-md") -> [("epochs", "1"), ("fusion-only", True), ("md", False)]."""
+    out, k = [], 0
+    while k < len(tokens):
+        tok = tokens[k]
+        assert tok.startswith("--"), f"flag expected, got {tok!r}"
+        name = tok[2:]
+        if k + 1 < len(tokens) and not tokens[k + 1].startswith("--"):
+            out.append((name, tokens[k + 1]))
+            k += 2
+        elif name.startswith("no-"):
+            out.append((name[3:], False))
+            k += 1
+        else:
+            out.append((name, True))
+            k += 1
+    return out
+
+
+def program_tasks(bin_dir, program, cache={}):
+    """The --task values a program's --help lists (None: it names no choices)."""
+    if program not in cache:
+        path = os.path.join(bin_dir, program)
+        try:
+            text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30).stdout
+        except OSError as e:
+            cache[program] = (set(), f"{path}: {e.strerror}")
+            return cache[program]
+        m = re.search(r"^\s*--task\s+(\S+)", text, re.M)
+        if not m:
+            cache[program] = (set(), f"bin/{program} has no --task flag")
+        elif m.group(1).startswith("<"):
+            cache[program] = (None, "")
+        else:
+            cache[program] = (set(m.group(1).split("|")), "")
+    return cache[program]
+
+
+def task_flag(bin_dir, program, task):
+    """The --task value that selects `task` in bin/<program>, or (None, why)."""
+    choices, why = program_tasks(bin_dir, program)
+    if choices is None:
+        return task.task_flags[0], ""
+    for name in task.task_flags:
+        if name in choices:
+            return name, ""
+    return None, why or f"bin/{program} --task takes {'|'.join(sorted(choices))}, not {task.task_flags[0]}"
+
+
+@dataclass
+class Plan:
+    runs: list
+    tasks: list               # available Task objects
+    unavailable: dict         # task name -> reason
+    cells_unavailable: dict   # (task name, row) -> reason (a program that does not take the task)
+    seeds: list
+    settings: object
+    model: str
+
+
+def probe_run(task, seed, df_size, table_runs, paths, flags, deps, inputs):
+    """Table 5's probe of every checkpoint of one deletion request; a method
+    run that failed is left out of it rather than failing the probe."""
+    rid = f"{task.name}/s{seed}/df{df_size}/probe"
+    ckpt = {row: os.path.join(paths.run_dir(r.id), "model.safetensors") for row, r in table_runs.items()}
+
+    def finalize(run, succeeded):
+        rows = [row for row, r in table_runs.items() if r.id in succeeded]
+        run.flags = flags + [("checkpoints", ",".join(ckpt[r] for r in rows)), ("names", ",".join(rows))]
+        run.inputs = inputs + [ckpt[r] for r in rows]
+        return bool(rows)
+
+    run = Run(rid, catalog.PROBE_PROGRAM, list(flags), deps=list(deps), inputs=list(inputs), outputs=("probe.json",),
+              soft_deps=[r.id for r in table_runs.values()], finalize=finalize)
+    return run
+
+
+def model_for(task, model):
+    return task.models.get(model, model)
+
+
+def build(opts, settings, seeds, bin_dir, paths):
+    """opts: model, tasks (names or None), quick; paths: data_dir(world) and run_dir(id) functions."""
+    runs, tasks, unavailable, cells_unavailable = [], [], {}, {}
+    worlds_made = set()
+    wanted = [t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks]
+    for task in wanted:
+        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task)
+        if flag is None:
+            unavailable[task.name] = why
+            continue
+        tasks.append(task)
+        model = model_for(task, opts.model)
+        world_flags = settings.worlds.get(task.world)
+        data_flags, data_inputs, data_deps = [], [], []
+        if world_flags is not None:
+            world_id = f"data/{task.world}"
+            data_dir = paths.run_dir(world_id)
+            if world_id not in worlds_made:
+                worlds_made.add(world_id)
+                runs.append(Run(world_id, "mkdata", [("out", data_dir)] + parse_flags(world_flags),
+                                outputs=(), writes_config=False))
+            data_flags, data_inputs, data_deps = [("data", data_dir)], [data_dir], [world_id]
+        base = [("model", model), ("task", flag)] + data_flags
+        for seed in seeds:
+            orig_id = f"{task.name}/s{seed}/original"
+            extra = catalog.TRAIN.quick if opts.quick else ()
+            # The original does not depend on Df; --df-size 1 keeps it the same whatever |Df| the tables use.
+            runs.append(Run(orig_id, "train", base + [("seed", str(seed)), ("df-size", "1"),
+                                                      ("eval-original", False)] + parse_flags(extra),
+                            deps=list(data_deps), inputs=list(data_inputs), outputs=("model.safetensors",)))
+            original = os.path.join(paths.run_dir(orig_id), "model.safetensors")
+
+            def method_run(method, df_size, first):
+                prog_flag, why = task_flag(bin_dir, method.program, task)
+                if prog_flag is None:
+                    cells_unavailable[(task.name, method.row)] = why
+                    return None
+                rid = f"{task.name}/s{seed}/df{df_size}/{catalog.run_key(method.row)}"
+                flags = [("model", model), ("task", prog_flag)] + data_flags + [
+                    ("original", original), ("seed", str(seed)), ("df-size", str(df_size)),
+                    # The original row is evaluated once per deletion request, by Retrain's run.
+                    ("eval-original", first)]
+                flags += parse_flags(settings.common) + parse_flags(method.flags)
+                if opts.quick:
+                    flags += parse_flags(method.quick)
+                return Run(rid, method.program, flags, deps=data_deps + [orig_id], inputs=data_inputs + [original],
+                           outputs=("metrics.json",))
+
+            table_runs = {}
+            for method in catalog.METHODS + catalog.ABLATIONS[1:]:
+                run = method_run(method, settings.df_size, method.row == "Retrain")
+                if run:
+                    runs.append(run)
+                    table_runs[method.row] = run
+            probe_flag, why = task_flag(bin_dir, catalog.PROBE_PROGRAM, task)
+            if probe_flag is None:
+                cells_unavailable[(task.name, "probe")] = why
+            elif table_runs:
+                runs.append(probe_run(task, seed, settings.df_size, table_runs, paths,
+                                      [("model", model), ("task", probe_flag)] + data_flags + [
+                                          ("original", original), ("seed", str(seed)),
+                                          ("df-size", str(settings.df_size))],
+                                      data_deps + [orig_id], data_inputs + [original]))
+            if task is tasks[0]:
+                # Figure 2 on the first available task; its first size is Table 2's request.
+                for size in settings.fig2_sizes:
+                    if size == settings.df_size:
+                        continue
+                    for method in catalog.METHODS:
+                        if method.row in settings.fig2_rows:
+                            run = method_run(method, size, False)
+                            if run:
+                                runs.append(run)
+    return Plan(runs, tasks, unavailable, cells_unavailable, seeds, settings, opts.model)
