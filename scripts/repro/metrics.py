@@ -96,6 +96,8 @@ class Reader:
             return None
         for key in keys:
             if key in entry:
+                if entry[key] is None and not optional:
+                    self._note(path, f"has {key} = null in models.{model_name or row}")
                 return _number(entry[key])
         if not optional:
             self._note(path, f"has no key {' or '.join(keys)} in models.{model_name or row}")

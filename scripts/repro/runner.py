@@ -120,17 +120,16 @@ class Runner:
 
     def _estimate(self, run):
         """Expected seconds of a run: the mean wall time of finished runs of the same program on the same
-        task and |Df| (then the same program, then any run), 5 s before anything has finished."""
+        task and |Df| on any seed (then the same program and task, then the same program, then any run);
+        5 s before anything has finished."""
         def key(r, depth):
-            parts = r.id.split("/")
-            return (r.program,) + tuple(parts[:depth])
-        for depth in (3, 1, 0):
+            parts = r.id.split("/")  # <task>/s<seed>/df<k>/<row>
+            return (r.program,) + tuple(parts[:1] + parts[2:3])[:depth]
+        for depth in (2, 1, 0):
             same = [w for rid, w in self.wall.items() if key(self.by_id[rid], depth) == key(run, depth)]
-            if depth == 0 and not same:
-                return 5.0
             if same:
                 return sum(same) / len(same)
-        return 5.0
+        return sum(self.wall.values()) / len(self.wall) if self.wall else 5.0
 
     def _progress(self, event, run, started, pending, running):
         """One line: which run of how many, what happened, elapsed time and the ETA (the estimated
