@@ -121,13 +121,9 @@ def main(argv):
           f"{', '.join(map(str, the_plan.seeds))}, |Df| {settings.df_size}, Figure 2 at "
           f"{', '.join(map(str, settings.fig2_sizes))}; results in {opts.out}", flush=True)
     if opts.dry_run:
-        will_run = set()
+        will = runner.predict(the_plan.runs, paths.run_dir, opts.redo)
         for k, run in enumerate(the_plan.runs, 1):
-            waits = [d for d in run.deps + run.soft_deps if d in will_run]
-            why = f"after {waits[0]}" if waits else runner.why_not_done(run, paths.run_dir(run.id))
-            if why:
-                will_run.add(run.id)
-            print(f"[run {k}/{len(the_plan.runs)}] {run.id} (bin/{run.program}): {why or 'done before'}")
+            print(f"[run {k}/{len(the_plan.runs)}] {run.id} (bin/{run.program}): {will.get(run.id, 'done before')}")
         return 0
     r = runner.Runner(the_plan, paths, bin_dir, ROOT, opts.jobs, opts.threads, redo=opts.redo)
     if opts.report_only:
@@ -146,7 +142,7 @@ def main(argv):
             with open(rec) as f:
                 data = json.load(f)
             commits.add(data.get("commit", "unknown"))
-            wall[run.id] = float(data.get("wall_seconds", 0))
+            wall[run.id] = (run.program, float(data.get("wall_seconds", 0)), data.get("cpu_seconds"))
     reader = Reader(paths.run_dir)
     builder = tables.Builder(the_plan, reader, r.status)
     report.write(opts.out, the_plan, builder, r.status, r.reasons, reader, opts, argv, commits, wall, started)

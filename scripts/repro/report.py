@@ -100,6 +100,23 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {mem}; {platform.system()} {platform.release()}; GPU: {gpu}"
 
 
+def run_times(wall):
+    """Wall and CPU seconds per program over the finished runs (what a longer reproduction will spend)."""
+    progs = {}
+    for program, w, cpu in wall.values():
+        progs.setdefault(program, []).append((w, cpu))
+    total_w = sum(w for _, w, _ in wall.values())
+    cpus = [c for _, _, c in wall.values() if c is not None]
+    lines = [f"{len(wall)} finished runs: {total_w:.0f} s of wall time in all"
+             + (f", {sum(cpus):.0f} CPU-seconds" if cpus else "") + " (times of the invocation that ran each):", ""]
+    rows = []
+    for program, ts in sorted(progs.items(), key=lambda kv: -sum(w for w, _ in kv[1])):
+        c = [cpu for _, cpu in ts if cpu is not None]
+        rows.append((f"bin/{program}", [str(len(ts)), f"{sum(w for w, _ in ts):.0f}", f"{sum(w for w, _ in ts) / len(ts):.1f}",
+                                         f"{sum(c):.0f}" if c else "—"]))
+    return lines + [md_table("program", ["runs", "wall (s)", "wall per run (s)", "CPU (s)"], rows), ""]
+
+
 def write(out_dir, plan, builder, runner_status, reasons, reader, opts, argv, commits, wall, started):
     tables = [builder.table2(), builder.table3(), builder.table4(), builder.table5()]
     t2, t3, t4, t5 = tables
@@ -195,7 +212,7 @@ def write(out_dir, plan, builder, runner_status, reasons, reader, opts, argv, co
     L.append("- every run's resolved settings: `runs/<task>/s<seed>/df<k>/<method>/config.json`; its numbers: "
              "`metrics.json` (probe: `probe.json`); the command and exit: `repro_run.json`; its output: `logs/`")
     L.append("")
-    L += ["## Runs", "", f"Total program time {sum(wall.values()):.0f} s over {len(wall)} finished runs."]
+    L += ["## Runs", ""] + run_times(wall)
     bad = [(rid, runner_status.get(rid), reasons.get(rid, "")) for rid in (r.id for r in plan.runs)
            if runner_status.get(rid) in ("failed", "skipped", None)]
     for rid, st, why in bad:

@@ -92,6 +92,20 @@ def why_not_done(run, run_dir):
     return None
 
 
+def predict(runs, run_dir, redo=False):
+    """{run id: why it will run} for the runs an invocation will run: those not finished with their
+    config, and those after a run that will run (its output is their input)."""
+    will = {}
+    for run in runs:
+        waits = [d for d in run.deps + run.soft_deps if d in will]
+        if run.finalize:  # as if every input finishes
+            run.finalize(run, set(run.soft_deps))
+        why = f"after {waits[0]}" if waits else ("--redo" if redo else why_not_done(run, run_dir(run.id)))
+        if why:
+            will[run.id] = why
+    return will
+
+
 def git_commit(root):
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], capture_output=True,
@@ -135,7 +149,7 @@ class Runner:
         """One line: which run of how many, what happened, elapsed time and the ETA (the estimated
         seconds of the runs left, over the jobs that run them)."""
         now = time.time()
-        left = sum(self._estimate(r) for r in pending if r.id not in self.status) + sum(
+        left = sum(self._estimate(r) for r in pending if r.id in self.todo and r.id not in self.status) + sum(
             max(0.0, self._estimate(self.by_id[rid]) - (now - t0)) for rid, (_, _, t0) in running.items())
         width = max(1, min(self.jobs, len(pending) + len(running)))
         self.log(f"[run {self.index[run.id]}/{len(self.plan.runs)}] {event} {run.id} (bin/{run.program}) | "
@@ -150,7 +164,9 @@ class Runner:
             os.makedirs(run_dir, exist_ok=True)
         log_path = self.paths.log_path(run.id)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), OMP_WAIT_POLICY="passive")
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads))
+        if self.jobs > 1:  # spinning OpenMP threads of concurrent runs slow each other down many times over
+            env.setdefault("OMP_WAIT_POLICY", "passive")
         log_file = open(log_path, "w")
         argv = run.argv(self.bin_dir, run_dir)
         log_file.write("$ " + " ".join(argv) + "\n")
@@ -158,7 +174,7 @@ class Runner:
         proc = subprocess.Popen(argv, cwd=self.paths.work_dir, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         return proc, log_file
 
-    def _finish(self, run, proc, log_file, seconds):
+    def _finish(self, run, proc, log_file, seconds, cpu_seconds):
         log_file.close()
         run_dir = self.paths.run_dir(run.id)
         if proc.returncode != 0:
@@ -174,7 +190,7 @@ class Runner:
             return
         record = {"program": run.program, "flags": flags_json(run),
                   "inputs": {p: fingerprint(p) for p in run.inputs}, "commit": self.commit,
-                  "wall_seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "wall_seconds": seconds, "cpu_seconds": cpu_seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "argv": run.argv(self.bin_dir, run_dir)}
         with open(os.path.join(run_dir, RECORD), "w") as f:
             json.dump(record, f, indent=1)
@@ -193,6 +209,7 @@ class Runner:
                         self.wall[r.id] = float(json.load(f)["wall_seconds"])
                 except (ValueError, KeyError, OSError):
                     pass
+        self.todo = predict(runs, self.paths.run_dir, self.redo)
         pending, running, started = list(runs), {}, time.time()
         try:
             while pending or running:
@@ -227,11 +244,14 @@ class Runner:
                     continue
                 time.sleep(0.2)
                 for rid, (proc, log_file, t0) in list(running.items()):
-                    if proc.poll() is None:
+                    # wait4 rather than poll: the child's CPU time comes with its exit status.
+                    pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid == 0:
                         continue
+                    proc.returncode = os.waitstatus_to_exitcode(wait_status)
                     del running[rid]
                     run = self.by_id[rid]
-                    self._finish(run, proc, log_file, time.time() - t0)
+                    self._finish(run, proc, log_file, time.time() - t0, usage.ru_utime + usage.ru_stime)
                     if self.status[rid] == "failed":
                         self.log(f"[run {self.index[rid]}/{len(runs)}] FAILED {rid}: {self.reasons[rid]} "
                                  f"(log: {self.paths.log_path(rid)})")
