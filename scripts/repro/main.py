@@ -4,6 +4,7 @@ builds the programs first."""
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
@@ -105,7 +106,12 @@ def parse(argv):
     return opts, settings
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the runner stops its runs before exiting
+
+
 def main(argv):
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.time()
     opts, settings = parse(argv)
     bin_dir = os.path.abspath(opts.bin)
@@ -134,7 +140,13 @@ def main(argv):
                 run.finalize(run, ok)
             r.status[run.id] = "reused" if runner.why_not_done(run, paths.run_dir(run.id)) is None else None
     else:
-        r.run_all()
+        try:
+            r.run_all()
+        except KeyboardInterrupt:
+            done = sum(1 for v in r.status.values() if v in ("ran", "reused"))
+            print(f"\ninterrupted: {done} of {len(the_plan.runs)} runs finished; the same command picks up from there",
+                  file=sys.stderr)
+            return 130
     commits, wall = set(), {}
     for run in the_plan.runs:
         rec = os.path.join(paths.run_dir(run.id), runner.RECORD)

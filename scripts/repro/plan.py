@@ -56,8 +56,12 @@ def parse_flags(tokens):
     return out
 
 
-def program_tasks(bin_dir, program, cache={}):
-    """The --task values a program's --help lists (None: it names no choices)."""
+_help_cache = {}
+
+
+def program_tasks(bin_dir, program):
+    """The --task values a program's --help lists (None: it names no choices), and why none."""
+    cache = _help_cache
     if program not in cache:
         path = os.path.join(bin_dir, program)
         try:
