@@ -122,57 +122,77 @@ def model_for(task, model):
     return task.models.get(model, model)
 
 
+@dataclass
+class _Request:
+    """What every run of one task and seed shares."""
+    task: object
+    seed: int
+    model: str
+    data_flags: list   # [("data", dir)] or [] (the task's default data)
+    data_deps: list
+    data_inputs: list
+    orig_id: str
+    original: str      # the original model's checkpoint
+
+
+def _world_run(task, settings, paths, runs, made):
+    """The mkdata run of the task's synthetic world (once per world); (flags, deps, inputs) of its users."""
+    world_flags = settings.worlds.get(task.world)
+    if world_flags is None:
+        return [], [], []
+    world_id = f"data/{task.world}"
+    data_dir = paths.run_dir(world_id)
+    if world_id not in made:
+        made.add(world_id)
+        runs.append(Run(world_id, "mkdata", [("out", data_dir)] + parse_flags(world_flags), writes_config=False))
+    return [("data", data_dir)], [world_id], [data_dir]
+
+
+def _original_run(req, flag, opts):
+    # The original does not depend on Df; --df-size 1 keeps it the same whatever |Df| the tables use.
+    flags = [("model", req.model), ("task", flag)] + req.data_flags + [
+        ("seed", str(req.seed)), ("df-size", "1"), ("eval-original", False)]
+    flags += parse_flags(catalog.TRAIN.quick if opts.quick else ())
+    return Run(req.orig_id, "train", flags, deps=list(req.data_deps), inputs=list(req.data_inputs),
+               outputs=("model.safetensors",))
+
+
+def _method_run(req, method, df_size, settings, opts, bin_dir, cells_unavailable):
+    """One method on the request's Df of df_size units, or None (noted) when its program does not take the task."""
+    prog_flag, why = task_flag(bin_dir, method.program, req.task)
+    if prog_flag is None:
+        cells_unavailable[(req.task.name, method.row)] = why
+        return None
+    rid = f"{req.task.name}/s{req.seed}/df{df_size}/{catalog.run_key(method.row)}"
+    flags = [("model", req.model), ("task", prog_flag)] + req.data_flags + [
+        ("original", req.original), ("seed", str(req.seed)), ("df-size", str(df_size)),
+        # The original row is evaluated once per deletion request, by Retrain's run.
+        ("eval-original", method.row == "Retrain" and df_size == settings.df_size)]
+    flags += parse_flags(settings.common) + parse_flags(method.flags)
+    if opts.quick:
+        flags += parse_flags(method.quick)
+    return Run(rid, method.program, flags, deps=req.data_deps + [req.orig_id],
+               inputs=req.data_inputs + [req.original], outputs=("metrics.json",))
+
+
 def build(opts, settings, seeds, bin_dir, paths):
-    """opts: model, tasks (names or None), quick; paths: data_dir(world) and run_dir(id) functions."""
-    runs, tasks, unavailable, cells_unavailable = [], [], {}, {}
-    worlds_made = set()
-    wanted = [t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks]
-    for task in wanted:
+    """Every run of the reproduction, in an order that runs each seed's table runs before its timing runs."""
+    runs, tasks, unavailable, cells_unavailable, worlds = [], [], {}, {}, set()
+    for task in (t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks):
         flag, why = task_flag(bin_dir, catalog.TRAIN.program, task)
         if flag is None:
             unavailable[task.name] = why
             continue
         tasks.append(task)
-        model = model_for(task, opts.model)
-        world_flags = settings.worlds.get(task.world)
-        data_flags, data_inputs, data_deps = [], [], []
-        if world_flags is not None:
-            world_id = f"data/{task.world}"
-            data_dir = paths.run_dir(world_id)
-            if world_id not in worlds_made:
-                worlds_made.add(world_id)
-                runs.append(Run(world_id, "mkdata", [("out", data_dir)] + parse_flags(world_flags),
-                                outputs=(), writes_config=False))
-            data_flags, data_inputs, data_deps = [("data", data_dir)], [data_dir], [world_id]
-        base = [("model", model), ("task", flag)] + data_flags
+        data_flags, data_deps, data_inputs = _world_run(task, settings, paths, runs, worlds)
         for seed in seeds:
             orig_id = f"{task.name}/s{seed}/original"
-            extra = catalog.TRAIN.quick if opts.quick else ()
-            # The original does not depend on Df; --df-size 1 keeps it the same whatever |Df| the tables use.
-            runs.append(Run(orig_id, "train", base + [("seed", str(seed)), ("df-size", "1"),
-                                                      ("eval-original", False)] + parse_flags(extra),
-                            deps=list(data_deps), inputs=list(data_inputs), outputs=("model.safetensors",)))
-            original = os.path.join(paths.run_dir(orig_id), "model.safetensors")
-
-            def method_run(method, df_size, first):
-                prog_flag, why = task_flag(bin_dir, method.program, task)
-                if prog_flag is None:
-                    cells_unavailable[(task.name, method.row)] = why
-                    return None
-                rid = f"{task.name}/s{seed}/df{df_size}/{catalog.run_key(method.row)}"
-                flags = [("model", model), ("task", prog_flag)] + data_flags + [
-                    ("original", original), ("seed", str(seed)), ("df-size", str(df_size)),
-                    # The original row is evaluated once per deletion request, by Retrain's run.
-                    ("eval-original", first)]
-                flags += parse_flags(settings.common) + parse_flags(method.flags)
-                if opts.quick:
-                    flags += parse_flags(method.quick)
-                return Run(rid, method.program, flags, deps=data_deps + [orig_id], inputs=data_inputs + [original],
-                           outputs=("metrics.json",))
-
+            req = _Request(task, seed, model_for(task, opts.model), data_flags, data_deps, data_inputs, orig_id,
+                           os.path.join(paths.run_dir(orig_id), "model.safetensors"))
+            runs.append(_original_run(req, flag, opts))
             table_runs = {}
             for method in catalog.METHODS + catalog.ABLATIONS[1:]:
-                run = method_run(method, settings.df_size, method.row == "Retrain")
+                run = _method_run(req, method, settings.df_size, settings, opts, bin_dir, cells_unavailable)
                 if run:
                     runs.append(run)
                     table_runs[method.row] = run
@@ -181,18 +201,14 @@ def build(opts, settings, seeds, bin_dir, paths):
                 cells_unavailable[(task.name, "probe")] = why
             elif table_runs:
                 runs.append(probe_run(task, seed, settings.df_size, table_runs, paths,
-                                      [("model", model), ("task", probe_flag)] + data_flags + [
-                                          ("original", original), ("seed", str(seed)),
+                                      [("model", req.model), ("task", probe_flag)] + data_flags + [
+                                          ("original", req.original), ("seed", str(seed)),
                                           ("df-size", str(settings.df_size))],
-                                      data_deps + [orig_id], data_inputs + [original]))
-            if task is tasks[0]:
-                # Figure 2 on the first available task; its first size is Table 2's request.
-                for size in settings.fig2_sizes:
-                    if size == settings.df_size:
-                        continue
-                    for method in catalog.METHODS:
-                        if method.row in settings.fig2_rows:
-                            run = method_run(method, size, False)
-                            if run:
-                                runs.append(run)
+                                      data_deps + [orig_id], data_inputs + [req.original]))
+            if task is tasks[0]:  # Figure 2 on the first available task; df_size's runs are Table 2's
+                for size in (s for s in settings.fig2_sizes if s != settings.df_size):
+                    for method in (m for m in catalog.METHODS if m.row in settings.fig2_rows):
+                        run = _method_run(req, method, size, settings, opts, bin_dir, cells_unavailable)
+                        if run:
+                            runs.append(run)
     return Plan(runs, tasks, unavailable, cells_unavailable, seeds, settings, opts.model)

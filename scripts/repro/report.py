@@ -175,7 +175,7 @@ def write(out_dir, plan, builder, runner_status, reasons, reader, opts, argv, co
           paper_table5(), ""]
     L += ["## Figure 2: unlearning time against |Df|", ""]
     if plan.tasks:
-        L += [f"![Figure 2](figure2.png)", "",
+        L += ["![Figure 2](figure2.png)", "",
               f"Task {f2_task.label}; times of the unlearning loop alone (`time_seconds`, evaluation excluded, spec "
               f"§6.5); the ratio is each method's time over Retrain's on the same seed and deletion request. "
               f"Numbers: `figure2.csv`.", ""]
