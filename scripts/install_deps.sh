@@ -2,9 +2,11 @@
 # Installs the Debian packages the build needs, when missing (the machines run
 # as root; `make` calls this once, then keeps build/.deps-ok).
 set -euo pipefail
-# g++ and python3: the CUDA kernel emulator of `make test` (tests/cuda_emu);
+# g++ and python3: the CUDA kernel emulator of `make test` (tests/cuda_emu).
+# Open MPI: the data-parallel ranks (core/comm.h) and mpirun for their tests.
 # python3-matplotlib: the plots of scripts/reproduce_paper.sh.
-packages=(g++ python3 python3-matplotlib libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev)
+packages=(g++ python3 python3-matplotlib libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev
+          libpng-dev libcjson-dev libsvm-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
