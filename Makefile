@@ -186,6 +186,56 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	    --img 32 --d 32 --b 4 --txt 8 --vocab 100
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
+# ---- Fuzzing (tests/fuzz/) ------------------------------------------------
+# libFuzzer harnesses for every parser of a user file, built with clang
+# (-fsanitize=fuzzer,address,undefined) against the parsers' sources compiled
+# the same way into $(FUZZ_DIR). Each harness runs FUZZ_SECONDS on a corpus in
+# $(FUZZ_DIR)/corpus/<name> (grown between runs) seeded from the test fixtures
+# and tests/fuzz/seeds/<name>; the inputs of earlier findings
+# (tests/fuzz/regressions/<name>/) run first, every time. `make test` runs each
+# for FUZZ_TEST_SECONDS.
+#   make fuzz FUZZ_SECONDS=N        every harness for N seconds, one after another
+#   make fuzz-<name> FUZZ_SECONDS=N one harness
+FUZZ_CC           := clang
+FUZZ_SECONDS      ?= 20
+FUZZ_TEST_SECONDS ?= 5
+FUZZ_DIR          := build/fuzz
+FUZZ_NAMES        := safetensors model_config annotations image vocab caption deletion pgr
+# OpenMP pragmas of the parsers are ignored here: the harnesses run one thread.
+FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-source-uses-openmp \
+               -D_GNU_SOURCE -I. -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := $(filter core/% data/%,$(LIB_SRCS)) models/model_config.c
+FUZZ_LIB      := $(FUZZ_DIR)/libfuzz_parsers.a
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+# seeds: tests/fuzz/seeds/<name>, plus the fixtures that are real files of that format
+FUZZ_SEEDS_safetensors := tests/fixtures/safetensors
+FUZZ_SEEDS_image       := tests/fixtures/images
+FUZZ_ENV               := FUZZ_VOCAB=tests/fuzz/seeds/vocab/vocab.txt
+
+$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_LIB): $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/tests/fuzz/fuzz_input.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $^ -o $@ -ljpeg -lpng -lcjson -lm
+
+.PHONY: fuzz fuzz-build $(FUZZ_NAMES:%=fuzz-%)
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_DIR)/tests/fuzz/fuzz_%.o) $(FUZZ_DIR)/tests/fuzz/fuzz_input.o
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
+# -max_len 64k: the seeds are small files; -timeout 10: a parser that spends
+# 10 s on one input is a hang; the regression inputs are replayed first.
+$(FUZZ_NAMES:%=fuzz-%): fuzz-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus/$* tests/fuzz/regressions/$*
+	$(FUZZ_ENV) $< -runs=0 tests/fuzz/regressions/$*
+	$(FUZZ_ENV) $< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$*- \
+	    $(FUZZ_DIR)/corpus/$* $(wildcard tests/fuzz/seeds/$*) $(FUZZ_SEEDS_$*) 2>&1 | tail -n 14
+# ---- end of the fuzzing block -----------------------------------------------
+
 bench: $(PROGS)
 	bash bench/run.sh
 

@@ -52,21 +52,6 @@ static const CliSpec spec = {"embed",
                              "checkpoint for lists of images and captions.",
                              flags, CLI_COUNT(flags)};
 
-/* "name" -> models/configs/name.json; anything that looks like a path is one. */
-static int resolve_config(const char *arg, char *path, size_t size) {
-    size_t len = strlen(arg);
-    int is_path = strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".json") == 0) || file_exists(arg);
-    if (is_path) {
-        snprintf(path, size, "%s", arg);
-        if (!file_exists(path)) return error_set("%s: model config not found", path);
-        return 0;
-    }
-    snprintf(path, size, "models/configs/%s.json", arg);
-    if (!file_exists(path)) return error_set("model \"%s\": %s not found (give a config JSON path or a name in "
-                                             "models/configs/)", arg, path);
-    return 0;
-}
-
 typedef struct {
     char *text;   /* the file, lines cut in place */
     char **lines; /* non-blank lines, trailing CR/whitespace removed */
@@ -119,9 +104,11 @@ static int path_pixels(void *ctx, int64_t index, float *out_chw) {
 
 static int embed(void) {
     if (batch < 1) return error_set("command line: --batch: must be at least 1 (got %d)", batch);
-    if (max_len < 0) return error_set("command line: --max-len: must be >= 0 (got %d)", max_len);
+    if (max_len < 0 || max_len == 1)
+        return error_set("command line: --max-len: must be 0 (the config's) or at least 2, room for [CLS] and "
+                         "[SEP] (got %d)", max_len);
     char config_path[4096];
-    if (resolve_config(model_arg, config_path, sizeof config_path) < 0) return -1;
+    if (model_config_resolve(model_arg, config_path, sizeof config_path) < 0) return -1;
     ModelConfig cfg;
     if (model_config_load(&cfg, config_path) < 0) return -1;
     /* The tokenizer's vocabulary decides the embedding table (models/model_config.h). */

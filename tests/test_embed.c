@@ -180,7 +180,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     out = run_program(cmd, &status);
     ASSERT(out);
     ASSERT(status != 0);
-    ASSERT_STR_CONTAINS(out, "models/configs/no-such-model.json not found");
+    ASSERT_STR_CONTAINS(out, "no models/configs/no-such-model.json in the working directory or next to the program");
     free(out);
 
     /* a missing checkpoint, the rest valid */
@@ -208,4 +208,28 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     ASSERT_STR_CONTAINS(out, missing);
     free(out);
     ASSERT(!file_exists(missing));
+
+    /* --max-len 1 leaves no room for [CLS] and [SEP]: a clear error, not the tokenizer's abort */
+    snprintf(cmd, sizeof cmd,
+             "%s --model %s --checkpoint %s --vocab %s --images %s --captions %s --out %s.out --max-len 1 2>&1", tool,
+             cfg, missing, vocab, list, list, missing);
+    out = run_program(cmd, &status);
+    ASSERT(out);
+    ASSERT_EQ_INT(status, 1);
+    ASSERT_STR_CONTAINS(out, "--max-len: must be 0 (the config's) or at least 2");
+    free(out);
+
+    /* a config name resolves next to the program from any working directory:
+     * the run gets past the config to the (missing) checkpoint */
+    char abs_tool[4096];
+    ASSERT(realpath(tool, abs_tool) != NULL);
+    snprintf(cmd, sizeof cmd,
+             "cd / && %s --model albef-tiny --checkpoint %s --vocab %s --images %s --captions %s --out %s.out "
+             "--no-progress 2>&1",
+             abs_tool, missing, vocab, list, list, missing);
+    out = run_program(cmd, &status);
+    ASSERT(out);
+    ASSERT(status != 0);
+    ASSERT_STR_CONTAINS(out, "loading checkpoint");
+    free(out);
 }
