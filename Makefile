@@ -211,7 +211,8 @@ FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 # seeds: tests/fuzz/seeds/<name>, plus the fixtures that are real files of that format
 FUZZ_SEEDS_safetensors := tests/fixtures/safetensors
 FUZZ_SEEDS_image       := tests/fixtures/images
-FUZZ_ENV               := FUZZ_VOCAB=tests/fuzz/seeds/vocab/vocab.txt
+# the harnesses' scratch files go to memory where there is a tmpfs
+FUZZ_ENV               := FUZZ_VOCAB=tests/fuzz/seeds/vocab/vocab.txt $(if $(wildcard /dev/shm/.),TMPDIR=/dev/shm)
 
 $(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
@@ -227,13 +228,19 @@ $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/tests/fuzz/fuzz_
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 # -max_len 64k: the seeds are small files; -timeout 10: a parser that spends
-# 10 s on one input is a hang; the regression inputs are replayed first.
+# 10 s on one input is a hang; -rss_limit_mb also caps single allocations. The
+# regression inputs are replayed first. The full log stays in
+# $(FUZZ_DIR)/fuzz-<name>.log; a finding prints its report and fails the target.
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: $(FUZZ_DIR)/fuzz_%
 	@mkdir -p $(FUZZ_DIR)/corpus/$* tests/fuzz/regressions/$*
-	$(FUZZ_ENV) $< -runs=0 tests/fuzz/regressions/$*
-	$(FUZZ_ENV) $< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	@$(FUZZ_ENV) $< -runs=0 tests/fuzz/regressions/$* > $(FUZZ_DIR)/fuzz-$*.log 2>&1 || \
+	    { tail -n 60 $(FUZZ_DIR)/fuzz-$*.log; exit 1; }
+	@echo "fuzz-$*: $(FUZZ_SECONDS) s"
+	@$(FUZZ_ENV) $< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$*- \
-	    $(FUZZ_DIR)/corpus/$* $(wildcard tests/fuzz/seeds/$*) $(FUZZ_SEEDS_$*) 2>&1 | tail -n 14
+	    $(FUZZ_DIR)/corpus/$* $(wildcard tests/fuzz/seeds/$*) $(FUZZ_SEEDS_$*) >> $(FUZZ_DIR)/fuzz-$*.log 2>&1 || \
+	    { grep -v '^#[0-9]' $(FUZZ_DIR)/fuzz-$*.log | tail -n 60; exit 1; }
+	@grep -E '^Done|stat::peak_rss' $(FUZZ_DIR)/fuzz-$*.log
 # ---- end of the fuzzing block -----------------------------------------------
 
 bench: $(PROGS)

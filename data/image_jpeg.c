@@ -81,6 +81,10 @@ int image_decode_jpeg(const uint8_t *buf, size_t size, const char *name, Image *
     case JCS_YCCK: cinfo.out_color_space = JCS_CMYK; cmyk = 1; break;
     default: cinfo.out_color_space = JCS_RGB; break;
     }
+    if (image_check_size(cinfo.image_width, cinfo.image_height, name) < 0) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, nc = cinfo.output_components;
     if (image_create(out, w, h, IMAGE_U8) != 0) {

@@ -228,3 +228,19 @@ TEST(test_retrieval_rerank_recall_100_when_text_features_equal_their_image) {
     ASSERT_NEAR(r.ir1, 100.0, 0);
     ASSERT_NEAR(i2t[0 * NT + 0], 0.0, 0); /* ITM only: no + C */
 }
+
+TEST(test_retrieval_eval_refuses_nonfinite_scores) {
+    /* one NaN weight makes every text feature NaN: no recall may come of it */
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    Tensor *w = params_find(&f.m.params, "text_proj.weight");
+    ASSERT(w != NULL);
+    tensor_f32(w)[0] = NAN;
+    RetrievalEvalOptions o = small_batches(4);
+    RetrievalEvalResult r;
+    int rc = retrieval_eval_run(&f.m, &f.test, &o, &r);
+    fixture_close(&f);
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(error_message(), "retrieval evaluation: the ITC score of image 0 and caption 0 is ");
+    ASSERT_STR_CONTAINS(error_message(), "nan: the model's features are not finite");
+}

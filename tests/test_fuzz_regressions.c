@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "data/image.h"
 #include "data/tokenizer.h"
 #include "tests/test.h"
 
@@ -15,4 +16,15 @@ TEST(test_fuzz_vocab_token_with_nul_byte_is_refused) {
     tokenizer_free(tok);
     ASSERT(tok == NULL);
     ASSERT_STR_CONTAINS(error_message(), "nul_in_token: line 16: contains a NUL byte");
+}
+
+TEST(test_fuzz_image_huge_claimed_size_is_refused_before_allocating) {
+    /* 20000 x 20000 in the header of a few hundred bytes: 1.2 GB if trusted */
+    const char *files[] = {REGRESSIONS "/image/png_huge_dims", REGRESSIONS "/image/jpeg_huge_dims"};
+    for (int k = 0; k < 2; k++) {
+        Image img;
+        ASSERT(image_read(files[k], &img) == -1);
+        ASSERT_STR_CONTAINS(error_message(), files[k]);
+        ASSERT_STR_CONTAINS(error_message(), "image size 20000 x 20000 exceeds the limit of 178956970 pixels");
+    }
 }
