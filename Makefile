@@ -117,6 +117,21 @@ $(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 test: $(BUILD)/run_tests $(PROGS)
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
 	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
+ifneq ($(SAN),1)
+	@$(MAKE) --no-print-directory test-san # the same suite under ASan + UBSan, see below
+endif
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) # see "Fuzzing" below
+
+# ---- The unit suite under AddressSanitizer + UndefinedBehaviorSanitizer ----
+# Part of `make test`: the host code of the suite, built without CUDA in its
+# own folder (the kernels are the emulator's business: make SAN=1
+# test-cuda-emu). The programs the suite runs are the release ones.
+SAN_HOST_DIR := build/san-host
+.PHONY: test-san
+test-san: $(PROGS)
+	@$(MAKE) --no-print-directory SAN=1 CUDA=0 BUILD=$(SAN_HOST_DIR) BIN=$(SAN_HOST_DIR)/bin $(SAN_HOST_DIR)/run_tests
+	@echo "== the unit suite under ASan + UBSan ($(SAN_HOST_DIR)/run_tests) =="
+	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(SAN_HOST_DIR)/run_tests
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
 # The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c)

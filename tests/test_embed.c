@@ -150,6 +150,22 @@ TEST(test_embed_program_writes_states_equal_to_direct_calls) {
     ASSERT(safetensors_find(&f, "text_feat")->shape[0] == N + 1);
     safetensors_close(&f);
 
+    /* One NaN weight: refused at load, naming the tensor; with --allow-nonfinite
+     * the features are written but each NaN tensor is warned about. */
+    tensor_f32(params_find(&m.params, "vision_proj.weight"))[2] = NAN;
+    ASSERT_MSG(albef_save(&m, ckpt) == 0, "%s", error_message());
+    ASSERT((log = run_program(cmd, &status)) != NULL);
+    ASSERT_EQ_INT(status, 1);
+    ASSERT_STR_CONTAINS(log, "1 tensor(s) hold NaN or infinite values (first: vision_proj.weight)");
+    free(log);
+    char cmd_allow[8300];
+    snprintf(cmd_allow, sizeof cmd_allow, "%s --allow-nonfinite", cmd); /* words after 2>&1 are still arguments */
+    ASSERT((log = run_program(cmd_allow, &status)) != NULL);
+    ASSERT_MSG(status == 0, "%s", log);
+    ASSERT_STR_CONTAINS(log, "tensor vision_proj.weight holds 1 non-finite value(s)");
+    ASSERT_STR_CONTAINS(log, "image_feat: row 0 holds a non-finite value (written: --allow-nonfinite)");
+    free(log);
+
     free(buf);
     free(px);
     retrieval_set_free(&s);
