@@ -28,3 +28,11 @@ TEST(test_fuzz_image_huge_claimed_size_is_refused_before_allocating) {
         ASSERT_STR_CONTAINS(error_message(), "image size 20000 x 20000 exceeds the limit of 178956970 pixels");
     }
 }
+
+TEST(test_fuzz_image_jpeg_scan_cut_short_by_a_marker_is_truncation) {
+    /* 150 bytes whose header says 38949 x 235: libjpeg warned "premature end
+     * of data segment" and returned 9 million grey pixels (15 s under the fuzzer) */
+    Image img;
+    ASSERT(image_read(REGRESSIONS "/image/jpeg_scan_cut_by_marker", &img) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "jpeg_scan_cut_by_marker: truncated JPEG data (premature end of a data segment)");
+}
