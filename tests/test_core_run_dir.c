@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/run_dir.h"
 #include "tests/test.h"
@@ -82,4 +83,20 @@ TEST(test_run_dir_resume_keeps_the_partial_folder_and_configs_compare) {
     ASSERT_EQ_INT(run_dir_config_matches(d.out, want), 0); /* no complete run yet */
     cJSON_Delete(want);
     ASSERT_MSG(run_dir_commit(&d) == 0, "%s", error_message());
+}
+
+TEST(test_hash_file_detects_a_changed_byte) {
+    char path[512];
+    test_tmp_path(path, sizeof path, "hash_me.bin");
+    ASSERT(file_write_atomic(path, "abcdef", 6) == 0);
+    uint64_t a = HASH_FNV_BASIS, b = HASH_FNV_BASIS;
+    ASSERT(hash_file(&a, path) == 0);
+    ASSERT(a == hash_bytes(HASH_FNV_BASIS, "abcdef", 6));
+    ASSERT(file_write_atomic(path, "abcdeF", 6) == 0);
+    ASSERT(hash_file(&b, path) == 0);
+    ASSERT(a != b);
+    ASSERT(hash_string(HASH_FNV_BASIS, "ab") != hash_string(hash_string(HASH_FNV_BASIS, "a"), "b"));
+    test_tmp_path(path, sizeof path, "no_such_file");
+    ASSERT(hash_file(&a, path) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "no_such_file: No such file");
 }
