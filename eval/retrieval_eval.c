@@ -371,7 +371,8 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
     /* A NaN similarity ranks anywhere and gives a plausible recall: stop and name the pair. */
     int rc = check_scores("ITC", C, ni, nt, 0);
     ModelItm ctx = {m, &e, o};
-    if (rc == 0) out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
+    if (rc == 0)
+        out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
     if (rc == 0) rc = check_scores("ITM", i2t, ni, nt, 0);
     if (rc == 0) rc = check_scores("ITM", t2i, nt, ni, 1);
     if (rc < 0) {

@@ -79,7 +79,8 @@ TEST(test_albef_config_sizes_are_bounded_with_clear_errors) {
     ModelConfig c;
     /* a width that overflowed 3·width in the parameter declarations */
     ASSERT(small_config_with("vision_width", 1e9, &c) == -1);
-    ASSERT_STR_CONTAINS(error_message(), "cfg.json: model config: \"vision_width\" is 1000000000: it must lie in [1, 16384]");
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: \"vision_width\" is 1000000000: it must lie in [1, 16384]");
     /* beyond int: refused before it is narrowed */
     ASSERT(small_config_with("text_width", 4294967328.0, &c) == -1);
     ASSERT_STR_CONTAINS(error_message(), "\"text_width\" is 4294967328");
@@ -100,7 +101,8 @@ TEST(test_albef_config_sizes_are_bounded_with_clear_errors) {
     ASSERT_STR_CONTAINS(error_message(), "parameters, more than the limit 2147483648");
     /* a relation error reads "<file>: model config: <reason>", no empty field */
     ASSERT(small_config_with("patch_size", 5, &c) == -1);
-    ASSERT_STR_CONTAINS(error_message(), "cfg.json: model config: image_size 16 must be a positive multiple of patch_size 5");
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: image_size 16 must be a positive multiple of patch_size 5");
     ASSERT(strstr(error_message(), ": : ") == NULL);
     /* a config built in code passes through the same ranges */
     ASSERT(small_config(&c) == 0);

@@ -50,7 +50,8 @@ TEST(test_annotation_absolute_image_paths_ignore_the_root) {
     ASSERT_MSG(flickr30k_read(path, FLICKR30K_TRAIN, "/data/f30k", 0, &s) == 0, "%s", error_message());
     ASSERT(strcmp(s.image_paths[0], "/abs/x.jpg") == 0);
     flickr30k_free(&s);
-    path = write_tmp("abs_nlvr.json", "[{\"images\": [\"/abs/l.png\", \"r.png\"], \"sentence\": \"s\", \"label\": \"True\"}]");
+    path = write_tmp("abs_nlvr.json",
+                     "[{\"images\": [\"/abs/l.png\", \"r.png\"], \"sentence\": \"s\", \"label\": \"True\"}]");
     Nlvr2Split n;
     ASSERT_MSG(nlvr2_read(path, "/root", 0, &n) == 0, "%s", error_message());
     ASSERT(strcmp(n.records[0].image_paths[0], "/abs/l.png") == 0);

@@ -34,5 +34,6 @@ TEST(test_fuzz_image_jpeg_scan_cut_short_by_a_marker_is_truncation) {
      * of data segment" and returned 9 million grey pixels (15 s under the fuzzer) */
     Image img;
     ASSERT(image_read(REGRESSIONS "/image/jpeg_scan_cut_by_marker", &img) == -1);
-    ASSERT_STR_CONTAINS(error_message(), "jpeg_scan_cut_by_marker: truncated JPEG data (premature end of a data segment)");
+    ASSERT_STR_CONTAINS(error_message(),
+                        "jpeg_scan_cut_by_marker: truncated JPEG data (premature end of a data segment)");
 }
