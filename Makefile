@@ -251,7 +251,7 @@ FUZZ_NAMES        := safetensors model_config annotations image vocab caption de
 FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-source-uses-openmp \
                -D_GNU_SOURCE -I. -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := $(filter core/% data/%,$(LIB_SRCS)) models/model_config.c
+FUZZ_LIB_SRCS := $(filter-out core/comm%,$(filter core/% data/%,$(LIB_SRCS))) models/model_config.c
 FUZZ_LIB      := $(FUZZ_DIR)/libfuzz_parsers.a
 FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 # seeds: tests/fuzz/seeds/<name>, plus the fixtures that are real files of that format
