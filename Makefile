@@ -1,9 +1,9 @@
 # Build of the multimodal-unlearning engine.
 #   make            library and every program in bin/
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
-#   make test       builds and runs the test suite ("N passed, N failed, N skipped"), the
-#                   data-parallel tests under mpirun (tests/mpi), then the CUDA kernel
-#                   emulator suite and program check (tests/cuda_emu)
+#   make test       the layering check (scripts/check_layers.sh), then builds and runs the test
+#                   suite ("N passed, N failed, N skipped"), the data-parallel tests under mpirun
+#                   (tests/mpi), then the CUDA kernel emulator suite and program check (tests/cuda_emu)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
@@ -51,9 +51,10 @@ MPI_DIR := $(if $(DEPS_ROOT),$(DEPS_LIB),/usr/lib/x86_64-linux-gnu)/openmpi
 CFLAGS  += -I$(MPI_DIR)/include
 LDLIBS  += -L$(MPI_DIR)/lib -lmpi
 
-LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
+LIB_DIRS  := core autograd autograd/ops nn data models eval unlearn programs
 ALL_SRCS  := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
-# A file named main_<prog>.c holds the main of bin/<prog>; everything else is library.
+# programs/main_<prog>.c (and bench/main_<prog>.c) holds the main of bin/<prog>; every other file of
+# the folders above, the run driver in programs/ included, is library.
 is_main    = $(filter main_%,$(notdir $(1)))
 PROG_SRCS := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),$(s))) $(wildcard bench/main_*.c)
 LIB_SRCS  := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),,$(s)))
@@ -109,16 +110,7 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/data/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/models/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/unlearn/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/eval/main_%.o $(LIB)
+$(BIN)/%: $(BUILD)/programs/main_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/%: $(BUILD)/bench/main_%.o $(LIB)
@@ -134,8 +126,10 @@ MPI_TEST_SRCS := $(wildcard tests/mpi/*.c)
 $(BUILD)/run_tests_mpi: $(MPI_TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# The suite runs the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
+# The layering check first (no include points up a layer, DESIGN.md "Layers"); the suite runs
+# the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
 test: $(BUILD)/run_tests $(BUILD)/run_tests_mpi $(PROGS)
+	bash scripts/check_layers.sh
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
 	@echo "== data parallel: collectives, gradient buckets, failure path under mpirun (tests/mpi) =="
 	bash tests/mpi/run.sh $(BUILD)/run_tests_mpi
@@ -211,7 +205,7 @@ $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
 EMU_PROG_SRCS := $(filter %/main_train.c %/main_retrain.c %/main_evaluate.c %/main_probe.c %/main_bench_albef.c \
-                            unlearn/main_unlearn_%.c,$(PROG_SRCS))
+                            programs/main_unlearn_%.c,$(PROG_SRCS))
 EMU_PROGS     := $(foreach s,$(EMU_PROG_SRCS),$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(s))))
 define EMU_PROG_RULE
 $(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(1))): $(EMU_DIR)/$(1:.c=.o) $$(EMU_LIB_OBJS)

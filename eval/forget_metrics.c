@@ -8,23 +8,13 @@
 #include "core/error.h"
 #include "core/finite.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 #include "eval/auc.h"
 #include "eval/retrieval_eval.h"
 
 /* Philox stream of the unseen-pair sample ("unseen" in ASCII), apart from the
  * streams data/deletion.c draws Df/Dr subsets from. */
 #define FORGET_STREAM_UNSEEN 0x756e7365656eULL
-
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
-    return p;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct {
     const RetrievalSet *s;

@@ -10,6 +10,7 @@
 #include "core/finite.h"
 #include "core/gemm.h"
 #include "core/progress.h"
+#include "core/xalloc.h"
 #include "nn/attention.h"
 
 RetrievalEvalOptions retrieval_eval_defaults(void) {
@@ -22,12 +23,6 @@ RetrievalEvalOptions retrieval_eval_defaults(void) {
                                   .progress = 1,
                                   .keep_itc = 0,
                                   .keep_scores = 0};
-}
-
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
-    return p;
 }
 
 /* Eval mode without a tape for the duration of a call; the caller's mode
@@ -251,11 +246,6 @@ static void top_k(const float *row, int64_t n, int k, int64_t *out) {
         out[0] = j;
         heap_sift_down(row, out, k, 0);
     }
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 static int64_t find_key(const int64_t *keys, int64_t n, int64_t key) {

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "nn/optim.h"
 #include "tests/test.h"
 #include "unlearn/multidelete_loss.h"
@@ -290,6 +291,18 @@ static void random_batch(AlbefBatch *b, int B, const ModelConfig *c, uint64_t se
     b->image_ids = ids;
 }
 
+/* MultiDelete's loss through the retrieval task on ALBEF models and batches. */
+static Tensor *md_loss(Albef *theta, Albef *theta0, const AlbefBatch *df, const AlbefBatch *dr, const int32_t *perm,
+                       const MultiDeleteOptions *opt, MultiDeleteTerms *terms) {
+    Task task;
+    task_retrieval_init(&task, &theta->cfg, NULL, NULL, NULL);
+    TaskModel m = task_retrieval_wrap(theta), m0 = task_retrieval_wrap(theta0);
+    TaskBatch bdf = task_retrieval_batch(df), bdr = task_retrieval_batch(dr);
+    Tensor *loss = multidelete_loss(&task, &m, &m0, &bdf, &bdr, perm, opt, terms);
+    task.free(&task);
+    return loss;
+}
+
 TEST(test_albef_fusion_only_step_leaves_other_params_bit_identical) {
     ModelConfig c;
     ASSERT(small_config(&c) == 0);
@@ -324,7 +337,7 @@ TEST(test_albef_fusion_only_step_leaves_other_params_bit_identical) {
     multidelete_random_permutation(3, 0, 4, perm);
     MultiDeleteOptions opt = multidelete_default_options();
     MultiDeleteTerms terms;
-    Tensor *loss = multidelete_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
+    Tensor *loss = md_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
     ASSERT(terms.md && terms.mkr && terms.ukr);
     ASSERT(!terms.md->requires_grad && !terms.ukr->requires_grad); /* §5.3 item 6: no path in -F */
     autograd_backward(loss);
@@ -364,16 +377,16 @@ TEST(test_multidelete_dropped_terms_and_permutation) {
 
     MultiDeleteOptions opt = multidelete_default_options();
     MultiDeleteTerms t;
-    multidelete_loss(&theta, &theta0, &df, &dr, ident, &opt, &t);
+    md_loss(&theta, &theta0, &df, &dr, ident, &opt, &t);
     ASSERT_NEAR(tensor_f32(t.md)[0], 0.0, 1e-10);  /* identity re-pairing of an identical model */
     ASSERT_NEAR(tensor_f32(t.mkr)[0], 0.0, 1e-10);
     ASSERT_NEAR(tensor_f32(t.ukr)[0], 0.0, 1e-10);
     int32_t swap[4] = {1, 0, 3, 2};
-    multidelete_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
+    md_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
     ASSERT(tensor_f32(t.md)[0] > 1e-6);
     opt.use_mkr = 0;
     opt.lambda_md = 0.5f;
-    Tensor *total = multidelete_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
+    Tensor *total = md_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
     ASSERT(t.mkr == NULL && t.md && t.ukr);
     ASSERT_NEAR(tensor_f32(total)[0], 0.5 * tensor_f32(t.md)[0] + tensor_f32(t.ukr)[0], 1e-7);
     albef_free(&theta);

@@ -1,4 +1,4 @@
-/* bin/embed (eval/main_embed.c), run as a program: the tensors it writes have
+/* bin/embed (programs/main_embed.c), run as a program: the tensors it writes have
  * the documented shapes and equal direct albef_embed_* / albef_fused_cls calls;
  * bad inputs name the file and the reason; --help lists every flag. */
 #include <stdio.h>

@@ -11,8 +11,9 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "models/task_retrieval.h"
+#include "programs/run_program.h"
 #include "unlearn/lcodec.h"
-#include "unlearn/run_program.h"
 
 static int pick(int flag, int recipe_value) { return flag > 0 ? flag : recipe_value; }
 static double pickf(double flag, double recipe_value) { return flag >= 0 ? flag : recipe_value; }
@@ -78,9 +79,9 @@ int main(int argc, char **argv) {
                     "L-codec: scrubs the parameter slices that FOCI finds conditionally dependent on each Df batch "
                     "with a Newton step and calibrated noise, then reports Dt, Df, the MI ratio and time. --fusion-only gives "
                     "L-codec-F.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
 
-    Albef original, scrubbed;
+    TaskModel original, scrubbed;
     run_program_models(&ctx, &original, &scrubbed);
 
     const Recipe *r = &ctx.recipe;
@@ -119,7 +120,7 @@ int main(int argc, char **argv) {
                  : 0.0,
              o.guard_gap);
     LcodecStats stats;
-    error_exit_if(lcodec_unlearn(&scrubbed, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr,
+    error_exit_if(lcodec_unlearn(task_albef(&scrubbed), &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr,
                                  &o, NULL, &stats));
     log_info("scrubbed in %.1f s: %lld of %lld batches applied (%lld reverted by the guard), %lld units, "
              "%lld values changed; guard accuracy %.3f -> %.3f",
@@ -130,8 +131,8 @@ int main(int argc, char **argv) {
     error_exit_if(json_write_file(run_path(&ctx, "lcodec.json", path, sizeof path), j));
     cJSON_Delete(j);
     run_program_finish(&ctx, "lcodec", &original, &scrubbed, stats.seconds);
-    albef_free(&scrubbed);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &scrubbed);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

@@ -14,28 +14,25 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/log.h"
-#include "unlearn/run_program.h"
+#include "core/xalloc.h"
+#include "models/task_retrieval.h"
+#include "programs/run_program.h"
 #include "unlearn/ul.h"
 
 /* FNV-1a over the original's values and the head's training settings (the
  * values read on the host: a model on a device is copied down first, so both
  * devices name the same cache file). */
 static uint64_t head_cache_key(const Albef *m, int epochs, double lr, float prob, uint64_t seed) {
-    uint64_t h = 1469598103934665603ULL;
     size_t bytes = (size_t)m->params.total * sizeof(float);
     float *host = m->params.values;
     if (m->params.device != DEVICE_CPU) {
-        host = malloc(bytes > 0 ? bytes : 1);
-        CHECK(host != NULL, "out of memory");
+        host = xmalloc(bytes);
         device_copy(host, DEVICE_CPU, m->params.values, m->params.device, bytes);
     }
-    const unsigned char *p = (const unsigned char *)host;
-    for (size_t k = 0; k < bytes; k++) h = (h ^ p[k]) * 1099511628211ULL;
+    uint64_t h = fnv1a_bytes(FNV1A_INIT, host, bytes);
     if (host != m->params.values) free(host);
     double fields[4] = {epochs, lr, prob, (double)seed};
-    p = (const unsigned char *)fields;
-    for (size_t k = 0; k < sizeof fields; k++) h = (h ^ p[k]) * 1099511628211ULL;
-    return h;
+    return fnv1a_bytes(h, fields, sizeof fields);
 }
 
 /* Loads the head on the host, then moves it to the run's device. */
@@ -92,27 +89,29 @@ int main(int argc, char **argv) {
                        "stop once the Df masked-token accuracy (UL's MA; EL_10 needs generation and is not used) is "
                        "<= this; -1: the original model's on unseen test captions (UL's rule); 0: run all --epochs"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ul_lr), RUN_KNOB_INT("epochs", ul_max_epochs)};
     run_program_start(&ctx, "unlearn_ul",
                     "UL (knowledge unlearning): gradient ascent on the masked-LM likelihood of the Df captions "
                     "(image-conditioned, ALBEF's MLM), Adam(0.9, 0.98) without weight decay, one full-Df update "
                     "per epoch up to --epochs (recipe: 20), stopped by UL's memorisation-accuracy rule; only the "
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     AlbefMlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
     if (head_epochs < 0) head_epochs = ctx.recipe.mlm_head_epochs;
     if (mask_prob < 0) mask_prob = ctx.recipe.ul_mask_prob;
 
-    Albef original, unlearned;
+    const Task *t = &ctx.task;
+    TaskModel original, unlearned;
     error_exit_if(run_original_model(&ctx, &original));
     AlbefMlmHead head;
-    error_exit_if(prepare_head(&ctx, &original, &head, head_path, head_epochs, ctx.recipe.mlm_head_lr,
+    error_exit_if(prepare_head(&ctx, task_albef(&original), &head, head_path, head_epochs, ctx.recipe.mlm_head_lr,
                                (float)mask_prob, sp));
     UlRun run = {
-        .lr = ctx.flags.lr > 0 ? ctx.flags.lr : ctx.recipe.ul_lr,
-        .max_epochs = ctx.flags.epochs > 0 ? ctx.flags.epochs : ctx.recipe.ul_max_epochs,
+        .lr = ctx.recipe.ul_lr,
+        .max_epochs = ctx.recipe.ul_max_epochs,
         .batch_size = ctx.recipe.batch_size,
         .mask_prob = (float)mask_prob,
         .stop_accuracy = stop_accuracy,
@@ -124,24 +123,23 @@ int main(int argc, char **argv) {
     int64_t *test_pairs = malloc((size_t)n_test * sizeof *test_pairs);
     CHECK(test_pairs != NULL, "out of memory");
     for (int64_t t = 0; t < n_test; t++) test_pairs[t] = t;
-    error_exit_if(ul_mlm_score(&head, &original, &ctx.test, test_pairs, n_test, ctx.recipe.batch_eval, run.mask_prob,
+    error_exit_if(ul_mlm_score(&head, task_albef(&original), &ctx.test, test_pairs, n_test, ctx.recipe.batch_eval, run.mask_prob,
                                sp, run.seed, &unseen_ma, &unseen_nll));
     free(test_pairs);
     if (stop_accuracy < 0) run.stop_accuracy = unseen_ma;
     if (stop_accuracy == 0) run.stop_accuracy = -1;
     log_info("original model on unseen test captions: masked-token accuracy %.4f, NLL %.4f", unseen_ma, unseen_nll);
 
-    albef_init(&unlearned, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    error_exit_if(t->model_init(t, &unlearned, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &unlearned);
-    params_copy_values(&unlearned.params, &original.params);
-    params_copy_values(&unlearned.momentum, &original.momentum);
-    int trainable = ul_set_trainable(&unlearned, ctx.flags.fusion_only);
+    task_model_copy(&unlearned, &original);
+    int trainable = ul_set_trainable(task_albef(&unlearned), ctx.flags.fusion_only);
     log_info("UL%s: %d trainable tensors (%s); ascent on %lld Df captions, <= %d updates at lr %g, stop at MA <= %.4f",
              ctx.flags.fusion_only ? "-F" : "", trainable,
              ctx.flags.fusion_only ? "fusion layers" : "text encoder and fusion layers", (long long)ctx.split.n_df,
              run.max_epochs, run.lr, run.stop_accuracy);
     UlStats stats;
-    error_exit_if(ul_unlearn(&unlearned, &head, &ctx.train, ctx.split.df, ctx.split.n_df, &run, &stats));
+    error_exit_if(ul_unlearn(task_albef(&unlearned), &head, &ctx.train, ctx.split.df, ctx.split.n_df, &run, &stats));
     log_info("UL: %d update(s) in %.1f s (%s); Df masked-token accuracy %.4f -> %.4f, NLL %.4f -> %.4f", stats.epochs,
              stats.seconds, stats.stopped ? "stopped by the MA rule" : "update budget spent", stats.first_ma,
              stats.last_ma, stats.first_nll, stats.last_nll);
@@ -156,8 +154,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(ul, "df_nll_after", stats.last_nll);
     run_program_finish(&ctx, "ul", &original, &unlearned, stats.seconds);
     albef_mlm_free(&head);
-    albef_free(&unlearned);
-    albef_free(&original);
+    t->model_free(t, &unlearned);
+    t->model_free(t, &original);
     run_free(&ctx);
     return 0;
 }

@@ -8,9 +8,9 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "programs/run_program.h"
 #include "unlearn/dtd.h"
 #include "unlearn/finetune.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -26,11 +26,12 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("n", &n_flag, "-1",
                      "dataset size n of Thm 3.1 (-1: every training pair of D, Df included, as the released code)"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", finetune_lr)}; /* the optional descent's */
     run_program_start(&ctx, "unlearn_dtd",
                     "DtD (Descent-to-Delete): optional descent on Dr, then Gaussian noise N(0, sigma^2) with sigma "
                     "from Neel et al. Thm 3.1 (m = wd, M = 4 - wd, L = 1 + wd) on every trainable parameter; "
                     "reports Dt, Df and time. Noise at this scale destroys the full model, as in the paper.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (descent_epochs < 0) descent_epochs = ctx.recipe.dtd_descent_epochs;
     if (T < 0) T = ctx.recipe.dtd_T;
     if (epsilon < 0) epsilon = ctx.recipe.dtd_epsilon;
@@ -45,21 +46,21 @@ int main(int argc, char **argv) {
     printf("DtD sigma = %.6g  (n = %.0f, T = %d, m = %g, M = %g, L = %g, gamma = %.6g, epsilon = %g, delta = %.6g)\n",
            sigma, in.n, in.T, in.m, in.M, in.L, gamma, in.epsilon, in.delta);
 
-    Albef original, unlearned;
+    TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
     double t0 = clock_seconds();
     if (descent_epochs > 0) {
-        FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, ctx.flags.lr, 1.0, (uint64_t)ctx.flags.seed);
+        FineTuneRun run = finetune_run_from_recipe(&ctx.recipe, 1.0, (uint64_t)ctx.flags.seed);
         run.epochs = descent_epochs;
         log_info("DtD descent: %d epoch(s) on %lld Dr pairs at lr %g", run.epochs, (long long)ctx.split.n_dr, run.lr);
         TrainStats stats;
-        error_exit_if(finetune_unlearn(&unlearned, &ctx.train, ctx.split.dr, ctx.split.n_dr, &run, &stats));
+        error_exit_if(finetune_unlearn(&ctx.task, &unlearned, ctx.split.dr, ctx.split.n_dr, &run, &stats));
     }
-    int64_t noised = dtd_add_noise(&unlearned.params, sigma, (uint64_t)ctx.flags.seed);
+    int64_t noised = dtd_add_noise(unlearned.params, sigma, (uint64_t)ctx.flags.seed);
     double seconds = clock_seconds() - t0;
     log_info("DtD: noise on %lld of %lld parameter values in %.2f s", (long long)noised,
-             (long long)unlearned.params.total, seconds);
+             (long long)unlearned.params->total, seconds);
     cJSON *dtd = cJSON_AddObjectToObject(ctx.config, "dtd");
     cJSON_AddNumberToObject(dtd, "sigma", sigma);
     cJSON_AddNumberToObject(dtd, "n", in.n);
@@ -73,8 +74,8 @@ int main(int argc, char **argv) {
     cJSON_AddNumberToObject(dtd, "descent_epochs", descent_epochs);
     cJSON_AddNumberToObject(dtd, "noised_values", (double)noised);
     run_program_finish(&ctx, "dtd", &original, &unlearned, seconds);
-    albef_free(&unlearned);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &unlearned);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }

@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "unlearn/run_program.h"
-#include "unlearn/run_eval.h"
+#include "models/task_retrieval.h"
+#include "programs/run_eval.h"
+#include "programs/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -20,19 +21,20 @@ int main(int argc, char **argv) {
                       "and membership inference (MI ratio) for one deletion request. The MI attacker is trained on "
                       "the original model: --original when given, else the first checkpoint (then list the "
                       "original first).",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
     if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
+    const Task *t = &ctx.task;
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "evaluate");
     /* §6.3: the attacker is trained once on θ0. No training of an original
      * here (the program only evaluates): --original, or the first checkpoint. */
     if (ctx.flags.original) {
-        Albef original;
-        albef_init(&original, &ctx.cfg, (uint64_t)ctx.flags.seed);
-        error_exit_if(albef_load(&original, ctx.flags.original));
+        TaskModel original;
+        error_exit_if(t->model_init(t, &original, (uint64_t)ctx.flags.seed));
+        error_exit_if(t->model_load(t, &original, ctx.flags.original));
         run_model_to_device(&ctx, &original);
-        error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
-        albef_free(&original);
+        error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&original)));
+        t->model_free(t, &original);
     }
     char *ckpts = strdup(checkpoints), *labels = names ? strdup(names) : NULL;
     char *save_c = NULL, *save_n = NULL;
@@ -41,13 +43,13 @@ int main(int argc, char **argv) {
         char fallback[32];
         snprintf(fallback, sizeof fallback, "model%d", k + 1);
         char *name = labels ? strtok_r(k == 0 ? labels : NULL, ",", &save_n) : NULL;
-        Albef m;
-        albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
-        error_exit_if(albef_load(&m, c));
+        TaskModel m;
+        error_exit_if(t->model_init(t, &m, (uint64_t)ctx.flags.seed));
+        error_exit_if(t->model_load(t, &m, c));
         run_model_to_device(&ctx, &m);
-        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, &m));
-        error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
-        albef_free(&m);
+        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&m)));
+        error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&m), name ? name : fallback, -1.0));
+        t->model_free(t, &m);
     }
     error_exit_if(run_evaluation_finish(&ev, &ctx));
     run_evaluation_free(&ev);

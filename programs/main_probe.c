@@ -14,7 +14,8 @@
 #include "eval/probe.h"
 #include "eval/retrieval_eval.h"
 #include "eval/scene_labels.h"
-#include "unlearn/run_program.h"
+#include "models/task_retrieval.h"
+#include "programs/run_program.h"
 
 typedef struct {
     double image_test, text_test, image_df, text_df;
@@ -44,7 +45,7 @@ int main(int argc, char **argv) {
                       "Unimodal utility probe (paper Table 5): logistic-regression probes fit on the original "
                       "model's image and text features of Dr, scored on other models' features of the test split "
                       "and of Df. Labels: the synthetic world's object count per scene.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), NULL, 0, argc, argv);
     char scenes_path[1200];
     snprintf(scenes_path, sizeof scenes_path, "%s", scenes ? scenes : "");
     if (!scenes) snprintf(scenes_path, sizeof scenes_path, "%s/scenes.json", ctx.data_dir);
@@ -75,10 +76,11 @@ int main(int argc, char **argv) {
     (void)n_txt;
 
     /* Fit on θ0's features of Dr (§6.4 item 3). */
-    Albef original;
-    error_exit_if(run_original_model(&ctx, &original));
+    TaskModel original_model;
+    error_exit_if(run_original_model(&ctx, &original_model));
+    Albef *original = task_albef(&original_model);
     RetrievalEmbeddings e0;
-    error_exit_if(embed(&original, &ctx.train, ctx.recipe.batch_eval, &e0));
+    error_exit_if(embed(original, &ctx.train, ctx.recipe.batch_eval, &e0));
     int E = e0.embed_dim;
     float *x = malloc((size_t)(ctx.split.n_dr > n_img ? ctx.split.n_dr : n_img) * E * sizeof(float));
     gather_rows(e0.image_feat, E, dr_img, n_dr_img, x);
@@ -95,16 +97,17 @@ int main(int argc, char **argv) {
     printf("\nmodel            image(test)  text(test)   mean(test)  image(Df)  text(Df)\n");
     for (int k = -1;; k++) {
         char fallback[32], *name = NULL, *path = NULL;
-        Albef m, *model = &original;
+        TaskModel m;
+        Albef *model = original;
         if (k >= 0) {
             path = ckpts ? strtok_r(k == 0 ? ckpts : NULL, ",", &save_c) : NULL;
             if (!path) break;
             name = labels ? strtok_r(k == 0 ? labels : NULL, ",", &save_n) : NULL;
             snprintf(fallback, sizeof fallback, "model%d", k + 1);
-            albef_init(&m, &ctx.cfg, (uint64_t)ctx.flags.seed);
-            error_exit_if(albef_load(&m, path));
+            error_exit_if(ctx.task.model_init(&ctx.task, &m, (uint64_t)ctx.flags.seed));
+            error_exit_if(ctx.task.model_load(&ctx.task, &m, path));
             run_model_to_device(&ctx, &m);
-            model = &m;
+            model = task_albef(&m);
         }
         RetrievalEmbeddings test, train;
         error_exit_if(embed(model, &ctx.test, ctx.recipe.batch_eval, &test));
@@ -127,7 +130,7 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "text_df", 100 * r.text_df);
         retrieval_embeddings_free(&test);
         retrieval_embeddings_free(&train);
-        if (k >= 0) albef_free(&m);
+        if (k >= 0) ctx.task.model_free(&ctx.task, &m);
         if (!ckpts) break;
     }
     char path[1100];
@@ -149,7 +152,7 @@ int main(int argc, char **argv) {
     free(y_test_txt);
     free(train_labels);
     free(test_labels);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &original_model);
     run_free(&ctx);
     return 0;
 }

@@ -1,4 +1,4 @@
-#include "unlearn/run_eval.h"
+#include "programs/run_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +7,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "eval/pair_outputs.h"
+#include "core/xalloc.h"
 #include "eval/retrieval_eval.h"
+#include "models/pair_outputs.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -42,16 +43,10 @@ void run_evaluation_free(RunEvaluation *e) {
     memset(e, 0, sizeof *e);
 }
 
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
-    return p;
-}
-
 /* FNV-1a (over 32-bit words) of the online parameter values: recognises θ0 itself (or a copy)
  * among the evaluated models, whose MI row is then 1 by construction. */
 static uint64_t params_hash(const Albef *m) {
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)m->params.total;
+    uint64_t h = FNV1A_INIT ^ (uint64_t)m->params.total;
     float *host = NULL; /* device parameters are hashed from a host copy */
     if (m->params.device != DEVICE_CPU) {
         host = xmalloc((size_t)m->params.total * sizeof *host);
@@ -77,11 +72,6 @@ static int mi_pair_features(const RunEvaluation *e, Albef *m, const RetrievalSet
     if (rc == 0) mi_features(probs, n, 2, e->mi_feature, out);
     free(probs);
     return rc;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* k of the n Dr pairs, uniform without replacement (partial Fisher-Yates

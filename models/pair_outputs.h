@@ -7,8 +7,8 @@
  * each batch's results are copied out of the activation arena before
  * autograd_step_end() drops it, so any number of pairs fits. The caller's
  * mode and gradient switch come back afterwards. */
-#ifndef EVAL_PAIR_OUTPUTS_H
-#define EVAL_PAIR_OUTPUTS_H
+#ifndef MODELS_PAIR_OUTPUTS_H
+#define MODELS_PAIR_OUTPUTS_H
 
 #include <stdint.h>
 

@@ -18,13 +18,13 @@
  * The unimodal-utility probe of §6.4 is not part of this evaluation: it
  * trains classifiers on class labels, and a retrieval dataset has none (the
  * paper's Table 5 uses a classification task). */
-#ifndef UNLEARN_RUN_EVAL_H
-#define UNLEARN_RUN_EVAL_H
+#ifndef PROGRAMS_RUN_EVAL_H
+#define PROGRAMS_RUN_EVAL_H
 
 #include "eval/forget_metrics.h"
 #include "eval/mi_attack.h"
 #include "eval/report.h"
-#include "unlearn/run_driver.h"
+#include "programs/run_driver.h"
 
 typedef struct {
     RunReport report;

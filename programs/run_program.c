@@ -1,11 +1,12 @@
-#include "unlearn/run_program.h"
+#include "programs/run_program.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "core/error.h"
 #include "core/log.h"
-#include "unlearn/run_eval.h"
+#include "models/task_retrieval.h"
+#include "programs/run_eval.h"
 
 /* One program per process: the flag table and spec live as long as it runs
  * (run_setup echoes them into config.json). */
@@ -13,7 +14,7 @@ static CliFlag program_flags[RUN_COMMON_FLAGS + RUN_PROGRAM_MAX_OWN_FLAGS];
 static CliSpec program_spec;
 
 void run_program_start(RunContext *ctx, const char *program, const char *description, const CliFlag *own,
-                       int n_own, int argc, char **argv) {
+                       int n_own, const RunKnob *knobs, int n_knobs, int argc, char **argv) {
     CHECK(n_own >= 0 && n_own <= RUN_PROGRAM_MAX_OWN_FLAGS, "%s: %d own flags", program, n_own);
     run_common_flags(&ctx->flags, program_flags);
     for (int k = 0; k < n_own; k++) program_flags[RUN_COMMON_FLAGS + k] = own[k];
@@ -21,28 +22,29 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
     int rc = cli_parse(&program_spec, argc, argv);
     if (rc == 1) exit(0);
     error_exit_if(rc);
-    error_exit_if(run_setup(ctx, program, &program_spec));
+    error_exit_if(run_setup(ctx, program, &program_spec, knobs, n_knobs));
 }
 
-void run_program_models(RunContext *ctx, Albef *original, Albef *unlearned) {
+void run_program_models(RunContext *ctx, TaskModel *original, TaskModel *unlearned) {
+    const Task *t = &ctx->task;
     error_exit_if(run_original_model(ctx, original));
-    albef_init(unlearned, &ctx->cfg, (uint64_t)ctx->flags.seed);
+    error_exit_if(t->model_init(t, unlearned, (uint64_t)ctx->flags.seed));
     run_model_to_device(ctx, unlearned);
-    params_copy_values(&unlearned->params, &original->params);
-    params_copy_values(&unlearned->momentum, &original->momentum);
+    task_model_copy(unlearned, original);
     if (ctx->flags.fusion_only)
-        log_info("-F: %d trainable tensors (fusion layers + ITM head)", albef_set_fusion_only(unlearned));
+        log_info("-F: %d trainable tensors (the fusion layers and the task head)", t->model_set_fusion_only(t, unlearned));
 }
 
-void run_program_finish(RunContext *ctx, const char *method, Albef *original, Albef *unlearned, double seconds) {
+void run_program_finish(RunContext *ctx, const char *method, TaskModel *original, TaskModel *unlearned,
+                        double seconds) {
     char path[1100], row[64];
-    error_exit_if(albef_save(unlearned, run_path(ctx, "model.safetensors", path, sizeof path)));
+    error_exit_if(ctx->task.model_save(&ctx->task, unlearned, run_path(ctx, "model.safetensors", path, sizeof path)));
     snprintf(row, sizeof row, "%s%s", method, ctx->flags.fusion_only ? "-F" : "");
     RunEvaluation ev;
     run_evaluation_init(&ev, ctx, method);
-    error_exit_if(run_evaluation_set_original(&ev, ctx, original)); /* MI attacker and P_before (§6.3) */
-    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, original, "original", -1.0));
-    error_exit_if(run_evaluation_add(&ev, ctx, unlearned, row, seconds));
+    error_exit_if(run_evaluation_set_original(&ev, ctx, task_albef(original))); /* MI attacker and P_before (§6.3) */
+    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, task_albef(original), "original", -1.0));
+    error_exit_if(run_evaluation_add(&ev, ctx, task_albef(unlearned), row, seconds));
     error_exit_if(run_evaluation_finish(&ev, ctx));
     run_evaluation_free(&ev);
 }

@@ -8,8 +8,8 @@
  * a background thread (data/prefetch.h) while the current step trains, so
  * decoding and augmentation overlap the model's work. Both give the same
  * numbers: every batch is a pure function of (pairs, seed, epoch). */
-#ifndef UNLEARN_RETRIEVAL_BATCH_H
-#define UNLEARN_RETRIEVAL_BATCH_H
+#ifndef MODELS_RETRIEVAL_BATCH_H
+#define MODELS_RETRIEVAL_BATCH_H
 
 #include <stdint.h>
 

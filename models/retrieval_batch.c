@@ -1,4 +1,4 @@
-#include "unlearn/retrieval_batch.h"
+#include "models/retrieval_batch.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "eval/pair_outputs.h"
+#include "models/pair_outputs.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include "autograd/tape.h"
 #include "core/device.h"
 #include "core/error.h"
-#include "unlearn/retrieval_batch.h"
+#include "models/retrieval_batch.h"
 
 int pair_itm_probs(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, float *probs) {
     CHECK(batch > 0 && n >= 0, "batch %d, n %lld", batch, (long long)n);

@@ -10,9 +10,10 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "models/task_retrieval.h"
+#include "programs/run_eval.h"
+#include "programs/run_program.h"
 #include "unlearn/ermktp.h"
-#include "unlearn/run_eval.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -34,10 +35,12 @@ int main(int argc, char **argv) {
         CLI_FLAG_FLOAT("ktp-lr", &ktp_lr, "-1", "KTP learning rate (-1: the recipe's; --lr also sets it)"),
         CLI_FLAG_BOOL("eval-teacher", &eval_teacher, "false", "also evaluate the ERM teacher (row erm-teacher)"),
     };
+    /* --lr and --epochs set the KTP phase (--ktp-lr and --ktp-epochs, when given, win) */
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ermktp_ktp_lr), RUN_KNOB_INT("epochs", ermktp_ktp_epochs)};
     run_program_start(&ctx, "unlearn_ermktp",
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
-                      own, CLI_COUNT(own), argc, argv);
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (ctx.flags.fusion_only)
         fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");
@@ -51,21 +54,19 @@ int main(int argc, char **argv) {
         .mask_momentum = 0.9,
         .mask_weight_decay = 5e-4,
         .reg = mask_reg >= 0 ? mask_reg : r->ermktp_reg,
-        .ktp_epochs = ktp_epochs > 0 ? ktp_epochs : (ctx.flags.epochs > 0 ? ctx.flags.epochs : r->ermktp_ktp_epochs),
-        .ktp_lr = ktp_lr > 0 ? ktp_lr : (ctx.flags.lr > 0 ? ctx.flags.lr : r->ermktp_ktp_lr),
+        .ktp_epochs = ktp_epochs > 0 ? ktp_epochs : r->ermktp_ktp_epochs,
+        .ktp_lr = ktp_lr > 0 ? ktp_lr : r->ermktp_ktp_lr,
         .prohibit_threshold = (float)threshold,
         .seed = (uint64_t)ctx.flags.seed,
     };
-    Albef original, teacher, student;
+    const Task *t = &ctx.task;
+    TaskModel original, teacher, student;
     error_exit_if(run_original_model(&ctx, &original));
 
     /* (a) the ERM teacher on all of D */
-    albef_init(&teacher, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    error_exit_if(t->model_init(t, &teacher, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &teacher);
-    if (strcmp(erm_init, "original") == 0) {
-        params_copy_values(&teacher.params, &original.params);
-        params_copy_values(&teacher.momentum, &original.momentum);
-    }
+    if (strcmp(erm_init, "original") == 0) task_model_copy(&teacher, &original);
     ErmMask mask;
     erm_mask_init(&mask, (int)ctx.train.split.n_images, ctx.cfg.vision_width);
     erm_mask_to_device(&mask, ctx.device); /* nothing on the CPU */
@@ -76,34 +77,34 @@ int main(int argc, char **argv) {
     log_info("Erm-Ktp (a): ERM teacher from %s, %d epochs, mask %d classes x %d channels, mask epochs e %% %d >= %d",
              erm_init, o.erm_epochs, mask.classes, mask.channels, o.mask_period, o.mask_epoch_min);
     ErmStats es;
-    error_exit_if(ermktp_train_erm(&teacher, &mask, &ctx.train, all, n, r, &o, &es));
+    error_exit_if(ermktp_train_erm(t, &teacher, &mask, all, n, r, &o, &es));
     free(all);
     log_info("ERM teacher in %.1f s: R(M) %.4g -> %.4g over %lld mask steps", es.seconds, es.first_reg, es.last_reg,
              (long long)es.mask_steps);
 
     /* (b) KTP into a fresh student on Dr */
-    albef_init(&student, &ctx.cfg, (uint64_t)ctx.flags.seed);
+    error_exit_if(t->model_init(t, &student, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &student);
     KtpStats ks;
-    error_exit_if(ermktp_transfer(&student, &teacher, &mask, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr,
+    error_exit_if(ermktp_transfer(t, &student, &teacher, &mask, ctx.split.df, ctx.split.n_df, ctx.split.dr,
                                   ctx.split.n_dr, r, &o, &ks));
     log_info("KTP in %.1f s (%lld steps): %d of %d channels prohibited; distillation loss %.5f -> %.5f", ks.seconds,
              (long long)ks.steps, ks.prohibited, mask.channels, ks.first_loss, ks.last_loss);
     char path[1100];
-    error_exit_if(albef_save(&student, run_path(&ctx, "model.safetensors", path, sizeof path)));
+    error_exit_if(t->model_save(t, &student, run_path(&ctx, "model.safetensors", path, sizeof path)));
 
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "ermktp");
-    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
-    if (ctx.flags.eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
-    if (eval_teacher) error_exit_if(run_evaluation_add(&ev, &ctx, &teacher, "erm-teacher", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, &student, "ermktp", ks.seconds));
+    error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&original))); /* MI attacker, P_before (§6.3) */
+    if (ctx.flags.eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&original), "original", -1.0));
+    if (eval_teacher) error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&teacher), "erm-teacher", -1.0));
+    error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&student), "ermktp", ks.seconds));
     error_exit_if(run_evaluation_finish(&ev, &ctx));
     run_evaluation_free(&ev);
     erm_mask_free(&mask);
-    albef_free(&student);
-    albef_free(&teacher);
-    albef_free(&original);
+    t->model_free(t, &student);
+    t->model_free(t, &teacher);
+    t->model_free(t, &original);
     run_free(&ctx);
     return 0;
 }

@@ -1,4 +1,4 @@
-#include "unlearn/run_driver.h"
+#include "programs/run_driver.h"
 
 #include <libgen.h>
 #include <stdlib.h>
@@ -10,7 +10,9 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/xalloc.h"
 #include "data/synth_image_text.h"
+#include "models/task_retrieval.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
@@ -20,7 +22,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
     CliFlag flags[RUN_COMMON_FLAGS] = {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
-        CLI_FLAG_CHOICE("task", &f->task, "retrieval", "retrieval", "task (Flickr30K-format retrieval)"),
+        CLI_FLAG_STRING("task", &f->task, "flickr30k",
+                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
         CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt; "
@@ -43,9 +46,10 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
-        CLI_FLAG_FLOAT("lr", &f->lr, "-1", "learning rate of this program's loop (-1: the recipe's)"),
-        CLI_FLAG_INT("epochs", &f->epochs, "-1", "epochs of this program's loop (-1: the recipe's)"),
-        CLI_FLAG_INT("k-test", &f->k_test, "-1", "ITM rerank candidates per query (-1: the recipe's)"),
+        CLI_FLAG_FLOAT("lr", &f->lr, "0",
+                       "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
+        CLI_FLAG_INT("epochs", &f->epochs, "0", "epochs of this program's loop, >= 1 (left out: the recipe's)"),
+        CLI_FLAG_INT("k-test", &f->k_test, "0", "ITM rerank candidates per query, >= 1 (left out: the recipe's)"),
     };
     memcpy(out, flags, sizeof flags);
 }
@@ -141,8 +145,56 @@ static int prepare_deletion(RunContext *ctx) {
     return rc;
 }
 
-static void apply_overrides(RunContext *ctx) {
-    if (ctx->flags.k_test > 0) ctx->recipe.k_test = ctx->flags.k_test;
+static const RunKnob *knob_find(const RunKnob *knobs, int n, const char *flag) {
+    static const RunKnob k_test = RUN_KNOB_INT("k-test", k_test); /* every program evaluates */
+    if (strcmp(flag, "k-test") == 0) return &k_test;
+    for (int k = 0; k < n; k++)
+        if (strcmp(knobs[k].flag, flag) == 0) return &knobs[k];
+    return NULL;
+}
+
+/* Applies the knobs: a given value (> 0) goes into the recipe, else the
+ * recipe's value into the flag; a common knob this program does not read must
+ * not be given, and is left out of config.json. */
+static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knobs, int n_knobs, cJSON *flags_json) {
+    static const char *const common[] = {"lr", "epochs"};
+    for (int k = 0; k < n_knobs; k++) {
+        const CliFlag *f = NULL;
+        for (int j = 0; j < spec->count && !f; j++)
+            if (strcmp(spec->flags[j].name, knobs[k].flag) == 0) f = &spec->flags[j];
+        CHECK(f && f->type == (knobs[k].is_int ? CLI_INT : CLI_FLOAT), "%s: knob --%s has no flag of its type",
+              ctx->program, knobs[k].flag);
+    }
+    for (int j = 0; j < spec->count; j++) {
+        const CliFlag *f = &spec->flags[j];
+        const RunKnob *knob = knob_find(knobs, n_knobs, f->name);
+        int given = cli_was_given(f->dest);
+        if (!knob) {
+            for (int c = 0; c < 2; c++)
+                if (given && strcmp(f->name, common[c]) == 0)
+                    return error_set("--%s: %s has no %s to set (see --help)", f->name, ctx->program, f->name);
+            continue;
+        }
+        char *field = (char *)&ctx->recipe + knob->offset;
+        double recipe_value = knob->is_int ? *(int *)field : *(double *)field;
+        double value = knob->is_int ? *(int *)f->dest : *(double *)f->dest;
+        if (!given) {
+            if (knob->is_int) *(int *)f->dest = *(int *)field;
+            else *(double *)f->dest = *(double *)field;
+        } else if (!(value > 0)) {
+            return error_set("--%s %g: must be %s (the recipe's value for %s on %s is %g; leave the flag out to use it)",
+                             f->name, value, knob->is_int ? ">= 1" : "> 0", ctx->cfg.name, ctx->flags.task,
+                             recipe_value);
+        } else if (knob->is_int) {
+            *(int *)field = *(int *)f->dest;
+        } else {
+            *(double *)field = *(double *)f->dest;
+        }
+    }
+    cli_to_json(spec, flags_json);
+    for (int c = 0; c < 2; c++)
+        if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
+    return 0;
 }
 
 static cJSON *recipe_to_json(const Recipe *r) {
@@ -160,6 +212,7 @@ static cJSON *recipe_to_json(const Recipe *r) {
     cJSON_AddNumberToObject(o, "unlearn_lr", r->unlearn_lr);
     cJSON_AddNumberToObject(o, "unlearn_epochs", r->unlearn_epochs);
     cJSON_AddNumberToObject(o, "unlearn_batch_df", r->unlearn_batch_df);
+    cJSON_AddNumberToObject(o, "finetune_lr", r->finetune_lr);
     /* The baselines' defaults (unlearn/recipe.h), so a report names every number a run used. */
     const struct {
         const char *name;
@@ -184,12 +237,13 @@ static cJSON *recipe_to_json(const Recipe *r) {
     return o;
 }
 
-int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     RunFlags flags = ctx->flags;
     memset(ctx, 0, sizeof *ctx);
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
+    if (task_check_name(flags.task) < 0) return -1;
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
@@ -200,6 +254,14 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
         return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
 #endif
     }
+    /* The model config, its recipe row and the knobs first: a bad name or flag
+     * value stops the run before it writes or loads anything. */
+    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
+    if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
+    ctx->config = cJSON_CreateObject();
+    cJSON_AddStringToObject(ctx->config, "program", program);
+    if (apply_knobs(ctx, spec, knobs, n_knobs, cJSON_AddObjectToObject(ctx->config, "flags")) < 0) return -1;
     if (flags.out)
         snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
     else
@@ -209,20 +271,13 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
     char log_path[1100];
     if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
     log_info("%s: run directory %s", program, ctx->run_dir);
-    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
-    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
-    ctx->recipe = recipe_for_model(ctx->cfg.name);
-    apply_overrides(ctx);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
+    task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
     log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
              "(%lld images), Dr %lld",
              ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
              (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
              (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
-    ctx->config = cJSON_CreateObject();
-    cJSON_AddStringToObject(ctx->config, "program", program);
-    cJSON *flags_json = cJSON_AddObjectToObject(ctx->config, "flags");
-    cli_to_json(spec, flags_json);
     cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
@@ -235,6 +290,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec) {
 }
 
 void run_free(RunContext *ctx) {
+    if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
     deletion_split_free(&ctx->split);
     deletion_list_free(&ctx->list);
@@ -250,26 +306,20 @@ void run_free(RunContext *ctx) {
 }
 
 /* FNV-1a over the things the original model depends on. */
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ULL;
-    return h;
-}
-
 static int original_cache_key(const RunContext *ctx, uint64_t *key) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = FNV1A_INIT;
     char *cfg_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(ctx->config, "model"));
-    h = hash_bytes(h, cfg_text, strlen(cfg_text));
+    h = fnv1a_bytes(h, cfg_text, strlen(cfg_text));
     free(cfg_text);
-    h = hash_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
-    h = hash_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
-    h = hash_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
-    h = hash_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
-    h = hash_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
-    h = hash_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    h = fnv1a_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
+    h = fnv1a_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
+    h = fnv1a_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
+    h = fnv1a_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
+    h = fnv1a_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
+    h = fnv1a_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
     if (ctx->device != DEVICE_CPU) { /* a model trained on the GPU is a different model */
-        h = hash_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
-        h = hash_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
+        h = fnv1a_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
+        h = fnv1a_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
     }
     const char *files[] = {"flickr30k_train.json", "vocab.txt"};
     for (int k = 0; k < 2; k++) {
@@ -278,26 +328,27 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
         snprintf(path, sizeof path, "%s/%s", ctx->data_dir, files[k]);
         char *text = file_read_all(path, &n);
         if (!text) return -1;
-        h = hash_bytes(h, text, n);
+        h = fnv1a_bytes(h, text, n);
         free(text);
     }
     *key = h;
     return 0;
 }
 
-void run_model_to_device(const RunContext *ctx, Albef *m) {
-    if (ctx->device != DEVICE_CPU) albef_to_device(m, ctx->device);
+void run_model_to_device(const RunContext *ctx, TaskModel *m) {
+    if (ctx->device != DEVICE_CPU) ctx->task.model_to_device(&ctx->task, m, ctx->device);
 }
 
 /* Loads a checkpoint on the host, then moves the model to the run's device. */
-static int load_on_device(RunContext *ctx, Albef *m, const char *path) {
-    if (albef_load(m, path) < 0) return -1;
+static int load_on_device(RunContext *ctx, TaskModel *m, const char *path) {
+    if (ctx->task.model_load(&ctx->task, m, path) < 0) return -1;
     run_model_to_device(ctx, m);
     return 0;
 }
 
-int run_original_model(RunContext *ctx, Albef *original) {
-    albef_init(original, &ctx->cfg, (uint64_t)ctx->flags.seed);
+int run_original_model(RunContext *ctx, TaskModel *original) {
+    const Task *t = &ctx->task;
+    if (t->model_init(t, original, (uint64_t)ctx->flags.seed) < 0) return -1;
     if (ctx->flags.original) {
         log_info("original model: %s", ctx->flags.original);
         return load_on_device(ctx, original, ctx->flags.original);
@@ -314,16 +365,15 @@ int run_original_model(RunContext *ctx, Albef *original) {
     run_model_to_device(ctx, original);
     log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
              (long long)ctx->train.split.n_texts, path);
-    int64_t n = ctx->train.split.n_texts;
-    int64_t *all = malloc((size_t)n * sizeof *all);
-    CHECK(all != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) all[t] = t;
+    int64_t n = t->n_items[TASK_SPLIT_TRAIN];
+    int64_t *all = xmalloc((size_t)n * sizeof *all);
+    for (int64_t k = 0; k < n; k++) all[k] = k;
     TrainStats stats;
-    int rc = albef_train_retrieval(original, &ctx->train, all, n, &ctx->recipe, (uint64_t)ctx->flags.seed, &stats);
+    int rc = train_task_model(t, original, all, n, &ctx->recipe, (uint64_t)ctx->flags.seed, &stats);
     free(all);
     if (rc < 0) return error_prefix("training the original model");
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
-    return albef_save(original, path);
+    return t->model_save(t, original, path);
 }

@@ -17,8 +17,8 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "programs/run_program.h"
 #include "unlearn/multidelete_loop.h"
-#include "unlearn/run_program.h"
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -31,25 +31,29 @@ int main(int argc, char **argv) {
         CLI_FLAG_BOOL("md", &use_md, "true", "keep L_MD (--no-md: the ablation without it, paper Table 4)"),
         CLI_FLAG_BOOL("mkr", &use_mkr, "true", "keep L_MKR (--no-mkr: ablation)"),
         CLI_FLAG_BOOL("ukr", &use_ukr, "true", "keep L_UKR (--no-ukr: ablation)"),
-        CLI_FLAG_INT("batch-df", &batch_df, "-1",
-                     "Df pairs per step, the Dr half as many (-1: the recipe's unlearn_batch_df)"),
+        CLI_FLAG_INT("batch-df", &batch_df, "0",
+                     "Df pairs per step, the Dr half as many, >= 1 (left out: the recipe's unlearn_batch_df)"),
         CLI_FLAG_BOOL("select-epoch", &select_epoch, "true",
                       "model selection (spec §5.3 item 5): keep the epoch maximising (validation Dt + AUC of Df vs a "
                       "held-out Dr subset)/2 (--no-select-epoch: keep the last epoch)"),
-        CLI_FLAG_INT("select-from", &select_from, "3", "first epoch (1-based) the model selection considers"),
+        CLI_FLAG_INT("select-from", &select_from, "3",
+                     "first epoch (1-based, >= 1) the model selection considers"),
     };
+    const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", unlearn_lr), RUN_KNOB_INT("epochs", unlearn_epochs),
+                             RUN_KNOB_INT("batch-df", unlearn_batch_df)};
     run_program_start(&ctx, "unlearn_multidelete",
                       "MultiDelete: makes a trained ALBEF forget the image-text pairs of a deletion list while "
                       "keeping its multimodal and unimodal knowledge, then reports Dt, Df, MI and time.",
-                      own, CLI_COUNT(own), argc, argv);
-    Albef original, unlearned;
+                      own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
+    if (select_from < 1) fatal("--select-from %d: must be >= 1 (epochs are counted from 1)", select_from);
+    TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
     MultiDeleteRun run = {
-        .lr = ctx.flags.lr > 0 ? ctx.flags.lr : ctx.recipe.unlearn_lr,
+        .lr = ctx.recipe.unlearn_lr,
         .min_lr = ctx.recipe.min_lr,
-        .epochs = ctx.flags.epochs > 0 ? ctx.flags.epochs : ctx.recipe.unlearn_epochs,
-        .batch_df = batch_df > 0 ? batch_df : ctx.recipe.unlearn_batch_df,
+        .epochs = ctx.recipe.unlearn_epochs,
+        .batch_df = ctx.recipe.unlearn_batch_df,
         .augment = ctx.recipe.augment,
         .seed = (uint64_t)ctx.flags.seed,
         .loss = multidelete_default_options(),
@@ -81,7 +85,7 @@ int main(int argc, char **argv) {
                  (long long)scorer.n_heldout);
     }
     MultiDeleteStats stats;
-    error_exit_if(multidelete_unlearn(&unlearned, &original, &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr,
+    error_exit_if(multidelete_unlearn(&ctx.task, &unlearned, &original, ctx.split.df, ctx.split.n_df, ctx.split.dr,
                                       ctx.split.n_dr, &run, &stats));
     log_info("unlearned in %.1f s (%lld steps); L_MD %.5f -> %.5f, L_MKR %.5f -> %.5f, L_UKR %.5f -> %.5f",
              stats.seconds, (long long)stats.steps, stats.first_md, stats.last_md, stats.first_mkr, stats.last_mkr,
@@ -117,8 +121,8 @@ int main(int argc, char **argv) {
     run_program_finish(&ctx, "multidelete", &original, &unlearned, stats.seconds);
     model_selection_free(&selection);
     validation_scorer_free(&scorer);
-    albef_free(&unlearned);
-    albef_free(&original);
+    ctx.task.model_free(&ctx.task, &unlearned);
+    ctx.task.model_free(&ctx.task, &original);
     run_free(&ctx);
     return 0;
 }
