@@ -4,8 +4,8 @@ deletion request, the unimodal probe of Table 5, and Figure 2's runs at the
 larger |Df|. Each run is a program, its flags and the runs it waits for.
 """
 import os
-import re
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 import catalog
@@ -56,38 +56,39 @@ def parse_flags(tokens):
     return out
 
 
-_help_cache = {}
+_MISSING_DATA = "/nonexistent-reproduce-paper-check"
+_takes = {}
 
 
-def program_tasks(bin_dir, program):
-    """The --task values a program's --help lists (None: it names no choices), and why none."""
-    cache = _help_cache
-    if program not in cache:
-        path = os.path.join(bin_dir, program)
-        try:
-            text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30).stdout
-        except OSError as e:
-            cache[program] = (set(), f"{path}: {e.strerror}")
-            return cache[program]
-        m = re.search(r"^\s*--task\s+(\S+)", text, re.M)
-        if not m:
-            cache[program] = (set(), f"bin/{program} has no --task flag")
-        elif m.group(1).startswith("<"):
-            cache[program] = (None, "")
-        else:
-            cache[program] = (set(m.group(1).split("|")), "")
-    return cache[program]
+def takes_task(bin_dir, program, task_name, model):
+    """(True, "") when bin/<program> gets past its --task and --model checks to reading the data
+    (pointed at a folder that does not exist, so it stops there); else (False, its error)."""
+    key = (program, task_name, model)
+    if key not in _takes:
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = [os.path.join(bin_dir, program), "--task", task_name, "--model", model, "--data", _MISSING_DATA,
+                    "--out", os.path.join(tmp, "check")]
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp)
+                text = out.stdout + out.stderr
+            except (OSError, subprocess.TimeoutExpired) as e:
+                text = f"{argv[0]}: {e}"
+        errors = [line for line in text.splitlines() if line.startswith("error:")]
+        _takes[key] = (True, "") if _MISSING_DATA in text else (
+            False, f"bin/{program}: " + (errors[-1][len("error: "):] if errors else text.strip()[-200:]))
+    return _takes[key]
 
 
-def task_flag(bin_dir, program, task):
-    """The --task value that selects `task` in bin/<program>, or (None, why)."""
-    choices, why = program_tasks(bin_dir, program)
-    if choices is None:
-        return task.task_flags[0], ""
+def task_flag(bin_dir, program, task, model):
+    """The --task value that selects `task` in bin/<program> (the first of the task's names it takes),
+    or (None, why)."""
+    first_why = None
     for name in task.task_flags:
-        if name in choices:
+        ok, why = takes_task(bin_dir, program, name, model)
+        if ok:
             return name, ""
-    return None, why or f"bin/{program} --task takes {'|'.join(sorted(choices))}, not {task.task_flags[0]}"
+        first_why = first_why or why
+    return None, first_why
 
 
 @dataclass
@@ -135,8 +136,10 @@ class _Request:
     original: str      # the original model's checkpoint
 
 
-def _world_run(task, settings, paths, runs, made):
-    """The mkdata run of the task's synthetic world (once per world); (flags, deps, inputs) of its users."""
+def _world_run(task, settings, paths, bin_dir, runs, made):
+    """The mkdata run of the task's synthetic world (once per world); (flags, deps, inputs) of its users.
+    The mkdata binary is one of its inputs: a new build writes the world again, and the runs that read it
+    run again only when its files changed."""
     world_flags = settings.worlds.get(task.world)
     if world_flags is None:
         return [], [], []
@@ -144,7 +147,8 @@ def _world_run(task, settings, paths, runs, made):
     data_dir = paths.run_dir(world_id)
     if world_id not in made:
         made.add(world_id)
-        runs.append(Run(world_id, "mkdata", [("out", data_dir)] + parse_flags(world_flags), writes_config=False))
+        runs.append(Run(world_id, "mkdata", [("out", data_dir)] + parse_flags(world_flags),
+                        inputs=[os.path.join(bin_dir, "mkdata")], writes_config=False))
     return [("data", data_dir)], [world_id], [data_dir]
 
 
@@ -159,7 +163,7 @@ def _original_run(req, flag, opts):
 
 def _method_run(req, method, df_size, settings, opts, bin_dir, cells_unavailable):
     """One method on the request's Df of df_size units, or None (noted) when its program does not take the task."""
-    prog_flag, why = task_flag(bin_dir, method.program, req.task)
+    prog_flag, why = task_flag(bin_dir, method.program, req.task, req.model)
     if prog_flag is None:
         cells_unavailable[(req.task.name, method.row)] = why
         return None
@@ -179,12 +183,12 @@ def build(opts, settings, seeds, bin_dir, paths):
     """Every run of the reproduction, in an order that runs each seed's table runs before its timing runs."""
     runs, tasks, unavailable, cells_unavailable, worlds = [], [], {}, {}, set()
     for task in (t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks):
-        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task)
+        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task, model_for(task, opts.model))
         if flag is None:
             unavailable[task.name] = why
             continue
         tasks.append(task)
-        data_flags, data_deps, data_inputs = _world_run(task, settings, paths, runs, worlds)
+        data_flags, data_deps, data_inputs = _world_run(task, settings, paths, bin_dir, runs, worlds)
         for seed in seeds:
             orig_id = f"{task.name}/s{seed}/original"
             req = _Request(task, seed, model_for(task, opts.model), data_flags, data_deps, data_inputs, orig_id,
@@ -196,7 +200,7 @@ def build(opts, settings, seeds, bin_dir, paths):
                 if run:
                     runs.append(run)
                     table_runs[method.row] = run
-            probe_flag, why = task_flag(bin_dir, catalog.PROBE_PROGRAM, task)
+            probe_flag, why = task_flag(bin_dir, catalog.PROBE_PROGRAM, task, req.model)
             if probe_flag is None:
                 cells_unavailable[(task.name, "probe")] = why
             elif table_runs:

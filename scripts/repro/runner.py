@@ -18,15 +18,13 @@ _hashes = {}
 
 
 def fingerprint(path):
-    """Content hash of a file, or of a folder's top-level files (a dataset's
-    annotations and vocabulary; its image folder is covered by the generating
-    run's flags). Hashed once per process."""
+    """Content hash of a file, or of every file under a folder (a dataset: its annotations, vocabulary
+    and images). Each file is hashed once per process."""
     if os.path.isdir(path):
         h = hashlib.sha256()
         for name in sorted(os.listdir(path)):
             full = os.path.join(path, name)
-            if os.path.isfile(full):
-                h.update(name.encode() + b"\0" + fingerprint(full).encode())
+            h.update(name.encode() + b"\0" + fingerprint(full).encode())
         return h.hexdigest()
     if not os.path.exists(path):
         return "missing"
