@@ -1,9 +1,10 @@
 /* bin/learn_cls: how well a tiny ALBEF learns the synthetic SNLI-VE or NLVR2
  * world (bin/mkdata), and whether it needs the images to do so.
  *
- *   bin/learn_cls --task snli_ve|nlvr2 --data DIR [--steps N] [--batch B] [--lr LR]
+ *   bin/learn_cls --task snli_ve|nlvr2 --data DIR [--init RETRIEVAL.safetensors] [--steps N] ...
  *
- * Trains from a random init with the task loss (CE + momentum distillation,
+ * Trains from a random init (or encoders from a retrieval ALBEF trained on the
+ * same world, as LAVIS starts from ALBEF.pth) with the task loss (CE + momentum distillation,
  * models/albef_cls.h; NLVR2 with the left/right swap augmentation) and prints
  * the test accuracy against chance, then the same model's accuracy when the
  * images are taken from other test items (every image; NLVR2 also each image
@@ -88,7 +89,7 @@ static double accuracy(AlbefCls *m, const ClsSet *s, const Tokenizer *tok, const
 }
 
 int main(int argc, char **argv) {
-    const char *task_name, *data, *config;
+    const char *task_name, *data, *config, *init;
     int steps, batch, seed;
     double lr;
     CliFlag flags[] = {
@@ -99,6 +100,7 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("batch", &batch, "32", "training batch"),
         CLI_FLAG_FLOAT("lr", &lr, "3e-4", "AdamW learning rate (constant)"),
         CLI_FLAG_INT("seed", &seed, "1", "seed of the init, the batches and the swaps"),
+        CLI_FLAG_STRING("init", &init, "", "start the encoders from this retrieval ALBEF checkpoint (default: random)"),
     };
     CliSpec spec = {"learn_cls", "Trains a tiny ALBEF on a synthetic SNLI-VE / NLVR2 world and reports accuracy.",
                     flags, CLI_COUNT(flags)};
@@ -126,6 +128,7 @@ int main(int argc, char **argv) {
 
     AlbefCls m;
     albef_cls_init(&m, &cfg, task, (uint64_t)seed);
+    if (init[0]) error_exit_if(albef_cls_init_from_albef(&m, init));
     AdamW opt;
     adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f, 0.02f);
     adamw_use_lavis_decay_groups(&opt);
@@ -166,6 +169,7 @@ int main(int argc, char **argv) {
     rng_shuffle_i64(&r, perm, test.n);
     double acc = accuracy(&m, &test, tok, NULL);
     ImageSource all = {{1, 1}, perm}, left = {{1, 0}, perm}, right = {{0, 1}, perm};
+    printf("init: %s\n", init[0] ? init : "random");
     printf("%s: %lld train items, %d steps of %d in %.0f s; test (%lld items): accuracy %.3f, chance %.3f\n",
            task_name, (long long)train.n, steps, batch, train_s, (long long)test.n, acc, 1.0 / m.n_classes);
     printf("  images from other test items: %.3f\n", accuracy(&m, &test, tok, &all));

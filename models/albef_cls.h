@@ -120,5 +120,13 @@ int albef_cls_set_fusion_only(AlbefCls *m);
  * momentum. Load on the host, before albef_cls_to_device. */
 int albef_cls_save(const AlbefCls *m, const char *path);
 int albef_cls_load(AlbefCls *m, const char *path);
+/* Starts the encoders (visual_encoder, text_encoder and their _m twins; the
+ * online ones copied when the file has no twins) from a retrieval ALBEF
+ * checkpoint of the same widths, as LAVIS starts VE from ALBEF.pth (§5.1);
+ * cls_head keeps its initialisation and the retrieval heads are ignored.
+ * NLVR2 reads each of its fusion layers l from the file's layer
+ * (l + fusion_layer) / 2: the duplication that made pretrain_model_nlvr.pth
+ * (§3.3), without its text-assignment pre-training epoch. */
+int albef_cls_init_from_albef(AlbefCls *m, const char *path);
 
 #endif
