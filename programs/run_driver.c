@@ -1,10 +1,8 @@
 #include "programs/run_driver.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "autograd/params_io.h"
 #include "core/device.h"
@@ -67,25 +65,6 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size) {
     snprintf(buf, size, "%s/%s", ctx->run_dir, name);
     return buf;
-}
-
-/* A config name resolves to models/configs/<name>.json next to the working
- * directory or next to the program (bin/..), so programs run from anywhere. */
-static int resolve_model_config(const char *model, char *out, size_t size) {
-    if (strchr(model, '/') || strstr(model, ".json")) {
-        snprintf(out, size, "%s", model);
-        return file_exists(out) ? 0 : error_set("%s: model config not found", model);
-    }
-    snprintf(out, size, "models/configs/%s.json", model);
-    if (file_exists(out)) return 0;
-    char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        snprintf(out, size, "%s/../models/configs/%s.json", dirname(exe), model);
-        if (file_exists(out)) return 0;
-    }
-    return error_set("model \"%s\": no models/configs/%s.json (give a config name or a JSON path)", model, model);
 }
 
 static int prepare_data(RunContext *ctx) {
@@ -297,7 +276,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     }
     /* The model config, its recipe row and the knobs first: a bad name or flag
      * value stops the run before it writes or loads anything. */
-    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_resolve(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
     if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
     if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
     ctx->config = cJSON_CreateObject();

@@ -120,4 +120,30 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     free(log);
     ASSERT_EQ_INT(config_seed(out), 2);
     ASSERT(dir_has(out, "metrics.json") && !file_exists(partial));
+
+    /* evaluate: an empty or repeated list item is refused (it dropped a row,
+     * or wrote an empty table over earlier results, exiting 0) */
+    const struct {
+        const char *ckpts, *names, *expect;
+    } bad_lists[] = {
+        {"", NULL, "--checkpoints \"\": item 1 is empty"},
+        {"%s,", NULL, "item 2 is empty"},
+        {"%s,%s", "a,a", "--names \"a,a\": \"a\" is listed twice (items 1 and 2)"},
+        {"%s,%s", "a", "--names: 1 names for 2 checkpoints"},
+    };
+    char evaluate[600], eval_out[600], list[1300];
+    snprintf(evaluate, sizeof evaluate, "%s/evaluate", bin);
+    test_tmp_path(eval_out, sizeof eval_out, "rd_runs/evaluate");
+    for (size_t k = 0; k < sizeof bad_lists / sizeof bad_lists[0]; k++) {
+        snprintf(list, sizeof list, bad_lists[k].ckpts, ckpt, ckpt);
+        int n = snprintf(cmd, sizeof cmd, "%s --data %s --model albef-tiny --df-size 2 --out %s --checkpoints '%s'",
+                         evaluate, eval_world_dir(), eval_out, list);
+        if (bad_lists[k].names) n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --names %s", bad_lists[k].names);
+        snprintf(cmd + n, sizeof cmd - (size_t)n, " 2>&1");
+        log = run_cmd(cmd, &status);
+        ASSERT_MSG(status == 1, "%s: status %d: %s", list, status, log);
+        ASSERT_STR_CONTAINS(log, bad_lists[k].expect);
+        free(log);
+        ASSERT(!dir_has(eval_out, "metrics.json"));
+    }
 }
