@@ -172,7 +172,8 @@ test-san: $(PROGS)
 	    $(SAN_HOST_DIR)/run_tests
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
-# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c, tests/test_pgr_reference.c)
+# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c,
+# tests/test_albef_cls_reference.c, tests/test_pgr_reference.c)
 # run on the CPU against the committed kernels: each cuda/<file>.cu is
 # rewritten by tests/cuda_emu/cu_to_cpp.py (launches and __shared__ only) into
 # $(EMU_DIR)/cuda/<file>.cpp and compiled by g++ with the emulator's
@@ -186,6 +187,7 @@ EMU_DIR      := build/emu$(if $(filter 1,$(SAN)),-san)
 EMU_CU_SRCS  := $(filter-out cuda/backend.cu cuda/gemm_blaslt.cu,$(wildcard cuda/*.cu))
 EMU_CPP_SRCS := $(wildcard tests/cuda_emu/*.cpp)
 EMU_C_SRCS   := tests/main.c tests/cuda_parity.c $(wildcard tests/test_cuda_*.c) tests/test_albef_reference.c \
+                tests/test_albef_cls_reference.c \
                 tests/test_pgr_reference.c \
                 $(LIB_SRCS)
 EMU_OBJS     := $(EMU_C_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
