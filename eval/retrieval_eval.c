@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/gemm.h"
 #include "core/progress.h"
 #include "core/xalloc.h"
@@ -334,6 +335,16 @@ static void model_itm(void *ctx, int64_t n, const int64_t *img, const int64_t *t
     free(logits);
 }
 
+/* scores [rows, cols] of images x captions (transposed: captions x images). */
+static int check_scores(const char *kind, const float *scores, int64_t rows, int64_t cols, int transposed) {
+    int64_t bad = finite_first_bad_f32(scores, rows * cols);
+    if (bad < 0) return 0;
+    int64_t r = bad / cols, c = bad % cols;
+    return error_set("retrieval evaluation: the %s score of image %lld and caption %lld is %g: the model's features "
+                     "are not finite", kind, (long long)(transposed ? c : r), (long long)(transposed ? r : c),
+                     scores[bad]);
+}
+
 int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptions *o, RetrievalEvalResult *out) {
     memset(out, 0, sizeof *out);
     const int64_t ni = s->split.n_images, nt = s->split.n_texts;
@@ -347,8 +358,20 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
     float *i2t = xmalloc((size_t)(ni * nt) * sizeof(float));
     float *t2i = xmalloc((size_t)(ni * nt) * sizeof(float));
     retrieval_eval_itc_matrix(&e, C);
+    /* A NaN similarity ranks anywhere and gives a plausible recall: stop and name the pair. */
+    int rc = check_scores("ITC", C, ni, nt, 0);
     ModelItm ctx = {m, &e, o};
-    out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
+    if (rc == 0)
+        out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
+    if (rc == 0) rc = check_scores("ITM", i2t, ni, nt, 0);
+    if (rc == 0) rc = check_scores("ITM", t2i, nt, ni, 1);
+    if (rc < 0) {
+        retrieval_embeddings_free(&e);
+        free(C);
+        free(i2t);
+        free(t2i);
+        return -1;
+    }
     out->recall = retrieval_recall(i2t, t2i, s->split.txt2img, ni, nt);
     double t2 = clock_seconds();
     out->n_images = ni;

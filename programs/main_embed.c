@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/params_io.h"
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/finite.h"
 #include "core/log.h"
 #include "core/safetensors.h"
 #include "data/caption.h"
@@ -34,7 +36,7 @@
 #include "models/albef.h"
 
 static const char *model_arg, *checkpoint, *vocab, *images_path, *captions_path, *out_path;
-static int batch, max_len, progress;
+static int batch, max_len, progress, allow_nonfinite;
 
 static const CliFlag flags[] = {
     CLI_FLAG_STRING("model", &model_arg, NULL, "model config: a JSON file, or a name in models/configs/ (required)"),
@@ -46,26 +48,13 @@ static const CliFlag flags[] = {
     CLI_FLAG_INT("batch", &batch, "16", "images, captions or pairs per forward"),
     CLI_FLAG_INT("max-len", &max_len, "0", "caption tokens incl. [CLS]/[SEP] (0: the config's max_text_len_eval)"),
     CLI_FLAG_BOOL("progress", &progress, "true", "progress bars on stderr"),
+    CLI_FLAG_BOOL("allow-nonfinite", &allow_nonfinite, "false",
+                  "load a checkpoint holding NaN/inf and write non-finite features (warned, not refused)"),
 };
 static const CliSpec spec = {"embed",
                              "Writes the image/text token states, ITC features and fused [CLS] states of an ALBEF "
                              "checkpoint for lists of images and captions.",
                              flags, CLI_COUNT(flags)};
-
-/* "name" -> models/configs/name.json; anything that looks like a path is one. */
-static int resolve_config(const char *arg, char *path, size_t size) {
-    size_t len = strlen(arg);
-    int is_path = strchr(arg, '/') || (len > 5 && strcmp(arg + len - 5, ".json") == 0) || file_exists(arg);
-    if (is_path) {
-        snprintf(path, size, "%s", arg);
-        if (!file_exists(path)) return error_set("%s: model config not found", path);
-        return 0;
-    }
-    snprintf(path, size, "models/configs/%s.json", arg);
-    if (!file_exists(path)) return error_set("model \"%s\": %s not found (give a config JSON path or a name in "
-                                             "models/configs/)", arg, path);
-    return 0;
-}
 
 typedef struct {
     char *text;   /* the file, lines cut in place */
@@ -117,11 +106,31 @@ static int path_pixels(void *ctx, int64_t index, float *out_chw) {
     return rc;
 }
 
+/* A NaN feature is written as if it were one unless asked for (DESIGN.md
+ * "Nothing silently wrong"): name the first tensor, row and input line. */
+static int check_finite_rows(const StWriteTensor *t, const LineList *rows, const char *what) {
+    int64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) numel *= t->shape[d];
+    int64_t bad = finite_first_bad_f32(t->data, numel);
+    if (bad < 0) return 0;
+    int64_t row = bad / (numel / t->shape[0]);
+    if (allow_nonfinite) {
+        log_warn("%s: row %lld holds a non-finite value (written: --allow-nonfinite)", t->name, (long long)row);
+        return 0;
+    }
+    return error_set("%s row %lld (%s \"%s\") holds %g: the model's features are not finite (--allow-nonfinite "
+                     "writes them anyway)", t->name, (long long)row, what, rows->lines[row],
+                     (double)((const float *)t->data)[bad]);
+}
+
 static int embed(void) {
     if (batch < 1) return error_set("command line: --batch: must be at least 1 (got %d)", batch);
-    if (max_len < 0) return error_set("command line: --max-len: must be >= 0 (got %d)", max_len);
+    params_allow_nonfinite(allow_nonfinite);
+    if (max_len < 0 || max_len == 1)
+        return error_set("command line: --max-len: must be 0 (the config's) or at least 2, room for [CLS] and "
+                         "[SEP] (got %d)", max_len);
     char config_path[4096];
-    if (resolve_config(model_arg, config_path, sizeof config_path) < 0) return -1;
+    if (model_config_resolve(model_arg, config_path, sizeof config_path) < 0) return -1;
     ModelConfig cfg;
     if (model_config_load(&cfg, config_path) < 0) return -1;
     /* The tokenizer's vocabulary decides the embedding table (models/model_config.h). */
@@ -195,6 +204,9 @@ static int embed(void) {
             {"text_ids", ST_I32, 2, s_ids, ids},               {"text_mask", ST_I32, 2, s_ids, mask},
             {"fused_cls", ST_F32, 2, s_cls, cls},              {"itm_logits", ST_F32, 2, s_itm, itm},
         };
+        /* rows of t[0..1] are images, of the others captions (or pair k = image k, caption k) */
+        for (int k = 0; k < (N == M ? 8 : 6) && rc == 0; k++)
+            if (t[k].dtype == ST_F32) rc = check_finite_rows(&t[k], k < 2 ? &imgs : &caps, k < 2 ? "image" : "caption");
         cJSON *cj = model_config_to_json(&cfg);
         char *cfg_text = cJSON_PrintUnformatted(cj);
         StMetaEntry meta[] = {{"config", cfg_text}, {"checkpoint", (char *)checkpoint}};

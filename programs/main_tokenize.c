@@ -7,6 +7,7 @@
  *       last) and pads with [PAD] to N, as the models see the text.
  *   bin/tokenize vocab build --corpus corpus.txt --size N --out vocab.txt
  *       learns a WordPiece vocabulary from the corpus lines (data/wordpiece_build.h). */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,6 @@ int main(int argc, char **argv) {
     free(line);
     free(ids);
     tokenizer_free(tok);
-    if (fflush(stdout) != 0 || ferror(stdout)) fatal("stdout: write failed");
+    if (fflush(stdout) != 0 || ferror(stdout)) fatal("stdout: write failed: %s", strerror(errno ? errno : EIO));
     return 0;
 }

@@ -67,6 +67,60 @@ TEST(test_albef_configs_load_and_validate) {
     cJSON_Delete(root);
 }
 
+/* The small config with one key replaced; the loader's verdict. */
+static int small_config_with(const char *key, double value, ModelConfig *c) {
+    cJSON *root = json_parse_text(SMALL_CONFIG, "cfg");
+    cJSON_ReplaceItemInObject(root, key, cJSON_CreateNumber(value));
+    int rc = model_config_from_json(c, root, "cfg.json");
+    cJSON_Delete(root);
+    return rc;
+}
+
+TEST(test_albef_config_sizes_are_bounded_with_clear_errors) {
+    ModelConfig c;
+    /* a width that overflowed 3·width in the parameter declarations */
+    ASSERT(small_config_with("vision_width", 1e9, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: \"vision_width\" is 1000000000: it must lie in [1, 16384]");
+    /* beyond int: refused before it is narrowed */
+    ASSERT(small_config_with("text_width", 4294967328.0, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"text_width\" is 4294967328");
+    ASSERT(small_config_with("queue_size", 1e300, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"queue_size\" is not an integer in the 64-bit range");
+    ASSERT(small_config_with("vocab_size", -3, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"vocab_size\" is -3: it must lie in [1, 4194304]");
+    ASSERT(small_config_with("temp_max", 1e39, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"temp_max\" is 1e+39: not a finite float");
+    /* every key in range, the whole too large: the parameter budget */
+    cJSON *root = json_parse_text(SMALL_CONFIG, "cfg");
+    cJSON_ReplaceItemInObject(root, "vision_width", cJSON_CreateNumber(16384));
+    cJSON_ReplaceItemInObject(root, "vision_depth", cJSON_CreateNumber(64));
+    cJSON_ReplaceItemInObject(root, "vision_mlp_hidden", cJSON_CreateNumber(65536));
+    ASSERT(model_config_from_json(&c, root, "big.json") == -1);
+    cJSON_Delete(root);
+    ASSERT_STR_CONTAINS(error_message(), "big.json: model config: the model would hold about");
+    ASSERT_STR_CONTAINS(error_message(), "parameters, more than the limit 2147483648");
+    /* a relation error reads "<file>: model config: <reason>", no empty field */
+    ASSERT(small_config_with("patch_size", 5, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: image_size 16 must be a positive multiple of patch_size 5");
+    ASSERT(strstr(error_message(), ": : ") == NULL);
+    /* a config built in code passes through the same ranges */
+    ASSERT(small_config(&c) == 0);
+    c.text_heads = -2;
+    ASSERT(model_config_validate(&c, "code") == -1);
+    ASSERT_STR_CONTAINS(error_message(), "code: model config: \"text_heads\" is -2");
+}
+
+TEST(test_albef_config_resolves_names_and_paths) {
+    char path[4096];
+    ASSERT_MSG(model_config_resolve("albef-tiny", path, sizeof path) == 0, "%s", error_message());
+    ModelConfig c;
+    ASSERT_MSG(model_config_load(&c, path) == 0, "%s", error_message());
+    ASSERT(model_config_resolve("no/such.json", path, sizeof path) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "no/such.json: model config not found");
+}
+
 /* Rewrites `src` into `dst` with one tensor dropped, renamed-in or reshaped. */
 typedef enum { EDIT_DROP, EDIT_ADD, EDIT_RESHAPE } Edit;
 static int rewrite(const char *src, const char *dst, Edit edit, const char *name) {
@@ -220,6 +274,13 @@ TEST(test_albef_hard_negatives_skip_same_image_and_follow_logits) {
     const int64_t same[B] = {4, 4, 4, 4};
     ASSERT(albef_sample_hard_negatives(logits, same, B, 9, 1, a) == -1);
     ASSERT_STR_CONTAINS(error_message(), "image id 4");
+    /* diverged weights are named as such, not blamed on the batch */
+    float nan_logits[B * B];
+    memcpy(nan_logits, logits, sizeof logits);
+    nan_logits[2 * B + 1] = NAN;
+    ASSERT(albef_sample_hard_negatives(nan_logits, ids, B, 9, 1, a) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "hard negatives: similarity logit (2, 1) is ");
+    ASSERT_STR_CONTAINS(error_message(), "the model's features are not finite");
 }
 
 static void random_batch(AlbefBatch *b, int B, const ModelConfig *c, uint64_t seed, int64_t *ids) {
