@@ -12,8 +12,8 @@ static const struct {
     const char *what;
 } TASKS[] = {
     {"flickr30k", 1, "image-text retrieval (Flickr30K format; ALBEF ITC + ITM)"},
-    {"snli_ve", 0, "visual entailment (SNLI-VE; ALBEF with a 3-class head)"},
-    {"nlvr2", 0, "visual reasoning over two images (NLVR2; ALBEF-NLVR2)"},
+    {"snli_ve", 1, "visual entailment (SNLI-VE; ALBEF with a 3-class head)"},
+    {"nlvr2", 1, "visual reasoning over two images (NLVR2; ALBEF-NLVR2)"},
 };
 
 const char *task_names(void) {
