@@ -107,6 +107,17 @@ $(BUILD)/%.cu.o: %.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# The code version a run records (config.json "inputs", the original-model
+# cache key): a digest of the library's sources, rewritten only when it changes.
+SOURCE_DIGEST := $(shell cat $(sort $(LIB_SRCS) $(wildcard $(addsuffix /*.h,$(LIB_DIRS)) cuda/*.cu cuda/*.cuh)) \
+                   2>/dev/null | sha1sum | cut -c1-16)
+.PHONY: FORCE
+$(BUILD)/source_digest.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo $(SOURCE_DIGEST) | cmp -s - $@ || echo $(SOURCE_DIGEST) > $@
+$(BUILD)/programs/run_driver.o: $(BUILD)/source_digest.txt
+$(BUILD)/programs/run_driver.o: CFLAGS += -DMMU_SOURCE_DIGEST=\"$(SOURCE_DIGEST)\"
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
