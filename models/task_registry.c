@@ -30,7 +30,7 @@ int task_check_name(const char *name) {
     for (size_t k = 0; k < sizeof TASKS / sizeof TASKS[0]; k++) {
         if (strcmp(name, TASKS[k].name) != 0) continue;
         if (TASKS[k].built) return 0;
-        return error_set("--task %s (%s): not built yet in this version; the built task is flickr30k", name,
+        return error_set("--task %s (%s): not built yet in this version", name,
                          TASKS[k].what);
     }
     return error_set("--task %s: unknown task (known: %s)", name, task_names());
