@@ -107,6 +107,19 @@ int64_t forget_sample_unseen(int64_t n_pool, int64_t n, uint64_t seed, int64_t *
     return k;
 }
 
+/* 100·(1 − AUC(a label 0, b label 1)): a's pairs as the positive class. */
+static double auc_percent_first(const double *a, int64_t n_a, const double *b, int64_t n_b) {
+    int64_t n = n_a + n_b;
+    double *scores = xmalloc((size_t)n * sizeof *scores);
+    int *labels = xmalloc((size_t)n * sizeof *labels);
+    for (int64_t k = 0; k < n_a; k++) scores[k] = a[k], labels[k] = 0;
+    for (int64_t k = 0; k < n_b; k++) scores[n_a + k] = b[k], labels[n_a + k] = 1;
+    double auc = auc_mann_whitney(scores, labels, n);
+    free(scores);
+    free(labels);
+    return 100.0 * (1.0 - auc);
+}
+
 void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr, int n_subsets,
                                 const double *unseen, int64_t n_unseen, ForgetMetrics *out) {
     CHECK(n_subsets >= 1 && n_subsets <= FORGET_MAX_SUBSETS, "%d Dr subsets (1..%d)", n_subsets,
@@ -122,16 +135,11 @@ void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr
     out->df_reported = 100.0 * (1.0 - out->auc_code);
     out->auc_unseen = NAN;
     out->df_vs_unseen = NAN;
+    out->dr_vs_unseen = NAN;
     if (n_unseen > 0 && n_df > 0) {
-        int64_t n = n_df + n_unseen;
-        double *scores = xmalloc((size_t)n * sizeof *scores);
-        int *labels = xmalloc((size_t)n * sizeof *labels);
-        for (int64_t k = 0; k < n_df; k++) scores[k] = df[k], labels[k] = 0;
-        for (int64_t k = 0; k < n_unseen; k++) scores[n_df + k] = unseen[k], labels[n_df + k] = 1;
-        out->auc_unseen = auc_mann_whitney(scores, labels, n);
-        out->df_vs_unseen = 100.0 * (1.0 - out->auc_unseen);
-        free(scores);
-        free(labels);
+        out->df_vs_unseen = auc_percent_first(df, n_df, unseen, n_unseen);
+        out->auc_unseen = 1.0 - out->df_vs_unseen / 100.0;
+        out->dr_vs_unseen = auc_percent_first(dr, (int64_t)n_subsets * n_df, unseen, n_unseen);
     }
 }
 

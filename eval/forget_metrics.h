@@ -14,7 +14,12 @@
  *   Df vs unseen = the same AUC between Df pairs (label 0) and a seeded random
  *                  sample of |Df| test pairs (label 1; all of them when fewer),
  *                  reported in the same convention: 50 is ideal (a deleted pair
- *                  looks like one never seen), far below 50 is over-forgetting. */
+ *                  looks like one never seen), far below 50 is over-forgetting.
+ *   Dr vs unseen = the same AUC with the Dr subsets' pairs in place of Df: how
+ *                  far the model fits the pairs it still trains on beyond
+ *                  unseen ones. Above 50 on the original is memorisation of
+ *                  the training pairs in general; Df vs unseen alone can be a
+ *                  lucky draw of Df. */
 #ifndef EVAL_FORGET_METRICS_H
 #define EVAL_FORGET_METRICS_H
 
@@ -41,6 +46,7 @@ typedef struct {
     double df_reported;      /* 100·(1 − auc_code) */
     double auc_unseen;       /* AUC(Df 0, unseen 1); NaN without unseen pairs */
     double df_vs_unseen;     /* 100·(1 − auc_unseen) */
+    double dr_vs_unseen;     /* 100·(1 − AUC(Dr subsets 0, unseen 1)); NaN without unseen pairs */
     double seconds;          /* wall-clock of the scoring */
 } ForgetMetrics;
 

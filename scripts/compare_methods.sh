@@ -6,6 +6,25 @@
 # Runs go to runs/compare/<row>/; a row whose metrics.json exists is skipped,
 # so an interrupted comparison resumes where it stopped.
 set -uo pipefail
+usage() {
+    cat <<'USAGE'
+usage: scripts/compare_methods.sh [FLAGS]
+
+Runs Retrain, MultiDelete(-F) and every baseline (FineTune, NegGrad, DtD,
+L-codec, UL with their -F variants, Erm-Ktp) on one deletion request, then
+prints one comparison table (scripts/compare_table.py).
+
+FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
+them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
+Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a row whose
+metrics.json exists is skipped, so an interrupted comparison resumes.
+USAGE
+}
+for a in "$@"; do
+    case "$a" in
+    -h | --help) usage; exit 0 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/compare}
 mkdir -p "$OUT"

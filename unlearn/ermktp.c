@@ -159,13 +159,16 @@ int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const R
     if (iters < 1) return error_set("KTP: Dr has %lld pairs, fewer than one batch of %d", (long long)n_dr, B);
     memset(stats, 0, sizeof *stats);
     double t0 = clock_seconds();
-    /* the targets: the Df images (the classes to forget) */
-    int64_t *targets = malloc((size_t)n_df * sizeof *targets);
+    /* the targets: the Df images (the classes to forget); the retained classes: the Dr images */
+    int64_t *targets = malloc((size_t)n_df * sizeof *targets), *retained = malloc((size_t)n_dr * sizeof *retained);
     unsigned char *prohibited = malloc((size_t)C);
     int64_t *order = malloc((size_t)n_dr * sizeof *order), *ids = malloc((size_t)B * sizeof *ids);
-    CHECK(targets && prohibited && order && ids, "out of memory");
+    CHECK(targets && retained && prohibited && order && ids, "out of memory");
     for (int64_t k = 0; k < n_df; k++) targets[k] = train->split.txt2img[df[k]];
-    stats->prohibited = erm_mask_prohibited(mask, targets, n_df, o->prohibit_threshold, prohibited);
+    for (int64_t k = 0; k < n_dr; k++) retained[k] = train->split.txt2img[dr[k]];
+    stats->target_channels = erm_mask_prohibited(mask, targets, n_df, NULL, 0, o->prohibit_threshold, prohibited);
+    stats->prohibited = erm_mask_prohibited(mask, targets, n_df, retained, n_dr, o->prohibit_threshold, prohibited);
+    free(retained);
     copy_heads(student, teacher, prohibited);
     float *keep = malloc((size_t)C * sizeof *keep);
     CHECK(keep, "out of memory");

@@ -1,5 +1,6 @@
 #include "unlearn/run_eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method) {
     memset(e, 0, sizeof *e);
     e->mi_feature = MI_FEATURE_ENTROPY;
+    e->mi_power = NAN;
     int64_t n = ctx->train.split.n_texts;
     e->pair_keys = malloc((size_t)n * sizeof *e->pair_keys);
     e->pair_texts = malloc((size_t)n * sizeof *e->pair_texts);
@@ -85,19 +87,41 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 /* k of the n Dr pairs, uniform without replacement (partial Fisher-Yates
- * with Philox), returned ascending so the data order does not hang on the shuffle. */
-static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, uint64_t seed) {
+ * with Philox): the attacker's members, ascending so the data order does not
+ * hang on the shuffle, then k_held more, the held-out members its power is
+ * measured on (the first k are the same whatever k_held is). */
+static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, int64_t k_held, uint64_t seed) {
     int64_t *idx = xmalloc((size_t)n * sizeof *idx);
     memcpy(idx, dr, (size_t)n * sizeof *idx);
     Rng r = rng_make(seed, RUN_EVAL_MI_MEMBER_STREAM);
-    for (int64_t i = 0; i < k; i++) {
+    for (int64_t i = 0; i < k + k_held; i++) {
         int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
         int64_t t = idx[i];
         idx[i] = idx[j];
         idx[j] = t;
     }
     qsort(idx, (size_t)k, sizeof *idx, cmp_i64);
+    qsort(idx + k, (size_t)k_held, sizeof *idx, cmp_i64);
     return idx;
+}
+
+/* The attacker's power (eval/mi_attack.h): held-out members = n_held Dr pairs
+ * outside its training members, non-members = as many test pairs, all under θ0. */
+static int mi_measure_power(RunEvaluation *e, RunContext *ctx, Albef *original, const int64_t *held, int64_t n_held) {
+    e->mi_power = NAN;
+    if (n_held < 1) return 0;
+    const int dim = e->mi_dim, batch = ctx->recipe.batch_eval;
+    int64_t *test_pairs = xmalloc((size_t)n_held * sizeof *test_pairs);
+    for (int64_t t = 0; t < n_held; t++) test_pairs[t] = t;
+    double *f_held = xmalloc((size_t)(n_held * dim) * sizeof(double));
+    double *f_test = xmalloc((size_t)(n_held * dim) * sizeof(double));
+    int rc = mi_pair_features(e, original, &ctx->train, held, n_held, batch, f_held);
+    if (rc == 0) rc = mi_pair_features(e, original, &ctx->test, test_pairs, n_held, batch, f_test);
+    if (rc == 0) e->mi_power = mi_attacker_auc(e->mi_attacker, f_held, n_held, f_test, n_held);
+    free(test_pairs);
+    free(f_held);
+    free(f_test);
+    return rc;
 }
 
 int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original) {
@@ -120,7 +144,8 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
      * model (rather than mi_attacker_train_balanced over every Dr feature)
      * costs |Dv| forward passes instead of |Dr|: 145k on Flickr30K. */
     const int64_t n_mem = n_val < n_dr ? n_val : n_dr;
-    int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, seed);
+    int64_t n_held = ctx->test.split.n_texts < n_dr - n_mem ? ctx->test.split.n_texts : n_dr - n_mem;
+    int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, n_held, seed);
     int64_t *val_pairs = xmalloc((size_t)n_val * sizeof *val_pairs);
     for (int64_t t = 0; t < n_val; t++) val_pairs[t] = t;
     const int dim = e->mi_feature == MI_FEATURE_ENTROPY ? 1 : 2;
@@ -140,6 +165,8 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
     if (rc == 0 && !(e->mi_attacker = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &opt))) rc = -1;
+    e->mi_dim = dim;
+    if (rc == 0) rc = mi_measure_power(e, ctx, original, members + n_mem, n_held);
     free(members);
     free(val_pairs);
     free(f_mem);
@@ -152,15 +179,16 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
         e->mi_df_before = e->mi_ctrl_before = NULL;
         return error_prefix("membership inference on the original model");
     }
-    e->mi_dim = dim;
     e->mi_n_df = n_df;
     e->mi_n_ctrl = n_ctrl;
     e->mi_df_pairs = ctx->eval_sets.df;
     e->mi_n_val = n_val;
     e->mi_n_members = n_mem;
     e->mi_original_hash = params_hash(original);
-    log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f",
-             mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df));
+    log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f; power: AUC %.4f on "
+             "%lld held-out Dr members vs as many test non-members",
+             mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df),
+             e->mi_power, (long long)n_held);
     return 0;
 }
 
@@ -211,8 +239,9 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
     model_result_set_forget(row, fm);
     row->time_seconds = time_seconds;
     if (e->n == 1) run_report_set_pairs(&e->report, fm);
-    log_info("%s: Dt R mean %.2f (TR %.2f, IR %.2f); Df %.2f; Df vs unseen %.2f", name, dt.recall.r_mean,
-             dt.recall.tr_mean, dt.recall.ir_mean, fm->df_reported, fm->df_vs_unseen);
+    log_info("%s: Dt R mean %.2f (TR %.2f, IR %.2f); Df %.2f; Df vs unseen %.2f; Dr vs unseen %.2f", name,
+             dt.recall.r_mean, dt.recall.tr_mean, dt.recall.ir_mean, fm->df_reported, fm->df_vs_unseen,
+             fm->dr_vs_unseen);
     if (e->mi_attacker) {
         model_result_set_mi(row, &mi);
         log_info("%s: MI ratio %.4f (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "

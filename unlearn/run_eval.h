@@ -41,6 +41,7 @@ typedef struct {
     double *mi_df_before, *mi_ctrl_before; /* θ0's features [n, mi_dim] */
     uint64_t mi_original_hash;  /* FNV-1a (32-bit words) of θ0's online parameters */
     int64_t mi_n_val, mi_n_members; /* the attacker's training set sizes */
+    double mi_power;            /* its AUC on held-out Dr members vs test non-members (NaN: not measured) */
 } RunEvaluation;
 
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method);
