@@ -19,6 +19,7 @@
 #include "unlearn/train_loop.h"
 
 #define EPOCHS 3
+#define LR 1e-3 /* large enough that three steps on Dr and on D end far apart */
 
 static char *run_command(const char *cmd, int *status) {
     FILE *p = popen(cmd, "r");
@@ -74,8 +75,8 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     fclose(f);
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=1 %s --model %s --data %s --original %s --df-list %s --df-size 2 --epochs %d "
-             "--k-test 4 --out %s 2>&1",
-             tool, cfg, eval_world_dir(), ckpt, list, EPOCHS, out);
+             "--lr %g --k-test 4 --out %s 2>&1",
+             tool, cfg, eval_world_dir(), ckpt, list, EPOCHS, LR, out);
     int status;
     char *log = run_command(cmd, &status);
     ASSERT(log);
@@ -95,6 +96,7 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     ASSERT_EQ_INT(n_dr, 50);
     Recipe recipe = recipe_for_model(original.cfg.name);
     recipe.epochs = EPOCHS;
+    recipe.init_lr = LR;
     Albef want, on_d, got;
     TrainStats ts;
     albef_init(&want, &original.cfg, 42);
@@ -119,7 +121,7 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     free(text);
     cJSON_Delete(metrics);
 
-    snprintf(cmd, sizeof cmd, "%s --fusion-only --model %s --data %s --original %s --out %s_f 2>&1", tool, cfg,
+    snprintf(cmd, sizeof cmd, "%s --fusion-only --model %s --data %s --original %s --df-size 2 --out %s_f 2>&1", tool, cfg,
              eval_world_dir(), ckpt, out);
     log = run_command(cmd, &status);
     ASSERT(log);
