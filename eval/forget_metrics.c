@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "eval/auc.h"
+#include "eval/pair_outputs.h"
 #include "eval/retrieval_eval.h"
 
 /* Philox stream of the unseen-pair sample ("unseen" in ASCII), apart from the
@@ -143,6 +144,28 @@ void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr
     }
 }
 
+/* softmax(ITM logits)[1] of n pairs: the match probability. */
+static int itm_match_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                            double *scores) {
+    if (n == 0) return 0;
+    float *probs = xmalloc((size_t)n * 2 * sizeof *probs);
+    int rc = pair_itm_probs(m, s, pairs, n, batch, probs);
+    for (int64_t k = 0; rc == 0 && k < n; k++) scores[k] = probs[2 * k + 1];
+    free(probs);
+    return rc;
+}
+
+/* The ITM-score AUCs, in the conventions of the ITC ones. */
+static void itm_aucs(ForgetMetrics *out) {
+    ForgetMetrics itm;
+    memset(&itm, 0, sizeof itm);
+    forget_metrics_from_scores(out->itm_df_scores, out->n_df, out->itm_dr_scores, out->n_subsets,
+                               out->itm_unseen_scores, out->n_unseen, &itm);
+    out->itm_df_reported = itm.df_reported;
+    out->itm_df_vs_unseen = itm.df_vs_unseen;
+    out->itm_dr_vs_unseen = itm.dr_vs_unseen;
+}
+
 int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEvalSets *sets, const RetrievalSet *test,
                            uint64_t seed, int batch, int progress, ForgetMetrics *out) {
     memset(out, 0, sizeof *out);
@@ -167,12 +190,19 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
         out->unseen_scores = xmalloc((size_t)(out->n_unseen ? out->n_unseen : 1) * sizeof(double));
         rc = forget_pair_scores(m, test, out->unseen_pairs, out->n_unseen, batch, progress, out->unseen_scores);
     }
+    out->itm_df_scores = xmalloc((size_t)n_df * sizeof(double));
+    out->itm_dr_scores = xmalloc((size_t)n_dr * sizeof(double));
+    out->itm_unseen_scores = xmalloc((size_t)(out->n_unseen ? out->n_unseen : 1) * sizeof(double));
+    if (rc == 0) rc = itm_match_scores(m, train, out->df_pairs, n_df, batch, out->itm_df_scores);
+    if (rc == 0) rc = itm_match_scores(m, train, out->dr_pairs, n_dr, batch, out->itm_dr_scores);
+    if (rc == 0 && test) rc = itm_match_scores(m, test, out->unseen_pairs, out->n_unseen, batch, out->itm_unseen_scores);
     if (rc < 0) {
         forget_metrics_free(out);
         return -1;
     }
     forget_metrics_from_scores(out->df_scores, n_df, out->dr_scores, out->n_subsets, out->unseen_scores,
                                out->n_unseen, out);
+    itm_aucs(out);
     out->seconds = clock_seconds() - t0;
     return 0;
 }
@@ -184,5 +214,8 @@ void forget_metrics_free(ForgetMetrics *f) {
     free(f->dr_scores);
     free(f->unseen_pairs);
     free(f->unseen_scores);
+    free(f->itm_df_scores);
+    free(f->itm_dr_scores);
+    free(f->itm_unseen_scores);
     memset(f, 0, sizeof *f);
 }

@@ -19,7 +19,13 @@
  *                  far the model fits the pairs it still trains on beyond
  *                  unseen ones. Above 50 on the original is memorisation of
  *                  the training pairs in general; Df vs unseen alone can be a
- *                  lucky draw of Df. */
+ *                  lucky draw of Df.
+ *
+ * The same three AUCs are also computed on a second score per pair, the ITM
+ * match probability softmax(ITM logits)[1] (eval/pair_outputs.h): what the
+ * fusion module decides about the pair, and what the final ITM rerank of
+ * retrieval uses. The ITC score cannot see a change confined to the fusion
+ * layers (the -F variants freeze the ITC path), the ITM score can. */
 #ifndef EVAL_FORGET_METRICS_H
 #define EVAL_FORGET_METRICS_H
 
@@ -47,6 +53,9 @@ typedef struct {
     double auc_unseen;       /* AUC(Df 0, unseen 1); NaN without unseen pairs */
     double df_vs_unseen;     /* 100·(1 − auc_unseen) */
     double dr_vs_unseen;     /* 100·(1 − AUC(Dr subsets 0, unseen 1)); NaN without unseen pairs */
+    /* The same on the ITM match probability (scores in [0, 1]) */
+    double *itm_df_scores, *itm_dr_scores, *itm_unseen_scores;
+    double itm_df_reported, itm_df_vs_unseen, itm_dr_vs_unseen;
     double seconds;          /* wall-clock of the scoring */
 } ForgetMetrics;
 
@@ -60,14 +69,14 @@ int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, in
  * `seed` (partial Fisher-Yates), returned ascending. Returns the count. */
 int64_t forget_sample_unseen(int64_t n_pool, int64_t n, uint64_t seed, int64_t *out);
 
-/* The AUCs from scores already computed: df [n_df], dr [n_subsets · n_df],
- * unseen [n_unseen] (may be 0). Fills the AUC fields only. */
+/* The ITC-score AUCs from scores already computed: df [n_df], dr
+ * [n_subsets · n_df], unseen [n_unseen] (may be 0). Fills the ITC AUC fields only. */
 void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr, int n_subsets,
                                 const double *unseen, int64_t n_unseen, ForgetMetrics *out);
 
 /* Everything: scores Df and the Dr subsets on the training split, a sample of
- * |Df| test pairs (`test` may be NULL: no unseen metric), and the AUCs.
- * 0, or -1 with error_set. */
+ * |Df| test pairs (`test` may be NULL: no unseen metric), by ITC and by ITM,
+ * and the AUCs. 0, or -1 with error_set. */
 int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEvalSets *sets, const RetrievalSet *test,
                            uint64_t seed, int batch, int progress, ForgetMetrics *out);
 void forget_metrics_free(ForgetMetrics *f);

@@ -37,6 +37,7 @@ void run_evaluation_free(RunEvaluation *e) {
     for (int k = 0; k < e->n; k++) forget_metrics_free(&e->forget[k]);
     free(e->pair_keys);
     free(e->pair_texts);
+    for (int k = 1; k < RUN_EVAL_MI_SPLITS; k++) mi_attacker_free(e->mi_splits[k]);
     mi_attacker_free(e->mi_attacker);
     free(e->mi_ctrl_pairs);
     free(e->mi_df_before);
@@ -117,7 +118,7 @@ static int mi_measure_power(RunEvaluation *e, RunContext *ctx, Albef *original, 
     double *f_test = xmalloc((size_t)(n_held * dim) * sizeof(double));
     int rc = mi_pair_features(e, original, &ctx->train, held, n_held, batch, f_held);
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->test, test_pairs, n_held, batch, f_test);
-    if (rc == 0) e->mi_power = mi_attacker_auc(e->mi_attacker, f_held, n_held, f_test, n_held);
+    if (rc == 0) e->mi_power = e->report.mi_power = mi_attacker_auc(e->mi_attacker, f_held, n_held, f_test, n_held);
     free(test_pairs);
     free(f_held);
     free(f_test);
@@ -165,6 +166,12 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
     if (rc == 0 && !(e->mi_attacker = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &opt))) rc = -1;
+    e->mi_splits[0] = e->mi_attacker;
+    for (int k = 1; k < RUN_EVAL_MI_SPLITS && rc == 0; k++) {
+        MiOptions split = opt;
+        split.seed = seed + 1000003ULL * (uint64_t)k; /* another fold split, the same data */
+        if (!(e->mi_splits[k] = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &split))) rc = -1;
+    }
     e->mi_dim = dim;
     if (rc == 0) rc = mi_measure_power(e, ctx, original, members + n_mem, n_held);
     free(members);
@@ -192,14 +199,30 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     return 0;
 }
 
-/* P_after and the MiReport of one model (§6.3 items 4-5). */
-static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out) {
+/* The ratio P_before / P_after under each fold split's attacker: mean and sd. */
+static void mi_split_spread(const RunEvaluation *e, const double *df_after, double *mean, double *sd) {
+    double r[RUN_EVAL_MI_SPLITS], sum = 0.0, sq = 0.0;
+    for (int k = 0; k < RUN_EVAL_MI_SPLITS; k++) {
+        r[k] = mi_existence_probability(e->mi_splits[k], e->mi_df_before, e->mi_n_df) /
+               mi_existence_probability(e->mi_splits[k], df_after, e->mi_n_df);
+        sum += r[k];
+    }
+    *mean = sum / RUN_EVAL_MI_SPLITS;
+    for (int k = 0; k < RUN_EVAL_MI_SPLITS; k++) sq += (r[k] - *mean) * (r[k] - *mean);
+    *sd = sqrt(sq / (RUN_EVAL_MI_SPLITS - 1));
+}
+
+/* P_after and the MiReport of one model (§6.3 items 4-5), and the ratio's spread over fold splits. */
+static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out, double *split_mean,
+                       double *split_sd) {
     const int64_t n_df = e->mi_n_df, n_ctrl = e->mi_n_ctrl;
     const int dim = e->mi_dim;
-    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL)
+    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL) {
         /* θ0 itself: its features are the ones the attacker already holds. */
+        mi_split_spread(e, e->mi_df_before, split_mean, split_sd);
         return mi_report_compute(e->mi_attacker, e->mi_df_before, e->mi_df_before, n_df, e->mi_ctrl_before,
                                  e->mi_ctrl_before, n_ctrl, out);
+    }
     double *df_after = xmalloc((size_t)(n_df * dim) * sizeof(double));
     double *ctrl_after = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
     const int batch = ctx->recipe.batch_eval;
@@ -208,6 +231,7 @@ static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *ou
     if (rc == 0)
         rc = mi_report_compute(e->mi_attacker, e->mi_df_before, df_after, n_df, e->mi_ctrl_before, ctrl_after, n_ctrl,
                                out);
+    if (rc == 0) mi_split_spread(e, df_after, split_mean, split_sd);
     free(df_after);
     free(ctrl_after);
     return rc;
@@ -228,7 +252,8 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
         return error_prefix("evaluating %s on Df", name);
     }
     MiReport mi;
-    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi) < 0) {
+    double split_mean = NAN, split_sd = NAN;
+    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi, &split_mean, &split_sd) < 0) {
         forget_metrics_free(fm);
         retrieval_eval_result_free(&dt);
         return error_prefix("membership inference of %s", name);
@@ -244,8 +269,11 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
              fm->dr_vs_unseen);
     if (e->mi_attacker) {
         model_result_set_mi(row, &mi);
-        log_info("%s: MI ratio %.4f (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "
-                 "Dr control ratio %.4f)", name, mi.ratio, mi.p_before, mi.p_after, mi.per_sample_ratio,
+        row->mi_ratio_mean = split_mean;
+        row->mi_ratio_sd = split_sd;
+        row->mi_n_splits = RUN_EVAL_MI_SPLITS;
+        log_info("%s: MI ratio %.4f, %.4f ± %.4f over %d fold splits (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "
+                 "Dr control ratio %.4f)", name, mi.ratio, split_mean, split_sd, RUN_EVAL_MI_SPLITS, mi.p_before, mi.p_after, mi.per_sample_ratio,
                  mi.hard_before, mi.hard_after, mi.control_ratio);
     }
     retrieval_eval_result_free(&dt);

@@ -26,6 +26,11 @@
 #include "eval/report.h"
 #include "unlearn/run_driver.h"
 
+/* Attackers per evaluation that differ only in libsvm's cross-validation
+ * fold split (the rand() seed of Platt scaling): one split moved the default
+ * run's MI ratio by a third of its effect. */
+#define RUN_EVAL_MI_SPLITS 5
+
 typedef struct {
     RunReport report;
     ForgetMetrics forget[REPORT_MAX_MODELS]; /* own the per-pair scores the report borrows */
@@ -42,6 +47,9 @@ typedef struct {
     uint64_t mi_original_hash;  /* FNV-1a (32-bit words) of θ0's online parameters */
     int64_t mi_n_val, mi_n_members; /* the attacker's training set sizes */
     double mi_power;            /* its AUC on held-out Dr members vs test non-members (NaN: not measured) */
+    /* The same attacker with other Platt fold splits ([0] is mi_attacker): the
+     * ratio's spread over them is reported beside it (report.h) */
+    MiAttacker *mi_splits[RUN_EVAL_MI_SPLITS];
 } RunEvaluation;
 
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method);
