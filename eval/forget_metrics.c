@@ -42,9 +42,13 @@ static int64_t find_i64(const int64_t *sorted, int64_t n, int64_t key) {
     return hit - sorted;
 }
 
-int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
-                       double *scores) {
-    if (n == 0) return 0;
+/* ITC features of n pairs: each distinct image embedded once (the sorted
+ * list in *images_out, n_img of them), each caption as the split holds it.
+ * The caller frees e and *images_out. */
+static int embed_pairs(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
+                       RetrievalEmbeddings *e, int64_t **images_out, int64_t *n_img_out) {
+    memset(e, 0, sizeof *e);
+    *images_out = NULL;
     if (s->image_size != m->cfg.image_size)
         return error_set("retrieval set prepared for %d-pixel images, the model takes %d", s->image_size,
                          m->cfg.image_size);
@@ -66,27 +70,62 @@ int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, in
         memcpy(ids + p * L, s->ids + pairs[p] * L, (size_t)L * sizeof *ids);
         memcpy(mask + p * L, s->mask + pairs[p] * L, (size_t)L * sizeof *mask);
     }
-    RetrievalEmbeddings e;
-    memset(&e, 0, sizeof e);
     SubsetPixels ctx = {s, images};
-    int rc = retrieval_eval_embed_images(m, n_img, subset_pixels, &ctx, batch, 0, progress, &e);
+    int rc = retrieval_eval_embed_images(m, n_img, subset_pixels, &ctx, batch, 0, progress, e);
+    if (rc == 0) retrieval_eval_embed_texts(m, n, ids, mask, (int)L, batch, 0, progress, e);
+    free(ids);
+    free(mask);
+    *images_out = images;
+    *n_img_out = n_img;
+    return rc;
+}
+
+/* cos(image of pair i, caption of pair j): both features are unit vectors
+ * (l2norm of the projections), so the dot product is the cosine LAVIS's
+ * similarity matrix holds. */
+static double pair_cosine(const RetrievalSet *s, const RetrievalEmbeddings *e, const int64_t *images, int64_t n_img,
+                          const int64_t *pairs, int64_t i, int64_t j) {
+    const int64_t E = e->embed_dim;
+    const float *v = e->image_feat + find_i64(images, n_img, s->split.txt2img[pairs[i]]) * E;
+    const float *t = e->text_feat + j * E;
+    double cos = 0.0;
+    for (int64_t k = 0; k < E; k++) cos += (double)v[k] * (double)t[k];
+    return cos;
+}
+
+int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
+                       double *scores) {
+    if (n == 0) return 0;
+    RetrievalEmbeddings e;
+    int64_t *images, n_img;
+    int rc = embed_pairs(m, s, pairs, n, batch, progress, &e, &images, &n_img);
+    for (int64_t p = 0; rc == 0 && p < n; p++)
+        scores[p] = 1.0 / (1.0 + exp(-pair_cosine(s, &e, images, n_img, pairs, p, p)));
+    retrieval_embeddings_free(&e);
+    free(images);
+    return rc;
+}
+
+int forget_pair_similarity(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                           double *own_mean, double *off_mean) {
+    *own_mean = *off_mean = NAN;
+    if (n == 0) return 0;
+    RetrievalEmbeddings e;
+    int64_t *images, n_img;
+    int rc = embed_pairs(m, s, pairs, n, batch, 0, &e, &images, &n_img);
     if (rc == 0) {
-        retrieval_eval_embed_texts(m, n, ids, mask, (int)L, batch, 0, progress, &e);
-        const int64_t E = e.embed_dim;
-        for (int64_t p = 0; p < n; p++) {
-            const float *v = e.image_feat + find_i64(images, n_img, s->split.txt2img[pairs[p]]) * E;
-            const float *t = e.text_feat + p * E;
-            /* Both features are unit vectors (l2norm of the projections), so
-             * the dot product is the cosine LAVIS's similarity matrix holds. */
-            double cos = 0.0;
-            for (int64_t k = 0; k < E; k++) cos += (double)v[k] * (double)t[k];
-            scores[p] = 1.0 / (1.0 + exp(-cos));
-        }
+        double own = 0.0, off = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double c = pair_cosine(s, &e, images, n_img, pairs, i, j);
+                if (i == j) own += c;
+                else off += c;
+            }
+        *own_mean = own / (double)n;
+        if (n > 1) *off_mean = off / ((double)n * (double)(n - 1));
     }
     retrieval_embeddings_free(&e);
     free(images);
-    free(ids);
-    free(mask);
     return rc;
 }
 

@@ -65,6 +65,13 @@ typedef struct {
 int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
                        double *scores);
 
+/* The raw ITC cosines of n pairs: the mean of cos(image, own caption), and
+ * the mean of cos(image of pair i, caption of pair j) over i != j, the
+ * off-diagonal of the similarity matrix L_MD matches on Df (spec
+ * unlearning_methods.md §5.2). NaN when not defined. 0, or -1 with error_set. */
+int forget_pair_similarity(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                           double *own_mean, double *off_mean);
+
 /* min(n, n_pool) distinct indices of [0, n_pool), drawn with Philox under
  * `seed` (partial Fisher-Yates), returned ascending. Returns the count. */
 int64_t forget_sample_unseen(int64_t n_pool, int64_t n, uint64_t seed, int64_t *out);
