@@ -12,7 +12,7 @@
 
 void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts) {
     memset(r, 0, sizeof *r);
-    r->mi_power = NAN;
+    r->mi_power = r->mi2_power = NAN;
     snprintf(r->method, sizeof r->method, "%s", method ? method : "");
     r->pair_keys = pair_keys;
     r->pair_texts = pair_texts;
@@ -26,7 +26,7 @@ ModelResult *run_report_add(RunReport *r, const char *name) {
     m->dt_seconds = m->df_seconds = m->time_seconds = -1.0;
     m->auc_unseen = m->df_vs_unseen = m->dr_vs_unseen = NAN;
     m->itm_df_reported = m->itm_df_vs_unseen = m->itm_dr_vs_unseen = NAN;
-    m->mi_ratio_mean = m->mi_ratio_sd = NAN;
+    m->mi_ratio_mean = m->mi_ratio_sd = m->mi2_ratio = NAN;
     m->p_before = m->p_after = m->mi_ratio = m->mi_per_sample_ratio = NAN;
     m->mi_hard_before = m->mi_hard_after = m->mi_control_ratio = NAN;
     return m;
@@ -120,6 +120,7 @@ static cJSON *model_json(const ModelResult *m) {
     add_number_or_null(o, "mi_ratio_mean", m->has_mi, m->mi_ratio_mean);
     add_number_or_null(o, "mi_ratio_sd", m->has_mi, m->mi_ratio_sd);
     add_number_or_null(o, "mi_n_splits", m->has_mi && m->mi_n_splits > 0, m->mi_n_splits);
+    add_number_or_null(o, "mi2_ratio", m->has_mi, m->mi2_ratio);
     add_number_or_null(o, "mi_per_sample_ratio", m->has_mi, m->mi_per_sample_ratio);
     add_number_or_null(o, "mi_hard_before", m->has_mi, m->mi_hard_before);
     add_number_or_null(o, "mi_hard_after", m->has_mi, m->mi_hard_after);
@@ -138,6 +139,7 @@ int run_report_write_metrics_json(const RunReport *r, const char *path) {
     cJSON *models = cJSON_AddObjectToObject(root, "models");
     for (int k = 0; k < r->n_models; k++) cJSON_AddItemToObject(models, r->models[k].name, model_json(&r->models[k]));
     add_number_or_null(root, "mi_power", 1, r->mi_power);
+    add_number_or_null(root, "mi2_power", 1, r->mi2_power);
     char *verdict = NULL;
     size_t verdict_len = 0;
     FILE *vf = open_memstream(&verdict, &verdict_len);
@@ -261,6 +263,14 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     if (isfinite(r->mi_power))
         fprintf(f, "\nThe MI attacker's power on the original: AUC %.3f on held-out Dr members vs test non-members%s\n",
                 r->mi_power, r->mi_power < REPORT_MI_MIN_POWER ? " (at chance: the MI ratios are uninformative)." : ".");
+    if (isfinite(r->mi2_power)) {
+        fprintf(f, "\nA second attacker (the same RBF-SVM on the pair's ITM entropy and ITC cosine; the cosine is the "
+                   "per-example loss signal of loss-threshold attacks): power AUC %.3f; MI ratios", r->mi2_power);
+        for (int k = 0; k < r->n_models; k++)
+            if (r->models[k].has_mi && isfinite(r->models[k].mi2_ratio))
+                fprintf(f, " %s %.3f", r->models[k].name, r->models[k].mi2_ratio);
+        fprintf(f, "%s\n", r->mi2_power < REPORT_MI_MIN_POWER ? " (uninformative: at chance)." : ".");
+    }
     fputc('\n', f);
     run_report_print_verdict(r, f);
     if (r->method_notes) fprintf(f, "\n%s", r->method_notes);
@@ -385,6 +395,13 @@ void run_report_print_summary(const RunReport *r, FILE *out) {
                          "ratios are the mean ± sd over Platt scaling's fold splits.\n",
                     r->mi_power);
     }
+    if (isfinite(r->mi2_power)) {
+        fprintf(out, "MI, second attacker (RBF-SVM on ITM entropy and ITC cosine): power AUC %.3f; ratios", r->mi2_power);
+        for (int k = 0; k < r->n_models; k++)
+            if (r->models[k].has_mi && isfinite(r->models[k].mi2_ratio))
+                fprintf(out, " %s %.3f", r->models[k].name, r->models[k].mi2_ratio);
+        fprintf(out, "%s\n", r->mi2_power < REPORT_MI_MIN_POWER ? " (uninformative: at chance)" : "");
+    }
     const ModelResult *o = run_report_find(r, "original"), *rt = run_report_find(r, "retrain");
     if (o && rt && r->n_models > 2) {
         fprintf(out, "\n");
@@ -409,6 +426,10 @@ void run_report_print_verdict(const RunReport *r, FILE *out) {
         char text[768];
         verdict_sentence(&v, "Df vs unseen", m->name, text, sizeof text);
         fprintf(out, "%s\n", text);
+        if (m->has_mi && rt->has_mi && isfinite(m->mi2_ratio) && isfinite(rt->mi2_ratio) && isfinite(r->mi2_power) &&
+            r->mi2_power >= REPORT_MI_MIN_POWER)
+            fprintf(out, "MI ratio, second attacker (power AUC %.3f): %s %.3f, Retrain %.3f.\n", r->mi2_power, m->name,
+                    m->mi2_ratio, rt->mi2_ratio);
         if (!m->has_mi || !rt->has_mi || !isfinite(m->mi_ratio_mean)) continue;
         if (isfinite(r->mi_power) && r->mi_power < REPORT_MI_MIN_POWER) {
             fprintf(out, "MI: uninformative (the attacker is at chance on the original).\n");

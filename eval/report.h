@@ -16,9 +16,9 @@
  *                  Df_reported, auc_code, auc_chunks, df_vs_unseen, auc_unseen,
  *                  dr_vs_unseen, itm_Df_reported, itm_df_vs_unseen, itm_dr_vs_unseen,
  *                  dt_seconds, df_seconds, time_seconds, mi_p_before, mi_p_after,
- *                  mi_ratio, mi_ratio_mean, mi_ratio_sd, mi_n_splits,
+ *                  mi_ratio, mi_ratio_mean, mi_ratio_sd, mi_n_splits, mi2_ratio,
  *                  mi_per_sample_ratio, mi_hard_before, mi_hard_after,
- *                  mi_control_ratio}}, "mi_power", "verdict"?, "method_details"?,
+ *                  mi_control_ratio}}, "mi_power", "mi2_power", "verdict"?, "method_details"?,
  *                  "config"?}; a value not measured is null
  *   report.md      the same as a markdown table and a paragraph reading it
  *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
@@ -68,6 +68,7 @@ typedef struct {
      * deviation over mi_n_splits of them; NaN when not measured. */
     double mi_ratio_mean, mi_ratio_sd;
     int mi_n_splits;
+    double mi2_ratio;               /* the second attacker's ratio (unlearn/run_eval.h); NaN when not measured */
     /* Per-pair scores (borrowed, they must outlive the report): [n_df] and
      * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none. */
     const double *df_scores, *dr_scores;
@@ -94,6 +95,7 @@ typedef struct {
     /* The MI attacker's power: its AUC on held-out members vs non-members
      * under the original (eval/mi_attack.h); NaN = not measured. */
     double mi_power;
+    double mi2_power;          /* the same for the second attacker (ITM entropy and ITC cosine) */
 } RunReport;
 
 /* Below this power the attacker is at chance and the MI ratio is reported

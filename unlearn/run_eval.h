@@ -50,6 +50,14 @@ typedef struct {
     /* The same attacker with other Platt fold splits ([0] is mi_attacker): the
      * ratio's spread over them is reported beside it (report.h) */
     MiAttacker *mi_splits[RUN_EVAL_MI_SPLITS];
+    /* A second, stronger attacker beside the paper's (§6.3 keeps the first):
+     * the same RBF-SVM on φ = (H(p_ITM), cos_ITC) of the pair, the
+     * contrastive similarity the model was trained to raise on its training
+     * pairs being the per-example loss signal of loss-threshold attacks
+     * (Yeom et al., CSF 2018). Trained on the same members and non-members. */
+    MiAttacker *mi2_attacker;
+    double *mi2_df_before;      /* θ0's 2-D features of Df */
+    double mi2_power;
 } RunEvaluation;
 
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method);
