@@ -33,7 +33,7 @@ int synth_image_text_world(const char *name, SynthImageTextOptions *out) {
         .emblem_captions = 0,
     };
     if (strcmp(name, "longtail") == 0) {
-        o.train_images = 500;
+        o.train_images = 800;
         o.emblem_percent = 100;
         o.emblem_captions = 2;
     } else if (strcmp(name, "scenes") != 0) {

@@ -29,11 +29,12 @@ typedef struct {
 } SynthImageTextOptions;
 
 /* The worlds by name:
- *   "longtail" (the default): scenes plus one emblem per image, a concept that
- *              occurs once, named in 2 of its 5 captions; a tiny ALBEF fits
- *              the common grammar and memorises the emblems it saw, so
- *              deleted pairs are distinguishable from unseen ones, as on real
- *              data (README "First minutes" gives the measurements);
+ *   "longtail" (the default): 800 train / 150 val / 150 test scenes, each
+ *              with one emblem, a concept that occurs once, named in 2 of its
+ *              5 captions; the tiny ALBEF fits the common grammar and
+ *              memorises the pairs it saw, so deleted pairs are
+ *              distinguishable from unseen ones, as on real data (README
+ *              "First minutes" gives the measurements);
  *   "scenes":  the plain scenes of 1,000 train / 150 val / 150 test images,
  *              which a tiny ALBEF learns without memorising any pair.
  * Images are 64x64 in both. 0, or -1 with error_set naming the known worlds. */

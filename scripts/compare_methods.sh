@@ -2,7 +2,7 @@
 # Runs MultiDelete, Retrain and every baseline (with their -F variants where
 # the paper has one) on one deletion request, then prints one comparison
 # table (scripts/compare_table.py). Extra arguments go to every program, e.g.
-#   scripts/compare_methods.sh --data runs/synth-world --df-size 60 --seed 42
+#   scripts/compare_methods.sh --data runs/synth-longtail --df-size 60 --seed 42
 # Runs go to runs/compare/<row>/; a row whose metrics.json exists is skipped,
 # so an interrupted comparison resumes where it stopped.
 set -uo pipefail

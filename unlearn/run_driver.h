@@ -19,7 +19,7 @@
 #include "unlearn/recipe.h"
 
 /* The synthetic world the programs write and use when run without --data. */
-#define RUN_DEFAULT_DATA "runs/synth-world"
+#define RUN_DEFAULT_DATA "runs/synth-longtail"
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
