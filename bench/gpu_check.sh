@@ -37,7 +37,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 { (command -v nvcc || ls /usr/local/cuda/bin/nvcc) && (nvcc --version 2>/dev/null || /usr/local/cuda/bin/nvcc --version) | tail -1
   gcc --version | head -1; python3 -c 'import torch; print("torch", torch.__version__)'; } 2>&1 | tee -a "$LOG/gpu.txt"
 MAKE_ARGS=(CUDA=1)
-if ! ldconfig -p | grep -q 'libcjson.so.1 ' && [ -d .gpu-debs ]; then
+if { ! ldconfig -p | grep -q 'libcjson.so.1 ' || ! ldconfig -p | grep -q 'libmpi.so.40 '; } && [ -d .gpu-debs ]; then
     mkdir -p .gpu-debs/root
     for f in .gpu-debs/*.deb; do dpkg -x "$f" .gpu-debs/root; done
     MAKE_ARGS+=(DEPS_ROOT=.gpu-debs/root)
@@ -51,6 +51,8 @@ step tests env OMP_NUM_THREADS=8 build/release/run_tests
 gpu_tests() { build/release/run_tests "$1" | tee /dev/stderr | tail -1 | grep -q ' 0 failed, 0 skipped$'; }
 step parity gpu_tests cuda
 step reference_gpu gpu_tests reference
+# NCCL with one rank (cuda/comm_nccl.cu): the communicator, every collective and the bucket stream.
+step nccl_one_rank gpu_tests nccl
 step bench_bf16 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 --warm 3
 step bench_fp32 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
 PY=python3

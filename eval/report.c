@@ -274,10 +274,7 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     fputc('\n', f);
     run_report_print_verdict(r, f);
     if (r->method_notes) fprintf(f, "\n%s", r->method_notes);
-    if (ferror(f)) {
-        atomic_abort(&af);
-        return error_set("%s: write failed", path);
-    }
+    if (ferror(f)) return atomic_fail(&af);
     return atomic_commit(&af);
 }
 
@@ -324,10 +321,7 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
         }
         fputc('\n', f);
     }
-    if (ferror(f)) {
-        atomic_abort(&af);
-        return error_set("%s: write failed", path);
-    }
+    if (ferror(f)) return atomic_fail(&af);
     return atomic_commit(&af);
 }
 

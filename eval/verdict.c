@@ -6,15 +6,11 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 #include "eval/auc.h"
 
 #define VERDICT_STREAM 0x7665726469637400ULL /* "verdict" */
 
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p, "out of memory (%zu bytes)", bytes);
-    return p;
-}
 
 /* 100·(1 − AUC(a label 0, b label 1)) over a[ia[k]] and b[ib[k]]. */
 static double auc_percent(const double *a, const int64_t *ia, int64_t n_a, const double *b, const int64_t *ib,

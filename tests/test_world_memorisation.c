@@ -21,6 +21,7 @@
 #include "data/tokenizer.h"
 #include "eval/forget_metrics.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "tests/test.h"
 #include "unlearn/recipe.h"
 #include "unlearn/train_loop.h"
@@ -112,15 +113,18 @@ TEST(test_world_longtail_original_memorises_and_retrain_does_not) {
     }
     ASSERT(n_dr >= n_df);
 
-    Recipe recipe = recipe_for_model("albef-tiny");
+    Recipe recipe = recipe_get("albef-tiny", "flickr30k");
     recipe.epochs = 20;
     recipe.warmup_steps = 20;
     Albef original, retrained;
     TrainStats ts;
+    Task task;
+    task_retrieval_init(&task, &c, &train, NULL, NULL);
     albef_init(&original, &c, 42);
-    ASSERT_MSG(albef_train_retrieval(&original, &train, all, n, &recipe, 42, &ts) == 0, "%s", error_message());
     albef_init(&retrained, &c, 42);
-    ASSERT_MSG(albef_train_retrieval(&retrained, &train, dr, n_dr, &recipe, 42, &ts) == 0, "%s", error_message());
+    TaskModel t_original = task_retrieval_wrap(&original), t_retrained = task_retrieval_wrap(&retrained);
+    ASSERT_MSG(train_task_model(&task, &t_original, all, n, &recipe, 42, &ts) == 0, "%s", error_message());
+    ASSERT_MSG(train_task_model(&task, &t_retrained, dr, n_dr, &recipe, 42, &ts) == 0, "%s", error_message());
     Memorisation o, r;
     ASSERT_MSG(measure(&original, &train, &test, df, n_df, dr, &o) == 0, "%s", error_message());
     ASSERT_MSG(measure(&retrained, &train, &test, df, n_df, dr, &r) == 0, "%s", error_message());
