@@ -19,13 +19,14 @@
 #include "models/task.h"
 #include "unlearn/recipe.h"
 
-/* The synthetic world the programs write and use when run without --data. */
-#define RUN_DEFAULT_DATA "runs/synth-longtail"
+/* Without --data the programs use runs/synth-<world> (--world, data/synth_image_text.h),
+ * writing the named synthetic world there when the directory is empty. */
+#define RUN_DEFAULT_DATA_PREFIX "runs/synth-"
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
-    const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
+    const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, eval_retrain;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -46,7 +47,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 17
+#define RUN_COMMON_FLAGS 19
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -88,6 +89,12 @@ void run_free(RunContext *ctx);
 /* The original model θ0: --original if given, else the cached model trained
  * on all of D with the recipe (trained now and cached when absent). */
 int run_original_model(RunContext *ctx, TaskModel *original);
+
+/* Retrain (spec/unlearning_methods.md §4.1): the recipe on Dr from the
+ * original's initialisation, trained once per deletion request and cached
+ * (keyed by what the original's cache key holds and the Dr pairs). *seconds
+ * is the training's wall clock, also when it comes from the cache. */
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */
