@@ -31,6 +31,13 @@ typedef struct {
      * on and leaves the best epoch's parameters in θ at the end; NULL keeps
      * the last epoch. Owned by the caller (read its results after the loop). */
     ModelSelection *select;
+    /* Optional: called with θ before the first step (epoch -1) and after every
+     * epoch, before the selection scores it (a diagnostic such as the
+     * similarity trace of bin/unlearn_multidelete --trace-similarity); its
+     * time is kept apart from the unlearning time, as the selection's. 0, or
+     * -1 with error_set. */
+    int (*trace)(void *ctx, int epoch, TaskModel *unlearned);
+    void *trace_ctx;
 } MultiDeleteRun;
 
 typedef struct {
