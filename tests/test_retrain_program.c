@@ -76,15 +76,27 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     ASSERT(f);
     fprintf(f, "%d\n%d\n", 1000003, 1000007);
     fclose(f);
+    /* run in a directory of its own: Retrain is cached under <cwd>/runs/cache */
+    char work[512], abs_tool[1024];
+    test_tmp_path(work, sizeof work, "retrain_cwd");
+    ASSERT(make_dirs(work) == 0);
+    ASSERT(realpath(tool, abs_tool) != NULL);
     snprintf(cmd, sizeof cmd,
-             "OMP_NUM_THREADS=1 %s --model %s --data %s --original %s --df-list %s --df-size 2 --epochs %d "
+             "cd %s && OMP_NUM_THREADS=1 %s --model %s --data %s --original %s --df-list %s --df-size 2 --epochs %d "
              "--lr %g --k-test 4 --out %s 2>&1",
-             tool, cfg, eval_world_dir(), ckpt, list, EPOCHS, LR, out);
+             work, abs_tool, cfg, eval_world_dir(), ckpt, list, EPOCHS, LR, out);
     int status;
     char *log = run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "retraining on Dr: 50 pairs");
+    ASSERT_STR_CONTAINS(log, "Retrain: training");
+    free(log);
+    /* a second run takes the cached model and reports the same training time */
+    log = run_command(cmd, &status);
+    ASSERT(log);
+    ASSERT_MSG(status == 0, "status %d: %s", status, log);
+    ASSERT_STR_CONTAINS(log, "Retrain: cached");
     free(log);
 
     /* The same training in process: the program's recipe, seed and initialisation on Dr. */
@@ -127,8 +139,8 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     free(text);
     cJSON_Delete(metrics);
 
-    snprintf(cmd, sizeof cmd, "%s --fusion-only --model %s --data %s --original %s --df-size 2 --out %s_f 2>&1", tool, cfg,
-             eval_world_dir(), ckpt, out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s --fusion-only --model %s --data %s --original %s --df-size 2 --out %s_f 2>&1",
+             work, abs_tool, cfg, eval_world_dir(), ckpt, out);
     log = run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status != 0 && status != 127, "--fusion-only: status %d", status);
