@@ -3,7 +3,8 @@
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
 #   make test       the layering check (scripts/check_layers.sh), then builds and runs the test
 #                   suite ("N passed, N failed, N skipped"), the data-parallel tests under mpirun
-#                   (tests/mpi), then the CUDA kernel emulator suite and program check (tests/cuda_emu)
+#                   (tests/mpi), then the CUDA kernel emulator suite and program check (tests/cuda_emu),
+#                   the quick paper reproduction (tests/reproduce_quick.sh)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
@@ -134,6 +135,8 @@ test: $(BUILD)/run_tests $(BUILD)/run_tests_mpi $(PROGS)
 	@echo "== data parallel: collectives, gradient buckets, failure path under mpirun (tests/mpi) =="
 	bash tests/mpi/run.sh $(BUILD)/run_tests_mpi
 	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
+	@echo "== scripts/reproduce_paper.sh --quick: every table and plot written and well formed, then resumed =="
+	bash tests/reproduce_quick.sh $(BIN)
 ifneq ($(SAN),1)
 	@$(MAKE) --no-print-directory test-san # the same suite under ASan + UBSan, see below
 endif

@@ -6,7 +6,8 @@ set -euo pipefail
 # clang and its runtime (libFuzzer, the sanitizers): the fuzzers of `make fuzz`
 # (tests/fuzz); Debian 12's clang is version 14.
 # Open MPI: the data-parallel ranks (core/comm.h) and mpirun for their tests.
-packages=(g++ python3 clang libclang-rt-14-dev libopenblas-dev libopenblas0-openmp libopenblas0-pthread
+# python3-matplotlib: the plots of scripts/reproduce_paper.sh.
+packages=(g++ python3 python3-matplotlib clang libclang-rt-14-dev libopenblas-dev libopenblas0-openmp libopenblas0-pthread
           libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
