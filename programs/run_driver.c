@@ -48,9 +48,10 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
-        CLI_FLAG_BOOL("eval-retrain", &f->eval_retrain, "true",
-                      "also evaluate Retrain (the recipe on Dr, trained once per deletion and cached), the gold "
-                      "standard row the verdict measures against"),
+        CLI_FLAG_CHOICE("eval-retrain", &f->eval_retrain, "auto", "auto|on|off",
+                        "also evaluate Retrain (the recipe on Dr, trained once per deletion and cached), the gold "
+                        "standard row the verdict measures against; auto: when the original is trained here "
+                        "(no --original)"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -423,4 +424,9 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     if (!f) return error_set("%s: cannot write", time_path);
     fprintf(f, "%.3f\n", stats.seconds);
     return fclose(f) == 0 ? 0 : error_set("%s: write failed", time_path);
+}
+
+int run_wants_retrain(const RunContext *ctx) {
+    if (strcmp(ctx->flags.eval_retrain, "auto") == 0) return ctx->flags.original == NULL;
+    return strcmp(ctx->flags.eval_retrain, "on") == 0;
 }

@@ -26,7 +26,8 @@
 
 typedef struct {
     const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, eval_retrain;
+    const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -95,6 +96,12 @@ int run_original_model(RunContext *ctx, TaskModel *original);
  * (keyed by what the original's cache key holds and the Dr pairs). *seconds
  * is the training's wall clock, also when it comes from the cache. */
 int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
+
+/* Whether the evaluation has a Retrain row: --eval-retrain on, or auto (the
+ * default) when the original is the one trained here with the same recipe
+ * (no --original): Retrain of a given checkpoint would need the recipe that
+ * trained it. */
+int run_wants_retrain(const RunContext *ctx);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */

@@ -121,3 +121,17 @@ TEST(test_run_flags_config_json_records_the_values_used) {
     ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "k-test") != NULL);
     run_free(&s.ctx);
 }
+
+TEST(test_run_wants_retrain_when_the_original_is_trained_here_or_asked) {
+    RunContext ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.flags.eval_retrain = "auto";
+    ASSERT(run_wants_retrain(&ctx)); /* the default run: original trained with the recipe, so Retrain too */
+    ctx.flags.original = "given.safetensors";
+    ASSERT(!run_wants_retrain(&ctx)); /* a given checkpoint's recipe is unknown */
+    ctx.flags.eval_retrain = "on";
+    ASSERT(run_wants_retrain(&ctx));
+    ctx.flags.eval_retrain = "off";
+    ctx.flags.original = NULL;
+    ASSERT(!run_wants_retrain(&ctx));
+}
