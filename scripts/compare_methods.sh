@@ -3,8 +3,11 @@
 # the paper has one) on one deletion request, then prints one comparison
 # table (scripts/compare_table.py). Extra arguments go to every program, e.g.
 #   scripts/compare_methods.sh --data runs/synth-longtail --df-size 60 --seed 42
-# Runs go to runs/compare/<row>/; a row whose metrics.json exists is skipped,
-# so an interrupted comparison resumes where it stopped.
+# Runs go to runs/compare/<row>/. Every row is run each time: a program finds
+# a complete run of the same configuration (flags, data, deletion list, code)
+# in its directory and stops at once, so an interrupted comparison resumes
+# where it stopped, while a row asked with other arguments (another --seed)
+# is run again instead of reporting the old one.
 set -uo pipefail
 usage() {
     cat <<'USAGE'
@@ -16,8 +19,9 @@ prints one comparison table (scripts/compare_table.py).
 
 FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
 them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
-Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a row whose
-metrics.json exists is skipped, so an interrupted comparison resumes.
+Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a program that finds
+a complete run of the same configuration there stops at once, so an
+interrupted comparison resumes.
 USAGE
 }
 for a in "$@"; do
@@ -31,10 +35,6 @@ mkdir -p "$OUT"
 run() {
     local row=$1 prog=$2
     shift 2
-    if [ -f "$OUT/$row/metrics.json" ]; then
-        echo "== $row: done before ($OUT/$row)"
-        return
-    fi
     echo "== $row"
     if ! "bin/$prog" --out "$OUT/$row" "$@" >"$OUT/$row.log" 2>&1; then
         echo "   $row failed: see $OUT/$row.log" >&2
