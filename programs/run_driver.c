@@ -23,7 +23,7 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
+                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2, pgr (not built yet)"),
         CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "

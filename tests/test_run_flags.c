@@ -68,7 +68,7 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
         {{"--task", "snli_ve"}, 1, "not built yet"},
-        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2)"},
+        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
