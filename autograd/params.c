@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 
 void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -134,6 +137,27 @@ int64_t params_count_trainable(const ParamSet *ps) {
     return n;
 }
 
+int params_find_nonfinite(const ParamSet *ps, int64_t *element) {
+    const float *host = ps->values;
+    float *copy = NULL;
+    if (ps->device != DEVICE_CPU) {
+        copy = xmalloc((size_t)(ps->total > 0 ? ps->total : 1) * sizeof *copy);
+        device_copy(copy, DEVICE_CPU, ps->values, ps->device, (size_t)ps->total * sizeof *copy);
+        host = copy;
+    }
+    int found = -1;
+    for (int k = 0; k < ps->count && found < 0; k++) {
+        const Tensor *t = ps->items[k];
+        int64_t at = finite_first_bad_f32(host + params_offset(ps, t), tensor_numel(t));
+        if (at >= 0) {
+            found = k;
+            if (element) *element = at;
+        }
+    }
+    free(copy);
+    return found;
+}
+
 void params_copy_values(ParamSet *dst, const ParamSet *src) {
     CHECK(dst->count == src->count && dst->total == src->total, "parameter sets differ");
     for (int k = 0; k < dst->count; k++) {
@@ -144,11 +168,23 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
     device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
 }
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
+    CHECK(ema->total <= online->total && ema->device == online->device,
+          "EMA update: %lld twins for %lld values (devices %d, %d)", (long long)ema->total, (long long)online->total,
+          (int)ema->device, (int)online->device);
+    const float one_minus = 1.0f - mu;
+    float *pm = ema->values;
+    const float *po = online->values;
+    if (online->device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
+        const DeviceKernels *k = device_kernels(online->device, "EMA update");
+        k->affine_forward(pm, pm, DTYPE_F32, ema->total, mu, 0.0f);
+        k->scaled_add(pm, po, ema->total, one_minus);
+        return;
+    }
+    for (int64_t k = 0; k < ema->total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
+
+static uint64_t name_hash(const char *s) { return fnv1a_str(FNV1A_INIT, s); }
 
 void params_initialize(ParamSet *ps, uint64_t seed) {
     CHECK(ps->finalized, "initialize before finalize");
@@ -163,6 +199,7 @@ void params_initialize(ParamSet *ps, uint64_t seed) {
             case PARAM_INIT_ZEROS: v[e] = 0.0f; break;
             case PARAM_INIT_ONES: v[e] = 1.0f; break;
             case PARAM_INIT_NORMAL: v[e] = std * rng_normal(&rng); break;
+            case PARAM_INIT_UNIFORM: v[e] = std * (2.0f * rng_uniform(&rng) - 1.0f); break;
             case PARAM_INIT_TRUNC_NORMAL: {
                 float z;
                 do z = rng_normal(&rng);

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "nn/optim.h"
 #include "unlearn/multidelete_loss.h"
 #ifdef HAVE_CUDA
@@ -158,6 +159,8 @@ int main(int argc, char **argv) {
     HostBatch hft = host_batch(2 * b, img, txt, vocab, 3);
     int32_t *perm = malloc((size_t)b * sizeof *perm);
     MultiDeleteOptions mo = multidelete_default_options();
+    Task task; /* the retrieval task without data: the benchmark brings its own batches */
+    task_retrieval_init(&task, &un.cfg, NULL, NULL, NULL);
     double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
     printf("{\"params_M\": %.3f, \"threads\": \"%s\", \"device\": \"%s\"}\n", (double)un.params.total / 1e6,
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", device_name(device));
@@ -171,7 +174,9 @@ int main(int argc, char **argv) {
                 AlbefBatch df = to_tensors(&hdf, device), dr = to_tensors(&hdr, device);
                 multidelete_random_permutation(3, (uint64_t)(it + warm), b, perm);
                 MultiDeleteTerms terms;
-                loss = multidelete_loss(&un, &ori, &df, &dr, perm, &mo, &terms);
+                TaskModel m = task_retrieval_wrap(&un), m0 = task_retrieval_wrap(&ori);
+                TaskBatch bdf = task_retrieval_batch(&df), bdr = task_retrieval_batch(&dr);
+                loss = multidelete_loss(&task, &m, &m0, &bdf, &bdr, perm, &mo, &terms);
             } else {
                 AlbefBatch ft = to_tensors(&hft, device);
                 AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = (uint64_t)(it + warm)};
@@ -192,6 +197,7 @@ int main(int argc, char **argv) {
                "\"peak_mem_GiB\": %.3f}\n",
                mode, which == 0 ? "md" : "ft", med, times[0], 2.0 * b / med, peak_device_gib(device));
     }
+    task.free(&task);
     free(times);
     free(perm);
     host_batch_free(&hdf);

@@ -1,5 +1,6 @@
 #include "data/nlvr2.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,7 @@ int nlvr2_read(const char *path, const char *image_root, int check_images, Nlvr2
     CHECK(s.records, "out of memory");
     int rc = -1;
     long long r = 0;
+    AnnUtf8Count bad_utf8 = {0};
     char what[64];
     for (const cJSON *rec = root->child; rec; rec = rec->next, r++) {
         snprintf(what, sizeof what, "record %lld", r);
@@ -92,16 +94,45 @@ int nlvr2_read(const char *path, const char *image_root, int check_images, Nlvr2
             o->images[k] = strdup(im->valuestring);
             o->image_paths[k] = ann_join_path(image_root, im->valuestring, "");
         }
+        ann_count_utf8(&bad_utf8, sentence, r);
         o->sentence = strdup(sentence);
         o->label = y;
         o->pair_key = nlvr2_pair_key(o->images[0], o->images[1]);
         for (k = 0; k < 2; k++)
             if (check_images && ann_check_image(o->image_paths[k], path, r) < 0) goto done;
     }
+    s.n_invalid_utf8 = bad_utf8.n;
+    ann_log_utf8(&bad_utf8, path);
     *out = s;
     rc = 0;
 done:
     if (rc < 0) nlvr2_free(&s);
     cJSON_Delete(root);
     return rc;
+}
+
+/* Appends s[0..n) to out, failing when it would not fit. */
+static int append(char *out, size_t size, size_t *at, const char *s, size_t n) {
+    if (*at + n + 1 > size) return -1;
+    memcpy(out + *at, s, n);
+    *at += n;
+    out[*at] = '\0';
+    return 0;
+}
+
+int nlvr2_swap_sentence(const char *sentence, float u, char *out, size_t out_size) {
+    int swap = u < 0.5f;
+    size_t at = 0;
+    CHECK(out_size > 0, "nlvr2_swap_sentence: empty output buffer");
+    out[0] = '\0';
+    for (const char *p = sentence; *p;) {
+        const char *with = NULL;
+        size_t skip = 1;
+        if (swap && !strncmp(p, "left", 4)) with = "right", skip = 4;
+        else if (swap && !strncmp(p, "right", 5)) with = "left", skip = 5;
+        int rc = with ? append(out, out_size, &at, with, strlen(with)) : append(out, out_size, &at, p, 1);
+        CHECK(rc == 0, "nlvr2_swap_sentence: \"%s\" does not fit %zu bytes after the swap", sentence, out_size);
+        p += skip;
+    }
+    return swap;
 }

@@ -6,6 +6,7 @@
 #ifndef DATA_NLVR2_H
 #define DATA_NLVR2_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -19,6 +20,7 @@ typedef struct {
 typedef struct {
     Nlvr2Record *records;
     int64_t n;
+    int64_t n_invalid_utf8; /* statements holding invalid UTF-8 (logged as a warning) */
 } Nlvr2Split;
 
 /* Errors (-1, error_set): empty file, malformed JSON, missing or mistyped field,
@@ -29,5 +31,13 @@ void nlvr2_free(Nlvr2Split *s);
 
 /* str((left, right)) as Python prints it; malloc'ed. */
 char *nlvr2_pair_key(const char *left, const char *right);
+
+/* NLVR2's training augmentation (spec/albef_blip.md §3.3): with probability 0.5 the two images
+ * swap and, when the sentence contains "left" or "right", every occurrence of
+ * each becomes the other (substring replacement: "leftmost" -> "rightmost").
+ * Decides from one uniform draw u in [0, 1): swap when u < 0.5. Writes the
+ * (possibly rewritten) sentence into out (size out_size) and returns 1 when
+ * the images swap. */
+int nlvr2_swap_sentence(const char *sentence, float u, char *out, size_t out_size);
 
 #endif

@@ -170,8 +170,4 @@ int albef_sample_hard_negatives_rows(const float *logits, int rows, int cols, co
                                      const int64_t *col_ids, int first_row, uint64_t seed, uint64_t stream,
                                      int32_t *out);
 
-/* x / s for a scalar tensor s, differentiable in both (the ITC logits divide
- * by the learnable temperature). */
-Tensor *albef_div_by_scalar(Tensor *x, Tensor *s);
-
 #endif

@@ -12,7 +12,12 @@
  *   graph.gcn.<l>.weight/bias     [gcn_hidden, in]
  *   text_encoder.*                BERT under Hugging Face's names (models/bert.h)
  *   fusion.fc1, fusion.fc2        the FFN
- *   classifier.fc1, classifier.fc2 */
+ *   classifier.fc1_graph          [classifier_hidden, 2·gcn_hidden], no bias: the
+ *                                 classifier's first layer on u_G, kept apart so that
+ *                                 the channels of u_G have a weight of their own (Erm-Ktp
+ *                                 zeroes its columns, spec/unlearning_methods.md §4.7)
+ *   classifier.fc1                the same layer on [u_T; z], with the bias
+ *   classifier.fc2 */
 #ifndef MODELS_PGR_MODEL_H
 #define MODELS_PGR_MODEL_H
 
@@ -28,7 +33,7 @@ typedef struct {
     Embedding node_embedding;
     GcnLayer *gcn;
     Bert text;
-    Linear fuse1, fuse2, cls1, cls2;
+    Linear fuse1, fuse2, cls1_graph, cls1, cls2;
 } PgrModel;
 
 /* n_graph_nodes sizes the per-node table (node_features "per_node"); the
@@ -48,6 +53,13 @@ Tensor *pgr_model_graph(const PgrModel *m, const PgrInputs *in);                
 Tensor *pgr_model_text(const PgrModel *m, const PgrInputs *in, DropoutState *dropout);    /* u_T [B, text_width] */
 Tensor *pgr_model_fuse(const PgrModel *m, Tensor *u_g, Tensor *u_t);                      /* z [B, fusion_dim] */
 Tensor *pgr_model_classify(const PgrModel *m, Tensor *u_g, Tensor *u_t, Tensor *z);       /* logits [B, 2] */
+
+/* Loads the BERT text encoder from a checkpoint whose tensors are named
+ * file_prefix + Hugging Face's BERT names ("bert." for a BertModel checkpoint
+ * converted to safetensors): every text_encoder.* parameter must be there with
+ * its shape (a vocabulary of another size is an error naming the tensor);
+ * the file's other tensors (pooler, heads) are skipped. 0, or -1 with error_set. */
+int pgr_model_load_text(ParamSet *ps, const char *path, const char *file_prefix);
 
 /* Prefixes of the "-F" parameter set (§2.3): the fusion FFN and the classifier. */
 extern const char *const PGR_FUSION_PREFIXES[];

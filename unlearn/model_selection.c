@@ -7,12 +7,15 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 #include "eval/auc.h"
 #include "eval/forget_metrics.h"
 #include "eval/retrieval_eval.h"
+#include "models/task_retrieval.h"
 
 /* Philox stream of the held-out Dr subset ("mdselect" in ASCII), apart from
  * the streams of the evaluation subsets (data/deletion.c) and the MI sample. */
@@ -38,7 +41,7 @@ void model_selection_free(ModelSelection *s) {
     s->best = -1;
 }
 
-int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
+int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m) {
     if (epoch < s->first_epoch) return 0;
     if (s->n_scored >= MODEL_SELECTION_MAX_EPOCHS)
         return error_set("model selection: more than %d candidate epochs", MODEL_SELECTION_MAX_EPOCHS);
@@ -46,19 +49,25 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
     EpochScore e = {0};
     if (s->score_fn(s->score_ctx, m, &e) < 0) return error_prefix("model selection after epoch %d", epoch + 1);
     e.score = 0.5 * (e.dt + e.auc_code);
-    if (!isfinite(e.score)) return error_set("model selection after epoch %d: score %g", epoch + 1, e.score);
     int k = s->n_scored++;
     s->epochs[k] = epoch;
     s->scores[k] = e;
+    if (!isfinite(e.score)) { /* no ranking exists for it: never selected, the others still compete */
+        s->seconds += clock_seconds() - t0;
+        log_warn("selection after epoch %d: score %g (validation Dt %g, AUC_code %g) is not finite: the epoch is "
+                 "disqualified", epoch + 1, e.score, e.dt, e.auc_code);
+        return 0;
+    }
     if (s->best < 0 || e.score > s->scores[s->best].score) {
         if (!s->best_values) {
-            s->n_values = m->params.total;
+            s->n_values = m->params->total;
             s->best_values = malloc((size_t)s->n_values * sizeof *s->best_values);
             CHECK(s->best_values != NULL, "out of memory (model selection snapshot of %lld values)",
                   (long long)s->n_values);
         }
-        CHECK(m->params.total == s->n_values, "model selection: the model changed size");
-        memcpy(s->best_values, m->params.values, (size_t)s->n_values * sizeof *s->best_values);
+        CHECK(m->params->total == s->n_values, "model selection: the model changed size");
+        device_copy(s->best_values, DEVICE_CPU, m->params->values, m->params->device,
+                    (size_t)s->n_values * sizeof *s->best_values);
         s->best = k;
     }
     s->seconds += clock_seconds() - t0;
@@ -69,10 +78,11 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
 
 int model_selection_best_epoch(const ModelSelection *s) { return s->best < 0 ? -1 : s->epochs[s->best]; }
 
-int model_selection_restore(const ModelSelection *s, Albef *m) {
+int model_selection_restore(const ModelSelection *s, TaskModel *m) {
     if (s->best < 0) return -1;
-    CHECK(m->params.total == s->n_values, "model selection: restoring into a model of another size");
-    memcpy(m->params.values, s->best_values, (size_t)s->n_values * sizeof *s->best_values);
+    CHECK(m->params->total == s->n_values, "model selection: restoring into a model of another size");
+    device_copy(m->params->values, m->params->device, s->best_values, DEVICE_CPU,
+                (size_t)s->n_values * sizeof *s->best_values);
     return s->epochs[s->best];
 }
 
@@ -88,6 +98,7 @@ cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run) {
         cJSON_AddNumberToObject(e, "val_r_mean", s->scores[k].dt);
         cJSON_AddNumberToObject(e, "auc_code", s->scores[k].auc_code);
         cJSON_AddNumberToObject(e, "score", s->scores[k].score);
+        if (!isfinite(s->scores[k].score)) cJSON_AddBoolToObject(e, "disqualified", 1);
         cJSON_AddItemToArray(c, e);
     }
     if (s->best >= 0) cJSON_AddNumberToObject(o, "selected_epoch", s->epochs[s->best] + 1);
@@ -117,17 +128,14 @@ char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
                           s->first_epoch + 1, s->epochs[s->best] + 1, epochs_run);
     for (int k = 0; k < s->n_scored && n < cap; k++)
         n += (size_t)snprintf(md + n, cap - n, "| %d%s | %.2f | %.2f | %.3f |\n", s->epochs[k] + 1,
-                              k == s->best ? " (selected)" : "", s->scores[k].dt, s->scores[k].auc_code,
-                              s->scores[k].score);
+                              k == s->best                      ? " (selected)"
+                              : !isfinite(s->scores[k].score) ? " (disqualified: not finite)"
+                                                                : "",
+                              s->scores[k].dt, s->scores[k].auc_code, s->scores[k].score);
     return md;
 }
 
 /* ---- the validation scorer ---- */
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
                            const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
@@ -176,8 +184,9 @@ void validation_scorer_free(ValidationScorer *v) {
     memset(v, 0, sizeof *v);
 }
 
-int model_selection_validation_score(void *ctx, Albef *m, EpochScore *out) {
+int model_selection_validation_score(void *ctx, TaskModel *tm, EpochScore *out) {
     const ValidationScorer *v = ctx;
+    Albef *m = task_albef(tm);
     albef_set_mode(m, 0, 0);
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = v->k_test;
