@@ -157,7 +157,8 @@ def main(argv):
             wall[run.id] = (run.program, float(data.get("wall_seconds", 0)), data.get("cpu_seconds"))
     reader = Reader(paths.run_dir)
     builder = tables.Builder(the_plan, reader, r.status)
-    report.write(opts.out, the_plan, builder, r.status, r.reasons, reader, opts, argv, commits, wall, started)
+    report.write(opts.out, report.Inputs(the_plan, builder, r.status, r.reasons, reader, opts, argv, commits, wall,
+                                         started))
     for path, what in reader.missing:
         print(f"warning: {path} {what}", file=sys.stderr)
     failed = [rid for rid, s in r.status.items() if s in ("failed", "skipped")]
