@@ -107,6 +107,17 @@ $(BUILD)/%.cu.o: %.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# The code version a run records (config.json "inputs", the original-model
+# cache key): a digest of the library's sources, rewritten only when it changes.
+SOURCE_DIGEST := $(shell cat $(sort $(LIB_SRCS) $(wildcard $(addsuffix /*.h,$(LIB_DIRS)) cuda/*.cu cuda/*.cuh)) \
+                   2>/dev/null | sha1sum | cut -c1-16)
+.PHONY: FORCE
+$(BUILD)/source_digest.txt: FORCE
+	@mkdir -p $(dir $@)
+	@echo $(SOURCE_DIGEST) | cmp -s - $@ || echo $(SOURCE_DIGEST) > $@
+$(BUILD)/programs/run_driver.o: $(BUILD)/source_digest.txt
+$(BUILD)/programs/run_driver.o: CFLAGS += -DMMU_SOURCE_DIGEST=\"$(SOURCE_DIGEST)\"
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
@@ -161,7 +172,8 @@ test-san: $(PROGS)
 	    $(SAN_HOST_DIR)/run_tests
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
-# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c, tests/test_pgr_reference.c)
+# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c,
+# tests/test_albef_cls_reference.c, tests/test_pgr_reference.c)
 # run on the CPU against the committed kernels: each cuda/<file>.cu is
 # rewritten by tests/cuda_emu/cu_to_cpp.py (launches and __shared__ only) into
 # $(EMU_DIR)/cuda/<file>.cpp and compiled by g++ with the emulator's
@@ -175,6 +187,7 @@ EMU_DIR      := build/emu$(if $(filter 1,$(SAN)),-san)
 EMU_CU_SRCS  := $(filter-out cuda/backend.cu cuda/gemm_blaslt.cu,$(wildcard cuda/*.cu))
 EMU_CPP_SRCS := $(wildcard tests/cuda_emu/*.cpp)
 EMU_C_SRCS   := tests/main.c tests/cuda_parity.c $(wildcard tests/test_cuda_*.c) tests/test_albef_reference.c \
+                tests/test_albef_cls_reference.c \
                 tests/test_pgr_reference.c \
                 $(LIB_SRCS)
 EMU_OBJS     := $(EMU_C_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \

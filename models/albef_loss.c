@@ -7,6 +7,7 @@
 #include "core/arena.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
 #include "models/albef.h"
 
@@ -23,6 +24,11 @@ int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, 
         for (int j = 0; j < B; j++)
             if (ids[j] != ids[b]) total += exp(row[j] - mx);
         float u = rng_uniform(&rng); /* one draw per row, also for rows that fail */
+        int64_t bad = finite_first_bad_f32(row, B);
+        if (bad >= 0) /* diverged weights: no distribution to draw from, and not a batch problem */
+            return error_set("hard negatives: similarity logit (%d, %lld) is %g: the model's features are not "
+                             "finite (diverged training or NaN weights)",
+                             b, (long long)bad, (double)row[bad]);
         if (!(total > 0.0))
             return error_set("hard negatives: every pair of the batch shares image id %lld with pair %d; "
                              "a batch needs at least two distinct images",

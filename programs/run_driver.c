@@ -1,10 +1,10 @@
 #include "programs/run_driver.h"
 
-#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "autograd/params_io.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -23,7 +23,7 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
+                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2, pgr (not built yet)"),
         CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt; "
@@ -45,6 +45,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
+        CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
+                      "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -54,28 +56,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
     memcpy(out, flags, sizeof flags);
 }
 
+/* The code the programs were built from (Makefile: a digest of the library's
+ * sources), part of every run's identity and of the original-model cache key. */
+#ifndef MMU_SOURCE_DIGEST
+#define MMU_SOURCE_DIGEST "unversioned"
+#endif
+
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size) {
     snprintf(buf, size, "%s/%s", ctx->run_dir, name);
     return buf;
-}
-
-/* A config name resolves to models/configs/<name>.json next to the working
- * directory or next to the program (bin/..), so programs run from anywhere. */
-static int resolve_model_config(const char *model, char *out, size_t size) {
-    if (strchr(model, '/') || strstr(model, ".json")) {
-        snprintf(out, size, "%s", model);
-        return file_exists(out) ? 0 : error_set("%s: model config not found", model);
-    }
-    snprintf(out, size, "models/configs/%s.json", model);
-    if (file_exists(out)) return 0;
-    char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        snprintf(out, size, "%s/../models/configs/%s.json", dirname(exe), model);
-        if (file_exists(out)) return 0;
-    }
-    return error_set("model \"%s\": no models/configs/%s.json (give a config name or a JSON path)", model, model);
 }
 
 static int prepare_data(RunContext *ctx) {
@@ -237,9 +226,40 @@ static cJSON *recipe_to_json(const Recipe *r) {
     return o;
 }
 
-int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
+static void add_hex(cJSON *o, const char *name, uint64_t h) {
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    cJSON_AddStringToObject(o, name, hex);
+}
+
+/* What the results depend on beyond the flags: the content of the data (the
+ * splits' fingerprints), of the deletion list and of --original, and the
+ * code version. Two runs are the same run only when all of it is equal. */
+static int add_inputs(RunContext *ctx) {
+    cJSON *in = cJSON_AddObjectToObject(ctx->config, "inputs");
+    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
+    const char *names[3] = {"train_data", "test_data", "val_data"};
+    for (int k = 0; k < 3; k++) {
+        uint64_t h = FNV1A_INIT;
+        if (retrieval_set_fingerprint(sets[k], &h) < 0) return -1;
+        add_hex(in, names[k], h);
+    }
+    uint64_t h = FNV1A_INIT;
+    for (int64_t i = 0; i < ctx->list.n; i++) h = fnv1a_str(fnv1a_str(h, ctx->list.ids[i]), "\n");
+    add_hex(in, "df_ids", h);
+    if (ctx->flags.original) {
+        h = FNV1A_INIT;
+        if (file_fnv1a(&h, ctx->flags.original) < 0) return error_prefix("--original");
+        add_hex(in, "original", h);
+    }
+    cJSON_AddStringToObject(in, "code", MMU_SOURCE_DIGEST);
+    return 0;
+}
+
+static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     RunFlags flags = ctx->flags;
     memset(ctx, 0, sizeof *ctx);
+    ctx->dir.lock_fd = -1;
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
@@ -256,21 +276,26 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
     }
     /* The model config, its recipe row and the knobs first: a bad name or flag
      * value stops the run before it writes or loads anything. */
-    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_resolve(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
     if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
     if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
     ctx->config = cJSON_CreateObject();
     cJSON_AddStringToObject(ctx->config, "program", program);
     if (apply_knobs(ctx, spec, knobs, n_knobs, cJSON_AddObjectToObject(ctx->config, "flags")) < 0) return -1;
+    params_allow_nonfinite(flags.allow_nonfinite);
+    char out[1024];
     if (flags.out)
-        snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
+        snprintf(out, sizeof out, "%s", flags.out);
     else
-        snprintf(ctx->run_dir, sizeof ctx->run_dir, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size,
-                 flags.seed);
-    if (make_dirs(ctx->run_dir) < 0) return -1;
-    char log_path[1100];
+        snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
+    if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
+        return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
+    if (run_dir_begin(&ctx->dir, out, 0) < 0) return -1;
+    memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
+    memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
+    char log_path[4300];
     if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
-    log_info("%s: run directory %s", program, ctx->run_dir);
+    log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
     task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
     log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
@@ -285,11 +310,34 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
     cJSON_AddNumberToObject(split, "df_pairs", (double)ctx->split.n_df);
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
-    char path[1100];
+    if (add_inputs(ctx) < 0) return -1;
+    int same = run_dir_config_matches(ctx->out_dir, ctx->config);
+    if (same < 0) return -1;
+    if (same) {
+        log_info("%s: a complete run with this configuration is there already; nothing to do", ctx->out_dir);
+        log_close_file();
+        run_dir_release(&ctx->dir);
+        run_dir_remove_tree(ctx->run_dir);
+        return RUN_SETUP_DONE_BEFORE;
+    }
+    char path[4300];
     return json_write_file(run_path(ctx, "config.json", path, sizeof path), ctx->config);
 }
 
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
+    int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
+        log_close_file();
+        run_dir_release(&ctx->dir);
+    }
+    return rc;
+}
+
 void run_free(RunContext *ctx) {
+    if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
+        log_close_file();
+        if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
+    }
     if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
     deletion_split_free(&ctx->split);
@@ -305,33 +353,37 @@ void run_free(RunContext *ctx) {
     memset(ctx, 0, sizeof *ctx);
 }
 
-/* FNV-1a over the things the original model depends on. */
+/* FNV-1a over everything the original model depends on: the model config,
+ * the training recipe, the seed, the device and precision, the task, the
+ * training data (annotations, tokenised captions, vocabulary, and each image
+ * by path, size and modification time: data/retrieval_set.h) and the code
+ * version. A run on other images, another --image-root or another build
+ * trains its own original. */
 static int original_cache_key(const RunContext *ctx, uint64_t *key) {
     uint64_t h = FNV1A_INIT;
     char *cfg_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(ctx->config, "model"));
-    h = fnv1a_bytes(h, cfg_text, strlen(cfg_text));
+    h = fnv1a_str(h, cfg_text);
     free(cfg_text);
-    h = fnv1a_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
-    h = fnv1a_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
-    h = fnv1a_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
-    h = fnv1a_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
-    h = fnv1a_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
-    h = fnv1a_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    const Recipe *r = &ctx->recipe;
+    const double reals[] = {r->init_lr, r->min_lr, r->warmup_lr, r->weight_decay};
+    const int ints[] = {r->epochs, r->batch_size, r->warmup_steps, r->augment, ctx->flags.seed};
+    h = fnv1a_bytes(h, reals, sizeof reals);
+    h = fnv1a_bytes(h, ints, sizeof ints);
+    h = fnv1a_str(h, ctx->flags.task);
     if (ctx->device != DEVICE_CPU) { /* a model trained on the GPU is a different model */
-        h = fnv1a_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
-        h = fnv1a_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
+        h = fnv1a_str(h, ctx->flags.device);
+        h = fnv1a_str(h, ctx->flags.precision);
     }
-    const char *files[] = {"flickr30k_train.json", "vocab.txt"};
-    for (int k = 0; k < 2; k++) {
-        char path[1100];
-        size_t n;
-        snprintf(path, sizeof path, "%s/%s", ctx->data_dir, files[k]);
-        char *text = file_read_all(path, &n);
-        if (!text) return -1;
-        h = fnv1a_bytes(h, text, n);
-        free(text);
-    }
+    if (retrieval_set_fingerprint(&ctx->train, &h) < 0) return error_prefix("original-model cache key");
+    h = fnv1a_str(h, MMU_SOURCE_DIGEST);
     *key = h;
+    return 0;
+}
+
+int run_original_cache_path(const RunContext *ctx, char *path, size_t size) {
+    uint64_t key = 0;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    snprintf(path, size, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name, (unsigned long long)key);
     return 0;
 }
 
@@ -353,14 +405,15 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
         log_info("original model: %s", ctx->flags.original);
         return load_on_device(ctx, original, ctx->flags.original);
     }
-    uint64_t key;
-    if (original_cache_key(ctx, &key) < 0) return -1;
     char path[1100];
-    snprintf(path, sizeof path, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
-             (unsigned long long)key);
+    if (run_original_cache_path(ctx, path, sizeof path) < 0) return -1;
     if (file_exists(path)) {
-        log_info("original model: cached %s", path);
-        return load_on_device(ctx, original, path);
+        if (file_checksum_ok(path)) {
+            log_info("original model: cached %s", path);
+            return load_on_device(ctx, original, path);
+        }
+        log_warn("original model: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it",
+                 path);
     }
     run_model_to_device(ctx, original);
     log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
@@ -375,5 +428,6 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
-    return t->model_save(t, original, path);
+    if (t->model_save(t, original, path) < 0) return -1;
+    return file_checksum_write(path);
 }

@@ -218,6 +218,6 @@ int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx) {
     printf("\n");
     run_report_print_summary(&e->report, stdout);
     if (ctx->method_summary[0]) printf("\n%s\n", ctx->method_summary);
-    printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->run_dir);
+    printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->out_dir);
     return 0;
 }

@@ -22,7 +22,14 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
     int rc = cli_parse(&program_spec, argc, argv);
     if (rc == 1) exit(0);
     error_exit_if(rc);
-    error_exit_if(run_setup(ctx, program, &program_spec, knobs, n_knobs));
+    rc = run_setup(ctx, program, &program_spec, knobs, n_knobs);
+    error_exit_if(rc);
+    if (rc == RUN_SETUP_DONE_BEFORE) {
+        printf("%s: %s holds a complete run with this exact configuration (flags, data, deletion list, code); "
+               "its results are in metrics.json and report.md there. Nothing to do.\n",
+               program, ctx->out_dir);
+        exit(0);
+    }
 }
 
 void run_program_models(RunContext *ctx, TaskModel *original, TaskModel *unlearned) {

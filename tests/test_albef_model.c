@@ -274,6 +274,13 @@ TEST(test_albef_hard_negatives_skip_same_image_and_follow_logits) {
     const int64_t same[B] = {4, 4, 4, 4};
     ASSERT(albef_sample_hard_negatives(logits, same, B, 9, 1, a) == -1);
     ASSERT_STR_CONTAINS(error_message(), "image id 4");
+    /* diverged weights are named as such, not blamed on the batch */
+    float nan_logits[B * B];
+    memcpy(nan_logits, logits, sizeof logits);
+    nan_logits[2 * B + 1] = NAN;
+    ASSERT(albef_sample_hard_negatives(nan_logits, ids, B, 9, 1, a) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "hard negatives: similarity logit (2, 1) is ");
+    ASSERT_STR_CONTAINS(error_message(), "the model's features are not finite");
 }
 
 static void random_batch(AlbefBatch *b, int B, const ModelConfig *c, uint64_t seed, int64_t *ids) {

@@ -42,7 +42,7 @@ static int mi_fixture_open(MiFixture *f, const char *name) {
         eval_world_set(&c->test, "test", f->tok, &f->m.cfg) < 0 ||
         eval_world_set(&c->val, "val", f->tok, &f->m.cfg) < 0)
         return -1;
-    char list[1100];
+    char list[4400];
     snprintf(list, sizeof list, "%s_df.txt", c->run_dir);
     FILE *fp = fopen(list, "w");
     if (!fp) return error_set("%s: cannot write", list);
@@ -178,7 +178,7 @@ TEST(test_run_evaluation_mi_ratio_is_one_for_the_original_and_moves_with_the_itm
     ASSERT(isfinite(s->mi_control_ratio) && s->mi_control_ratio != 1.0);
 
     ASSERT_MSG(run_evaluation_finish(&ev, c) == 0, "%s", error_message());
-    char path[1200];
+    char path[4400];
     snprintf(path, sizeof path, "%s/metrics.json", c->run_dir);
     cJSON *root = json_read_file(path);
     ASSERT_MSG(root, "%s", error_message());
@@ -212,7 +212,7 @@ TEST(test_run_evaluation_without_an_original_or_a_val_split_has_no_mi) {
     ASSERT_MSG(run_evaluation_add(&ev, c, &f.m, "original", -1.0) == 0, "%s", error_message());
     ASSERT(!ev.report.models[0].has_mi);
     ASSERT_MSG(run_evaluation_finish(&ev, c) == 0, "%s", error_message());
-    char path[1200];
+    char path[4400];
     snprintf(path, sizeof path, "%s/metrics.json", c->run_dir);
     cJSON *root = json_read_file(path);
     ASSERT_MSG(root, "%s", error_message());

@@ -5,6 +5,7 @@
  * config.json records the values used, the recipe's where no flag was given
  * (never the "not given" placeholder). All of it before the run writes a
  * file: the rejected runs leave no run directory. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
         {{"--task", "snli_ve"}, 1, "not built yet"},
-        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2)"},
+        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -120,4 +121,45 @@ TEST(test_run_flags_config_json_records_the_values_used) {
     ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "lr") == NULL);
     ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "k-test") != NULL);
     run_free(&s.ctx);
+}
+
+/* The original-model cache entry a setup would use. */
+static int cache_path_of(const char *out_name, const char *const *args, int n_args, char *path, size_t size) {
+    Setup s;
+    int rc = setup(&s, out_name, 1, args, n_args);
+    if (rc == 0) rc = run_original_cache_path(&s.ctx, path, size);
+    run_free(&s.ctx);
+    return rc;
+}
+
+TEST(test_run_original_cache_key_follows_images_and_image_root) {
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    char a[1100], b[1100], c[1100], d[1100], e[1100];
+    ASSERT_MSG(cache_path_of("cache_a", NULL, 0, a, sizeof a) == 0, "%s", error_message());
+    ASSERT_MSG(cache_path_of("cache_b", NULL, 0, b, sizeof b) == 0, "%s", error_message());
+    ASSERT(strcmp(a, b) == 0); /* the same request finds the same entry */
+    /* one training image rewritten: its modification time changes the key */
+    char img[700];
+    snprintf(img, sizeof img, "%s/images/%d.jpg", eval_world_dir(), 1000002);
+    struct stat st;
+    ASSERT(stat(img, &st) == 0);
+    struct timespec later[2] = {st.st_atim, {st.st_mtim.tv_sec + 5, st.st_mtim.tv_nsec}};
+    ASSERT(utimensat(AT_FDCWD, img, later, 0) == 0);
+    int rc = cache_path_of("cache_c", NULL, 0, c, sizeof c);
+    struct timespec back[2] = {st.st_atim, st.st_mtim};
+    utimensat(AT_FDCWD, img, back, 0);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT(strcmp(a, c) != 0);
+    /* the same images under another --image-root are other files */
+    char root[700], cmd[1600];
+    test_tmp_path(root, sizeof root, "images_copy");
+    snprintf(cmd, sizeof cmd, "cp -rp %s/images %s", eval_world_dir(), root);
+    ASSERT(system(cmd) == 0);
+    const char *args[] = {"--image-root", root};
+    ASSERT_MSG(cache_path_of("cache_d", args, 2, d, sizeof d) == 0, "%s", error_message());
+    ASSERT(strcmp(a, d) != 0);
+    /* and the seed trains another original */
+    const char *seed[] = {"--seed", "7"};
+    ASSERT_MSG(cache_path_of("cache_e", seed, 2, e, sizeof e) == 0, "%s", error_message());
+    ASSERT(strcmp(a, e) != 0);
 }

@@ -41,7 +41,11 @@ static void side_fill_epoch(SideStream *s, const LoopConfig *c, int64_t iters) {
     }
 }
 
-/* One epoch's steps; 0, or -1 with error_set. */
+/* The return code of a non-finite loss or parameter (with error_set), told
+ * apart from failures such as an unreadable image; loop_run reports it as -1. */
+#define LOOP_DIVERGED (-2)
+
+/* One epoch's steps; 0, LOOP_DIVERGED, or -1 with error_set. */
 static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_t *order, const int64_t *side,
                      AdamW *opt, Progress *bar, LoopStats *st, double *sum) {
     const Task *t = c->task;
@@ -70,8 +74,9 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
             break;
         }
         if (!isfinite(value)) {
-            rc = error_set("%s epoch %d step %lld: loss is %g (learning rate %g too high?)", c->name, epoch,
-                           (long long)it, value, (double)s.lr);
+            error_set("%s epoch %d step %lld: loss is %g (learning rate %g too high?)", c->name, epoch,
+                      (long long)it, value, (double)s.lr);
+            rc = LOOP_DIVERGED;
             break;
         }
         if (s.stop) {
@@ -92,6 +97,18 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
     t->loader_stop(main);
     t->loader_stop(aux);
     return rc;
+}
+
+/* After an epoch's updates: a parameter that became NaN or infinite (with a
+ * finite loss, e.g. an overflowing step) is named with the epoch. */
+static int check_parameters(const LoopConfig *c, int epoch) {
+    int64_t element = 0;
+    int k = params_find_nonfinite(c->model->params, &element);
+    if (k < 0) return 0;
+    error_set("%s epoch %d: parameter %s holds a non-finite value (element %lld) after the update "
+              "(learning rate %g too high?)",
+              c->name, epoch, c->model->params->items[k]->name, (long long)element, c->lr);
+    return LOOP_DIVERGED;
 }
 
 int loop_run(const LoopConfig *c, LoopStats *st) {
@@ -123,6 +140,14 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         if (c->side_items) side_fill_epoch(&side, c, iters);
         double sum = 0.0;
         rc = run_epoch(c, epoch, iters, order, c->side_items ? side.epoch_items : NULL, &opt, &bar, st, &sum);
+        if (rc == 0) rc = check_parameters(c, epoch);
+        if (rc == LOOP_DIVERGED && c->end_on_divergence) {
+            snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
+            st->diverged = 1;
+            log_warn("%s; the loop ends here", st->diverged_at);
+            rc = 0;
+            break;
+        }
         if (rc < 0 || st->stopped) break;
         double mean = sum / (double)iters;
         if (epoch == 0) st->first_mean = mean;
@@ -145,5 +170,5 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     free(side.order);
     free(side.epoch_items);
     adamw_free(&opt);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }

@@ -11,8 +11,10 @@
  * warm-up/cosine staircase learning rate, train mode with dropout seeded by
  * (stream_dropout, step), the method's loss hook, a NaN check that names the
  * epoch and step, backward, AdamW (LAVIS decay groups), the after-step hook,
- * zeroed gradients, the arena reset, the progress bar. Per epoch: the mean of
- * the hook's values is logged and the epoch-end hook runs (model selection);
+ * zeroed gradients, the arena reset, the progress bar. Per epoch: every
+ * parameter is checked for NaN/inf (named with its epoch: a diverged update
+ * with a finite loss would otherwise be kept), the mean of the hook's values
+ * is logged and the epoch-end hook runs (model selection);
  * its time is not training time (§6.5) and is kept apart. At the end the model
  * is in eval mode.
  *
@@ -60,6 +62,10 @@ typedef struct {
     int lavis_decay_groups;             /* AdamW's no-decay group for biases, norms and temp */
     double lr, min_lr, warmup_lr;       /* the LAVIS staircase over `epochs` */
     int warmup_steps;
+    /* A non-finite loss or parameter ends the loop (stats->diverged says
+     * where) instead of failing it: for a loop whose epochs are candidates of
+     * model selection, which then keeps its best earlier epoch. */
+    int end_on_divergence;
     LoopHooks hooks;
 } LoopConfig;
 
@@ -71,6 +77,8 @@ typedef struct {
     double last_mean;     /* and of the last epoch run */
     int epochs_run;
     int stopped;          /* a hook set step->stop */
+    int diverged;         /* with end_on_divergence: the loop ended on a non-finite loss or parameter */
+    char diverged_at[512];/* then: what and where */
 } LoopStats;
 
 /* AdamW(0.9, 0.999, 1e-8) with the LAVIS groups at weight decay wd: the

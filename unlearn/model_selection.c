@@ -49,10 +49,15 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m) {
     EpochScore e = {0};
     if (s->score_fn(s->score_ctx, m, &e) < 0) return error_prefix("model selection after epoch %d", epoch + 1);
     e.score = 0.5 * (e.dt + e.auc_code);
-    if (!isfinite(e.score)) return error_set("model selection after epoch %d: score %g", epoch + 1, e.score);
     int k = s->n_scored++;
     s->epochs[k] = epoch;
     s->scores[k] = e;
+    if (!isfinite(e.score)) { /* no ranking exists for it: never selected, the others still compete */
+        s->seconds += clock_seconds() - t0;
+        log_warn("selection after epoch %d: score %g (validation Dt %g, AUC_code %g) is not finite: the epoch is "
+                 "disqualified", epoch + 1, e.score, e.dt, e.auc_code);
+        return 0;
+    }
     if (s->best < 0 || e.score > s->scores[s->best].score) {
         if (!s->best_values) {
             s->n_values = m->params->total;
@@ -93,6 +98,7 @@ cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run) {
         cJSON_AddNumberToObject(e, "val_r_mean", s->scores[k].dt);
         cJSON_AddNumberToObject(e, "auc_code", s->scores[k].auc_code);
         cJSON_AddNumberToObject(e, "score", s->scores[k].score);
+        if (!isfinite(s->scores[k].score)) cJSON_AddBoolToObject(e, "disqualified", 1);
         cJSON_AddItemToArray(c, e);
     }
     if (s->best >= 0) cJSON_AddNumberToObject(o, "selected_epoch", s->epochs[s->best] + 1);
@@ -122,8 +128,10 @@ char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
                           s->first_epoch + 1, s->epochs[s->best] + 1, epochs_run);
     for (int k = 0; k < s->n_scored && n < cap; k++)
         n += (size_t)snprintf(md + n, cap - n, "| %d%s | %.2f | %.2f | %.3f |\n", s->epochs[k] + 1,
-                              k == s->best ? " (selected)" : "", s->scores[k].dt, s->scores[k].auc_code,
-                              s->scores[k].score);
+                              k == s->best                      ? " (selected)"
+                              : !isfinite(s->scores[k].score) ? " (disqualified: not finite)"
+                                                                : "",
+                              s->scores[k].dt, s->scores[k].auc_code, s->scores[k].score);
     return md;
 }
 

@@ -1,8 +1,10 @@
 #include "unlearn/multidelete_loop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "unlearn/loop.h"
@@ -75,6 +77,7 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
         .stream_shuffle = STREAM_DF_ORDER, .stream_side = STREAM_DR_ORDER, .stream_dropout = STREAM_DROPOUT,
         .lr = run->lr, .min_lr = run->min_lr, .warmup_lr = run->lr,
         .hooks = {.loss = multidelete_step_loss, .epoch_end = multidelete_epoch_end, .ctx = &ctx},
+        .end_on_divergence = run->select != NULL,
     };
     loop_use_lavis_adamw(&c, 0.02); /* the training recipe's weight decay (spec §5.3) */
     t->model_set_mode(t, original, 0, run->seed);
@@ -84,9 +87,15 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
     stats->seconds = st.seconds;
     stats->select_seconds = st.hook_seconds;
     stats->selected_epoch = run->epochs - 1;
+    stats->diverged = st.diverged;
+    snprintf(stats->diverged_at, sizeof stats->diverged_at, "%s", st.diverged_at);
     if (rc == 0 && run->select) {
         int best = model_selection_restore(run->select, unlearned);
         if (best >= 0) stats->selected_epoch = best;
+        else if (st.diverged)
+            rc = error_set("%s, before model selection had scored an epoch: no usable model", st.diverged_at);
+        if (rc == 0 && st.diverged)
+            log_warn("model selection keeps epoch %d; the diverged epoch is no candidate", best + 1);
     }
     free(ctx.perm);
     return rc;

@@ -29,7 +29,10 @@ typedef struct {
     MultiDeleteOptions loss;
     /* §5.3 item 5: scores the model after every epoch from select->first_epoch
      * on and leaves the best epoch's parameters in θ at the end; NULL keeps
-     * the last epoch. Owned by the caller (read its results after the loop). */
+     * the last epoch. Owned by the caller (read its results after the loop).
+     * With it, a diverging epoch (NaN/inf loss or parameters) ends the loop and
+     * is no candidate: the best earlier epoch is kept, and with none scored
+     * yet the run fails naming where it diverged. */
     ModelSelection *select;
 } MultiDeleteRun;
 
@@ -40,6 +43,8 @@ typedef struct {
     int selected_epoch;                      /* 0-based epoch whose parameters θ holds (the last without selection) */
     double first_md, first_mkr, first_ukr;   /* mean terms over the first epoch */
     double last_md, last_mkr, last_ukr;      /* and over the last */
+    int diverged;                            /* the loop ended on a non-finite loss or parameter */
+    char diverged_at[512];                   /* then: what and where */
 } MultiDeleteStats;
 
 int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
