@@ -163,3 +163,17 @@ TEST(test_run_original_cache_key_follows_images_and_image_root) {
     ASSERT_MSG(cache_path_of("cache_e", seed, 2, e, sizeof e) == 0, "%s", error_message());
     ASSERT(strcmp(a, e) != 0);
 }
+
+TEST(test_run_wants_retrain_when_the_original_is_trained_here_or_asked) {
+    RunContext ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.flags.eval_retrain = "auto";
+    ASSERT(run_wants_retrain(&ctx)); /* the default run: original trained with the recipe, so Retrain too */
+    ctx.flags.original = "given.safetensors";
+    ASSERT(!run_wants_retrain(&ctx)); /* a given checkpoint's recipe is unknown */
+    ctx.flags.eval_retrain = "on";
+    ASSERT(run_wants_retrain(&ctx));
+    ctx.flags.eval_retrain = "off";
+    ctx.flags.original = NULL;
+    ASSERT(!run_wants_retrain(&ctx));
+}
