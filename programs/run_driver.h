@@ -26,7 +26,7 @@
 
 typedef struct {
     const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite;
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -47,7 +47,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 18
+#define RUN_COMMON_FLAGS 19
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
