@@ -134,7 +134,7 @@ $(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 # The data-parallel tests (tests/mpi/): one binary that every rank of
 # `mpirun -np N` runs, driven by tests/mpi/run.sh.
-MPI_TEST_SRCS := $(wildcard tests/mpi/*.c)
+MPI_TEST_SRCS := $(wildcard tests/mpi/*.c) tests/eval_world.c
 $(BUILD)/run_tests_mpi: $(MPI_TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 

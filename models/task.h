@@ -77,7 +77,8 @@ typedef struct {
 typedef struct {
     int n;                  /* items */
     const int64_t *items;   /* [n] their indices (borrowed) */
-    Tensor *image;          /* image side input: f32 [n, 3, H, W] (normalised pixels) */
+    Tensor *image;          /* image side input: f32 [n, 3, H, W] (normalised pixels); NULL for a graph */
+    const void *graph;      /* graph side input of a graph-text task (PGR: its PgrInputs); NULL otherwise */
     Tensor *text_ids;       /* i32 [n, L] */
     Tensor *text_mask;      /* i32 [n, L] 1 token, 0 padding */
     const int64_t *groups;  /* [n] item_group of each item */

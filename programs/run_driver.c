@@ -24,11 +24,14 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
-        CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
+                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2, pgr (not built yet)"),
+        CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
-                        "attacker), images, vocab.txt; "
-                        "the default directory is filled with the synthetic world when empty"),
+                        "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
+                        "world when empty)"),
+        CLI_FLAG_CHOICE("world", &f->world, SYNTH_WORLD_DEFAULT, SYNTH_WORLD_NAMES,
+                        "the synthetic world used without --data (data/synth_image_text.h): longtail memorises "
+                        "what it saw, scenes generalises"),
         CLI_FLAG_STRING("image-root", &f->image_root, NULL,
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
         CLI_FLAG_STRING("original", &f->original, NULL,
@@ -46,6 +49,10 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
+        CLI_FLAG_CHOICE("eval-retrain", &f->eval_retrain, "auto", "auto|on|off",
+                        "also evaluate Retrain (the recipe on Dr, trained once per deletion and cached), the gold "
+                        "standard row the verdict measures against; auto: when the original is trained here "
+                        "(no --original)"),
         CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
                       "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
         CLI_FLAG_BOOL("resume", &f->resume, "false",
@@ -72,7 +79,10 @@ const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t 
 }
 
 static int prepare_data(RunContext *ctx) {
-    snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    if (ctx->flags.data)
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    else
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s%s", RUN_DEFAULT_DATA_PREFIX, ctx->flags.world);
     if (ctx->flags.image_root)
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s", ctx->flags.image_root);
     else
@@ -80,10 +90,11 @@ static int prepare_data(RunContext *ctx) {
     char train_json[1100];
     snprintf(train_json, sizeof train_json, "%s/flickr30k_train.json", ctx->data_dir);
     if (file_exists(train_json)) return 0;
-    if (strcmp(ctx->flags.data, RUN_DEFAULT_DATA) != 0)
+    if (ctx->flags.data)
         return error_set("%s: no flickr30k_train.json (is --data a Flickr30K-format directory?)", ctx->data_dir);
-    log_info("writing the synthetic image-text world to %s", ctx->data_dir);
-    SynthImageTextOptions opt = synth_image_text_defaults();
+    log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
+    SynthImageTextOptions opt;
+    if (synth_image_text_world(ctx->flags.world, &opt) < 0) return -1;
     return synth_image_text_write(&opt, ctx->data_dir);
 }
 
@@ -447,4 +458,51 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     if (t->model_save(t, original, path) < 0) return -1;
     return file_checksum_write(path);
+}
+
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
+    const Task *t = &ctx->task;
+    if (t->model_init(t, retrained, (uint64_t)ctx->flags.seed) < 0) return -1;
+    uint64_t key;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    key = fnv1a_bytes(key, ctx->split.dr, (size_t)ctx->split.n_dr * sizeof *ctx->split.dr);
+    char path[1100], time_path[1200];
+    snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
+             (unsigned long long)key);
+    snprintf(time_path, sizeof time_path, "%s.seconds", path);
+    if (file_exists(path)) {
+        if (file_checksum_ok(path)) {
+            log_info("Retrain: cached %s", path);
+            *seconds = -1.0;
+            FILE *f = fopen(time_path, "r");
+            if (f) {
+                if (fscanf(f, "%lf", seconds) != 1) *seconds = -1.0;
+                fclose(f);
+            }
+            return load_on_device(ctx, retrained, path);
+        }
+        log_warn("Retrain: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it", path);
+    }
+    run_model_to_device(ctx, retrained);
+    log_info("Retrain: training %s on the %lld pairs of Dr (cached as %s)", ctx->cfg.name, (long long)ctx->split.n_dr,
+             path);
+    TrainStats stats;
+    if (train_task_model(t, retrained, ctx->split.dr, ctx->split.n_dr, &ctx->recipe, (uint64_t)ctx->flags.seed,
+                         &stats) < 0)
+        return error_prefix("training Retrain");
+    *seconds = stats.seconds;
+    log_info("Retrain trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
+             stats.first_loss, stats.last_loss);
+    if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
+    FILE *f = fopen(time_path, "w");
+    if (!f) return error_set("%s: cannot write", time_path);
+    fprintf(f, "%.3f\n", stats.seconds);
+    if (fclose(f) != 0) return error_set("%s: write failed", time_path);
+    if (t->model_save(t, retrained, path) < 0) return -1;
+    return file_checksum_write(path); /* last: an entry without it is rebuilt */
+}
+
+int run_wants_retrain(const RunContext *ctx) {
+    if (strcmp(ctx->flags.eval_retrain, "auto") == 0) return ctx->flags.original == NULL;
+    return strcmp(ctx->flags.eval_retrain, "on") == 0;
 }

@@ -20,12 +20,14 @@
 #include "models/task.h"
 #include "unlearn/recipe.h"
 
-/* The synthetic world the programs write and use when run without --data. */
-#define RUN_DEFAULT_DATA "runs/synth-world"
+/* Without --data the programs use runs/synth-<world> (--world, data/synth_image_text.h),
+ * writing the named synthetic world there when the directory is empty. */
+#define RUN_DEFAULT_DATA_PREFIX "runs/synth-"
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
-    const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
+    const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
+    const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
     int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
@@ -47,7 +49,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 19
+#define RUN_COMMON_FLAGS 21
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -109,6 +111,18 @@ int run_original_model(RunContext *ctx, TaskModel *original);
  * the training data with every image (path, size, modification time) and the
  * code version. 0, or -1 with error_set. */
 int run_original_cache_path(const RunContext *ctx, char *path, size_t size);
+
+/* Retrain (spec/unlearning_methods.md §4.1): the recipe on Dr from the
+ * original's initialisation, trained once per deletion request and cached
+ * (keyed by what the original's cache key holds and the Dr pairs). *seconds
+ * is the training's wall clock, also when it comes from the cache. */
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
+
+/* Whether the evaluation has a Retrain row: --eval-retrain on, or auto (the
+ * default) when the original is the one trained here with the same recipe
+ * (no --original): Retrain of a given checkpoint would need the recipe that
+ * trained it. */
+int run_wants_retrain(const RunContext *ctx);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */

@@ -68,7 +68,7 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
         {{"--task", "snli_ve"}, 1, "not built yet"},
-        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2)"},
+        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -162,4 +162,18 @@ TEST(test_run_original_cache_key_follows_images_and_image_root) {
     const char *seed[] = {"--seed", "7"};
     ASSERT_MSG(cache_path_of("cache_e", seed, 2, e, sizeof e) == 0, "%s", error_message());
     ASSERT(strcmp(a, e) != 0);
+}
+
+TEST(test_run_wants_retrain_when_the_original_is_trained_here_or_asked) {
+    RunContext ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.flags.eval_retrain = "auto";
+    ASSERT(run_wants_retrain(&ctx)); /* the default run: original trained with the recipe, so Retrain too */
+    ctx.flags.original = "given.safetensors";
+    ASSERT(!run_wants_retrain(&ctx)); /* a given checkpoint's recipe is unknown */
+    ctx.flags.eval_retrain = "on";
+    ASSERT(run_wants_retrain(&ctx));
+    ctx.flags.eval_retrain = "off";
+    ctx.flags.original = NULL;
+    ASSERT(!run_wants_retrain(&ctx));
 }

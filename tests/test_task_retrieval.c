@@ -241,8 +241,10 @@ TEST(test_task_names_built_not_built_and_unknown) {
     ASSERT_MSG(strstr(error_message(), "not built yet") != NULL, "%s", error_message());
     ASSERT(task_check_name("nlvr2") < 0);
     ASSERT(strstr(error_message(), "not built yet") != NULL);
+    ASSERT(task_check_name("pgr") < 0);
+    ASSERT(strstr(error_message(), "not built yet") != NULL && strstr(error_message(), "bin/pgr_train") != NULL);
     ASSERT(task_check_name("retrieval") < 0);
-    ASSERT_MSG(strstr(error_message(), "unknown task") && strstr(error_message(), "flickr30k|snli_ve|nlvr2"), "%s",
-               error_message());
-    ASSERT(strcmp(task_names(), "flickr30k|snli_ve|nlvr2") == 0);
+    ASSERT_MSG(strstr(error_message(), "unknown task") && strstr(error_message(), "flickr30k|snli_ve|nlvr2|pgr"),
+               "%s", error_message());
+    ASSERT(strcmp(task_names(), "flickr30k|snli_ve|nlvr2|pgr") == 0);
 }
