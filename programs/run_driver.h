@@ -13,6 +13,7 @@
 
 #include "core/cli.h"
 #include "core/run_dir.h"
+#include "data/cls_set.h"
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
@@ -71,6 +72,9 @@ typedef struct {
      * non-members (spec/unlearning_methods.md §6.3 item 2). All zero (no
      * pairs) when the data directory has no val file: MI is then skipped. */
     RetrievalSet val;
+    /* SNLI-VE / NLVR2 (--task snli_ve|nlvr2): the train, test and dev
+     * (validation) splits instead of the three above, which stay empty. */
+    ClsSet cls_train, cls_test, cls_val;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
