@@ -14,6 +14,7 @@
 #include "data/synth_image_text.h"
 #include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
@@ -56,6 +57,9 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "(no --original)"),
         CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
                       "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
+        CLI_FLAG_BOOL("resume", &f->resume, "false",
+                      "continue the interrupted run in <out>.partial (same configuration) from its last completed "
+                      "epoch instead of starting afresh"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -235,6 +239,7 @@ static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knob
         }
     }
     cli_to_json(spec, flags_json);
+    cJSON_DeleteItemFromObject(flags_json, "resume"); /* how the run was reached, not what it computes */
     for (int c = 0; c < 2; c++)
         if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
     return 0;
@@ -351,7 +356,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
     if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
         return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
-    if (run_dir_begin(&ctx->dir, out, 0) < 0) return -1;
+    if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
     memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
     memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
     char log_path[4300];
@@ -382,6 +387,16 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
+    /* Every loop writes its state into the run directory after each epoch. */
+    loop_set_checkpoint_dir(ctx->run_dir);
+    if (flags.resume) {
+        int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
+        if (resumable < 0) return -1;
+        char partial_config[4300];
+        if (resumable == 0 && file_exists(run_path(ctx, "config.json", partial_config, sizeof partial_config)))
+            return error_set("--resume: %s holds an interrupted run with another configuration; run without "
+                             "--resume to start afresh", ctx->run_dir);
+    }
     int same = run_dir_config_matches(ctx->out_dir, ctx->config);
     if (same < 0) return -1;
     if (same) {
@@ -397,6 +412,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
 
 int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc != 0) loop_set_checkpoint_dir(NULL);
     if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
         log_close_file();
         run_dir_release(&ctx->dir);
@@ -405,6 +421,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
 }
 
 void run_free(RunContext *ctx) {
+    loop_set_checkpoint_dir(NULL);
     if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
         log_close_file();
         if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
