@@ -12,7 +12,9 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "data/synth_image_text.h"
+#include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
@@ -23,11 +25,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2, pgr (not built yet)"),
-        CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
+                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (train only so far), pgr (not "
+                        "built yet)"),
+        CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
-                        "attacker), images, vocab.txt; "
-                        "the default directory is filled with the synthetic world when empty"),
+                        "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
+                        "world when empty)"),
+        CLI_FLAG_CHOICE("world", &f->world, SYNTH_WORLD_DEFAULT, SYNTH_WORLD_NAMES,
+                        "the synthetic world used without --data (data/synth_image_text.h): longtail memorises "
+                        "what it saw, scenes generalises"),
         CLI_FLAG_STRING("image-root", &f->image_root, NULL,
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
         CLI_FLAG_STRING("original", &f->original, NULL,
@@ -45,8 +51,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
+        CLI_FLAG_CHOICE("eval-retrain", &f->eval_retrain, "auto", "auto|on|off",
+                        "also evaluate Retrain (the recipe on Dr, trained once per deletion and cached), the gold "
+                        "standard row the verdict measures against; auto: when the original is trained here "
+                        "(no --original)"),
         CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
                       "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
+        CLI_FLAG_BOOL("resume", &f->resume, "false",
+                      "continue the interrupted run in <out>.partial (same configuration) from its last completed "
+                      "epoch instead of starting afresh"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -67,19 +80,42 @@ const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t 
     return buf;
 }
 
+/* SNLI-VE or NLVR2 (models/task_cls.h), or -1 for another task. */
+static int cls_task_of(const char *task) {
+    AlbefClsTask which;
+    if (strcmp(task, "snli_ve") && strcmp(task, "nlvr2")) return -1;
+    CHECK(albef_cls_task_parse(task, &which) == 0, "%s", error_message());
+    return (int)which;
+}
+
+/* Annotation files of a classification task: train, test, validation (spec/albef_blip.md §6.2-6.3). */
+static void cls_files(AlbefClsTask which, const char *names[3]) {
+    static const char *const ve[3] = {"ve_train.json", "ve_test.json", "ve_dev.json"};
+    static const char *const nlvr[3] = {"nlvr_train.json", "nlvr_test.json", "nlvr_dev.json"};
+    for (int k = 0; k < 3; k++) names[k] = which == ALBEF_TASK_NLVR2 ? nlvr[k] : ve[k];
+}
+
 static int prepare_data(RunContext *ctx) {
-    snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    if (ctx->flags.data)
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    else
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s%s", RUN_DEFAULT_DATA_PREFIX, ctx->flags.world);
     if (ctx->flags.image_root)
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s", ctx->flags.image_root);
     else
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s/images", ctx->data_dir);
     char train_json[1100];
-    snprintf(train_json, sizeof train_json, "%s/flickr30k_train.json", ctx->data_dir);
+    const char *names[3] = {"flickr30k_train.json", NULL, NULL};
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) cls_files((AlbefClsTask)cls, names);
+    snprintf(train_json, sizeof train_json, "%s/%s", ctx->data_dir, names[0]);
     if (file_exists(train_json)) return 0;
-    if (strcmp(ctx->flags.data, RUN_DEFAULT_DATA) != 0)
-        return error_set("%s: no flickr30k_train.json (is --data a Flickr30K-format directory?)", ctx->data_dir);
-    log_info("writing the synthetic image-text world to %s", ctx->data_dir);
-    SynthImageTextOptions opt = synth_image_text_defaults();
+    if (ctx->flags.data)
+        return error_set("%s: no %s (is --data a %s-format directory?)", ctx->data_dir, names[0],
+                         cls < 0 ? "Flickr30K" : ctx->flags.task);
+    log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
+    SynthImageTextOptions opt;
+    if (synth_image_text_world(ctx->flags.world, &opt) < 0) return -1;
     return synth_image_text_write(&opt, ctx->data_dir);
 }
 
@@ -90,6 +126,25 @@ static int load_splits(RunContext *ctx) {
     if (model_config_use_vocab_file(&ctx->cfg, vocab) < 0) return -1;
     /* Keep decoded images in memory up to 2 GiB (the synthetic world: ~12 MB). */
     int64_t cache = (int64_t)2 << 30;
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) {
+        const char *names[3];
+        cls_files((AlbefClsTask)cls, names);
+        ClsSetKind kind = cls == ALBEF_TASK_NLVR2 ? CLS_SET_NLVR2 : CLS_SET_SNLI_VE;
+        ClsSet *sets[3] = {&ctx->cls_train, &ctx->cls_test, &ctx->cls_val};
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s", ctx->data_dir, names[k]);
+            if (k == 2 && !file_exists(path)) {
+                log_warn("%s: no %s; membership inference will be skipped", ctx->data_dir, names[k]);
+                break;
+            }
+            if (cls_set_load(sets[k], kind, path, ctx->image_root, ctx->tok,
+                             k == 0 ? ctx->cfg.max_text_len : ctx->cfg.max_text_len_eval, ctx->cfg.image_size,
+                             cache) < 0)
+                return -1;
+        }
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/flickr30k_train.json", ctx->data_dir);
     if (retrieval_set_load(&ctx->train, path, FLICKR30K_TRAIN, ctx->image_root, ctx->tok, ctx->cfg.max_text_len,
                            ctx->cfg.image_size, cache) < 0)
@@ -110,10 +165,13 @@ static int load_splits(RunContext *ctx) {
 }
 
 static int prepare_deletion(RunContext *ctx) {
-    int64_t n = ctx->train.split.n_texts;
-    const char **keys = malloc((size_t)n * sizeof *keys);
+    /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
+     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2. */
+    int cls = cls_task_of(ctx->flags.task) >= 0;
+    int64_t n = cls ? ctx->cls_train.n : ctx->train.split.n_texts;
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
     CHECK(keys != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) keys[t] = retrieval_set_pair_key(&ctx->train, t);
+    for (int64_t t = 0; t < n; t++) keys[t] = cls ? ctx->cls_train.keys[t] : retrieval_set_pair_key(&ctx->train, t);
     char list_path[1100];
     const char *list = ctx->flags.df_list;
     int rc = 0;
@@ -181,6 +239,7 @@ static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knob
         }
     }
     cli_to_json(spec, flags_json);
+    cJSON_DeleteItemFromObject(flags_json, "resume"); /* how the run was reached, not what it computes */
     for (int c = 0; c < 2; c++)
         if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
     return 0;
@@ -264,6 +323,13 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->program = program;
     ctx->device = DEVICE_CPU;
     if (task_check_name(flags.task) < 0) return -1;
+    /* The classification tasks train today; evaluation, the report and the
+     * methods' retrieval-specific parts do not take them yet. */
+    if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
+        return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    /* Without --model, a classification task takes the tiny config of its own layout. */
+    if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
+        ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
@@ -290,19 +356,29 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
     if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
         return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
-    if (run_dir_begin(&ctx->dir, out, 0) < 0) return -1;
+    if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
     memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
     memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
     char log_path[4300];
     if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
-    task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
-    log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
-             "(%lld images), Dr %lld",
-             ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
-             (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
-             (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    if (cls_task_of(flags.task) >= 0) {
+        task_cls_init(&ctx->task, (AlbefClsTask)cls_task_of(flags.task), &ctx->cfg, ctx->tok, &ctx->cls_train,
+                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, 0);
+        log_info("data %s: %s, %lld training items over %lld images, %lld test items, %lld validation items; Df %lld "
+                 "items (%lld units), Dr %lld",
+                 ctx->data_dir, flags.task, (long long)ctx->cls_train.n, (long long)ctx->cls_train.n_images,
+                 (long long)ctx->cls_test.n, (long long)ctx->cls_val.n, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    } else {
+        task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
+        log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
+                 "(%lld images), Dr %lld",
+                 ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
+                 (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    }
     cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
@@ -311,6 +387,16 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
+    /* Every loop writes its state into the run directory after each epoch. */
+    loop_set_checkpoint_dir(ctx->run_dir);
+    if (flags.resume) {
+        int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
+        if (resumable < 0) return -1;
+        char partial_config[4300];
+        if (resumable == 0 && file_exists(run_path(ctx, "config.json", partial_config, sizeof partial_config)))
+            return error_set("--resume: %s holds an interrupted run with another configuration; run without "
+                             "--resume to start afresh", ctx->run_dir);
+    }
     int same = run_dir_config_matches(ctx->out_dir, ctx->config);
     if (same < 0) return -1;
     if (same) {
@@ -326,6 +412,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
 
 int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc != 0) loop_set_checkpoint_dir(NULL);
     if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
         log_close_file();
         run_dir_release(&ctx->dir);
@@ -334,6 +421,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
 }
 
 void run_free(RunContext *ctx) {
+    loop_set_checkpoint_dir(NULL);
     if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
         log_close_file();
         if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
@@ -345,6 +433,9 @@ void run_free(RunContext *ctx) {
     retrieval_set_free(&ctx->train);
     retrieval_set_free(&ctx->test);
     retrieval_set_free(&ctx->val);
+    cls_set_free(&ctx->cls_train);
+    cls_set_free(&ctx->cls_test);
+    cls_set_free(&ctx->cls_val);
     if (ctx->tok) tokenizer_free(ctx->tok);
     if (ctx->config) cJSON_Delete(ctx->config);
     if (ctx->method_details) cJSON_Delete(ctx->method_details);
@@ -430,4 +521,51 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     if (t->model_save(t, original, path) < 0) return -1;
     return file_checksum_write(path);
+}
+
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
+    const Task *t = &ctx->task;
+    if (t->model_init(t, retrained, (uint64_t)ctx->flags.seed) < 0) return -1;
+    uint64_t key;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    key = fnv1a_bytes(key, ctx->split.dr, (size_t)ctx->split.n_dr * sizeof *ctx->split.dr);
+    char path[1100], time_path[1200];
+    snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
+             (unsigned long long)key);
+    snprintf(time_path, sizeof time_path, "%s.seconds", path);
+    if (file_exists(path)) {
+        if (file_checksum_ok(path)) {
+            log_info("Retrain: cached %s", path);
+            *seconds = -1.0;
+            FILE *f = fopen(time_path, "r");
+            if (f) {
+                if (fscanf(f, "%lf", seconds) != 1) *seconds = -1.0;
+                fclose(f);
+            }
+            return load_on_device(ctx, retrained, path);
+        }
+        log_warn("Retrain: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it", path);
+    }
+    run_model_to_device(ctx, retrained);
+    log_info("Retrain: training %s on the %lld pairs of Dr (cached as %s)", ctx->cfg.name, (long long)ctx->split.n_dr,
+             path);
+    TrainStats stats;
+    if (train_task_model(t, retrained, ctx->split.dr, ctx->split.n_dr, &ctx->recipe, (uint64_t)ctx->flags.seed,
+                         &stats) < 0)
+        return error_prefix("training Retrain");
+    *seconds = stats.seconds;
+    log_info("Retrain trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
+             stats.first_loss, stats.last_loss);
+    if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
+    FILE *f = fopen(time_path, "w");
+    if (!f) return error_set("%s: cannot write", time_path);
+    fprintf(f, "%.3f\n", stats.seconds);
+    if (fclose(f) != 0) return error_set("%s: write failed", time_path);
+    if (t->model_save(t, retrained, path) < 0) return -1;
+    return file_checksum_write(path); /* last: an entry without it is rebuilt */
+}
+
+int run_wants_retrain(const RunContext *ctx) {
+    if (strcmp(ctx->flags.eval_retrain, "auto") == 0) return ctx->flags.original == NULL;
+    return strcmp(ctx->flags.eval_retrain, "on") == 0;
 }

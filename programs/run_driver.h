@@ -13,6 +13,7 @@
 
 #include "core/cli.h"
 #include "core/run_dir.h"
+#include "data/cls_set.h"
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
@@ -20,13 +21,15 @@
 #include "models/task.h"
 #include "unlearn/recipe.h"
 
-/* The synthetic world the programs write and use when run without --data. */
-#define RUN_DEFAULT_DATA "runs/synth-world"
+/* Without --data the programs use runs/synth-<world> (--world, data/synth_image_text.h),
+ * writing the named synthetic world there when the directory is empty. */
+#define RUN_DEFAULT_DATA_PREFIX "runs/synth-"
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
-    const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite;
+    const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
+    const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -47,7 +50,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 18
+#define RUN_COMMON_FLAGS 21
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -69,6 +72,9 @@ typedef struct {
      * non-members (spec/unlearning_methods.md §6.3 item 2). All zero (no
      * pairs) when the data directory has no val file: MI is then skipped. */
     RetrievalSet val;
+    /* SNLI-VE / NLVR2 (--task snli_ve|nlvr2): the train, test and dev
+     * (validation) splits instead of the three above, which stay empty. */
+    ClsSet cls_train, cls_test, cls_val;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
@@ -109,6 +115,18 @@ int run_original_model(RunContext *ctx, TaskModel *original);
  * the training data with every image (path, size, modification time) and the
  * code version. 0, or -1 with error_set. */
 int run_original_cache_path(const RunContext *ctx, char *path, size_t size);
+
+/* Retrain (spec/unlearning_methods.md §4.1): the recipe on Dr from the
+ * original's initialisation, trained once per deletion request and cached
+ * (keyed by what the original's cache key holds and the Dr pairs). *seconds
+ * is the training's wall clock, also when it comes from the cache. */
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
+
+/* Whether the evaluation has a Retrain row: --eval-retrain on, or auto (the
+ * default) when the original is the one trained here with the same recipe
+ * (no --original): Retrain of a given checkpoint would need the recipe that
+ * trained it. */
+int run_wants_retrain(const RunContext *ctx);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */

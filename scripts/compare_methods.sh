@@ -2,13 +2,33 @@
 # Runs MultiDelete, Retrain and every baseline (with their -F variants where
 # the paper has one) on one deletion request, then prints one comparison
 # table (scripts/compare_table.py). Extra arguments go to every program, e.g.
-#   scripts/compare_methods.sh --data runs/synth-world --df-size 60 --seed 42
+#   scripts/compare_methods.sh --data runs/synth-longtail --df-size 60 --seed 42
 # Runs go to runs/compare/<row>/. Every row is run each time: a program finds
 # a complete run of the same configuration (flags, data, deletion list, code)
 # in its directory and stops at once, so an interrupted comparison resumes
 # where it stopped, while a row asked with other arguments (another --seed)
 # is run again instead of reporting the old one.
 set -uo pipefail
+usage() {
+    cat <<'USAGE'
+usage: scripts/compare_methods.sh [FLAGS]
+
+Runs Retrain, MultiDelete(-F) and every baseline (FineTune, NegGrad, DtD,
+L-codec, UL with their -F variants, Erm-Ktp) on one deletion request, then
+prints one comparison table (scripts/compare_table.py).
+
+FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
+them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
+Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a program that finds
+a complete run of the same configuration there stops at once, so an
+interrupted comparison resumes.
+USAGE
+}
+for a in "$@"; do
+    case "$a" in
+    -h | --help) usage; exit 0 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/compare}
 mkdir -p "$OUT"

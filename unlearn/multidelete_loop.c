@@ -60,6 +60,7 @@ static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
     st->last_mkr = mkr;
     st->last_ukr = ukr;
     log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
+    if (c->run->trace && c->run->trace(c->run->trace_ctx, epoch, c->unlearned) < 0) return -1;
     /* Scoring is not unlearning time (§6.5): the skeleton keeps it apart. */
     return c->run->select ? model_selection_after_epoch(c->run->select, epoch, c->unlearned) : 0;
 }
@@ -81,8 +82,9 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
     };
     loop_use_lavis_adamw(&c, 0.02); /* the training recipe's weight decay (spec §5.3) */
     t->model_set_mode(t, original, 0, run->seed);
-    LoopStats st;
-    int rc = loop_run(&c, &st);
+    LoopStats st = {0};
+    int rc = run->trace ? run->trace(run->trace_ctx, -1, unlearned) : 0;
+    if (rc == 0) rc = loop_run(&c, &st);
     stats->steps = st.steps;
     stats->seconds = st.seconds;
     stats->select_seconds = st.hook_seconds;

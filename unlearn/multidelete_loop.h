@@ -34,6 +34,13 @@ typedef struct {
      * is no candidate: the best earlier epoch is kept, and with none scored
      * yet the run fails naming where it diverged. */
     ModelSelection *select;
+    /* Optional: called with θ before the first step (epoch -1) and after every
+     * epoch, before the selection scores it (a diagnostic such as the
+     * similarity trace of bin/unlearn_multidelete --trace-similarity); its
+     * time is kept apart from the unlearning time, as the selection's. 0, or
+     * -1 with error_set. */
+    int (*trace)(void *ctx, int epoch, TaskModel *unlearned);
+    void *trace_ctx;
 } MultiDeleteRun;
 
 typedef struct {

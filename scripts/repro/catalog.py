@@ -104,7 +104,7 @@ class Settings:
     fig2_sizes: tuple        # |Df| of Figure 2 (with df_size among them, whose runs are Table 2's)
     fig2_rows: tuple         # Method rows timed for Figure 2 (Retrain first)
     worlds: dict             # world key -> bin/mkdata flags (None: the task's own default data)
-    common: tuple            # flags every method run gets
+    common: tuple            # flags every run of a model gets (original, methods, probe)
     seeds: int
     jobs: int
 
