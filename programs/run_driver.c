@@ -14,7 +14,9 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "data/synth_image_text.h"
+#include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
@@ -26,7 +28,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2, pgr (not built yet)"),
+                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (train only so far), pgr (not "
+                        "built yet)"),
         CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
@@ -57,6 +60,9 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "(no --original)"),
         CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
                       "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
+        CLI_FLAG_BOOL("resume", &f->resume, "false",
+                      "continue the interrupted run in <out>.partial (same configuration) from its last completed "
+                      "epoch instead of starting afresh"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -86,6 +92,21 @@ static int rank0_says(int answer) {
     return (int)a;
 }
 
+/* SNLI-VE or NLVR2 (models/task_cls.h), or -1 for another task. */
+static int cls_task_of(const char *task) {
+    AlbefClsTask which;
+    if (strcmp(task, "snli_ve") && strcmp(task, "nlvr2")) return -1;
+    CHECK(albef_cls_task_parse(task, &which) == 0, "%s", error_message());
+    return (int)which;
+}
+
+/* Annotation files of a classification task: train, test, validation (spec/albef_blip.md §6.2-6.3). */
+static void cls_files(AlbefClsTask which, const char *names[3]) {
+    static const char *const ve[3] = {"ve_train.json", "ve_test.json", "ve_dev.json"};
+    static const char *const nlvr[3] = {"nlvr_train.json", "nlvr_test.json", "nlvr_dev.json"};
+    for (int k = 0; k < 3; k++) names[k] = which == ALBEF_TASK_NLVR2 ? nlvr[k] : ve[k];
+}
+
 static int prepare_data(RunContext *ctx) {
     if (ctx->flags.data)
         snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
@@ -96,10 +117,14 @@ static int prepare_data(RunContext *ctx) {
     else
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s/images", ctx->data_dir);
     char train_json[1100];
-    snprintf(train_json, sizeof train_json, "%s/flickr30k_train.json", ctx->data_dir);
+    const char *names[3] = {"flickr30k_train.json", NULL, NULL};
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) cls_files((AlbefClsTask)cls, names);
+    snprintf(train_json, sizeof train_json, "%s/%s", ctx->data_dir, names[0]);
     if (file_exists(train_json)) return 0;
     if (ctx->flags.data)
-        return error_set("%s: no flickr30k_train.json (is --data a Flickr30K-format directory?)", ctx->data_dir);
+        return error_set("%s: no %s (is --data a %s-format directory?)", ctx->data_dir, names[0],
+                         cls < 0 ? "Flickr30K" : ctx->flags.task);
     log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
     SynthImageTextOptions opt;
     int rc = synth_image_text_world(ctx->flags.world, &opt);
@@ -115,6 +140,25 @@ static int load_splits(RunContext *ctx) {
     if (model_config_use_vocab_file(&ctx->cfg, vocab) < 0) return -1;
     /* Keep decoded images in memory up to 2 GiB (the synthetic world: ~12 MB). */
     int64_t cache = (int64_t)2 << 30;
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) {
+        const char *names[3];
+        cls_files((AlbefClsTask)cls, names);
+        ClsSetKind kind = cls == ALBEF_TASK_NLVR2 ? CLS_SET_NLVR2 : CLS_SET_SNLI_VE;
+        ClsSet *sets[3] = {&ctx->cls_train, &ctx->cls_test, &ctx->cls_val};
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s", ctx->data_dir, names[k]);
+            if (k == 2 && !file_exists(path)) {
+                log_warn("%s: no %s; membership inference will be skipped", ctx->data_dir, names[k]);
+                break;
+            }
+            if (cls_set_load(sets[k], kind, path, ctx->image_root, ctx->tok,
+                             k == 0 ? ctx->cfg.max_text_len : ctx->cfg.max_text_len_eval, ctx->cfg.image_size,
+                             cache) < 0)
+                return -1;
+        }
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/flickr30k_train.json", ctx->data_dir);
     if (retrieval_set_load(&ctx->train, path, FLICKR30K_TRAIN, ctx->image_root, ctx->tok, ctx->cfg.max_text_len,
                            ctx->cfg.image_size, cache) < 0)
@@ -135,10 +179,13 @@ static int load_splits(RunContext *ctx) {
 }
 
 static int prepare_deletion(RunContext *ctx) {
-    int64_t n = ctx->train.split.n_texts;
-    const char **keys = malloc((size_t)n * sizeof *keys);
+    /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
+     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2. */
+    int cls = cls_task_of(ctx->flags.task) >= 0;
+    int64_t n = cls ? ctx->cls_train.n : ctx->train.split.n_texts;
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
     CHECK(keys != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) keys[t] = retrieval_set_pair_key(&ctx->train, t);
+    for (int64_t t = 0; t < n; t++) keys[t] = cls ? ctx->cls_train.keys[t] : retrieval_set_pair_key(&ctx->train, t);
     char list_path[1100];
     const char *list = ctx->flags.df_list;
     int rc = 0;
@@ -206,6 +253,7 @@ static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knob
         }
     }
     cli_to_json(spec, flags_json);
+    cJSON_DeleteItemFromObject(flags_json, "resume"); /* how the run was reached, not what it computes */
     for (int c = 0; c < 2; c++)
         if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
     return 0;
@@ -297,6 +345,15 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         log_set_level(LOG_ERROR);
         if (!freopen("/dev/null", "w", stdout)) return error_set("rank %d: cannot silence stdout", comm_rank());
     }
+    if (comm_size() > 1 && flags.resume)
+        return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
+    /* The classification tasks train today; evaluation, the report and the
+     * methods' retrieval-specific parts do not take them yet. */
+    if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
+        return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    /* Without --model, a classification task takes the tiny config of its own layout. */
+    if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
+        ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
@@ -325,7 +382,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
         return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
     if (comm_is_root()) {
-        if (run_dir_begin(&ctx->dir, out, 0) < 0) return -1;
+        if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
         memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
         memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
         char log_path[4300];
@@ -337,12 +394,22 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     }
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
-    task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
-    log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
-             "(%lld images), Dr %lld",
-             ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
-             (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
-             (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    if (cls_task_of(flags.task) >= 0) {
+        task_cls_init(&ctx->task, (AlbefClsTask)cls_task_of(flags.task), &ctx->cfg, ctx->tok, &ctx->cls_train,
+                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, 0);
+        log_info("data %s: %s, %lld training items over %lld images, %lld test items, %lld validation items; Df %lld "
+                 "items (%lld units), Dr %lld",
+                 ctx->data_dir, flags.task, (long long)ctx->cls_train.n, (long long)ctx->cls_train.n_images,
+                 (long long)ctx->cls_test.n, (long long)ctx->cls_val.n, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    } else {
+        task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
+        log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
+                 "(%lld images), Dr %lld",
+                 ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
+                 (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    }
     cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
@@ -351,6 +418,16 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
+    /* Every loop writes its state into the run directory after each epoch (rank 0's). */
+    loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
+    if (flags.resume) {
+        int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
+        if (resumable < 0) return -1;
+        char partial_config[4300];
+        if (resumable == 0 && file_exists(run_path(ctx, "config.json", partial_config, sizeof partial_config)))
+            return error_set("--resume: %s holds an interrupted run with another configuration; run without "
+                             "--resume to start afresh", ctx->run_dir);
+    }
     int same = comm_is_root() ? run_dir_config_matches(ctx->out_dir, ctx->config) : 0;
     if (same < 0) return -1;
     if (rank0_says(same)) {
@@ -368,6 +445,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
 
 int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc != 0) loop_set_checkpoint_dir(NULL);
     if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
         log_close_file();
         run_dir_release(&ctx->dir);
@@ -376,6 +454,7 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
 }
 
 void run_free(RunContext *ctx) {
+    loop_set_checkpoint_dir(NULL);
     if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
         log_close_file();
         if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
@@ -389,6 +468,9 @@ void run_free(RunContext *ctx) {
     retrieval_set_free(&ctx->train);
     retrieval_set_free(&ctx->test);
     retrieval_set_free(&ctx->val);
+    cls_set_free(&ctx->cls_train);
+    cls_set_free(&ctx->cls_test);
+    cls_set_free(&ctx->cls_val);
     if (ctx->tok) tokenizer_free(ctx->tok);
     if (ctx->config) cJSON_Delete(ctx->config);
     if (ctx->method_details) cJSON_Delete(ctx->method_details);

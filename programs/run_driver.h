@@ -13,6 +13,7 @@
 
 #include "core/cli.h"
 #include "core/run_dir.h"
+#include "data/cls_set.h"
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
@@ -28,7 +29,7 @@
 typedef struct {
     const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
     const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite;
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -49,7 +50,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 20
+#define RUN_COMMON_FLAGS 21
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -71,6 +72,9 @@ typedef struct {
      * non-members (spec/unlearning_methods.md §6.3 item 2). All zero (no
      * pairs) when the data directory has no val file: MI is then skipped. */
     RetrievalSet val;
+    /* SNLI-VE / NLVR2 (--task snli_ve|nlvr2): the train, test and dev
+     * (validation) splits instead of the three above, which stay empty. */
+    ClsSet cls_train, cls_test, cls_val;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */

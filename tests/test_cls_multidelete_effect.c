@@ -38,7 +38,8 @@ typedef struct {
 
 static int world_open(World *w, AlbefClsTask which) {
     memset(w, 0, sizeof *w);
-    SynthImageTextOptions o = synth_image_text_defaults();
+    SynthImageTextOptions o;
+    if (synth_image_text_world("scenes", &o) < 0) return -1; /* plain scenes: no memorised emblems */
     o.train_images = 24;
     o.val_images = 2;
     o.test_images = 16;

@@ -143,3 +143,42 @@ static void check_task(AlbefClsTask which) {
 
 TEST(test_task_snli_ve_meets_the_task_contract) { check_task(ALBEF_TASK_SNLI_VE); }
 TEST(test_task_nlvr2_meets_the_task_contract) { check_task(ALBEF_TASK_NLVR2); }
+
+/* bin/train --task nlvr2 on a small world: the tiny NLVR2 config by default,
+ * a checkpoint the NLVR2 model loads strictly; the methods refuse the task
+ * with a message naming it (they do not run it yet). */
+TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
+    const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
+    char world[512], run[512], cmd[4096], path[1100];
+    test_tmp_path(world, sizeof world, "train_nlvr2_world");
+    SynthImageTextOptions o = synth_image_text_defaults();
+    o.train_images = 20; /* 40 items: one batch of 32 */
+    o.val_images = 2;
+    o.test_images = 2;
+    o.image_size = 32;
+    o.vocab_size = 300;
+    ASSERT_MSG(synth_image_text_write(&o, world) == 0, "%s", error_message());
+    test_tmp_path(run, sizeof run, "train_nlvr2");
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s/train --task nlvr2 --data %s --out %s --epochs 1 --df-size 1 "
+             "> %s.log 2>&1", bin, world, run, run);
+    ASSERT_MSG(system(cmd) == 0, "%s failed (see %s.log)", cmd, run);
+    ModelConfig c;
+    snprintf(path, sizeof path, "%s/../../models/configs/albef-tiny-nlvr.json", test_fixture_dir());
+    ASSERT(model_config_load(&c, path) == 0);
+    snprintf(path, sizeof path, "%s/vocab.txt", world);
+    ASSERT(model_config_use_vocab_file(&c, path) == 0);
+    AlbefCls m;
+    albef_cls_init(&m, &c, ALBEF_TASK_NLVR2, 1);
+    snprintf(path, sizeof path, "%s/model.safetensors", run);
+    ASSERT_MSG(albef_cls_load(&m, path) == 0, "%s", error_message());
+    albef_cls_free(&m);
+    snprintf(cmd, sizeof cmd, "%s/unlearn_multidelete --task nlvr2 --data %s --out %s_md > %s_md.log 2>&1", bin, world,
+             run, run);
+    ASSERT(system(cmd) != 0);
+    snprintf(path, sizeof path, "%s_md.log", run);
+    FILE *f = fopen(path, "r");
+    char line[512] = "";
+    ASSERT(f && fgets(line, sizeof line, f));
+    fclose(f);
+    ASSERT_STR_CONTAINS(line, "--task nlvr2: unlearn_multidelete does not run this task yet");
+}

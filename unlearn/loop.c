@@ -8,6 +8,7 @@
 #include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/comm.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -15,6 +16,17 @@
 #include "core/xalloc.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "unlearn/loop_checkpoint.h"
+
+static char default_dir[4096];
+static const char *default_checkpoint_dir; /* NULL or default_dir */
+
+void loop_set_checkpoint_dir(const char *dir) {
+    default_checkpoint_dir = NULL;
+    if (!dir || !dir[0]) return;
+    snprintf(default_dir, sizeof default_dir, "%s", dir);
+    default_checkpoint_dir = default_dir;
+}
 
 void loop_use_lavis_adamw(LoopConfig *c, double weight_decay) {
     c->beta1 = 0.9;
@@ -169,7 +181,23 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     int rc = 0;
     Progress bar;
     progress_begin(&bar, c->name, (int64_t)c->epochs * iters);
-    for (int epoch = 0; epoch < c->epochs && rc == 0 && !st->stopped; epoch++) {
+    LoopConfig ck = *c;
+    if (!ck.checkpoint_dir) ck.checkpoint_dir = default_checkpoint_dir;
+    int checkpoints = ck.checkpoint_dir && !c->hooks.epoch_end && c->model->params->device == DEVICE_CPU;
+    LoopPosition at = {.side_order = side.order, .n_side = c->side_items ? c->n_side : 0};
+    int start = 0;
+    if (checkpoints && (rc = loop_checkpoint_read(&ck, &opt, &at)) == 1) {
+        start = (int)at.epochs_done;
+        st->steps = at.steps;
+        st->epochs_run = start;
+        st->first_mean = at.first_mean;
+        st->last_mean = at.last_mean;
+        side.pos = at.side_pos;
+        side.round = at.side_round;
+        progress_advance(&bar, (int64_t)start * iters);
+    }
+    rc = rc < 0 ? -1 : 0;
+    for (int epoch = start; epoch < c->epochs && rc == 0 && !st->stopped; epoch++) {
         memcpy(order, c->items, (size_t)c->n_items * sizeof *order);
         Rng shuffle = rng_make(c->seed, c->stream_shuffle + (uint64_t)epoch);
         rng_shuffle_i64(&shuffle, order, c->n_items);
@@ -191,6 +219,11 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         st->last_mean = mean;
         st->epochs_run++;
         if (!c->hooks.epoch_end) log_info("%s epoch %d: mean loss %.4f", c->name, epoch, mean);
+        if (checkpoints) {
+            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
+                                side.order, c->side_items ? c->n_side : 0};
+            rc = loop_checkpoint_write(&ck, &opt, &at);
+        }
         if (c->hooks.epoch_end) {
             double h0 = clock_seconds();
             rc = c->hooks.epoch_end(c->hooks.ctx, epoch, mean);
@@ -200,6 +233,7 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         }
     }
     progress_end(&bar);
+    if (rc == 0 && checkpoints) loop_checkpoint_remove(&ck); /* done: a later loop of this name starts afresh */
     st->seconds = clock_seconds() - t0;
     autograd_step_end();
     c->task->model_set_mode(c->task, c->model, 0, c->seed);

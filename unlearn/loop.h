@@ -76,6 +76,12 @@ typedef struct {
      * where) instead of failing it: for a loop whose epochs are candidates of
      * model selection, which then keeps its best earlier epoch. */
     int end_on_divergence;
+    /* Where the loop's state is written after every epoch and read back at
+     * the start (unlearn/loop_checkpoint.h: an interrupted run resumes from
+     * its last completed epoch); NULL: loop_set_checkpoint_dir's. Only loops
+     * without an epoch-end hook (whose state, model selection's, is not
+     * saved) on the host are checkpointed. */
+    const char *checkpoint_dir;
     LoopHooks hooks;
 } LoopConfig;
 
@@ -95,6 +101,11 @@ typedef struct {
 /* AdamW(0.9, 0.999, 1e-8) with the LAVIS groups at weight decay wd: the
  * optimizer of every loop of spec §3 (fills the optimizer fields of c). */
 void loop_use_lavis_adamw(LoopConfig *c, double weight_decay);
+
+/* The checkpoint directory of every loop that names none (the run driver
+ * sets the run directory, and clears it in run_free); NULL turns checkpoints
+ * off. The path is copied. */
+void loop_set_checkpoint_dir(const char *dir);
 
 /* Runs the loop. 0, or -1 with error_set (the message names the loop, epoch and step). */
 int loop_run(const LoopConfig *c, LoopStats *stats);

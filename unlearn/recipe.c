@@ -57,6 +57,43 @@ static const RecipeRow RECIPES[] = {
          .ermktp_erm_epochs = 5, .ermktp_ktp_epochs = 5, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
          .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 1e-5,
      }},
+    /* The tiny classification models on the synthetic world: the tiny training recipe; MultiDelete
+     * with Df half-batches of 16 (VE) and 8 (NLVR2), spec/unlearning_methods.md §5.3. */
+    {"albef-tiny-ve", "snli_ve",
+     {
+         .init_lr = 5e-4, .min_lr = 1e-5, .warmup_lr = 1e-5, .warmup_steps = 100,
+         .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 0,
+         .batch_eval = 64, .k_test = 1,
+         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+         .finetune_lr = 5e-4, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+     }},
+    {"albef-tiny-nlvr", "nlvr2",
+     {
+         .init_lr = 5e-4, .min_lr = 1e-5, .warmup_lr = 1e-5, .warmup_steps = 100,
+         .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 1,
+         .batch_eval = 64, .k_test = 1,
+         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 8,
+         .finetune_lr = 5e-4, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+     }},
+    /* ALBEF SNLI-VE (spec/albef_blip.md §5.1): lr 2e-5 -> 0, no warm-up, wd 0.05, 3 epochs, batch 32;
+     * NLVR2: lr 2e-5 -> 1e-6 after 650 warm-up steps from 1e-5, wd 0.02, 5 epochs, batch 16.
+     * MultiDelete: the same lr and epochs, Df half-batches of 16 and 8 (spec/unlearning_methods.md §5.3). */
+    {"albef-base-ve", "snli_ve",
+     {
+         .init_lr = 2e-5, .min_lr = 0, .warmup_lr = 2e-5, .warmup_steps = 0,
+         .weight_decay = 0.05, .epochs = 3, .batch_size = 32, .augment = 1,
+         .batch_eval = 64, .k_test = 1,
+         .unlearn_lr = 2e-5, .unlearn_epochs = 3, .unlearn_batch_df = 16,
+         .finetune_lr = 2e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+     }},
+    {"albef-base-nlvr", "nlvr2",
+     {
+         .init_lr = 2e-5, .min_lr = 1e-6, .warmup_lr = 1e-5, .warmup_steps = 650,
+         .weight_decay = 0.02, .epochs = 5, .batch_size = 16, .augment = 1,
+         .batch_eval = 64, .k_test = 1,
+         .unlearn_lr = 2e-5, .unlearn_epochs = 5, .unlearn_batch_df = 8,
+         .finetune_lr = 2e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+     }},
     /* PGR graph-text (spec/pgr_graph_text.md §4.3; no PGR numbers in the paper, §1.6): GTNN's weight
      * decay 1e-4 and batch 32; lr 3e-4 with the cosine, from scratch, 4 epochs (bin/pgr_train on the
      * shipped corpus: validation accuracy peaks at epochs 3-5 of 8); the unlearning rows take the tiny
