@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/params_io.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -14,9 +16,11 @@
 #include "data/synth_image_text.h"
 #include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
+#include "cuda/comm_nccl.h"
 #endif
 
 void run_common_flags(RunFlags *f, CliFlag *out) {
@@ -56,6 +60,9 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "(no --original)"),
         CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
                       "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
+        CLI_FLAG_BOOL("resume", &f->resume, "false",
+                      "continue the interrupted run in <out>.partial (same configuration) from its last completed "
+                      "epoch instead of starting afresh"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -74,6 +81,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size) {
     snprintf(buf, size, "%s/%s", ctx->run_dir, name);
     return buf;
+}
+
+/* Rank 0's answer to a yes/no question about shared files (a cache entry, a
+ * complete earlier run), so that every rank takes the same branch: the
+ * branches differ in their collectives (training or loading). */
+static int rank0_says(int answer) {
+    int64_t a = answer;
+    comm_broadcast_i64(&a, 1, 0);
+    return (int)a;
 }
 
 /* SNLI-VE or NLVR2 (models/task_cls.h), or -1 for another task. */
@@ -111,8 +127,10 @@ static int prepare_data(RunContext *ctx) {
                          cls < 0 ? "Flickr30K" : ctx->flags.task);
     log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
     SynthImageTextOptions opt;
-    if (synth_image_text_world(ctx->flags.world, &opt) < 0) return -1;
-    return synth_image_text_write(&opt, ctx->data_dir);
+    int rc = synth_image_text_world(ctx->flags.world, &opt);
+    if (rc == 0 && comm_is_root()) rc = synth_image_text_write(&opt, ctx->data_dir);
+    comm_barrier(); /* rank 0 has written the world (or failed, and stops the job) */
+    return rc;
 }
 
 static int load_splits(RunContext *ctx) {
@@ -235,6 +253,7 @@ static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knob
         }
     }
     cli_to_json(spec, flags_json);
+    cJSON_DeleteItemFromObject(flags_json, "resume"); /* how the run was reached, not what it computes */
     for (int c = 0; c < 2; c++)
         if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
     return 0;
@@ -318,6 +337,16 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->program = program;
     ctx->device = DEVICE_CPU;
     if (task_check_name(flags.task) < 0) return -1;
+    /* A job of several ranks (mpirun): rank 0 writes the run directory, the
+     * caches, logs and reports; the others print errors only and keep their
+     * files in a scratch directory removed at the end (run_free). */
+    if (comm_init() < 0) return -1;
+    if (!comm_is_root()) {
+        log_set_level(LOG_ERROR);
+        if (!freopen("/dev/null", "w", stdout)) return error_set("rank %d: cannot silence stdout", comm_rank());
+    }
+    if (comm_size() > 1 && flags.resume)
+        return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
     /* The classification tasks train today; evaluation, the report and the
      * methods' retrieval-specific parts do not take them yet. */
     if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
@@ -331,6 +360,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         if (cuda_backend_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
         cuda_set_precision(strcmp(flags.precision, "fp32") == 0 ? PRECISION_FP32 : PRECISION_BF16);
         ctx->device = DEVICE_CUDA;
+        if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
 #else
         return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
 #endif
@@ -351,11 +381,17 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
     if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
         return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
-    if (run_dir_begin(&ctx->dir, out, 0) < 0) return -1;
-    memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
-    memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
-    char log_path[4300];
-    if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    if (comm_is_root()) {
+        if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
+        memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
+        memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
+        char log_path[4300];
+        if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    } else {
+        snprintf(ctx->out_dir, sizeof ctx->out_dir, "%s", out);
+        snprintf(ctx->run_dir, sizeof ctx->run_dir, "/tmp/mmu-rank%d-%d", comm_rank(), (int)getpid());
+        if (make_dirs(ctx->run_dir) < 0) return -1;
+    }
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
     if (cls_task_of(flags.task) >= 0) {
@@ -382,12 +418,24 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
-    int same = run_dir_config_matches(ctx->out_dir, ctx->config);
+    /* Every loop writes its state into the run directory after each epoch (rank 0's). */
+    loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
+    if (flags.resume) {
+        int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
+        if (resumable < 0) return -1;
+        char partial_config[4300];
+        if (resumable == 0 && file_exists(run_path(ctx, "config.json", partial_config, sizeof partial_config)))
+            return error_set("--resume: %s holds an interrupted run with another configuration; run without "
+                             "--resume to start afresh", ctx->run_dir);
+    }
+    int same = comm_is_root() ? run_dir_config_matches(ctx->out_dir, ctx->config) : 0;
     if (same < 0) return -1;
-    if (same) {
+    if (rank0_says(same)) {
         log_info("%s: a complete run with this configuration is there already; nothing to do", ctx->out_dir);
-        log_close_file();
-        run_dir_release(&ctx->dir);
+        if (comm_is_root()) {
+            log_close_file();
+            run_dir_release(&ctx->dir);
+        }
         run_dir_remove_tree(ctx->run_dir);
         return RUN_SETUP_DONE_BEFORE;
     }
@@ -397,6 +445,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
 
 int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc != 0) loop_set_checkpoint_dir(NULL);
     if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
         log_close_file();
         run_dir_release(&ctx->dir);
@@ -405,9 +454,12 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
 }
 
 void run_free(RunContext *ctx) {
+    loop_set_checkpoint_dir(NULL);
     if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
         log_close_file();
         if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
+    } else if (!comm_is_root() && ctx->run_dir[0]) {
+        run_dir_remove_tree(ctx->run_dir); /* a rank's scratch copy of what rank 0 wrote */
     }
     if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
@@ -481,8 +533,9 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     }
     char path[1100];
     if (run_original_cache_path(ctx, path, sizeof path) < 0) return -1;
-    if (file_exists(path)) {
-        if (file_checksum_ok(path)) {
+    int exists = rank0_says(comm_is_root() && file_exists(path));
+    if (exists) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
             log_info("original model: cached %s", path);
             return load_on_device(ctx, original, path);
         }
@@ -501,6 +554,7 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     if (rc < 0) return error_prefix("training the original model");
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0; /* the ranks hold the same parameters: rank 0 caches them */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     if (t->model_save(t, original, path) < 0) return -1;
     return file_checksum_write(path);
@@ -516,8 +570,8 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
              (unsigned long long)key);
     snprintf(time_path, sizeof time_path, "%s.seconds", path);
-    if (file_exists(path)) {
-        if (file_checksum_ok(path)) {
+    if (rank0_says(comm_is_root() && file_exists(path))) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
             log_info("Retrain: cached %s", path);
             *seconds = -1.0;
             FILE *f = fopen(time_path, "r");
@@ -539,6 +593,7 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     *seconds = stats.seconds;
     log_info("Retrain trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0;
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     FILE *f = fopen(time_path, "w");
     if (!f) return error_set("%s: cannot write", time_path);

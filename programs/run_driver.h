@@ -29,7 +29,7 @@
 typedef struct {
     const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
     const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite;
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -50,7 +50,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 20
+#define RUN_COMMON_FLAGS 21
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 

@@ -102,6 +102,15 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     ASSERT_EQ_INT(config_seed(out), 1);
     ASSERT(dir_has(out, "metrics.json"));
     ASSERT_EQ_INT(config_seed(partial), 2);
+    /* --resume continues only the same configuration: here --original differs */
+    snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, out, 2);
+    strcat(cmd, " --resume");
+    log = run_cmd(cmd, &status);
+    ASSERT_MSG(status == 1, "status %d: %s", status, log);
+    ASSERT_STR_CONTAINS(log, "--resume: ");
+    ASSERT_STR_CONTAINS(log, "holds an interrupted run with another configuration");
+    free(log);
+    ASSERT_EQ_INT(config_seed(partial), 2);
 
     /* a second writer of the same --out is refused while the first holds it */
     RunDir holder;
