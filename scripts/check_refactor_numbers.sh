@@ -52,7 +52,7 @@ if [ "$mode" = run ]; then
     run ermktp unlearn_ermktp --model "$ROOT/models/configs/albef-tiny.json" --data "$W/world16" \
         --original "$OUT/train16/model.safetensors" --df-size 2 --erm-epochs 1 --ktp-epochs 1 --mask-period 1 \
         --mask-epoch-min 0 --prohibit-threshold 0.999 --eval-original=false
-    run evaluate evaluate "${C[@]}" --checkpoints "$OUT/multidelete/model.safetensors,$OUT/neggrad/model.safetensors"
+    run evaluate evaluate "${C[@]}" --checkpoints "$OUT/multidelete/model.safetensors,$OUT/finetune/model.safetensors"
     rm -rf "$W"
     exit 0
 fi
