@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "autograd/device_kernels.h"
+#include "autograd/grad_check.h"
+#include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -45,5 +47,43 @@ TEST(test_cuda_oversized_allocation_names_the_sizes) {
     ASSERT(p == NULL);
     ASSERT_STR_CONTAINS(error_message(), "cannot allocate");
     ASSERT_STR_CONTAINS(error_message(), "MiB free of");
+#endif
+}
+
+/* The profiler (bench_albef --profile) names each operation of a window once
+ * per call site (kernels by function, file and line; GEMMs by shape and
+ * types; copies by direction) with its calls per window, and its spans add
+ * up to the device time it prints. */
+TEST(test_cuda_profile_names_and_counts_each_operation) {
+    if (!cuda_parity_ready()) return;
+#ifdef HAVE_CUDA
+    Tensor *x = tensor_random_uniform(SHAPE(9, 16), -1.0f, 1.0f, 1);
+    Tensor *w = tensor_to_device(tensor_random_uniform(SHAPE(24, 16), -1.0f, 1.0f, 2), DEVICE_CUDA);
+    cuda_profile_clear();
+    for (int window = 0; window < 2; window++) {
+        cuda_profile_begin();
+        Tensor *y = op_gelu(op_linear(tensor_to_device(x, DEVICE_CUDA), w, NULL));
+        Tensor *z = op_gelu(y);
+        cuda_profile_end();
+        (void)z;
+    }
+    char path[300], text[4096];
+    FILE *f = fopen(test_tmp_path(path, sizeof path, "profile.txt"), "w+");
+    ASSERT(f != NULL);
+    cuda_profile_print(f, 10);
+    rewind(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    ASSERT_STR_CONTAINS(text, "| operation | calls/step | ms/step | share |");
+    ASSERT_STR_CONTAINS(text, "| gemm f32->f32 9x24x16 Bt | 1 |");
+    ASSERT_STR_CONTAINS(text, "| copy host to device | 1 |");
+    const char *gelu = strstr(text, "| activation_forward (elementwise.cu:");
+    ASSERT_MSG(gelu != NULL, "no row for the GELU kernel in:\n%s", text);
+    ASSERT_MSG(strstr(gelu, ") | 2 |") == strchr(gelu, ')'), "the GELU row does not count 2 calls per step:\n%s",
+               text);
+    ASSERT_STR_CONTAINS(text, "over 2 step(s), 4 operations/step");
+    cuda_profile_clear();
+    autograd_step_end();
 #endif
 }
