@@ -1,8 +1,9 @@
 # Build of the multimodal-unlearning engine.
 #   make            library and every program in bin/
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
-#   make test       builds and runs the test suite ("N passed, N failed, N skipped"), then the
-#                   CUDA kernel emulator suite and program check (tests/cuda_emu)
+#   make test       builds and runs the test suite ("N passed, N failed, N skipped"), the
+#                   data-parallel tests under mpirun (tests/mpi), then the CUDA kernel
+#                   emulator suite and program check (tests/cuda_emu)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
@@ -47,6 +48,11 @@ ifneq ($(DEPS_ROOT),)
   LDFLAGS      += -L$(DEPS_LIB) -Wl,-rpath,$(DEPS_LIB)
 endif
 LDLIBS  := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -l:libopenblas.so.0 -ljpeg -lpng -lcjson -lsvm -lpthread -lm
+# Open MPI (core/comm_mpi.c): linked into every program, started only when a
+# launcher runs several ranks (core/comm.h), so a plain run needs no mpirun.
+MPI_DIR := $(if $(DEPS_ROOT),$(DEPS_LIB),/usr/lib/x86_64-linux-gnu)/openmpi
+CFLAGS  += -I$(MPI_DIR)/include
+LDLIBS  += -L$(MPI_DIR)/lib -lmpi
 
 LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
 ALL_SRCS  := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
@@ -62,10 +68,19 @@ ifeq ($(CUDA),1)
   CFLAGS    += -DHAVE_CUDA -I/usr/local/cuda/include
   LDFLAGS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
   LDLIBS    += -lcublasLt -lcudart -lstdc++
+  # NCCL (cuda/comm_nccl.cu) where the toolkit ships it; without it a GPU job
+  # runs one rank (cuda_comm_init says why).
+  NCCL      ?= $(if $(wildcard /usr/local/cuda/include/nccl.h),1,0)
+  ifeq ($(NCCL),1)
+    LDLIBS  += -lnccl
+  endif
   # -MMD -MP: the .cu objects depend on the headers they include (the kernel
   # table's layout in autograd/device_kernels.h above all), as the C objects do.
   NVCCFLAGS := -O2 -std=c++17 -I. -MMD -MP -gencode arch=compute_90,code=sm_90 \
                -gencode arch=compute_90,code=compute_90 -Xcompiler -Wall,-Werror
+  ifeq ($(NCCL),1)
+    NVCCFLAGS += -DHAVE_NCCL
+  endif
 else
   CU_SRCS   :=
 endif
@@ -118,13 +133,21 @@ $(BIN)/%: $(BUILD)/bench/main_%.o $(LIB)
 $(BUILD)/run_tests: $(TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The data-parallel tests (tests/mpi/): one binary that every rank of
+# `mpirun -np N` runs, driven by tests/mpi/run.sh.
+MPI_TEST_SRCS := $(wildcard tests/mpi/*.c)
+$(BUILD)/run_tests_mpi: $(MPI_TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # The suite runs the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
-test: $(BUILD)/run_tests $(PROGS)
+test: $(BUILD)/run_tests $(BUILD)/run_tests_mpi $(PROGS)
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
+	@echo "== data parallel: collectives, gradient buckets, failure path under mpirun (tests/mpi) =="
+	bash tests/mpi/run.sh $(BUILD)/run_tests_mpi
 	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
-# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c)
+# The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c, tests/test_pgr_reference.c)
 # run on the CPU against the committed kernels: each cuda/<file>.cu is
 # rewritten by tests/cuda_emu/cu_to_cpp.py (launches and __shared__ only) into
 # $(EMU_DIR)/cuda/<file>.cpp and compiled by g++ with the emulator's
@@ -138,6 +161,7 @@ EMU_DIR      := build/emu$(if $(filter 1,$(SAN)),-san)
 EMU_CU_SRCS  := $(filter-out cuda/backend.cu cuda/gemm_blaslt.cu,$(wildcard cuda/*.cu))
 EMU_CPP_SRCS := $(wildcard tests/cuda_emu/*.cpp)
 EMU_C_SRCS   := tests/main.c tests/cuda_parity.c $(wildcard tests/test_cuda_*.c) tests/test_albef_reference.c \
+                tests/test_pgr_reference.c \
                 $(LIB_SRCS)
 EMU_OBJS     := $(EMU_C_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
@@ -148,7 +172,7 @@ EMU_CFLAGS   := $(filter-out -DHAVE_CUDA -I/usr/local/cuda/include,$(CFLAGS)) -D
 # compiled the same way (the __fmul_rn-style intrinsics stay unfused).
 EMU_CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -march=x86-64-v3 \
                 -ffp-contract=fast -D_GNU_SOURCE -Itests/cuda_emu/include -I. -MMD -MP $(SANFLAGS)
-EMU_LDLIBS   := $(filter-out -lcublasLt -lcudart -lstdc++,$(LDLIBS))
+EMU_LDLIBS   := $(filter-out -lcublasLt -lcudart -lstdc++ -lnccl,$(LDLIBS))
 
 $(EMU_DIR)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -128,6 +128,17 @@ typedef struct {
 /* A @ x for a constant sparse A [R, C] and dense x [C, D] -> [R, D]. */
 Tensor *op_spmm(const CsrMatrix *a, Tensor *x);
 
+/* ---- data parallel (autograd/ops/op_all_gather.c) ---- */
+/* Every rank's x [n, ...] stacked in rank order -> [ranks·n, ...] (core/comm.h):
+ * the features a batch-coupled loss needs from the whole global batch. The
+ * backward sums the upstream gradient over the ranks and keeps this rank's
+ * rows, so that, once the gradient all-reduce has averaged the ranks, the
+ * parameters get the global batch's gradient. (ALBEF's concat_all_gather is
+ * gradient-free: the rows of the other ranks are constants there, which gives
+ * another gradient than one process on the global batch.) Every rank must
+ * call it with the same n. One rank: x itself. */
+Tensor *op_all_gather(Tensor *x);
+
 /* ---- losses and similarities (autograd/ops/op_loss.c) ---- */
 Tensor *op_mse(Tensor *a, Tensor *b); /* mean over all elements of (a-b)², scalar */
 /* Mean over rows of -log_softmax(logits)[target]; logits [N, C], targets i32 [N].

@@ -163,6 +163,7 @@ void params_initialize(ParamSet *ps, uint64_t seed) {
             case PARAM_INIT_ZEROS: v[e] = 0.0f; break;
             case PARAM_INIT_ONES: v[e] = 1.0f; break;
             case PARAM_INIT_NORMAL: v[e] = std * rng_normal(&rng); break;
+            case PARAM_INIT_UNIFORM: v[e] = std * (2.0f * rng_uniform(&rng) - 1.0f); break;
             case PARAM_INIT_TRUNC_NORMAL: {
                 float z;
                 do z = rng_normal(&rng);

@@ -19,6 +19,7 @@ typedef enum {
     PARAM_INIT_ONES,
     PARAM_INIT_NORMAL,        /* N(0, std²) */
     PARAM_INIT_TRUNC_NORMAL,  /* N(0, std²) redrawn outside ±2 std (timm's trunc_normal_) */
+    PARAM_INIT_UNIFORM,       /* U(-std, std): PyTorch's default Linear init with std = 1/sqrt(fan_in) */
 } ParamInit;
 
 typedef struct {

@@ -14,6 +14,8 @@ typedef struct {
 
 static _Thread_local Tape tape;
 static _Thread_local int grad_enabled = 1;
+static _Thread_local TapeBackwardHook backward_hook;
+static _Thread_local void *backward_hook_ctx;
 
 int autograd_set_enabled(int enabled) {
     int prev = grad_enabled;
@@ -72,11 +74,23 @@ float *tape_input_grad(TapeNode *node, int index) {
     return tensor_grad_f32(t);
 }
 
+int tape_node_n_inputs(const TapeNode *node) { return node->in_list ? node->n_in_list : node->n_in; }
+
+Tensor *tape_node_input(const TapeNode *node, int k) {
+    CHECK(k >= 0 && k < tape_node_n_inputs(node), "%s: input %d of %d", node->op_name, k, tape_node_n_inputs(node));
+    return node->in_list ? node->in_list[k] : node->in[k];
+}
+
+void tape_set_backward_hook(TapeBackwardHook hook, void *ctx) {
+    backward_hook = hook;
+    backward_hook_ctx = ctx;
+}
+
 static void run_backward(void) {
     for (int64_t k = tape.count - 1; k >= 0; k--) {
         TapeNode *node = tape.nodes[k];
-        if (node->out->grad == NULL) continue; /* no gradient reached this op */
-        node->backward(node);
+        if (node->out->grad != NULL) node->backward(node); /* else no gradient reached this op */
+        if (backward_hook) backward_hook(node, backward_hook_ctx);
     }
 }
 

@@ -25,6 +25,10 @@ struct TapeNode {
     Tensor *out;
     Tensor *in[TAPE_MAX_INPUTS];  /* NULL entries for absent optional inputs */
     int n_in;
+    /* An op with more inputs than in[] holds (concat) lists them all here
+     * (NULL otherwise); tape_node_input() reads either. */
+    Tensor **in_list;
+    int n_in_list;
     void *saved;                  /* op-specific state, allocated in the arena */
     float f[4];                   /* small scalar arguments (eps, scale, p, ...) */
     int64_t i[8];                 /* small integer arguments (dims, sizes, flags) */
@@ -45,6 +49,17 @@ TapeNode *tape_maybe_record(const char *op_name, BackwardFn backward, Tensor *ou
 /* Gradient of an input, or NULL when that input needs none (the backward
  * function skips it). Allocated zeroed on first use. */
 float *tape_input_grad(TapeNode *node, int index);
+
+/* Every input of a node, also those beyond in[] (NULL entries included). */
+int tape_node_n_inputs(const TapeNode *node);
+Tensor *tape_node_input(const TapeNode *node, int k);
+
+/* Called after each node of a backward pass has added its gradients (and
+ * for nodes that no gradient reached), in the order they run: the gradient
+ * all-reduce (autograd/grad_sync.h) starts a bucket as soon as no node left
+ * can write into it. NULL removes it. Per thread, like the tape. */
+typedef void (*TapeBackwardHook)(const TapeNode *node, void *ctx);
+void tape_set_backward_hook(TapeBackwardHook hook, void *ctx);
 
 /* Runs backward from a scalar (numel 1) loss. */
 void autograd_backward(Tensor *loss);

@@ -7,6 +7,8 @@
 #            error fails its own test, named at the launch that caused it;
 #   reference  the ALBEF train and MultiDelete steps against PyTorch's
 #            numbers, fp32 and bf16, on the GPU;
+#   nccl     NCCL with one rank (cuda/comm_nccl.cu): the communicator, every
+#            collective and the gradient buckets' stream;
 #   memcheck compute-sanitizer memcheck of the parity tests with every arena
 #            request its own allocation (MMU_ARENA_GUARD=1), so an overrun
 #            into a neighbouring tensor is seen;
@@ -39,7 +41,7 @@ LOG=build/gpu_check
 rm -rf "$LOG"
 mkdir -p "$LOG"
 BUDGET=${GPU_CHECK_BUDGET:-500}
-STEPS=${GPU_CHECK_STEPS:-build parity reference memcheck bench_bf16 anchor bench_fp32 racecheck}
+STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 racecheck}
 BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
 status=()
 
@@ -137,6 +139,7 @@ if ! [ -x build/release/run_tests ] || ! [ -x bin/bench_albef ]; then
 fi
 step parity 150 30 env MMU_CUDA_SYNC=1 build/release/run_tests --each 60 test_cuda_
 step reference 150 30 env MMU_CUDA_SYNC=1 build/release/run_tests --each 120 _on_gpu_
+step nccl 60 20 env MMU_CUDA_SYNC=1 build/release/run_tests --each 60 nccl
 if [ -z "$SAN" ]; then
     wanted memcheck && note "memcheck: not run (compute-sanitizer is not installed on this machine)"
 else

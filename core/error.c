@@ -4,6 +4,24 @@
 #include <string.h>
 
 static _Thread_local char error_buffer[2048];
+static const char *job_origin;
+static void (*job_stop)(int status);
+
+void error_set_job(const char *origin, void (*stop)(int status)) {
+    job_origin = origin;
+    job_stop = stop;
+}
+
+/* "error: " or "error: rank 1 of 2: " */
+static void print_error_head(void) {
+    fprintf(stderr, "error: ");
+    if (job_origin) fprintf(stderr, "%s: ", job_origin);
+}
+
+__attribute__((noreturn)) static void stop(int status) {
+    if (job_stop) job_stop(status);
+    exit(status);
+}
 
 int error_set(const char *fmt, ...) {
     va_list ap;
@@ -39,16 +57,17 @@ void error_clear(void) { error_buffer[0] = '\0'; }
 
 void error_exit_if(int status) {
     if (status >= 0) return;
-    fprintf(stderr, "error: %s\n", error_buffer);
-    exit(1);
+    print_error_head();
+    fprintf(stderr, "%s\n", error_buffer);
+    stop(1);
 }
 
 void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "error: ");
+    print_error_head();
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    exit(1);
+    stop(1);
 }

@@ -24,6 +24,11 @@ void error_exit_if(int status);
 /* Prints "error: <message>" for a printf format and exits with status 1. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Set by comm_init() in a job of several ranks: every message then says which
+ * rank stopped ("error: rank 1 of 2: ..."), and `stop` ends the whole job
+ * (MPI_Abort) instead of leaving the other ranks waiting for this one. */
+void error_set_job(const char *origin, void (*stop)(int status));
+
 /* Internal invariant; aborts with location and message when it does not hold. */
 #define CHECK(cond, ...)                                                         \
     do {                                                                         \

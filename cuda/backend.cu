@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "core/arena.h"
+#include "core/comm.h"
 #include "core/device.h"
 }
 
@@ -84,9 +85,11 @@ extern "C" int cuda_backend_init(char *why, size_t why_size) {
         cudaGetLastError();
         return -1;
     }
+    // One rank per GPU (core/comm.h): the node's ranks take its GPUs in turn.
+    int gpu = comm_local_rank() % count;
     cudaDeviceProp prop;
-    CUDA_CHECK(cudaSetDevice(0));
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaSetDevice(gpu));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, gpu));
     if (prop.major < 8) {
         snprintf(why, why_size, "GPU %s has compute capability %d.%d; bf16 kernels need 8.0 or newer", prop.name,
                  prop.major, prop.minor);

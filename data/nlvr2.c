@@ -1,5 +1,6 @@
 #include "data/nlvr2.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,4 +105,30 @@ done:
     if (rc < 0) nlvr2_free(&s);
     cJSON_Delete(root);
     return rc;
+}
+
+/* Appends s[0..n) to out, failing when it would not fit. */
+static int append(char *out, size_t size, size_t *at, const char *s, size_t n) {
+    if (*at + n + 1 > size) return -1;
+    memcpy(out + *at, s, n);
+    *at += n;
+    out[*at] = '\0';
+    return 0;
+}
+
+int nlvr2_swap_sentence(const char *sentence, float u, char *out, size_t out_size) {
+    int swap = u < 0.5f;
+    size_t at = 0;
+    CHECK(out_size > 0, "nlvr2_swap_sentence: empty output buffer");
+    out[0] = '\0';
+    for (const char *p = sentence; *p;) {
+        const char *with = NULL;
+        size_t skip = 1;
+        if (swap && !strncmp(p, "left", 4)) with = "right", skip = 4;
+        else if (swap && !strncmp(p, "right", 5)) with = "left", skip = 5;
+        int rc = with ? append(out, out_size, &at, with, strlen(with)) : append(out, out_size, &at, p, 1);
+        CHECK(rc == 0, "nlvr2_swap_sentence: \"%s\" does not fit %zu bytes after the swap", sentence, out_size);
+        p += skip;
+    }
+    return swap;
 }

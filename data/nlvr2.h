@@ -6,6 +6,7 @@
 #ifndef DATA_NLVR2_H
 #define DATA_NLVR2_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -29,5 +30,13 @@ void nlvr2_free(Nlvr2Split *s);
 
 /* str((left, right)) as Python prints it; malloc'ed. */
 char *nlvr2_pair_key(const char *left, const char *right);
+
+/* NLVR2's training augmentation (spec/albef_blip.md §3.3): with probability 0.5 the two images
+ * swap and, when the sentence contains "left" or "right", every occurrence of
+ * each becomes the other (substring replacement: "leftmost" -> "rightmost").
+ * Decides from one uniform draw u in [0, 1): swap when u < 0.5. Writes the
+ * (possibly rewritten) sentence into out (size out_size) and returns 1 when
+ * the images swap. */
+int nlvr2_swap_sentence(const char *sentence, float u, char *out, size_t out_size);
 
 #endif

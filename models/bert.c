@@ -7,7 +7,8 @@
 #include "core/device.h"
 #include "core/error.h"
 
-void bert_declare(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
+/* Embeddings and the layer array; the layers are declared by the caller. */
+static void bert_declare_embeddings(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
     char name[256];
     b->dim = c->text_width;
     b->n_layers = c->text_layers;
@@ -23,11 +24,40 @@ void bert_declare(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *
 
     b->layers = calloc((size_t)b->n_layers, sizeof *b->layers);
     CHECK(b->layers != NULL, "out of memory");
+}
+
+void bert_declare(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
+    char name[256];
+    bert_declare_embeddings(b, ps, prefix, c);
     for (int l = 0; l < b->n_layers; l++) {
         snprintf(name, sizeof name, "%s.encoder.layer.%d", prefix, l);
         int has_cross = l >= c->fusion_layer; /* §2.4: cross-attention only in the fusion layers */
         bert_layer_declare(&b->layers[l], ps, name, c->text_width, c->text_heads, c->text_ffn_hidden, has_cross,
                            c->vision_width, c->text_ln_eps);
+    }
+}
+
+void bert_declare_nlvr(Bert *b, ParamSet *ps, const char *prefix, const ModelConfig *c) {
+    char name[256];
+    CHECK((c->text_layers - c->fusion_layer) % 2 == 0,
+          "%s: NLVR2 needs an even number of fusion layers (text_layers %d, fusion_layer %d)", prefix,
+          c->text_layers, c->fusion_layer);
+    bert_declare_embeddings(b, ps, prefix, c);
+    b->nlvr_pairs = 1;
+    for (int l = 0; l < c->fusion_layer; l++) {
+        snprintf(name, sizeof name, "%s.encoder.layer.%d", prefix, l);
+        bert_layer_declare(&b->layers[l], ps, name, c->text_width, c->text_heads, c->text_ffn_hidden, 0,
+                           c->vision_width, c->text_ln_eps);
+    }
+    /* The odd layer of each pair owns the shared key/value (§3.3: "the odd
+     * layer's object is used by both"), so it is declared first. */
+    for (int l = c->fusion_layer; l < c->text_layers; l += 2) {
+        snprintf(name, sizeof name, "%s.encoder.layer.%d", prefix, l + 1);
+        bert_layer_declare(&b->layers[l + 1], ps, name, c->text_width, c->text_heads, c->text_ffn_hidden, 1,
+                           c->vision_width, c->text_ln_eps);
+        snprintf(name, sizeof name, "%s.encoder.layer.%d", prefix, l);
+        bert_layer_declare_shared_kv(&b->layers[l], ps, name, c->text_width, c->text_heads, c->text_ffn_hidden,
+                                     c->vision_width, c->text_ln_eps, &b->layers[l + 1]);
     }
 }
 
@@ -59,5 +89,18 @@ Tensor *bert_fusion_forward(const Bert *b, Tensor *h, Tensor *mask, Tensor *imag
           "bert: fusion needs image tokens [B, Nv, Dv] for the %lld texts", (long long)h->shape[0]);
     for (int l = b->fusion_layer; l < b->n_layers; l++)
         h = bert_layer_forward(&b->layers[l], h, mask, image, NULL, dropout);
+    return h;
+}
+
+Tensor *bert_fusion_forward_pair(const Bert *b, Tensor *h, Tensor *mask, Tensor *image0, Tensor *image1,
+                                 DropoutState *dropout) {
+    CHECK(b->nlvr_pairs, "bert: the two-image fusion needs the NLVR2 layout (bert_declare_nlvr)");
+    Tensor *images[2] = {image0, image1};
+    for (int k = 0; k < 2; k++)
+        CHECK(images[k] != NULL && images[k]->ndim == 3 && images[k]->shape[0] == h->shape[0],
+              "bert: image %d must be tokens [B, Nv, Dv] for the %lld texts", k, (long long)h->shape[0]);
+    /* §3.3: layer l >= fusion_layer attends to image (l - fusion_layer) mod 2. */
+    for (int l = b->fusion_layer; l < b->n_layers; l++)
+        h = bert_layer_forward(&b->layers[l], h, mask, images[(l - b->fusion_layer) % 2], NULL, dropout);
     return h;
 }

@@ -41,31 +41,53 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     return op_add(x, mlp_forward(&b->mlp, h));
 }
 
+/* shared_kv: NULL declares the block's own key and value Linears; otherwise
+ * the block uses shared_kv's (no parameter is declared for them). */
 static void bert_attention_declare(BertAttentionBlock *a, ParamSet *ps, const char *prefix, int dim, int kv_dim,
-                                   float ln_eps) {
+                                   float ln_eps, const BertAttentionBlock *shared_kv) {
     char name[512];
     linear_declare(&a->query, ps, join_name(name, sizeof name, prefix, "self.query"), dim, dim, 1);
-    linear_declare(&a->key, ps, join_name(name, sizeof name, prefix, "self.key"), kv_dim, dim, 1);
-    linear_declare(&a->value, ps, join_name(name, sizeof name, prefix, "self.value"), kv_dim, dim, 1);
+    if (shared_kv) {
+        CHECK(shared_kv->key.in == kv_dim && shared_kv->key.out == dim, "%s: shared key/value of another width",
+              prefix);
+        a->key = shared_kv->key;
+        a->value = shared_kv->value;
+    } else {
+        linear_declare(&a->key, ps, join_name(name, sizeof name, prefix, "self.key"), kv_dim, dim, 1);
+        linear_declare(&a->value, ps, join_name(name, sizeof name, prefix, "self.value"), kv_dim, dim, 1);
+    }
     linear_declare(&a->out_dense, ps, join_name(name, sizeof name, prefix, "output.dense"), dim, dim, 1);
     layernorm_declare(&a->out_norm, ps, join_name(name, sizeof name, prefix, "output.LayerNorm"), dim, ln_eps);
 }
 
-void bert_layer_declare(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads, int ffn_hidden,
-                        int has_cross, int encoder_dim, float ln_eps) {
+static void bert_layer_declare_with(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads,
+                                    int ffn_hidden, int has_cross, int encoder_dim, float ln_eps,
+                                    const BertAttentionBlock *shared_cross_kv) {
     char name[512];
     CHECK(n_heads > 0 && dim % n_heads == 0, "%s: dim %d not divisible by %d heads", prefix, dim, n_heads);
     l->dim = dim;
     l->n_heads = n_heads;
     l->has_cross = has_cross;
-    bert_attention_declare(&l->self_attn, ps, join_name(name, sizeof name, prefix, "attention"), dim, dim, ln_eps);
+    bert_attention_declare(&l->self_attn, ps, join_name(name, sizeof name, prefix, "attention"), dim, dim, ln_eps,
+                           NULL);
     if (has_cross)
         bert_attention_declare(&l->cross_attn, ps, join_name(name, sizeof name, prefix, "crossattention"), dim,
-                               encoder_dim, ln_eps);
+                               encoder_dim, ln_eps, shared_cross_kv);
     linear_declare(&l->intermediate, ps, join_name(name, sizeof name, prefix, "intermediate.dense"), dim,
                    ffn_hidden, 1);
     linear_declare(&l->output, ps, join_name(name, sizeof name, prefix, "output.dense"), ffn_hidden, dim, 1);
     layernorm_declare(&l->output_norm, ps, join_name(name, sizeof name, prefix, "output.LayerNorm"), dim, ln_eps);
+}
+
+void bert_layer_declare(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads, int ffn_hidden,
+                        int has_cross, int encoder_dim, float ln_eps) {
+    bert_layer_declare_with(l, ps, prefix, dim, n_heads, ffn_hidden, has_cross, encoder_dim, ln_eps, NULL);
+}
+
+void bert_layer_declare_shared_kv(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads,
+                                  int ffn_hidden, int encoder_dim, float ln_eps, const BertLayer *kv_owner) {
+    CHECK(kv_owner && kv_owner->has_cross, "%s: the key/value owner has no cross-attention", prefix);
+    bert_layer_declare_with(l, ps, prefix, dim, n_heads, ffn_hidden, 1, encoder_dim, ln_eps, &kv_owner->cross_attn);
 }
 
 /* h = LN(h + dropout(dense(attention(q(h), k(kv), v(kv))))), Hugging Face's

@@ -46,6 +46,12 @@ typedef struct {
 /* encoder_dim: width of the tokens cross-attention reads (the image tokens). */
 void bert_layer_declare(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads, int ffn_hidden,
                         int has_cross, int encoder_dim, float ln_eps);
+/* A layer with cross-attention whose key and value Linears are kv_owner's
+ * (declared there, under kv_owner's names): ALBEF-NLVR2 shares them within
+ * each pair of fusion layers (spec/albef_blip.md §3.3). Gradients of both
+ * layers accumulate into the one tensor. */
+void bert_layer_declare_shared_kv(BertLayer *l, ParamSet *ps, const char *prefix, int dim, int n_heads,
+                                  int ffn_hidden, int encoder_dim, float ln_eps, const BertLayer *kv_owner);
 /* h [B, L, D]; self_mask additive [B, L] or NULL; enc [B, S, E] and enc_mask
  * [B, S] or NULL are used only when the layer has cross-attention and enc is
  * non-NULL. dropout may be NULL (no dropout). */

@@ -21,6 +21,17 @@ with a fixed alpha = 0.4: with dropout off the momentum forward is
 deterministic, so the distillation targets are exact.
 The ITC/ITM code mirrors LAVIS albef_retrieval.forward; MultiDelete follows
 spec/unlearning_methods.md §5.2 (intended retrieval code, both L_MD orientations).
+
+It also writes tests/fixtures/albef_ve_state.safetensors and
+albef_nlvr_state.safetensors (tests/test_albef_cls_reference.c): ALBEF-VE and
+ALBEF-NLVR2 (spec/albef_blip.md §3.2-3.3; NLVR2 with 4 fusion layers, two
+key/value-sharing pairs) with the same kinds of tensors: weights, momentum,
+"original.*", inputs (one or two images per item, labels, Df/Dr batches, the
+permutation), outputs (image and text tokens, fused [CLS], logits, momentum
+logits, CE, distillation and total loss), the momentum after the EMA, the
+classification MultiDelete terms (ukr_text on) and every online gradient of
+the training loss ("grad.train.*") and of MultiDelete ("grad.md.*").
+Usage: albef_reference.py [all|retrieval|snli_ve|nlvr2 [OUT]].
 """
 import json
 import math
@@ -40,6 +51,7 @@ CFG = dict(name="albef-fixture", image_size=16, patch_size=8, vision_width=32, v
            max_text_len_eval=8, text_ln_eps=1e-12, text_dropout=0.1, embed_dim=16, temp_init=0.07,
            temp_min=0.001, temp_max=0.5, momentum_distill=True, momentum=0.995, alpha=0.4, alpha_ramp_epochs=2,
            queue_size=8)
+RETRIEVAL_CFG = CFG
 ALPHA = 0.4  # fixed for the step (the ramp is tested separately)
 B, L = 4, 7
 
@@ -167,15 +179,18 @@ def vit(P, pre, images):
     return ln(P, x, pre + "norm", eps)
 
 
-def bert_layer(P, b, h, mask_add, image=None):
+def bert_layer(P, b, h, mask_add, image=None, kv_b=None):
+    """kv_b: the layer whose cross-attention key/value this one uses (NLVR2 pairs)."""
     c = CFG
     eps, H = c["text_ln_eps"], c["text_heads"]
+    kv_b = kv_b or b
     a = heads_attention(lin(P, h, b + "attention.self.query"), lin(P, h, b + "attention.self.key"),
                         lin(P, h, b + "attention.self.value"), H, mask_add)
     h = ln(P, h + lin(P, a, b + "attention.output.dense"), b + "attention.output.LayerNorm", eps)
     if image is not None:
-        a = heads_attention(lin(P, h, b + "crossattention.self.query"), lin(P, image, b + "crossattention.self.key"),
-                            lin(P, image, b + "crossattention.self.value"), H)
+        a = heads_attention(lin(P, h, b + "crossattention.self.query"),
+                            lin(P, image, kv_b + "crossattention.self.key"),
+                            lin(P, image, kv_b + "crossattention.self.value"), H)
         h = ln(P, h + lin(P, a, b + "crossattention.output.dense"), b + "crossattention.output.LayerNorm", eps)
     f = lin(P, F.gelu(lin(P, h, b + "intermediate.dense")), b + "output.dense")
     return ln(P, h + f, b + "output.LayerNorm", eps)
@@ -297,6 +312,145 @@ def multidelete(P, P0, df, dr, perm):
     return dict(loss=md + mkr + ukr, md=md, mkr=mkr, ukr=ukr)
 
 
+# ---------------------------------------------------------------- SNLI-VE and NLVR2 (§3.2-3.3)
+CLS_BASE = dict(CFG, queue_size=0)
+CLS_CFG = {"snli_ve": dict(CLS_BASE, name="albef-ve-fixture", alpha_ramp_epochs=1),
+           "nlvr2": dict(CLS_BASE, name="albef-nlvr-fixture", text_layers=6, alpha_ramp_epochs=2)}
+CLS_CLASSES = {"snli_ve": 3, "nlvr2": 2}
+CLS_HEADS = ("visual_encoder", "text_encoder", "cls_head")
+
+
+def kv_owner(c, task, l):
+    """NLVR2 shares each fusion pair's cross key/value; the odd layer owns them (§3.3)."""
+    if task == "nlvr2" and l >= c["fusion_layer"] and (l - c["fusion_layer"]) % 2 == 0:
+        return l + 1
+    return l
+
+
+def declare_cls(c, task):
+    s = {n: v for n, v in declare(c).items() if n.split(".", 1)[0] in ("visual_encoder", "text_encoder")}
+    for l in range(c["fusion_layer"], c["text_layers"]):
+        if kv_owner(c, task, l) != l:
+            for kv in ("key", "value"):
+                for wb in ("weight", "bias"):
+                    del s[f"text_encoder.encoder.layer.{l}.crossattention.self.{kv}.{wb}"]
+    T = c["text_width"]
+    s["cls_head.0.weight"] = (T, T)
+    s["cls_head.0.bias"] = (T,)
+    s["cls_head.2.weight"] = (CLS_CLASSES[task], T)
+    s["cls_head.2.bias"] = (CLS_CLASSES[task],)
+    return s
+
+
+def cls_forward(P, images, ids, mask, task, vm="", tm="", hm=""):
+    """Online (or teacher: vm/tm/hm = "_m" per module) forward; returns the pieces."""
+    c = CFG
+    if task == "nlvr2":  # both images through the one ViT as a 2B batch, then split (§3.3)
+        tok = vit(P, f"visual_encoder{vm}.", torch.cat(images, 0))
+        tokens = list(tok.split(images[0].shape[0], 0))
+    else:
+        tokens = [vit(P, f"visual_encoder{vm}.", images[0])]
+    pre = f"text_encoder{tm}."
+    text = bert_text(P, pre, ids, mask)
+    mask_add = (1.0 - mask.float()) * -10000.0
+    h = text
+    for l in range(c["fusion_layer"], c["text_layers"]):
+        image = tokens[(l - c["fusion_layer"]) % 2] if task == "nlvr2" else tokens[0]
+        h = bert_layer(P, f"{pre}encoder.layer.{l}.", h, mask_add, image,
+                       f"{pre}encoder.layer.{kv_owner(c, task, l)}.")
+    z = h[:, 0]
+    logits = lin(P, F.relu(lin(P, z, f"cls_head{hm}.0")), f"cls_head{hm}.2")
+    return dict(tokens=tokens, text=text, z=z, logits=logits)
+
+
+def cls_step(P, M, batch, task):
+    """LAVIS albef_classification / albef_nlvr forward with dropout off. Mutates M (EMA)."""
+    images, ids, mask, labels = batch
+    with torch.no_grad():
+        for n in list(M):
+            head, rest = n.split(".", 1)
+            M[n] = M[n] * CFG["momentum"] + P[head[:-2] + "." + rest].detach() * (1.0 - CFG["momentum"])
+    out = cls_forward(P, images, ids, mask, task)
+    with torch.no_grad():  # LAVIS's NLVR2 teacher reads the online text encoder (§3.3)
+        teacher = cls_forward({**P, **M}, images, ids, mask, task, vm="_m", tm="" if task == "nlvr2" else "_m",
+                              hm="_m")
+    p = out["logits"]
+    ce = F.cross_entropy(p, labels)
+    distill = -torch.sum(F.log_softmax(p, dim=1) * F.softmax(teacher["logits"], dim=1), dim=1).mean()
+    loss = (1 - ALPHA) * ce + ALPHA * distill
+    return dict(out, momentum_logits=teacher["logits"], ce=ce, distill=distill, loss=loss)
+
+
+def cls_multidelete(P, P0, df, dr, perm, task):
+    """spec/unlearning_methods.md §5.2 classification, weights 1, ukr_text on."""
+    dfi, dft, dfm = df
+    dri, drt, drm = dr
+    with torch.no_grad():
+        f0 = cls_forward(P0, dfi, dft, dfm, task)
+        z0r = cls_forward(P0, dri, drt, drm, task)["z"]
+        z0p = cls_forward(P0, dfi, dft[perm], dfm[perm], task)["z"]  # images stay, sentences move
+    f = cls_forward(P, dfi, dft, dfm, task)
+    md = F.mse_loss(f["z"], z0p)
+    ukr_image = F.mse_loss(torch.cat(f["tokens"], 0), torch.cat(f0["tokens"], 0))
+    ukr_text = F.mse_loss(f["text"][:, 0], f0["text"][:, 0])
+    mkr = F.mse_loss(cls_forward(P, dri, drt, drm, task)["z"], z0r)
+    return dict(loss=md + mkr + ukr_image + ukr_text, md=md, mkr=mkr, ukr_image=ukr_image, ukr_text=ukr_text)
+
+
+def cls_fixture(task, out_path):
+    global CFG
+    CFG = CLS_CFG[task]
+    torch.manual_seed(4321 if task == "snli_ve" else 5432)
+    shapes = declare_cls(CFG, task)
+    P0 = {n: init_value(n, s).float() for n, s in shapes.items()}
+    M0 = {momentum_name(n): (v + 0.05 * torch.randn(v.shape)).float() for n, v in P0.items()}
+    Orig = {n: (v + 0.05 * torch.randn(v.shape)).float() for n, v in P0.items()}
+    S, n_img = CFG["image_size"], 2 if task == "nlvr2" else 1
+
+    def images():
+        return [torch.randn(B, 3, S, S) for _ in range(n_img)]
+
+    imgs = images()
+    ids, mask = make_text([7, 5, 6, 4], CFG["vocab_size"])
+    labels = torch.tensor([0, 1, 2, 1] if task == "snli_ve" else [1, 0, 0, 1], dtype=torch.long)
+    df_imgs, dr_imgs = images(), images()
+    df_ids, df_mask = make_text([6, 7, 4, 5], CFG["vocab_size"])
+    dr_ids, dr_mask = make_text([5, 4, 7, 6], CFG["vocab_size"])
+    perm = torch.tensor([2, 0, 3, 1], dtype=torch.long)
+
+    P = {n: v.clone().requires_grad_(True) for n, v in P0.items()}
+    M = {n: v.clone() for n, v in M0.items()}
+    out = cls_step(P, M, (imgs, ids, mask, labels), task)
+    out["loss"].backward()
+    grad_train = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in P.items()}
+    P = {n: v.clone().requires_grad_(True) for n, v in P0.items()}
+    md = cls_multidelete(P, Orig, (df_imgs, df_ids, df_mask), (dr_imgs, dr_ids, dr_mask), perm, task)
+    md["loss"].backward()
+    grad_md = {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in P.items()}
+
+    T = dict(P0)
+    T.update(M0)
+    T.update({"original." + n: v for n, v in Orig.items()})
+    for k in range(n_img):
+        T[f"in.image{k}"], T[f"in.df_image{k}"], T[f"in.dr_image{k}"] = imgs[k], df_imgs[k], dr_imgs[k]
+        T[f"out.image_tokens{k}"] = out["tokens"][k]
+    T.update({"in.text_ids": ids, "in.text_mask": mask, "in.labels": labels, "in.df_text_ids": df_ids,
+              "in.df_text_mask": df_mask, "in.dr_text_ids": dr_ids, "in.dr_text_mask": dr_mask, "in.perm": perm})
+    T.update({"out.text_tokens": out["text"], "out.fused_cls": out["z"], "out.logits": out["logits"],
+              "out.momentum_logits": out["momentum_logits"], "out.loss_ce": out["ce"].reshape(-1),
+              "out.loss_distill": out["distill"].reshape(-1), "out.loss": out["loss"].reshape(-1)})
+    T.update({"post." + n: v for n, v in M.items()})
+    T.update({"md." + k: v.reshape(-1) for k, v in md.items()})
+    T.update({"grad.train." + n: g for n, g in grad_train.items()})
+    T.update({"grad.md." + n: g for n, g in grad_md.items()})
+    meta = {"config": json.dumps(CFG), "task": task, "alpha": repr(ALPHA),
+            "generator": "scripts/albef_reference.py", "torch": torch.__version__}
+    write_safetensors(out_path, T, meta)
+    print(f"wrote {out_path}: {len(T)} tensors; loss {out['loss'].item():.6f} (ce {out['ce'].item():.6f}, "
+          f"distill {out['distill'].item():.6f}); md {md['md'].item():.6f} mkr {md['mkr'].item():.6f} "
+          f"ukr {md['ukr_image'].item():.6f} + {md['ukr_text'].item():.6f}")
+
+
 # ---------------------------------------------------------------- safetensors by hand
 def write_safetensors(path, tensors, metadata):
     header = {"__metadata__": metadata}
@@ -332,9 +486,23 @@ def make_text(lengths, vocab):
     return ids, mask
 
 
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+
 def main():
-    out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "albef_tiny_state.safetensors")
+    """No argument: all three fixtures. "retrieval|snli_ve|nlvr2 [OUT]": one of them."""
+    what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what in ("snli_ve", "nlvr2", "all"):
+        for task, name in (("snli_ve", "albef_ve_state"), ("nlvr2", "albef_nlvr_state")):
+            if what in (task, "all"):
+                cls_fixture(task, sys.argv[2] if len(sys.argv) > 2 else os.path.join(FIXTURES, name + ".safetensors"))
+        if what != "all":
+            return
+    global CFG
+    CFG = RETRIEVAL_CFG
+    torch.manual_seed(1234)
+    out_path = sys.argv[2] if what == "retrieval" and len(sys.argv) > 2 else os.path.join(
+        FIXTURES, "albef_tiny_state.safetensors")
     shapes = declare()
     P0 = {n: init_value(n, s).float() for n, s in shapes.items()}  # the starting (online) weights
     M0 = {momentum_name(n): (v + 0.05 * torch.randn(v.shape)).float()

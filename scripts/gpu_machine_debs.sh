@@ -15,5 +15,6 @@ mkdir -p .gpu-debs/anchor
 cp ../shared/bench/albef_torch_anchor.py .gpu-debs/anchor/
 cd .gpu-debs
 apt-get download libopenblas0-openmp libopenblas-dev libopenblas-pthread-dev libopenblas0 libgfortran5 \
-    libjpeg62-turbo libjpeg62-turbo-dev libpng16-16 libpng-dev zlib1g-dev libcjson1 libcjson-dev libsvm3 libsvm-dev
+    libjpeg62-turbo libjpeg62-turbo-dev libpng16-16 libpng-dev zlib1g-dev libcjson1 libcjson-dev libsvm3 libsvm-dev \
+    libopenmpi3 libopenmpi-dev libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7
 ls -l

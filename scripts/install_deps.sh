@@ -3,7 +3,9 @@
 # as root; `make` calls this once, then keeps build/.deps-ok).
 set -euo pipefail
 # g++ and python3: the CUDA kernel emulator of `make test` (tests/cuda_emu).
-packages=(g++ python3 libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev libsvm-dev)
+# Open MPI: the data-parallel ranks (core/comm.h) and mpirun for their tests.
+packages=(g++ python3 libopenblas-dev libopenblas0-openmp libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libcjson-dev
+          libsvm-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,25 +29,19 @@ static void split_at_dim(const Tensor *x, int dim, int64_t *outer, int64_t *inne
 static float *input_grad(Tensor *t) { return t->requires_grad ? tensor_grad_f32(t) : NULL; }
 
 /* ---- concat ----
- * One node for any n: a tape node holds at most TAPE_MAX_INPUTS inputs, so the
- * full input list lives in node->saved (node->in keeps the first few for
- * debugging only). Every input that requires a gradient receives its block. */
-
-typedef struct {
-    int n;
-    Tensor **xs;
-} ConcatSaved;
+ * One node for any n: a tape node holds at most TAPE_MAX_INPUTS inputs in
+ * in[], so the full list is node->in_list. Every input that requires a
+ * gradient receives its block. */
 
 static void concat_backward(TapeNode *node) {
-    const ConcatSaved *s = node->saved;
     int dim = (int)node->i[0];
     int64_t outer = node->i[1], inner = node->i[2];
     int64_t total = node->out->shape[dim];
     const float *g = node->out->grad;
     Device device = node->out->device;
     int64_t start = 0;
-    for (int k = 0; k < s->n; k++) {
-        Tensor *x = s->xs[k];
+    for (int k = 0; k < node->n_in_list; k++) {
+        Tensor *x = node->in_list[k];
         int64_t len = x->shape[dim];
         float *dx = input_grad(x);
         if (dx && device != DEVICE_CPU) {
@@ -113,11 +107,8 @@ Tensor *op_concat(Tensor *const *inputs, int n, int dim) {
     }
     if (tape_needs_grad(xs, n)) {
         TapeNode *node = tape_record("concat", concat_backward, out, xs, n < TAPE_MAX_INPUTS ? n : TAPE_MAX_INPUTS);
-        ConcatSaved *s = arena_alloc(arena_activations(), sizeof *s);
-        s->n = n;
-        s->xs = arena_alloc(arena_activations(), (size_t)n * sizeof *s->xs);
-        memcpy(s->xs, xs, (size_t)n * sizeof *s->xs);
-        node->saved = s;
+        node->in_list = xs; /* in the arena, as long-lived as the node */
+        node->n_in_list = n;
         node->i[0] = d;
         node->i[1] = outer;
         node->i[2] = inner;
