@@ -1,9 +1,10 @@
 # Build of the multimodal-unlearning engine.
 #   make            library and every program in bin/
 #   make albef      the ALBEF programs (train, unlearn_*, evaluate, embed, mkdata, tokenize)
-#   make test       builds and runs the test suite ("N passed, N failed, N skipped"), the
-#                   data-parallel tests under mpirun (tests/mpi), then the CUDA kernel
-#                   emulator suite and program check (tests/cuda_emu)
+#   make test       the layering check (scripts/check_layers.sh), then builds and runs the test
+#                   suite ("N passed, N failed, N skipped"), the data-parallel tests under mpirun
+#                   (tests/mpi), then the CUDA kernel emulator suite and program check (tests/cuda_emu),
+#                   the quick paper reproduction (tests/reproduce_quick.sh)
 #   make bench      builds and runs the benchmarks (needs python3-torch for the side-by-side)
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer (objects in build/san)
 #   make CUDA=0|1   CUDA backend off/on; default: on when nvcc is present
@@ -54,9 +55,10 @@ MPI_DIR := $(if $(DEPS_ROOT),$(DEPS_LIB),/usr/lib/x86_64-linux-gnu)/openmpi
 CFLAGS  += -I$(MPI_DIR)/include
 LDLIBS  += -L$(MPI_DIR)/lib -lmpi
 
-LIB_DIRS  := core autograd autograd/ops nn data models unlearn eval
+LIB_DIRS  := core autograd autograd/ops nn data models eval unlearn programs
 ALL_SRCS  := $(wildcard $(addsuffix /*.c,$(LIB_DIRS)))
-# A file named main_<prog>.c holds the main of bin/<prog>; everything else is library.
+# programs/main_<prog>.c (and bench/main_<prog>.c) holds the main of bin/<prog>; every other file of
+# the folders above, the run driver in programs/ included, is library.
 is_main    = $(filter main_%,$(notdir $(1)))
 PROG_SRCS := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),$(s))) $(wildcard bench/main_*.c)
 LIB_SRCS  := $(foreach s,$(ALL_SRCS),$(if $(call is_main,$(s)),,$(s)))
@@ -114,16 +116,7 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/data/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/models/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/unlearn/main_%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
-$(BIN)/%: $(BUILD)/eval/main_%.o $(LIB)
+$(BIN)/%: $(BUILD)/programs/main_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 $(BIN)/%: $(BUILD)/bench/main_%.o $(LIB)
@@ -139,12 +132,38 @@ MPI_TEST_SRCS := $(wildcard tests/mpi/*.c)
 $(BUILD)/run_tests_mpi: $(MPI_TEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# The suite runs the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
+# The layering check first (no include points up a layer, DESIGN.md "Layers"); the suite runs
+# the programs it tests (bin/tokenize, bin/mkdata, ...), so they are built first.
 test: $(BUILD)/run_tests $(BUILD)/run_tests_mpi $(PROGS)
+	bash scripts/check_layers.sh
 	MMU_BIN=$(BIN) OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
 	@echo "== data parallel: collectives, gradient buckets, failure path under mpirun (tests/mpi) =="
 	bash tests/mpi/run.sh $(BUILD)/run_tests_mpi
 	@$(MAKE) --no-print-directory test-cuda-emu # see "CUDA kernel emulator" below
+	@echo "== scripts/reproduce_paper.sh --quick: every table and plot written and well formed, then resumed =="
+	bash tests/reproduce_quick.sh $(BIN)
+ifneq ($(SAN),1)
+	@$(MAKE) --no-print-directory test-san # the same suite under ASan + UBSan, see below
+endif
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) # see "Fuzzing" below
+
+# ---- The unit suite under AddressSanitizer + UndefinedBehaviorSanitizer ----
+# Part of `make test`: the host code of the suite, built without CUDA in its
+# own folder (the kernels are the emulator's business: make SAN=1
+# test-cuda-emu). The programs the suite runs are the release ones. Left out:
+# the longest method trainings, whose code the shorter tests of the same
+# methods run under the sanitizers too (measured on 2 shared cores: the
+# suite without them used 78 s of CPU; each of them 20-170 s of wall clock).
+SAN_HOST_DIR     := build/san-host
+SAN_TEST_EXCLUDE := test_ul_lowers test_ul_fusion_only test_neggrad_stops test_neggrad_raises \
+                    test_ermktp_erm_trains test_ermktp_transfer test_lcodec_changes test_finetune_never \
+                    test_multidelete_effect test_train_loop_loss_falls
+.PHONY: test-san
+test-san: $(PROGS)
+	@$(MAKE) --no-print-directory SAN=1 CUDA=0 BUILD=$(SAN_HOST_DIR) BIN=$(SAN_HOST_DIR)/bin $(SAN_HOST_DIR)/run_tests
+	@echo "== the unit suite under ASan + UBSan ($(SAN_HOST_DIR)/run_tests; left out: $(SAN_TEST_EXCLUDE)) =="
+	MMU_BIN=$(BIN) MMU_TEST_EXCLUDE="$(SAN_TEST_EXCLUDE)" OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} \
+	    $(SAN_HOST_DIR)/run_tests
 
 # ---- CUDA kernel emulator (tests/cuda_emu/) -------------------------------
 # The GPU parity tests (tests/test_cuda_*.c, tests/test_albef_reference.c, tests/test_pgr_reference.c)
@@ -194,7 +213,7 @@ $(EMU_DIR)/run_tests_emu: $(EMU_OBJS)
 EMU_LIB_OBJS := $(LIB_SRCS:%.c=$(EMU_DIR)/%.o) $(EMU_CU_SRCS:%.cu=$(EMU_DIR)/%.cu.o) \
                 $(EMU_CPP_SRCS:%.cpp=$(EMU_DIR)/%.o)
 EMU_PROG_SRCS := $(filter %/main_train.c %/main_retrain.c %/main_evaluate.c %/main_probe.c %/main_bench_albef.c \
-                            unlearn/main_unlearn_%.c,$(PROG_SRCS))
+                            programs/main_unlearn_%.c,$(PROG_SRCS))
 EMU_PROGS     := $(foreach s,$(EMU_PROG_SRCS),$(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(s))))
 define EMU_PROG_RULE
 $(EMU_DIR)/bin/$(patsubst main_%.c,%,$(notdir $(1))): $(EMU_DIR)/$(1:.c=.o) $$(EMU_LIB_OBJS)
@@ -214,6 +233,63 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \
 	    --img 32 --d 32 --b 4 --txt 8 --vocab 100 --profile 5
 # ---- end of the CUDA kernel emulator block ---------------------------------
+
+# ---- Fuzzing (tests/fuzz/) ------------------------------------------------
+# libFuzzer harnesses for every parser of a user file, built with clang
+# (-fsanitize=fuzzer,address,undefined) against the parsers' sources compiled
+# the same way into $(FUZZ_DIR). Each harness runs FUZZ_SECONDS on a corpus in
+# $(FUZZ_DIR)/corpus/<name> (grown between runs) seeded from the test fixtures
+# and tests/fuzz/seeds/<name>; the inputs of earlier findings
+# (tests/fuzz/regressions/<name>/) run first, every time. `make test` runs each
+# for FUZZ_TEST_SECONDS.
+#   make fuzz FUZZ_SECONDS=N        every harness for N seconds, one after another
+#   make fuzz-<name> FUZZ_SECONDS=N one harness
+FUZZ_CC           := clang
+FUZZ_SECONDS      ?= 20
+FUZZ_TEST_SECONDS ?= 5
+FUZZ_DIR          := build/fuzz
+FUZZ_NAMES        := safetensors model_config annotations image vocab caption deletion pgr
+# OpenMP pragmas of the parsers are ignored here: the harnesses run one thread.
+FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-source-uses-openmp \
+               -D_GNU_SOURCE -I. -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := $(filter-out core/comm%,$(filter core/% data/%,$(LIB_SRCS))) models/model_config.c
+FUZZ_LIB      := $(FUZZ_DIR)/libfuzz_parsers.a
+FUZZ_BINS     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+# seeds: tests/fuzz/seeds/<name>, plus the fixtures that are real files of that format
+FUZZ_SEEDS_safetensors := tests/fixtures/safetensors
+FUZZ_SEEDS_image       := tests/fixtures/images
+# the harnesses' scratch files go to memory where there is a tmpfs
+FUZZ_ENV               := FUZZ_VOCAB=tests/fuzz/seeds/vocab/vocab.txt $(if $(wildcard /dev/shm/.),TMPDIR=/dev/shm)
+
+$(FUZZ_DIR)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ_LIB): $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/tests/fuzz/fuzz_input.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $^ -o $@ -ljpeg -lpng -lcjson -lm
+
+.PHONY: fuzz fuzz-build $(FUZZ_NAMES:%=fuzz-%)
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_DIR)/tests/fuzz/fuzz_%.o) $(FUZZ_DIR)/tests/fuzz/fuzz_input.o
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
+# -max_len 64k: the seeds are small files; -timeout 10: a parser that spends
+# 10 s on one input is a hang; -rss_limit_mb also caps single allocations. The
+# regression inputs are replayed first. The full log stays in
+# $(FUZZ_DIR)/fuzz-<name>.log; a finding prints its report and fails the target.
+$(FUZZ_NAMES:%=fuzz-%): fuzz-%: $(FUZZ_DIR)/fuzz_%
+	@mkdir -p $(FUZZ_DIR)/corpus/$* tests/fuzz/regressions/$*
+	@$(FUZZ_ENV) $< -runs=0 tests/fuzz/regressions/$* > $(FUZZ_DIR)/fuzz-$*.log 2>&1 || \
+	    { tail -n 60 $(FUZZ_DIR)/fuzz-$*.log; exit 1; }
+	@echo "fuzz-$*: $(FUZZ_SECONDS) s"
+	@$(FUZZ_ENV) $< -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$*- \
+	    $(FUZZ_DIR)/corpus/$* $(wildcard tests/fuzz/seeds/$*) $(FUZZ_SEEDS_$*) >> $(FUZZ_DIR)/fuzz-$*.log 2>&1 || \
+	    { grep -v '^#[0-9]' $(FUZZ_DIR)/fuzz-$*.log | tail -n 60; exit 1; }
+	@grep -E '^Done|stat::peak_rss' $(FUZZ_DIR)/fuzz-$*.log
+# ---- end of the fuzzing block -----------------------------------------------
 
 bench: $(PROGS)
 	bash bench/run.sh

@@ -150,4 +150,12 @@ Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs);
 /* Cosine similarity of every row of a [N, D] with every row of b [M, D] -> [N, M]. */
 Tensor *op_cosine_similarity_matrix(Tensor *a, Tensor *b, float eps);
 
+/* ---- scalars and buffers (autograd/ops/op_div_scalar.c, op_columns.c) ---- */
+/* x / s for a one-element s, differentiable in x and s (f32 out; a bf16 x is read as f32). */
+Tensor *op_div_by_scalar(Tensor *x, Tensor *s);
+/* No tape: writes the rows of x [B, E] (f32) into columns first.. (wrapping
+ * modulo Q) of the buffer dst [E, Q] (row-major, on x's device); B <= Q. A
+ * feature queue's enqueue. */
+void op_write_columns(float *dst, int64_t Q, int64_t first, const Tensor *x);
+
 #endif

@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 
 void params_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -144,11 +146,23 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
     device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
 }
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
+    CHECK(ema->total <= online->total && ema->device == online->device,
+          "EMA update: %lld twins for %lld values (devices %d, %d)", (long long)ema->total, (long long)online->total,
+          (int)ema->device, (int)online->device);
+    const float one_minus = 1.0f - mu;
+    float *pm = ema->values;
+    const float *po = online->values;
+    if (online->device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
+        const DeviceKernels *k = device_kernels(online->device, "EMA update");
+        k->affine_forward(pm, pm, DTYPE_F32, ema->total, mu, 0.0f);
+        k->scaled_add(pm, po, ema->total, one_minus);
+        return;
+    }
+    for (int64_t k = 0; k < ema->total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
+
+static uint64_t name_hash(const char *s) { return fnv1a_str(FNV1A_INIT, s); }
 
 void params_initialize(ParamSet *ps, uint64_t seed) {
     CHECK(ps->finalized, "initialize before finalize");

@@ -64,5 +64,9 @@ int params_set_trainable_prefixes(ParamSet *ps, const char *const *prefixes, int
 int64_t params_count_trainable(const ParamSet *ps);
 /* Copies values from src to dst; both must hold the same names and shapes. */
 void params_copy_values(ParamSet *dst, const ParamSet *src);
+/* Exponential moving average ema <- mu·ema + (1 - mu)·online over ema's values,
+ * which pair with the first ema->total values of online (a model declares the
+ * modules with twins first); on either device, two kernels on a device. */
+void params_ema_update(ParamSet *ema, const ParamSet *online, float mu);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/log.h"
 
 /* The error buffer holds 2 KiB; a long list is cut here with a count of the rest
@@ -75,6 +76,39 @@ static void clip_lines(const char *details, char *out, size_t size) {
     if (rest > 0) snprintf(out + n, size - n, "  ... and %d more\n", rest);
 }
 
+static int allow_nonfinite;
+
+void params_allow_nonfinite(int allow) { allow_nonfinite = allow; }
+
+/* Reads every planned tensor once into scratch and names those holding NaN or
+ * ±inf: a warning each, and an error unless allowed. Done before anything is
+ * copied, so a refused file leaves the set unchanged. */
+static int check_finite_sources(const SafetensorsFile *f, const StTensorInfo *const *source, const ParamSet *ps) {
+    int64_t largest = 1;
+    for (int k = 0; k < ps->count; k++)
+        if (source[k] && source[k]->numel > largest) largest = source[k]->numel;
+    float *scratch = malloc((size_t)largest * sizeof *scratch);
+    CHECK(scratch, "out of memory");
+    int n_bad = 0;
+    const char *first = NULL;
+    for (int k = 0; k < ps->count; k++) {
+        const StTensorInfo *t = source[k];
+        if (!t) continue;
+        CHECK(safetensors_read_f32(f, t, scratch, t->numel) == 0, "%s", error_message());
+        int64_t bad = finite_count_bad_f32(scratch, t->numel);
+        if (bad == 0) continue;
+        int64_t at = finite_first_bad_f32(scratch, t->numel);
+        log_warn("%s: tensor %s holds %lld non-finite value(s) of %lld (first at element %lld: %g)", f->path, t->name,
+                 (long long)bad, (long long)t->numel, (long long)at, scratch[at]);
+        if (n_bad++ == 0) first = t->name;
+    }
+    free(scratch);
+    if (n_bad == 0 || allow_nonfinite) return 0;
+    return error_set("%s: %d tensor(s) hold NaN or infinite values (first: %s); a model with them gives meaningless "
+                     "results (--allow-nonfinite loads it anyway)",
+                     f->path, n_bad, first);
+}
+
 int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoadReport *report) {
     CHECK(ps->finalized, "loading parameters before params_finalize");
     const char *file_prefix = opt.file_prefix ? opt.file_prefix : "";
@@ -136,7 +170,7 @@ int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoa
         rc = error_set("%s: checkpoint does not match the model (%d missing, %d unexpected, %d wrong shape or "
                        "dtype):\n%s",
                        path, r.missing, r.unexpected, r.mismatched, list);
-    } else {
+    } else if ((rc = check_finite_sources(&f, source, ps)) == 0) {
         for (int k = 0; k < ps->count; k++) {
             if (!source[k]) continue;
             CHECK(safetensors_read_f32(&f, source[k], tensor_f32(ps->items[k]), tensor_numel(ps->items[k])) == 0,

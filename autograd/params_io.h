@@ -27,6 +27,12 @@ typedef struct {
 /* strict, no prefixes */
 ParamsLoadOptions params_load_defaults(void);
 
+/* A tensor with NaN or ±inf values is named in a warning, and the load fails
+ * unless non-finite values were allowed: a NaN weight makes every later metric
+ * a plausible-looking number (a retrieval recall, an AUC of 1). Programs set
+ * this once from --allow-nonfinite. */
+void params_allow_nonfinite(int allow);
+
 typedef struct {
     int loaded;
     int missing;      /* parameters with no tensor in the file (left as they were) */
@@ -40,7 +46,8 @@ void params_load_report_free(ParamsLoadReport *r);
 /* Writes every parameter as F32 (finalized set), with optional metadata. */
 int params_save(const ParamSet *ps, const char *path, const StMetaEntry *meta, int meta_count);
 /* Loads `path` into a finalized set. 0, or -1 with error_set("<path>: ...")
- * naming each offending tensor. `report` may be NULL; non-strict loads also
+ * naming each offending tensor (missing, unexpected, wrong shape or dtype,
+ * non-finite values unless allowed); the set is unchanged after an error. `report` may be NULL; non-strict loads also
  * log a warning with the counts. */
 int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoadReport *report);
 

@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "nn/optim.h"
 #include "unlearn/multidelete_loss.h"
 #ifdef HAVE_CUDA
@@ -96,6 +97,7 @@ static double peak_device_gib(Device device) {
 
 /* Everything one timed step uses. */
 typedef struct {
+    Task *task; /* the retrieval task without data: the benchmark brings its own batches */
     Albef *un, *ori;
     AdamW *opt;
     const HostBatch *df, *dr, *ft;
@@ -113,7 +115,9 @@ static void bench_step(const Bench *s, int which, uint64_t n) {
         AlbefBatch df = to_tensors(s->df, s->device), dr = to_tensors(s->dr, s->device);
         multidelete_random_permutation(3, n, s->b, s->perm);
         MultiDeleteTerms terms;
-        loss = multidelete_loss(s->un, s->ori, &df, &dr, s->perm, s->mo, &terms);
+        TaskModel m = task_retrieval_wrap(s->un), m0 = task_retrieval_wrap(s->ori);
+        TaskBatch bdf = task_retrieval_batch(&df), bdr = task_retrieval_batch(&dr);
+        loss = multidelete_loss(s->task, &m, &m0, &bdf, &bdr, s->perm, s->mo, &terms);
     } else {
         AlbefBatch ft = to_tensors(s->ft, s->device);
         AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = n};
@@ -218,7 +222,9 @@ int main(int argc, char **argv) {
     double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
     printf("{\"params_M\": %.3f, \"threads\": \"%s\", \"device\": \"%s\"}\n", (double)un.params.total / 1e6,
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", device_name(device));
-    Bench bench = {.un = &un, .ori = &ori, .opt = &opt, .df = &hdf, .dr = &hdr, .ft = &hft, .perm = perm,
+    Task task;
+    task_retrieval_init(&task, &un.cfg, NULL, NULL, NULL);
+    Bench bench = {.task = &task, .un = &un, .ori = &ori, .opt = &opt, .df = &hdf, .dr = &hdr, .ft = &hft, .perm = perm,
                    .mo = &mo, .device = device, .b = b};
     for (int which = 0; which < 2; which++) {
         if (!strstr(steps, which == 0 ? "md" : "ft")) continue;
@@ -237,6 +243,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         if (profile > 0 && device != DEVICE_CPU) profile_steps(&bench, which, 2, profile, mode);
     }
+    task.free(&task);
     free(times);
     free(perm);
     host_batch_free(&hdf);

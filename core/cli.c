@@ -93,8 +93,28 @@ static void check_table(const CliSpec *spec) {
     }
 }
 
+/* The destinations the last cli_parse set from the command line (one parse per
+ * program; a table of a few dozen flags). */
+#define CLI_MAX_GIVEN 128
+static const void *given[CLI_MAX_GIVEN];
+static int n_given;
+
+static void mark_given(const void *dest) {
+    for (int k = 0; k < n_given; k++)
+        if (given[k] == dest) return;
+    CHECK(n_given < CLI_MAX_GIVEN, "more than %d flags given", CLI_MAX_GIVEN);
+    given[n_given++] = dest;
+}
+
+int cli_was_given(const void *dest) {
+    for (int k = 0; k < n_given; k++)
+        if (given[k] == dest) return 1;
+    return 0;
+}
+
 int cli_parse(const CliSpec *spec, int argc, char **argv) {
     check_table(spec);
+    n_given = 0;
     for (int k = 0; k < spec->count; k++) {
         const CliFlag *f = &spec->flags[k];
         if (f->default_text == NULL) {
@@ -120,6 +140,7 @@ int cli_parse(const CliSpec *spec, int argc, char **argv) {
             if (b && b->type == CLI_BOOL) {
                 if (eq) return error_set("command line: --%.*s takes no value", (int)len, name);
                 *(int *)b->dest = 0;
+                mark_given(b->dest);
                 continue;
             }
         }
@@ -134,6 +155,7 @@ int cli_parse(const CliSpec *spec, int argc, char **argv) {
             value = argv[++i];
         }
         if (flag_set(f, value) < 0) return -1;
+        mark_given(f->dest);
     }
     return 0;
 }

@@ -53,6 +53,10 @@ typedef struct {
  * -1 with error_set("command line: --<flag>: <reason>") for an unknown flag,
  * a missing value, an unparsable number or a value outside the choices. */
 int cli_parse(const CliSpec *spec, int argc, char **argv);
+/* 1 when the last cli_parse set the flag writing to `dest` from the command
+ * line (not from its default): a default that stands for "the recipe's value"
+ * is told apart from a value the user typed. */
+int cli_was_given(const void *dest);
 /* The description and every flag with its type and default. */
 void cli_print_help(const CliSpec *spec, FILE *out);
 /* Adds each flag's resolved value to `obj` under its name (numbers, booleans,

@@ -1,6 +1,7 @@
 #include "core/fileio.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,33 +9,45 @@
 
 #include "core/error.h"
 
+/* Reads to the end instead of trusting ftell: a directory opens and "seeks"
+ * on Linux (ftell then says LONG_MAX), and a pipe has no size at all. */
 char *file_read_all(const char *path, size_t *size) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         error_set("%s: %s", path, strerror(errno));
         return NULL;
     }
-    if (fseek(fp, 0, SEEK_END) != 0) goto fail;
-    long n = ftell(fp);
-    if (n < 0 || fseek(fp, 0, SEEK_SET) != 0) goto fail;
-    char *buf = malloc((size_t)n + 1);
-    if (!buf) {
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || S_ISDIR(st.st_mode)) {
+        error_set("%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory, not a file" : strerror(errno));
         fclose(fp);
-        error_set("%s: out of memory for %ld bytes", path, n);
         return NULL;
     }
-    if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            error_set("%s: out of memory for %zu bytes", path, cap);
+            fclose(fp);
+            return NULL;
+        }
+        n += fread(buf + n, 1, cap - 1 - n, fp);
+        if (n < cap - 1) break;
+        char *grown = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+        if (!grown) free(buf);
+        buf = grown;
+        cap *= 2;
+    }
+    if (ferror(fp)) {
+        error_set("%s: read failed: %s", path, strerror(errno));
         free(buf);
-        goto fail;
+        fclose(fp);
+        return NULL;
     }
     fclose(fp);
     buf[n] = '\0';
-    if (size) *size = (size_t)n;
+    if (size) *size = n;
     return buf;
-fail:
-    error_set("%s: read failed: %s", path, strerror(errno));
-    fclose(fp);
-    return NULL;
 }
 
 int atomic_open(AtomicFile *f, const char *path) {
@@ -63,6 +76,12 @@ int atomic_commit(AtomicFile *f) {
     return 0;
 }
 
+int atomic_fail(AtomicFile *f) {
+    int e = errno;
+    atomic_abort(f);
+    return error_set("%s: write failed: %s", f->path, strerror(e ? e : EIO));
+}
+
 void atomic_abort(AtomicFile *f) {
     if (f->fp) fclose(f->fp);
     f->fp = NULL;
@@ -72,10 +91,7 @@ void atomic_abort(AtomicFile *f) {
 int file_write_atomic(const char *path, const void *data, size_t size) {
     AtomicFile f;
     if (atomic_open(&f, path) < 0) return -1;
-    if (size && fwrite(data, 1, size, f.fp) != size) {
-        atomic_abort(&f);
-        return error_set("%s: write failed", path);
-    }
+    if (size && fwrite(data, 1, size, f.fp) != size) return atomic_fail(&f);
     return atomic_commit(&f);
 }
 

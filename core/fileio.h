@@ -24,6 +24,9 @@ typedef struct {
 int atomic_open(AtomicFile *f, const char *path);
 int atomic_commit(AtomicFile *f);
 void atomic_abort(AtomicFile *f);
+/* After a failed write into f->fp: deletes the temporary file and returns -1
+ * with error_set("<path>: write failed: <errno's reason>") (a full disk says so). */
+int atomic_fail(AtomicFile *f);
 
 int file_exists(const char *path);
 /* mkdir -p. 0 or -1 with error_set. */

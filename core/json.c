@@ -1,5 +1,6 @@
 #include "core/json.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +84,9 @@ int json_get_number(const cJSON *obj, const char *name, double *out, const char 
 int json_get_int(const cJSON *obj, const char *name, long long *out, const char *origin, const char *what) {
     double v = 0.0;
     if (json_get_number(obj, name, &v, origin, what) < 0) return -1;
-    if (v != (double)(long long)v) return error_set("%s: %s: field \"%s\" is not an integer", origin, what, name);
+    /* |v| < 2^63 first: converting a larger double to long long is undefined */
+    if (!(v > -9223372036854775808.0 && v < 9223372036854775808.0) || v != floor(v))
+        return error_set("%s: %s: field \"%s\" is not an integer in the 64-bit range", origin, what, name);
     *out = (long long)v;
     return 0;
 }

@@ -166,12 +166,7 @@ int safetensors_write(const char *path, const StWriteTensor *tensors, int count,
             size_t n = (size_t)write_nbytes(order[k]);
             ok = n == 0 || fwrite(order[k]->data, 1, n, out.fp) == n;
         }
-        if (!ok) {
-            atomic_abort(&out);
-            rc = error_set("%s: write failed", path);
-        } else {
-            rc = atomic_commit(&out);
-        }
+        rc = ok ? atomic_commit(&out) : atomic_fail(&out);
     }
     free(header.text);
     free(order);

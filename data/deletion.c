@@ -37,8 +37,11 @@ int deletion_list_read(const char *path, int64_t k, DeletionList *out) {
     int rc = -1;
     int64_t lines = 0;
     char *p = text, *end = text + size;
-    /* Python's readlines()[:k]: a line ends at '\n'; a last line without one counts. */
-    while (p < end && lines < k) {
+    /* The first k ids: a line ends at '\n' (a last line without one counts);
+     * blank lines are skipped without counting toward k, so --df-size is the
+     * number of units deleted (the released code's readlines()[:k] counts
+     * them, spec/unlearning_methods.md §1.2 item 5; its lists have none). */
+    while (p < end && l.n < k) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *stop = nl ? nl : end;
         lines++;
@@ -60,12 +63,12 @@ int deletion_list_read(const char *path, int64_t k, DeletionList *out) {
         }
         p = nl ? nl + 1 : end;
     }
-    if (lines < k) {
-        error_set("%s: k = %lld is larger than the list, which has %lld lines", path, (long long)k, (long long)lines);
+    if (l.n == 0) {
+        error_set("%s: empty deletion list: no ids in its %lld lines", path, (long long)lines);
         goto done;
     }
-    if (l.n == 0) {
-        error_set("%s: empty deletion list: no ids in the first %lld lines", path, (long long)k);
+    if (l.n < k) {
+        error_set("%s: k = %lld is larger than the list, which has %lld ids", path, (long long)k, (long long)l.n);
         goto done;
     }
     *out = l;

@@ -4,8 +4,8 @@
  * keyed by nlvr2_pair_key), or a PGR row key chosen by the caller: every
  * training pair carries one string key, and deleting a key removes every
  * training pair that uses it (§1.1). A deletion list is a text file of keys, one
- * per line; the first k lines are used, with surrounding whitespace stripped and
- * blank lines dropped (§1.2 item 5). Df = the training pairs whose key is
+ * per line; the first k ids are used, with surrounding whitespace stripped and
+ * blank lines skipped without counting toward k (§1.2 item 5 counts them). Df = the training pairs whose key is
  * listed, Dr = the rest. For evaluation, Df is kept whole and 5 disjoint random
  * Dr subsets of |Df| pairs each are drawn (§1.3, §6.2; the released code
  * subsamples only for NLVR2, the port does it for every task, §1.3 [G]). */
@@ -21,9 +21,9 @@ typedef struct {
     int64_t n;
 } DeletionList;
 
-/* Reads the first k lines of `path`. Errors (-1, error_set): missing file,
- * k < 1, a file with fewer than k lines ("k larger than the list"), no ids in
- * the first k lines (empty list), a key listed twice (both line numbers). */
+/* Reads the first k ids of `path`. Errors (-1, error_set): missing file,
+ * k < 1, a file with no ids (empty list), fewer than k ids ("k larger than the
+ * list"), a key listed twice (both line numbers). */
 int deletion_list_read(const char *path, int64_t k, DeletionList *out);
 void deletion_list_free(DeletionList *l);
 

@@ -4,13 +4,10 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/xalloc.h"
 
 /* FNV-1a: simple, and good enough for ids and file names. */
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return fnv1a_str(FNV1A_INIT, s); }
 
 void keyindex_init(KeyIndex *ki) { memset(ki, 0, sizeof *ki); }
 

@@ -66,6 +66,7 @@ int flickr30k_read(const char *path, Flickr30kLayout layout, const char *image_r
     CHECK(first_record, "out of memory");
     int rc = -1;
     long long r = 0;
+    AnnUtf8Count bad_utf8 = {0};
     char what[64];
     for (const cJSON *rec = root->child; rec; rec = rec->next, r++) {
         snprintf(what, sizeof what, "record %lld", r);
@@ -99,6 +100,7 @@ int flickr30k_read(const char *path, Flickr30kLayout layout, const char *image_r
                     goto done;
                 }
             }
+            ann_count_utf8(&bad_utf8, caption, r);
             push_text(&s, &text_cap, caption, img);
         } else {
             const cJSON *caps = NULL;
@@ -126,11 +128,14 @@ int flickr30k_read(const char *path, Flickr30kLayout layout, const char *image_r
                     error_set("%s: %s: caption %d is not a string", path, what, c);
                     goto done;
                 }
+                ann_count_utf8(&bad_utf8, t->valuestring, r);
                 push_text(&s, &text_cap, t->valuestring, img);
             }
         }
     }
     build_img2txt(&s);
+    s.n_invalid_utf8 = bad_utf8.n;
+    ann_log_utf8(&bad_utf8, path);
     *out = s;
     rc = 0;
 done:

@@ -23,6 +23,7 @@ typedef struct {
     int64_t *txt2img;       /* [n_texts] image index of each text */
     int64_t *img2txt_start; /* [n_images + 1] texts of image i: img2txt[start[i] .. start[i+1]) */
     int64_t *img2txt;       /* [n_texts] text indices grouped by image, in file order */
+    int64_t n_invalid_utf8; /* captions holding invalid UTF-8 (logged as a warning) */
 } Flickr30kSplit;
 
 /* Reads one annotation file. image_root may be NULL (paths stay relative).

@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "data/unicode.h"
 
 cJSON *ann_read_array(const char *path) {
     size_t size = 0;
@@ -48,7 +50,19 @@ cJSON *ann_read_array(const char *path) {
     return root;
 }
 
+void ann_count_utf8(AnnUtf8Count *c, const char *text, long long record) {
+    if (utf8_valid(text, strlen(text))) return;
+    if (c->n++ == 0) c->first_record = record;
+}
+
+void ann_log_utf8(const AnnUtf8Count *c, const char *origin) {
+    if (c->n > 0)
+        log_warn("%s: %lld text(s) hold invalid UTF-8 (first in record %lld): the bad bytes are dropped", origin,
+                 (long long)c->n, c->first_record);
+}
+
 char *ann_join_path(const char *root, const char *rel, const char *suffix) {
+    if (rel[0] == '/') root = NULL; /* an absolute path stands as it is (Python's os.path.join, as LAVIS joins) */
     const char *sep = (root && root[0] && root[strlen(root) - 1] != '/') ? "/" : "";
     const char *r = root ? root : "";
     size_t n = strlen(r) + strlen(sep) + strlen(rel) + strlen(suffix) + 1;

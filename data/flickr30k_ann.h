@@ -4,6 +4,8 @@
 #ifndef DATA_FLICKR30K_ANN_H
 #define DATA_FLICKR30K_ANN_H
 
+#include <stdint.h>
+
 #include <cjson/cJSON.h>
 
 /* Reads `path` as a non-empty JSON array of objects. NULL with error_set for an
@@ -11,7 +13,8 @@
  * an array with no records, or a record that is not an object. */
 cJSON *ann_read_array(const char *path);
 
-/* "<root>/<rel><suffix>" (root may be NULL or "": then rel<suffix>). Malloc'ed. */
+/* "<root>/<rel><suffix>" (root may be NULL or "": then rel<suffix>; an
+ * absolute rel ignores the root, as os.path.join does). Malloc'ed. */
 char *ann_join_path(const char *root, const char *rel, const char *suffix);
 
 /* 0 when `image_path` exists; else -1 with
@@ -22,5 +25,16 @@ int ann_check_image(const char *image_path, const char *origin, long long record
  * decimal (ids are only keys; some releases store them as numbers). NULL with
  * error_set when missing or of another type. */
 char *ann_get_id(const cJSON *obj, const char *name, const char *origin, const char *what);
+
+/* Texts holding invalid UTF-8 (pre_caption turns the bad bytes into U+FFFD,
+ * which the tokenizer drops): counted while reading, then logged once per
+ * file as a warning naming the count and the first record, so the loss is
+ * never silent (DESIGN.md "Nothing silently wrong"). */
+typedef struct {
+    int64_t n;
+    long long first_record;
+} AnnUtf8Count;
+void ann_count_utf8(AnnUtf8Count *c, const char *text, long long record);
+void ann_log_utf8(const AnnUtf8Count *c, const char *origin);
 
 #endif

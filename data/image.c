@@ -7,10 +7,18 @@
 #include "core/error.h"
 #include "core/fileio.h"
 
+int image_check_size(long long width, long long height, const char *name) {
+    if (width <= 0 || height <= 0 || width > 65535 || height > 65535)
+        return error_set("%s: invalid image size %lld x %lld", name, width, height);
+    if (width * height > IMAGE_MAX_PIXELS)
+        return error_set("%s: image size %lld x %lld exceeds the limit of %lld pixels", name, width, height,
+                         IMAGE_MAX_PIXELS);
+    return 0;
+}
+
 int image_create(Image *img, int width, int height, ImageDtype dtype) {
     memset(img, 0, sizeof *img);
-    if (width <= 0 || height <= 0 || width > 65535 || height > 65535)
-        return error_set("image: invalid size %d x %d", width, height);
+    if (image_check_size(width, height, "image") < 0) return -1;
     size_t elem = dtype == IMAGE_F32 ? sizeof(float) : 1;
     img->data = calloc((size_t)width * (size_t)height * 3, elem);
     if (!img->data) return error_set("image: out of memory for %d x %d", width, height);

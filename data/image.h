@@ -30,6 +30,13 @@ typedef struct {
     void *data; /* height * width * 3 elements, row-major, RGB interleaved */
 } Image;
 
+/* The largest image decoded: PIL refuses more than 2 x Image.MAX_IMAGE_PIXELS
+ * (DecompressionBombError), and so does this loader, before allocating, so a
+ * small file that claims a huge size is an error, not gigabytes of memory. */
+#define IMAGE_MAX_PIXELS 178956970LL
+/* 0 when width x height is a decodable size; else -1 with
+ * error_set("<name>: image size W x H ..."). */
+int image_check_size(long long width, long long height, const char *name);
 /* Allocates a zeroed width x height RGB image. 0, or -1 with error_set. */
 int image_create(Image *img, int width, int height, ImageDtype dtype);
 void image_free(Image *img);

@@ -64,10 +64,15 @@ int image_decode_png(const uint8_t *buf, size_t size, const char *name, Image *o
         free(rows);
         image_free(out);
         if (jump == 2) return error_set("%s: %s", name, io.message);
+        if (jump == 3) return error_set("%s", io.message); /* already names the file */
         return error_set("%s: corrupt PNG data: %s", name, io.message);
     }
     png_set_read_fn(png, &io, png_read_mem);
     png_read_info(png, info);
+    if (image_check_size(png_get_image_width(png, info), png_get_image_height(png, info), name) < 0) {
+        snprintf(io.message, sizeof io.message, "%s", error_message());
+        png_longjmp(png, 3);
+    }
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);

@@ -65,6 +65,7 @@ int nlvr2_read(const char *path, const char *image_root, int check_images, Nlvr2
     CHECK(s.records, "out of memory");
     int rc = -1;
     long long r = 0;
+    AnnUtf8Count bad_utf8 = {0};
     char what[64];
     for (const cJSON *rec = root->child; rec; rec = rec->next, r++) {
         snprintf(what, sizeof what, "record %lld", r);
@@ -93,12 +94,15 @@ int nlvr2_read(const char *path, const char *image_root, int check_images, Nlvr2
             o->images[k] = strdup(im->valuestring);
             o->image_paths[k] = ann_join_path(image_root, im->valuestring, "");
         }
+        ann_count_utf8(&bad_utf8, sentence, r);
         o->sentence = strdup(sentence);
         o->label = y;
         o->pair_key = nlvr2_pair_key(o->images[0], o->images[1]);
         for (k = 0; k < 2; k++)
             if (check_images && ann_check_image(o->image_paths[k], path, r) < 0) goto done;
     }
+    s.n_invalid_utf8 = bad_utf8.n;
+    ann_log_utf8(&bad_utf8, path);
     *out = s;
     rc = 0;
 done:

@@ -20,6 +20,7 @@ typedef struct {
 typedef struct {
     Nlvr2Record *records;
     int64_t n;
+    int64_t n_invalid_utf8; /* statements holding invalid UTF-8 (logged as a warning) */
 } Nlvr2Split;
 
 /* Errors (-1, error_set): empty file, malformed JSON, missing or mistyped field,

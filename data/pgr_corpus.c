@@ -97,9 +97,9 @@ static int build_node_tokens(PgrCorpus *c) {
     char path[1024];
     int rc = 0;
     snprintf(path, sizeof path, "%s/genes_links.tsv", c->opt.dir);
-    rc = read_lexicon(c, path, 0, text);
+    if (file_exists(path)) rc = read_lexicon(c, path, 0, text);
     snprintf(path, sizeof path, "%s/hp_links.tsv", c->opt.dir);
-    if (rc == 0) rc = read_lexicon(c, path, 1, text);
+    if (rc == 0 && file_exists(path)) rc = read_lexicon(c, path, 1, text);
     c->n_nodes_named = 0;
     for (int64_t k = 0; k < n; k++) c->n_nodes_named += text[k][0] != 0 || c->graph.names[k][0] != 0;
     const PgrTable *tables[3] = {&c->train, &c->extra, &c->test};
@@ -207,6 +207,7 @@ int pgr_corpus_load(PgrCorpus *c, const PgrCorpusOptions *opt) {
     PgrTable *tables[3] = {&c->train, &c->extra, &c->test};
     for (int t = 0; t < 3; t++) {
         snprintf(path, sizeof path, "%s/%s", opt->dir, files[t]);
+        if (t == 1 && !file_exists(path)) continue; /* the 2019 release is optional */
         if (pgr_read_tsv(path, tables[t]) < 0) return -1;
         pgr_graph_add_row_nodes(&c->graph, tables[t]);
     }
@@ -222,6 +223,10 @@ int pgr_corpus_load(PgrCorpus *c, const PgrCorpusOptions *opt) {
     }
     pgr_graph_finalize(&c->graph, &edges);
     snprintf(path, sizeof path, "%s/vocab.txt", opt->dir);
+    if (!opt->vocab_file && !file_exists(path))
+        return error_set("%s: no WordPiece vocabulary; learn one from the sentences with `bin/tokenize vocab build "
+                         "--corpus SENTENCES --size 8000 --out %s` (scripts/pgr_ship_corpus.sh does it for the "
+                         "shipped corpus)", path, path);
     c->tok = tokenizer_load(opt->vocab_file ? opt->vocab_file : path);
     if (!c->tok) return -1;
     if (build_node_tokens(c) < 0) return -1;

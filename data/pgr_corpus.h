@@ -3,9 +3,12 @@
  * corpus shipped with the project, data/pgr_corpus/ (README there):
  *   train.tsv        the 2018 training release: D (less the validation split)
  *   test.tsv         the 2018 curated test rows: Dt
- *   train_2019.tsv   the 2019 release: graph nodes and edges only
- *   genes_links.tsv, hp_links.tsv   node names (name <TAB> NCBI id / HPO URL)
+ *   train_2019.tsv   the 2019 release: graph nodes and edges only (optional)
+ *   genes_links.tsv, hp_links.tsv   node names (name <TAB> NCBI id / HPO URL; optional:
+ *                    a node without one is named by its first mention)
  *   vocab.txt        a WordPiece vocabulary learned from the corpus
+ * The synthetic world of bin/mkdata (data/synth_pgr.h) loads too, with its
+ * kg_edges.tsv as graph_file and a vocabulary added.
  *
  * Choices where the spec leaves the protocol open (§1.6, §5):
  * - a sample is one row (the paper's 4.0K pairs are the 4,083 rows), its label

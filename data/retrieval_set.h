@@ -40,6 +40,12 @@ void retrieval_set_free(RetrievalSet *s);
 int retrieval_set_pixels(const RetrievalSet *s, int64_t image, ImageAugment aug, uint64_t seed, uint64_t epoch,
                          float *out_chw);
 
+/* Continues hash *h over everything of the split a model trained on it depends
+ * on: each image's path, size and modification time (cheap, and a replaced
+ * or edited image changes it), the tokenised captions and their masks, the
+ * text-image map and the deletion keys. -1 with error_set when an image file
+ * cannot be examined. */
+int retrieval_set_fingerprint(const RetrievalSet *s, uint64_t *h);
 /* The deletion key of text (pair) t: its image's key (spec/unlearning_methods.md §1.1). */
 static inline const char *retrieval_set_pair_key(const RetrievalSet *s, int64_t t) {
     return s->split.image_keys[s->split.txt2img[t]];

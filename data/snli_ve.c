@@ -38,6 +38,7 @@ int snli_ve_read(const char *path, const char *image_root, int check_images, Snl
     CHECK(s.records, "out of memory");
     int rc = -1;
     long long r = 0;
+    AnnUtf8Count bad_utf8 = {0};
     char what[64];
     for (const cJSON *rec = root->child; rec; rec = rec->next, r++) {
         snprintf(what, sizeof what, "record %lld", r);
@@ -55,6 +56,7 @@ int snli_ve_read(const char *path, const char *image_root, int check_images, Snl
                       label);
             goto done;
         }
+        ann_count_utf8(&bad_utf8, sentence, r);
         SnliVeRecord *o = &s.records[s.n++];
         o->image = strdup(image);
         o->sentence = strdup(sentence);
@@ -63,6 +65,8 @@ int snli_ve_read(const char *path, const char *image_root, int check_images, Snl
         CHECK(o->image && o->sentence, "out of memory");
         if (check_images && ann_check_image(o->image_path, path, r) < 0) goto done;
     }
+    s.n_invalid_utf8 = bad_utf8.n;
+    ann_log_utf8(&bad_utf8, path);
     *out = s;
     rc = 0;
 done:

@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     SnliVeRecord *records;
     int64_t n;
+    int64_t n_invalid_utf8; /* hypotheses holding invalid UTF-8 (logged as a warning) */
 } SnliVeSplit;
 
 /* Errors (-1, error_set): empty file, malformed JSON, missing or mistyped field,

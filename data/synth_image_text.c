@@ -81,6 +81,10 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
                          opt->val_images, opt->test_images);
     if (opt->image_size < 16 || opt->image_size > 1024)
         return error_set("synthetic world: image size %d outside 16..1024", opt->image_size);
+    if (opt->nlvr_pairs_percent < 0 || opt->nlvr_pairs_percent > 10000)
+        return error_set("synthetic world: NLVR2 pairs percent %d outside 0..10000", opt->nlvr_pairs_percent);
+    if (opt->ve_per_label < 0 || opt->ve_per_label > 1000)
+        return error_set("synthetic world: SNLI-VE hypotheses per label %d outside 0..1000", opt->ve_per_label);
     char images_dir[4096];
     snprintf(images_dir, sizeof images_dir, "%s/images", out_dir);
     if (make_dirs(images_dir) < 0) return -1;
@@ -102,7 +106,7 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
     cJSON *scene_list = cJSON_CreateArray();
     int rc = -1;
     int64_t first = 0;
-    int max_per_label = opt->ve_per_label > 0 ? opt->ve_per_label : 0;
+    int max_per_label = opt->ve_per_label;
     SynthHypothesis *hyp = malloc((size_t)(3 * max_per_label + 1) * sizeof *hyp);
     CHECK(hyp, "out of memory");
     for (int sp = 0; sp < 3; sp++) {

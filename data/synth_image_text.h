@@ -20,8 +20,8 @@ typedef struct {
     uint64_t seed;
     int train_images, val_images, test_images;
     int image_size;         /* square side in pixels */
-    int ve_per_label;       /* SNLI-VE hypotheses per image and label */
-    int nlvr_pairs_percent; /* NLVR2 image pairs per split, as a percentage of its images */
+    int ve_per_label;       /* SNLI-VE hypotheses per image and label, 0..1000 (0: empty VE files) */
+    int nlvr_pairs_percent; /* NLVR2 image pairs per split, % of its images, 0..10000 (0: empty NLVR2 files) */
     int jpeg_quality;
     int vocab_size;         /* WordPiece vocabulary size (data/wordpiece_build.h) */
 } SynthImageTextOptions;

@@ -52,17 +52,6 @@ void tokenizer_free(Tokenizer *tok) {
     free(tok);
 }
 
-static int valid_utf8(const char *s, size_t n) {
-    size_t pos = 0;
-    while (pos < n) {
-        size_t at = pos;
-        uint32_t cp = utf8_decode(s, n, &pos);
-        /* A literal U+FFFD (EF BF BD) is valid; a decode error consumed one byte. */
-        if (cp == 0xFFFD && pos - at != 3) return 0;
-    }
-    return 1;
-}
-
 Tokenizer *tokenizer_load(const char *path) {
     size_t size;
     char *buf = file_read_all(path, &size);
@@ -111,7 +100,12 @@ Tokenizer *tokenizer_load(const char *path) {
             error_set("%s: line %d: empty token", path, id + 1);
             goto fail;
         }
-        if (!valid_utf8(t, len)) {
+        /* A NUL would cut the token short wherever it is used as a string. */
+        if (memchr(t, '\0', len)) {
+            error_set("%s: line %d: contains a NUL byte", path, id + 1);
+            goto fail;
+        }
+        if (!utf8_valid(t, len)) {
             error_set("%s: line %d: invalid UTF-8", path, id + 1);
             goto fail;
         }

@@ -184,3 +184,14 @@ int utf8_encode(uint32_t cp, char *out) {
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+int utf8_valid(const char *s, size_t n) {
+    size_t pos = 0;
+    while (pos < n) {
+        size_t at = pos;
+        uint32_t cp = utf8_decode(s, n, &pos);
+        /* A literal U+FFFD (EF BF BD) is valid; a decode error consumed one byte. */
+        if (cp == 0xFFFD && pos - at != 3) return 0;
+    }
+    return 1;
+}

@@ -49,6 +49,8 @@ int uni_case_class(uint32_t cp);
  * Malformed, overlong, surrogate or truncated sequences decode as U+FFFD
  * (one byte consumed), which the tokenizer then drops like HF drops U+FFFD. */
 uint32_t utf8_decode(const char *s, size_t n, size_t *pos);
+/* 1 when s[0..n) is well-formed UTF-8 (a literal U+FFFD counts as valid). */
+int utf8_valid(const char *s, size_t n);
 /* Writes cp as UTF-8 (1-4 bytes) and returns the byte count. */
 int utf8_encode(uint32_t cp, char *out);
 

@@ -291,8 +291,7 @@ int wordpiece_build_vocab(const char *const *texts, int64_t n_texts, int vocab_s
     if (atomic_open(&f, out_path) < 0) goto done;
     for (int k = 0; k < n_vocab; k++) fprintf(f.fp, "%s\n", vocab[k]);
     if (ferror(f.fp)) {
-        atomic_abort(&f);
-        error_set("%s: write failed", out_path);
+        atomic_fail(&f);
         goto done;
     }
     if (atomic_commit(&f) < 0) goto done;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/finite.h"
 
 typedef struct {
     double score;
@@ -16,6 +17,7 @@ static int by_score(const void *a, const void *b) {
 }
 
 double auc_mann_whitney(const double *scores, const int *labels, int64_t n) {
+    if (finite_first_bad_f64(scores, n) >= 0) return NAN; /* a NaN sorts anywhere: no ranking exists */
     Scored *items = malloc((size_t)(n > 0 ? n : 1) * sizeof *items);
     CHECK(items != NULL, "out of memory");
     int64_t n_pos = 0;

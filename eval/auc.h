@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-/* labels: 1 = positive, 0 = negative. Returns NaN when either class is empty. */
+/* labels: 1 = positive, 0 = negative. Returns NaN when either class is empty
+ * or a score is not finite. */
 double auc_mann_whitney(const double *scores, const int *labels, int64_t n);
 
 /* The Df metric of spec §6.2 for per-pair scores: Df scores (label 0) against

@@ -6,24 +6,15 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 #include "eval/auc.h"
 #include "eval/retrieval_eval.h"
 
 /* Philox stream of the unseen-pair sample ("unseen" in ASCII), apart from the
  * streams data/deletion.c draws Df/Dr subsets from. */
 #define FORGET_STREAM_UNSEEN 0x756e7365656eULL
-
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
-    return p;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct {
     const RetrievalSet *s;
@@ -135,6 +126,14 @@ void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr
     }
 }
 
+/* A non-finite score would rank anywhere and yield a plausible AUC. */
+static int check_scores(const char *set, const double *scores, const int64_t *pairs, int64_t n, const char *split) {
+    int64_t bad = finite_first_bad_f64(scores, n);
+    if (bad < 0) return 0;
+    return error_set("Df metric: the score of %s caption %lld (%s pair %lld) is %g: the model's features are not "
+                     "finite", split, (long long)pairs[bad], set, (long long)bad, scores[bad]);
+}
+
 int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEvalSets *sets, const RetrievalSet *test,
                            uint64_t seed, int batch, int progress, ForgetMetrics *out) {
     memset(out, 0, sizeof *out);
@@ -159,6 +158,9 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
         out->unseen_scores = xmalloc((size_t)(out->n_unseen ? out->n_unseen : 1) * sizeof(double));
         rc = forget_pair_scores(m, test, out->unseen_pairs, out->n_unseen, batch, progress, out->unseen_scores);
     }
+    if (rc == 0) rc = check_scores("Df", out->df_scores, out->df_pairs, n_df, "training");
+    if (rc == 0) rc = check_scores("Dr", out->dr_scores, out->dr_pairs, n_dr, "training");
+    if (rc == 0) rc = check_scores("unseen", out->unseen_scores, out->unseen_pairs, out->n_unseen, "test");
     if (rc < 0) {
         forget_metrics_free(out);
         return -1;

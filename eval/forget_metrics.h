@@ -61,7 +61,7 @@ void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr
 
 /* Everything: scores Df and the Dr subsets on the training split, a sample of
  * |Df| test pairs (`test` may be NULL: no unseen metric), and the AUCs.
- * 0, or -1 with error_set. */
+ * 0, or -1 with error_set (a non-finite score names its set and pair). */
 int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEvalSets *sets, const RetrievalSet *test,
                            uint64_t seed, int batch, int progress, ForgetMetrics *out);
 void forget_metrics_free(ForgetMetrics *f);

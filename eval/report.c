@@ -224,10 +224,7 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
                "unchanged, higher = Df looks less like training data.\n\n");
     md_reading(r, f);
     if (r->method_notes) fprintf(f, "\n%s", r->method_notes);
-    if (ferror(f)) {
-        atomic_abort(&af);
-        return error_set("%s: write failed", path);
-    }
+    if (ferror(f)) return atomic_fail(&af);
     return atomic_commit(&af);
 }
 
@@ -274,10 +271,7 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
         }
         fputc('\n', f);
     }
-    if (ferror(f)) {
-        atomic_abort(&af);
-        return error_set("%s: write failed", path);
-    }
+    if (ferror(f)) return atomic_fail(&af);
     return atomic_commit(&af);
 }
 

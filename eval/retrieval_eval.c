@@ -7,8 +7,10 @@
 #include "core/clock.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/gemm.h"
 #include "core/progress.h"
+#include "core/xalloc.h"
 #include "nn/attention.h"
 
 RetrievalEvalOptions retrieval_eval_defaults(void) {
@@ -21,12 +23,6 @@ RetrievalEvalOptions retrieval_eval_defaults(void) {
                                   .progress = 1,
                                   .keep_itc = 0,
                                   .keep_scores = 0};
-}
-
-static void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
-    return p;
 }
 
 /* Eval mode without a tape for the duration of a call; the caller's mode
@@ -252,11 +248,6 @@ static void top_k(const float *row, int64_t n, int k, int64_t *out) {
     }
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static int64_t find_key(const int64_t *keys, int64_t n, int64_t key) {
     int64_t lo = 0, hi = n - 1;
     while (lo <= hi) {
@@ -344,6 +335,16 @@ static void model_itm(void *ctx, int64_t n, const int64_t *img, const int64_t *t
     free(logits);
 }
 
+/* scores [rows, cols] of images x captions (transposed: captions x images). */
+static int check_scores(const char *kind, const float *scores, int64_t rows, int64_t cols, int transposed) {
+    int64_t bad = finite_first_bad_f32(scores, rows * cols);
+    if (bad < 0) return 0;
+    int64_t r = bad / cols, c = bad % cols;
+    return error_set("retrieval evaluation: the %s score of image %lld and caption %lld is %g: the model's features "
+                     "are not finite", kind, (long long)(transposed ? c : r), (long long)(transposed ? r : c),
+                     scores[bad]);
+}
+
 int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptions *o, RetrievalEvalResult *out) {
     memset(out, 0, sizeof *out);
     const int64_t ni = s->split.n_images, nt = s->split.n_texts;
@@ -357,8 +358,20 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
     float *i2t = xmalloc((size_t)(ni * nt) * sizeof(float));
     float *t2i = xmalloc((size_t)(ni * nt) * sizeof(float));
     retrieval_eval_itc_matrix(&e, C);
+    /* A NaN similarity ranks anywhere and gives a plausible recall: stop and name the pair. */
+    int rc = check_scores("ITC", C, ni, nt, 0);
     ModelItm ctx = {m, &e, o};
-    out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
+    if (rc == 0)
+        out->n_itm_pairs = retrieval_eval_rerank(C, ni, nt, o->k_test, o->score_mode, model_itm, &ctx, i2t, t2i);
+    if (rc == 0) rc = check_scores("ITM", i2t, ni, nt, 0);
+    if (rc == 0) rc = check_scores("ITM", t2i, nt, ni, 1);
+    if (rc < 0) {
+        retrieval_embeddings_free(&e);
+        free(C);
+        free(i2t);
+        free(t2i);
+        return -1;
+    }
     out->recall = retrieval_recall(i2t, t2i, s->split.txt2img, ni, nt);
     double t2 = clock_seconds();
     out->n_images = ni;

@@ -105,7 +105,8 @@ typedef struct {
 } RetrievalEvalResult;
 
 /* The whole protocol on a retrieval split. 0, or -1 with error_set (an image
- * that cannot be read). */
+ * that cannot be read; a non-finite ITC or ITM score, naming the image and
+ * caption: no recall is computed over it). */
 int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptions *o, RetrievalEvalResult *out);
 void retrieval_eval_result_free(RetrievalEvalResult *r);
 

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/device.h"
@@ -179,33 +178,7 @@ Tensor *albef_fused_cls(Albef *m, const AlbefTextEmbed *text, Tensor *image_toke
 Tensor *albef_itm_logits(Albef *m, Tensor *fused_cls) { return linear_forward(&m->itm_head, fused_cls); }
 
 void albef_momentum_update(Albef *m) {
-    if (!m->cfg.momentum_distill) return;
-    const float mu = m->cfg.momentum, one_minus = 1.0f - m->cfg.momentum;
-    float *pm = m->momentum.values;
-    const float *po = m->params.values;
-    if (m->params.device != DEVICE_CPU) { /* the same two products and sum, as two kernels */
-        const DeviceKernels *k = device_kernels(m->params.device, "momentum update");
-        k->affine_forward(pm, pm, DTYPE_F32, m->momentum.total, mu, 0.0f);
-        k->scaled_add(pm, po, m->momentum.total, one_minus);
-        return;
-    }
-    for (int64_t k = 0; k < m->momentum.total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
-}
-
-/* Columns queue_ptr.. (mod Q) of a device queue [E, Q] = the rows of feat
- * [B, E]: the permute kernel transposes feat to [E, B], then copy_blocks
- * writes it as one column block, or two when the write wraps. */
-static void enqueue_on_device(const Albef *m, const Tensor *feat, float *queue) {
-    Device device = m->params.device;
-    const DeviceKernels *k = device_kernels(device, "enqueue");
-    int64_t B = feat->shape[0], E = m->cfg.embed_dim, Q = m->cfg.queue_size, ptr = m->queue_ptr;
-    CHECK(B <= Q, "enqueue: a batch of %lld is larger than the queue (%lld)", (long long)B, (long long)Q);
-    Tensor *cols = tensor_new_on(device, DTYPE_F32, SHAPE(E, B));
-    const int transpose[2] = {1, 0};
-    k->permute(feat->data, cols->data, DTYPE_F32, 2, feat->shape, transpose, 0);
-    int64_t first = B < Q - ptr ? B : Q - ptr;
-    k->copy_blocks(queue, Q, ptr, cols->data, B, 0, E, first, DTYPE_F32, 0);
-    if (first < B) k->copy_blocks(queue, Q, 0, cols->data, B, first, E, B - first, DTYPE_F32, 0);
+    if (m->cfg.momentum_distill) params_ema_update(&m->momentum, &m->params, m->cfg.momentum);
 }
 
 void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, const int64_t *ids) {
@@ -218,19 +191,8 @@ void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, 
     CHECK(image_feat->device == device && text_feat->device == device && image_feat->dtype == DTYPE_F32 &&
               text_feat->dtype == DTYPE_F32,
           "enqueue: features must be f32 on the model's device");
-    if (device != DEVICE_CPU) {
-        enqueue_on_device(m, image_feat, m->image_queue);
-        enqueue_on_device(m, text_feat, m->text_queue);
-    } else {
-        const float *fi = tensor_f32(image_feat), *ft = tensor_f32(text_feat);
-        for (int64_t b = 0; b < B; b++) {
-            int64_t col = (m->queue_ptr + b) % Q;
-            for (int64_t e = 0; e < E; e++) {
-                m->image_queue[e * Q + col] = fi[b * E + e];
-                m->text_queue[e * Q + col] = ft[b * E + e];
-            }
-        }
-    }
+    op_write_columns(m->image_queue, Q, m->queue_ptr, image_feat);
+    op_write_columns(m->text_queue, Q, m->queue_ptr, text_feat);
     for (int64_t b = 0; b < B; b++) m->idx_queue[(m->queue_ptr + b) % Q] = ids[b];
     m->queue_ptr = (m->queue_ptr + B) % Q;
 }

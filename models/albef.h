@@ -160,8 +160,4 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
 int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, uint64_t seed, uint64_t stream,
                                 int32_t *out);
 
-/* x / s for a scalar tensor s, differentiable in both (the ITC logits divide
- * by the learnable temperature). */
-Tensor *albef_div_by_scalar(Tensor *x, Tensor *s);
-
 #endif

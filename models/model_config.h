@@ -28,6 +28,8 @@
 #ifndef MODELS_MODEL_CONFIG_H
 #define MODELS_MODEL_CONFIG_H
 
+#include <stddef.h>
+
 #include <cjson/cJSON.h>
 
 typedef struct {
@@ -51,6 +53,12 @@ typedef struct {
     int queue_size;
 } ModelConfig;
 
+/* A --model argument to a config path: a name ("albef-tiny") is
+ * models/configs/<name>.json under the working directory, else next to the
+ * program (<dir of the executable>/../models/configs), so programs run from
+ * anywhere; an argument with a '/' or ending in ".json" is a path. 0, or -1
+ * with error_set naming where it looked. */
+int model_config_resolve(const char *arg, char *path, size_t size);
 /* Reads and validates a config file. 0, or -1 with error_set naming the file and key. */
 int model_config_load(ModelConfig *c, const char *path);
 /* The same from a parsed object; `origin` names it in messages. */

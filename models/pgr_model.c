@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "autograd/params_io.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "nn/attention.h"
@@ -85,4 +86,19 @@ Tensor *pgr_model_classify(const PgrModel *m, Tensor *u_g, Tensor *u_t, Tensor *
     Tensor *parts[3] = {u_g, u_t, z};
     Tensor *x = op_concat(parts, 3, 1);
     return linear_forward(&m->cls2, op_relu(linear_forward(&m->cls1, x)));
+}
+
+int pgr_model_load_text(ParamSet *ps, const char *path, const char *file_prefix) {
+    ParamsLoadOptions lo = params_load_defaults();
+    lo.strict = 0;
+    lo.file_prefix = file_prefix;
+    lo.param_prefix = "text_encoder.";
+    ParamsLoadReport rep;
+    if (params_load(ps, path, lo, &rep) < 0) return -1;
+    int rc = 0;
+    if (rep.missing || rep.mismatched)
+        rc = error_set("%s: the text encoder needs every %s* tensor with its shape: %d missing, %d mismatched:\n%s",
+                       path, file_prefix, rep.missing, rep.mismatched, rep.details ? rep.details : "");
+    params_load_report_free(&rep);
+    return rc;
 }

@@ -49,6 +49,13 @@ Tensor *pgr_model_text(const PgrModel *m, const PgrInputs *in, DropoutState *dro
 Tensor *pgr_model_fuse(const PgrModel *m, Tensor *u_g, Tensor *u_t);                      /* z [B, fusion_dim] */
 Tensor *pgr_model_classify(const PgrModel *m, Tensor *u_g, Tensor *u_t, Tensor *z);       /* logits [B, 2] */
 
+/* Loads the BERT text encoder from a checkpoint whose tensors are named
+ * file_prefix + Hugging Face's BERT names ("bert." for a BertModel checkpoint
+ * converted to safetensors): every text_encoder.* parameter must be there with
+ * its shape (a vocabulary of another size is an error naming the tensor);
+ * the file's other tensors (pooler, heads) are skipped. 0, or -1 with error_set. */
+int pgr_model_load_text(ParamSet *ps, const char *path, const char *file_prefix);
+
 /* Prefixes of the "-F" parameter set (§2.3): the fusion FFN and the classifier. */
 extern const char *const PGR_FUSION_PREFIXES[];
 

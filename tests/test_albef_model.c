@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "nn/optim.h"
 #include "tests/test.h"
 #include "unlearn/multidelete_loss.h"
@@ -64,6 +65,60 @@ TEST(test_albef_configs_load_and_validate) {
     ASSERT(model_config_from_json(&c, root, "cfg.json") == -1);
     ASSERT_STR_CONTAINS(error_message(), "patch_size 5");
     cJSON_Delete(root);
+}
+
+/* The small config with one key replaced; the loader's verdict. */
+static int small_config_with(const char *key, double value, ModelConfig *c) {
+    cJSON *root = json_parse_text(SMALL_CONFIG, "cfg");
+    cJSON_ReplaceItemInObject(root, key, cJSON_CreateNumber(value));
+    int rc = model_config_from_json(c, root, "cfg.json");
+    cJSON_Delete(root);
+    return rc;
+}
+
+TEST(test_albef_config_sizes_are_bounded_with_clear_errors) {
+    ModelConfig c;
+    /* a width that overflowed 3·width in the parameter declarations */
+    ASSERT(small_config_with("vision_width", 1e9, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: \"vision_width\" is 1000000000: it must lie in [1, 16384]");
+    /* beyond int: refused before it is narrowed */
+    ASSERT(small_config_with("text_width", 4294967328.0, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"text_width\" is 4294967328");
+    ASSERT(small_config_with("queue_size", 1e300, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"queue_size\" is not an integer in the 64-bit range");
+    ASSERT(small_config_with("vocab_size", -3, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"vocab_size\" is -3: it must lie in [1, 4194304]");
+    ASSERT(small_config_with("temp_max", 1e39, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "\"temp_max\" is 1e+39: not a finite float");
+    /* every key in range, the whole too large: the parameter budget */
+    cJSON *root = json_parse_text(SMALL_CONFIG, "cfg");
+    cJSON_ReplaceItemInObject(root, "vision_width", cJSON_CreateNumber(16384));
+    cJSON_ReplaceItemInObject(root, "vision_depth", cJSON_CreateNumber(64));
+    cJSON_ReplaceItemInObject(root, "vision_mlp_hidden", cJSON_CreateNumber(65536));
+    ASSERT(model_config_from_json(&c, root, "big.json") == -1);
+    cJSON_Delete(root);
+    ASSERT_STR_CONTAINS(error_message(), "big.json: model config: the model would hold about");
+    ASSERT_STR_CONTAINS(error_message(), "parameters, more than the limit 2147483648");
+    /* a relation error reads "<file>: model config: <reason>", no empty field */
+    ASSERT(small_config_with("patch_size", 5, &c) == -1);
+    ASSERT_STR_CONTAINS(error_message(),
+                        "cfg.json: model config: image_size 16 must be a positive multiple of patch_size 5");
+    ASSERT(strstr(error_message(), ": : ") == NULL);
+    /* a config built in code passes through the same ranges */
+    ASSERT(small_config(&c) == 0);
+    c.text_heads = -2;
+    ASSERT(model_config_validate(&c, "code") == -1);
+    ASSERT_STR_CONTAINS(error_message(), "code: model config: \"text_heads\" is -2");
+}
+
+TEST(test_albef_config_resolves_names_and_paths) {
+    char path[4096];
+    ASSERT_MSG(model_config_resolve("albef-tiny", path, sizeof path) == 0, "%s", error_message());
+    ModelConfig c;
+    ASSERT_MSG(model_config_load(&c, path) == 0, "%s", error_message());
+    ASSERT(model_config_resolve("no/such.json", path, sizeof path) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "no/such.json: model config not found");
 }
 
 /* Rewrites `src` into `dst` with one tensor dropped, renamed-in or reshaped. */
@@ -236,6 +291,18 @@ static void random_batch(AlbefBatch *b, int B, const ModelConfig *c, uint64_t se
     b->image_ids = ids;
 }
 
+/* MultiDelete's loss through the retrieval task on ALBEF models and batches. */
+static Tensor *md_loss(Albef *theta, Albef *theta0, const AlbefBatch *df, const AlbefBatch *dr, const int32_t *perm,
+                       const MultiDeleteOptions *opt, MultiDeleteTerms *terms) {
+    Task task;
+    task_retrieval_init(&task, &theta->cfg, NULL, NULL, NULL);
+    TaskModel m = task_retrieval_wrap(theta), m0 = task_retrieval_wrap(theta0);
+    TaskBatch bdf = task_retrieval_batch(df), bdr = task_retrieval_batch(dr);
+    Tensor *loss = multidelete_loss(&task, &m, &m0, &bdf, &bdr, perm, opt, terms);
+    task.free(&task);
+    return loss;
+}
+
 TEST(test_albef_fusion_only_step_leaves_other_params_bit_identical) {
     ModelConfig c;
     ASSERT(small_config(&c) == 0);
@@ -270,7 +337,7 @@ TEST(test_albef_fusion_only_step_leaves_other_params_bit_identical) {
     multidelete_random_permutation(3, 0, 4, perm);
     MultiDeleteOptions opt = multidelete_default_options();
     MultiDeleteTerms terms;
-    Tensor *loss = multidelete_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
+    Tensor *loss = md_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
     ASSERT(terms.md && terms.mkr && terms.ukr);
     ASSERT(!terms.md->requires_grad && !terms.ukr->requires_grad); /* §5.3 item 6: no path in -F */
     autograd_backward(loss);
@@ -310,16 +377,16 @@ TEST(test_multidelete_dropped_terms_and_permutation) {
 
     MultiDeleteOptions opt = multidelete_default_options();
     MultiDeleteTerms t;
-    multidelete_loss(&theta, &theta0, &df, &dr, ident, &opt, &t);
+    md_loss(&theta, &theta0, &df, &dr, ident, &opt, &t);
     ASSERT_NEAR(tensor_f32(t.md)[0], 0.0, 1e-10);  /* identity re-pairing of an identical model */
     ASSERT_NEAR(tensor_f32(t.mkr)[0], 0.0, 1e-10);
     ASSERT_NEAR(tensor_f32(t.ukr)[0], 0.0, 1e-10);
     int32_t swap[4] = {1, 0, 3, 2};
-    multidelete_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
+    md_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
     ASSERT(tensor_f32(t.md)[0] > 1e-6);
     opt.use_mkr = 0;
     opt.lambda_md = 0.5f;
-    Tensor *total = multidelete_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
+    Tensor *total = md_loss(&theta, &theta0, &df, &dr, swap, &opt, &t);
     ASSERT(t.mkr == NULL && t.md && t.ukr);
     ASSERT_NEAR(tensor_f32(total)[0], 0.5 * tensor_f32(t.md)[0] + tensor_f32(t.ukr)[0], 1e-7);
     albef_free(&theta);

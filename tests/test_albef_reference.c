@@ -24,6 +24,7 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
 #ifdef HAVE_CUDA
@@ -316,7 +317,12 @@ static int md_step(const SafetensorsFile *f, int check, float *loss, float **gra
     md_batch(f, &b);
     MultiDeleteOptions opt = multidelete_default_options();
     MultiDeleteTerms terms;
-    Tensor *l = multidelete_loss(&theta, &theta0, &b.df, &b.dr, b.perm, &opt, &terms);
+    Task task;
+    task_retrieval_init(&task, &theta.cfg, NULL, NULL, NULL);
+    TaskModel m = task_retrieval_wrap(&theta), m0 = task_retrieval_wrap(&theta0);
+    TaskBatch bdf = task_retrieval_batch(&b.df), bdr = task_retrieval_batch(&b.dr);
+    Tensor *l = multidelete_loss(&task, &m, &m0, &bdf, &bdr, b.perm, &opt, &terms);
+    task.free(&task);
     autograd_backward(l);
     int rc = 0;
     if (check)

@@ -13,10 +13,11 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "models/retrieval_batch.h"
+#include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 #include "unlearn/ermktp.h"
-#include "unlearn/retrieval_batch.h"
 
 TEST(test_erm_mask_regulariser_matches_definition_and_gradient) {
     ErmMask m;
@@ -59,15 +60,20 @@ typedef struct {
     Albef m;
     RetrievalSet train;
     Recipe recipe;
+    Task task;     /* retrieval over train */
+    TaskModel tm;  /* over m */
 } World;
 
 static int world_open(World *w, uint64_t seed) {
     memset(w, 0, sizeof *w);
     w->tok = eval_world_tokenizer();
     if (!w->tok || eval_world_model(&w->m, w->tok, seed) < 0) return -1;
-    w->recipe = recipe_for_model("albef-tiny");
+    w->recipe = recipe_get("albef-tiny", "flickr30k");
     w->recipe.batch_size = 10, w->recipe.warmup_steps = 0, w->recipe.init_lr = 1e-3;
-    return eval_world_set(&w->train, "train", w->tok, &w->m.cfg);
+    if (eval_world_set(&w->train, "train", w->tok, &w->m.cfg) < 0) return -1;
+    task_retrieval_init(&w->task, &w->m.cfg, &w->train, NULL, NULL);
+    w->tm = task_retrieval_wrap(&w->m);
+    return 0;
 }
 
 static void world_close(World *w) {
@@ -135,7 +141,7 @@ TEST(test_ermktp_erm_trains_the_mask_through_the_loss_and_lowers_R) {
     erm_mask_init(&mask, (int)w.train.split.n_images, w.m.cfg.vision_width);
     ErmKtpOptions o = erm_options(0.0);
     ErmStats st;
-    ASSERT_MSG(ermktp_train_erm(&w.m, &mask, &w.train, all, 60, &w.recipe, &o, &st) == 0, "%s", error_message());
+    ASSERT_MSG(ermktp_train_erm(&w.task, &w.tm, &mask, all, 60, &w.recipe, &o, &st) == 0, "%s", error_message());
     ASSERT_EQ_INT(st.mask_steps, 6);
     int64_t below_one = 0;
     for (int64_t k = 0; k < mask.ps.total; k++) {
@@ -150,7 +156,7 @@ TEST(test_ermktp_erm_trains_the_mask_through_the_loss_and_lowers_R) {
     erm_mask_init(&mask, (int)w.train.split.n_images, w.m.cfg.vision_width);
     o = erm_options(0.2);
     o.erm_epochs = 2;
-    ASSERT(ermktp_train_erm(&w.m, &mask, &w.train, all, 60, &w.recipe, &o, &st) == 0);
+    ASSERT(ermktp_train_erm(&w.task, &w.tm, &mask, all, 60, &w.recipe, &o, &st) == 0);
     ASSERT_MSG(st.last_reg < 0.9 * st.first_reg, "R(M) %g -> %g", st.first_reg, st.last_reg);
     erm_mask_free(&mask);
     world_close(&w);
@@ -175,7 +181,8 @@ TEST(test_ermktp_transfer_distils_a_fresh_student_with_frozen_heads) {
     albef_init(&student, &w.m.cfg, 77);
     ErmKtpOptions o = erm_options(0.0);
     KtpStats ks;
-    ASSERT_MSG(ermktp_transfer(&student, &w.m, &mask, &w.train, df, nf, dr, nr, &w.recipe, &o, &ks) == 0, "%s",
+    TaskModel t_student = task_retrieval_wrap(&student);
+    ASSERT_MSG(ermktp_transfer(&w.task, &t_student, &w.tm, &mask, df, nf, dr, nr, &w.recipe, &o, &ks) == 0, "%s",
                error_message());
     /* images 0 and 1 own channels c with c % 12 in {0, 1} */
     int want = 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 #include "unlearn/finetune.h"
@@ -86,12 +87,16 @@ TEST(test_finetune_never_reads_df) {
     NegGradRun ng = {.lr = 1e-3, .epochs = 1, .batch_size = 5, .weight_decay = 0.02, .stop_loss = 0, .seed = 5};
     TrainStats st;
     NegGradStats ngs;
-    ASSERT(finetune_unlearn(&clean, &w.train, w.dr, w.n_dr, &run, &st) == 0);
-    ASSERT(neggrad_unlearn(&ng_clean, &w.train, w.df, w.n_df, &ng, &ngs) == 0);
+    Task task;
+    task_retrieval_init(&task, &clean.cfg, &w.train, NULL, NULL);
+    TaskModel t_clean = task_retrieval_wrap(&clean), t_dirty = task_retrieval_wrap(&dirty);
+    TaskModel t_ng_clean = task_retrieval_wrap(&ng_clean), t_ng_dirty = task_retrieval_wrap(&ng_dirty);
+    ASSERT(finetune_unlearn(&task, &t_clean, w.dr, w.n_dr, &run, &st) == 0);
+    ASSERT(neggrad_unlearn(&task, &t_ng_clean, w.df, w.n_df, &ng, &ngs) == 0);
     ASSERT_EQ_INT(st.steps, 45 / 8);
     corrupt_df(&w);
-    ASSERT(finetune_unlearn(&dirty, &w.train, w.dr, w.n_dr, &run, &st) == 0);
-    ASSERT(neggrad_unlearn(&ng_dirty, &w.train, w.df, w.n_df, &ng, &ngs) == 0);
+    ASSERT(finetune_unlearn(&task, &t_dirty, w.dr, w.n_dr, &run, &st) == 0);
+    ASSERT(neggrad_unlearn(&task, &t_ng_dirty, w.df, w.n_df, &ng, &ngs) == 0);
     size_t bytes = (size_t)clean.params.total * sizeof(float);
     /* FineTune trained, and its result ignores everything about Df ... */
     ASSERT(memcmp(clean.params.values, start, bytes) != 0);
@@ -118,7 +123,10 @@ TEST(test_finetune_fusion_only_leaves_non_fusion_bit_identical) {
     ASSERT(albef_set_fusion_only(&m) > 0);
     FineTuneRun run = tiny_run();
     TrainStats st;
-    ASSERT(finetune_unlearn(&m, &w.train, w.dr, w.n_dr, &run, &st) == 0);
+    Task task;
+    task_retrieval_init(&task, &m.cfg, &w.train, NULL, NULL);
+    TaskModel tm = task_retrieval_wrap(&m);
+    ASSERT(finetune_unlearn(&task, &tm, w.dr, w.n_dr, &run, &st) == 0);
     int changed_fusion = 0, n_fusion = 0;
     for (int k = 0; k < m.params.count; k++) {
         const Tensor *p = m.params.items[k], *q = ref.params.items[k];

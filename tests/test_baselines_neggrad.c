@@ -9,10 +9,11 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "models/retrieval_batch.h"
+#include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 #include "unlearn/neggrad.h"
-#include "unlearn/retrieval_batch.h"
 #include "unlearn/train_loop.h"
 
 #define DF_IMAGES 4 /* images 0..3: 20 Df pairs */
@@ -23,6 +24,7 @@ typedef struct {
     Tokenizer *tok;
     RetrievalSet train;
     Albef m;
+    Task task; /* retrieval over train */
     int64_t df[64], n_df;
 } Fixture;
 
@@ -39,6 +41,7 @@ static int fixture_load(Fixture *f) {
     c.text_dropout = 0;
     albef_init(&f->m, &c, 21);
     if (eval_world_set(&f->train, "train", f->tok, &f->m.cfg) < 0) return -1;
+    task_retrieval_init(&f->task, &f->m.cfg, &f->train, NULL, NULL);
     int64_t all[64], n = f->train.split.n_texts;
     for (int64_t t = 0; t < n; t++) {
         all[t] = t;
@@ -49,7 +52,8 @@ static int fixture_load(Fixture *f) {
         Recipe r = {.init_lr = TRAIN_LR, .min_lr = TRAIN_LR, .warmup_lr = TRAIN_LR, .weight_decay = 0.02,
                     .epochs = TRAIN_EPOCHS, .batch_size = 10};
         TrainStats st;
-        if (albef_train_retrieval(&f->m, &f->train, all, n, &r, 9, &st) < 0) return -1;
+        TaskModel tm = task_retrieval_wrap(&f->m);
+        if (train_task_model(&f->task, &tm, all, n, &r, 9, &st) < 0) return -1;
         trained = malloc(bytes);
         memcpy(trained, f->m.params.values, bytes);
     }
@@ -108,12 +112,12 @@ TEST(test_neggrad_raises_df_task_loss) {
     double before = df_task_loss(&m, &f);
     NegGradRun run = {.lr = 3e-3, .epochs = 2, .batch_size = 5, .weight_decay = 0.02, .stop_loss = 0, .seed = 3};
     NegGradStats st;
-    ASSERT(neggrad_unlearn(&m, &f.train, f.df, f.n_df, &run, &st) == 0);
+    ASSERT(neggrad_unlearn(&f.task, &(TaskModel){.net = &m, .params = &m.params}, f.df, f.n_df, &run, &st) == 0);
     double after = df_task_loss(&m, &f);
     ASSERT_EQ_INT(st.steps, 2 * (20 / 5));
     ASSERT_EQ_INT(st.stopped, 0);
     /* Below chance before (the model fits Df), far above it after. */
-    ASSERT_MSG(before < neggrad_chance_loss(5, 0), "Df task loss before %.4f", before);
+    ASSERT_MSG(before < f.task.chance_loss(&f.task, &(TaskModel){.net = &f.m, .params = &f.m.params}, 5), "Df task loss before %.4f", before);
     ASSERT_MSG(after > before + 0.5, "Df task loss %.4f -> %.4f did not rise", before, after);
     /* The loop's own first batch loss is of the trained model: a model that fits Df. */
     ASSERT_MSG(st.last_loss > st.first_loss, "batch loss %.4f -> %.4f", st.first_loss, st.last_loss);
@@ -127,11 +131,11 @@ TEST(test_neggrad_stops_by_its_rule) {
     Albef guarded, free_run;
     copy_model(&guarded, &f.m);
     copy_model(&free_run, &f.m);
-    double chance = neggrad_chance_loss(5, 0);
+    double chance = f.task.chance_loss(&f.task, &(TaskModel){.net = &f.m, .params = &f.m.params}, 5);
     ASSERT_NEAR(chance, log(5.0) + log(2.0), 1e-12);
     NegGradRun run = {.lr = 1e-3, .epochs = 30, .batch_size = 5, .weight_decay = 0.02, .stop_loss = chance, .seed = 3};
     NegGradStats st, st_free;
-    ASSERT(neggrad_unlearn(&guarded, &f.train, f.df, f.n_df, &run, &st) == 0);
+    ASSERT(neggrad_unlearn(&f.task, &(TaskModel){.net = &guarded, .params = &guarded.params}, f.df, f.n_df, &run, &st) == 0);
     ASSERT_EQ_INT(st.max_steps, 30 * 4);
     ASSERT_MSG(st.first_loss < chance, "the trained model's first Df batch loss %.3f vs chance %.3f",
                st.first_loss, chance);
@@ -139,7 +143,7 @@ TEST(test_neggrad_stops_by_its_rule) {
     ASSERT_MSG(st.last_loss >= chance, "stopped at loss %.3f below chance %.3f", st.last_loss, chance);
     ASSERT_MSG(st.steps >= 1 && st.steps < st.max_steps / 2, "stopped after %lld steps", (long long)st.steps);
     run.stop_loss = 0;
-    ASSERT(neggrad_unlearn(&free_run, &f.train, f.df, f.n_df, &run, &st_free) == 0);
+    ASSERT(neggrad_unlearn(&f.task, &(TaskModel){.net = &free_run, .params = &free_run.params}, f.df, f.n_df, &run, &st_free) == 0);
     ASSERT_EQ_INT(st_free.stopped, 0);
     ASSERT_EQ_INT(st_free.steps, st.max_steps);
     /* The guarded run is the free run's prefix: the same first batch, then the
@@ -160,7 +164,7 @@ TEST(test_neggrad_fusion_only_leaves_non_fusion_bit_identical) {
     ASSERT(albef_set_fusion_only(&m) > 0);
     NegGradRun run = {.lr = 1e-3, .epochs = 1, .batch_size = 5, .weight_decay = 0.02, .stop_loss = 0, .seed = 3};
     NegGradStats st;
-    ASSERT(neggrad_unlearn(&m, &f.train, f.df, f.n_df, &run, &st) == 0);
+    ASSERT(neggrad_unlearn(&f.task, &(TaskModel){.net = &m, .params = &m.params}, f.df, f.n_df, &run, &st) == 0);
     ASSERT_EQ_INT(st.steps, 4);
     int changed_fusion = 0;
     for (int k = 0; k < m.params.count; k++) {

@@ -9,9 +9,9 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "models/retrieval_batch.h"
 #include "nn/optim.h"
 #include "tests/eval_world.h"
-#include "unlearn/retrieval_batch.h"
 #include "tests/test.h"
 #include "unlearn/ul.h"
 

@@ -3,7 +3,10 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/fileio.h"
@@ -77,9 +80,42 @@ TEST(test_fileio_failed_write_keeps_old_file) {
     signal(SIGXFSZ, old_handler);
     free(data);
     ASSERT(rc < 0);
-    ASSERT_STR_CONTAINS(error_message(), "write failed");
+    ASSERT_STR_CONTAINS(error_message(), "write failed: File too large"); /* the reason, from errno */
     ASSERT(file_holds(path, "old"));
     ASSERT_EQ_INT(count_entries(dir), 1);
+}
+
+TEST(test_fileio_read_all_reads_a_pipe_to_its_end) {
+    /* no size to ask for: read until end of file */
+    int fds[2];
+    ASSERT(pipe(fds) == 0);
+    char text[100000];
+    for (size_t k = 0; k < sizeof text; k++) text[k] = (char)('a' + k % 26);
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        size_t done = 0;
+        while (done < sizeof text) {
+            ssize_t n = write(fds[1], text + done, sizeof text - done);
+            if (n <= 0) _exit(1);
+            done += (size_t)n;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fds[0]);
+    size_t size = 0;
+    char *got = file_read_all(path, &size);
+    close(fds[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_MSG(got != NULL, "%s", error_message());
+    ASSERT_EQ_INT(size, sizeof text);
+    int same = memcmp(got, text, sizeof text) == 0 && got[size] == '\0';
+    free(got);
+    ASSERT(same);
 }
 
 TEST(test_fileio_read_all_and_make_dirs_report_path) {
@@ -87,6 +123,9 @@ TEST(test_fileio_read_all_and_make_dirs_report_path) {
     test_tmp_path(path, sizeof path, "no/such/file");
     ASSERT(file_read_all(path, NULL) == NULL);
     ASSERT_STR_CONTAINS(error_message(), "no/such/file: No such file");
+    /* a directory opens and seeks on Linux; its "size" must not be trusted */
+    ASSERT(file_read_all(test_tmp_dir(), NULL) == NULL);
+    ASSERT_STR_CONTAINS(error_message(), ": is a directory, not a file");
     char nested[512];
     test_tmp_path(nested, sizeof nested, "a/b/c");
     ASSERT(make_dirs(nested) == 0 && make_dirs(nested) == 0); /* idempotent */

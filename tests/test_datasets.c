@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/log.h"
 #include "data/flickr30k.h"
 #include "data/nlvr2.h"
 #include "data/pgr.h"
@@ -39,6 +40,53 @@ TEST(test_flickr30k_train_maps_image_ids_in_order_of_first_appearance) {
     ASSERT_EQ_INT(s.img2txt[s.img2txt_start[0] + 1], 2);
     ASSERT(strcmp(s.texts[2], "b two") == 0);
     flickr30k_free(&s);
+}
+
+TEST(test_annotation_absolute_image_paths_ignore_the_root) {
+    /* os.path.join(root, "/abs/x.jpg") is "/abs/x.jpg", which LAVIS then opens */
+    const char *path = write_tmp("abs_train.json",
+                                 "[{\"image\": \"/abs/x.jpg\", \"caption\": \"x\", \"image_id\": \"1\"}]");
+    Flickr30kSplit s;
+    ASSERT_MSG(flickr30k_read(path, FLICKR30K_TRAIN, "/data/f30k", 0, &s) == 0, "%s", error_message());
+    ASSERT(strcmp(s.image_paths[0], "/abs/x.jpg") == 0);
+    flickr30k_free(&s);
+    path = write_tmp("abs_nlvr.json",
+                     "[{\"images\": [\"/abs/l.png\", \"r.png\"], \"sentence\": \"s\", \"label\": \"True\"}]");
+    Nlvr2Split n;
+    ASSERT_MSG(nlvr2_read(path, "/root", 0, &n) == 0, "%s", error_message());
+    ASSERT(strcmp(n.records[0].image_paths[0], "/abs/l.png") == 0);
+    ASSERT(strcmp(n.records[0].image_paths[1], "/root/r.png") == 0);
+    nlvr2_free(&n);
+}
+
+TEST(test_annotation_invalid_utf8_is_counted_and_logged) {
+    const char *path = write_tmp("utf8_train.json",
+                                 "[{\"image\": \"a.jpg\", \"caption\": \"fine caf\u00e9\", \"image_id\": \"1\"},"
+                                 " {\"image\": \"a.jpg\", \"caption\": \"bad \xff byte\", \"image_id\": \"1\"},"
+                                 " {\"image\": \"a.jpg\", \"caption\": \"cut \xe2\x82\", \"image_id\": \"1\"}]");
+    char log_path[512];
+    test_tmp_path(log_path, sizeof log_path, "utf8_log.txt");
+    FILE *log = fopen(log_path, "w+");
+    ASSERT(log);
+    log_set_console(log);
+    Flickr30kSplit s;
+    int rc = flickr30k_read(path, FLICKR30K_TRAIN, NULL, 0, &s);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT_EQ_INT(s.n_invalid_utf8, 2);
+    flickr30k_free(&s);
+    path = write_tmp("utf8_ve.json", "[{\"image\": \"a\", \"sentence\": \"\xc0\xaf\", \"label\": \"neutral\"}]");
+    SnliVeSplit v;
+    rc = snli_ve_read(path, NULL, 0, &v);
+    log_set_console(stderr);
+    char line[1024] = "";
+    rewind(log);
+    size_t got = fread(line, 1, sizeof line - 1, log);
+    line[got] = '\0';
+    fclose(log);
+    ASSERT_STR_CONTAINS(line, "utf8_train.json: 2 text(s) hold invalid UTF-8 (first in record 1)");
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT_EQ_INT(v.n_invalid_utf8, 1); /* an overlong encoding is invalid too */
+    snli_ve_free(&v);
 }
 
 TEST(test_flickr30k_eval_enumerates_texts_image_by_image) {

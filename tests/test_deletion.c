@@ -25,11 +25,16 @@ static const char *const *train_keys(void) {
     return keys;
 }
 
-TEST(test_deletion_list_uses_first_k_lines_stripped) {
+TEST(test_deletion_list_uses_first_k_ids_stripped_blank_lines_not_counted) {
     const char *path = write_list("del.txt", "  img3 \n\nimg0\r\nimg5\nimg1\n");
     DeletionList l;
     ASSERT_MSG(deletion_list_read(path, 4, &l) == 0, "%s", error_message());
-    ASSERT_EQ_INT(l.n, 3); /* line 2 is blank: 4 lines hold 3 ids (§1.2 item 5) */
+    ASSERT_EQ_INT(l.n, 4); /* --df-size 4 deletes 4 units: the blank line 2 does not count */
+    ASSERT(strcmp(l.ids[3], "img1") == 0);
+    ASSERT_EQ_INT(l.line[3], 5);
+    deletion_list_free(&l);
+    ASSERT_MSG(deletion_list_read(path, 3, &l) == 0, "%s", error_message());
+    ASSERT_EQ_INT(l.n, 3);
     ASSERT(strcmp(l.ids[0], "img3") == 0 && strcmp(l.ids[1], "img0") == 0 && strcmp(l.ids[2], "img5") == 0);
     ASSERT_EQ_INT(l.line[2], 4);
     DeletionSplit s;
@@ -53,13 +58,16 @@ TEST(test_deletion_list_errors_name_the_problem) {
     deletion_list_free(&l);
     path = write_list("del_short.txt", "img1\nimg2\nimg3\n");
     ASSERT(deletion_list_read(path, 4, &l) < 0);
-    ASSERT_STR_CONTAINS(error_message(), "k = 4 is larger than the list, which has 3 lines");
+    ASSERT_STR_CONTAINS(error_message(), "k = 4 is larger than the list, which has 3 ids");
+    path = write_list("del_short_blank.txt", "img1\n\nimg2\n");
+    ASSERT(deletion_list_read(path, 3, &l) < 0);
+    ASSERT_STR_CONTAINS(error_message(), "k = 3 is larger than the list, which has 2 ids");
     path = write_list("del_empty.txt", "\n  \n");
     ASSERT(deletion_list_read(path, 2, &l) < 0);
     ASSERT_STR_CONTAINS(error_message(), "empty deletion list");
     path = write_list("del_none.txt", "");
     ASSERT(deletion_list_read(path, 1, &l) < 0);
-    ASSERT_STR_CONTAINS(error_message(), "k = 1 is larger than the list, which has 0 lines");
+    ASSERT_STR_CONTAINS(error_message(), "empty deletion list: no ids in its 0 lines");
     ASSERT(deletion_list_read(path, 0, &l) < 0);
     ASSERT_STR_CONTAINS(error_message(), "must be at least 1");
 }

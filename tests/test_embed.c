@@ -1,4 +1,4 @@
-/* bin/embed (eval/main_embed.c), run as a program: the tensors it writes have
+/* bin/embed (programs/main_embed.c), run as a program: the tensors it writes have
  * the documented shapes and equal direct albef_embed_* / albef_fused_cls calls;
  * bad inputs name the file and the reason; --help lists every flag. */
 #include <stdio.h>
@@ -150,6 +150,22 @@ TEST(test_embed_program_writes_states_equal_to_direct_calls) {
     ASSERT(safetensors_find(&f, "text_feat")->shape[0] == N + 1);
     safetensors_close(&f);
 
+    /* One NaN weight: refused at load, naming the tensor; with --allow-nonfinite
+     * the features are written but each NaN tensor is warned about. */
+    tensor_f32(params_find(&m.params, "vision_proj.weight"))[2] = NAN;
+    ASSERT_MSG(albef_save(&m, ckpt) == 0, "%s", error_message());
+    ASSERT((log = run_program(cmd, &status)) != NULL);
+    ASSERT_EQ_INT(status, 1);
+    ASSERT_STR_CONTAINS(log, "1 tensor(s) hold NaN or infinite values (first: vision_proj.weight)");
+    free(log);
+    char cmd_allow[8300];
+    snprintf(cmd_allow, sizeof cmd_allow, "%s --allow-nonfinite", cmd); /* words after 2>&1 are still arguments */
+    ASSERT((log = run_program(cmd_allow, &status)) != NULL);
+    ASSERT_MSG(status == 0, "%s", log);
+    ASSERT_STR_CONTAINS(log, "tensor vision_proj.weight holds 1 non-finite value(s)");
+    ASSERT_STR_CONTAINS(log, "image_feat: row 0 holds a non-finite value (written: --allow-nonfinite)");
+    free(log);
+
     free(buf);
     free(px);
     retrieval_set_free(&s);
@@ -180,7 +196,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     out = run_program(cmd, &status);
     ASSERT(out);
     ASSERT(status != 0);
-    ASSERT_STR_CONTAINS(out, "models/configs/no-such-model.json not found");
+    ASSERT_STR_CONTAINS(out, "no models/configs/no-such-model.json in the working directory or next to the program");
     free(out);
 
     /* a missing checkpoint, the rest valid */
@@ -208,4 +224,28 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     ASSERT_STR_CONTAINS(out, missing);
     free(out);
     ASSERT(!file_exists(missing));
+
+    /* --max-len 1 leaves no room for [CLS] and [SEP]: a clear error, not the tokenizer's abort */
+    snprintf(cmd, sizeof cmd,
+             "%s --model %s --checkpoint %s --vocab %s --images %s --captions %s --out %s.out --max-len 1 2>&1", tool,
+             cfg, missing, vocab, list, list, missing);
+    out = run_program(cmd, &status);
+    ASSERT(out);
+    ASSERT_EQ_INT(status, 1);
+    ASSERT_STR_CONTAINS(out, "--max-len: must be 0 (the config's) or at least 2");
+    free(out);
+
+    /* a config name resolves next to the program from any working directory:
+     * the run gets past the config to the (missing) checkpoint */
+    char abs_tool[4096];
+    ASSERT(realpath(tool, abs_tool) != NULL);
+    snprintf(cmd, sizeof cmd,
+             "cd / && %s --model albef-tiny --checkpoint %s --vocab %s --images %s --captions %s --out %s.out "
+             "--no-progress 2>&1",
+             abs_tool, missing, vocab, list, list, missing);
+    out = run_program(cmd, &status);
+    ASSERT(out);
+    ASSERT(status != 0);
+    ASSERT_STR_CONTAINS(out, "loading checkpoint");
+    free(out);
 }

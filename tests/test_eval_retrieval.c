@@ -1,11 +1,14 @@
 /* Dt retrieval evaluation (eval/retrieval_eval.h): the batched ITC top-k + ITM
  * rerank against a brute-force scoring of every pair one at a time, the k_test
  * semantics, and the rerank on constructed features. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "eval/retrieval_eval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
@@ -227,4 +230,43 @@ TEST(test_retrieval_rerank_recall_100_when_text_features_equal_their_image) {
     ASSERT_NEAR(r.tr1, 100.0, 0);
     ASSERT_NEAR(r.ir1, 100.0, 0);
     ASSERT_NEAR(i2t[0 * NT + 0], 0.0, 0); /* ITM only: no + C */
+}
+
+TEST(test_retrieval_eval_refuses_nonfinite_scores) {
+    /* one NaN weight makes every text feature NaN: no recall may come of it */
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    Tensor *w = params_find(&f.m.params, "text_proj.weight");
+    ASSERT(w != NULL);
+    tensor_f32(w)[0] = NAN;
+    RetrievalEvalOptions o = small_batches(4);
+    RetrievalEvalResult r;
+    int rc = retrieval_eval_run(&f.m, &f.test, &o, &r);
+    fixture_close(&f);
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(error_message(), "retrieval evaluation: the ITC score of image 0 and caption 0 is ");
+    ASSERT_STR_CONTAINS(error_message(), "nan: the model's features are not finite");
+}
+
+TEST(test_retrieval_set_fingerprint_follows_images_and_captions) {
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    uint64_t a = HASH_FNV_BASIS, b = HASH_FNV_BASIS, c = HASH_FNV_BASIS, d = HASH_FNV_BASIS;
+    ASSERT(retrieval_set_fingerprint(&f.test, &a) == 0 && retrieval_set_fingerprint(&f.test, &b) == 0);
+    ASSERT(a == b);
+    /* an image rewritten in place (a new modification time) is another world */
+    const char *img = f.test.split.image_paths[1];
+    struct stat st;
+    ASSERT(stat(img, &st) == 0);
+    struct timespec later[2] = {st.st_atim, {st.st_mtim.tv_sec + 7, st.st_mtim.tv_nsec}};
+    ASSERT(utimensat(AT_FDCWD, img, later, 0) == 0);
+    int rc = retrieval_set_fingerprint(&f.test, &c);
+    struct timespec back[2] = {st.st_atim, st.st_mtim};
+    utimensat(AT_FDCWD, img, back, 0);
+    ASSERT(rc == 0 && c != a);
+    /* so is one changed caption token */
+    f.test.ids[3] ^= 1;
+    ASSERT(retrieval_set_fingerprint(&f.test, &d) == 0 && d != a);
+    f.test.ids[3] ^= 1;
+    fixture_close(&f);
 }

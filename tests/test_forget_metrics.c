@@ -8,6 +8,7 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "data/deletion.h"
+#include "eval/auc.h"
 #include "eval/forget_metrics.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
@@ -179,4 +180,35 @@ TEST(test_forget_metrics_compute_on_a_deletion_of_two_images) {
     deletion_list_free(&dl);
     free(keys);
     fixture_close(&f);
+}
+
+TEST(test_forget_metrics_refuse_nonfinite_scores) {
+    /* a NaN score ranks anywhere: the AUC would come out as a plausible number */
+    const double df[2] = {0.2, NAN}, dr[2] = {0.7, 0.8};
+    const double both[4] = {0.2, NAN, 0.7, 0.8};
+    const int labels[4] = {0, 0, 1, 1};
+    ASSERT(isnan(auc_mann_whitney(both, labels, 4)));
+    ASSERT(isnan(auc_df_against_chunks(df, 2, dr, 1)));
+
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    Tensor *w = params_find(&f.m.params, "vision_proj.weight");
+    ASSERT(w != NULL);
+    tensor_f32(w)[3] = NAN;
+    DeletionSplit split = {0};
+    int64_t df_pairs[2] = {0, 5}, dr_pairs[20];
+    for (int k = 0; k < 20; k++) dr_pairs[k] = 10 + k;
+    split.df = df_pairs;
+    split.n_df = 2;
+    split.dr = dr_pairs;
+    split.n_dr = 20;
+    DeletionEvalSets sets;
+    ASSERT_MSG(deletion_eval_sets(&split, DELETION_EVAL_SUBSETS, 3, &sets) == 0, "%s", error_message());
+    ForgetMetrics fm;
+    int rc = forget_metrics_compute(&f.m, &f.train, &sets, NULL, 9, 8, 0, &fm);
+    deletion_eval_sets_free(&sets);
+    fixture_close(&f);
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(error_message(), "Df metric: the score of training caption 0 (Df pair 0) is ");
+    ASSERT_STR_CONTAINS(error_message(), "nan: the model's features are not finite");
 }

@@ -1,7 +1,7 @@
 /* Membership inference in the shared evaluation (spec/unlearning_methods.md
  * §6.3 port specification): eval/pair_outputs gives the ITM softmax of each
  * (image, own caption) pair exactly as a direct model call does, and
- * unlearn/run_eval trains the attacker once on the original model and reports
+ * programs/run_eval trains the attacker once on the original model and reports
  * P_before / P_after per model, on the tiny world (12 train images, 2 val). */
 #include <math.h>
 #include <stdlib.h>
@@ -12,11 +12,11 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "data/deletion.h"
-#include "eval/pair_outputs.h"
+#include "models/pair_outputs.h"
+#include "models/retrieval_batch.h"
+#include "programs/run_eval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
-#include "unlearn/retrieval_batch.h"
-#include "unlearn/run_eval.h"
 
 typedef struct {
     Tokenizer *tok;

@@ -33,6 +33,7 @@
 #include "eval/forget_metrics.h"
 #include "eval/retrieval_eval.h"
 #include "models/albef.h"
+#include "models/task_retrieval.h"
 #include "tests/test.h"
 #include "unlearn/multidelete_loop.h"
 #include "unlearn/recipe.h"
@@ -128,13 +129,16 @@ TEST(test_multidelete_effect_forgets_memorised_pairs_and_keeps_dt) {
     ASSERT_MSG(deletion_eval_sets(&split, 5, 42, &sets) == 0, "%s", error_message());
 
     /* The tiny recipe's lr and schedule, 30 epochs of 9 steps. */
-    Recipe recipe = recipe_for_model("albef-tiny");
+    Recipe recipe = recipe_get("albef-tiny", "flickr30k");
     recipe.epochs = 30;
     recipe.warmup_steps = 20;
     Albef original, unlearned;
     albef_init(&original, &c, 42);
+    Task task;
+    task_retrieval_init(&task, &c, &train, NULL, NULL);
+    TaskModel t_original = task_retrieval_wrap(&original), t_unlearned = task_retrieval_wrap(&unlearned);
     TrainStats ts;
-    ASSERT_MSG(albef_train_retrieval(&original, &train, all, n, &recipe, 42, &ts) == 0, "%s", error_message());
+    ASSERT_MSG(train_task_model(&task, &t_original, all, n, &recipe, 42, &ts) == 0, "%s", error_message());
     EffectMetrics before, after;
     ASSERT_MSG(measure(&original, &train, &test, &sets, &before) == 0, "%s", error_message());
     /* Memorised: Df pairs score well above unseen test pairs (measured 81.8). */
@@ -148,8 +152,8 @@ TEST(test_multidelete_effect_forgets_memorised_pairs_and_keeps_dt) {
     MultiDeleteRun run = {.lr = 1e-4, .min_lr = recipe.min_lr, .epochs = 40, .batch_df = 16, .augment = 0,
                           .seed = 42, .loss = multidelete_default_options()};
     MultiDeleteStats st;
-    ASSERT_MSG(multidelete_unlearn(&unlearned, &original, &train, split.df, split.n_df, split.dr, split.n_dr, &run,
-                                   &st) == 0,
+    ASSERT_MSG(multidelete_unlearn(&task, &t_unlearned, &t_original, split.df, split.n_df, split.dr, split.n_dr,
+                                   &run, &st) == 0,
                "%s", error_message());
     ASSERT_MSG(measure(&unlearned, &train, &test, &sets, &after) == 0, "%s", error_message());
     printf("  original:  R mean %.2f  Df %.1f  Df-vs-unseen %.1f\n", before.r_mean, before.df, before.df_vs_unseen);

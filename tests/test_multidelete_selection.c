@@ -17,6 +17,7 @@
 #include "eval/forget_metrics.h"
 #include "eval/report.h"
 #include "eval/retrieval_eval.h"
+#include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 #include "unlearn/model_selection.h"
@@ -40,9 +41,9 @@ typedef struct {
     uint64_t hash[8];
 } Scripted;
 
-static int scripted_score(void *ctx, Albef *m, EpochScore *out) {
+static int scripted_score(void *ctx, TaskModel *m, EpochScore *out) {
     Scripted *s = ctx;
-    s->hash[s->calls] = params_hash(m);
+    s->hash[s->calls] = params_hash(task_albef(m));
     *out = s->script[s->calls++];
     return 0;
 }
@@ -50,7 +51,9 @@ static int scripted_score(void *ctx, Albef *m, EpochScore *out) {
 typedef struct {
     Tokenizer *tok;
     Albef original, unlearned;
+    TaskModel t_original, t_unlearned; /* over the two */
     RetrievalSet train, val;
+    Task task;
     DeletionSplit split;
 } Fixture;
 
@@ -61,6 +64,9 @@ static int fixture_open(Fixture *f) {
     if (eval_world_model(&f->original, f->tok, 3) < 0 || eval_world_model(&f->unlearned, f->tok, 3) < 0) return -1;
     if (eval_world_set(&f->train, "train", f->tok, &f->original.cfg) < 0) return -1;
     if (eval_world_set(&f->val, "val", f->tok, &f->original.cfg) < 0) return -1;
+    task_retrieval_init(&f->task, &f->original.cfg, &f->train, NULL, &f->val);
+    f->t_original = task_retrieval_wrap(&f->original);
+    f->t_unlearned = task_retrieval_wrap(&f->unlearned);
     int64_t n = f->train.split.n_texts;
     f->split.df = malloc((size_t)n * sizeof(int64_t));
     f->split.dr = malloc((size_t)n * sizeof(int64_t));
@@ -99,7 +105,7 @@ TEST(test_model_selection_keeps_the_best_epoch_from_the_third_on) {
     model_selection_init(&sel, 2, scripted_score, &sc);
     MultiDeleteRun run = five_epochs(&sel);
     MultiDeleteStats st;
-    ASSERT_MSG(multidelete_unlearn(&f.unlearned, &f.original, &f.train, f.split.df, f.split.n_df, f.split.dr,
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
                                    f.split.n_dr, &run, &st) == 0,
                "%s", error_message());
     ASSERT_EQ_INT(st.steps, 5);
@@ -133,7 +139,7 @@ TEST(test_model_selection_keeps_the_best_epoch_from_the_third_on) {
      * which equal the ones the scorer saw after epoch 5 (determinism). */
     params_copy_values(&f.unlearned.params, &f.original.params);
     run.select = NULL;
-    ASSERT_MSG(multidelete_unlearn(&f.unlearned, &f.original, &f.train, f.split.df, f.split.n_df, f.split.dr,
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
                                    f.split.n_dr, &run, &st) == 0,
                "%s", error_message());
     ASSERT_EQ_INT(st.selected_epoch, 4);
@@ -150,7 +156,7 @@ TEST(test_model_selection_ties_keep_the_earlier_epoch_and_too_few_epochs_keep_th
     model_selection_init(&sel, 2, scripted_score, &sc);
     MultiDeleteRun run = five_epochs(&sel);
     MultiDeleteStats st;
-    ASSERT_MSG(multidelete_unlearn(&f.unlearned, &f.original, &f.train, f.split.df, f.split.n_df, f.split.dr,
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
                                    f.split.n_dr, &run, &st) == 0,
                "%s", error_message());
     ASSERT_EQ_INT(st.selected_epoch, 2);
@@ -162,7 +168,7 @@ TEST(test_model_selection_ties_keep_the_earlier_epoch_and_too_few_epochs_keep_th
     Scripted none = {0};
     model_selection_init(&sel, 2, scripted_score, &none);
     run.epochs = 2;
-    ASSERT_MSG(multidelete_unlearn(&f.unlearned, &f.original, &f.train, f.split.df, f.split.n_df, f.split.dr,
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
                                    f.split.n_dr, &run, &st) == 0,
                "%s", error_message());
     ASSERT_EQ_INT(none.calls, 0);
@@ -197,7 +203,7 @@ TEST(test_validation_scorer_holds_out_dr_pairs_outside_the_reported_subsets) {
 
     /* The scorer's numbers: validation mean recall and 100·AUC(Df 0, held-out 1). */
     EpochScore e;
-    ASSERT_MSG(model_selection_validation_score(&v, &f.unlearned, &e) == 0, "%s", error_message());
+    ASSERT_MSG(model_selection_validation_score(&v, &f.t_unlearned, &e) == 0, "%s", error_message());
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = 4;
     o.image_batch = o.text_batch = o.pair_batch = 8;

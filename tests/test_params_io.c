@@ -189,3 +189,36 @@ TEST(test_params_io_strict_error_lists_many_names_then_counts_the_rest) {
     params_load_report_free(&r);
     params_free(&ps);
 }
+
+TEST(test_params_io_nonfinite_values_are_named_and_refused_unless_allowed) {
+    ParamSet a, b;
+    make_model(&a, 1);
+    make_model(&b, 1);
+    fill(&a, 1.0f);
+    a.values[10] = NAN; /* head.w, element 1 (enc.w 6 + enc.b 3 come first) */
+    a.values[11] = INFINITY;
+    char path[512];
+    test_tmp_path(path, sizeof path, "nan_model.safetensors");
+    ASSERT_MSG(params_save(&a, path, NULL, 0) == 0, "%s", error_message());
+    fill(&b, -5.0f);
+    FILE *log = quiet_log();
+    int rc = params_load(&b, path, params_load_defaults(), NULL);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", error_message());
+    rewind(log);
+    char logged[1024] = "";
+    logged[fread(logged, 1, sizeof logged - 1, log)] = '\0';
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(msg, "nan_model.safetensors: 1 tensor(s) hold NaN or infinite values (first: head.w)");
+    ASSERT_STR_CONTAINS(msg, "--allow-nonfinite");
+    ASSERT_STR_CONTAINS(logged, "tensor head.w holds 2 non-finite value(s) of 6 (first at element 1: nan)");
+    ASSERT(b.values[0] == -5.0f); /* refused before anything was copied */
+    params_allow_nonfinite(1);
+    rc = params_load(&b, path, params_load_defaults(), NULL);
+    params_allow_nonfinite(0);
+    restore_log(log);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT(isnan(b.values[10]) && b.values[0] == 1.0f);
+    params_free(&a);
+    params_free(&b);
+}

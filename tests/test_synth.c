@@ -307,6 +307,25 @@ TEST(test_synth_image_text_world_is_deterministic_and_readable) {
     ASSERT(file_exists(path));
 }
 
+TEST(test_synth_image_text_refuses_negative_counts_before_writing) {
+    SynthImageTextOptions o = synth_image_text_defaults();
+    o.train_images = 2;
+    o.val_images = 2;
+    o.test_images = 2;
+    o.image_size = 16;
+    char dir[512], probe[600];
+    test_tmp_path(dir, sizeof dir, "world_negative");
+    o.nlvr_pairs_percent = -50;
+    ASSERT(synth_image_text_write(&o, dir) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "NLVR2 pairs percent -50 outside 0..10000");
+    snprintf(probe, sizeof probe, "%s/nlvr_train.json", dir);
+    ASSERT(!file_exists(probe)); /* nothing written, not an empty file */
+    o.nlvr_pairs_percent = 100;
+    o.ve_per_label = -1;
+    ASSERT(synth_image_text_write(&o, dir) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "SNLI-VE hypotheses per label -1 outside 0..1000");
+}
+
 TEST(test_synth_pgr_world_parses_with_the_pgr_reader) {
     SynthPgrOptions o = synth_pgr_tiny();
     char d1[512], d2[512], path[1024], path2[1024];

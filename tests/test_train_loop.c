@@ -8,14 +8,15 @@
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/error.h"
+#include "models/retrieval_batch.h"
+#include "models/task_retrieval.h"
 #include "nn/optim.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
-#include "unlearn/retrieval_batch.h"
 #include "unlearn/train_loop.h"
 
 static Recipe tiny_recipe(int epochs) {
-    Recipe r = recipe_for_model("albef-tiny");
+    Recipe r = recipe_get("albef-tiny", "flickr30k");
     r.epochs = epochs;
     r.batch_size = 10;
     r.warmup_steps = 0;
@@ -36,8 +37,11 @@ TEST(test_train_loop_loss_falls_and_is_deterministic) {
     for (int64_t k = 0; k < n; k++) pairs[k] = k;
     Recipe r = tiny_recipe(6);
     TrainStats sa, sb;
-    int rc_a = albef_train_retrieval(&a, &train, pairs, n, &r, 9, &sa);
-    int rc_b = albef_train_retrieval(&b, &train, pairs, n, &r, 9, &sb);
+    Task task;
+    task_retrieval_init(&task, &a.cfg, &train, NULL, NULL);
+    TaskModel ta = task_retrieval_wrap(&a), tb = task_retrieval_wrap(&b);
+    int rc_a = train_task_model(&task, &ta, pairs, n, &r, 9, &sa);
+    int rc_b = train_task_model(&task, &tb, pairs, n, &r, 9, &sb);
     int same = memcmp(a.params.values, b.params.values, (size_t)a.params.total * sizeof(float)) == 0;
     free(pairs);
     retrieval_set_free(&train);

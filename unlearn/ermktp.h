@@ -1,11 +1,12 @@
-/* Erm-Ktp (Lin et al., CVPR 2023) for ALBEF retrieval, adapted as
+/* Erm-Ktp (Lin et al., CVPR 2023) over the task interface, adapted as
  * spec/unlearning_methods.md §4.7 describes, with one choice of this port:
  *
- * Classes. Retrieval has no class label; the deletion unit is the image
- * (spec §1.1: a Df entry removes an image with all its captions), and ALBEF
- * already treats the captions of one image as one class (its `idx`
- * positives). So the ERM "classes" are the training images: K = number of
- * training images, and a pair's class is its image. This gives both halves
+ * Classes. An item's ERM class is its group (Task.item_group). Retrieval has
+ * no class label; the deletion unit is the image (spec §1.1: a Df entry
+ * removes an image with all its captions), and ALBEF already treats the
+ * captions of one image as one class (its `idx` positives). So for retrieval
+ * the ERM "classes" are the training images: K = number of training images,
+ * and a pair's class is its image. This gives both halves
  * of the method something to act on: ERM learns which visual channels each
  * image uses, and KTP's prohibition removes the channels of the Df images.
  * (The spec's alternative guess, K = 2 over ITM match/non-match, leaves the
@@ -14,17 +15,19 @@
  * (a) ERM: M ∈ [0,1]^{C×K} (C = ViT width), stored as rows [K, C], starts at
  *     0.5. On mask epochs (epoch % period >= epoch_min) every image's ViT
  *     output tokens are multiplied channel-wise by its own column M[:, class]
- *     (models/albef.h image_token_mask), the task loss gets λ_reg·R(M), and
+ *     (Task.set_image_token_mask), the task loss gets λ_reg·R(M), and
  *     M takes an SGD step. After every iteration each channel row is divided
  *     by its maximum over classes and clamped to [0, 1].
- * (b) KTP: a freshly initialised student (albef_init with the run's seed,
+ * (b) KTP: a freshly initialised student (model_init with the run's seed,
  *     the start of every trained model here) is distilled on Dr from the
  *     frozen ERM teacher: MSE of the ViT tokens (unmasked) plus MSE of the
  *     fused [CLS], the teacher's computed with the prohibited channels
  *     (M[c, t] > threshold for some Df image t) zeroed. The heads
- *     (vision_proj, text_proj, itm_head, temp) are copied from the teacher
- *     and frozen; vision_proj's columns of the prohibited channels are zeroed
- *     (S7 zeroes the FC columns of the target-relevant channels).
+ *     (Task.head_prefixes; ALBEF: vision_proj, text_proj, itm_head, temp) are
+ *     copied from the teacher and frozen; the columns of the prohibited
+ *     channels in the first linear layer reading them (Task.image_channel_weight;
+ *     ALBEF: vision_proj) are zeroed (S7 zeroes the FC columns of the
+ *     target-relevant channels).
  * There is no -F variant (paper: N/A). */
 #ifndef UNLEARN_ERMKTP_H
 #define UNLEARN_ERMKTP_H
@@ -32,8 +35,7 @@
 #include <stdint.h>
 
 #include "autograd/params.h"
-#include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 #include "unlearn/recipe.h"
 
 typedef struct {
@@ -86,14 +88,14 @@ typedef struct {
     double seconds;               /* the unlearning (spec §6.5) */
 } KtpStats;
 
-/* (a) Trains m in place with the ERM mask on the given pairs; the recipe
- * gives the model's optimiser and schedule (spec §3). Classes are the pairs'
- * image indices. 0, or -1 with error_set. */
-int ermktp_train_erm(Albef *m, ErmMask *mask, const RetrievalSet *train, const int64_t *pairs, int64_t n_pairs,
+/* (a) Trains m in place with the ERM mask on the given items; the recipe
+ * gives the model's optimiser and schedule (spec §3). Classes are the items'
+ * groups. 0, or -1 with error_set. */
+int ermktp_train_erm(const Task *t, TaskModel *m, ErmMask *mask, const int64_t *items, int64_t n_items,
                      const Recipe *recipe, const ErmKtpOptions *o, ErmStats *stats);
 /* (b) Distils teacher into student (freshly initialised by the caller) on Dr,
- * prohibiting the channels of the Df images. 0, or -1 with error_set. */
-int ermktp_transfer(Albef *student, Albef *teacher, const ErmMask *mask, const RetrievalSet *train, const int64_t *df,
+ * prohibiting the channels of the Df groups. 0, or -1 with error_set. */
+int ermktp_transfer(const Task *t, TaskModel *student, TaskModel *teacher, const ErmMask *mask, const int64_t *df,
                     int64_t n_df, const int64_t *dr, int64_t n_dr, const Recipe *recipe, const ErmKtpOptions *o,
                     KtpStats *stats);
 

@@ -1,8 +1,8 @@
 #include "unlearn/finetune.h"
 
-FineTuneRun finetune_run_from_recipe(const Recipe *r, double base_lr, double lr_mult, uint64_t seed) {
+FineTuneRun finetune_run_from_recipe(const Recipe *r, double lr_mult, uint64_t seed) {
     return (FineTuneRun){
-        .lr = (base_lr > 0 ? base_lr : r->init_lr) * lr_mult,
+        .lr = r->finetune_lr * lr_mult,
         .epochs = r->finetune_epochs,
         .batch_size = r->batch_size,
         .weight_decay = r->weight_decay,
@@ -11,7 +11,7 @@ FineTuneRun finetune_run_from_recipe(const Recipe *r, double base_lr, double lr_
     };
 }
 
-int finetune_unlearn(Albef *m, const RetrievalSet *train, const int64_t *dr, int64_t n_dr, const FineTuneRun *run,
+int finetune_unlearn(const Task *t, TaskModel *m, const int64_t *dr, int64_t n_dr, const FineTuneRun *run,
                      TrainStats *stats) {
     /* The training loop with a flat schedule: the released code stays in the
      * epoch-0 branch of LAVIS's schedule (constant init_lr, no warm-up, §4.2);
@@ -21,5 +21,5 @@ int finetune_unlearn(Albef *m, const RetrievalSet *train, const int64_t *dr, int
         .weight_decay = run->weight_decay, .epochs = run->epochs, .batch_size = run->batch_size,
         .augment = run->augment,
     };
-    return albef_train_retrieval(m, train, dr, n_dr, &r, run->seed, stats);
+    return train_task_model(t, m, dr, n_dr, &r, run->seed, stats);
 }

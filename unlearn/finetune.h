@@ -1,5 +1,5 @@
 /* FineTune (Golatkar et al. 2020; spec/unlearning_methods.md §4.2): keep
- * training θ (a copy of θ0) on Dr only, with the task loss (ITC + ITM, §3.3),
+ * training θ (a copy of θ0) on Dr only, with the task loss (retrieval: ITC + ITM, §3.3),
  * AdamW with LAVIS's decay groups, at a constant learning rate
  * init_lr × lr_mult ("a larger learning rate, similar to catastrophic
  * forgetting", paper §3.0.2). The released code uses the config lr (×1) and
@@ -13,8 +13,7 @@
 
 #include <stdint.h>
 
-#include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 #include "unlearn/recipe.h"
 #include "unlearn/train_loop.h"
 
@@ -27,11 +26,11 @@ typedef struct {
     uint64_t seed;
 } FineTuneRun;
 
-/* The run the recipe implies: lr = (base_lr > 0 ? base_lr : init_lr) × lr_mult. */
-FineTuneRun finetune_run_from_recipe(const Recipe *r, double base_lr, double lr_mult, uint64_t seed);
+/* The run the recipe implies: lr = finetune_lr × lr_mult for finetune_epochs. */
+FineTuneRun finetune_run_from_recipe(const Recipe *r, double lr_mult, uint64_t seed);
 
 /* Trains m in place on the Dr pairs. 0, or -1 with error_set. */
-int finetune_unlearn(Albef *m, const RetrievalSet *train, const int64_t *dr, int64_t n_dr, const FineTuneRun *run,
+int finetune_unlearn(const Task *t, TaskModel *m, const int64_t *dr, int64_t n_dr, const FineTuneRun *run,
                      TrainStats *stats);
 
 #endif

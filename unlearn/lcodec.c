@@ -22,8 +22,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "unlearn/retrieval_batch.h"
-#include "unlearn/run_driver.h"
+#include "models/retrieval_batch.h"
 
 /* Philox streams of this method. */
 #define STREAM_ORDER 0x6c636f6465636f00ULL

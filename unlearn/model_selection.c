@@ -7,12 +7,15 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 #include "eval/auc.h"
 #include "eval/forget_metrics.h"
 #include "eval/retrieval_eval.h"
+#include "models/task_retrieval.h"
 
 /* Philox stream of the held-out Dr subset ("mdselect" in ASCII), apart from
  * the streams of the evaluation subsets (data/deletion.c) and the MI sample. */
@@ -38,7 +41,7 @@ void model_selection_free(ModelSelection *s) {
     s->best = -1;
 }
 
-int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
+int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m) {
     if (epoch < s->first_epoch) return 0;
     if (s->n_scored >= MODEL_SELECTION_MAX_EPOCHS)
         return error_set("model selection: more than %d candidate epochs", MODEL_SELECTION_MAX_EPOCHS);
@@ -52,13 +55,14 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
     s->scores[k] = e;
     if (s->best < 0 || e.score > s->scores[s->best].score) {
         if (!s->best_values) {
-            s->n_values = m->params.total;
+            s->n_values = m->params->total;
             s->best_values = malloc((size_t)s->n_values * sizeof *s->best_values);
             CHECK(s->best_values != NULL, "out of memory (model selection snapshot of %lld values)",
                   (long long)s->n_values);
         }
-        CHECK(m->params.total == s->n_values, "model selection: the model changed size");
-        memcpy(s->best_values, m->params.values, (size_t)s->n_values * sizeof *s->best_values);
+        CHECK(m->params->total == s->n_values, "model selection: the model changed size");
+        device_copy(s->best_values, DEVICE_CPU, m->params->values, m->params->device,
+                    (size_t)s->n_values * sizeof *s->best_values);
         s->best = k;
     }
     s->seconds += clock_seconds() - t0;
@@ -69,10 +73,11 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m) {
 
 int model_selection_best_epoch(const ModelSelection *s) { return s->best < 0 ? -1 : s->epochs[s->best]; }
 
-int model_selection_restore(const ModelSelection *s, Albef *m) {
+int model_selection_restore(const ModelSelection *s, TaskModel *m) {
     if (s->best < 0) return -1;
-    CHECK(m->params.total == s->n_values, "model selection: restoring into a model of another size");
-    memcpy(m->params.values, s->best_values, (size_t)s->n_values * sizeof *s->best_values);
+    CHECK(m->params->total == s->n_values, "model selection: restoring into a model of another size");
+    device_copy(m->params->values, m->params->device, s->best_values, DEVICE_CPU,
+                (size_t)s->n_values * sizeof *s->best_values);
     return s->epochs[s->best];
 }
 
@@ -124,11 +129,6 @@ char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
 
 /* ---- the validation scorer ---- */
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
                            const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
                            int batch) {
@@ -176,8 +176,9 @@ void validation_scorer_free(ValidationScorer *v) {
     memset(v, 0, sizeof *v);
 }
 
-int model_selection_validation_score(void *ctx, Albef *m, EpochScore *out) {
+int model_selection_validation_score(void *ctx, TaskModel *tm, EpochScore *out) {
     const ValidationScorer *v = ctx;
+    Albef *m = task_albef(tm);
     albef_set_mode(m, 0, 0);
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = v->k_test;

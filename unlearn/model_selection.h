@@ -29,7 +29,7 @@
 
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 
 #define MODEL_SELECTION_MAX_EPOCHS 256
 
@@ -41,7 +41,7 @@ typedef struct {
 
 /* Fills out->dt and out->auc_code for model m (score is computed by the
  * selector). 0, or -1 with error_set. */
-typedef int (*ModelScoreFn)(void *ctx, Albef *m, EpochScore *out);
+typedef int (*ModelScoreFn)(void *ctx, TaskModel *m, EpochScore *out);
 
 typedef struct {
     int first_epoch; /* 0-based: the first epoch scored (the spec: 2, i.e. the 3rd) */
@@ -51,7 +51,7 @@ typedef struct {
     int epochs[MODEL_SELECTION_MAX_EPOCHS];
     EpochScore scores[MODEL_SELECTION_MAX_EPOCHS];
     int best;               /* index into epochs/scores, -1 = none yet */
-    float *best_values;     /* the best epoch's parameter values (params.total floats) */
+    float *best_values;     /* the best epoch's parameter values (params.total floats, host) */
     int64_t n_values;
     double seconds;         /* wall-clock spent scoring */
 } ModelSelection;
@@ -62,14 +62,14 @@ void model_selection_free(ModelSelection *s);
 /* Called after every epoch: epochs before first_epoch are ignored (returns
  * 0); otherwise scores m and, on a strictly higher score than every earlier
  * candidate (the first maximum wins ties), snapshots its parameters. */
-int model_selection_after_epoch(ModelSelection *s, int epoch, Albef *m);
+int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m);
 
 /* The selected epoch (0-based), or -1 when no epoch was scored. */
 int model_selection_best_epoch(const ModelSelection *s);
 
 /* Copies the best epoch's parameters into m (no-op when none was scored).
  * Returns the selected epoch or -1. */
-int model_selection_restore(const ModelSelection *s, Albef *m);
+int model_selection_restore(const ModelSelection *s, TaskModel *m);
 
 /* {"rule", "first_epoch", "candidates": [{epoch, val_r_mean, auc_code, score}],
  *  "selected_epoch", "seconds"} with 1-based epochs, for metrics.json. */
@@ -99,6 +99,6 @@ int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const R
 void validation_scorer_free(ValidationScorer *v);
 
 /* ModelScoreFn over a ValidationScorer. */
-int model_selection_validation_score(void *ctx, Albef *m, EpochScore *out);
+int model_selection_validation_score(void *ctx, TaskModel *m, EpochScore *out);
 
 #endif

@@ -1,19 +1,11 @@
 #include "unlearn/multidelete_loop.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/tape.h"
-#include "core/clock.h"
-#include "core/device.h"
-#include "core/error.h"
 #include "core/log.h"
-#include "core/progress.h"
-#include "core/rng.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "unlearn/retrieval_batch.h"
+#include "core/xalloc.h"
+#include "unlearn/loop.h"
 
 #define STREAM_DF_ORDER 0x6d6464666f726400ULL
 #define STREAM_DR_ORDER 0x6d646472666f7200ULL
@@ -28,117 +20,74 @@ static double term_value(const Tensor *t) {
     return v;
 }
 
-int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *train, const int64_t *df,
-                        int64_t n_df, const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run,
-                        MultiDeleteStats *stats) {
-    int b = run->batch_df;
-    int64_t iters = n_df / b;
-    if (iters < 1) return error_set("Df has %lld pairs, fewer than one batch of %d", (long long)n_df, b);
-    if (n_dr < b) return error_set("Dr has %lld pairs, fewer than one batch of %d", (long long)n_dr, b);
-    memset(stats, 0, sizeof *stats);
-    AdamW opt;
-    adamw_init(&opt, &unlearned->params, 0.9f, 0.999f, 1e-8f, 0.02f);
-    adamw_use_lavis_decay_groups(&opt);
-    int64_t *df_order = malloc((size_t)n_df * sizeof *df_order);
-    int64_t *dr_order = malloc((size_t)n_dr * sizeof *dr_order);
-    int64_t *dr_epoch = malloc((size_t)(iters * b) * sizeof *dr_epoch); /* the Dr halves of one epoch */
-    int32_t *perm = malloc((size_t)b * sizeof *perm);
-    CHECK(df_order && dr_order && dr_epoch && perm, "out of memory");
-    memcpy(dr_order, dr, (size_t)n_dr * sizeof *dr_order);
-    int64_t dr_pos = n_dr, dr_round = 0; /* forces a shuffle before the first Dr batch */
-    ImageAugment aug = run->augment ? IMAGE_AUG_LAVIS : IMAGE_AUG_NONE;
-    albef_set_mode(original, 0, run->seed);
-    double t0 = clock_seconds();
-    int rc = 0;
-    Progress bar;
-    progress_begin(&bar, "unlearn", (int64_t)run->epochs * iters);
-    for (int epoch = 0; epoch < run->epochs && rc == 0; epoch++) {
-        memcpy(df_order, df, (size_t)n_df * sizeof *df_order);
-        Rng shuffle = rng_make(run->seed, STREAM_DF_ORDER + (uint64_t)epoch);
-        rng_shuffle_i64(&shuffle, df_order, n_df);
-        for (int64_t it = 0; it < iters; it++) {
-            if (dr_pos + b > n_dr) {
-                Rng r = rng_make(run->seed, STREAM_DR_ORDER + (uint64_t)dr_round++);
-                rng_shuffle_i64(&r, dr_order, n_dr);
-                dr_pos = 0;
-            }
-            memcpy(dr_epoch + it * b, dr_order + dr_pos, (size_t)b * sizeof *dr_epoch);
-            dr_pos += b;
-        }
-        RetrievalLoader df_loader, dr_loader;
-        if (retrieval_loader_start(&df_loader, train, df_order, iters, b, aug, run->seed, (uint64_t)epoch) < 0) {
-            rc = -1;
-            break;
-        }
-        if (retrieval_loader_start(&dr_loader, train, dr_epoch, iters, b, aug, run->seed, (uint64_t)epoch) < 0) {
-            retrieval_loader_stop(&df_loader);
-            rc = -1;
-            break;
-        }
-        double md = 0, mkr = 0, ukr = 0;
-        for (int64_t it = 0; it < iters; it++) {
-            float lr = lavis_cosine_lr((float)run->lr, (float)run->min_lr, epoch, run->epochs, (float)run->lr, 0, it);
-            AlbefBatch bf, br;
-            if (retrieval_loader_next(&df_loader, &bf) != 1 || retrieval_loader_next(&dr_loader, &br) != 1) {
-                rc = -1;
-                break;
-            }
-            albef_set_mode(unlearned, 1, philox_u32(run->seed, STREAM_DROPOUT, (uint64_t)stats->steps) ^ run->seed);
-            multidelete_random_permutation(run->seed ^ STREAM_PERMUTE, (uint64_t)stats->steps, b, perm);
-            MultiDeleteTerms terms;
-            Tensor *loss = multidelete_loss(unlearned, original, &bf, &br, perm, &run->loss, &terms);
-            float value = (float)term_value(loss);
-            if (!isfinite(value)) {
-                rc = error_set("epoch %d step %lld: MultiDelete loss is %g", epoch, (long long)it, value);
-                break;
-            }
-            md += term_value(terms.md);
-            mkr += term_value(terms.mkr);
-            ukr += term_value(terms.ukr);
-            /* With -F and only L_UKR kept, nothing trainable is reached. */
-            if (loss->requires_grad) autograd_backward(loss);
-            adamw_step(&opt, lr);
-            params_zero_grad(&unlearned->params);
-            autograd_step_end();
-            stats->steps++;
-            progress_advance(&bar, 1);
-        }
-        retrieval_loader_stop(&df_loader);
-        retrieval_loader_stop(&dr_loader);
-        md /= (double)iters;
-        mkr /= (double)iters;
-        ukr /= (double)iters;
-        if (epoch == 0) {
-            stats->first_md = md;
-            stats->first_mkr = mkr;
-            stats->first_ukr = ukr;
-        }
-        stats->last_md = md;
-        stats->last_mkr = mkr;
-        stats->last_ukr = ukr;
-        log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
-        if (run->select && rc == 0) {
-            /* Scoring is not unlearning time (§6.5): the clock skips it. */
-            double s0 = clock_seconds();
-            rc = model_selection_after_epoch(run->select, epoch, unlearned);
-            double spent = clock_seconds() - s0;
-            stats->select_seconds += spent;
-            t0 += spent;
-        }
+typedef struct {
+    const Task *task;
+    TaskModel *unlearned, *original;
+    const MultiDeleteRun *run;
+    MultiDeleteStats *stats;
+    int32_t *perm;
+    double md, mkr, ukr; /* sums over the current epoch */
+} MultiDeleteCtx;
+
+static Tensor *multidelete_step_loss(void *ctx, LoopStep *s, double *value) {
+    MultiDeleteCtx *c = ctx;
+    multidelete_random_permutation(c->run->seed ^ STREAM_PERMUTE, (uint64_t)s->step, s->batch.n, c->perm);
+    MultiDeleteTerms terms;
+    Tensor *loss = multidelete_loss(c->task, c->unlearned, c->original, &s->batch, &s->side, c->perm, &c->run->loss,
+                                    &terms);
+    *value = (float)term_value(loss);
+    c->md += term_value(terms.md);
+    c->mkr += term_value(terms.mkr);
+    c->ukr += term_value(terms.ukr);
+    return loss;
+}
+
+static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
+    (void)mean;
+    MultiDeleteCtx *c = ctx;
+    MultiDeleteStats *st = c->stats;
+    double iters = (double)(c->stats->steps_per_epoch);
+    double md = c->md / iters, mkr = c->mkr / iters, ukr = c->ukr / iters;
+    c->md = c->mkr = c->ukr = 0;
+    if (epoch == 0) {
+        st->first_md = md;
+        st->first_mkr = mkr;
+        st->first_ukr = ukr;
     }
-    progress_end(&bar);
-    stats->seconds = clock_seconds() - t0;
-    autograd_step_end();
+    st->last_md = md;
+    st->last_mkr = mkr;
+    st->last_ukr = ukr;
+    log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
+    /* Scoring is not unlearning time (§6.5): the skeleton keeps it apart. */
+    return c->run->select ? model_selection_after_epoch(c->run->select, epoch, c->unlearned) : 0;
+}
+
+int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
+                        const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run, MultiDeleteStats *stats) {
+    memset(stats, 0, sizeof *stats);
+    int b = run->batch_df;
+    stats->steps_per_epoch = b > 0 ? n_df / b : 0;
+    MultiDeleteCtx ctx = {.task = t, .unlearned = unlearned, .original = original, .run = run, .stats = stats,
+                          .perm = xmalloc((size_t)(b > 0 ? b : 1) * sizeof(int32_t))};
+    LoopConfig c = {
+        .name = "unlearn", .task = t, .model = unlearned, .items = df, .n_items = n_df, .side_items = dr,
+        .n_side = n_dr, .epochs = run->epochs, .batch = b, .augment = run->augment, .seed = run->seed,
+        .stream_shuffle = STREAM_DF_ORDER, .stream_side = STREAM_DR_ORDER, .stream_dropout = STREAM_DROPOUT,
+        .lr = run->lr, .min_lr = run->min_lr, .warmup_lr = run->lr,
+        .hooks = {.loss = multidelete_step_loss, .epoch_end = multidelete_epoch_end, .ctx = &ctx},
+    };
+    loop_use_lavis_adamw(&c, 0.02); /* the training recipe's weight decay (spec §5.3) */
+    t->model_set_mode(t, original, 0, run->seed);
+    LoopStats st;
+    int rc = loop_run(&c, &st);
+    stats->steps = st.steps;
+    stats->seconds = st.seconds;
+    stats->select_seconds = st.hook_seconds;
     stats->selected_epoch = run->epochs - 1;
     if (rc == 0 && run->select) {
         int best = model_selection_restore(run->select, unlearned);
         if (best >= 0) stats->selected_epoch = best;
     }
-    albef_set_mode(unlearned, 0, run->seed);
-    free(df_order);
-    free(dr_order);
-    free(dr_epoch);
-    free(perm);
-    adamw_free(&opt);
+    free(ctx.perm);
     return rc;
 }

@@ -1,10 +1,10 @@
-/* The MultiDelete optimisation loop (spec/unlearning_methods.md §5.3): θ starts
- * as a copy of θ0; each iteration takes one Df batch (shuffled per epoch,
- * drop_last; an epoch = ⌊|Df| / b⌋ iterations) and one Dr batch of the same
- * size (the intended equal halves, §5.3 item 2, drawn from a Dr order that is
- * reshuffled whenever it runs out), computes L = λ1·L_MD + λ2·L_MKR + λ3·L_UKR
- * (unlearn/multidelete_loss.h) and takes an AdamW step at the LAVIS staircase
- * learning rate. θ0 runs in eval mode without a tape. With run->select, the
+/* The MultiDelete optimisation loop (spec/unlearning_methods.md §5.3) on the
+ * skeleton of unlearn/loop.h: θ starts as a copy of θ0; each iteration takes
+ * one Df batch (shuffled per epoch, drop_last; an epoch = ⌊|Df| / b⌋
+ * iterations) and one Dr batch of the same size (the intended equal halves,
+ * §5.3 item 2, drawn from a Dr order that is reshuffled whenever it runs out),
+ * computes L = λ1·L_MD + λ2·L_MKR + λ3·L_UKR (unlearn/multidelete_loss.h) and
+ * takes an AdamW step at the LAVIS staircase learning rate. θ0 runs in eval mode without a tape. With run->select, the
  * model selection of §5.3 item 5 scores θ after every epoch from the 3rd on
  * and θ ends holding the best epoch's parameters (unlearn/model_selection.h).
  *
@@ -16,8 +16,7 @@
 
 #include <stdint.h>
 
-#include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 #include "unlearn/model_selection.h"
 #include "unlearn/multidelete_loss.h"
 
@@ -35,7 +34,7 @@ typedef struct {
 } MultiDeleteRun;
 
 typedef struct {
-    int64_t steps;
+    int64_t steps, steps_per_epoch;
     double seconds;                          /* the loop only, no evaluation (spec §6.5) */
     double select_seconds;                   /* scoring epochs for the model selection (not in seconds) */
     int selected_epoch;                      /* 0-based epoch whose parameters θ holds (the last without selection) */
@@ -43,8 +42,7 @@ typedef struct {
     double last_md, last_mkr, last_ukr;      /* and over the last */
 } MultiDeleteStats;
 
-int multidelete_unlearn(Albef *unlearned, Albef *original, const RetrievalSet *train, const int64_t *df,
-                        int64_t n_df, const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run,
-                        MultiDeleteStats *stats);
+int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
+                        const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run, MultiDeleteStats *stats);
 
 #endif

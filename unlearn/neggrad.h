@@ -1,6 +1,6 @@
 /* NegGrad (gradient ascent on Df; Golatkar et al. 2020; spec/unlearning_methods.md
  * §4.3): θ starts as a copy of θ0 and, for each Df minibatch (shuffled,
- * drop_last), takes an AdamW step on −L_task (ITC + ITM, §3.3) at the
+ * drop_last), takes an AdamW step on −L_task (the task loss, §3.3) at the
  * recipe's constant neggrad_lr, for one epoch. The released code never
  * runs the ascent (§8 item 1); this is the intended method.
  *
@@ -8,9 +8,8 @@
  * optional [G]): ascent has no minimum, and a model whose Df loss is above
  * that of a model that knows nothing is no longer forgetting Df but
  * anti-learning it (which itself marks Df, and wrecks Dt). The reference is
- * the task loss of uniform predictions, exact for any targets that sum to 1:
- * ITC over the B + Q candidates of each direction gives ln(B + Q), the 2-way
- * ITM ln 2, so L_chance = ln(B + Q) + ln 2. Before each update, the step's
+ * the task loss of uniform predictions (Task.chance_loss; retrieval:
+ * ln(B + Q) + ln 2, ITC over B + Q candidates and the 2-way ITM). Before each update, the step's
  * own forward gives the Df batch's loss; at or above stop_loss (default
  * L_chance) the loop stops without taking that step. stop_loss ≤ 0 disables
  * the rule (the spec's unguarded form). The epoch budget caps the steps. */
@@ -19,8 +18,7 @@
 
 #include <stdint.h>
 
-#include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 #include "unlearn/recipe.h"
 
 typedef struct {
@@ -38,20 +36,14 @@ typedef struct {
     double seconds;          /* the loop only (spec §6.5) */
     double first_loss;       /* task loss of the first Df batch (before its step) */
     double last_loss;        /* task loss of the last batch seen */
-    double first_itm_rate, last_itm_rate;
+    double first_accuracy, last_accuracy; /* the task's accuracy on the first and last batch (retrieval: ITM match rate) */
     int stopped;             /* 1 when the rule stopped the loop */
 } NegGradStats;
 
-/* L_chance for batch B and ITC queue Q (see above). */
-double neggrad_chance_loss(int batch, int64_t queue);
-/* lr/epochs ≤ 0 take the recipe's; stop_loss is L_chance when the recipe asks for it. */
-NegGradRun neggrad_run_from_recipe(const Recipe *r, const ModelConfig *cfg, double lr, int epochs, uint64_t seed);
+/* The recipe's lr and epochs; stop_loss is the task's L_chance for m when the recipe asks for it. */
+NegGradRun neggrad_run_from_recipe(const Recipe *r, const Task *t, const TaskModel *m, uint64_t seed);
 
-/* Fraction of the first B rows of itm_logits [≥B, 2] (the positive pairs)
- * whose "match" logit (column 1) exceeds column 0. */
-double neggrad_itm_match_rate(const Tensor *itm_logits, int B);
-
-int neggrad_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64_t n_df, const NegGradRun *run,
+int neggrad_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df, const NegGradRun *run,
                     NegGradStats *stats);
 
 #endif

@@ -1,56 +1,80 @@
 #include "unlearn/recipe.h"
 
+#include <stdio.h>
 #include <string.h>
 
-Recipe recipe_for_model(const char *model_name) {
-    if (strcmp(model_name, "albef-tiny") == 0) {
-        return (Recipe){
-            .init_lr = 5e-4, .min_lr = 1e-5, .warmup_lr = 1e-5, .warmup_steps = 100,
-            .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 0,
-            .batch_eval = 64, .k_test = 16,
-            /* MultiDelete on the default world (60 images, 90 steps), measured: lr 5e-5 costs
-             * 6.7 points of Dt R mean (54.0 -> 47.3) and 1e-5 1.5 (-> 52.5); neither moves Df
-             * (52.4 -> 52.8 / 53.0): this model generalises, Df pairs score like unseen ones, so
-             * there is nothing pair-specific to forget and a larger step only damages Dt. 1e-5
-             * is also the paper's (albef-base below). tests/test_multidelete_effect.c: where
-             * the model memorises, the same loss does forget. Also measured (README "First
-             * minutes"): lr 3e-5..3e-4 x 5-20 epochs, unlearn_batch_df 4/8, λ_MD 10 and each
-             * term dropped all leave Df at 51-56 and cost up to 30 points of Dt. */
-            .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
-            /* tiny: ascent/UL steps large enough to move a model trained from scratch at 5e-4 */
-            .finetune_lr_mult = 1.0, .finetune_epochs = 1,
-            .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 5e-5, /* MultiDelete's former lr */
-            .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
-            .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
-            /* tiny: L-codec and Erm-Ktp as below; Erm-Ktp's phases take the tiny training length and lr */
-            .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
-            .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
-            .ermktp_erm_epochs = 8, .ermktp_ktp_epochs = 8, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
-            .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 5e-4,
-        };
+#include "core/error.h"
+
+typedef struct {
+    const char *model, *task;
+    Recipe recipe;
+} RecipeRow;
+
+static const RecipeRow RECIPES[] = {
+    {"albef-tiny", "flickr30k",
+     {
+         .init_lr = 5e-4, .min_lr = 1e-5, .warmup_lr = 1e-5, .warmup_steps = 100,
+         .weight_decay = 0.02, .epochs = 8, .batch_size = 32, .augment = 0,
+         .batch_eval = 64, .k_test = 16,
+         /* The paper's MultiDelete lr (the albef-base row); on the tiny world a larger step costs
+          * Dt without moving Df (README "First minutes"). */
+         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+         .finetune_lr = 5e-4, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         /* ascent/UL steps large enough to move a model trained from scratch at 5e-4 */
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 5e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
+         /* L-codec as albef-base; Erm-Ktp's phases take the tiny training length and lr */
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 8, .ermktp_ktp_epochs = 8, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 5e-4,
+     }},
+    /* ALBEF Flickr30K retrieval (spec/albef_blip.md §5.1): lr 1e-5 -> 1e-6, wd 0.02, 5 epochs,
+     * batch 32, k_test 128; MultiDelete: the same lr, 5 epochs, half-batches of 16
+     * (spec/unlearning_methods.md §5.3). */
+    {"albef-base", "flickr30k",
+     {
+         .init_lr = 1e-5, .min_lr = 1e-6, .warmup_lr = 1e-5, .warmup_steps = 0,
+         .weight_decay = 0.02, .epochs = 5, .batch_size = 32, .augment = 1,
+         .batch_eval = 64, .k_test = 128,
+         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
+         /* §4.2 FineTune: the config lr ×1, one epoch (§9 [G]); §4.3 NegGrad: FineTune's lr, one
+          * epoch, stop at the chance-level loss; §4.5 DtD: no descent, T = 1, ε = 5 (S1/S5); §4.8 UL:
+          * lr 5e-5, ≤ 20 updates (S8), ALBEF's MLM masking 0.15 */
+         .finetune_lr = 1e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 1e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
+         /* §4.6 L-codec: P = 32 (cheap FOCI, "P = 32-100"), B = batch_train, λ = 0.01, ε = 0.1,
+          * δ = 0.01 (S6 CIFAR scripts), val_gap_skip 0.05 (S6 multi_scrub); §4.7 Erm-Ktp: S7's
+          * mask SGD lr 0.1, λ_reg 1e-3, mask_period 3, mask_epoch_min 2; both phases with the
+          * training recipe's length and lr (§3) */
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 5, .ermktp_ktp_epochs = 5, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 1e-5,
+     }},
+};
+
+#define N_RECIPES ((int)(sizeof RECIPES / sizeof RECIPES[0]))
+
+int recipe_find(const char *model, const char *task, Recipe *out) {
+    for (int k = 0; k < N_RECIPES; k++)
+        if (strcmp(RECIPES[k].model, model) == 0 && strcmp(RECIPES[k].task, task) == 0) {
+            *out = RECIPES[k].recipe;
+            return 0;
+        }
+    char rows[512] = "";
+    for (int k = 0; k < N_RECIPES; k++) {
+        size_t used = strlen(rows);
+        snprintf(rows + used, sizeof rows - used, "%s%s on %s", k ? ", " : "", RECIPES[k].model, RECIPES[k].task);
     }
-    /* ALBEF Flickr30K retrieval (spec/albef_blip.md §5.1): lr 1e-5 -> 1e-6,
-     * wd 0.02, 5 epochs, batch 32, k_test 128; MultiDelete: the same lr, 5
-     * epochs, half-batches of 16 (spec/unlearning_methods.md §5.3). */
-    return (Recipe){
-        .init_lr = 1e-5, .min_lr = 1e-6, .warmup_lr = 1e-5, .warmup_steps = 0,
-        .weight_decay = 0.02, .epochs = 5, .batch_size = 32, .augment = 1,
-        .batch_eval = 64, .k_test = 128,
-        .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
-        /* spec/unlearning_methods.md §4.2 FineTune: config lr ×1, one epoch (§9 [G]); §4.3
-         * NegGrad: one epoch, stop at the chance-level loss; §4.5 DtD: no descent, T = 1,
-         * ε = 5 (S1/S5); §4.8 UL: lr 5e-5, ≤ 20 updates (S8), ALBEF's MLM masking 0.15 */
-        .finetune_lr_mult = 1.0, .finetune_epochs = 1,
-        .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 1e-5, /* = init_lr */
-        .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
-        .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
-        /* §4.6 L-codec: P = 32 (cheap FOCI, "P = 32-100"), B = batch_train, λ = 0.01,
-         * ε = 0.1, δ = 0.01 (S6 CIFAR scripts), val_gap_skip 0.05 (S6 multi_scrub);
-         * §4.7 Erm-Ktp: S7's mask SGD lr 0.1, λ_reg 1e-3, mask_period 3, mask_epoch_min 2;
-         * both phases with the training recipe's length and lr (§3) */
-        .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
-        .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
-        .ermktp_erm_epochs = 5, .ermktp_ktp_epochs = 5, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
-        .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 1e-5,
-    };
+    return error_set("no recipe for model \"%s\" on task \"%s\" (unlearn/recipe.c has: %s)", model, task, rows);
+}
+
+Recipe recipe_get(const char *model, const char *task) {
+    Recipe r;
+    CHECK(recipe_find(model, task, &r) == 0, "%s", error_message());
+    return r;
 }

@@ -1,12 +1,17 @@
 /* Training and unlearning hyperparameters: the one place their defaults live
- * (DESIGN.md "One truth per number"). Programs resolve a recipe by model
- * name, let flags override single fields, and echo the result in config.json.
+ * (DESIGN.md "One truth per number"), one table row per model and task.
+ * Programs look the row up by the model config's name and the --task name,
+ * let flags override single fields (programs/run_driver.h "knobs"), and echo
+ * the result in config.json before anything runs.
  *
- * albef-base follows the paper's setting (spec/albef_blip.md §5.1 "ALBEF
- * Flickr"; spec/unlearning_methods.md §3.2, §5.3). albef-tiny is this
- * project's CPU demo: a model trained from scratch on the synthetic world,
- * which needs a larger learning rate and a warm-up, and a small k_test so that
- * the ITM rerank of evaluation takes seconds. */
+ * albef-base rows follow the paper's setting (spec/albef_blip.md §5.1;
+ * spec/unlearning_methods.md §3.2, §5.3). albef-tiny rows are this project's
+ * CPU demo: a model trained from scratch on a synthetic world, which needs a
+ * larger learning rate and a warm-up, and a small k_test so that the ITM
+ * rerank of evaluation takes seconds.
+ *
+ * Adding a task (SNLI-VE, NLVR2, PGR): add its rows to the table in
+ * unlearn/recipe.c; a model/task pair without a row is an error. */
 #ifndef UNLEARN_RECIPE_H
 #define UNLEARN_RECIPE_H
 
@@ -25,9 +30,10 @@ typedef struct {
     /* MultiDelete (spec/unlearning_methods.md §5.3) */
     double unlearn_lr;
     int unlearn_epochs, unlearn_batch_df; /* Df half of each batch; the Dr half has the same size */
-    /* FineTune (spec/unlearning_methods.md §4.2, §9): constant lr = init_lr × finetune_lr_mult
-     * over Dr for finetune_epochs (the released code: ×1, one epoch) */
-    double finetune_lr_mult;
+    /* FineTune (spec/unlearning_methods.md §4.2, §9): constant lr = finetune_lr × finetune_lr_mult
+     * over Dr for finetune_epochs (the released code: the training init_lr, ×1, one epoch); DtD's
+     * optional descent uses the same loop */
+    double finetune_lr, finetune_lr_mult;
     int finetune_epochs;
     /* NegGrad (§4.3): ascent at init_lr for neggrad_epochs over Df; with
      * neggrad_stop_at_chance, stops once a Df batch's task loss reaches the loss of
@@ -56,8 +62,11 @@ typedef struct {
     double ermktp_mask_lr, ermktp_reg, ermktp_ktp_lr;
 } Recipe;
 
-/* The recipe for a model config name ("albef-tiny", "albef-base"); an unknown
- * name gets albef-base's. */
-Recipe recipe_for_model(const char *model_name);
+/* The row for a model config name ("albef-tiny", "albef-base") and a task
+ * name ("flickr30k"). 0, or -1 with error_set naming the pair and listing the
+ * rows there are. */
+int recipe_find(const char *model, const char *task, Recipe *out);
+/* recipe_find for a pair the caller knows is in the table (tests); stops otherwise. */
+Recipe recipe_get(const char *model, const char *task);
 
 #endif

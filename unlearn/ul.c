@@ -11,9 +11,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
+#include "models/retrieval_batch.h"
 #include "nn/optim.h"
-#include "unlearn/retrieval_batch.h"
-#include "unlearn/run_driver.h"
 
 #define STREAM_EVAL_MASK 0x756c6576616cULL /* fixed evaluation masks */
 #define STREAM_TRAIN_MASK 0x756c747261696eULL

@@ -1,0 +1,223 @@
+#include "programs/run_eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/xalloc.h"
+#include "eval/retrieval_eval.h"
+#include "models/pair_outputs.h"
+
+/* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
+ * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
+#define RUN_EVAL_MI_MEMBER_STREAM 0x6d696d656d6272ULL
+
+void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method) {
+    memset(e, 0, sizeof *e);
+    e->mi_feature = MI_FEATURE_ENTROPY;
+    int64_t n = ctx->train.split.n_texts;
+    e->pair_keys = malloc((size_t)n * sizeof *e->pair_keys);
+    e->pair_texts = malloc((size_t)n * sizeof *e->pair_texts);
+    CHECK(e->pair_keys && e->pair_texts, "out of memory");
+    for (int64_t t = 0; t < n; t++) {
+        e->pair_keys[t] = retrieval_set_pair_key(&ctx->train, t);
+        e->pair_texts[t] = ctx->train.split.texts[t];
+    }
+    run_report_init(&e->report, method, e->pair_keys, e->pair_texts);
+    e->report.config = ctx->config;
+    e->report.method_details = ctx->method_details;
+    e->report.method_notes = ctx->method_notes;
+}
+
+void run_evaluation_free(RunEvaluation *e) {
+    for (int k = 0; k < e->n; k++) forget_metrics_free(&e->forget[k]);
+    free(e->pair_keys);
+    free(e->pair_texts);
+    mi_attacker_free(e->mi_attacker);
+    free(e->mi_ctrl_pairs);
+    free(e->mi_df_before);
+    free(e->mi_ctrl_before);
+    memset(e, 0, sizeof *e);
+}
+
+/* FNV-1a (over 32-bit words) of the online parameter values: recognises θ0 itself (or a copy)
+ * among the evaluated models, whose MI row is then 1 by construction. */
+static uint64_t params_hash(const Albef *m) {
+    uint64_t h = FNV1A_INIT ^ (uint64_t)m->params.total;
+    float *host = NULL; /* device parameters are hashed from a host copy */
+    if (m->params.device != DEVICE_CPU) {
+        host = xmalloc((size_t)m->params.total * sizeof *host);
+        device_copy(host, DEVICE_CPU, m->params.values, m->params.device, (size_t)m->params.total * sizeof *host);
+    }
+    const float *v = host ? host : m->params.values;
+    /* One 32-bit word per step (not per byte): ALBEF-base has 2e8 values. */
+    for (int64_t k = 0; k < m->params.total; k++) {
+        uint32_t bits;
+        memcpy(&bits, &v[k], sizeof bits);
+        h = (h ^ bits) * 1099511628211ULL;
+    }
+    free(host);
+    return h;
+}
+
+/* The attacker's features φ of n pairs of s under model m (§6.3 item 1):
+ * p = softmax(ITM logits) of each (image, own caption) pair, φ = H(p) or p. */
+static int mi_pair_features(const RunEvaluation *e, Albef *m, const RetrievalSet *s, const int64_t *pairs,
+                            int64_t n, int batch, double *out) {
+    float *probs = xmalloc((size_t)n * 2 * sizeof *probs);
+    int rc = pair_itm_probs(m, s, pairs, n, batch, probs);
+    if (rc == 0) mi_features(probs, n, 2, e->mi_feature, out);
+    free(probs);
+    return rc;
+}
+
+/* k of the n Dr pairs, uniform without replacement (partial Fisher-Yates
+ * with Philox), returned ascending so the data order does not hang on the shuffle. */
+static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, uint64_t seed) {
+    int64_t *idx = xmalloc((size_t)n * sizeof *idx);
+    memcpy(idx, dr, (size_t)n * sizeof *idx);
+    Rng r = rng_make(seed, RUN_EVAL_MI_MEMBER_STREAM);
+    for (int64_t i = 0; i < k; i++) {
+        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    qsort(idx, (size_t)k, sizeof *idx, cmp_i64);
+    return idx;
+}
+
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original) {
+    CHECK(e->n == 0, "run_evaluation_set_original: call it before adding rows");
+    CHECK(e->mi_attacker == NULL, "run_evaluation_set_original: called twice");
+    const int64_t n_val = ctx->val.split.n_texts, n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
+    if (n_val < 1 || n_dr < 1 || n_df < 1) {
+        log_warn("membership inference skipped: %s", n_val < 1 ? "no validation pairs (flickr30k_val.json) for the "
+                                                                 "attacker's non-members"
+                                                  : n_dr < 1 ? "no retained pairs for the attacker's members"
+                                                             : "empty Df");
+        return 0;
+    }
+    const int batch = ctx->recipe.batch_eval;
+    const uint64_t seed = (uint64_t)ctx->flags.seed;
+    MiOptions opt = mi_options_default();
+    opt.seed = seed;
+    /* §6.3 item 2: members = a uniform Dr sample as large as the validation
+     * set (all of Dr when smaller). Sampling the pairs before running the
+     * model (rather than mi_attacker_train_balanced over every Dr feature)
+     * costs |Dv| forward passes instead of |Dr|: 145k on Flickr30K. */
+    const int64_t n_mem = n_val < n_dr ? n_val : n_dr;
+    int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, seed);
+    int64_t *val_pairs = xmalloc((size_t)n_val * sizeof *val_pairs);
+    for (int64_t t = 0; t < n_val; t++) val_pairs[t] = t;
+    const int dim = e->mi_feature == MI_FEATURE_ENTROPY ? 1 : 2;
+    double *f_mem = xmalloc((size_t)(n_mem * dim) * sizeof(double));
+    double *f_val = xmalloc((size_t)(n_val * dim) * sizeof(double));
+    /* Item 5's control: the first Dr evaluation subset (|Df| pairs, drawn by
+     * data/deletion.c), the same Dr pairs the Df metric's first AUC uses. */
+    const int64_t n_ctrl = ctx->eval_sets.n_subsets >= 1 ? n_df : 0;
+    e->mi_ctrl_pairs = xmalloc((size_t)n_ctrl * sizeof *e->mi_ctrl_pairs);
+    if (n_ctrl) memcpy(e->mi_ctrl_pairs, ctx->eval_sets.dr_subsets, (size_t)n_ctrl * sizeof *e->mi_ctrl_pairs);
+    e->mi_df_before = xmalloc((size_t)(n_df * dim) * sizeof(double));
+    e->mi_ctrl_before = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
+    log_info("membership inference: attacker on the original model's ITM outputs (%lld validation pairs as "
+             "non-members, %lld Dr pairs as members)", (long long)n_val, (long long)n_mem);
+    int rc = mi_pair_features(e, original, &ctx->train, members, n_mem, batch, f_mem);
+    if (rc == 0) rc = mi_pair_features(e, original, &ctx->val, val_pairs, n_val, batch, f_val);
+    if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
+    if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
+    if (rc == 0 && !(e->mi_attacker = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &opt))) rc = -1;
+    free(members);
+    free(val_pairs);
+    free(f_mem);
+    free(f_val);
+    if (rc < 0) {
+        free(e->mi_ctrl_pairs);
+        free(e->mi_df_before);
+        free(e->mi_ctrl_before);
+        e->mi_ctrl_pairs = NULL;
+        e->mi_df_before = e->mi_ctrl_before = NULL;
+        return error_prefix("membership inference on the original model");
+    }
+    e->mi_dim = dim;
+    e->mi_n_df = n_df;
+    e->mi_n_ctrl = n_ctrl;
+    e->mi_df_pairs = ctx->eval_sets.df;
+    e->mi_n_val = n_val;
+    e->mi_n_members = n_mem;
+    e->mi_original_hash = params_hash(original);
+    log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f",
+             mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df));
+    return 0;
+}
+
+/* P_after and the MiReport of one model (§6.3 items 4-5). */
+static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out) {
+    const int64_t n_df = e->mi_n_df, n_ctrl = e->mi_n_ctrl;
+    const int dim = e->mi_dim;
+    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL)
+        /* θ0 itself: its features are the ones the attacker already holds. */
+        return mi_report_compute(e->mi_attacker, e->mi_df_before, e->mi_df_before, n_df, e->mi_ctrl_before,
+                                 e->mi_ctrl_before, n_ctrl, out);
+    double *df_after = xmalloc((size_t)(n_df * dim) * sizeof(double));
+    double *ctrl_after = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
+    const int batch = ctx->recipe.batch_eval;
+    int rc = mi_pair_features(e, m, &ctx->train, e->mi_df_pairs, n_df, batch, df_after);
+    if (rc == 0) rc = mi_pair_features(e, m, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, ctrl_after);
+    if (rc == 0)
+        rc = mi_report_compute(e->mi_attacker, e->mi_df_before, df_after, n_df, e->mi_ctrl_before, ctrl_after, n_ctrl,
+                               out);
+    free(df_after);
+    free(ctrl_after);
+    return rc;
+}
+
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds) {
+    CHECK(e->n < REPORT_MAX_MODELS, "too many models in one report");
+    log_info("evaluating %s", name);
+    RetrievalEvalOptions o = retrieval_eval_defaults();
+    o.k_test = ctx->recipe.k_test;
+    o.image_batch = o.text_batch = o.pair_batch = ctx->recipe.batch_eval;
+    RetrievalEvalResult dt;
+    if (retrieval_eval_run(m, &ctx->test, &o, &dt) < 0) return error_prefix("evaluating %s on the test split", name);
+    ForgetMetrics *fm = &e->forget[e->n];
+    if (forget_metrics_compute(m, &ctx->train, &ctx->eval_sets, &ctx->test, (uint64_t)ctx->flags.seed,
+                               ctx->recipe.batch_eval, 1, fm) < 0) {
+        retrieval_eval_result_free(&dt);
+        return error_prefix("evaluating %s on Df", name);
+    }
+    MiReport mi;
+    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi) < 0) {
+        forget_metrics_free(fm);
+        retrieval_eval_result_free(&dt);
+        return error_prefix("membership inference of %s", name);
+    }
+    e->n++;
+    ModelResult *row = run_report_add(&e->report, name);
+    model_result_set_dt(row, &dt);
+    model_result_set_forget(row, fm);
+    row->time_seconds = time_seconds;
+    if (e->n == 1) run_report_set_pairs(&e->report, fm);
+    log_info("%s: Dt R mean %.2f (TR %.2f, IR %.2f); Df %.2f; Df vs unseen %.2f", name, dt.recall.r_mean,
+             dt.recall.tr_mean, dt.recall.ir_mean, fm->df_reported, fm->df_vs_unseen);
+    if (e->mi_attacker) {
+        model_result_set_mi(row, &mi);
+        log_info("%s: MI ratio %.4f (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "
+                 "Dr control ratio %.4f)", name, mi.ratio, mi.p_before, mi.p_after, mi.per_sample_ratio,
+                 mi.hard_before, mi.hard_after, mi.control_ratio);
+    }
+    retrieval_eval_result_free(&dt);
+    return 0;
+}
+
+int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx) {
+    if (run_report_write(&e->report, ctx->run_dir) < 0) return -1;
+    printf("\n");
+    run_report_print_summary(&e->report, stdout);
+    if (ctx->method_summary[0]) printf("\n%s\n", ctx->method_summary);
+    printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->run_dir);
+    return 0;
+}

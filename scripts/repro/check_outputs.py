@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""Checks that a reproduction wrote every table and plot, well formed:
+REPORT.md has Tables 2-5 and Figure 2, each followed by the paper's; every
+cell of every method and available task holds "mean ± std" over all seeds;
+the CSVs parse and agree with the report; the PNGs are images of a readable
+size with something drawn; Figure 2 has at least four |Df| with positive
+times and a ratio to Retrain. Prints each problem; exit 1 when any.
+Usage: check_outputs.py RESULTS_DIR SEEDS"""
+import csv
+import os
+import re
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import catalog  # noqa: E402
+
+CELL = re.compile(r"^-?\d+\.\d+ ± \d+\.\d+$")
+# Tables 2 and 4: "Dt / Df" cells and the Df-vs-unseen column.
+PAIR = re.compile(r"^-?\d+\.\d+ ± \d+\.\d+( / -?\d+\.\d+ ± \d+\.\d+)?$")
+problems = []
+
+
+def problem(text):
+    problems.append(text)
+    print("FAIL:", text)
+
+
+def section(report, heading):
+    """The text from a '## <heading>' line to the next '## '."""
+    m = re.search(rf"^## {re.escape(heading)}.*?$(.*?)(?=^## |\Z)", report, re.M | re.S)
+    if not m:
+        problem(f"REPORT.md has no section '## {heading}'")
+        return ""
+    return m.group(1)
+
+
+def md_tables(text):
+    """Each Markdown table of a section: (header cells, {row label: cells})."""
+    tables, lines = [], text.splitlines()
+    k = 0
+    while k < len(lines):
+        if lines[k].startswith("| ") and k + 1 < len(lines) and lines[k + 1].startswith("|---"):
+            header = [c.strip() for c in lines[k].strip("|").split("|")]
+            rows = {}
+            k += 2
+            while k < len(lines) and lines[k].startswith("| "):
+                cells = [c.strip() for c in lines[k].strip().strip("|").split("|")]
+                rows[cells[0]] = cells[1:]
+                k += 1
+            tables.append((header, rows))
+        else:
+            k += 1
+    return tables
+
+
+def check_table(name, text, rows, pattern, n_paper_min=1):
+    tables = md_tables(text)
+    if len(tables) < 1 + n_paper_min:
+        problem(f"{name}: {len(tables)} tables in its section, expected ours and the paper's")
+        return
+    header, ours = tables[0]
+    for row in rows:
+        if row not in ours:
+            problem(f"{name}: no row {row}")
+            continue
+        cells = ours[row]
+        if len(cells) != len(header) - 1:
+            problem(f"{name} {row}: {len(cells)} cells for {len(header) - 1} columns")
+        for col, cell in zip(header[1:], cells):
+            if cell != "n/a" and not pattern.match(cell):
+                problem(f"{name} {row} / {col}: {cell!r} is not mean ± std over every seed")
+    if "paper" not in text:
+        problem(f"{name}: the paper's table is not labelled as the paper's")
+
+
+def check_png(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        problem(f"{path}: missing")
+        return
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        problem(f"{path}: not a PNG")
+        return
+    w, h = struct.unpack(">II", head[16:24])
+    if w < 600 or h < 400:
+        problem(f"{path}: {w}x{h} pixels, too small to read")
+    import matplotlib.image
+    pixels = matplotlib.image.imread(path)
+    if pixels.std() < 0.02:
+        problem(f"{path}: blank (pixel std {pixels.std():.4f})")
+
+
+def main(out, seeds):
+    path = os.path.join(out, "REPORT.md")
+    try:
+        with open(path) as f:
+            report = f.read()
+    except OSError as e:
+        problem(f"{path}: {e}")
+        return 1
+    methods = [m.row for m in catalog.METHODS]
+    check_table("Table 2", section(report, "Table 2"), ["Original"] + methods, PAIR)
+    check_table("Table 3", section(report, "Table 3"), methods, CELL)
+    check_table("Table 4", section(report, "Table 4"), [m.row for m in catalog.ABLATIONS], PAIR)
+    check_table("Table 5", section(report, "Table 5"), ["Original"] + methods + [m.row for m in catalog.ABLATIONS[1:]],
+                CELL)
+    fig = section(report, "Figure 2")
+    if "figure2.png" not in fig or not md_tables(fig):
+        problem("Figure 2: the section embeds no figure2.png or has no table of times")
+    for key in ("table2", "table3", "table4", "table5", "tables"):
+        with open(os.path.join(out, f"{key}.csv")) as f:
+            records = list(csv.DictReader(f))
+        if not records:
+            problem(f"{key}.csv: no rows")
+        for r in records:
+            if r["n"] != str(seeds) or not r["mean"]:
+                problem(f"{key}.csv: {r['row']} {r['task']} {r['column']} {r['metric']}: n={r['n']}, mean={r['mean']!r}")
+                break
+    with open(os.path.join(out, "figure2.csv")) as f:
+        points = list(csv.DictReader(f))
+    sizes = {p["df_images"] for p in points}
+    if len(sizes) < 4:
+        problem(f"figure2.csv: {len(sizes)} |Df| sizes, at least 4 expected")
+    for p in points:
+        if not p["time_s_mean"] or float(p["time_s_mean"]) <= 0 or p["n"] != str(seeds):
+            problem(f"figure2.csv: {p['row']} at {p['df_images']}: time {p['time_s_mean']!r} over n={p['n']}")
+        if p["row"] != "Retrain" and not p["ratio_to_retrain_mean"]:
+            problem(f"figure2.csv: {p['row']} at {p['df_images']}: no ratio to Retrain")
+    check_png(os.path.join(out, "figure2.png"))
+    pngs = re.findall(r"!\[[^\]]*\]\((tradeoff_[a-z0-9_]+\.png)\)", report)
+    if not pngs:
+        problem("REPORT.md embeds no Dt-vs-Df plot")
+    for name in pngs:
+        check_png(os.path.join(out, name))
+    for heading in ("Configuration", "Same deletion request"):
+        section(report, heading)
+    if "machine:" not in report or "seeds" not in report:
+        problem("REPORT.md does not name the machine and the seeds")
+    print(f"{out}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))

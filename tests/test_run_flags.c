@@ -1,0 +1,123 @@
+/* The run driver's flag and name checks (programs/run_driver.h): a recipe
+ * knob given as 0 or negative stops with the flag, the value, the valid range
+ * and the recipe's value; a common knob a program does not read is refused;
+ * --task and --model names that are unknown (or a task not built yet) stop;
+ * config.json records the values used, the recipe's where no flag was given
+ * (never the "not given" placeholder). All of it before the run writes a
+ * file: the rejected runs leave no run directory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "programs/run_driver.h"
+#include "tests/eval_world.h"
+#include "tests/test.h"
+
+typedef struct {
+    RunContext ctx;
+    CliFlag flags[RUN_COMMON_FLAGS + 1];
+    int batch_df;
+    CliSpec spec;
+} Setup;
+
+static const RunKnob KNOBS[] = {RUN_KNOB_DOUBLE("lr", unlearn_lr), RUN_KNOB_INT("epochs", unlearn_epochs),
+                                RUN_KNOB_INT("batch-df", unlearn_batch_df)};
+
+/* run_setup of a program with MultiDelete's knobs (or none) on the eval world. */
+static int setup(Setup *s, const char *out_name, int with_knobs, const char *const *args, int n_args) {
+    memset(s, 0, sizeof *s);
+    run_common_flags(&s->ctx.flags, s->flags);
+    s->flags[RUN_COMMON_FLAGS] = (CliFlag)CLI_FLAG_INT("batch-df", &s->batch_df, "0", "Df pairs per step");
+    s->spec = (CliSpec){"flags-test", "test", s->flags, RUN_COMMON_FLAGS + 1};
+    static char out[600], data[600], model[600];
+    char *argv[32] = {"flags-test", "--data", data, "--model", model, "--out", out, "--df-size", "2"};
+    int argc = 9;
+    snprintf(data, sizeof data, "%s", eval_world_dir());
+    snprintf(model, sizeof model, "models/configs/albef-tiny.json");
+    test_tmp_path(out, sizeof out, out_name);
+    for (int k = 0; k < n_args; k++) argv[argc++] = (char *)args[k];
+    if (cli_parse(&s->spec, argc, argv) != 0) return -1;
+    return run_setup(&s->ctx, "flags-test", &s->spec, with_knobs ? KNOBS : NULL, with_knobs ? 3 : 0);
+}
+
+static int dir_exists(const char *name) {
+    char path[600];
+    struct stat st;
+    return stat(test_tmp_path(path, sizeof path, name), &st) == 0;
+}
+
+/* Each bad value is refused with its reason, and nothing is written. */
+TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    const struct {
+        const char *args[2];
+        int with_knobs;
+        const char *expect;
+    } cases[] = {
+        {{"--lr", "0"}, 1, "--lr 0: must be > 0 (the recipe's value for albef-tiny on flickr30k is 1e-05"},
+        {{"--lr", "-0.001"}, 1, "--lr -0.001: must be > 0"},
+        {{"--epochs", "0"}, 1, "--epochs 0: must be >= 1 (the recipe's value for albef-tiny on flickr30k is 5"},
+        {{"--batch-df", "0"}, 1, "--batch-df 0: must be >= 1 (the recipe's value for albef-tiny on flickr30k is 16"},
+        {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
+        {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
+        {{"--task", "snli_ve"}, 1, "not built yet"},
+        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2)"},
+        {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        Setup s;
+        char name[32];
+        snprintf(name, sizeof name, "flags_bad_%zu", k);
+        int rc = setup(&s, name, cases[k].with_knobs, cases[k].args, 2);
+        ASSERT_MSG(rc < 0, "%s %s was accepted", cases[k].args[0], cases[k].args[1]);
+        ASSERT_MSG(strstr(error_message(), cases[k].expect) != NULL, "%s %s: %s", cases[k].args[0], cases[k].args[1],
+                   error_message());
+        ASSERT_MSG(!dir_exists(name), "%s %s: the rejected run wrote its directory", cases[k].args[0],
+                   cases[k].args[1]);
+        run_free(&s.ctx);
+    }
+}
+
+static double config_number(const cJSON *config, const char *section, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(config, section), key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -12345.0;
+}
+
+TEST(test_run_flags_config_json_records_the_values_used) {
+    Setup s;
+    const char *args[] = {"--epochs", "2"};
+    ASSERT_MSG(setup(&s, "flags_ok", 1, args, 2) == 0, "%s", error_message());
+    char path[1100];
+    run_path(&s.ctx, "config.json", path, sizeof path);
+    size_t n;
+    char *text = file_read_all(path, &n);
+    ASSERT(text != NULL);
+    cJSON *c = cJSON_Parse(text);
+    free(text);
+    ASSERT(c != NULL);
+    /* given: the flag's value, in the flags and the recipe */
+    ASSERT_NEAR(config_number(c, "flags", "epochs"), 2, 0);
+    ASSERT_NEAR(config_number(c, "recipe", "unlearn_epochs"), 2, 0);
+    /* not given: the recipe row's values (albef-tiny on flickr30k) */
+    ASSERT_NEAR(config_number(c, "flags", "lr"), 1e-5, 1e-12);
+    ASSERT_NEAR(config_number(c, "flags", "batch-df"), 16, 0);
+    ASSERT_NEAR(config_number(c, "flags", "k-test"), 16, 0);
+    ASSERT_NEAR(config_number(c, "recipe", "unlearn_lr"), 1e-5, 1e-12);
+    ASSERT_NEAR(s.ctx.recipe.unlearn_epochs, 2, 0);
+    ASSERT_NEAR(s.ctx.flags.lr, 1e-5, 1e-12);
+    ASSERT(strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "flags"), "task")->valuestring, "flickr30k") == 0);
+    cJSON_Delete(c);
+    run_free(&s.ctx);
+
+    /* a program without the knob leaves the common flag out of config.json */
+    ASSERT_MSG(setup(&s, "flags_no_knobs", 0, NULL, 0) == 0, "%s", error_message());
+    ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "lr") == NULL);
+    ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "k-test") != NULL);
+    run_free(&s.ctx);
+}
