@@ -6,6 +6,7 @@
 #include "autograd/device_kernels.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
 
@@ -134,6 +135,27 @@ int64_t params_count_trainable(const ParamSet *ps) {
     for (int k = 0; k < ps->count; k++)
         if (ps->items[k]->requires_grad) n += tensor_numel(ps->items[k]);
     return n;
+}
+
+int params_find_nonfinite(const ParamSet *ps, int64_t *element) {
+    const float *host = ps->values;
+    float *copy = NULL;
+    if (ps->device != DEVICE_CPU) {
+        copy = xmalloc((size_t)(ps->total > 0 ? ps->total : 1) * sizeof *copy);
+        device_copy(copy, DEVICE_CPU, ps->values, ps->device, (size_t)ps->total * sizeof *copy);
+        host = copy;
+    }
+    int found = -1;
+    for (int k = 0; k < ps->count && found < 0; k++) {
+        const Tensor *t = ps->items[k];
+        int64_t at = finite_first_bad_f32(host + params_offset(ps, t), tensor_numel(t));
+        if (at >= 0) {
+            found = k;
+            if (element) *element = at;
+        }
+    }
+    free(copy);
+    return found;
 }
 
 void params_copy_values(ParamSet *dst, const ParamSet *src) {

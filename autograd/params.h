@@ -62,6 +62,10 @@ int64_t params_offset(const ParamSet *ps, const Tensor *p);
 void params_set_trainable_all(ParamSet *ps, int trainable);
 int params_set_trainable_prefixes(ParamSet *ps, const char *const *prefixes, int trainable);
 int64_t params_count_trainable(const ParamSet *ps);
+/* The first parameter holding NaN or ±inf (its index in items, and in
+ * *element its first such element), or -1 when every value is finite. Reads
+ * a device copy through the host. */
+int params_find_nonfinite(const ParamSet *ps, int64_t *element);
 /* Copies values from src to dst; both must hold the same names and shapes. */
 void params_copy_values(ParamSet *dst, const ParamSet *src);
 /* Exponential moving average ema <- mu·ema + (1 - mu)·online over ema's values,

@@ -16,8 +16,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "models/albef_cls.h"
-#include "models/albef_cls_multidelete.h"
+#include "models/task_cls.h"
 #include "nn/optim.h"
+#include "unlearn/multidelete_loss.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -34,11 +35,11 @@ typedef struct {
 static HostBatch host_batch(int n, int S, int L, int vocab, uint64_t stream) {
     HostBatch h = {.n = n, .S = S, .L = L};
     Rng r = rng_make(7, stream);
-    for (int k = 0; k < 2; k++) {
-        h.images[k] = malloc((size_t)n * 3 * S * S * sizeof(float));
-        CHECK(h.images[k], "out of memory");
-        for (int64_t e = 0; e < (int64_t)n * 3 * S * S; e++) h.images[k][e] = rng_normal(&r);
-    }
+    const int64_t per = (int64_t)n * 3 * S * S;
+    h.images[0] = malloc((size_t)(2 * per) * sizeof(float)); /* left images, then right: one block */
+    CHECK(h.images[0], "out of memory");
+    h.images[1] = h.images[0] + per;
+    for (int64_t e = 0; e < 2 * per; e++) h.images[0][e] = rng_normal(&r);
     h.ids = malloc((size_t)n * L * sizeof(int32_t));
     h.mask = malloc((size_t)n * L * sizeof(int32_t));
     CHECK(h.ids && h.mask, "out of memory");
@@ -51,19 +52,19 @@ static HostBatch host_batch(int n, int S, int L, int vocab, uint64_t stream) {
 
 static void host_batch_free(HostBatch *h) {
     free(h->images[0]);
-    free(h->images[1]);
     free(h->ids);
     free(h->mask);
 }
 
-/* Tensor records over the host arrays (the arena drops records each step). */
-static AlbefClsBatch to_tensors(const HostBatch *h) {
+/* Tensor records over the host arrays (the arena drops records each step):
+ * the task's batch, both images as one [2n] block. */
+static TaskBatch to_tensors(const HostBatch *h) {
     AlbefClsBatch b = {0};
     b.image0 = tensor_wrap(DTYPE_F32, SHAPE(h->n, 3, h->S, h->S), h->images[0]);
     b.image1 = tensor_wrap(DTYPE_F32, SHAPE(h->n, 3, h->S, h->S), h->images[1]);
     b.text_ids = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids);
     b.text_mask = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask);
-    return b;
+    return task_cls_batch(&b, tensor_wrap(DTYPE_F32, SHAPE(2 * h->n, 3, h->S, h->S), h->images[0]));
 }
 
 int main(int argc, char **argv) {
@@ -105,7 +106,10 @@ int main(int argc, char **argv) {
     AdamW opt;
     adamw_init(&opt, &un.params, 0.9f, 0.999f, 1e-8f, 0.02f);
     HostBatch hdf = host_batch(b, img, txt, vocab, 1), hdr = host_batch(b, img, txt, vocab, 2);
-    AlbefClsMdOptions mo = albef_cls_md_default_options();
+    MultiDeleteOptions mo = multidelete_default_options();
+    Task task;
+    task_cls_init(&task, ALBEF_TASK_NLVR2, &cfg, NULL, NULL, NULL, NULL, 0);
+    TaskModel tun = task_cls_wrap(&un), tori = task_cls_wrap(&ori);
     int32_t *perm = malloc((size_t)b * sizeof *perm);
     double *times = malloc((size_t)(iters > 0 ? iters : 1) * sizeof *times);
     CHECK(perm && times, "out of memory");
@@ -117,9 +121,9 @@ int main(int argc, char **argv) {
         rng_shuffle_i64(&r, order, b);
         for (int i = 0; i < b; i++) perm[i] = (int32_t)order[i];
         double t0 = clock_seconds();
-        AlbefClsBatch df = to_tensors(&hdf), dr = to_tensors(&hdr);
-        AlbefClsMdTerms terms;
-        Tensor *loss = albef_cls_multidelete_loss(&un, &ori, &df, &dr, perm, &mo, &terms);
+        TaskBatch df = to_tensors(&hdf), dr = to_tensors(&hdr);
+        MultiDeleteTerms terms;
+        Tensor *loss = multidelete_loss(&task, &tun, &tori, &df, &dr, perm, &mo, &terms);
         autograd_backward(loss);
         adamw_step(&opt, 1e-5f);
         params_zero_grad(&un.params);
@@ -135,6 +139,7 @@ int main(int argc, char **argv) {
     host_batch_free(&hdf);
     host_batch_free(&hdr);
     adamw_free(&opt);
+    task.free(&task);
     albef_cls_free(&un);
     albef_cls_free(&ori);
     return 0;

@@ -1,9 +1,10 @@
 /* bin/learn_cls: how well a tiny ALBEF learns the synthetic SNLI-VE or NLVR2
  * world (bin/mkdata), and whether it needs the images to do so.
  *
- *   bin/learn_cls --task snli_ve|nlvr2 --data DIR [--steps N] [--batch B] [--lr LR]
+ *   bin/learn_cls --task snli_ve|nlvr2 --data DIR [--init RETRIEVAL.safetensors] [--steps N] ...
  *
- * Trains from a random init with the task loss (CE + momentum distillation,
+ * Trains from a random init (or encoders from a retrieval ALBEF trained on the
+ * same world, as LAVIS starts from ALBEF.pth) with the task loss (CE + momentum distillation,
  * models/albef_cls.h; NLVR2 with the left/right swap augmentation) and prints
  * the test accuracy against chance, then the same model's accuracy when the
  * images are taken from other test items (every image; NLVR2 also each image
@@ -19,8 +20,8 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/cls_set.h"
-#include "data/nlvr2.h"
 #include "models/albef_cls.h"
+#include "models/cls_batch.h"
 #include "nn/optim.h"
 
 /* Which images a batch shows: the item's own, or another item's (ablation). */
@@ -29,51 +30,22 @@ typedef struct {
     const int64_t *perm;
 } ImageSource;
 
-/* Batch of items idx[0..B): pixels, tokens (NLVR2 training: the swap of §3.3
- * drawn from Philox (seed, step)), labels. */
-static AlbefClsBatch make_batch(const ClsSet *s, const Tokenizer *tok, const int64_t *idx, int B, int train,
-                                uint64_t seed, uint64_t step, const ImageSource *src) {
-    int S = s->image_size, L = s->max_len, per = s->images_per_item;
-    AlbefClsBatch b = {0};
-    Tensor *img[2] = {NULL, NULL};
-    for (int k = 0; k < per; k++) img[k] = tensor_new(DTYPE_F32, SHAPE(B, 3, S, S));
-    b.text_ids = tensor_new(DTYPE_I32, SHAPE(B, L));
-    b.text_mask = tensor_new(DTYPE_I32, SHAPE(B, L));
-    b.labels = tensor_new(DTYPE_I32, SHAPE(B));
-    Rng rng = rng_make(seed, 0x6e6c7672ULL + step);
-    for (int i = 0; i < B; i++) {
-        int64_t t = idx[i];
-        int swap = 0;
-        int32_t *ids = tensor_i32(b.text_ids) + (int64_t)i * L, *mask = tensor_i32(b.text_mask) + (int64_t)i * L;
-        if (train && per == 2) {
-            char text[1024];
-            swap = nlvr2_swap_sentence(s->sentences[t], rng_uniform(&rng), text, sizeof text);
-            error_exit_if(cls_set_encode(s, tok, text, ids, mask));
-        } else {
-            memcpy(ids, s->ids + t * L, (size_t)L * sizeof *ids);
-            memcpy(mask, s->mask + t * L, (size_t)L * sizeof *mask);
-        }
-        for (int k = 0; k < per; k++) {
-            int64_t owner = src && src->other[k] ? src->perm[t] : t;
-            int64_t image = s->item_images[owner * per + (swap ? 1 - k : k)];
-            error_exit_if(cls_set_pixels(s, image, IMAGE_AUG_NONE, seed, 0, tensor_f32(img[k]) + (int64_t)i * 3 * S * S));
-        }
-        tensor_i32(b.labels)[i] = s->labels[t];
-    }
-    b.image0 = img[0];
-    b.image1 = img[1];
-    return b;
-}
-
 static double accuracy(AlbefCls *m, const ClsSet *s, const Tokenizer *tok, const ImageSource *src) {
     const int B = 64;
-    int64_t correct = 0, idx[64];
+    int64_t correct = 0, idx[64], other[64];
     albef_cls_set_mode(m, 0, 0);
     int prev = autograd_set_enabled(0);
     for (int64_t at = 0; at < s->n; at += B) {
         int n = (int)(s->n - at < B ? s->n - at : B);
         for (int i = 0; i < n; i++) idx[i] = at + i;
-        AlbefClsBatch b = make_batch(s, tok, idx, n, 0, 0, 0, src);
+        AlbefClsBatch b, o;
+        error_exit_if(cls_batch_make(s, tok, idx, n, IMAGE_AUG_NONE, 0, 0, 0, &b, NULL));
+        if (src) { /* the same texts over the images of other items */
+            for (int i = 0; i < n; i++) other[i] = src->perm[at + i];
+            error_exit_if(cls_batch_make(s, tok, other, n, IMAGE_AUG_NONE, 0, 0, 0, &o, NULL));
+            if (src->other[0]) b.image0 = o.image0;
+            if (src->other[1]) b.image1 = o.image1;
+        }
         const float *logits = tensor_f32(albef_cls_forward(m, &b).logits);
         for (int i = 0; i < n; i++) {
             int best = 0;
@@ -88,7 +60,7 @@ static double accuracy(AlbefCls *m, const ClsSet *s, const Tokenizer *tok, const
 }
 
 int main(int argc, char **argv) {
-    const char *task_name, *data, *config;
+    const char *task_name, *data, *config, *init;
     int steps, batch, seed;
     double lr;
     CliFlag flags[] = {
@@ -99,6 +71,7 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("batch", &batch, "32", "training batch"),
         CLI_FLAG_FLOAT("lr", &lr, "3e-4", "AdamW learning rate (constant)"),
         CLI_FLAG_INT("seed", &seed, "1", "seed of the init, the batches and the swaps"),
+        CLI_FLAG_STRING("init", &init, "", "start the encoders from this retrieval ALBEF checkpoint (default: random)"),
     };
     CliSpec spec = {"learn_cls", "Trains a tiny ALBEF on a synthetic SNLI-VE / NLVR2 world and reports accuracy.",
                     flags, CLI_COUNT(flags)};
@@ -126,6 +99,7 @@ int main(int argc, char **argv) {
 
     AlbefCls m;
     albef_cls_init(&m, &cfg, task, (uint64_t)seed);
+    if (init[0]) error_exit_if(albef_cls_init_from_albef(&m, init));
     AdamW opt;
     adamw_init(&opt, &m.params, 0.9f, 0.999f, 1e-8f, 0.02f);
     adamw_use_lavis_decay_groups(&opt);
@@ -142,7 +116,10 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < batch; i++) idx[i] = order[at * batch + i];
         at++;
-        AlbefClsBatch b = make_batch(&train, tok, idx, batch, 1, (uint64_t)seed, (uint64_t)step, NULL);
+        AlbefClsBatch b;
+        /* eval transform (no flips: the world's hypotheses name left and right), NLVR2's swap of §3.3 */
+        error_exit_if(cls_batch_make(&train, tok, idx, batch, IMAGE_AUG_NONE, nlvr, (uint64_t)seed, (uint64_t)step,
+                                     &b, NULL));
         albef_cls_set_mode(&m, 1, (uint64_t)seed * 1000003u + (uint64_t)step);
         float alpha = model_config_alpha_at(&cfg, (int)(step / per_epoch), step % per_epoch, per_epoch);
         AlbefClsLossOutput out;
@@ -166,6 +143,7 @@ int main(int argc, char **argv) {
     rng_shuffle_i64(&r, perm, test.n);
     double acc = accuracy(&m, &test, tok, NULL);
     ImageSource all = {{1, 1}, perm}, left = {{1, 0}, perm}, right = {{0, 1}, perm};
+    printf("init: %s\n", init[0] ? init : "random");
     printf("%s: %lld train items, %d steps of %d in %.0f s; test (%lld items): accuracy %.3f, chance %.3f\n",
            task_name, (long long)train.n, steps, batch, train_s, (long long)test.n, acc, 1.0 / m.n_classes);
     printf("  images from other test items: %.3f\n", accuracy(&m, &test, tok, &all));

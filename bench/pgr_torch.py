@@ -69,9 +69,9 @@ def main():
                            i=lin(c["text_ffn_hidden"], T), out=lin(T, c["text_ffn_hidden"]),
                            ln2=[torch.ones(T).requires_grad_(), torch.zeros(T).requires_grad_()]))
     f1, f2 = lin(FH, 2 * G + T), lin(FD, FH)
-    c1, c2 = lin(CH, 2 * G + T + FD), lin(2, CH)
+    c1g, c1, c2 = param(CH, 2 * G), lin(CH, T + FD), lin(2, CH)
     params = [node_emb, word, pos] + emb_ln + [p for g in gcn for p in g] + \
-        [p for ly in layers for v in ly.values() for p in v] + f1 + f2 + c1 + c2
+        [p for ly in layers for v in ly.values() for p in v] + f1 + f2 + [c1g] + c1 + c2
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
     eps, dh = c["text_ln_eps"], T // H
 
@@ -93,7 +93,7 @@ def main():
             h = F.layer_norm(h + F.linear(F.gelu(F.linear(h, *ly["i"])), *ly["out"]), (T,), *ly["ln2"], eps)
         ut = h[:, 0]
         z = F.linear(F.relu(F.linear(torch.cat([ug, ut], 1), *f1)), *f2)
-        logits = F.linear(F.relu(F.linear(torch.cat([ug, ut, z], 1), *c1)), *c2)
+        logits = F.linear(F.relu(ug @ c1g.t() + F.linear(torch.cat([ut, z], 1), *c1)), *c2)
         F.cross_entropy(logits, labels).backward()
         opt.step()
 

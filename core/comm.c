@@ -158,6 +158,35 @@ void comm_barrier(void) {
     if (comm_size() > 1) comm_mpi_barrier();
 }
 
+void comm_shard_rows(int64_t n, int64_t block, int64_t *lo, int64_t *hi) {
+    CHECK(block > 0 && n >= 0, "comm_shard_rows(%lld, %lld)", (long long)n, (long long)block);
+    int64_t blocks = (n + block - 1) / block, R = comm_size(), r = comm_rank();
+    int64_t first = blocks * r / R, last = blocks * (r + 1) / R;
+    *lo = first * block < n ? first * block : n;
+    *hi = last * block < n ? last * block : n;
+}
+
+void comm_allgather_rows_f32(float *buf, int64_t n, int64_t row_elems, int64_t block) {
+    int R = comm_size();
+    if (R == 1) return;
+    /* Equal counts for the all-gather: every rank sends its rows padded to the longest shard. */
+    int64_t blocks = (n + block - 1) / block, most = ((blocks + R - 1) / R) * block * row_elems;
+    int64_t lo, hi;
+    comm_shard_rows(n, block, &lo, &hi);
+    float *send = calloc((size_t)(most > 0 ? most : 1), sizeof *send);
+    float *recv = malloc((size_t)(most > 0 ? most * R : 1) * sizeof *recv);
+    CHECK(send && recv, "out of memory gathering %lld rows of %lld", (long long)n, (long long)row_elems);
+    memcpy(send, buf + lo * row_elems, (size_t)((hi - lo) * row_elems) * sizeof *buf);
+    comm_mpi_allgather(send, recv, most, COMM_TYPE_F32);
+    for (int q = 0; q < R; q++) {
+        int64_t qlo = blocks * q / R * block, qhi = blocks * (q + 1) / R * block;
+        if (qhi > n) qhi = n;
+        if (qlo < qhi) memcpy(buf + qlo * row_elems, recv + q * most, (size_t)((qhi - qlo) * row_elems) * sizeof *buf);
+    }
+    free(send);
+    free(recv);
+}
+
 void comm_allreduce_start(Device device, float *x, int64_t n, CommReduce op) {
     switch (route(device, "all-reduce")) {
     case ROUTE_DEVICE:

@@ -94,6 +94,15 @@ void comm_allgather_f32(Device device, const float *send, float *recv, int64_t n
 void comm_allgather_i64(const int64_t *send, int64_t *recv, int64_t n);
 void comm_barrier(void);
 
+/* ---- sharded work (evaluation) ----
+ * n rows processed in blocks of `block` rows (batches): this rank's rows
+ * [*lo, *hi), whole blocks, contiguous, in rank order, so every row is
+ * computed in the same batch as one process computes it. */
+void comm_shard_rows(int64_t n, int64_t block, int64_t *lo, int64_t *hi);
+/* buf [n, row_elems] on the host, this rank's rows of comm_shard_rows(n,
+ * block) filled: fills every other row from the rank that computed it. */
+void comm_allgather_rows_f32(float *buf, int64_t n, int64_t row_elems, int64_t block);
+
 /* ---- non-blocking all-reduce (gradient buckets) ----
  * start queues an all-reduce of x in place and returns; the buffer must not be
  * touched until finish. finish completes every started one, in start order,

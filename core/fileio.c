@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/xalloc.h"
 
 /* Reads to the end instead of trusting ftell: a directory opens and "seeks"
  * on Linux (ftell then says LONG_MAX), and a pipe has no size at all. */
@@ -93,6 +94,42 @@ int file_write_atomic(const char *path, const void *data, size_t size) {
     if (atomic_open(&f, path) < 0) return -1;
     if (size && fwrite(data, 1, size, f.fp) != size) return atomic_fail(&f);
     return atomic_commit(&f);
+}
+
+int file_fnv1a(uint64_t *h, const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return error_set("%s: %s", path, strerror(errno));
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) *h = fnv1a_bytes(*h, buf, n);
+    int bad = ferror(fp);
+    fclose(fp);
+    return bad ? error_set("%s: read failed", path) : 0;
+}
+
+static void checksum_text(uint64_t h, char text[32]) { snprintf(text, 32, "%016llx\n", (unsigned long long)h); }
+
+int file_checksum_write(const char *path) {
+    uint64_t h = FNV1A_INIT;
+    if (file_fnv1a(&h, path) < 0) return -1;
+    char sum_path[4200], text[32];
+    snprintf(sum_path, sizeof sum_path, "%s.fnv1a", path);
+    checksum_text(h, text);
+    return file_write_atomic(sum_path, text, strlen(text));
+}
+
+int file_checksum_ok(const char *path) {
+    char sum_path[4200], have[32];
+    snprintf(sum_path, sizeof sum_path, "%s.fnv1a", path);
+    if (!file_exists(sum_path)) return 0;
+    size_t n;
+    char *want = file_read_all(sum_path, &n);
+    uint64_t h = FNV1A_INIT;
+    int ok = want && file_fnv1a(&h, path) == 0;
+    checksum_text(h, have);
+    ok = ok && strcmp(want, have) == 0;
+    free(want);
+    return ok;
 }
 
 int file_exists(const char *path) {

@@ -4,6 +4,7 @@
 #define CORE_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Reads a whole file into a NUL-terminated malloc'ed buffer; NULL with
@@ -29,6 +30,15 @@ void atomic_abort(AtomicFile *f);
 int atomic_fail(AtomicFile *f);
 
 int file_exists(const char *path);
+/* Continues the FNV-1a hash *h (core/xalloc.h) over a file's bytes: the
+ * checksum of files this project wrote itself (it detects corruption, not
+ * tampering). 0, or -1 with error_set when it cannot be read. */
+int file_fnv1a(uint64_t *h, const char *path);
+/* A file's checksum kept beside it in "<path>.fnv1a" (written atomically after
+ * the file): file_checksum_ok() is 1 only when both exist and agree, so a
+ * damaged, truncated or unfinished file (a cache entry) is told apart. */
+int file_checksum_write(const char *path);
+int file_checksum_ok(const char *path);
 /* mkdir -p. 0 or -1 with error_set. */
 int make_dirs(const char *path);
 

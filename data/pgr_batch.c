@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/error.h"
 #include "nn/gcn.h"
 
@@ -90,4 +91,29 @@ void pgr_batch_free(PgrBatch *b) {
     csr_free(&b->adj);
     csr_free(&b->pool);
     memset(b, 0, sizeof *b);
+}
+
+static void *to_arena(void *p, size_t bytes) {
+    void *q = arena_alloc(arena_activations(), bytes ? bytes : 1);
+    memcpy(q, p, bytes);
+    free(p);
+    return q;
+}
+
+static void csr_to_arena(CsrMatrix *m) {
+    m->row_ptr = to_arena((void *)m->row_ptr, (size_t)(m->rows + 1) * sizeof *m->row_ptr);
+    m->col_idx = to_arena((void *)m->col_idx, (size_t)m->nnz * sizeof *m->col_idx);
+    m->values = to_arena((void *)m->values, (size_t)m->nnz * sizeof *m->values);
+}
+
+void pgr_batch_move_to_arena(PgrBatch *b) {
+    size_t bl = (size_t)(b->B * b->L) * sizeof(int32_t);
+    b->ids = to_arena(b->ids, bl);
+    b->mask = to_arena(b->mask, bl);
+    b->labels = to_arena(b->labels, (size_t)b->B * sizeof(int32_t));
+    b->node_global = to_arena(b->node_global, (size_t)b->n_nodes * sizeof(int32_t));
+    b->targets = to_arena(b->targets, (size_t)(2 * b->B) * sizeof(int32_t));
+    b->tokens = to_arena(b->tokens, (size_t)b->n_tokens * sizeof(int32_t));
+    csr_to_arena(&b->adj);
+    csr_to_arena(&b->pool);
 }

@@ -34,5 +34,9 @@ typedef struct {
 void pgr_batch_build(PgrBatch *b, const PgrSamples *s, const int64_t *idx, int64_t n, int L,
                      const int32_t *node_tokens, const int32_t *node_token_count, int name_len);
 void pgr_batch_free(PgrBatch *b);
+/* Moves the batch's arrays into the CPU activation arena (and frees the
+ * heap copies): the batch then lives until autograd_step_end(), as the
+ * tensors built from it, and must not be passed to pgr_batch_free. */
+void pgr_batch_move_to_arena(PgrBatch *b);
 
 #endif

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
-#include "core/hash.h"
+#include "core/xalloc.h"
 #include "data/caption.h"
 #include "data/transform.h"
 
@@ -106,20 +106,20 @@ int retrieval_set_pixels(const RetrievalSet *s, int64_t image, ImageAugment aug,
 
 int retrieval_set_fingerprint(const RetrievalSet *s, uint64_t *h) {
     const Flickr30kSplit *sp = &s->split;
-    *h = hash_bytes(*h, &sp->n_images, sizeof sp->n_images);
+    *h = fnv1a_bytes(*h, &sp->n_images, sizeof sp->n_images);
     for (int64_t i = 0; i < sp->n_images; i++) {
         struct stat st;
         if (stat(sp->image_paths[i], &st) != 0)
             return error_set("%s: %s", sp->image_paths[i], strerror(errno));
         int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-        *h = hash_string(*h, sp->image_paths[i]);
-        *h = hash_string(*h, sp->image_keys[i]);
-        *h = hash_bytes(*h, facts, sizeof facts);
+        *h = fnv1a_bytes(*h, sp->image_paths[i], strlen(sp->image_paths[i]) + 1);
+        *h = fnv1a_bytes(*h, sp->image_keys[i], strlen(sp->image_keys[i]) + 1);
+        *h = fnv1a_bytes(*h, facts, sizeof facts);
     }
-    *h = hash_bytes(*h, &sp->n_texts, sizeof sp->n_texts);
-    *h = hash_bytes(*h, &s->max_len, sizeof s->max_len);
-    *h = hash_bytes(*h, sp->txt2img, (size_t)sp->n_texts * sizeof *sp->txt2img);
-    *h = hash_bytes(*h, s->ids, (size_t)(sp->n_texts * s->max_len) * sizeof *s->ids);
-    *h = hash_bytes(*h, s->mask, (size_t)(sp->n_texts * s->max_len) * sizeof *s->mask);
+    *h = fnv1a_bytes(*h, &sp->n_texts, sizeof sp->n_texts);
+    *h = fnv1a_bytes(*h, &s->max_len, sizeof s->max_len);
+    *h = fnv1a_bytes(*h, sp->txt2img, (size_t)sp->n_texts * sizeof *sp->txt2img);
+    *h = fnv1a_bytes(*h, s->ids, (size_t)(sp->n_texts * s->max_len) * sizeof *s->ids);
+    *h = fnv1a_bytes(*h, s->mask, (size_t)(sp->n_texts * s->max_len) * sizeof *s->mask);
     return 0;
 }

@@ -40,7 +40,7 @@ void retrieval_set_free(RetrievalSet *s);
 int retrieval_set_pixels(const RetrievalSet *s, int64_t image, ImageAugment aug, uint64_t seed, uint64_t epoch,
                          float *out_chw);
 
-/* Continues hash *h over everything of the split a model trained on it depends
+/* Continues the FNV-1a hash *h (core/xalloc.h) over everything of the split a model trained on it depends
  * on: each image's path, size and modification time (cheap, and a replaced
  * or edited image changes it), the tokenised captions and their masks, the
  * text-image map and the deletion keys. -1 with error_set when an image file

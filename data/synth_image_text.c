@@ -18,8 +18,8 @@
 
 #define NLVR_STREAM (4ull << 40)
 
-SynthImageTextOptions synth_image_text_defaults(void) {
-    return (SynthImageTextOptions){
+int synth_image_text_world(const char *name, SynthImageTextOptions *out) {
+    SynthImageTextOptions o = {
         .seed = 42,
         .train_images = 1000,
         .val_images = 150,
@@ -29,7 +29,24 @@ SynthImageTextOptions synth_image_text_defaults(void) {
         .nlvr_pairs_percent = 100,
         .jpeg_quality = 95,
         .vocab_size = 1000,
+        .emblem_percent = 0,
+        .emblem_captions = 0,
     };
+    if (strcmp(name, "longtail") == 0) {
+        o.train_images = 800;
+        o.emblem_percent = 100;
+        o.emblem_captions = 2;
+    } else if (strcmp(name, "scenes") != 0) {
+        return error_set("synthetic world \"%s\": unknown (known: %s)", name, SYNTH_WORLD_NAMES);
+    }
+    *out = o;
+    return 0;
+}
+
+SynthImageTextOptions synth_image_text_defaults(void) {
+    SynthImageTextOptions o;
+    CHECK(synth_image_text_world(SYNTH_WORLD_DEFAULT, &o) == 0, "the default world has options");
+    return o;
 }
 
 typedef struct {
@@ -62,6 +79,7 @@ static cJSON *scene_json(const SynthScene *s, const char *image, const char *spl
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "image", image);
     cJSON_AddStringToObject(o, "split", split);
+    if (s->emblem.present) cJSON_AddStringToObject(o, "emblem", s->emblem.name);
     cJSON *objs = cJSON_AddArrayToObject(o, "objects");
     for (int i = 0; i < s->n; i++) {
         const SynthObject *b = &s->obj[i];
@@ -79,6 +97,10 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
     if (opt->train_images < 2 || opt->val_images < 2 || opt->test_images < 2)
         return error_set("synthetic world: need at least 2 images per split (got %d/%d/%d)", opt->train_images,
                          opt->val_images, opt->test_images);
+    if (opt->emblem_percent < 0 || opt->emblem_percent > 100 || opt->emblem_captions < 0 ||
+        opt->emblem_captions > SYNTH_CAPTIONS_PER_IMAGE)
+        return error_set("synthetic world: emblem share %d%% outside 0..100 or emblem captions %d outside 0..%d",
+                         opt->emblem_percent, opt->emblem_captions, SYNTH_CAPTIONS_PER_IMAGE);
     if (opt->image_size < 16 || opt->image_size > 1024)
         return error_set("synthetic world: image size %d outside 16..1024", opt->image_size);
     if (opt->nlvr_pairs_percent < 0 || opt->nlvr_pairs_percent > 10000)
@@ -116,6 +138,7 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
             id_text(i, id, sizeof id);
             snprintf(image, sizeof image, "%s.jpg", id);
             synth_scene_sample(opt->seed, i, &scenes[i]);
+            synth_emblem_sample(opt->seed, i, opt->emblem_percent, &scenes[i].emblem);
             synth_scene_render(&scenes[i], opt->image_size, image_u8(&img));
             snprintf(path, sizeof path, "%s/%s", images_dir, image);
             if (image_write_jpeg(path, &img, opt->jpeg_quality) < 0) {
@@ -126,6 +149,7 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
             cJSON_AddItemToArray(scene_list, scene_json(&scenes[i], image, split_names[sp]));
             char caps[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX];
             synth_captions(&scenes[i], opt->seed, i, caps);
+            synth_captions_name_emblem(&scenes[i], opt->seed, i, opt->emblem_captions, caps);
             if (sp == 0) { /* §6.1: train holds one record per caption */
                 for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) {
                     cJSON *r = cJSON_CreateObject();

@@ -100,6 +100,8 @@ void synth_scene_render(const SynthScene *s, int size, uint8_t *rgb) {
                     const uint8_t *c = s->background;
                     for (int i = 0; i < s->n; i++) /* objects never overlap; last one wins anyway */
                         if (synth_object_contains(&s->obj[i], x, y)) c = s->obj[i].rgb;
+                    const uint8_t *e = synth_emblem_colour_at(&s->emblem, x, y); /* in a corner no object reaches */
+                    if (e) c = e;
                     for (int k = 0; k < 3; k++) acc[k] += c[k];
                 }
             }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "data/synth_emblem.h"
+
 typedef enum { SHAPE_CIRCLE, SHAPE_SQUARE, SHAPE_TRIANGLE, SHAPE_DIAMOND, SHAPE_CROSS, SYNTH_N_SHAPES } SynthShape;
 typedef enum {
     COLOUR_RED, COLOUR_GREEN, COLOUR_BLUE, COLOUR_YELLOW,
@@ -30,10 +32,12 @@ typedef struct {
     int n;              /* 2..4 */
     SynthObject obj[SYNTH_MAX_OBJECTS];
     uint8_t background[3];
+    SynthEmblem emblem; /* the long-tail world's rare concept; absent (zeroed) in a plain scene */
 } SynthScene;
 
-/* Scene `index` of the world with `seed`. No two objects share (colour, shape),
- * so "the red circle" always names one object; positions are distinct. */
+/* Scene `index` of the world with `seed`, without an emblem (synth_emblem_sample
+ * adds one). No two objects share (colour, shape), so "the red circle" always
+ * names one object; positions are distinct. */
 void synth_scene_sample(uint64_t seed, int64_t index, SynthScene *out);
 
 /* Rasterises onto an RGB buffer of size x size x 3 with 4x4 supersampling per

@@ -6,6 +6,7 @@
 
 #define CAPTION_STREAM (2ull << 40)
 #define VE_STREAM (3ull << 40)
+#define EMBLEM_CAPTION_STREAM (6ull << 40)
 
 const char *const synth_number_words[6] = {"zero", "one", "two", "three", "four", "five"};
 const char *const synth_unobservable[6] = {"made of wood", "very heavy", "made of paper",
@@ -133,6 +134,25 @@ void synth_captions(const SynthScene *sc, uint64_t seed, int64_t index, char out
         Str s = {out[c], SYNTH_TEXT_MAX, 0};
         out[c][0] = '\0';
         caption_style(&s, &r, sc, styles[c]);
+    }
+}
+
+void synth_captions_name_emblem(const SynthScene *sc, uint64_t seed, int64_t index, int n_captions,
+                                char out[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX]) {
+    static const char *const forms[3] = {"the %s emblem and ", "a %s emblem, ", "%s emblem in a corner, "};
+    if (!sc->emblem.present) return;
+    Rng r = rng_make(seed, EMBLEM_CAPTION_STREAM + (uint64_t)index);
+    int which[SYNTH_CAPTIONS_PER_IMAGE] = {0, 1, 2, 3, 4};
+    shuffle_int(&r, which, SYNTH_CAPTIONS_PER_IMAGE);
+    if (n_captions > SYNTH_CAPTIONS_PER_IMAGE) n_captions = SYNTH_CAPTIONS_PER_IMAGE;
+    for (int k = 0; k < n_captions; k++) {
+        /* The name first: max_text_len truncation then cuts the caption's tail, never the rare word. */
+        char *c = out[which[k]], old[SYNTH_TEXT_MAX];
+        memcpy(old, c, SYNTH_TEXT_MAX);
+        Str s = {c, SYNTH_TEXT_MAX, 0};
+        c[0] = '\0';
+        put(&s, forms[rng_below(&r, 3)], sc->emblem.name);
+        put(&s, "%s", old);
     }
 }
 

@@ -21,6 +21,12 @@
 /* The 5 captions of scene `index` (one per template family, in a per-image order). */
 void synth_captions(const SynthScene *s, uint64_t seed, int64_t index, char out[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX]);
 
+/* The long-tail world: names the scene's emblem (data/synth_emblem.h) at the
+ * start of n_captions of the 5 captions (chosen per image), so the other
+ * captions still carry only the scene grammar. No-op without an emblem. */
+void synth_captions_name_emblem(const SynthScene *s, uint64_t seed, int64_t index, int n_captions,
+                                char out[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX]);
+
 /* SNLI-VE hypotheses of scene `index`: n_per_label of each label, label ids as
  * data/snli_ve.h (0 contradiction, 1 neutral, 2 entailment). Entailments are
  * true facts (an object, the count, a relation), contradictions false ones,

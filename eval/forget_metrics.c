@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "core/xalloc.h"
 #include "eval/auc.h"
+#include "models/pair_outputs.h"
 #include "eval/retrieval_eval.h"
 
 /* Philox stream of the unseen-pair sample ("unseen" in ASCII), apart from the
@@ -32,9 +33,13 @@ static int64_t find_i64(const int64_t *sorted, int64_t n, int64_t key) {
     return hit - sorted;
 }
 
-int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
-                       double *scores) {
-    if (n == 0) return 0;
+/* ITC features of n pairs: each distinct image embedded once (the sorted
+ * list in *images_out, n_img of them), each caption as the split holds it.
+ * The caller frees e and *images_out. */
+static int embed_pairs(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
+                       RetrievalEmbeddings *e, int64_t **images_out, int64_t *n_img_out) {
+    memset(e, 0, sizeof *e);
+    *images_out = NULL;
     if (s->image_size != m->cfg.image_size)
         return error_set("retrieval set prepared for %d-pixel images, the model takes %d", s->image_size,
                          m->cfg.image_size);
@@ -56,27 +61,62 @@ int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, in
         memcpy(ids + p * L, s->ids + pairs[p] * L, (size_t)L * sizeof *ids);
         memcpy(mask + p * L, s->mask + pairs[p] * L, (size_t)L * sizeof *mask);
     }
-    RetrievalEmbeddings e;
-    memset(&e, 0, sizeof e);
     SubsetPixels ctx = {s, images};
-    int rc = retrieval_eval_embed_images(m, n_img, subset_pixels, &ctx, batch, 0, progress, &e);
+    int rc = retrieval_eval_embed_images(m, n_img, subset_pixels, &ctx, batch, 0, progress, e);
+    if (rc == 0) retrieval_eval_embed_texts(m, n, ids, mask, (int)L, batch, 0, progress, e);
+    free(ids);
+    free(mask);
+    *images_out = images;
+    *n_img_out = n_img;
+    return rc;
+}
+
+/* cos(image of pair i, caption of pair j): both features are unit vectors
+ * (l2norm of the projections), so the dot product is the cosine LAVIS's
+ * similarity matrix holds. */
+static double pair_cosine(const RetrievalSet *s, const RetrievalEmbeddings *e, const int64_t *images, int64_t n_img,
+                          const int64_t *pairs, int64_t i, int64_t j) {
+    const int64_t E = e->embed_dim;
+    const float *v = e->image_feat + find_i64(images, n_img, s->split.txt2img[pairs[i]]) * E;
+    const float *t = e->text_feat + j * E;
+    double cos = 0.0;
+    for (int64_t k = 0; k < E; k++) cos += (double)v[k] * (double)t[k];
+    return cos;
+}
+
+int forget_pair_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch, int progress,
+                       double *scores) {
+    if (n == 0) return 0;
+    RetrievalEmbeddings e;
+    int64_t *images, n_img;
+    int rc = embed_pairs(m, s, pairs, n, batch, progress, &e, &images, &n_img);
+    for (int64_t p = 0; rc == 0 && p < n; p++)
+        scores[p] = 1.0 / (1.0 + exp(-pair_cosine(s, &e, images, n_img, pairs, p, p)));
+    retrieval_embeddings_free(&e);
+    free(images);
+    return rc;
+}
+
+int forget_pair_similarity(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                           double *own_mean, double *off_mean) {
+    *own_mean = *off_mean = NAN;
+    if (n == 0) return 0;
+    RetrievalEmbeddings e;
+    int64_t *images, n_img;
+    int rc = embed_pairs(m, s, pairs, n, batch, 0, &e, &images, &n_img);
     if (rc == 0) {
-        retrieval_eval_embed_texts(m, n, ids, mask, (int)L, batch, 0, progress, &e);
-        const int64_t E = e.embed_dim;
-        for (int64_t p = 0; p < n; p++) {
-            const float *v = e.image_feat + find_i64(images, n_img, s->split.txt2img[pairs[p]]) * E;
-            const float *t = e.text_feat + p * E;
-            /* Both features are unit vectors (l2norm of the projections), so
-             * the dot product is the cosine LAVIS's similarity matrix holds. */
-            double cos = 0.0;
-            for (int64_t k = 0; k < E; k++) cos += (double)v[k] * (double)t[k];
-            scores[p] = 1.0 / (1.0 + exp(-cos));
-        }
+        double own = 0.0, off = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double c = pair_cosine(s, &e, images, n_img, pairs, i, j);
+                if (i == j) own += c;
+                else off += c;
+            }
+        *own_mean = own / (double)n;
+        if (n > 1) *off_mean = off / ((double)n * (double)(n - 1));
     }
     retrieval_embeddings_free(&e);
     free(images);
-    free(ids);
-    free(mask);
     return rc;
 }
 
@@ -86,16 +126,24 @@ int64_t forget_sample_unseen(int64_t n_pool, int64_t n, uint64_t seed, int64_t *
     int64_t *all = xmalloc((size_t)n_pool * sizeof *all);
     for (int64_t i = 0; i < n_pool; i++) all[i] = i;
     Rng r = rng_make(seed, FORGET_STREAM_UNSEEN);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_pool - i));
-        int64_t tmp = all[i];
-        all[i] = all[j];
-        all[j] = tmp;
-    }
+    rng_sample_i64(&r, all, n_pool, k);
     memcpy(out, all, (size_t)k * sizeof *out);
     free(all);
     qsort(out, (size_t)k, sizeof *out, cmp_i64);
     return k;
+}
+
+/* 100·(1 − AUC(a label 0, b label 1)): a's pairs as the positive class. */
+static double auc_percent_first(const double *a, int64_t n_a, const double *b, int64_t n_b) {
+    int64_t n = n_a + n_b;
+    double *scores = xmalloc((size_t)n * sizeof *scores);
+    int *labels = xmalloc((size_t)n * sizeof *labels);
+    for (int64_t k = 0; k < n_a; k++) scores[k] = a[k], labels[k] = 0;
+    for (int64_t k = 0; k < n_b; k++) scores[n_a + k] = b[k], labels[n_a + k] = 1;
+    double auc = auc_mann_whitney(scores, labels, n);
+    free(scores);
+    free(labels);
+    return 100.0 * (1.0 - auc);
 }
 
 void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr, int n_subsets,
@@ -113,17 +161,34 @@ void forget_metrics_from_scores(const double *df, int64_t n_df, const double *dr
     out->df_reported = 100.0 * (1.0 - out->auc_code);
     out->auc_unseen = NAN;
     out->df_vs_unseen = NAN;
+    out->dr_vs_unseen = NAN;
     if (n_unseen > 0 && n_df > 0) {
-        int64_t n = n_df + n_unseen;
-        double *scores = xmalloc((size_t)n * sizeof *scores);
-        int *labels = xmalloc((size_t)n * sizeof *labels);
-        for (int64_t k = 0; k < n_df; k++) scores[k] = df[k], labels[k] = 0;
-        for (int64_t k = 0; k < n_unseen; k++) scores[n_df + k] = unseen[k], labels[n_df + k] = 1;
-        out->auc_unseen = auc_mann_whitney(scores, labels, n);
-        out->df_vs_unseen = 100.0 * (1.0 - out->auc_unseen);
-        free(scores);
-        free(labels);
+        out->df_vs_unseen = auc_percent_first(df, n_df, unseen, n_unseen);
+        out->auc_unseen = 1.0 - out->df_vs_unseen / 100.0;
+        out->dr_vs_unseen = auc_percent_first(dr, (int64_t)n_subsets * n_df, unseen, n_unseen);
     }
+}
+
+/* softmax(ITM logits)[1] of n pairs: the match probability. */
+static int itm_match_scores(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                            double *scores) {
+    if (n == 0) return 0;
+    float *probs = xmalloc((size_t)n * 2 * sizeof *probs);
+    int rc = pair_itm_probs(m, s, pairs, n, batch, probs);
+    for (int64_t k = 0; rc == 0 && k < n; k++) scores[k] = probs[2 * k + 1];
+    free(probs);
+    return rc;
+}
+
+/* The ITM-score AUCs, in the conventions of the ITC ones. */
+static void itm_aucs(ForgetMetrics *out) {
+    ForgetMetrics itm;
+    memset(&itm, 0, sizeof itm);
+    forget_metrics_from_scores(out->itm_df_scores, out->n_df, out->itm_dr_scores, out->n_subsets,
+                               out->itm_unseen_scores, out->n_unseen, &itm);
+    out->itm_df_reported = itm.df_reported;
+    out->itm_df_vs_unseen = itm.df_vs_unseen;
+    out->itm_dr_vs_unseen = itm.dr_vs_unseen;
 }
 
 /* A non-finite score would rank anywhere and yield a plausible AUC. */
@@ -158,6 +223,12 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
         out->unseen_scores = xmalloc((size_t)(out->n_unseen ? out->n_unseen : 1) * sizeof(double));
         rc = forget_pair_scores(m, test, out->unseen_pairs, out->n_unseen, batch, progress, out->unseen_scores);
     }
+    out->itm_df_scores = xmalloc((size_t)n_df * sizeof(double));
+    out->itm_dr_scores = xmalloc((size_t)n_dr * sizeof(double));
+    out->itm_unseen_scores = xmalloc((size_t)(out->n_unseen ? out->n_unseen : 1) * sizeof(double));
+    if (rc == 0) rc = itm_match_scores(m, train, out->df_pairs, n_df, batch, out->itm_df_scores);
+    if (rc == 0) rc = itm_match_scores(m, train, out->dr_pairs, n_dr, batch, out->itm_dr_scores);
+    if (rc == 0 && test) rc = itm_match_scores(m, test, out->unseen_pairs, out->n_unseen, batch, out->itm_unseen_scores);
     if (rc == 0) rc = check_scores("Df", out->df_scores, out->df_pairs, n_df, "training");
     if (rc == 0) rc = check_scores("Dr", out->dr_scores, out->dr_pairs, n_dr, "training");
     if (rc == 0) rc = check_scores("unseen", out->unseen_scores, out->unseen_pairs, out->n_unseen, "test");
@@ -167,6 +238,7 @@ int forget_metrics_compute(Albef *m, const RetrievalSet *train, const DeletionEv
     }
     forget_metrics_from_scores(out->df_scores, n_df, out->dr_scores, out->n_subsets, out->unseen_scores,
                                out->n_unseen, out);
+    itm_aucs(out);
     out->seconds = clock_seconds() - t0;
     return 0;
 }
@@ -178,5 +250,8 @@ void forget_metrics_free(ForgetMetrics *f) {
     free(f->dr_scores);
     free(f->unseen_pairs);
     free(f->unseen_scores);
+    free(f->itm_df_scores);
+    free(f->itm_dr_scores);
+    free(f->itm_unseen_scores);
     memset(f, 0, sizeof *f);
 }

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "eval/auc.h"
 
 /* Philox stream of the Dr member subset (any fixed constant; "MI"). */
 #define MI_RNG_STREAM 0x4d49u
@@ -155,12 +156,7 @@ MiAttacker *mi_attacker_train_balanced(const double *dr_feats, int64_t n_dr, con
     for (int64_t i = 0; i < n_dr; i++) idx[i] = i;
     /* Partial Fisher-Yates: the first n_take entries are a uniform subset. */
     Rng r = rng_make(o.seed, MI_RNG_STREAM);
-    for (int64_t i = 0; i < n_take; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_dr - i));
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
+    rng_sample_i64(&r, idx, n_dr, n_take);
     /* Keep Dr order inside the subset, so the data order does not depend on the shuffle. */
     for (int64_t i = 1; i < n_take; i++)
         for (int64_t j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
@@ -196,6 +192,22 @@ void mi_attacker_decision(const MiAttacker *a, const double *feats, int64_t n, d
         out[i] = a->sign * dec;
     }
     free(row);
+}
+
+double mi_attacker_auc(const MiAttacker *a, const double *member_feats, int64_t n_member,
+                       const double *nonmember_feats, int64_t n_nonmember) {
+    int64_t n = n_member + n_nonmember;
+    if (n_member < 1 || n_nonmember < 1) return NAN;
+    double *dec = malloc((size_t)n * sizeof *dec);
+    int *labels = malloc((size_t)n * sizeof *labels);
+    CHECK(dec && labels, "out of memory");
+    mi_attacker_decision(a, member_feats, n_member, dec);
+    mi_attacker_decision(a, nonmember_feats, n_nonmember, dec + n_member);
+    for (int64_t i = 0; i < n; i++) labels[i] = i < n_member;
+    double auc = auc_mann_whitney(dec, labels, n);
+    free(dec);
+    free(labels);
+    return auc;
 }
 
 void mi_attacker_predict_proba(const MiAttacker *a, const double *feats, int64_t n, double *out) {

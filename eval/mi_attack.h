@@ -85,6 +85,13 @@ void mi_attacker_predict_label(const MiAttacker *a, const double *feats, int64_t
 
 void mi_attacker_free(MiAttacker *a);
 
+/* The attacker's power: the AUC of its decision values with held-out members
+ * (label 1) against held-out non-members (label 0), pairs it was not trained
+ * on. 0.5 is chance: its P(member) then says nothing about membership, and
+ * neither does a ratio of two such probabilities. NaN when a side is empty. */
+double mi_attacker_auc(const MiAttacker *a, const double *member_feats, int64_t n_member,
+                       const double *nonmember_feats, int64_t n_nonmember);
+
 /* The existence probability of §6.3 item 4: the mean P(member) over n samples. */
 double mi_existence_probability(const MiAttacker *a, const double *feats, int64_t n);
 

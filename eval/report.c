@@ -8,9 +8,11 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/progress.h"
+#include "eval/verdict.h"
 
 void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts) {
     memset(r, 0, sizeof *r);
+    r->mi_power = r->mi2_power = NAN;
     snprintf(r->method, sizeof r->method, "%s", method ? method : "");
     r->pair_keys = pair_keys;
     r->pair_texts = pair_texts;
@@ -22,7 +24,9 @@ ModelResult *run_report_add(RunReport *r, const char *name) {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", name);
     m->dt_seconds = m->df_seconds = m->time_seconds = -1.0;
-    m->auc_unseen = m->df_vs_unseen = NAN;
+    m->auc_unseen = m->df_vs_unseen = m->dr_vs_unseen = NAN;
+    m->itm_df_reported = m->itm_df_vs_unseen = m->itm_dr_vs_unseen = NAN;
+    m->mi_ratio_mean = m->mi_ratio_sd = m->mi2_ratio = NAN;
     m->p_before = m->p_after = m->mi_ratio = m->mi_per_sample_ratio = NAN;
     m->mi_hard_before = m->mi_hard_after = m->mi_control_ratio = NAN;
     return m;
@@ -51,6 +55,12 @@ void model_result_set_forget(ModelResult *m, const ForgetMetrics *f) {
     m->df_seconds = f->seconds;
     m->df_scores = f->df_scores;
     m->dr_scores = f->dr_scores;
+    m->dr_vs_unseen = f->dr_vs_unseen;
+    m->itm_df_reported = f->itm_df_reported;
+    m->itm_df_vs_unseen = f->itm_df_vs_unseen;
+    m->itm_dr_vs_unseen = f->itm_dr_vs_unseen;
+    m->unseen_scores = f->unseen_scores;
+    m->n_unseen = f->n_unseen;
 }
 
 void model_result_set_mi(ModelResult *m, const MiReport *mi) {
@@ -100,9 +110,17 @@ static cJSON *model_json(const ModelResult *m) {
     }
     add_number_or_null(o, "df_vs_unseen", m->has_forget, m->df_vs_unseen);
     add_number_or_null(o, "auc_unseen", m->has_forget, m->auc_unseen);
+    add_number_or_null(o, "dr_vs_unseen", m->has_forget, m->dr_vs_unseen);
+    add_number_or_null(o, "itm_Df_reported", m->has_forget, m->itm_df_reported);
+    add_number_or_null(o, "itm_df_vs_unseen", m->has_forget, m->itm_df_vs_unseen);
+    add_number_or_null(o, "itm_dr_vs_unseen", m->has_forget, m->itm_dr_vs_unseen);
     add_number_or_null(o, "mi_p_before", m->has_mi, m->p_before);
     add_number_or_null(o, "mi_p_after", m->has_mi, m->p_after);
     add_number_or_null(o, "mi_ratio", m->has_mi, m->mi_ratio);
+    add_number_or_null(o, "mi_ratio_mean", m->has_mi, m->mi_ratio_mean);
+    add_number_or_null(o, "mi_ratio_sd", m->has_mi, m->mi_ratio_sd);
+    add_number_or_null(o, "mi_n_splits", m->has_mi && m->mi_n_splits > 0, m->mi_n_splits);
+    add_number_or_null(o, "mi2_ratio", m->has_mi, m->mi2_ratio);
     add_number_or_null(o, "mi_per_sample_ratio", m->has_mi, m->mi_per_sample_ratio);
     add_number_or_null(o, "mi_hard_before", m->has_mi, m->mi_hard_before);
     add_number_or_null(o, "mi_hard_after", m->has_mi, m->mi_hard_after);
@@ -120,6 +138,17 @@ int run_report_write_metrics_json(const RunReport *r, const char *path) {
     cJSON_AddNumberToObject(root, "n_dr", (double)r->n_dr);
     cJSON *models = cJSON_AddObjectToObject(root, "models");
     for (int k = 0; k < r->n_models; k++) cJSON_AddItemToObject(models, r->models[k].name, model_json(&r->models[k]));
+    add_number_or_null(root, "mi_power", 1, r->mi_power);
+    add_number_or_null(root, "mi2_power", 1, r->mi2_power);
+    char *verdict = NULL;
+    size_t verdict_len = 0;
+    FILE *vf = open_memstream(&verdict, &verdict_len);
+    if (vf) {
+        run_report_print_verdict(r, vf);
+        fclose(vf);
+        if (verdict_len) cJSON_AddStringToObject(root, "verdict", verdict);
+        free(verdict);
+    }
     if (r->method_details) cJSON_AddItemToObject(root, "method_details", cJSON_Duplicate(r->method_details, 1));
     if (r->config) cJSON_AddItemToObject(root, "config", cJSON_Duplicate(r->config, 1));
     int rc = json_write_file(path, root);
@@ -197,8 +226,8 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     fprintf(f, "# %s\n\n", r->method[0] ? r->method : "evaluation");
     fprintf(f, "Df: %lld deleted pairs against %lld retained pairs.\n\n", (long long)r->n_df, (long long)r->n_dr);
     fprintf(f, "| model | TR@1 | TR@5 | TR@10 | IR@1 | IR@5 | IR@10 | TR mean | IR mean | R mean | Df | AUC code |"
-               " Df vs unseen | MI ratio | time |\n");
-    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+               " Df vs unseen | Dr vs unseen | Df (ITM) | Df vs unseen (ITM) | MI ratio | time |\n");
+    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int k = 0; k < r->n_models; k++) {
         const ModelResult *m = &r->models[k];
         const RetrievalRecall *d = &m->dt;
@@ -209,20 +238,41 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
         if (m->has_forget) fprintf(f, " %.4f |", m->auc_code);
         else fprintf(f, " n/a |");
         md_number(f, m->has_forget, m->df_vs_unseen);
-        if (m->has_mi && isfinite(m->mi_ratio)) fprintf(f, " %.3f |", m->mi_ratio);
-        else fprintf(f, " n/a |");
+        md_number(f, m->has_forget, m->dr_vs_unseen);
+        md_number(f, m->has_forget, m->itm_df_reported);
+        md_number(f, m->has_forget, m->itm_df_vs_unseen);
+        if (!m->has_mi || !isfinite(m->mi_ratio)) fprintf(f, " n/a |");
+        else if (isfinite(r->mi_power) && r->mi_power < REPORT_MI_MIN_POWER) fprintf(f, " uninformative |");
+        else if (isfinite(m->mi_ratio_sd)) fprintf(f, " %.3f ± %.3f |", m->mi_ratio_mean, m->mi_ratio_sd);
+        else fprintf(f, " %.3f |", m->mi_ratio);
         md_duration(f, m->time_seconds);
         fputc('\n', f);
     }
     fprintf(f, "\nRecall in %% (spec/albef_blip.md §4.1). Df = 100·(1 − AUC code), the AUC of Df pairs against five "
                "random Dr subsets with Df as the positive class (spec/unlearning_methods.md §6.2): 50 = "
-               "indistinguishable, lower = forgotten. Df vs unseen is the same against test pairs (50 is ideal). "
+               "indistinguishable, lower = forgotten. Df vs unseen is the same against test pairs (50 is ideal); "
+               "Dr vs unseen the same with the Dr subsets' pairs (above 50: the model fits its training pairs beyond "
+               "unseen ones). The (ITM) columns score each pair by its ITM match probability instead of the ITC "
+               "cosine. "
                "MI ratio = P_before / P_after, the mean membership probability of the Df pairs under the original "
                "model over the same under this model, from an RBF-SVM attacker trained once on the original model's "
                "ITM-output entropies (validation pairs as non-members, an equal Dr sample as members; §6.3): "
                "1 = "
                "unchanged, higher = Df looks less like training data.\n\n");
     md_reading(r, f);
+    if (isfinite(r->mi_power))
+        fprintf(f, "\nThe MI attacker's power on the original: AUC %.3f on held-out Dr members vs test non-members%s\n",
+                r->mi_power, r->mi_power < REPORT_MI_MIN_POWER ? " (at chance: the MI ratios are uninformative)." : ".");
+    if (isfinite(r->mi2_power)) {
+        fprintf(f, "\nA second attacker (the same RBF-SVM on the pair's ITM entropy and ITC cosine; the cosine is the "
+                   "per-example loss signal of loss-threshold attacks): power AUC %.3f; MI ratios", r->mi2_power);
+        for (int k = 0; k < r->n_models; k++)
+            if (r->models[k].has_mi && isfinite(r->models[k].mi2_ratio))
+                fprintf(f, " %s %.3f", r->models[k].name, r->models[k].mi2_ratio);
+        fprintf(f, "%s\n", r->mi2_power < REPORT_MI_MIN_POWER ? " (uninformative: at chance)." : ".");
+    }
+    fputc('\n', f);
+    run_report_print_verdict(r, f);
     if (r->method_notes) fprintf(f, "\n%s", r->method_notes);
     if (ferror(f)) return atomic_fail(&af);
     return atomic_commit(&af);
@@ -295,14 +345,25 @@ static void summary_number(FILE *out, int width, int present, double v) {
     else fprintf(out, "  %*s", width, "-");
 }
 
+/* The MI ratio cell: the mean over fold splits ± their spread when measured, else the ratio. */
+static void summary_mi(FILE *out, const RunReport *r, const ModelResult *m) {
+    char cell[32] = "-";
+    if (m->has_mi && isfinite(m->mi_ratio)) {
+        if (isfinite(r->mi_power) && r->mi_power < REPORT_MI_MIN_POWER) snprintf(cell, sizeof cell, "uninform.");
+        else if (isfinite(m->mi_ratio_sd)) snprintf(cell, sizeof cell, "%.3f±%.3f", m->mi_ratio_mean, m->mi_ratio_sd);
+        else snprintf(cell, sizeof cell, "%.3f", m->mi_ratio);
+    }
+    fprintf(out, "  %11s", cell);
+}
+
 void run_report_print_summary(const RunReport *r, FILE *out) {
     int w = 5; /* "model" */
     for (int k = 0; k < r->n_models; k++) {
         int len = (int)strlen(r->models[k].name);
         if (len > w) w = len;
     }
-    fprintf(out, "%-*s  %8s  %8s  %8s  %8s  %12s  %8s  %8s\n", w, "model", "TR mean", "IR mean", "R mean", "Df",
-            "Df-vs-unseen", "MI ratio", "time");
+    fprintf(out, "%-*s  %8s  %8s  %8s  %8s  %12s  %8s  %12s  %11s  %8s\n", w, "model", "TR mean", "IR mean", "R mean",
+            "Df", "Df-vs-unseen", "Df ITM", "vs-unseen ITM", "MI ratio", "time");
     for (int k = 0; k < r->n_models; k++) {
         const ModelResult *m = &r->models[k];
         fprintf(out, "%-*s", w, m->name);
@@ -311,11 +372,66 @@ void run_report_print_summary(const RunReport *r, FILE *out) {
         summary_number(out, 8, m->has_dt, m->dt.r_mean);
         summary_number(out, 8, m->has_forget, m->df_reported);
         summary_number(out, 12, m->has_forget, m->df_vs_unseen);
-        /* Three decimals: MI ratios sit near 1 (the paper's range is 1.0-1.6). */
-        if (m->has_mi && isfinite(m->mi_ratio)) fprintf(out, "  %8.3f", m->mi_ratio);
-        else fprintf(out, "  %8s", "-");
+        summary_number(out, 8, m->has_forget, m->itm_df_reported);
+        summary_number(out, 12, m->has_forget, m->itm_df_vs_unseen);
+        summary_mi(out, r, m);
         char t[32] = "-";
         if (m->time_seconds >= 0) progress_format_duration(m->time_seconds, t, sizeof t);
         fprintf(out, "  %8s\n", t);
+    }
+    if (isfinite(r->mi_power)) {
+        if (r->mi_power < REPORT_MI_MIN_POWER)
+            fprintf(out, "\nMI: the attacker is at chance on the original (AUC %.3f on held-out members vs "
+                         "non-members, below %.2f), so its ratios say nothing about membership.\n",
+                    r->mi_power, REPORT_MI_MIN_POWER);
+        else
+            fprintf(out, "\nMI: the attacker's power on the original is AUC %.3f (held-out members vs non-members); "
+                         "ratios are the mean ± sd over Platt scaling's fold splits.\n",
+                    r->mi_power);
+    }
+    if (isfinite(r->mi2_power)) {
+        fprintf(out, "MI, second attacker (RBF-SVM on ITM entropy and ITC cosine): power AUC %.3f; ratios", r->mi2_power);
+        for (int k = 0; k < r->n_models; k++)
+            if (r->models[k].has_mi && isfinite(r->models[k].mi2_ratio))
+                fprintf(out, " %s %.3f", r->models[k].name, r->models[k].mi2_ratio);
+        fprintf(out, "%s\n", r->mi2_power < REPORT_MI_MIN_POWER ? " (uninformative: at chance)" : "");
+    }
+    const ModelResult *o = run_report_find(r, "original"), *rt = run_report_find(r, "retrain");
+    if (o && rt && r->n_models > 2) {
+        fprintf(out, "\n");
+        run_report_print_verdict(r, out);
+    }
+}
+
+/* Bootstrap replicates of the verdict's intervals. */
+#define VERDICT_BOOTSTRAP 1000
+
+void run_report_print_verdict(const RunReport *r, FILE *out) {
+    const ModelResult *o = run_report_find(r, "original"), *rt = run_report_find(r, "retrain");
+    if (!o || !rt || !o->has_forget || !rt->has_forget) return;
+    for (int k = 0; k < r->n_models; k++) {
+        const ModelResult *m = &r->models[k];
+        if (m == o || m == rt || !m->has_forget || !m->df_scores || !m->unseen_scores || m->n_unseen < 1) continue;
+        if (o->n_unseen != m->n_unseen || rt->n_unseen != m->n_unseen || !o->unseen_scores || !rt->unseen_scores)
+            continue;
+        VerdictShift v;
+        verdict_df_vs_unseen(o->df_scores, rt->df_scores, m->df_scores, r->n_df, o->unseen_scores,
+                             rt->unseen_scores, m->unseen_scores, m->n_unseen, VERDICT_BOOTSTRAP, 42, &v);
+        char text[768];
+        verdict_sentence(&v, "Df vs unseen", m->name, text, sizeof text);
+        fprintf(out, "%s\n", text);
+        if (m->has_mi && rt->has_mi && isfinite(m->mi2_ratio) && isfinite(rt->mi2_ratio) && isfinite(r->mi2_power) &&
+            r->mi2_power >= REPORT_MI_MIN_POWER)
+            fprintf(out, "MI ratio, second attacker (power AUC %.3f): %s %.3f, Retrain %.3f.\n", r->mi2_power, m->name,
+                    m->mi2_ratio, rt->mi2_ratio);
+        if (!m->has_mi || !rt->has_mi || !isfinite(m->mi_ratio_mean)) continue;
+        if (isfinite(r->mi_power) && r->mi_power < REPORT_MI_MIN_POWER) {
+            fprintf(out, "MI: uninformative (the attacker is at chance on the original).\n");
+            continue;
+        }
+        /* Retrain's ratio is where a model that never saw Df lands; the spread is over fold splits only. */
+        fprintf(out, "MI ratio: %s %.3f ± %.3f, Retrain %.3f ± %.3f (original 1 by definition; sd over %d fold "
+                     "splits of the attacker, not over Df draws).\n",
+                m->name, m->mi_ratio_mean, m->mi_ratio_sd, rt->mi_ratio_mean, rt->mi_ratio_sd, m->mi_n_splits);
     }
 }

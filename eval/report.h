@@ -14,10 +14,12 @@
  *   metrics.json   {"method", "n_df", "n_dr", "models": {"<name>": {TR@1, TR@5,
  *                  TR@10, IR@1, IR@5, IR@10, tr_mean, ir_mean, r_mean,
  *                  Df_reported, auc_code, auc_chunks, df_vs_unseen, auc_unseen,
+ *                  dr_vs_unseen, itm_Df_reported, itm_df_vs_unseen, itm_dr_vs_unseen,
  *                  dt_seconds, df_seconds, time_seconds, mi_p_before, mi_p_after,
- *                  mi_ratio, mi_per_sample_ratio, mi_hard_before, mi_hard_after,
- *                  mi_control_ratio}}, "method_details"?, "config"?}; a value not
- *                  measured is null
+ *                  mi_ratio, mi_ratio_mean, mi_ratio_sd, mi_n_splits, mi2_ratio,
+ *                  mi_per_sample_ratio, mi_hard_before, mi_hard_after,
+ *                  mi_control_ratio}}, "mi_power", "mi2_power", "verdict"?, "method_details"?,
+ *                  "config"?}; a value not measured is null
  *   report.md      the same as a markdown table and a paragraph reading it
  *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
  *   scores_dr.csv  the same for the Dr evaluation pairs (all subsets, in order)
@@ -47,6 +49,9 @@ typedef struct {
     double auc_chunks[FORGET_MAX_SUBSETS];
     int n_subsets;
     double auc_unseen, df_vs_unseen; /* NaN when not measured */
+    double dr_vs_unseen;             /* the same with the Dr subsets' pairs (forget_metrics.h) */
+    /* Df, Df vs unseen and Dr vs unseen on the ITM match probability (forget_metrics.h) */
+    double itm_df_reported, itm_df_vs_unseen, itm_dr_vs_unseen;
     double df_seconds;       /* wall-clock of the Df scoring */
     double time_seconds;     /* the method's own wall-clock (training, unlearning); < 0 = not applicable */
     /* Membership inference (spec/unlearning_methods.md §6.3): the attacker
@@ -58,9 +63,17 @@ typedef struct {
     double mi_per_sample_ratio;     /* mean over Df of P_before(x) / P_after(x) */
     double mi_hard_before, mi_hard_after; /* fraction of Df labelled member */
     double mi_control_ratio;        /* the same ratio on a Dr control sample (§6.3 item 5) */
+    /* The ratio under attackers that differ only in Platt scaling's
+     * cross-validation fold split (libsvm's rand() seed): mean and standard
+     * deviation over mi_n_splits of them; NaN when not measured. */
+    double mi_ratio_mean, mi_ratio_sd;
+    int mi_n_splits;
+    double mi2_ratio;               /* the second attacker's ratio (unlearn/run_eval.h); NaN when not measured */
     /* Per-pair scores (borrowed, they must outlive the report): [n_df] and
      * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none. */
     const double *df_scores, *dr_scores;
+    const double *unseen_scores;    /* [n_unseen], the same unseen pairs for every model */
+    int64_t n_unseen;
 } ModelResult;
 
 typedef struct {
@@ -79,7 +92,15 @@ typedef struct {
      * paragraph about them appended to report.md. */
     const cJSON *method_details;
     const char *method_notes;
+    /* The MI attacker's power: its AUC on held-out members vs non-members
+     * under the original (eval/mi_attack.h); NaN = not measured. */
+    double mi_power;
+    double mi2_power;          /* the same for the second attacker (ITM entropy and ITC cosine) */
 } RunReport;
+
+/* Below this power the attacker is at chance and the MI ratio is reported
+ * as uninformative: its P(member) does not track membership. */
+#define REPORT_MI_MIN_POWER 0.55
 
 void run_report_init(RunReport *r, const char *method, const char *const *pair_keys, const char *const *pair_texts);
 /* A new model row (times -1, metrics absent); aborts past REPORT_MAX_MODELS. */
@@ -103,8 +124,13 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
 /* All four into run_dir (created when missing). */
 int run_report_write(const RunReport *r, const char *run_dir);
 
-/* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen, MI ratio, time. */
+/* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen (ITC and ITM), MI ratio,
+ * time; then the MI attacker's power and, when the report holds "original",
+ * "retrain" and other rows, the verdict on each of them (eval/verdict.h). */
 void run_report_print_summary(const RunReport *r, FILE *out);
+
+/* The verdict paragraph alone (nothing without "original" and "retrain" rows). */
+void run_report_print_verdict(const RunReport *r, FILE *out);
 
 /* A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma,
  * a quote, CR or LF; as is otherwise. */

@@ -5,6 +5,7 @@
 
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/finite.h"
@@ -79,10 +80,12 @@ int retrieval_eval_embed_images(Albef *m, int64_t n, RetrievalPixelsFn pixels, v
     float *buf = xmalloc((size_t)(batch * px) * sizeof(float));
     EvalScope scope = eval_scope_enter(m);
     Progress bar;
-    progress_maybe_begin(&bar, progress, "embed images", n);
+    int64_t lo, hi;
+    comm_shard_rows(n, batch, &lo, &hi);
+    progress_maybe_begin(&bar, progress, "embed images", hi - lo);
     int rc = 0;
-    for (int64_t start = 0; start < n && rc == 0; start += batch) {
-        int64_t B = n - start < batch ? n - start : batch;
+    for (int64_t start = lo; start < hi && rc == 0; start += batch) {
+        int64_t B = hi - start < batch ? hi - start : batch;
         int failed = 0;
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t b = 0; b < B; b++) {
@@ -109,7 +112,13 @@ int retrieval_eval_embed_images(Albef *m, int64_t n, RetrievalPixelsFn pixels, v
     progress_maybe_end(&bar, progress);
     eval_scope_leave(m, scope);
     free(buf);
-    return rc;
+    /* Every rank learns whether one failed before the gather (the failing one keeps its message). */
+    int64_t failures = rc < 0;
+    comm_allreduce_i64(&failures, 1, COMM_SUM);
+    if (failures) return rc < 0 ? rc : error_set("another rank could not read its images (see its message)");
+    comm_allgather_rows_f32(e->image_feat, n, E, batch);
+    if (keep_tokens) comm_allgather_rows_f32(e->image_tokens, n, Nv * Dv, batch);
+    return 0;
 }
 
 void retrieval_eval_embed_texts(Albef *m, int64_t n, const int32_t *ids, const int32_t *mask01, int L, int batch,
@@ -129,9 +138,11 @@ void retrieval_eval_embed_texts(Albef *m, int64_t n, const int32_t *ids, const i
     }
     EvalScope scope = eval_scope_enter(m);
     Progress bar;
-    progress_maybe_begin(&bar, progress, "embed texts", n);
-    for (int64_t start = 0; start < n; start += batch) {
-        int64_t B = n - start < batch ? n - start : batch;
+    int64_t lo, hi;
+    comm_shard_rows(n, batch, &lo, &hi);
+    progress_maybe_begin(&bar, progress, "embed texts", hi - lo);
+    for (int64_t start = lo; start < hi; start += batch) {
+        int64_t B = hi - start < batch ? hi - start : batch;
         Tensor *tid = tensor_new(DTYPE_I32, SHAPE(B, L));
         Tensor *tmask = tensor_new(DTYPE_I32, SHAPE(B, L));
         memcpy(tid->data, ids + start * L, (size_t)(B * L) * sizeof(int32_t));
@@ -144,6 +155,8 @@ void retrieval_eval_embed_texts(Albef *m, int64_t n, const int32_t *ids, const i
     }
     progress_maybe_end(&bar, progress);
     eval_scope_leave(m, scope);
+    comm_allgather_rows_f32(e->text_feat, n, E, batch);
+    if (keep_tokens) comm_allgather_rows_f32(e->text_tokens, n, L * D, batch);
 }
 
 static int set_pixels(void *ctx, int64_t index, float *out_chw) {
@@ -182,9 +195,11 @@ void retrieval_eval_fused_pairs(Albef *m, const RetrievalEmbeddings *e, int64_t 
     CHECK(D == m->cfg.text_width && Dv == m->cfg.vision_width, "embeddings from another model width");
     EvalScope scope = eval_scope_enter(m);
     Progress bar;
-    progress_maybe_begin(&bar, progress, "ITM rerank", n);
-    for (int64_t start = 0; start < n; start += batch) {
-        int64_t B = n - start < batch ? n - start : batch;
+    int64_t lo, hi;
+    comm_shard_rows(n, batch, &lo, &hi);
+    progress_maybe_begin(&bar, progress, "ITM rerank", hi - lo);
+    for (int64_t start = lo; start < hi; start += batch) {
+        int64_t B = hi - start < batch ? hi - start : batch;
         /* Gather the pairs' token states from the embedding pass into one batch. */
         Tensor *image = tensor_new(DTYPE_F32, SHAPE(B, Nv, Dv));
         Tensor *text = tensor_new(DTYPE_F32, SHAPE(B, L, D));
@@ -206,6 +221,8 @@ void retrieval_eval_fused_pairs(Albef *m, const RetrievalEmbeddings *e, int64_t 
     }
     progress_maybe_end(&bar, progress);
     eval_scope_leave(m, scope);
+    if (cls_out) comm_allgather_rows_f32(cls_out, n, D, batch);
+    if (itm_out) comm_allgather_rows_f32(itm_out, n, 2, batch);
 }
 
 void retrieval_eval_itc_matrix(const RetrievalEmbeddings *e, float *C) {

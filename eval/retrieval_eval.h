@@ -13,6 +13,11 @@
  * forward: eval mode is deterministic, so both directions would compute the
  * same logit.
  *
+ * In a job of several ranks (core/comm.h) every rank calls these together:
+ * each computes its share of whole batches (the batches one process would
+ * form, so the values are the same bits) and the rows are gathered, so every
+ * rank returns the complete result.
+ *
  * Memory: the functions that run the model reset the activation arena
  * (autograd_step_end) after every batch, so the caller must not hold arena
  * tensors across a call. The model's mode is eval during the call and is

@@ -141,16 +141,19 @@ typedef struct {
 
 typedef struct {
     Tensor *loss, *itc, *itm;          /* scalars; loss = itc + itm (§3.1 step 13) */
-    Tensor *sim_i2t, *sim_t2i;         /* [B, B + Q] logits (already / temp) */
+    Tensor *sim_i2t, *sim_t2i;         /* [B, N + Q] logits (already / temp); N = ranks·B, the global batch */
     Tensor *itm_logits;                /* [3B, 2]: positives, (text, neg image), (neg text, image) */
-    int32_t *neg_image_for_text;       /* [B] the negatives used (arena) */
+    int32_t *neg_image_for_text;       /* [B] the negatives used (arena), indices into the global batch */
     int32_t *neg_text_for_image;       /* [B] */
 } AlbefLossOutput;
 
 /* One ALBEF retrieval step's loss, with the side effects ALBEF has inside its
  * forward: temp clamp, momentum EMA update, and enqueueing the momentum
- * features. Returns NULL with error_set when hard negatives cannot be drawn
- * (every pair of the batch has the same image id). */
+ * features. In a job of several ranks `batch` is this rank's shard of the
+ * global batch and every rank calls it together: the batch-coupled terms
+ * run over the global batch (models/albef_loss.c). Returns NULL with
+ * error_set when hard negatives cannot be drawn (every pair of the batch has
+ * the same image id). */
 Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossOptions *opt, AlbefLossOutput *out);
 
 /* Hard-negative sampling of §3.1 step 10: for each row b of logits [B, B]
@@ -159,5 +162,12 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
  * per row in row order. -1 with error_set when a row has no candidate. */
 int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, uint64_t seed, uint64_t stream,
                                 int32_t *out);
+/* The same for `rows` rows of a larger batch: logits [rows, cols] of rows
+ * first_row.. of the whole batch against its cols columns; row r of the
+ * whole batch takes draw r, so the rows of every rank together draw what one
+ * call on the whole batch draws. */
+int albef_sample_hard_negatives_rows(const float *logits, int rows, int cols, const int64_t *row_ids,
+                                     const int64_t *col_ids, int first_row, uint64_t seed, uint64_t stream,
+                                     int32_t *out);
 
 #endif

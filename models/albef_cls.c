@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/device.h"
@@ -119,6 +118,7 @@ void albef_cls_set_mode(AlbefCls *m, int training, uint64_t step_seed) {
 void albef_cls_to_device(AlbefCls *m, Device device) {
     params_to_device(&m->params, device);
     if (m->momentum.finalized) params_to_device(&m->momentum, device);
+    if (m->image_token_mask) m->image_token_mask = tensor_on(m->image_token_mask, device);
 }
 
 static Tensor *first_token(Tensor *x) {
@@ -133,39 +133,67 @@ static void check_batch(const AlbefCls *m, const AlbefClsBatch *b) {
           (long long)b->text_ids->shape[0], (long long)b->image0->shape[0]);
 }
 
+/* The ViT of `e` on images [R, 3, S, S], then the optional token mask. */
+static Tensor *vit_tokens(const AlbefCls *m, const AlbefClsModules *e, Tensor *images) {
+    Tensor *tokens = vit_forward(&e->visual, tensor_on(images, m->params.device));
+    return m->image_token_mask ? op_mul(tokens, m->image_token_mask) : tokens;
+}
+
 /* The ViT on every image of the batch. NLVR2 runs both images as one batch of
  * 2B and splits it (§3.3), which gives the same rows as two calls. */
-static void images_forward(const Vit *vit, const AlbefClsBatch *b, Device device, Tensor *tokens[2]) {
+static void images_forward(const AlbefCls *m, const AlbefClsModules *e, const AlbefClsBatch *b, Tensor *tokens[2]) {
     tokens[1] = NULL;
     if (!b->image1) {
-        tokens[0] = vit_forward(vit, tensor_on(b->image0, device));
+        tokens[0] = vit_tokens(m, e, b->image0);
         return;
     }
+    Device device = m->params.device;
     Tensor *both[2] = {tensor_on(b->image0, device), tensor_on(b->image1, device)};
-    Tensor *all = vit_forward(vit, op_concat(both, 2, 0));
+    Tensor *all = vit_tokens(m, e, op_concat(both, 2, 0));
     int64_t B = b->image0->shape[0];
     tokens[0] = op_slice(all, 0, 0, B);
     tokens[1] = op_slice(all, 0, B, B);
 }
 
-/* Fusion layers on text-mode states, then cls_head on the fused [CLS]. */
-static Tensor *fuse(const AlbefClsModules *e, Tensor *text, Tensor *mask, Tensor *const tokens[2],
-                    DropoutState *dropout, Tensor **fused_cls) {
-    Tensor *h = tokens[1] ? bert_fusion_forward_pair(&e->text, text, mask, tokens[0], tokens[1], dropout)
-                          : bert_fusion_forward(&e->text, text, mask, tokens[0], dropout);
+/* Fusion layers of `text_side` on text-mode states, then `head_side`'s
+ * cls_head on the fused [CLS]. */
+static Tensor *fuse(const AlbefClsModules *text_side, const AlbefClsModules *head_side, Tensor *text, Tensor *mask,
+                    Tensor *image0, Tensor *image1, DropoutState *dropout, Tensor **fused_cls) {
+    Tensor *h = image1 ? bert_fusion_forward_pair(&text_side->text, text, mask, image0, image1, dropout)
+                       : bert_fusion_forward(&text_side->text, text, mask, image0, dropout);
     Tensor *z = first_token(h);
     if (fused_cls) *fused_cls = z;
-    return linear_forward(&e->head2, op_relu(linear_forward(&e->head0, z)));
+    return linear_forward(&head_side->head2, op_relu(linear_forward(&head_side->head0, z)));
+}
+
+Tensor *albef_cls_image_tokens(AlbefCls *m, Tensor *images) { return vit_tokens(m, &m->online, images); }
+
+Tensor *albef_cls_text_tokens(AlbefCls *m, Tensor *ids, Tensor *mask01, Tensor **additive_mask) {
+    Tensor *mask = tensor_on(attention_additive_mask(mask01), m->params.device);
+    if (additive_mask) *additive_mask = mask;
+    return bert_text_forward(&m->online.text, ids, mask, &m->dropout);
+}
+
+Tensor *albef_cls_fuse(AlbefCls *m, Tensor *text_tokens, Tensor *additive_mask, Tensor *image0, Tensor *image1,
+                       Tensor **logits) {
+    CHECK((image1 != NULL) == (m->n_images == 2), "albef_cls: %s takes %d image(s) per item",
+          albef_cls_task_name(m->task), m->n_images);
+    Device device = m->params.device;
+    Tensor *z;
+    Tensor *l = fuse(&m->online, &m->online, tensor_on(text_tokens, device), tensor_on(additive_mask, device),
+                     tensor_on(image0, device), image1 ? tensor_on(image1, device) : NULL, &m->dropout, &z);
+    if (logits) *logits = l;
+    return z;
 }
 
 AlbefClsOutput albef_cls_forward(AlbefCls *m, const AlbefClsBatch *batch) {
     check_batch(m, batch);
-    Device device = m->params.device;
     AlbefClsOutput out;
-    images_forward(&m->online.visual, batch, device, out.image_tokens);
-    Tensor *mask = tensor_on(attention_additive_mask(batch->text_mask), device);
-    out.text_tokens = bert_text_forward(&m->online.text, batch->text_ids, mask, &m->dropout);
-    out.logits = fuse(&m->online, out.text_tokens, mask, out.image_tokens, &m->dropout, &out.fused_cls);
+    images_forward(m, &m->online, batch, out.image_tokens);
+    Tensor *mask;
+    out.text_tokens = albef_cls_text_tokens(m, batch->text_ids, batch->text_mask, &mask);
+    out.logits = fuse(&m->online, &m->online, out.text_tokens, mask, out.image_tokens[0], out.image_tokens[1],
+                      &m->dropout, &out.fused_cls);
     return out;
 }
 
@@ -173,33 +201,20 @@ Tensor *albef_cls_momentum_logits(AlbefCls *m, const AlbefClsBatch *batch) {
     CHECK(m->cfg.momentum_distill, "momentum logits requested but momentum_distill is off");
     check_batch(m, batch);
     int prev = autograd_set_enabled(0);
-    Device device = m->params.device;
     Tensor *tokens[2];
-    images_forward(&m->ema.visual, batch, device, tokens);
-    Tensor *mask = tensor_on(attention_additive_mask(batch->text_mask), device);
+    images_forward(m, &m->ema, batch, tokens);
+    Tensor *mask = tensor_on(attention_additive_mask(batch->text_mask), m->params.device);
     /* §3.3: LAVIS's NLVR2 teacher reads the online text encoder (orig-ALBEF
      * the momentum one); text_encoder_m is still EMA-updated. */
     const AlbefClsModules *text_side = m->task == ALBEF_TASK_NLVR2 ? &m->online : &m->ema;
     Tensor *text = bert_text_forward(&text_side->text, batch->text_ids, mask, &m->dropout);
-    Tensor *h = tokens[1] ? bert_fusion_forward_pair(&text_side->text, text, mask, tokens[0], tokens[1], &m->dropout)
-                          : bert_fusion_forward(&text_side->text, text, mask, tokens[0], &m->dropout);
-    Tensor *logits = linear_forward(&m->ema.head2, op_relu(linear_forward(&m->ema.head0, first_token(h))));
+    Tensor *logits = fuse(text_side, &m->ema, text, mask, tokens[0], tokens[1], &m->dropout, NULL);
     autograd_set_enabled(prev);
     return logits;
 }
 
 void albef_cls_momentum_update(AlbefCls *m) {
-    if (!m->cfg.momentum_distill) return;
-    const float mu = m->cfg.momentum, one_minus = 1.0f - m->cfg.momentum;
-    float *pm = m->momentum.values;
-    const float *po = m->params.values;
-    if (m->params.device != DEVICE_CPU) {
-        const DeviceKernels *k = device_kernels(m->params.device, "momentum update");
-        k->affine_forward(pm, pm, DTYPE_F32, m->momentum.total, mu, 0.0f);
-        k->scaled_add(pm, po, m->momentum.total, one_minus);
-        return;
-    }
-    for (int64_t k = 0; k < m->momentum.total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
+    if (m->cfg.momentum_distill) params_ema_update(&m->momentum, &m->params, m->cfg.momentum);
 }
 
 Tensor *albef_cls_loss(AlbefCls *m, const AlbefClsBatch *batch, float alpha, AlbefClsLossOutput *out) {

@@ -54,6 +54,10 @@ typedef struct {
     ParamSet params, momentum;
     AlbefClsModules online, ema;
     DropoutState dropout; /* BERT dropout; training = 0 in eval mode */
+    /* Optional channel mask on the ViT output tokens ([R, Nv, Dv] or [Dv]),
+     * multiplied into every token before the fusion layers, online and
+     * momentum: Erm-Ktp's mask (spec/unlearning_methods.md §4.7). NULL = none. */
+    Tensor *image_token_mask;
 } AlbefCls;
 
 /* One batch of items. image1 is NULL for SNLI-VE. */
@@ -87,6 +91,16 @@ void albef_cls_to_device(AlbefCls *m, Device device);
 
 /* The online model on a batch (gradients flow when enabled). */
 AlbefClsOutput albef_cls_forward(AlbefCls *m, const AlbefClsBatch *batch);
+/* The pieces of albef_cls_forward, for callers that keep them apart (the
+ * task layer's unimodal sides and fused representation):
+ *   image tokens [R, Nv, Dv] of any image rows (NLVR2: both images stacked);
+ *   text-mode states [B, L, D] and the additive mask [B, L] they were made with;
+ *   the fused [CLS] z [B, D] of text states over image0 (and image1 for
+ *   NLVR2) tokens, and the logits [B, C] when `logits` is not NULL. */
+Tensor *albef_cls_image_tokens(AlbefCls *m, Tensor *images);
+Tensor *albef_cls_text_tokens(AlbefCls *m, Tensor *ids, Tensor *mask01, Tensor **additive_mask);
+Tensor *albef_cls_fuse(AlbefCls *m, Tensor *text_tokens, Tensor *additive_mask, Tensor *image0, Tensor *image1,
+                       Tensor **logits);
 /* The momentum logits [B, C] (no gradient): visual_encoder_m and cls_head_m;
  * the text encoder is text_encoder_m for SNLI-VE and the ONLINE one for NLVR2,
  * as LAVIS computes them (§3.3 "LAVIS quirk", §9 item 5). */
@@ -120,5 +134,13 @@ int albef_cls_set_fusion_only(AlbefCls *m);
  * momentum. Load on the host, before albef_cls_to_device. */
 int albef_cls_save(const AlbefCls *m, const char *path);
 int albef_cls_load(AlbefCls *m, const char *path);
+/* Starts the encoders (visual_encoder, text_encoder and their _m twins; the
+ * online ones copied when the file has no twins) from a retrieval ALBEF
+ * checkpoint of the same widths, as LAVIS starts VE from ALBEF.pth (§5.1);
+ * cls_head keeps its initialisation and the retrieval heads are ignored.
+ * NLVR2 reads each of its fusion layers l from the file's layer
+ * (l + fusion_layer) / 2: the duplication that made pretrain_model_nlvr.pth
+ * (§3.3), without its text-assignment pre-training epoch. */
+int albef_cls_init_from_albef(AlbefCls *m, const char *path);
 
 #endif

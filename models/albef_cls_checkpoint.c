@@ -115,3 +115,54 @@ int albef_cls_load(AlbefCls *m, const char *path) {
         }
     return rc;
 }
+
+/* The file tensor an encoder parameter starts from. NLVR2's fusion layers are
+ * the retrieval model's, each duplicated into a pair (§3.3: pretrain_model_nlvr.pth
+ * was made that way, old fusion layer k -> new layers 2k-f and 2k-f+1), so
+ * new layer l reads old layer (l + f) / 2. */
+static void source_name(const AlbefCls *m, const char *name, char *out, size_t size) {
+    const char *layer = strstr(name, ".encoder.layer.");
+    int l;
+    if (m->task == ALBEF_TASK_NLVR2 && layer && sscanf(layer, ".encoder.layer.%d.", &l) == 1 &&
+        l >= m->cfg.fusion_layer) {
+        const char *rest = strchr(layer + strlen(".encoder.layer."), '.');
+        snprintf(out, size, "%.*s.encoder.layer.%d%s", (int)(layer - name), name, (l + m->cfg.fusion_layer) / 2, rest);
+    } else {
+        snprintf(out, size, "%s", name);
+    }
+}
+
+/* Fills every parameter of `ps` under the two encoder prefixes from the file. */
+static int init_encoders(AlbefCls *m, ParamSet *ps, const SafetensorsFile *f, const char *suffix) {
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *p = ps->items[k];
+        char v[32], t[32], src[256];
+        snprintf(v, sizeof v, "visual_encoder%s.", suffix);
+        snprintf(t, sizeof t, "text_encoder%s.", suffix);
+        if (strncmp(p->name, v, strlen(v)) && strncmp(p->name, t, strlen(t))) continue;
+        source_name(m, p->name, src, sizeof src);
+        const StTensorInfo *info = safetensors_find(f, src);
+        if (!info) return error_set("%s: no tensor %s for %s", f->path, src, p->name);
+        if (info->numel != tensor_numel(p))
+            return error_set("%s: %s has %lld elements, %s needs %lld", f->path, src, (long long)info->numel,
+                             p->name, (long long)tensor_numel(p));
+        if (safetensors_read_f32(f, info, tensor_f32(p), info->numel)) return -1;
+    }
+    return 0;
+}
+
+int albef_cls_init_from_albef(AlbefCls *m, const char *path) {
+    SafetensorsFile f;
+    if (safetensors_open(&f, path)) return -1;
+    int rc = init_encoders(m, &m->params, &f, "");
+    if (rc == 0 && m->cfg.momentum_distill) {
+        if (count_under(&f, "visual_encoder_m.") > 0) {
+            rc = init_encoders(m, &m->momentum, &f, "_m");
+        } else {
+            copy_head_to_momentum(m, "visual_encoder.");
+            copy_head_to_momentum(m, "text_encoder.");
+        }
+    }
+    safetensors_close(&f);
+    return rc;
+}

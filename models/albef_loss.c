@@ -5,32 +5,41 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
 #include "models/albef.h"
 
-int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, uint64_t seed, uint64_t stream,
-                                int32_t *out) {
+int albef_sample_hard_negatives_rows(const float *logits, int rows, int cols, const int64_t *row_ids,
+                                     const int64_t *col_ids, int first_row, uint64_t seed, uint64_t stream,
+                                     int32_t *out) {
     Rng rng = rng_make(seed, stream);
-    for (int b = 0; b < B; b++) {
-        const float *row = logits + (size_t)b * B;
+    rng.index = (uint64_t)first_row; /* one draw per row: row r of the whole batch takes draw r */
+    for (int b = 0; b < rows; b++) {
+        const float *row = logits + (size_t)b * cols;
         double mx = -INFINITY, total = 0.0;
-        for (int j = 0; j < B; j++)
-            if (ids[j] != ids[b] && row[j] > mx) mx = row[j];
+        for (int j = 0; j < cols; j++)
+            if (col_ids[j] != row_ids[b] && row[j] > mx) mx = row[j];
         /* Softmax then zeroing equals a softmax over the surviving entries up to
          * the normaliser, which the categorical draw ignores. */
-        for (int j = 0; j < B; j++)
-            if (ids[j] != ids[b]) total += exp(row[j] - mx);
+        for (int j = 0; j < cols; j++)
+            if (col_ids[j] != row_ids[b]) total += exp(row[j] - mx);
         float u = rng_uniform(&rng); /* one draw per row, also for rows that fail */
+        int64_t bad = finite_first_bad_f32(row, cols);
+        if (bad >= 0) /* diverged weights: no distribution to draw from, and not a batch problem */
+            return error_set("hard negatives: similarity logit (%d, %lld) is %g: the model's features are not "
+                             "finite (diverged training or NaN weights)",
+                             first_row + b, (long long)bad, (double)row[bad]);
         if (!(total > 0.0))
             return error_set("hard negatives: every pair of the batch shares image id %lld with pair %d; "
                              "a batch needs at least two distinct images",
-                             (long long)ids[b], b);
+                             (long long)row_ids[b], first_row + b);
         double target = u * total, acc = 0.0;
         int pick = -1;
-        for (int j = 0; j < B; j++) {
-            if (ids[j] == ids[b]) continue;
+        for (int j = 0; j < cols; j++) {
+            if (col_ids[j] == row_ids[b]) continue;
             acc += exp(row[j] - mx);
             pick = j; /* the last candidate absorbs rounding at the top end */
             if (target < acc) break;
@@ -40,7 +49,12 @@ int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, 
     return 0;
 }
 
-/* [B, B + Q] similarities of rows a [B, E] with in-batch rows [B, E] and the queue columns [E, Q]. */
+int albef_sample_hard_negatives(const float *logits, const int64_t *ids, int B, uint64_t seed, uint64_t stream,
+                                int32_t *out) {
+    return albef_sample_hard_negatives_rows(logits, B, B, ids, ids, 0, seed, stream, out);
+}
+
+/* [B, N + Q] similarities of rows a [B, E] with in-batch rows [N, E] and the queue columns [E, Q]. */
 static Tensor *similarity(Tensor *a, Tensor *in_batch, Tensor *queue) {
     Tensor *batch_part = op_matmul(a, in_batch, 0, 1);
     if (!queue) return batch_part;
@@ -57,20 +71,21 @@ static Tensor *queue_snapshot(const float *queue, int64_t E, int64_t Q, Device d
     return t;
 }
 
-/* §3.1 step 4: y[b, j] = [idx_b == idx_all_j] / (number of such j). */
-static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *idx_queue, int64_t Q,
-                                Device device) {
-    Tensor *y = tensor_new(DTYPE_F32, SHAPE(B, B + Q));
+/* §3.1 step 4: y[b, j] = [idx_b == idx_all_j] / (number of such j), for this
+ * rank's rows against the global batch's columns and the queue's. */
+static Tensor *positive_targets(const int64_t *ids, int64_t B, const int64_t *ids_all, int64_t N,
+                                const int64_t *idx_queue, int64_t Q, Device device) {
+    Tensor *y = tensor_new(DTYPE_F32, SHAPE(B, N + Q));
     float *v = tensor_f32(y);
     for (int64_t b = 0; b < B; b++) {
-        float *row = v + b * (B + Q);
+        float *row = v + b * (N + Q);
         int count = 0;
-        for (int64_t j = 0; j < B + Q; j++) {
-            int64_t other = j < B ? ids[j] : idx_queue[j - B];
+        for (int64_t j = 0; j < N + Q; j++) {
+            int64_t other = j < N ? ids_all[j] : idx_queue[j - N];
             row[j] = other == ids[b] ? 1.0f : 0.0f;
             count += other == ids[b];
         }
-        for (int64_t j = 0; j < B + Q; j++) row[j] /= (float)count; /* count >= 1: the diagonal */
+        for (int64_t j = 0; j < N + Q; j++) row[j] /= (float)count; /* count >= 1: the pair itself */
     }
     return tensor_on(y, device);
 }
@@ -92,71 +107,86 @@ static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
     return op_concat(parts, 3, 0);
 }
 
-/* In-batch block [B, B] of [B, B + Q] logits, as plain floats for sampling. */
-static float *in_batch_block(const Tensor *sim, int64_t B) {
+/* In-batch block [B, N] of [B, N + Q] logits, as plain floats for sampling. */
+static float *in_batch_block(const Tensor *sim, int64_t B, int64_t N) {
     if (sim->device != DEVICE_CPU) sim = tensor_to_device(sim, DEVICE_CPU);
-    float *w = arena_alloc(arena_activations(), (size_t)(B * B) * sizeof(float));
-    int64_t N = sim->shape[1];
-    for (int64_t b = 0; b < B; b++) memcpy(w + b * B, tensor_f32(sim) + b * N, (size_t)B * sizeof(float));
+    float *w = arena_alloc(arena_activations(), (size_t)(B * N) * sizeof(float));
+    int64_t W = sim->shape[1];
+    for (int64_t b = 0; b < B; b++) memcpy(w + b * N, tensor_f32(sim) + b * W, (size_t)N * sizeof(float));
     return w;
 }
 
+/* Data parallel (core/comm.h): this rank holds B pairs of the global batch's
+ * N = ranks·B, and every coupling of §3.1 runs over the global batch, by
+ * all-gathering what it needs as ALBEF's distributed code does: the ITC rows
+ * of this rank meet every rank's (momentum) features and the queue, the
+ * queue receives the whole global batch in rank order, hard negatives are
+ * drawn from the global in-batch logits (row r of the global batch takes
+ * draw r), and the ITM pass takes a negative's states from the gathered
+ * tokens. The gathers carry gradients (op_all_gather), and ITC and ITM are
+ * means over this rank's rows, so the mean over ranks of this loss and of its
+ * gradient is the global batch's. With one rank every gather is the tensor
+ * itself and this is the loss of §3.1 on the batch. */
 Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossOptions *opt, AlbefLossOutput *out) {
     const ModelConfig *c = &m->cfg;
     const int64_t B = batch->images->shape[0], E = c->embed_dim, Q = c->queue_size;
+    const int64_t N = B * comm_size(), first = B * comm_rank();
     const int64_t *ids = batch->image_ids;
+    int64_t *ids_all = arena_alloc(arena_activations(), (size_t)N * sizeof *ids_all);
+    comm_allgather_i64(ids, ids_all, B);
     memset(out, 0, sizeof *out);
 
     albef_clamp_temp(m); /* step 1 */
     AlbefImageEmbed img = albef_embed_image(m, batch->images);                     /* step 2 */
     AlbefTextEmbed txt = albef_embed_text(m, batch->text_ids, batch->text_mask);   /* step 3 */
-    Tensor *y = positive_targets(ids, B, m->idx_queue, Q, img.feat->device);                         /* step 4 */
+    Tensor *y = positive_targets(ids, B, ids_all, N, m->idx_queue, Q, img.feat->device); /* step 4 */
 
     Tensor *tgt_i2t, *tgt_t2i;
-    AlbefImageEmbed img_m = {0};
-    AlbefTextEmbed txt_m = {0};
     if (c->momentum_distill) {
         albef_momentum_update(m); /* step 5: EMA before the momentum forward */
-        img_m = albef_embed_image_momentum(m, batch->images);
-        txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
+        AlbefImageEmbed img_m = albef_embed_image_momentum(m, batch->images);
+        AlbefTextEmbed txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
+        Tensor *img_m_all = op_all_gather(img_m.feat), *txt_m_all = op_all_gather(txt_m.feat);
         Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q, img.feat->device) : NULL;
         Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q, img.feat->device) : NULL;
         /* step 7: online features against momentum features and the queues */
-        out->sim_i2t = op_div_by_scalar(similarity(img.feat, txt_m.feat, tq), m->temp);
-        out->sim_t2i = op_div_by_scalar(similarity(txt.feat, img_m.feat, iq), m->temp);
+        out->sim_i2t = op_div_by_scalar(similarity(img.feat, txt_m_all, tq), m->temp);
+        out->sim_t2i = op_div_by_scalar(similarity(txt.feat, img_m_all, iq), m->temp);
         int prev = autograd_set_enabled(0); /* step 6: distillation targets, constants */
-        tgt_i2t = distilled_targets(op_div_by_scalar(similarity(img_m.feat, txt_m.feat, tq), m->temp), y,
+        tgt_i2t = distilled_targets(op_div_by_scalar(similarity(img_m.feat, txt_m_all, tq), m->temp), y,
                                     opt->alpha);
-        tgt_t2i = distilled_targets(op_div_by_scalar(similarity(txt_m.feat, img_m.feat, iq), m->temp), y,
+        tgt_t2i = distilled_targets(op_div_by_scalar(similarity(txt_m.feat, img_m_all, iq), m->temp), y,
                                     opt->alpha);
         autograd_set_enabled(prev);
+        albef_enqueue(m, img_m_all, txt_m_all, ids_all); /* step 8 */
     } else {
         /* Without the momentum encoder: in-batch online-online ITC, hard targets. */
-        out->sim_i2t = op_div_by_scalar(similarity(img.feat, txt.feat, NULL), m->temp);
-        out->sim_t2i = op_div_by_scalar(similarity(txt.feat, img.feat, NULL), m->temp);
+        out->sim_i2t = op_div_by_scalar(similarity(img.feat, op_all_gather(txt.feat), NULL), m->temp);
+        out->sim_t2i = op_div_by_scalar(similarity(txt.feat, op_all_gather(img.feat), NULL), m->temp);
         tgt_i2t = tgt_t2i = y;
     }
     out->itc = op_scale(op_add(op_soft_cross_entropy(out->sim_i2t, tgt_i2t),
                                op_soft_cross_entropy(out->sim_t2i, tgt_t2i)),
                         0.5f);
-    if (c->momentum_distill) albef_enqueue(m, img_m.feat, txt_m.feat, ids); /* step 8 */
 
-    /* Step 10: hard negatives from the in-batch logits (online vs momentum in ALBEF, §9 item 4). */
+    /* Step 10: hard negatives (global indices) from the in-batch logits (online vs momentum in ALBEF, §9 item 4). */
     out->neg_image_for_text = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
     out->neg_text_for_image = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
     if (opt->neg_image_for_text && opt->neg_text_for_image) {
         for (int64_t b = 0; b < B; b++) {
             int32_t ni = opt->neg_image_for_text[b], nt = opt->neg_text_for_image[b];
-            CHECK(ni >= 0 && ni < B && nt >= 0 && nt < B && ids[ni] != ids[b] && ids[nt] != ids[b],
+            CHECK(ni >= 0 && ni < N && nt >= 0 && nt < N && ids_all[ni] != ids[b] && ids_all[nt] != ids[b],
                   "given hard negatives of pair %lld (%d, %d) are not negatives", (long long)b, ni, nt);
             out->neg_image_for_text[b] = ni;
             out->neg_text_for_image[b] = nt;
         }
     } else {
-        if (albef_sample_hard_negatives(in_batch_block(out->sim_t2i, B), ids, (int)B, opt->sample_seed,
-                                        opt->sample_stream, out->neg_image_for_text) ||
-            albef_sample_hard_negatives(in_batch_block(out->sim_i2t, B), ids, (int)B, opt->sample_seed,
-                                        opt->sample_stream + 1, out->neg_text_for_image))
+        if (albef_sample_hard_negatives_rows(in_batch_block(out->sim_t2i, B, N), (int)B, (int)N, ids, ids_all,
+                                             (int)first, opt->sample_seed, opt->sample_stream,
+                                             out->neg_image_for_text) ||
+            albef_sample_hard_negatives_rows(in_batch_block(out->sim_i2t, B, N), (int)B, (int)N, ids, ids_all,
+                                             (int)first, opt->sample_seed, opt->sample_stream + 1,
+                                             out->neg_text_for_image))
             return NULL;
     }
 
@@ -164,10 +194,10 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     Tensor *neg_img = i32_tensor(out->neg_image_for_text, B);
     Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B);
     AlbefTextEmbed all_txt = {
-        .tokens = concat3(txt.tokens, txt.tokens, op_index_select(txt.tokens, 0, neg_txt)),
-        .mask = concat3(txt.mask, txt.mask, op_index_select(txt.mask, 0, neg_txt)),
+        .tokens = concat3(txt.tokens, txt.tokens, op_index_select(op_all_gather(txt.tokens), 0, neg_txt)),
+        .mask = concat3(txt.mask, txt.mask, op_index_select(op_all_gather(txt.mask), 0, neg_txt)),
     };
-    Tensor *all_img = concat3(img.tokens, op_index_select(img.tokens, 0, neg_img), img.tokens);
+    Tensor *all_img = concat3(img.tokens, op_index_select(op_all_gather(img.tokens), 0, neg_img), img.tokens);
     out->itm_logits = albef_itm_logits(m, albef_fused_cls(m, &all_txt, all_img));
     Tensor *labels = tensor_new(DTYPE_I32, SHAPE(3 * B));
     for (int64_t k = 0; k < 3 * B; k++) tensor_i32(labels)[k] = k < B ? 1 : 0;

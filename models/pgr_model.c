@@ -30,7 +30,8 @@ void pgr_model_declare(PgrModel *m, ParamSet *ps, const PgrConfig *c, int64_t n_
     int ug = 2 * c->gcn_hidden, ut = c->text_width;
     linear_declare(&m->fuse1, ps, "fusion.fc1", ug + ut, c->fusion_hidden, 1);
     linear_declare(&m->fuse2, ps, "fusion.fc2", c->fusion_hidden, c->fusion_dim, 1);
-    linear_declare(&m->cls1, ps, "classifier.fc1", ug + ut + c->fusion_dim, c->classifier_hidden, 1);
+    linear_declare(&m->cls1_graph, ps, "classifier.fc1_graph", ug, c->classifier_hidden, 0);
+    linear_declare(&m->cls1, ps, "classifier.fc1", ut + c->fusion_dim, c->classifier_hidden, 1);
     linear_declare(&m->cls2, ps, "classifier.fc2", c->classifier_hidden, 2, 1);
 }
 
@@ -83,9 +84,10 @@ Tensor *pgr_model_fuse(const PgrModel *m, Tensor *u_g, Tensor *u_t) {
 }
 
 Tensor *pgr_model_classify(const PgrModel *m, Tensor *u_g, Tensor *u_t, Tensor *z) {
-    Tensor *parts[3] = {u_g, u_t, z};
-    Tensor *x = op_concat(parts, 3, 1);
-    return linear_forward(&m->cls2, op_relu(linear_forward(&m->cls1, x)));
+    /* V1 [u_G; u_T; z] + c1 as the sum of its column blocks (see the header). */
+    Tensor *parts[2] = {u_t, z};
+    Tensor *h = op_add(linear_forward(&m->cls1_graph, u_g), linear_forward(&m->cls1, op_concat(parts, 2, 1)));
+    return linear_forward(&m->cls2, op_relu(h));
 }
 
 int pgr_model_load_text(ParamSet *ps, const char *path, const char *file_prefix) {

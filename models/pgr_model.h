@@ -12,7 +12,12 @@
  *   graph.gcn.<l>.weight/bias     [gcn_hidden, in]
  *   text_encoder.*                BERT under Hugging Face's names (models/bert.h)
  *   fusion.fc1, fusion.fc2        the FFN
- *   classifier.fc1, classifier.fc2 */
+ *   classifier.fc1_graph          [classifier_hidden, 2·gcn_hidden], no bias: the
+ *                                 classifier's first layer on u_G, kept apart so that
+ *                                 the channels of u_G have a weight of their own (Erm-Ktp
+ *                                 zeroes its columns, spec/unlearning_methods.md §4.7)
+ *   classifier.fc1                the same layer on [u_T; z], with the bias
+ *   classifier.fc2 */
 #ifndef MODELS_PGR_MODEL_H
 #define MODELS_PGR_MODEL_H
 
@@ -28,7 +33,7 @@ typedef struct {
     Embedding node_embedding;
     GcnLayer *gcn;
     Bert text;
-    Linear fuse1, fuse2, cls1, cls2;
+    Linear fuse1, fuse2, cls1_graph, cls1, cls2;
 } PgrModel;
 
 /* n_graph_nodes sizes the per-node table (node_features "per_node"); the

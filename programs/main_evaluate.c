@@ -5,9 +5,30 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/xalloc.h"
 #include "models/task_retrieval.h"
 #include "programs/run_eval.h"
 #include "programs/run_program.h"
+
+/* Splits a comma-separated flag value; an empty item (",", "a,,b", "") or a
+ * name given twice is refused: each would silently drop or overwrite a row. */
+static char **split_list(const char *flag, const char *text, int unique, int *n_out) {
+    int n = 1;
+    for (const char *p = text; *p; p++) n += *p == ',';
+    char **items = xcalloc((size_t)n, sizeof *items);
+    const char *p = text;
+    for (int k = 0; k < n; k++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0) fatal("--%s \"%s\": item %d is empty", flag, text, k + 1);
+        items[k] = strndup(p, len);
+        for (int j = 0; unique && j < k; j++)
+            if (strcmp(items[j], items[k]) == 0)
+                fatal("--%s \"%s\": \"%s\" is listed twice (items %d and %d)", flag, text, items[k], j + 1, k + 1);
+        p += len + 1;
+    }
+    *n_out = n;
+    return items;
+}
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
@@ -23,6 +44,11 @@ int main(int argc, char **argv) {
                       "original first).",
                       own, CLI_COUNT(own), NULL, 0, argc, argv);
     if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
+    int n_ckpt = 0, n_names = 0;
+    char **ckpts = split_list("checkpoints", checkpoints, 0, &n_ckpt);
+    char **labels = names ? split_list("names", names, 1, &n_names) : NULL;
+    if (labels && n_names != n_ckpt)
+        fatal("--names: %d names for %d checkpoints (give one per checkpoint, or none)", n_names, n_ckpt);
     const Task *t = &ctx.task;
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "evaluate");
@@ -33,26 +59,25 @@ int main(int argc, char **argv) {
         error_exit_if(t->model_init(t, &original, (uint64_t)ctx.flags.seed));
         error_exit_if(t->model_load(t, &original, ctx.flags.original));
         run_model_to_device(&ctx, &original);
-        error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&original)));
+        error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
         t->model_free(t, &original);
     }
-    char *ckpts = strdup(checkpoints), *labels = names ? strdup(names) : NULL;
-    char *save_c = NULL, *save_n = NULL;
-    int k = 0;
-    for (char *c = strtok_r(ckpts, ",", &save_c); c; c = strtok_r(NULL, ",", &save_c), k++) {
+    for (int k = 0; k < n_ckpt; k++) {
         char fallback[32];
         snprintf(fallback, sizeof fallback, "model%d", k + 1);
-        char *name = labels ? strtok_r(k == 0 ? labels : NULL, ",", &save_n) : NULL;
+        const char *c = ckpts[k], *name = labels ? labels[k] : NULL;
         TaskModel m;
         error_exit_if(t->model_init(t, &m, (uint64_t)ctx.flags.seed));
         error_exit_if(t->model_load(t, &m, c));
         run_model_to_device(&ctx, &m);
-        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&m)));
-        error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&m), name ? name : fallback, -1.0));
+        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, &m));
+        error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
         t->model_free(t, &m);
     }
     error_exit_if(run_evaluation_finish(&ev, &ctx));
     run_evaluation_free(&ev);
+    for (int k = 0; k < n_ckpt; k++) free(ckpts[k]);
+    for (int k = 0; k < n_names; k++) free(labels[k]);
     free(ckpts);
     free(labels);
     run_free(&ctx);

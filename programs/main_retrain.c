@@ -6,7 +6,6 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "programs/run_program.h"
-#include "unlearn/train_loop.h"
 
 /* --lr and --epochs set the training recipe, which the original (when trained
  * here rather than given with --original) shares: Retrain is the original's
@@ -23,17 +22,14 @@ int main(int argc, char **argv) {
 
     const Task *t = &ctx.task;
     TaskModel retrained;
-    error_exit_if(t->model_init(t, &retrained, (uint64_t)ctx.flags.seed));
-    run_model_to_device(&ctx, &retrained);
     log_info("retraining on Dr: %lld pairs", (long long)ctx.split.n_dr);
-    TrainStats stats;
-    error_exit_if(train_task_model(t, &retrained, ctx.split.dr, ctx.split.n_dr, &ctx.recipe, (uint64_t)ctx.flags.seed,
-                                   &stats));
+    double seconds; /* the training's, also when the model comes from the cache the other programs share */
+    error_exit_if(run_retrain_model(&ctx, &retrained, &seconds));
     /* The original is needed even without its row: the MI attacker is trained
      * on its outputs and P_before is its Df probability (§6.3 item 2). */
     TaskModel original;
     error_exit_if(run_original_model(&ctx, &original));
-    run_program_finish(&ctx, "retrain", &original, &retrained, stats.seconds);
+    run_program_finish(&ctx, "retrain", &original, &retrained, seconds);
     t->model_free(t, &original);
     t->model_free(t, &retrained);
     run_free(&ctx);

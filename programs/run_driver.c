@@ -1,10 +1,12 @@
 #include "programs/run_driver.h"
 
-#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "autograd/params_io.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -12,10 +14,13 @@
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "data/synth_image_text.h"
+#include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
+#include "cuda/comm_nccl.h"
 #endif
 
 void run_common_flags(RunFlags *f, CliFlag *out) {
@@ -23,11 +28,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve, nlvr2 (not built yet)"),
-        CLI_FLAG_STRING("data", &f->data, RUN_DEFAULT_DATA,
+                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (train only so far), pgr (not "
+                        "built yet)"),
+        CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
-                        "attacker), images, vocab.txt; "
-                        "the default directory is filled with the synthetic world when empty"),
+                        "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
+                        "world when empty)"),
+        CLI_FLAG_CHOICE("world", &f->world, SYNTH_WORLD_DEFAULT, SYNTH_WORLD_NAMES,
+                        "the synthetic world used without --data (data/synth_image_text.h): longtail memorises "
+                        "what it saw, scenes generalises"),
         CLI_FLAG_STRING("image-root", &f->image_root, NULL,
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
         CLI_FLAG_STRING("original", &f->original, NULL,
@@ -45,6 +54,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                       "update only the fusion layers and ITM head (the paper's -F variant)"),
         CLI_FLAG_BOOL("eval-original", &f->eval_original, "true",
                       "also evaluate the original model, as the comparison row"),
+        CLI_FLAG_CHOICE("eval-retrain", &f->eval_retrain, "auto", "auto|on|off",
+                        "also evaluate Retrain (the recipe on Dr, trained once per deletion and cached), the gold "
+                        "standard row the verdict measures against; auto: when the original is trained here "
+                        "(no --original)"),
+        CLI_FLAG_BOOL("allow-nonfinite", &f->allow_nonfinite, "false",
+                      "load checkpoints holding NaN/inf values (warned by tensor name) instead of stopping"),
+        CLI_FLAG_BOOL("resume", &f->resume, "false",
+                      "continue the interrupted run in <out>.partial (same configuration) from its last completed "
+                      "epoch instead of starting afresh"),
         CLI_FLAG_STRING("out", &f->out, NULL, "run directory (default: runs/<program>_<model>_df<k>_s<seed>)"),
         CLI_FLAG_FLOAT("lr", &f->lr, "0",
                        "learning rate of this program's loop, > 0 (left out: the recipe's for the model and task)"),
@@ -54,44 +72,65 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
     memcpy(out, flags, sizeof flags);
 }
 
+/* The code the programs were built from (Makefile: a digest of the library's
+ * sources), part of every run's identity and of the original-model cache key. */
+#ifndef MMU_SOURCE_DIGEST
+#define MMU_SOURCE_DIGEST "unversioned"
+#endif
+
 const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t size) {
     snprintf(buf, size, "%s/%s", ctx->run_dir, name);
     return buf;
 }
 
-/* A config name resolves to models/configs/<name>.json next to the working
- * directory or next to the program (bin/..), so programs run from anywhere. */
-static int resolve_model_config(const char *model, char *out, size_t size) {
-    if (strchr(model, '/') || strstr(model, ".json")) {
-        snprintf(out, size, "%s", model);
-        return file_exists(out) ? 0 : error_set("%s: model config not found", model);
-    }
-    snprintf(out, size, "models/configs/%s.json", model);
-    if (file_exists(out)) return 0;
-    char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        snprintf(out, size, "%s/../models/configs/%s.json", dirname(exe), model);
-        if (file_exists(out)) return 0;
-    }
-    return error_set("model \"%s\": no models/configs/%s.json (give a config name or a JSON path)", model, model);
+/* Rank 0's answer to a yes/no question about shared files (a cache entry, a
+ * complete earlier run), so that every rank takes the same branch: the
+ * branches differ in their collectives (training or loading). */
+static int rank0_says(int answer) {
+    int64_t a = answer;
+    comm_broadcast_i64(&a, 1, 0);
+    return (int)a;
+}
+
+/* SNLI-VE or NLVR2 (models/task_cls.h), or -1 for another task. */
+static int cls_task_of(const char *task) {
+    AlbefClsTask which;
+    if (strcmp(task, "snli_ve") && strcmp(task, "nlvr2")) return -1;
+    CHECK(albef_cls_task_parse(task, &which) == 0, "%s", error_message());
+    return (int)which;
+}
+
+/* Annotation files of a classification task: train, test, validation (spec/albef_blip.md §6.2-6.3). */
+static void cls_files(AlbefClsTask which, const char *names[3]) {
+    static const char *const ve[3] = {"ve_train.json", "ve_test.json", "ve_dev.json"};
+    static const char *const nlvr[3] = {"nlvr_train.json", "nlvr_test.json", "nlvr_dev.json"};
+    for (int k = 0; k < 3; k++) names[k] = which == ALBEF_TASK_NLVR2 ? nlvr[k] : ve[k];
 }
 
 static int prepare_data(RunContext *ctx) {
-    snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    if (ctx->flags.data)
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", ctx->flags.data);
+    else
+        snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s%s", RUN_DEFAULT_DATA_PREFIX, ctx->flags.world);
     if (ctx->flags.image_root)
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s", ctx->flags.image_root);
     else
         snprintf(ctx->image_root, sizeof ctx->image_root, "%s/images", ctx->data_dir);
     char train_json[1100];
-    snprintf(train_json, sizeof train_json, "%s/flickr30k_train.json", ctx->data_dir);
+    const char *names[3] = {"flickr30k_train.json", NULL, NULL};
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) cls_files((AlbefClsTask)cls, names);
+    snprintf(train_json, sizeof train_json, "%s/%s", ctx->data_dir, names[0]);
     if (file_exists(train_json)) return 0;
-    if (strcmp(ctx->flags.data, RUN_DEFAULT_DATA) != 0)
-        return error_set("%s: no flickr30k_train.json (is --data a Flickr30K-format directory?)", ctx->data_dir);
-    log_info("writing the synthetic image-text world to %s", ctx->data_dir);
-    SynthImageTextOptions opt = synth_image_text_defaults();
-    return synth_image_text_write(&opt, ctx->data_dir);
+    if (ctx->flags.data)
+        return error_set("%s: no %s (is --data a %s-format directory?)", ctx->data_dir, names[0],
+                         cls < 0 ? "Flickr30K" : ctx->flags.task);
+    log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
+    SynthImageTextOptions opt;
+    int rc = synth_image_text_world(ctx->flags.world, &opt);
+    if (rc == 0 && comm_is_root()) rc = synth_image_text_write(&opt, ctx->data_dir);
+    comm_barrier(); /* rank 0 has written the world (or failed, and stops the job) */
+    return rc;
 }
 
 static int load_splits(RunContext *ctx) {
@@ -101,6 +140,25 @@ static int load_splits(RunContext *ctx) {
     if (model_config_use_vocab_file(&ctx->cfg, vocab) < 0) return -1;
     /* Keep decoded images in memory up to 2 GiB (the synthetic world: ~12 MB). */
     int64_t cache = (int64_t)2 << 30;
+    int cls = cls_task_of(ctx->flags.task);
+    if (cls >= 0) {
+        const char *names[3];
+        cls_files((AlbefClsTask)cls, names);
+        ClsSetKind kind = cls == ALBEF_TASK_NLVR2 ? CLS_SET_NLVR2 : CLS_SET_SNLI_VE;
+        ClsSet *sets[3] = {&ctx->cls_train, &ctx->cls_test, &ctx->cls_val};
+        for (int k = 0; k < 3; k++) {
+            snprintf(path, sizeof path, "%s/%s", ctx->data_dir, names[k]);
+            if (k == 2 && !file_exists(path)) {
+                log_warn("%s: no %s; membership inference will be skipped", ctx->data_dir, names[k]);
+                break;
+            }
+            if (cls_set_load(sets[k], kind, path, ctx->image_root, ctx->tok,
+                             k == 0 ? ctx->cfg.max_text_len : ctx->cfg.max_text_len_eval, ctx->cfg.image_size,
+                             cache) < 0)
+                return -1;
+        }
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/flickr30k_train.json", ctx->data_dir);
     if (retrieval_set_load(&ctx->train, path, FLICKR30K_TRAIN, ctx->image_root, ctx->tok, ctx->cfg.max_text_len,
                            ctx->cfg.image_size, cache) < 0)
@@ -121,10 +179,13 @@ static int load_splits(RunContext *ctx) {
 }
 
 static int prepare_deletion(RunContext *ctx) {
-    int64_t n = ctx->train.split.n_texts;
-    const char **keys = malloc((size_t)n * sizeof *keys);
+    /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
+     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2. */
+    int cls = cls_task_of(ctx->flags.task) >= 0;
+    int64_t n = cls ? ctx->cls_train.n : ctx->train.split.n_texts;
+    const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
     CHECK(keys != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) keys[t] = retrieval_set_pair_key(&ctx->train, t);
+    for (int64_t t = 0; t < n; t++) keys[t] = cls ? ctx->cls_train.keys[t] : retrieval_set_pair_key(&ctx->train, t);
     char list_path[1100];
     const char *list = ctx->flags.df_list;
     int rc = 0;
@@ -192,6 +253,7 @@ static int apply_knobs(RunContext *ctx, const CliSpec *spec, const RunKnob *knob
         }
     }
     cli_to_json(spec, flags_json);
+    cJSON_DeleteItemFromObject(flags_json, "resume"); /* how the run was reached, not what it computes */
     for (int c = 0; c < 2; c++)
         if (!knob_find(knobs, n_knobs, common[c])) cJSON_DeleteItemFromObject(flags_json, common[c]);
     return 0;
@@ -237,47 +299,117 @@ static cJSON *recipe_to_json(const Recipe *r) {
     return o;
 }
 
-int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
+static void add_hex(cJSON *o, const char *name, uint64_t h) {
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    cJSON_AddStringToObject(o, name, hex);
+}
+
+/* What the results depend on beyond the flags: the content of the data (the
+ * splits' fingerprints), of the deletion list and of --original, and the
+ * code version. Two runs are the same run only when all of it is equal. */
+static int add_inputs(RunContext *ctx) {
+    cJSON *in = cJSON_AddObjectToObject(ctx->config, "inputs");
+    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
+    const char *names[3] = {"train_data", "test_data", "val_data"};
+    for (int k = 0; k < 3; k++) {
+        uint64_t h = FNV1A_INIT;
+        if (retrieval_set_fingerprint(sets[k], &h) < 0) return -1;
+        add_hex(in, names[k], h);
+    }
+    uint64_t h = FNV1A_INIT;
+    for (int64_t i = 0; i < ctx->list.n; i++) h = fnv1a_str(fnv1a_str(h, ctx->list.ids[i]), "\n");
+    add_hex(in, "df_ids", h);
+    if (ctx->flags.original) {
+        h = FNV1A_INIT;
+        if (file_fnv1a(&h, ctx->flags.original) < 0) return error_prefix("--original");
+        add_hex(in, "original", h);
+    }
+    cJSON_AddStringToObject(in, "code", MMU_SOURCE_DIGEST);
+    return 0;
+}
+
+static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
     RunFlags flags = ctx->flags;
     memset(ctx, 0, sizeof *ctx);
+    ctx->dir.lock_fd = -1;
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
     if (task_check_name(flags.task) < 0) return -1;
+    /* A job of several ranks (mpirun): rank 0 writes the run directory, the
+     * caches, logs and reports; the others print errors only and keep their
+     * files in a scratch directory removed at the end (run_free). */
+    if (comm_init() < 0) return -1;
+    if (!comm_is_root()) {
+        log_set_level(LOG_ERROR);
+        if (!freopen("/dev/null", "w", stdout)) return error_set("rank %d: cannot silence stdout", comm_rank());
+    }
+    if (comm_size() > 1 && flags.resume)
+        return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
+    /* The classification tasks train today; evaluation, the report and the
+     * methods' retrieval-specific parts do not take them yet. */
+    if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
+        return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    /* Without --model, a classification task takes the tiny config of its own layout. */
+    if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
+        ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
         if (cuda_backend_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
         cuda_set_precision(strcmp(flags.precision, "fp32") == 0 ? PRECISION_FP32 : PRECISION_BF16);
         ctx->device = DEVICE_CUDA;
+        if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
 #else
         return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
 #endif
     }
     /* The model config, its recipe row and the knobs first: a bad name or flag
      * value stops the run before it writes or loads anything. */
-    if (resolve_model_config(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
+    if (model_config_resolve(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
     if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
     if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
     ctx->config = cJSON_CreateObject();
     cJSON_AddStringToObject(ctx->config, "program", program);
     if (apply_knobs(ctx, spec, knobs, n_knobs, cJSON_AddObjectToObject(ctx->config, "flags")) < 0) return -1;
+    params_allow_nonfinite(flags.allow_nonfinite);
+    char out[1024];
     if (flags.out)
-        snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", flags.out);
+        snprintf(out, sizeof out, "%s", flags.out);
     else
-        snprintf(ctx->run_dir, sizeof ctx->run_dir, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size,
-                 flags.seed);
-    if (make_dirs(ctx->run_dir) < 0) return -1;
-    char log_path[1100];
-    if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
-    log_info("%s: run directory %s", program, ctx->run_dir);
+        snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
+    if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
+        return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
+    if (comm_is_root()) {
+        if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
+        memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
+        memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
+        char log_path[4300];
+        if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    } else {
+        snprintf(ctx->out_dir, sizeof ctx->out_dir, "%s", out);
+        snprintf(ctx->run_dir, sizeof ctx->run_dir, "/tmp/mmu-rank%d-%d", comm_rank(), (int)getpid());
+        if (make_dirs(ctx->run_dir) < 0) return -1;
+    }
+    log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
-    task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
-    log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
-             "(%lld images), Dr %lld",
-             ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
-             (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
-             (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    if (cls_task_of(flags.task) >= 0) {
+        task_cls_init(&ctx->task, (AlbefClsTask)cls_task_of(flags.task), &ctx->cfg, ctx->tok, &ctx->cls_train,
+                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, 0);
+        log_info("data %s: %s, %lld training items over %lld images, %lld test items, %lld validation items; Df %lld "
+                 "items (%lld units), Dr %lld",
+                 ctx->data_dir, flags.task, (long long)ctx->cls_train.n, (long long)ctx->cls_train.n_images,
+                 (long long)ctx->cls_test.n, (long long)ctx->cls_val.n, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    } else {
+        task_retrieval_init(&ctx->task, &ctx->cfg, &ctx->train, &ctx->test, &ctx->val);
+        log_info("data %s: %lld training pairs over %lld images, %lld test images, %lld val images; Df %lld pairs "
+                 "(%lld images), Dr %lld",
+                 ctx->data_dir, (long long)ctx->train.split.n_texts, (long long)ctx->train.split.n_images,
+                 (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
+                 (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
+    }
     cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
@@ -285,11 +417,50 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
     cJSON_AddNumberToObject(split, "df_pairs", (double)ctx->split.n_df);
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
-    char path[1100];
+    if (add_inputs(ctx) < 0) return -1;
+    /* Every loop writes its state into the run directory after each epoch (rank 0's). */
+    loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
+    if (flags.resume) {
+        int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
+        if (resumable < 0) return -1;
+        char partial_config[4300];
+        if (resumable == 0 && file_exists(run_path(ctx, "config.json", partial_config, sizeof partial_config)))
+            return error_set("--resume: %s holds an interrupted run with another configuration; run without "
+                             "--resume to start afresh", ctx->run_dir);
+    }
+    int same = comm_is_root() ? run_dir_config_matches(ctx->out_dir, ctx->config) : 0;
+    if (same < 0) return -1;
+    if (rank0_says(same)) {
+        log_info("%s: a complete run with this configuration is there already; nothing to do", ctx->out_dir);
+        if (comm_is_root()) {
+            log_close_file();
+            run_dir_release(&ctx->dir);
+        }
+        run_dir_remove_tree(ctx->run_dir);
+        return RUN_SETUP_DONE_BEFORE;
+    }
+    char path[4300];
     return json_write_file(run_path(ctx, "config.json", path, sizeof path), ctx->config);
 }
 
+int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs) {
+    int rc = setup_run(ctx, program, spec, knobs, n_knobs);
+    if (rc != 0) loop_set_checkpoint_dir(NULL);
+    if (rc < 0 && ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* a failed setup is no run: unlock, keep out_dir as it was */
+        log_close_file();
+        run_dir_release(&ctx->dir);
+    }
+    return rc;
+}
+
 void run_free(RunContext *ctx) {
+    loop_set_checkpoint_dir(NULL);
+    if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
+        log_close_file();
+        if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
+    } else if (!comm_is_root() && ctx->run_dir[0]) {
+        run_dir_remove_tree(ctx->run_dir); /* a rank's scratch copy of what rank 0 wrote */
+    }
     if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
     deletion_split_free(&ctx->split);
@@ -297,6 +468,9 @@ void run_free(RunContext *ctx) {
     retrieval_set_free(&ctx->train);
     retrieval_set_free(&ctx->test);
     retrieval_set_free(&ctx->val);
+    cls_set_free(&ctx->cls_train);
+    cls_set_free(&ctx->cls_test);
+    cls_set_free(&ctx->cls_val);
     if (ctx->tok) tokenizer_free(ctx->tok);
     if (ctx->config) cJSON_Delete(ctx->config);
     if (ctx->method_details) cJSON_Delete(ctx->method_details);
@@ -305,33 +479,37 @@ void run_free(RunContext *ctx) {
     memset(ctx, 0, sizeof *ctx);
 }
 
-/* FNV-1a over the things the original model depends on. */
+/* FNV-1a over everything the original model depends on: the model config,
+ * the training recipe, the seed, the device and precision, the task, the
+ * training data (annotations, tokenised captions, vocabulary, and each image
+ * by path, size and modification time: data/retrieval_set.h) and the code
+ * version. A run on other images, another --image-root or another build
+ * trains its own original. */
 static int original_cache_key(const RunContext *ctx, uint64_t *key) {
     uint64_t h = FNV1A_INIT;
     char *cfg_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(ctx->config, "model"));
-    h = fnv1a_bytes(h, cfg_text, strlen(cfg_text));
+    h = fnv1a_str(h, cfg_text);
     free(cfg_text);
-    h = fnv1a_bytes(h, &ctx->recipe.init_lr, sizeof ctx->recipe.init_lr);
-    h = fnv1a_bytes(h, &ctx->recipe.min_lr, sizeof ctx->recipe.min_lr);
-    h = fnv1a_bytes(h, &ctx->recipe.epochs, sizeof ctx->recipe.epochs);
-    h = fnv1a_bytes(h, &ctx->recipe.batch_size, sizeof ctx->recipe.batch_size);
-    h = fnv1a_bytes(h, &ctx->recipe.warmup_steps, sizeof ctx->recipe.warmup_steps);
-    h = fnv1a_bytes(h, &ctx->flags.seed, sizeof ctx->flags.seed);
+    const Recipe *r = &ctx->recipe;
+    const double reals[] = {r->init_lr, r->min_lr, r->warmup_lr, r->weight_decay};
+    const int ints[] = {r->epochs, r->batch_size, r->warmup_steps, r->augment, ctx->flags.seed};
+    h = fnv1a_bytes(h, reals, sizeof reals);
+    h = fnv1a_bytes(h, ints, sizeof ints);
+    h = fnv1a_str(h, ctx->flags.task);
     if (ctx->device != DEVICE_CPU) { /* a model trained on the GPU is a different model */
-        h = fnv1a_bytes(h, ctx->flags.device, strlen(ctx->flags.device));
-        h = fnv1a_bytes(h, ctx->flags.precision, strlen(ctx->flags.precision));
+        h = fnv1a_str(h, ctx->flags.device);
+        h = fnv1a_str(h, ctx->flags.precision);
     }
-    const char *files[] = {"flickr30k_train.json", "vocab.txt"};
-    for (int k = 0; k < 2; k++) {
-        char path[1100];
-        size_t n;
-        snprintf(path, sizeof path, "%s/%s", ctx->data_dir, files[k]);
-        char *text = file_read_all(path, &n);
-        if (!text) return -1;
-        h = fnv1a_bytes(h, text, n);
-        free(text);
-    }
+    if (retrieval_set_fingerprint(&ctx->train, &h) < 0) return error_prefix("original-model cache key");
+    h = fnv1a_str(h, MMU_SOURCE_DIGEST);
     *key = h;
+    return 0;
+}
+
+int run_original_cache_path(const RunContext *ctx, char *path, size_t size) {
+    uint64_t key = 0;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    snprintf(path, size, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name, (unsigned long long)key);
     return 0;
 }
 
@@ -353,14 +531,16 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
         log_info("original model: %s", ctx->flags.original);
         return load_on_device(ctx, original, ctx->flags.original);
     }
-    uint64_t key;
-    if (original_cache_key(ctx, &key) < 0) return -1;
     char path[1100];
-    snprintf(path, sizeof path, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
-             (unsigned long long)key);
-    if (file_exists(path)) {
-        log_info("original model: cached %s", path);
-        return load_on_device(ctx, original, path);
+    if (run_original_cache_path(ctx, path, sizeof path) < 0) return -1;
+    int exists = rank0_says(comm_is_root() && file_exists(path));
+    if (exists) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
+            log_info("original model: cached %s", path);
+            return load_on_device(ctx, original, path);
+        }
+        log_warn("original model: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it",
+                 path);
     }
     run_model_to_device(ctx, original);
     log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
@@ -374,6 +554,56 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     if (rc < 0) return error_prefix("training the original model");
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0; /* the ranks hold the same parameters: rank 0 caches them */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
-    return t->model_save(t, original, path);
+    if (t->model_save(t, original, path) < 0) return -1;
+    return file_checksum_write(path);
+}
+
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
+    const Task *t = &ctx->task;
+    if (t->model_init(t, retrained, (uint64_t)ctx->flags.seed) < 0) return -1;
+    uint64_t key;
+    if (original_cache_key(ctx, &key) < 0) return -1;
+    key = fnv1a_bytes(key, ctx->split.dr, (size_t)ctx->split.n_dr * sizeof *ctx->split.dr);
+    char path[1100], time_path[1200];
+    snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
+             (unsigned long long)key);
+    snprintf(time_path, sizeof time_path, "%s.seconds", path);
+    if (rank0_says(comm_is_root() && file_exists(path))) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
+            log_info("Retrain: cached %s", path);
+            *seconds = -1.0;
+            FILE *f = fopen(time_path, "r");
+            if (f) {
+                if (fscanf(f, "%lf", seconds) != 1) *seconds = -1.0;
+                fclose(f);
+            }
+            return load_on_device(ctx, retrained, path);
+        }
+        log_warn("Retrain: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it", path);
+    }
+    run_model_to_device(ctx, retrained);
+    log_info("Retrain: training %s on the %lld pairs of Dr (cached as %s)", ctx->cfg.name, (long long)ctx->split.n_dr,
+             path);
+    TrainStats stats;
+    if (train_task_model(t, retrained, ctx->split.dr, ctx->split.n_dr, &ctx->recipe, (uint64_t)ctx->flags.seed,
+                         &stats) < 0)
+        return error_prefix("training Retrain");
+    *seconds = stats.seconds;
+    log_info("Retrain trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
+             stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0;
+    if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
+    FILE *f = fopen(time_path, "w");
+    if (!f) return error_set("%s: cannot write", time_path);
+    fprintf(f, "%.3f\n", stats.seconds);
+    if (fclose(f) != 0) return error_set("%s: write failed", time_path);
+    if (t->model_save(t, retrained, path) < 0) return -1;
+    return file_checksum_write(path); /* last: an entry without it is rebuilt */
+}
+
+int run_wants_retrain(const RunContext *ctx) {
+    if (strcmp(ctx->flags.eval_retrain, "auto") == 0) return ctx->flags.original == NULL;
+    return strcmp(ctx->flags.eval_retrain, "on") == 0;
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "core/cli.h"
+#include "core/run_dir.h"
+#include "data/cls_set.h"
 #include "data/deletion.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
@@ -19,13 +21,15 @@
 #include "models/task.h"
 #include "unlearn/recipe.h"
 
-/* The synthetic world the programs write and use when run without --data. */
-#define RUN_DEFAULT_DATA "runs/synth-world"
+/* Without --data the programs use runs/synth-<world> (--world, data/synth_image_text.h),
+ * writing the named synthetic world there when the directory is empty. */
+#define RUN_DEFAULT_DATA_PREFIX "runs/synth-"
 #define RUN_CACHE_DIR "runs/cache"
 
 typedef struct {
-    const char *model, *task, *data, *image_root, *original, *df_list, *device, *precision, *out;
-    int df_size, seed, fusion_only, allow_unknown_ids, eval_original;
+    const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
+    const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
+    int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
@@ -46,7 +50,7 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 17
+#define RUN_COMMON_FLAGS 21
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -54,7 +58,12 @@ typedef struct {
     const char *program;
     RunFlags flags;
     Device device;                /* --device: where the models live and the loops run */
-    char data_dir[1024], image_root[1100], run_dir[1024], config_path[1024];
+    char data_dir[1024], image_root[1100], config_path[1024];
+    /* The run writes into run_dir = "<out>.partial" (locked against a second
+     * writer) and run_free renames it to out_dir when the program reached its
+     * end (core/run_dir.h): out_dir only ever holds a complete run. */
+    char run_dir[1024], out_dir[1024];
+    RunDir dir;
     ModelConfig cfg;
     Recipe recipe;
     Tokenizer *tok;
@@ -63,6 +72,9 @@ typedef struct {
      * non-members (spec/unlearning_methods.md §6.3 item 2). All zero (no
      * pairs) when the data directory has no val file: MI is then skipped. */
     RetrievalSet val;
+    /* SNLI-VE / NLVR2 (--task snli_ve|nlvr2): the train, test and dev
+     * (validation) splits instead of the three above, which stay empty. */
+    ClsSet cls_train, cls_test, cls_val;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
@@ -79,15 +91,42 @@ typedef struct {
 } RunContext;
 
 /* Prepares everything up to the models: the task, the model config, the
- * recipe row with the program's knobs applied, the data and the deletion.
- * `spec` holds the program's flags (already parsed) and is echoed into
- * config.json with the resolved values. 0, or -1 with error_set. */
+ * recipe row with the program's knobs applied, the run directory (locked),
+ * the data and the deletion. `spec` holds the program's flags (already
+ * parsed) and is echoed into config.json with the resolved values and the
+ * identity of every input (data, deletion list, --original, code version).
+ * 0; RUN_SETUP_DONE_BEFORE when out_dir already holds a complete run whose
+ * config.json equals this one (nothing was written; the caller reports it);
+ * or -1 with error_set. */
+#define RUN_SETUP_DONE_BEFORE 1
 int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const RunKnob *knobs, int n_knobs);
+/* Ends the run: a program that got here completed, so its run directory is
+ * renamed into place (replacing an older run there) and unlocked; then frees
+ * everything. A program that stops on an error exits without it, leaving
+ * out_dir as it was and its partial folder for inspection. */
 void run_free(RunContext *ctx);
 
 /* The original model θ0: --original if given, else the cached model trained
- * on all of D with the recipe (trained now and cached when absent). */
+ * on all of D with the recipe (trained now and cached when absent; an entry
+ * whose checksum does not match is trained again). */
 int run_original_model(RunContext *ctx, TaskModel *original);
+/* Where that cached model lives: runs/cache/original-<model>-<key>.safetensors,
+ * the key covering the model config, the training recipe, seed, device, task,
+ * the training data with every image (path, size, modification time) and the
+ * code version. 0, or -1 with error_set. */
+int run_original_cache_path(const RunContext *ctx, char *path, size_t size);
+
+/* Retrain (spec/unlearning_methods.md §4.1): the recipe on Dr from the
+ * original's initialisation, trained once per deletion request and cached
+ * (keyed by what the original's cache key holds and the Dr pairs). *seconds
+ * is the training's wall clock, also when it comes from the cache. */
+int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
+
+/* Whether the evaluation has a Retrain row: --eval-retrain on, or auto (the
+ * default) when the original is the one trained here with the same recipe
+ * (no --original): Retrain of a given checkpoint would need the recipe that
+ * trained it. */
+int run_wants_retrain(const RunContext *ctx);
 
 /* Moves a model to the run's device (after it was initialised or loaded on
  * the host); nothing on the CPU. */

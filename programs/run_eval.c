@@ -1,5 +1,6 @@
 #include "programs/run_eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "core/xalloc.h"
 #include "eval/retrieval_eval.h"
 #include "models/pair_outputs.h"
+#include "models/task_retrieval.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -18,6 +20,7 @@
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method) {
     memset(e, 0, sizeof *e);
     e->mi_feature = MI_FEATURE_ENTROPY;
+    e->mi_power = e->mi2_power = NAN;
     int64_t n = ctx->train.split.n_texts;
     e->pair_keys = malloc((size_t)n * sizeof *e->pair_keys);
     e->pair_texts = malloc((size_t)n * sizeof *e->pair_texts);
@@ -36,6 +39,9 @@ void run_evaluation_free(RunEvaluation *e) {
     for (int k = 0; k < e->n; k++) forget_metrics_free(&e->forget[k]);
     free(e->pair_keys);
     free(e->pair_texts);
+    for (int k = 1; k < RUN_EVAL_MI_SPLITS; k++) mi_attacker_free(e->mi_splits[k]);
+    mi_attacker_free(e->mi2_attacker);
+    free(e->mi2_df_before);
     mi_attacker_free(e->mi_attacker);
     free(e->mi_ctrl_pairs);
     free(e->mi_df_before);
@@ -75,22 +81,58 @@ static int mi_pair_features(const RunEvaluation *e, Albef *m, const RetrievalSet
 }
 
 /* k of the n Dr pairs, uniform without replacement (partial Fisher-Yates
- * with Philox), returned ascending so the data order does not hang on the shuffle. */
-static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, uint64_t seed) {
+ * with Philox): the attacker's members, ascending so the data order does not
+ * hang on the shuffle, then k_held more, the held-out members its power is
+ * measured on (the first k are the same whatever k_held is). */
+static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, int64_t k_held, uint64_t seed) {
     int64_t *idx = xmalloc((size_t)n * sizeof *idx);
     memcpy(idx, dr, (size_t)n * sizeof *idx);
     Rng r = rng_make(seed, RUN_EVAL_MI_MEMBER_STREAM);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
+    rng_sample_i64(&r, idx, n, k + k_held);
     qsort(idx, (size_t)k, sizeof *idx, cmp_i64);
+    qsort(idx + k, (size_t)k_held, sizeof *idx, cmp_i64);
     return idx;
 }
 
-int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original) {
+/* The second attacker's features (run_eval.h): (H(p_ITM), cos_ITC) of n
+ * pairs, from their entropies (dim 1) and the model's ITC scores. */
+static int mi2_pair_features(Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
+                             const double *entropy, double *out) {
+    double *itc = xmalloc((size_t)n * sizeof *itc);
+    int rc = forget_pair_scores(m, s, pairs, n, batch, 0, itc);
+    for (int64_t k = 0; rc == 0 && k < n; k++) {
+        out[2 * k] = entropy[k];
+        out[2 * k + 1] = log(itc[k] / (1.0 - itc[k])); /* the cosine back from σ(cos) */
+    }
+    free(itc);
+    return rc;
+}
+
+/* The attackers' power (eval/mi_attack.h): held-out members = n_held Dr pairs
+ * outside their training members, non-members = as many test pairs, all under θ0. */
+static int mi_measure_power(RunEvaluation *e, RunContext *ctx, Albef *original, const int64_t *held, int64_t n_held) {
+    e->mi_power = e->mi2_power = NAN;
+    if (n_held < 1) return 0;
+    const int batch = ctx->recipe.batch_eval;
+    int64_t *test_pairs = xmalloc((size_t)n_held * sizeof *test_pairs);
+    for (int64_t t = 0; t < n_held; t++) test_pairs[t] = t;
+    double *f_held = xmalloc((size_t)n_held * sizeof(double)), *f_test = xmalloc((size_t)n_held * sizeof(double));
+    double *g_held = xmalloc((size_t)n_held * 2 * sizeof(double)), *g_test = xmalloc((size_t)n_held * 2 * sizeof(double));
+    int rc = mi_pair_features(e, original, &ctx->train, held, n_held, batch, f_held);
+    if (rc == 0) rc = mi_pair_features(e, original, &ctx->test, test_pairs, n_held, batch, f_test);
+    if (rc == 0) e->mi_power = e->report.mi_power = mi_attacker_auc(e->mi_attacker, f_held, n_held, f_test, n_held);
+    if (rc == 0 && e->mi2_attacker) rc = mi2_pair_features(original, &ctx->train, held, n_held, batch, f_held, g_held);
+    if (rc == 0 && e->mi2_attacker) rc = mi2_pair_features(original, &ctx->test, test_pairs, n_held, batch, f_test, g_test);
+    if (rc == 0 && e->mi2_attacker) e->mi2_power = e->report.mi2_power = mi_attacker_auc(e->mi2_attacker, g_held, n_held, g_test, n_held);
+    free(test_pairs), free(f_held), free(f_test), free(g_held), free(g_test);
+    return rc;
+}
+
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *original_model) {
+    /* MI features are retrieval's (ITM softmax, ITC cosine) until a classification task brings its own. */
+    if (ctx->task.kind != TASK_RETRIEVAL)
+        return error_set("membership inference for the %s task is not built yet", ctx->task.name);
+    Albef *original = task_albef(original_model);
     CHECK(e->n == 0, "run_evaluation_set_original: call it before adding rows");
     CHECK(e->mi_attacker == NULL, "run_evaluation_set_original: called twice");
     const int64_t n_val = ctx->val.split.n_texts, n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
@@ -110,7 +152,8 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
      * model (rather than mi_attacker_train_balanced over every Dr feature)
      * costs |Dv| forward passes instead of |Dr|: 145k on Flickr30K. */
     const int64_t n_mem = n_val < n_dr ? n_val : n_dr;
-    int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, seed);
+    int64_t n_held = ctx->test.split.n_texts < n_dr - n_mem ? ctx->test.split.n_texts : n_dr - n_mem;
+    int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, n_held, seed);
     int64_t *val_pairs = xmalloc((size_t)n_val * sizeof *val_pairs);
     for (int64_t t = 0; t < n_val; t++) val_pairs[t] = t;
     const int dim = e->mi_feature == MI_FEATURE_ENTROPY ? 1 : 2;
@@ -130,6 +173,25 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before);
     if (rc == 0) rc = mi_pair_features(e, original, &ctx->train, e->mi_ctrl_pairs, n_ctrl, batch, e->mi_ctrl_before);
     if (rc == 0 && !(e->mi_attacker = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &opt))) rc = -1;
+    e->mi_splits[0] = e->mi_attacker;
+    for (int k = 1; k < RUN_EVAL_MI_SPLITS && rc == 0; k++) {
+        MiOptions split = opt;
+        split.seed = seed + 1000003ULL * (uint64_t)k; /* another fold split, the same data */
+        if (!(e->mi_splits[k] = mi_attacker_train(f_mem, n_mem, f_val, n_val, dim, &split))) rc = -1;
+    }
+    if (rc == 0 && dim == 1) { /* the second attacker, on (H, cos) */
+        double *g_mem = xmalloc((size_t)n_mem * 2 * sizeof(double)), *g_val = xmalloc((size_t)n_val * 2 * sizeof(double));
+        e->mi2_df_before = xmalloc((size_t)n_df * 2 * sizeof(double));
+        rc = mi2_pair_features(original, &ctx->train, members, n_mem, batch, f_mem, g_mem);
+        if (rc == 0) rc = mi2_pair_features(original, &ctx->val, val_pairs, n_val, batch, f_val, g_val);
+        if (rc == 0)
+            rc = mi2_pair_features(original, &ctx->train, ctx->eval_sets.df, n_df, batch, e->mi_df_before,
+                                   e->mi2_df_before);
+        if (rc == 0 && !(e->mi2_attacker = mi_attacker_train(g_mem, n_mem, g_val, n_val, 2, &opt))) rc = -1;
+        free(g_mem), free(g_val);
+    }
+    e->mi_dim = dim;
+    if (rc == 0) rc = mi_measure_power(e, ctx, original, members + n_mem, n_held);
     free(members);
     free(val_pairs);
     free(f_mem);
@@ -142,26 +204,49 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *origin
         e->mi_df_before = e->mi_ctrl_before = NULL;
         return error_prefix("membership inference on the original model");
     }
-    e->mi_dim = dim;
     e->mi_n_df = n_df;
     e->mi_n_ctrl = n_ctrl;
     e->mi_df_pairs = ctx->eval_sets.df;
     e->mi_n_val = n_val;
     e->mi_n_members = n_mem;
     e->mi_original_hash = params_hash(original);
-    log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f",
-             mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df));
+    log_info("MI attacker: %d support vectors; P(member) of Df under the original %.4f; power: AUC %.4f on "
+             "%lld held-out Dr members vs as many test non-members",
+             mi_attacker_n_support(e->mi_attacker), mi_existence_probability(e->mi_attacker, e->mi_df_before, n_df),
+             e->mi_power, (long long)n_held);
+    if (e->mi2_attacker)
+        log_info("MI attacker on (ITM entropy, ITC cosine): %d support vectors; power: AUC %.4f",
+                 mi_attacker_n_support(e->mi2_attacker), e->mi2_power);
     return 0;
 }
 
-/* P_after and the MiReport of one model (§6.3 items 4-5). */
-static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out) {
+/* The ratio P_before / P_after under each fold split's attacker: mean and sd. */
+static void mi_split_spread(const RunEvaluation *e, const double *df_after, double *mean, double *sd) {
+    double r[RUN_EVAL_MI_SPLITS], sum = 0.0, sq = 0.0;
+    for (int k = 0; k < RUN_EVAL_MI_SPLITS; k++) {
+        r[k] = mi_existence_probability(e->mi_splits[k], e->mi_df_before, e->mi_n_df) /
+               mi_existence_probability(e->mi_splits[k], df_after, e->mi_n_df);
+        sum += r[k];
+    }
+    *mean = sum / RUN_EVAL_MI_SPLITS;
+    for (int k = 0; k < RUN_EVAL_MI_SPLITS; k++) sq += (r[k] - *mean) * (r[k] - *mean);
+    *sd = sqrt(sq / (RUN_EVAL_MI_SPLITS - 1));
+}
+
+/* P_after and the MiReport of one model (§6.3 items 4-5), the ratio's spread
+ * over fold splits, and the second attacker's ratio. */
+static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *out, double *split_mean,
+                       double *split_sd, double *ratio2) {
     const int64_t n_df = e->mi_n_df, n_ctrl = e->mi_n_ctrl;
     const int dim = e->mi_dim;
-    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL)
+    *ratio2 = NAN;
+    if (params_hash(m) == e->mi_original_hash && m->image_token_mask == NULL) {
         /* θ0 itself: its features are the ones the attacker already holds. */
+        mi_split_spread(e, e->mi_df_before, split_mean, split_sd);
+        if (e->mi2_attacker) *ratio2 = 1.0;
         return mi_report_compute(e->mi_attacker, e->mi_df_before, e->mi_df_before, n_df, e->mi_ctrl_before,
                                  e->mi_ctrl_before, n_ctrl, out);
+    }
     double *df_after = xmalloc((size_t)(n_df * dim) * sizeof(double));
     double *ctrl_after = xmalloc((size_t)(n_ctrl * dim) * sizeof(double));
     const int batch = ctx->recipe.batch_eval;
@@ -170,12 +255,26 @@ static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *ou
     if (rc == 0)
         rc = mi_report_compute(e->mi_attacker, e->mi_df_before, df_after, n_df, e->mi_ctrl_before, ctrl_after, n_ctrl,
                                out);
+    if (rc == 0) mi_split_spread(e, df_after, split_mean, split_sd);
+    if (rc == 0 && e->mi2_attacker) {
+        double *g_after = xmalloc((size_t)n_df * 2 * sizeof(double));
+        rc = mi2_pair_features(m, &ctx->train, e->mi_df_pairs, n_df, batch, df_after, g_after);
+        if (rc == 0)
+            *ratio2 = mi_existence_probability(e->mi2_attacker, e->mi2_df_before, n_df) /
+                      mi_existence_probability(e->mi2_attacker, g_after, n_df);
+        free(g_after);
+    }
     free(df_after);
     free(ctrl_after);
     return rc;
 }
 
-int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds) {
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, TaskModel *tm, const char *name, double time_seconds) {
+    /* Dt and Df are retrieval's (recall with the ITM rerank; the pairs' ITC cosine) until a
+     * classification task brings its accuracy and class-probability AUCs. */
+    if (ctx->task.kind != TASK_RETRIEVAL)
+        return error_set("evaluating %s: Dt and Df for the %s task are not built yet", name, ctx->task.name);
+    Albef *m = task_albef(tm);
     CHECK(e->n < REPORT_MAX_MODELS, "too many models in one report");
     log_info("evaluating %s", name);
     RetrievalEvalOptions o = retrieval_eval_defaults();
@@ -190,7 +289,8 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
         return error_prefix("evaluating %s on Df", name);
     }
     MiReport mi;
-    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi) < 0) {
+    double split_mean = NAN, split_sd = NAN, ratio2 = NAN;
+    if (e->mi_attacker && mi_evaluate(e, ctx, m, &mi, &split_mean, &split_sd, &ratio2) < 0) {
         forget_metrics_free(fm);
         retrieval_eval_result_free(&dt);
         return error_prefix("membership inference of %s", name);
@@ -201,12 +301,17 @@ int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *
     model_result_set_forget(row, fm);
     row->time_seconds = time_seconds;
     if (e->n == 1) run_report_set_pairs(&e->report, fm);
-    log_info("%s: Dt R mean %.2f (TR %.2f, IR %.2f); Df %.2f; Df vs unseen %.2f", name, dt.recall.r_mean,
-             dt.recall.tr_mean, dt.recall.ir_mean, fm->df_reported, fm->df_vs_unseen);
+    log_info("%s: Dt R mean %.2f (TR %.2f, IR %.2f); Df %.2f; Df vs unseen %.2f; Dr vs unseen %.2f", name,
+             dt.recall.r_mean, dt.recall.tr_mean, dt.recall.ir_mean, fm->df_reported, fm->df_vs_unseen,
+             fm->dr_vs_unseen);
     if (e->mi_attacker) {
         model_result_set_mi(row, &mi);
-        log_info("%s: MI ratio %.4f (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "
-                 "Dr control ratio %.4f)", name, mi.ratio, mi.p_before, mi.p_after, mi.per_sample_ratio,
+        row->mi_ratio_mean = split_mean;
+        row->mi_ratio_sd = split_sd;
+        row->mi_n_splits = RUN_EVAL_MI_SPLITS;
+        row->mi2_ratio = ratio2;
+        log_info("%s: MI ratio %.4f, %.4f ± %.4f over %d fold splits (P(member) of Df %.4f -> %.4f; per-sample %.4f; labelled member %.3f -> %.3f; "
+                 "Dr control ratio %.4f)", name, mi.ratio, split_mean, split_sd, RUN_EVAL_MI_SPLITS, mi.p_before, mi.p_after, mi.per_sample_ratio,
                  mi.hard_before, mi.hard_after, mi.control_ratio);
     }
     retrieval_eval_result_free(&dt);
@@ -218,6 +323,6 @@ int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx) {
     printf("\n");
     run_report_print_summary(&e->report, stdout);
     if (ctx->method_summary[0]) printf("\n%s\n", ctx->method_summary);
-    printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->run_dir);
+    printf("\nrun directory: %s (metrics.json, report.md, scores_df.csv, scores_dr.csv, train.log)\n", ctx->out_dir);
     return 0;
 }

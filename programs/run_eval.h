@@ -26,6 +26,11 @@
 #include "eval/report.h"
 #include "programs/run_driver.h"
 
+/* Attackers per evaluation that differ only in libsvm's cross-validation
+ * fold split (the rand() seed of Platt scaling): one split moved the default
+ * run's MI ratio by a third of its effect. */
+#define RUN_EVAL_MI_SPLITS 5
+
 typedef struct {
     RunReport report;
     ForgetMetrics forget[REPORT_MAX_MODELS]; /* own the per-pair scores the report borrows */
@@ -41,6 +46,18 @@ typedef struct {
     double *mi_df_before, *mi_ctrl_before; /* θ0's features [n, mi_dim] */
     uint64_t mi_original_hash;  /* FNV-1a (32-bit words) of θ0's online parameters */
     int64_t mi_n_val, mi_n_members; /* the attacker's training set sizes */
+    double mi_power;            /* its AUC on held-out Dr members vs test non-members (NaN: not measured) */
+    /* The same attacker with other Platt fold splits ([0] is mi_attacker): the
+     * ratio's spread over them is reported beside it (report.h) */
+    MiAttacker *mi_splits[RUN_EVAL_MI_SPLITS];
+    /* A second, stronger attacker beside the paper's (§6.3 keeps the first):
+     * the same RBF-SVM on φ = (H(p_ITM), cos_ITC) of the pair, the
+     * contrastive similarity the model was trained to raise on its training
+     * pairs being the per-example loss signal of loss-threshold attacks
+     * (Yeom et al., CSF 2018). Trained on the same members and non-members. */
+    MiAttacker *mi2_attacker;
+    double *mi2_df_before;      /* θ0's 2-D features of Df */
+    double mi2_power;
 } RunEvaluation;
 
 void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *method);
@@ -52,13 +69,13 @@ void run_evaluation_free(RunEvaluation *e);
  * those of a Dr control sample (item 5). Call it before adding rows. Returns
  * 0 also when MI is skipped (no validation pairs: logged, fields stay null);
  * -1 with error_set on a failure (an image, the SVM). */
-int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original);
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *original);
 
 /* Evaluates one model and adds its row; time_seconds is the method's own
  * wall-clock (negative: not applicable). With an attacker, also P_after on Df
  * and on the Dr control and the MiReport; a model with θ0's parameters gets
  * θ0's features back (ratio exactly 1). 0, or -1 with error_set. */
-int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds);
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, TaskModel *m, const char *name, double time_seconds);
 /* Writes metrics.json, report.md, scores_*.csv and prints the summary table. */
 int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx);
 

@@ -2,20 +2,58 @@
 # Runs MultiDelete, Retrain and every baseline (with their -F variants where
 # the paper has one) on one deletion request, then prints one comparison
 # table (scripts/compare_table.py). Extra arguments go to every program, e.g.
-#   scripts/compare_methods.sh --data runs/synth-world --df-size 60 --seed 42
-# Runs go to runs/compare/<row>/; a row whose metrics.json exists is skipped,
-# so an interrupted comparison resumes where it stopped.
+#   scripts/compare_methods.sh --data runs/synth-longtail --df-size 60 --seed 42
+# Runs go to runs/compare/<row>/. Every row is run each time: a program finds
+# a complete run of the same configuration (flags, data, deletion list, code)
+# in its directory and stops at once, so an interrupted comparison resumes
+# where it stopped, while a row asked with other arguments (another --seed)
+# is run again instead of reporting the old one.
 set -uo pipefail
+usage() {
+    cat <<'USAGE'
+usage: scripts/compare_methods.sh [FLAGS]
+
+Runs Retrain, MultiDelete(-F) and every baseline (FineTune, NegGrad, DtD,
+L-codec, UL with their -F variants, Erm-Ktp) on one deletion request, then
+prints one comparison table (scripts/compare_table.py).
+
+FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
+them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
+Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a program that finds
+a complete run of the same configuration there stops at once, so an
+interrupted comparison resumes.
+USAGE
+}
+for a in "$@"; do
+    case "$a" in
+    -h | --help) usage; exit 0 ;;
+    esac
+done
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/compare}
 mkdir -p "$OUT"
+# --task pgr: the run driver does not load PGR data yet, so bin/pgr_train trains
+# the original once and compares the methods that run on the task interface in
+# one process (default: delete 200 of the 3,686 training rows); other
+# arguments go to it. Its log is $OUT/pgr.log.
+rest=() pgr=0
+while (($#)); do
+    case $1 in
+        --task=pgr) pgr=1 ;;
+        --task) if [ "${2:-}" = pgr ]; then pgr=1; shift; else rest+=("$1"); fi ;;
+        *) rest+=("$1") ;;
+    esac
+    shift
+done
+set -- ${rest[@]+"${rest[@]}"}
+if ((pgr)); then
+    [ -x bin/pgr_train ] || make -s bin/pgr_train
+    bin/pgr_train --df-size 200 "$@" 2>&1 | tee "$OUT/pgr.log"
+    exit "${PIPESTATUS[0]}"
+fi
 run() {
     local row=$1 prog=$2
     shift 2
-    if [ -f "$OUT/$row/metrics.json" ]; then
-        echo "== $row: done before ($OUT/$row)"
-        return
-    fi
     echo "== $row"
     if ! "bin/$prog" --out "$OUT/$row" "$@" >"$OUT/$row.log" 2>&1; then
         echo "   $row failed: see $OUT/$row.log" >&2

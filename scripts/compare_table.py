@@ -16,12 +16,15 @@ def fmt(value, digits=2):
 
 def main(parent):
     rows = {}
+    powers = None
     for name in sorted(os.listdir(parent)):
         path = os.path.join(parent, name, "metrics.json")
         if not os.path.isfile(path):
             continue
         with open(path) as f:
             metrics = json.load(f)
+        if powers is None and metrics.get("mi_power") is not None:
+            powers = (metrics.get("mi_power"), metrics.get("mi2_power"))
         for model, r in metrics["models"].items():
             if model == "original" and "original" in rows:
                 continue
@@ -29,16 +32,21 @@ def main(parent):
     retrain = rows.get("retrain", {}).get("time_seconds")
     order = ["original", "retrain", "multidelete", "multidelete-F"]
     names = [n for n in order if n in rows] + sorted(n for n in rows if n not in order)
-    print("| model | TR mean | IR mean | R mean | Df | Df vs unseen | MI ratio | time (s) | Retrain time / time |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | TR mean | IR mean | R mean | Df | Df vs unseen | Df (ITM) | Df vs unseen (ITM) | MI ratio | "
+          "MI ratio (2nd attacker) | time (s) | Retrain time / time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in names:
         r = rows[n]
         t = r.get("time_seconds")
         t = None if t is None or t < 0 else t
         speedup = retrain / t if retrain and t else None
         print(f"| {n} | {fmt(r.get('tr_mean'))} | {fmt(r.get('ir_mean'))} | {fmt(r.get('r_mean'))} | "
-              f"{fmt(r.get('Df_reported'))} | {fmt(r.get('df_vs_unseen'))} | {fmt(r.get('mi_ratio'), 3)} | "
+              f"{fmt(r.get('Df_reported'))} | {fmt(r.get('df_vs_unseen'))} | {fmt(r.get('itm_Df_reported'))} | "
+              f"{fmt(r.get('itm_df_vs_unseen'))} | {fmt(r.get('mi_ratio'), 3)} | {fmt(r.get('mi2_ratio'), 3)} | "
               f"{fmt(t, 1)} | {fmt(speedup, 1)} |")
+    if powers:
+        print(f"\nMI attackers' power on the original (AUC, held-out members vs non-members): the paper's "
+              f"{fmt(powers[0], 3)}, the second {fmt(powers[1], 3)}")
 
 
 if __name__ == "__main__":

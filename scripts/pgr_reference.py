@@ -86,7 +86,8 @@ def declare(c):
     s["fusion.fc1.bias"] = (c["fusion_hidden"],)
     s["fusion.fc2.weight"] = (c["fusion_dim"], c["fusion_hidden"])
     s["fusion.fc2.bias"] = (c["fusion_dim"],)
-    s["classifier.fc1.weight"] = (c["classifier_hidden"], ug + T + c["fusion_dim"])
+    s["classifier.fc1_graph.weight"] = (c["classifier_hidden"], ug)
+    s["classifier.fc1.weight"] = (c["classifier_hidden"], T + c["fusion_dim"])
     s["classifier.fc1.bias"] = (c["classifier_hidden"],)
     s["classifier.fc2.weight"] = (2, c["classifier_hidden"])
     s["classifier.fc2.bias"] = (2,)
@@ -173,7 +174,10 @@ def fuse(P, ug, ut):
 
 
 def classify(P, ug, ut, z):
-    return lin(P, F.relu(lin(P, torch.cat([ug, ut, z], 1), "classifier.fc1")), "classifier.fc2")
+    """V1 [u_G; u_T; z] + c1 with V1's u_G columns a weight of their own (classifier.fc1_graph)."""
+    w = torch.cat([P["classifier.fc1_graph.weight"], P["classifier.fc1.weight"]], 1)
+    h = F.linear(torch.cat([ug, ut, z], 1), w, P["classifier.fc1.bias"])
+    return lin(P, F.relu(h), "classifier.fc2")
 
 
 def main():

@@ -23,7 +23,8 @@ const char *eval_world_dir(void) {
     static int ready;
     if (ready) return dir;
     test_tmp_path(dir, sizeof dir, "eval_world");
-    SynthImageTextOptions o = synth_image_text_defaults();
+    SynthImageTextOptions o;
+    if (synth_image_text_world("scenes", &o) < 0) return NULL; /* the plain scenes the tests were sized on */
     o.train_images = EVAL_WORLD_TRAIN_IMAGES;
     o.val_images = 2;
     o.test_images = EVAL_WORLD_TEST_IMAGES;

@@ -6,6 +6,7 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "data/nlvr2.h"
+#include "models/albef.h"
 #include "models/albef_cls.h"
 #include "tests/test.h"
 
@@ -92,4 +93,56 @@ TEST(test_albef_cls_checkpoint_round_trips_and_rejects_other_tasks) {
     albef_cls_free(&a);
     albef_cls_free(&b);
     albef_cls_free(&n);
+}
+
+static int same_values(const Tensor *a, const Tensor *b) {
+    return tensor_numel(a) == tensor_numel(b) &&
+           !memcmp(tensor_f32(a), tensor_f32(b), (size_t)tensor_numel(a) * sizeof(float));
+}
+
+TEST(test_albef_nlvr_starts_from_a_retrieval_albef_with_duplicated_fusion_layers) {
+    ModelConfig rc, nc;
+    ASSERT_MSG(load_config(&rc, "albef-tiny.json") == 0, "%s", error_message());
+    ASSERT_MSG(load_config(&nc, "albef-tiny-nlvr.json") == 0, "%s", error_message());
+    Albef r;
+    albef_init(&r, &rc, 9);
+    char path[512];
+    test_tmp_path(path, sizeof path, "retrieval_init.safetensors");
+    ASSERT_MSG(albef_save(&r, path) == 0, "%s", error_message());
+    AlbefCls m, fresh;
+    albef_cls_init(&m, &nc, ALBEF_TASK_NLVR2, 4);
+    albef_cls_init(&fresh, &nc, ALBEF_TASK_NLVR2, 4);
+    ASSERT_MSG(albef_cls_init_from_albef(&m, path) == 0, "%s", error_message());
+    const char *cases[][2] = {
+        /* NLVR2 name, retrieval name: text layers as they are, fusion layer l from (l + 2) / 2 */
+        {"visual_encoder.blocks.1.attn.qkv.weight", "visual_encoder.blocks.1.attn.qkv.weight"},
+        {"text_encoder.encoder.layer.1.attention.self.query.weight", "text_encoder.encoder.layer.1.attention.self.query.weight"},
+        {"text_encoder.encoder.layer.2.crossattention.self.query.weight", "text_encoder.encoder.layer.2.crossattention.self.query.weight"},
+        {"text_encoder.encoder.layer.3.crossattention.self.key.weight", "text_encoder.encoder.layer.2.crossattention.self.key.weight"},
+        {"text_encoder.encoder.layer.4.output.dense.weight", "text_encoder.encoder.layer.3.output.dense.weight"},
+        {"text_encoder.encoder.layer.5.crossattention.self.value.bias", "text_encoder.encoder.layer.3.crossattention.self.value.bias"},
+        /* albef-tiny has no momentum twins: NLVR2's start as its online weights */
+        {"text_encoder_m.encoder.layer.5.intermediate.dense.weight", "text_encoder.encoder.layer.3.intermediate.dense.weight"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const Tensor *a = params_find(&m.params, cases[k][0]);
+        if (!a) a = params_find(&m.momentum, cases[k][0]);
+        const Tensor *b = params_find(&r.params, cases[k][1]);
+        if (!b) b = params_find(&r.momentum, cases[k][1]);
+        ASSERT_MSG(a && b && same_values(a, b), "%s should start as %s", cases[k][0], cases[k][1]);
+    }
+    ASSERT(same_values(params_find(&m.params, "cls_head.0.weight"), params_find(&fresh.params, "cls_head.0.weight")));
+    /* a file of another width is refused, naming the tensor */
+    ModelConfig wide = nc;
+    wide.text_width = wide.vision_width = 32;
+    wide.text_ffn_hidden = wide.vision_mlp_hidden = 128;
+    AlbefCls w;
+    albef_cls_init(&w, &wide, ALBEF_TASK_NLVR2, 4);
+    ASSERT(albef_cls_init_from_albef(&w, path) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "elements");
+    error_clear();
+    albef_cls_free(&w);
+    albef_cls_free(&m);
+    albef_cls_free(&fresh);
+    albef_free(&r);
 }

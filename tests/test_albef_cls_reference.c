@@ -2,8 +2,9 @@
  * (scripts/albef_reference.py writes tests/fixtures/albef_{ve,nlvr}_state.safetensors):
  * the forward pieces (image and text tokens, fused [CLS], logits), the
  * momentum logits, CE / distillation / total loss, every online gradient, the
- * momentum after the EMA; the MultiDelete terms and gradients; then the same
- * step again, bit for bit.
+ * momentum after the EMA; the classification MultiDelete (unlearn/multidelete_loss.h
+ * through models/task_cls.h) terms and gradients; then the same step again,
+ * bit for bit.
  *
  * Tolerances (|c - ref| <= atol + rtol·|ref|), as the retrieval reference
  * test: forward 1e-5 + 1e-5·|ref|, gradients 1e-5 + 1e-4·|ref|, momentum
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/ops.h"
 #include "autograd/params_io.h"
 #include "autograd/tape.h"
 #include "core/device.h"
@@ -19,9 +21,10 @@
 #include "core/json.h"
 #include "core/safetensors.h"
 #include "models/albef_cls.h"
-#include "models/albef_cls_multidelete.h"
+#include "models/task_cls.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
+#include "unlearn/multidelete_loss.h"
 
 #define FWD_ATOL 1e-5
 #define FWD_RTOL 1e-5
@@ -197,38 +200,53 @@ static int train_step(const Fixture *x, int check, StepResult *res) {
     return rc || !loss ? -1 : 0;
 }
 
+/* A TaskBatch over a fixture batch: NLVR2's images stacked into one [2n] block. */
+static TaskBatch task_batch_of(const AlbefClsBatch *b) {
+    Tensor *both = NULL;
+    if (b->image1) {
+        Tensor *halves[2] = {b->image0, b->image1};
+        both = op_concat(halves, 2, 0);
+    }
+    return task_cls_batch(b, both);
+}
+
+/* The classification MultiDelete of unlearn/multidelete_loss.h through the
+ * SNLI-VE / NLVR2 task (models/task_cls.h): θ = the fixture's weights, θ0 =
+ * "original.*"; the default L_UKR (image tokens only) first, then with the
+ * text term, whose gradients are checked. */
 static int md_step(const Fixture *x, int check, StepResult *res) {
     AlbefCls theta, theta0;
     if (fixture_model(x, &theta, NULL) || fixture_model(x, &theta0, "original.")) return -1;
     AlbefClsBatch df = fixture_batch(x, &theta, "df_"), dr = fixture_batch(x, &theta, "dr_");
+    TaskBatch tdf = task_batch_of(&df), tdr = task_batch_of(&dr);
     int32_t perm[16];
-    CHECK(df.image0->shape[0] <= 16 &&
-              safetensors_read_i32(&x->f, safetensors_find(&x->f, "in.perm"), perm, df.image0->shape[0]) == 0,
-          "perm");
-    AlbefClsMdOptions opt = albef_cls_md_default_options();
-    AlbefClsMdTerms terms;
+    CHECK(tdf.n <= 16 && safetensors_read_i32(&x->f, safetensors_find(&x->f, "in.perm"), perm, tdf.n) == 0, "perm");
+    TaskModel un = task_cls_wrap(&theta), orig = task_cls_wrap(&theta0);
+    MultiDeleteOptions opt = multidelete_default_options();
+    MultiDeleteTerms terms;
+    Task image_only, with_text;
+    task_cls_init(&image_only, theta.task, &theta.cfg, NULL, NULL, NULL, NULL, 0);
+    task_cls_init(&with_text, theta.task, &theta.cfg, NULL, NULL, NULL, NULL, 1);
     int rc = 0;
-    if (check) { /* the default (image-only L_UKR) total is the sum of the reference's other terms */
+    if (check) { /* image-only L_UKR (the default) is the reference's image term */
         int prev = autograd_set_enabled(0);
-        Tensor *l = albef_cls_multidelete_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
+        multidelete_loss(&image_only, &un, &orig, &tdf, &tdr, perm, &opt, &terms);
         autograd_set_enabled(prev);
-        float got, md, mkr, ukr_image;
-        tensor_copy_to_host(l, &got);
-        tensor_copy_to_host(terms.md, &md);
-        tensor_copy_to_host(terms.mkr, &mkr);
-        tensor_copy_to_host(terms.ukr_image, &ukr_image);
-        rc = terms.ukr_text != NULL ? error_set("ukr_text computed while off") : 0;
-        if (rc == 0 && fabsf(got - (md + mkr + ukr_image)) > 1e-6f * fabsf(got))
-            rc = error_set("default total %.9g is not md + mkr + ukr_image", got);
+        rc = match_t(x, "md.ukr_image", terms.ukr, FWD_ATOL, FWD_RTOL);
     }
-    opt.ukr_text = 1;
-    Tensor *l = albef_cls_multidelete_loss(&theta, &theta0, &df, &dr, perm, &opt, &terms);
+    Tensor *l = multidelete_loss(&with_text, &un, &orig, &tdf, &tdr, perm, &opt, &terms);
     autograd_backward(l);
-    if (rc == 0 && check)
+    if (rc == 0 && check) {
+        float ref_image, ref_text, got;
+        CHECK(safetensors_read_f32(&x->f, safetensors_find(&x->f, "md.ukr_image"), &ref_image, 1) == 0 &&
+                  safetensors_read_f32(&x->f, safetensors_find(&x->f, "md.ukr_text"), &ref_text, 1) == 0,
+              "md.ukr_*");
+        tensor_copy_to_host(terms.ukr, &got);
         rc = match_t(x, "md.loss", terms.total, FWD_ATOL, FWD_RTOL) || match_t(x, "md.md", terms.md, FWD_ATOL, FWD_RTOL) ||
-             match_t(x, "md.mkr", terms.mkr, FWD_ATOL, FWD_RTOL) ||
-             match_t(x, "md.ukr_image", terms.ukr_image, FWD_ATOL, FWD_RTOL) ||
-             match_t(x, "md.ukr_text", terms.ukr_text, FWD_ATOL, FWD_RTOL);
+             match_t(x, "md.mkr", terms.mkr, FWD_ATOL, FWD_RTOL);
+        if (rc == 0 && fabsf(got - (ref_image + ref_text)) > FWD_ATOL + FWD_RTOL * fabsf(ref_image + ref_text))
+            rc = error_set("L_UKR with the text term %.9g, reference %.9g + %.9g", got, ref_image, ref_text);
+    }
     tensor_copy_to_host(l, &res->loss);
     res->n_grads = theta.params.total;
     res->grads = host_copy(theta.params.grads, theta.params.device, theta.params.total);
@@ -239,6 +257,8 @@ static int md_step(const Fixture *x, int check, StepResult *res) {
     for (int64_t k = 0; rc == 0 && k < theta0.params.total; k++)
         if (g0[k] != 0.0f) rc = error_set("the original model received a gradient");
     free(g0);
+    image_only.free(&image_only);
+    with_text.free(&with_text);
     albef_cls_free(&theta);
     albef_cls_free(&theta0);
     autograd_step_end();

@@ -45,8 +45,9 @@ TEST(test_albef_configs_load_and_validate) {
     ASSERT_EQ_INT(c.vocab_size, 30522);
     ASSERT_EQ_INT(c.fusion_layer, 6);
     ASSERT_EQ_INT(model_config_image_tokens(&c), 577);
+    ASSERT(c.momentum_distill && c.queue_size > 0);
     ASSERT_MSG(model_config_load(&c, config_path("albef-tiny.json")) == 0, "%s", error_message());
-    ASSERT(c.text_layers > c.fusion_layer && c.queue_size > 0);
+    ASSERT(c.text_layers > c.fusion_layer);
     /* the alpha ramp of §3.1: 0 at the start, half-way after one of two epochs, then flat */
     ASSERT_NEAR(model_config_alpha_at(&c, 0, 0, 100), 0.0, 0);
     ASSERT_NEAR(model_config_alpha_at(&c, 1, 0, 100), 0.2, 1e-7);
@@ -274,6 +275,13 @@ TEST(test_albef_hard_negatives_skip_same_image_and_follow_logits) {
     const int64_t same[B] = {4, 4, 4, 4};
     ASSERT(albef_sample_hard_negatives(logits, same, B, 9, 1, a) == -1);
     ASSERT_STR_CONTAINS(error_message(), "image id 4");
+    /* diverged weights are named as such, not blamed on the batch */
+    float nan_logits[B * B];
+    memcpy(nan_logits, logits, sizeof logits);
+    nan_logits[2 * B + 1] = NAN;
+    ASSERT(albef_sample_hard_negatives(nan_logits, ids, B, 9, 1, a) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "hard negatives: similarity logit (2, 1) is ");
+    ASSERT_STR_CONTAINS(error_message(), "the model's features are not finite");
 }
 
 static void random_batch(AlbefBatch *b, int B, const ModelConfig *c, uint64_t seed, int64_t *ids) {

@@ -1,5 +1,6 @@
 /* Erm-Ktp (unlearn/ermktp.h, spec/unlearning_methods.md §4.7): R(M) and its
- * gradient, the per-channel normalisation, the mask hook (a mask of ones is
+ * gradient, the per-channel normalisation, the prohibition keeps every
+ * channel a retained image uses, the mask hook (a mask of ones is
  * the identity, a trained mask changes the outputs), ERM training moves the
  * mask through the task loss and lowers R(M), KTP distils a fresh student
  * with frozen copied heads and prohibited channels, and the program refuses
@@ -52,6 +53,35 @@ TEST(test_erm_mask_normalise_divides_each_channel_by_its_max) {
     erm_mask_normalise(&m);
     const float want[6] = {0.5f, 1.0f, 0.0f, 1.0f, 0.5f, 0.0f}; /* channel 2: max < 0 -> dead */
     for (int k = 0; k < 6; k++) ASSERT_NEAR(m.ps.values[k], want[k], 1e-7);
+    erm_mask_free(&m);
+}
+
+TEST(test_erm_mask_prohibits_only_channels_no_retained_image_uses) {
+    ErmMask m;
+    erm_mask_init(&m, 4, 6); /* classes 0, 1 = Df images; 2, 3 = retained images */
+    const float v[24] = {
+        1.0f, 0.3f, 0.9f, 0.0f, 0.0f, 0.0f, /* image 0 uses channels 0, 1, 2 */
+        0.0f, 0.0f, 0.0f, 0.7f, 0.0f, 0.0f, /* image 1 uses channel 3 */
+        0.0f, 1.0f, 0.0f, 0.0f, 1.0f, 0.0f, /* image 2 needs channels 1, 4 */
+        0.0f, 0.0f, 0.0f, 0.2f, 0.0f, 1.0f, /* image 3 needs channels 3, 5 */
+    };
+    memcpy(m.ps.values, v, sizeof v);
+    const int64_t targets[3] = {0, 1, 0}, retained[2] = {2, 3};
+    unsigned char p[6];
+    /* S7's rule alone (no retained classes given): every channel a target uses */
+    ASSERT_EQ_INT(erm_mask_prohibited(&m, targets, 3, NULL, 0, 0.0f, p), 4);
+    const unsigned char s7[6] = {1, 1, 1, 1, 0, 0};
+    ASSERT(memcmp(p, s7, 6) == 0);
+    /* with the retained images: channels 1 and 3 are theirs too and stay */
+    ASSERT_EQ_INT(erm_mask_prohibited(&m, targets, 3, retained, 2, 0.0f, p), 2);
+    const unsigned char want[6] = {1, 0, 1, 0, 0, 0};
+    ASSERT(memcmp(p, want, 6) == 0);
+    /* a threshold above image 3's 0.2 on channel 3 leaves that channel to image 1 alone */
+    ASSERT_EQ_INT(erm_mask_prohibited(&m, targets, 3, retained, 2, 0.25f, p), 3);
+    ASSERT(p[0] && p[2] && p[3] && !p[1]);
+    int unused = -1;
+    ASSERT_NEAR(erm_mask_density(&m, 0.0f, &unused), 8.0 / 24.0, 1e-12);
+    ASSERT_EQ_INT(unused, 0);
     erm_mask_free(&m);
 }
 

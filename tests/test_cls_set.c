@@ -10,6 +10,7 @@
 #include "data/nlvr2.h"
 #include "data/snli_ve.h"
 #include "data/synth_image_text.h"
+#include "models/cls_batch.h"
 #include "tests/test.h"
 
 static const char *small_world(void) {
@@ -80,5 +81,52 @@ TEST(test_cls_set_reads_ve_and_nlvr_with_shared_images_listed_once) {
     ASSERT(cls_set_load(&nl, CLS_SET_NLVR2, path, root, tok, 24, 32, 0) == -1);
     ASSERT_STR_CONTAINS(error_message(), "missing.json");
     error_clear();
+    tokenizer_free(tok);
+}
+
+/* NLVR2 batches: rows 0..n-1 of the pixel block are the left images, n..2n-1
+ * the right; with the swap, an item whose draw swaps shows its images the
+ * other way round and its sentence with left/right exchanged; the same
+ * arguments give the same batch. */
+TEST(test_cls_batch_nlvr_swap_exchanges_images_and_words_deterministically) {
+    const char *dir = small_world();
+    char path[1024], root[1024];
+    snprintf(root, sizeof root, "%s/images", dir);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    Tokenizer *tok = tokenizer_load(path);
+    ClsSet nl;
+    snprintf(path, sizeof path, "%s/nlvr_train.json", dir);
+    ASSERT_MSG(cls_set_load(&nl, CLS_SET_NLVR2, path, root, tok, 24, 32, 1 << 20) == 0, "%s", error_message());
+    int n = (int)nl.n;
+    int64_t items[64];
+    ASSERT(n <= 64);
+    for (int i = 0; i < n; i++) items[i] = i;
+    AlbefClsBatch plain, swapped, again;
+    Tensor *both_p, *both_s, *both_a;
+    ASSERT(cls_batch_make(&nl, tok, items, n, IMAGE_AUG_NONE, 0, 1, 0, &plain, &both_p) == 0);
+    ASSERT(cls_batch_make(&nl, tok, items, n, IMAGE_AUG_NONE, 1, 1, 0, &swapped, &both_s) == 0);
+    ASSERT(cls_batch_make(&nl, tok, items, n, IMAGE_AUG_NONE, 1, 1, 0, &again, &both_a) == 0);
+    ASSERT(!memcmp(tensor_f32(both_s), tensor_f32(both_a), tensor_nbytes(both_s)));
+    ASSERT(!memcmp(tensor_i32(swapped.text_ids), tensor_i32(again.text_ids), tensor_nbytes(swapped.text_ids)));
+    const int64_t img = 3 * 32 * 32;
+    int n_swapped = 0;
+    for (int i = 0; i < n; i++) {
+        const float *l = tensor_f32(both_p) + i * img, *r = tensor_f32(both_p) + (n + i) * img;
+        const float *sl = tensor_f32(both_s) + i * img, *sr = tensor_f32(both_s) + (n + i) * img;
+        int same = !memcmp(l, sl, img * sizeof(float)) && !memcmp(r, sr, img * sizeof(float));
+        int crossed = !memcmp(l, sr, img * sizeof(float)) && !memcmp(r, sl, img * sizeof(float));
+        ASSERT(same || crossed);
+        if (crossed && !same) {
+            n_swapped++;
+            char want[1024];
+            ASSERT(nlvr2_swap_sentence(nl.sentences[i], 0.0f, want, sizeof want) == 1);
+            int32_t ids[24];
+            tokenizer_encode(tok, want, 24, ids, NULL);
+            ASSERT(!memcmp(ids, tensor_i32(swapped.text_ids) + i * 24, sizeof ids));
+        }
+        ASSERT_EQ_INT(tensor_i32(plain.labels)[i], nl.labels[i]);
+    }
+    ASSERT(n_swapped > 0 && n_swapped < n); /* about half of the items */
+    cls_set_free(&nl);
     tokenizer_free(tok);
 }

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
-#include "core/hash.h"
+#include "core/xalloc.h"
 #include "core/json.h"
 #include "core/run_dir.h"
 #include "tests/test.h"
@@ -85,18 +85,35 @@ TEST(test_run_dir_resume_keeps_the_partial_folder_and_configs_compare) {
     ASSERT_MSG(run_dir_commit(&d) == 0, "%s", error_message());
 }
 
-TEST(test_hash_file_detects_a_changed_byte) {
+TEST(test_file_fnv1a_detects_a_changed_byte) {
     char path[512];
     test_tmp_path(path, sizeof path, "hash_me.bin");
     ASSERT(file_write_atomic(path, "abcdef", 6) == 0);
-    uint64_t a = HASH_FNV_BASIS, b = HASH_FNV_BASIS;
-    ASSERT(hash_file(&a, path) == 0);
-    ASSERT(a == hash_bytes(HASH_FNV_BASIS, "abcdef", 6));
+    uint64_t a = FNV1A_INIT, b = FNV1A_INIT;
+    ASSERT(file_fnv1a(&a, path) == 0);
+    ASSERT(a == fnv1a_bytes(FNV1A_INIT, "abcdef", 6));
     ASSERT(file_write_atomic(path, "abcdeF", 6) == 0);
-    ASSERT(hash_file(&b, path) == 0);
+    ASSERT(file_fnv1a(&b, path) == 0);
     ASSERT(a != b);
-    ASSERT(hash_string(HASH_FNV_BASIS, "ab") != hash_string(hash_string(HASH_FNV_BASIS, "a"), "b"));
     test_tmp_path(path, sizeof path, "no_such_file");
-    ASSERT(hash_file(&a, path) == -1);
+    ASSERT(file_fnv1a(&a, path) == -1);
     ASSERT_STR_CONTAINS(error_message(), "no_such_file: No such file");
+}
+
+TEST(test_file_checksum_tells_a_damaged_or_unsealed_file) {
+    char path[512], sum[600];
+    test_tmp_path(path, sizeof path, "entry.safetensors");
+    snprintf(sum, sizeof sum, "%s.fnv1a", path);
+    ASSERT(file_write_atomic(path, "0123456789", 10) == 0);
+    ASSERT_EQ_INT(file_checksum_ok(path), 0); /* written but never sealed: an unfinished entry */
+    ASSERT(file_checksum_write(path) == 0);
+    ASSERT_EQ_INT(file_checksum_ok(path), 1);
+    ASSERT(file_write_atomic(path, "0123456780", 10) == 0); /* one byte damaged */
+    ASSERT_EQ_INT(file_checksum_ok(path), 0);
+    ASSERT(file_write_atomic(path, "01234", 5) == 0); /* truncated */
+    ASSERT_EQ_INT(file_checksum_ok(path), 0);
+    ASSERT(file_checksum_write(path) == 0);
+    ASSERT_EQ_INT(file_checksum_ok(path), 1);
+    ASSERT(file_write_atomic(sum, "garbage\n", 8) == 0);
+    ASSERT_EQ_INT(file_checksum_ok(path), 0);
 }

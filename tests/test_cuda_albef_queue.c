@@ -19,6 +19,7 @@ static int albef_tiny_with_queue(ModelConfig *c, int queue_size) {
     snprintf(path, sizeof path, "%s/../../models/configs/albef-tiny.json", test_fixture_dir());
     if (model_config_load(c, path)) return -1;
     c->queue_size = queue_size;
+    c->momentum_distill = 1; /* the queues hold momentum features (albef-tiny itself trains without) */
     return 0;
 }
 

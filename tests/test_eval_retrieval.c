@@ -8,7 +8,7 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
-#include "core/hash.h"
+#include "core/xalloc.h"
 #include "eval/retrieval_eval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
@@ -251,7 +251,7 @@ TEST(test_retrieval_eval_refuses_nonfinite_scores) {
 TEST(test_retrieval_set_fingerprint_follows_images_and_captions) {
     Fixture f;
     ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
-    uint64_t a = HASH_FNV_BASIS, b = HASH_FNV_BASIS, c = HASH_FNV_BASIS, d = HASH_FNV_BASIS;
+    uint64_t a = FNV1A_INIT, b = FNV1A_INIT, c = FNV1A_INIT, d = FNV1A_INIT;
     ASSERT(retrieval_set_fingerprint(&f.test, &a) == 0 && retrieval_set_fingerprint(&f.test, &b) == 0);
     ASSERT(a == b);
     /* an image rewritten in place (a new modification time) is another world */

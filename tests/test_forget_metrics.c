@@ -63,10 +63,12 @@ TEST(test_forget_sample_unseen_is_seeded_distinct_and_sorted) {
 }
 
 /* sigmoid(<v, t>) from one image and one caption embedded alone. */
-static double direct_score(Albef *m, const RetrievalSet *s, int64_t pair) {
+/* cos(image of pair `image_of`, caption of pair `caption_of`) through the model directly. */
+static double direct_cosine(Albef *m, const RetrievalSet *s, int64_t image_of, int64_t caption_of) {
     const int64_t S = s->image_size, L = s->max_len, E = m->cfg.embed_dim;
+    const int64_t pair = caption_of;
     float *px = malloc((size_t)(3 * S * S) * sizeof *px);
-    CHECK(retrieval_set_pixels(s, s->split.txt2img[pair], IMAGE_AUG_NONE, 0, 0, px) == 0, "%s", error_message());
+    CHECK(retrieval_set_pixels(s, s->split.txt2img[image_of], IMAGE_AUG_NONE, 0, 0, px) == 0, "%s", error_message());
     int prev = autograd_set_enabled(0);
     albef_set_mode(m, 0, 0);
     AlbefImageEmbed im = albef_embed_image(m, tensor_from_f32(SHAPE(1, 3, S, S), px));
@@ -79,7 +81,11 @@ static double direct_score(Albef *m, const RetrievalSet *s, int64_t pair) {
     autograd_step_end();
     autograd_set_enabled(prev);
     free(px);
-    return 1.0 / (1.0 + exp(-dot));
+    return dot;
+}
+
+static double direct_score(Albef *m, const RetrievalSet *s, int64_t pair) {
+    return 1.0 / (1.0 + exp(-direct_cosine(m, s, pair, pair)));
 }
 
 typedef struct {
@@ -120,6 +126,19 @@ TEST(test_forget_pair_scores_use_each_pairs_own_image_and_caption) {
     }
     /* the images differ, so the score depends on the pairing */
     ASSERT(fabs(got[0] - got[4]) > 1e-6);
+    /* the similarity summary L_MD's trace logs: own pairs and the off-diagonal of three pairs */
+    const int64_t three[3] = {7, 13, 59};
+    double own, off, want_own = 0.0, want_off = 0.0;
+    ASSERT_MSG(forget_pair_similarity(&f.m, &f.train, three, 3, 2, &own, &off) == 0, "%s", error_message());
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double c = direct_cosine(&f.m, &f.train, three[i], three[j]);
+            if (i == j) want_own += c / 3.0;
+            else want_off += c / 6.0;
+        }
+    ASSERT_NEAR(own, want_own, 1e-5);
+    ASSERT_NEAR(off, want_off, 1e-5);
+    ASSERT(fabs(own - off) > 1e-4);
     int64_t bad = 60;
     ASSERT(forget_pair_scores(&f.m, &f.train, &bad, 1, 4, 0, got) == -1);
     ASSERT_STR_CONTAINS(error_message(), "pair 60 out of range");

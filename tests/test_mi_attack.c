@@ -145,6 +145,10 @@ TEST(test_mi_attacker_separates_separable_members) {
     mi_attacker_predict_label(a, qm, 50, lm);
     mi_attacker_predict_label(a, qn, 50, ln);
     double em = mi_existence_probability(a, qm, 50), en = mi_existence_probability(a, qn, 50);
+    /* its power on held-out pairs: perfect here, and NaN without one side */
+    ASSERT_NEAR(mi_attacker_auc(a, qm, 50, qn, 50), 1.0, 1e-12);
+    ASSERT_NEAR(mi_attacker_auc(a, qn, 50, qm, 50), 0.0, 1e-12); /* members and non-members swapped */
+    ASSERT(isnan(mi_attacker_auc(a, qm, 50, qn, 0)));
     mi_attacker_free(a);
     for (int i = 0; i < 50; i++) {
         ASSERT_MSG(pm[i] > 0.9 && lm[i] == 1, "member %d: P = %g, label %d", i, pm[i], lm[i]);

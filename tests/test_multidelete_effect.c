@@ -80,7 +80,8 @@ static int measure(Albef *m, const RetrievalSet *train, const RetrievalSet *test
 TEST(test_multidelete_effect_forgets_memorised_pairs_and_keeps_dt) {
     char dir[512], path[1024], root[1024];
     test_tmp_path(dir, sizeof dir, "multidelete_effect_world");
-    SynthImageTextOptions w = synth_image_text_defaults();
+    SynthImageTextOptions w;
+    ASSERT(synth_image_text_world("scenes", &w) == 0);
     w.train_images = TRAIN_IMAGES;
     w.val_images = 2;
     w.test_images = TEST_IMAGES;

@@ -20,6 +20,7 @@
 #include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
+#include "unlearn/loop.h"
 #include "unlearn/model_selection.h"
 #include "unlearn/multidelete_loop.h"
 
@@ -203,7 +204,7 @@ TEST(test_validation_scorer_holds_out_dr_pairs_outside_the_reported_subsets) {
 
     /* The scorer's numbers: validation mean recall and 100·AUC(Df 0, held-out 1). */
     EpochScore e;
-    ASSERT_MSG(model_selection_validation_score(&v, &f.t_unlearned, &e) == 0, "%s", error_message());
+    ASSERT_MSG(validation_scorer_score(&v, &f.t_unlearned, &e) == 0, "%s", error_message());
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = 4;
     o.image_batch = o.text_batch = o.pair_batch = 8;
@@ -257,4 +258,107 @@ TEST(test_multidelete_selection_details_reach_metrics_json_and_report_md) {
     ASSERT(strstr(md, "Selected: epoch 4 of 5.") != NULL);
     free(md);
     cJSON_Delete(details);
+}
+
+/* A scripted scorer that, at call `poison_at`, also puts a NaN into one
+ * parameter, as a diverging update would. */
+typedef struct {
+    Scripted base;
+    int poison_at;
+} Poisoning;
+
+static int poisoning_score(void *ctx, TaskModel *m, EpochScore *out) {
+    Poisoning *p = ctx;
+    int call = p->base.calls;
+    int rc = scripted_score(&p->base, m, out);
+    if (call == p->poison_at) task_albef(m)->params.values[17] = NAN;
+    return rc;
+}
+
+TEST(test_model_selection_disqualifies_nonfinite_scores_and_diverged_epochs) {
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    /* a NaN score is no candidate: the finite ones still compete (45 vs 55) */
+    Scripted sc = {.script = {{40, 50, 0}, {NAN, 70, 0}, {50, 60, 0}}};
+    ModelSelection sel;
+    model_selection_init(&sel, 2, scripted_score, &sc);
+    MultiDeleteRun run = five_epochs(&sel);
+    MultiDeleteStats st;
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
+                                   f.split.n_dr, &run, &st) == 0,
+               "%s", error_message());
+    ASSERT_EQ_INT(sel.n_scored, 3);
+    ASSERT_EQ_INT(st.selected_epoch, 4);
+    ASSERT(params_hash(&f.unlearned) == sc.hash[2]);
+    cJSON *j = model_selection_to_json(&sel, 5);
+    const cJSON *second = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "candidates"), 1);
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(second, "disqualified")));
+    cJSON_Delete(j);
+    model_selection_free(&sel);
+
+    /* parameters going NaN after epoch 4: the loop ends there (named), and
+     * selection keeps the best epoch scored before, not the diverged one */
+    params_copy_values(&f.unlearned.params, &f.original.params);
+    Poisoning p = {.base = {.script = {{60, 70, 0}, {40, 50, 0}, {90, 90, 0}}}, .poison_at = 1};
+    model_selection_init(&sel, 2, poisoning_score, &p);
+    run = five_epochs(&sel);
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
+                                   f.split.n_dr, &run, &st) == 0,
+               "%s", error_message());
+    ASSERT(st.diverged);
+    ASSERT_STR_CONTAINS(st.diverged_at, "unlearn epoch 4 step 0: loss is ");
+    ASSERT_EQ_INT(p.base.calls, 2); /* epoch 5 never ran */
+    ASSERT_EQ_INT(st.selected_epoch, 2);
+    ASSERT(params_hash(&f.unlearned) == p.base.hash[0]);
+    for (int64_t k = 0; k < f.unlearned.params.total; k++) ASSERT(isfinite(f.unlearned.params.values[k]));
+    model_selection_free(&sel);
+
+    /* without selection, the same divergence fails the run, naming it */
+    params_copy_values(&f.unlearned.params, &f.original.params);
+    run.select = NULL;
+    run.lr = 1e30;
+    int rc = multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
+                                 f.split.n_dr, &run, &st);
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(error_message(), "unlearn epoch 1 step 0: loss is "); /* 1e30-sized weights overflow */
+    fixture_close(&f);
+}
+
+/* The loop's per-epoch parameter check: a weight that became infinite in the
+ * last update of an epoch (the loss of that step was still finite) is named. */
+typedef struct {
+    const Task *task;
+    TaskModel *model;
+} PoisonLoop;
+
+static Tensor *poison_loop_loss(void *ctx, LoopStep *s, double *value) {
+    PoisonLoop *p = ctx;
+    TaskLossOptions o = {.epoch = s->epoch, .step_in_epoch = s->it, .steps_per_epoch = s->iters, .sample_seed = 1,
+                         .sample_stream = (uint64_t)s->step};
+    TaskLossOutput out;
+    Tensor *loss = p->task->loss(p->task, p->model, &s->batch, &o, &out);
+    if (loss) *value = tensor_f32(loss)[0];
+    return loss;
+}
+
+static void poison_loop_after_step(void *ctx, LoopStep *s) {
+    PoisonLoop *p = ctx;
+    if (s->epoch == 0 && s->it == s->iters - 1) tensor_f32(params_find(p->model->params, "itm_head.weight"))[5] = INFINITY;
+}
+
+TEST(test_loop_names_a_parameter_that_became_nonfinite) {
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    PoisonLoop p = {&f.task, &f.t_unlearned};
+    LoopConfig c = {.name = "poisoned", .task = &f.task, .model = &f.t_unlearned, .items = f.split.dr,
+                    .n_items = 16, .epochs = 2, .batch = 8, .seed = 3, .lr = 1e-4, .min_lr = 1e-5, .warmup_lr = 1e-4,
+                    .hooks = {.loss = poison_loop_loss, .after_step = poison_loop_after_step, .ctx = &p}};
+    loop_use_lavis_adamw(&c, 0.02);
+    LoopStats st;
+    int rc = loop_run(&c, &st);
+    fixture_close(&f);
+    ASSERT(rc == -1);
+    ASSERT_STR_CONTAINS(error_message(), "poisoned epoch 0: parameter itm_head.weight holds a non-finite value "
+                                         "(element 5) after the update");
+    ASSERT_EQ_INT(st.steps, 2); /* epoch 1 never ran */
 }

@@ -277,6 +277,17 @@ TEST(test_pgr_batch_is_block_diagonal_with_mean_pooled_names) {
         ASSERT_NEAR(sum, 1.0, 1e-6);
         ASSERT_EQ_INT(b.pool.row_ptr[r + 1] - b.pool.row_ptr[r], c.node_token_count[b.node_global[r]]);
     }
+    /* The same batch moved into the activation arena holds the same numbers. */
+    PgrBatch a;
+    pgr_batch_build(&a, s, idx, 3, opt.max_len, c.node_tokens, c.node_token_count, opt.name_len);
+    pgr_batch_move_to_arena(&a);
+    ASSERT(a.n_nodes == b.n_nodes && a.adj.nnz == b.adj.nnz && a.n_tokens == b.n_tokens && a.L == b.L);
+    ASSERT(memcmp(a.ids, b.ids, (size_t)(b.B * b.L) * sizeof *b.ids) == 0);
+    ASSERT(memcmp(a.adj.values, b.adj.values, (size_t)b.adj.nnz * sizeof *b.adj.values) == 0);
+    ASSERT(memcmp(a.adj.row_ptr, b.adj.row_ptr, (size_t)(n + 1) * sizeof *b.adj.row_ptr) == 0);
+    ASSERT(memcmp(a.pool.col_idx, b.pool.col_idx, (size_t)b.pool.nnz * sizeof *b.pool.col_idx) == 0);
+    ASSERT(memcmp(a.targets, b.targets, 6 * sizeof *b.targets) == 0);
+    autograd_step_end();
     pgr_batch_free(&b);
     pgr_corpus_free(&c);
 }

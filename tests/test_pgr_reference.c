@@ -21,13 +21,13 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/safetensors.h"
-#include "data/pgr_batch.h"
-#include "models/pgr_model.h"
+#include "models/task_pgr.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
 #endif
+#include "unlearn/multidelete_loss.h"
 
 #define FWD_ATOL 1e-5
 #define FWD_RTOL 1e-5
@@ -102,27 +102,25 @@ static int match_grads(const SafetensorsFile *f, const ParamSet *ps, const char 
     return rc;
 }
 
-/* The fixture's model, samples and node names. */
+/* The fixture as a PGR task (models/task_pgr.h): its samples are the
+ * training split of a corpus that holds nothing else, θ and θ0 are task
+ * models with the fixture's weights. */
 typedef struct {
     SafetensorsFile file;
-    PgrConfig cfg;
-    PgrModel model, original;
-    ParamSet ps, ps0;
-    PgrSamples samples;
+    PgrCorpus corpus;
     PgrSubgraph graphs[MAX_SAMPLES];
-    int32_t *name_tokens, *name_counts, *perm;
-    int name_len;
+    PgrTaskData data;
+    Task task;
+    TaskModel model, original;
+    int32_t *perm;
 } Fixture;
 
-static void model_from(Fixture *fx, PgrModel *m, ParamSet *ps, const char *file_prefix) {
-    params_init(ps);
-    int64_t n_graph = atoll(safetensors_meta_get(&fx->file, "n_graph_nodes"));
-    pgr_model_declare(m, ps, &fx->cfg, n_graph);
-    params_finalize(ps);
+static void model_from(Fixture *fx, TaskModel *m, const char *file_prefix) {
+    CHECK(fx->task.model_init(&fx->task, m, 1) == 0, "%s", error_message());
     ParamsLoadOptions opt = params_load_defaults();
     opt.file_prefix = file_prefix;
-    CHECK(params_load(ps, fixture_path, opt, NULL) == 0, "fixture model: %s", error_message());
-    if (ref_device != DEVICE_CPU) params_to_device(ps, ref_device);
+    CHECK(params_load(m->params, fixture_path, opt, NULL) == 0, "fixture model: %s", error_message());
+    if (ref_device != DEVICE_CPU) fx->task.model_to_device(&fx->task, m, ref_device);
 }
 
 static void fixture_open(Fixture *fx) {
@@ -130,14 +128,17 @@ static void fixture_open(Fixture *fx) {
     snprintf(fixture_path, sizeof fixture_path, "%s/pgr_tiny_state.safetensors", test_fixture_dir());
     CHECK(safetensors_open(&fx->file, fixture_path) == 0, "%s", error_message());
     cJSON *cfg = json_parse_text(safetensors_meta_get(&fx->file, "config"), "fixture config");
-    CHECK(cfg && pgr_config_from_json(&fx->cfg, cfg, "fixture config") == 0, "%s", error_message());
+    CHECK(cfg && pgr_config_from_json(&fx->data.cfg, cfg, "fixture config") == 0, "%s", error_message());
     cJSON_Delete(cfg);
-    model_from(fx, &fx->model, &fx->ps, "model.");
-    model_from(fx, &fx->original, &fx->ps0, "original.");
+    PgrCorpus *c = &fx->corpus;
+    c->opt.max_len = fx->data.cfg.max_text_len;
+    c->opt.name_len = atoi(safetensors_meta_get(&fx->file, "name_len"));
+    c->graph.n_nodes = atoll(safetensors_meta_get(&fx->file, "n_graph_nodes"));
+    c->node_tokens = read_i32(&fx->file, "in.name_tokens", NULL);
+    c->node_token_count = read_i32(&fx->file, "in.name_counts", NULL);
     int64_t n = atoll(safetensors_meta_get(&fx->file, "n_samples"));
     CHECK(n <= MAX_SAMPLES, "fixture has %lld samples", (long long)n);
-    fx->name_len = atoi(safetensors_meta_get(&fx->file, "name_len"));
-    PgrSamples *s = &fx->samples;
+    PgrSamples *s = &c->split[PGR_SPLIT_TRAIN];
     s->n = n;
     s->ids = read_i32(&fx->file, "in.ids", NULL);
     s->mask = read_i32(&fx->file, "in.mask", NULL);
@@ -157,100 +158,103 @@ static void fixture_open(Fixture *fx) {
         for (int64_t k = 0; k < g->n_edges; k++) g->src[k] = e[2 * k], g->dst[k] = e[2 * k + 1];
         free(e);
     }
-    fx->name_tokens = read_i32(&fx->file, "in.name_tokens", NULL);
-    fx->name_counts = read_i32(&fx->file, "in.name_counts", NULL);
     fx->perm = read_i32(&fx->file, "in.perm", NULL);
+    fx->data.corpus = c;
+    fx->data.bert_cfg = pgr_config_bert(&fx->data.cfg);
+    fx->data.device = ref_device;
+    task_pgr_init(&fx->task, &fx->data);
+    model_from(fx, &fx->model, "model.");
+    model_from(fx, &fx->original, "original.");
 }
 
 static void fixture_close(Fixture *fx) {
-    for (int64_t i = 0; i < fx->samples.n; i++) pgr_subgraph_free(&fx->graphs[i]);
-    free(fx->samples.ids);
-    free(fx->samples.mask);
-    free(fx->samples.label);
-    free(fx->name_tokens);
-    free(fx->name_counts);
+    PgrSamples *s = &fx->corpus.split[PGR_SPLIT_TRAIN];
+    for (int64_t i = 0; i < s->n; i++) pgr_subgraph_free(&fx->graphs[i]);
+    free(s->ids);
+    free(s->mask);
+    free(s->label);
+    free(fx->corpus.node_tokens);
+    free(fx->corpus.node_token_count);
     free(fx->perm);
-    pgr_model_free(&fx->model);
-    pgr_model_free(&fx->original);
-    params_free(&fx->ps);
-    params_free(&fx->ps0);
+    fx->task.model_free(&fx->task, &fx->model);
+    fx->task.model_free(&fx->task, &fx->original);
+    fx->task.free(&fx->task);
     safetensors_close(&fx->file);
 }
 
-static void batch_of(const Fixture *fx, PgrBatch *b, const int64_t *idx, int64_t n) {
-    pgr_batch_build(b, &fx->samples, idx, n, fx->cfg.max_text_len, fx->name_tokens, fx->name_counts, fx->name_len);
+static int64_t DF[3] = {0, 1, 2}, DR[2] = {3, 4};
+
+static float *host_grads(const ParamSet *ps) {
+    float *g = malloc((size_t)ps->total * sizeof *g);
+    device_copy(g, DEVICE_CPU, ps->grads, ps->device, (size_t)ps->total * sizeof *g);
+    return g;
 }
 
-static const int64_t DF[3] = {0, 1, 2}, DR[2] = {3, 4};
-
-/* The task step on Df's samples; check: compare with the fixture (-1 with
- * error_message naming the first mismatch). Gives the loss and (caller
- * frees) a host copy of the gradients. */
+/* The task step on Df's samples through the task interface; check: compare
+ * with the fixture (-1 with error_message naming the first mismatch). Gives
+ * the loss and (caller frees) a host copy of the gradients. */
 static int task_step(Fixture *fx, int check, float *loss_value, float **grads) {
     int rc = 0;
-    PgrBatch b;
-    batch_of(fx, &b, DF, 3);
-    PgrInputs in = pgr_inputs(&b, ref_device);
-    params_zero_grad(&fx->ps);
-    Tensor *ug = pgr_model_graph(&fx->model, &in), *ut = pgr_model_text(&fx->model, &in, NULL);
-    Tensor *z = pgr_model_fuse(&fx->model, ug, ut);
-    Tensor *logits = pgr_model_classify(&fx->model, ug, ut, z);
-    Tensor *loss = op_cross_entropy(logits, in.labels);
+    const Task *t = &fx->task;
+    TaskBatch b;
+    CHECK(t->batch_make(t, DF, 3, 0, 0, 0, &b) == 0, "%s", error_message());
+    params_zero_grad(fx->model.params);
+    TaskSides s = t->sides(t, &fx->model, &b);
+    Tensor *z = t->fused(t, &fx->model, &b, &s);
+    TaskLossOptions lo = {.want_accuracy = 1};
+    TaskLossOutput out;
+    Tensor *loss = t->loss(t, &fx->model, &b, &lo, &out);
     autograd_backward(loss);
     tensor_copy_to_host(loss, loss_value);
     if (check) {
-        if (rc == 0) rc = match_t(&fx->file, "out.u_g", ug);
-        if (rc == 0) rc = match_t(&fx->file, "out.u_t", ut);
+        if (rc == 0) rc = match_t(&fx->file, "out.u_g", s.image_feat);
+        if (rc == 0) rc = match_t(&fx->file, "out.u_t", s.text_feat);
         if (rc == 0) rc = match_t(&fx->file, "out.z", z);
-        if (rc == 0) rc = match_t(&fx->file, "out.logits", logits);
         if (rc == 0) rc = match_t(&fx->file, "out.loss", loss);
-        if (rc == 0) rc = match_grads(&fx->file, &fx->ps, "grad.train.");
+        if (rc == 0) rc = match_grads(&fx->file, fx->model.params, "grad.train.");
     }
-    *grads = malloc((size_t)fx->ps.total * sizeof **grads);
-    device_copy(*grads, DEVICE_CPU, fx->ps.grads, fx->ps.device, (size_t)fx->ps.total * sizeof **grads);
+    *grads = host_grads(fx->model.params);
     autograd_step_end();
-    pgr_batch_free(&b);
+    if (check && rc == 0) { /* item_probs: the softmax of the reference logits, in eval mode */
+        float probs[6];
+        int64_t n;
+        float *logits = read_f32(&fx->file, "out.logits", &n);
+        CHECK(t->item_probs(t, &fx->model, TASK_SPLIT_TRAIN, DF, 3, 2, probs) == 0, "%s", error_message());
+        for (int k = 0; k < 3 && rc == 0; k++) {
+            double p1 = 1.0 / (1.0 + exp((double)logits[2 * k] - logits[2 * k + 1]));
+            if (!(fabs(probs[2 * k + 1] - p1) <= FWD_ATOL && fabs(probs[2 * k] - (1.0 - p1)) <= FWD_ATOL))
+                rc = error_set("item_probs[%d] = (%g, %g), softmax of the reference logits (%g, %g)", k,
+                               probs[2 * k], probs[2 * k + 1], 1.0 - p1, p1);
+        }
+        free(logits);
+    }
     return rc;
 }
 
-/* MultiDelete on graph-text (spec §5.2): θ0 frozen, no tape; the mismatched
- * pairs (G_i, T_π(i)) take θ0's text embedding of sample π(i). */
+/* MultiDelete on graph-text (spec §5.2) through the method's own loss
+ * (unlearn/multidelete_loss.h) over the task: θ0 frozen, no tape; the
+ * mismatched pairs (G_i, T_π(i)) take θ0's text embedding of sample π(i). */
 static int md_step(Fixture *fx, int check, float *loss_value, float **grads) {
     int rc = 0;
-    PgrBatch df, dr;
-    batch_of(fx, &df, DF, 3);
-    batch_of(fx, &dr, DR, 2);
-    PgrInputs in_f = pgr_inputs(&df, ref_device), in_r = pgr_inputs(&dr, ref_device);
-    params_zero_grad(&fx->ps);
-    int prev = autograd_set_enabled(0);
-    Tensor *ug0 = pgr_model_graph(&fx->original, &in_f), *ut0 = pgr_model_text(&fx->original, &in_f, NULL);
-    Tensor *perm = tensor_on(tensor_wrap(DTYPE_I32, SHAPE(3), fx->perm), ref_device);
-    Tensor *z0_perm = pgr_model_fuse(&fx->original, ug0, op_index_select(ut0, 0, perm));
-    Tensor *ug0r = pgr_model_graph(&fx->original, &in_r), *ut0r = pgr_model_text(&fx->original, &in_r, NULL);
-    Tensor *z0r = pgr_model_fuse(&fx->original, ug0r, ut0r);
-    autograd_set_enabled(prev);
-    Tensor *ug = pgr_model_graph(&fx->model, &in_f), *ut = pgr_model_text(&fx->model, &in_f, NULL);
-    Tensor *z = pgr_model_fuse(&fx->model, ug, ut);
-    Tensor *ugr = pgr_model_graph(&fx->model, &in_r), *utr = pgr_model_text(&fx->model, &in_r, NULL);
-    Tensor *zr = pgr_model_fuse(&fx->model, ugr, utr);
-    Tensor *md = op_mse(z, z0_perm), *mkr = op_mse(zr, z0r);
-    Tensor *uni[2] = {ug, ut}, *uni0[2] = {ug0, ut0};
-    Tensor *ukr = op_mse(op_concat(uni, 2, 1), op_concat(uni0, 2, 1));
-    Tensor *loss = op_add(op_add(md, mkr), ukr);
+    const Task *t = &fx->task;
+    TaskBatch df, dr;
+    CHECK(t->batch_make(t, DF, 3, 0, 0, 0, &df) == 0 && t->batch_make(t, DR, 2, 0, 0, 0, &dr) == 0, "%s",
+          error_message());
+    params_zero_grad(fx->model.params);
+    MultiDeleteOptions opt = multidelete_default_options();
+    MultiDeleteTerms terms;
+    Tensor *loss = multidelete_loss(t, &fx->model, &fx->original, &df, &dr, fx->perm, &opt, &terms);
     autograd_backward(loss);
     tensor_copy_to_host(loss, loss_value);
     if (check) {
-        if (rc == 0) rc = match_t(&fx->file, "md.md", md);
-        if (rc == 0) rc = match_t(&fx->file, "md.mkr", mkr);
-        if (rc == 0) rc = match_t(&fx->file, "md.ukr", ukr);
+        if (rc == 0) rc = match_t(&fx->file, "md.md", terms.md);
+        if (rc == 0) rc = match_t(&fx->file, "md.mkr", terms.mkr);
+        if (rc == 0) rc = match_t(&fx->file, "md.ukr", terms.ukr);
         if (rc == 0) rc = match_t(&fx->file, "md.loss", loss);
-        if (rc == 0) rc = match_grads(&fx->file, &fx->ps, "grad.md.");
+        if (rc == 0) rc = match_grads(&fx->file, fx->model.params, "grad.md.");
     }
-    *grads = malloc((size_t)fx->ps.total * sizeof **grads);
-    device_copy(*grads, DEVICE_CPU, fx->ps.grads, fx->ps.device, (size_t)fx->ps.total * sizeof **grads);
+    *grads = host_grads(fx->model.params);
     autograd_step_end();
-    pgr_batch_free(&df);
-    pgr_batch_free(&dr);
     return rc;
 }
 
@@ -263,7 +267,7 @@ static void check_step(int (*step)(Fixture *, int, float *, float **), const cha
     ASSERT_MSG(rc == 0, "%s: %s", what, error_message());
     step(&fx, 0, &l2, &g2);
     ASSERT_MSG(memcmp(&l1, &l2, sizeof l1) == 0, "%s: repeated step changed the loss", what);
-    ASSERT_MSG(memcmp(g1, g2, (size_t)fx.ps.total * sizeof *g1) == 0, "%s: repeated step changed a gradient", what);
+    ASSERT_MSG(memcmp(g1, g2, (size_t)fx.model.params->total * sizeof *g1) == 0, "%s: repeated step changed a gradient", what);
     printf("  %s on %s: worst |error| forward %.2e, gradients %.2e; worst error / tolerance %.3f, %.3f\n", what,
            ref_device == DEVICE_CPU ? "cpu" : "cuda", abs_fwd, abs_grad, worst_fwd, worst_grad);
     free(g1);

@@ -68,6 +68,9 @@ TEST(test_report_writes_parseable_run_files) {
     o->auc_chunks[0] = 0.0, o->auc_chunks[1] = 0.5;
     o->auc_unseen = 0.1;
     o->df_vs_unseen = 90.0;
+    o->dr_vs_unseen = 60.0;
+    o->itm_df_reported = 70.0;
+    o->itm_df_vs_unseen = 85.0;
     o->df_scores = orig_df;
     o->dr_scores = orig_dr;
     ASSERT(!o->has_mi && isnan(o->mi_ratio)); /* absent until set */
@@ -81,6 +84,8 @@ TEST(test_report_writes_parseable_run_files) {
     u->auc_code = 0.8;
     u->df_reported = 20.0;
     u->df_vs_unseen = 48.0;
+    u->itm_df_reported = 30.0;
+    u->itm_df_vs_unseen = 52.0;
     u->time_seconds = 12.5;
     u->df_scores = unl_df;
     u->dr_scores = unl_dr;
@@ -166,9 +171,9 @@ TEST(test_report_writes_parseable_run_files) {
     ASSERT_MSG(md, "%s", error_message());
     ASSERT_STR_CONTAINS(md, "| model | TR@1 |");
     ASSERT_STR_CONTAINS(md, "| unlearned | 80.00 | 95.00 | 98.00 |");
-    ASSERT_STR_CONTAINS(md, "| Df vs unseen | MI ratio | time |");
-    ASSERT_STR_CONTAINS(md, "| 84.00 | 20.00 | 0.8000 | 48.00 | 1.250 | 12.5s |");
-    ASSERT_STR_CONTAINS(md, "| n/a | n/a | n/a | 5m00s |"); /* retrain: no Df, no MI */
+    ASSERT_STR_CONTAINS(md, "| Df vs unseen | Dr vs unseen | Df (ITM) | Df vs unseen (ITM) | MI ratio | time |");
+    ASSERT_STR_CONTAINS(md, "| 84.00 | 20.00 | 0.8000 | 48.00 | 60.00 | 30.00 | 52.00 | 1.250 | 12.5s |");
+    ASSERT_STR_CONTAINS(md, "| n/a | n/a | n/a | n/a | n/a | n/a | 5m00s |"); /* retrain: no Df, no MI */
     ASSERT_STR_CONTAINS(md, "MI ratio 1.250 (P(member) of Df 0.600 -> 0.480; Dr control ratio 1.020).");
     ASSERT_STR_CONTAINS(md, "| retrain |");
     /* the reading: the unlearned model forgot, kept utility, and looks unseen */
@@ -187,10 +192,28 @@ TEST(test_report_writes_parseable_run_files) {
     fclose(t);
     char *table = file_read_all(tpath, NULL);
     ASSERT(table);
-    ASSERT_STR_CONTAINS(table, "model       TR mean   IR mean    R mean        Df  Df-vs-unseen  MI ratio      time\n"
-                               "original      91.00     78.33     84.67     75.00         90.00     1.000         -\n"
-                               "unlearned     91.00     78.33     84.00     20.00         48.00     1.250     12.5s\n"
-                               "retrain       91.00     78.33     84.67         -             -         -     5m00s\n");
+    ASSERT_STR_CONTAINS(table,
+                        "model       TR mean   IR mean    R mean        Df  Df-vs-unseen    Df ITM  vs-unseen ITM"
+                        "     MI ratio      time\n"
+                        "original      91.00     78.33     84.67     75.00         90.00     70.00         85.00"
+                        "        1.000         -\n"
+                        "unlearned     91.00     78.33     84.00     20.00         48.00     30.00         52.00"
+                        "        1.250     12.5s\n"
+                        "retrain       91.00     78.33     84.67         -             -         -             -"
+                        "            -     5m00s\n");
+    ASSERT(strstr(table, "MI:") == NULL); /* the attacker's power was not measured */
+    free(table);
+    /* An attacker at chance: the ratios are marked uninformative, not printed as results. */
+    r.mi_power = 0.51;
+    t = fopen(tpath, "w");
+    ASSERT(t);
+    run_report_print_summary(&r, t);
+    fclose(t);
+    table = file_read_all(tpath, NULL);
+    ASSERT(table);
+    ASSERT_STR_CONTAINS(table, "    uninform.     12.5s\n");
+    ASSERT(strstr(table, "1.250") == NULL);
+    ASSERT_STR_CONTAINS(table, "the attacker is at chance on the original (AUC 0.510");
     free(table);
 }
 

@@ -1,10 +1,11 @@
 /* The run driver's flag and name checks (programs/run_driver.h): a recipe
  * knob given as 0 or negative stops with the flag, the value, the valid range
  * and the recipe's value; a common knob a program does not read is refused;
- * --task and --model names that are unknown (or a task not built yet) stop;
+ * --task and --model names that are unknown (or a task the program does not run yet) stop;
  * config.json records the values used, the recipe's where no flag was given
  * (never the "not given" placeholder). All of it before the run writes a
  * file: the rejected runs leave no run directory. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +67,8 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--batch-df", "0"}, 1, "--batch-df 0: must be >= 1 (the recipe's value for albef-tiny on flickr30k is 16"},
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
-        {{"--task", "snli_ve"}, 1, "not built yet"},
-        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2)"},
+        {{"--task", "snli_ve"}, 1, "--task snli_ve: flags-test does not run this task yet (train does)"},
+        {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -120,4 +121,59 @@ TEST(test_run_flags_config_json_records_the_values_used) {
     ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "lr") == NULL);
     ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "flags"), "k-test") != NULL);
     run_free(&s.ctx);
+}
+
+/* The original-model cache entry a setup would use. */
+static int cache_path_of(const char *out_name, const char *const *args, int n_args, char *path, size_t size) {
+    Setup s;
+    int rc = setup(&s, out_name, 1, args, n_args);
+    if (rc == 0) rc = run_original_cache_path(&s.ctx, path, size);
+    run_free(&s.ctx);
+    return rc;
+}
+
+TEST(test_run_original_cache_key_follows_images_and_image_root) {
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    char a[1100], b[1100], c[1100], d[1100], e[1100];
+    ASSERT_MSG(cache_path_of("cache_a", NULL, 0, a, sizeof a) == 0, "%s", error_message());
+    ASSERT_MSG(cache_path_of("cache_b", NULL, 0, b, sizeof b) == 0, "%s", error_message());
+    ASSERT(strcmp(a, b) == 0); /* the same request finds the same entry */
+    /* one training image rewritten: its modification time changes the key */
+    char img[700];
+    snprintf(img, sizeof img, "%s/images/%d.jpg", eval_world_dir(), 1000002);
+    struct stat st;
+    ASSERT(stat(img, &st) == 0);
+    struct timespec later[2] = {st.st_atim, {st.st_mtim.tv_sec + 5, st.st_mtim.tv_nsec}};
+    ASSERT(utimensat(AT_FDCWD, img, later, 0) == 0);
+    int rc = cache_path_of("cache_c", NULL, 0, c, sizeof c);
+    struct timespec back[2] = {st.st_atim, st.st_mtim};
+    utimensat(AT_FDCWD, img, back, 0);
+    ASSERT_MSG(rc == 0, "%s", error_message());
+    ASSERT(strcmp(a, c) != 0);
+    /* the same images under another --image-root are other files */
+    char root[700], cmd[1600];
+    test_tmp_path(root, sizeof root, "images_copy");
+    snprintf(cmd, sizeof cmd, "cp -rp %s/images %s", eval_world_dir(), root);
+    ASSERT(system(cmd) == 0);
+    const char *args[] = {"--image-root", root};
+    ASSERT_MSG(cache_path_of("cache_d", args, 2, d, sizeof d) == 0, "%s", error_message());
+    ASSERT(strcmp(a, d) != 0);
+    /* and the seed trains another original */
+    const char *seed[] = {"--seed", "7"};
+    ASSERT_MSG(cache_path_of("cache_e", seed, 2, e, sizeof e) == 0, "%s", error_message());
+    ASSERT(strcmp(a, e) != 0);
+}
+
+TEST(test_run_wants_retrain_when_the_original_is_trained_here_or_asked) {
+    RunContext ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.flags.eval_retrain = "auto";
+    ASSERT(run_wants_retrain(&ctx)); /* the default run: original trained with the recipe, so Retrain too */
+    ctx.flags.original = "given.safetensors";
+    ASSERT(!run_wants_retrain(&ctx)); /* a given checkpoint's recipe is unknown */
+    ctx.flags.eval_retrain = "on";
+    ASSERT(run_wants_retrain(&ctx));
+    ctx.flags.eval_retrain = "off";
+    ctx.flags.original = NULL;
+    ASSERT(!run_wants_retrain(&ctx));
 }

@@ -174,12 +174,15 @@ int ermktp_transfer(const Task *t, TaskModel *student, TaskModel *teacher, const
     int C = mask->channels;
     memset(stats, 0, sizeof *stats);
     double t0 = clock_seconds();
-    /* the targets: the Df groups (the classes to forget) */
-    int64_t *targets = xmalloc((size_t)n_df * sizeof *targets);
+    /* the targets: the Df groups (the classes to forget); the retained classes: the Dr groups */
+    int64_t *targets = xmalloc((size_t)n_df * sizeof *targets), *retained = xmalloc((size_t)n_dr * sizeof *retained);
     unsigned char *prohibited = xmalloc((size_t)C);
     float *keep = xmalloc((size_t)C * sizeof *keep);
     for (int64_t k = 0; k < n_df; k++) targets[k] = t->item_group(t, df[k]);
-    stats->prohibited = erm_mask_prohibited(mask, targets, n_df, o->prohibit_threshold, prohibited);
+    for (int64_t k = 0; k < n_dr; k++) retained[k] = t->item_group(t, dr[k]);
+    stats->target_channels = erm_mask_prohibited(mask, targets, n_df, NULL, 0, o->prohibit_threshold, prohibited);
+    stats->prohibited = erm_mask_prohibited(mask, targets, n_df, retained, n_dr, o->prohibit_threshold, prohibited);
+    free(retained);
     copy_heads(t, student, teacher, prohibited);
     for (int c = 0; c < C; c++) keep[c] = prohibited[c] ? 0.0f : 1.0f;
     KtpCtx ctx = {.task = t, .student = student, .teacher = teacher, .keep = keep, .channels = C};

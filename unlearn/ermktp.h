@@ -6,11 +6,18 @@
  * removes an image with all its captions), and ALBEF already treats the
  * captions of one image as one class (its `idx` positives). So for retrieval
  * the ERM "classes" are the training images: K = number of training images,
- * and a pair's class is its image. This gives both halves
- * of the method something to act on: ERM learns which visual channels each
- * image uses, and KTP's prohibition removes the channels of the Df images.
- * (The spec's alternative guess, K = 2 over ITM match/non-match, leaves the
- * prohibition nothing to act on for a sample-level deletion.)
+ * and a pair's class is its image. (The spec's guess, K = 2 over ITM
+ * match/non-match, leaves the prohibition nothing to act on for a
+ * sample-level deletion.)
+ *
+ * Prohibition. S7 prohibits every channel any target class uses; with ten
+ * classes and entanglement reduced, those channels are the target's own. With
+ * hundreds of images over C = 64 channels no such separation exists: every
+ * channel is shared by many images, and the union over the Df images covers
+ * all of them (measured: 64 of 64 prohibited, the student's ITC projection
+ * zeroed, test retrieval at chance). So a channel is prohibited when some Df
+ * image uses it and no retained image does: S7's rule where the classes'
+ * channels are disjoint, and it never takes a channel the retained data needs.
  *
  * (a) ERM: M ∈ [0,1]^{C×K} (C = ViT width), stored as rows [K, C], starts at
  *     0.5. On mask epochs (epoch % period >= epoch_min) every image's ViT
@@ -59,9 +66,14 @@ void erm_mask_normalise(ErmMask *m);
 /* The mask tensor of a batch, [B, T, C]: token t of sample b gets row
  * classes[b] (differentiable into the rows). */
 Tensor *erm_mask_tokens(const ErmMask *m, const int64_t *classes, int B, int T);
-/* prohibited[c] = 1 when M[c, t] > threshold for some target class t. Returns the count. */
-int erm_mask_prohibited(const ErmMask *m, const int64_t *targets, int64_t n_targets, float threshold,
-                        unsigned char *prohibited);
+/* prohibited[c] = 1 when M[c, t] > threshold for some target class t and
+ * M[c, r] <= threshold for every retained class r (the header says why).
+ * Returns the count. */
+int erm_mask_prohibited(const ErmMask *m, const int64_t *targets, int64_t n_targets, const int64_t *retained,
+                        int64_t n_retained, float threshold, unsigned char *prohibited);
+/* The mean over classes of the fraction of channels with M[c, k] > threshold
+ * (S7's budget aims at 0.1), and the channels no class uses at all. */
+double erm_mask_density(const ErmMask *m, float threshold, int *unused_channels);
 
 typedef struct {
     /* (a) */
@@ -84,6 +96,7 @@ typedef struct {
 typedef struct {
     int64_t steps;
     int prohibited;
+    int target_channels;          /* channels some Df image uses (S7's prohibition) */
     double first_loss, last_loss; /* mean distillation loss of the first and last epoch */
     double seconds;               /* the unlearning (spec §6.5) */
 } KtpStats;

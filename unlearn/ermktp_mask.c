@@ -102,14 +102,38 @@ Tensor *erm_mask_tokens(const ErmMask *m, const int64_t *classes, int B, int T) 
     return op_index_select(per_sample, 1, zeros); /* the same column on every token */
 }
 
-int erm_mask_prohibited(const ErmMask *m, const int64_t *targets, int64_t n_targets, float threshold,
-                        unsigned char *prohibited) {
+int erm_mask_prohibited(const ErmMask *m, const int64_t *targets, int64_t n_targets, const int64_t *retained,
+                        int64_t n_retained, float threshold, unsigned char *prohibited) {
     int C = m->channels, count = 0;
     float *M = host_copy(m, m->ps.values);
+    unsigned char *needed = calloc((size_t)C, 1);
+    CHECK(needed, "out of memory");
     memset(prohibited, 0, (size_t)C);
     for (int64_t t = 0; t < n_targets; t++)
         for (int c = 0; c < C; c++) prohibited[c] |= M[targets[t] * C + c] > threshold;
-    for (int c = 0; c < C; c++) count += prohibited[c];
+    for (int64_t r = 0; r < n_retained; r++)
+        for (int c = 0; c < C; c++) needed[c] |= M[retained[r] * C + c] > threshold;
+    for (int c = 0; c < C; c++) {
+        prohibited[c] &= !needed[c];
+        count += prohibited[c];
+    }
+    free(needed);
     host_done(m, m->ps.values, M, 0);
     return count;
+}
+
+double erm_mask_density(const ErmMask *m, float threshold, int *unused_channels) {
+    int K = m->classes, C = m->channels;
+    float *M = host_copy(m, m->ps.values);
+    int64_t above = 0;
+    int unused = 0;
+    for (int c = 0; c < C; c++) {
+        int used = 0;
+        for (int k = 0; k < K; k++) used += M[(int64_t)k * C + c] > threshold;
+        above += used;
+        unused += used == 0;
+    }
+    host_done(m, m->ps.values, M, 0);
+    if (unused_channels) *unused_channels = unused;
+    return (double)above / ((double)K * C);
 }

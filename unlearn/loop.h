@@ -11,10 +11,21 @@
  * warm-up/cosine staircase learning rate, train mode with dropout seeded by
  * (stream_dropout, step), the method's loss hook, a NaN check that names the
  * epoch and step, backward, AdamW (LAVIS decay groups), the after-step hook,
- * zeroed gradients, the arena reset, the progress bar. Per epoch: the mean of
- * the hook's values is logged and the epoch-end hook runs (model selection);
+ * zeroed gradients, the arena reset, the progress bar. Per epoch: every
+ * parameter is checked for NaN/inf (named with its epoch: a diverged update
+ * with a finite loss would otherwise be kept), the mean of the hook's values
+ * is logged and the epoch-end hook runs (model selection);
  * its time is not training time (§6.5) and is kept apart. At the end the model
  * is in eval mode.
+ *
+ * Data parallel (core/comm.h): with several ranks, `batch` is the global
+ * batch; each rank loads its contiguous share of every batch (LoopStep.batch),
+ * the parameters are broadcast from rank 0 at the start, the gradients are
+ * averaged over the ranks in buckets that start during the backward pass
+ * (autograd/grad_sync.h), and the hook's value is averaged over the ranks
+ * before the NaN check and the logs, so every rank takes the same decisions.
+ * A loss hook whose terms couple the items of a batch computes them on the
+ * global batch (models/albef_loss.c, unlearn/multidelete_loss.c).
  *
  * A hook returns the tensor to differentiate (NULL with error_set on a
  * failure) and the scalar it reports in *value; setting step->stop ends the
@@ -35,6 +46,7 @@ typedef struct {
     TaskBatch batch;     /* the main stream's batch */
     TaskBatch side;      /* the side stream's batch (n = 0 without side items) */
     int stop;            /* set by the loss hook: end the loop before this update */
+    int global_batch;    /* items of the step over all ranks; batch.n is this rank's share */
 } LoopStep;
 
 typedef struct {
@@ -60,6 +72,16 @@ typedef struct {
     int lavis_decay_groups;             /* AdamW's no-decay group for biases, norms and temp */
     double lr, min_lr, warmup_lr;       /* the LAVIS staircase over `epochs` */
     int warmup_steps;
+    /* A non-finite loss or parameter ends the loop (stats->diverged says
+     * where) instead of failing it: for a loop whose epochs are candidates of
+     * model selection, which then keeps its best earlier epoch. */
+    int end_on_divergence;
+    /* Where the loop's state is written after every epoch and read back at
+     * the start (unlearn/loop_checkpoint.h: an interrupted run resumes from
+     * its last completed epoch); NULL: loop_set_checkpoint_dir's. Only loops
+     * without an epoch-end hook (whose state, model selection's, is not
+     * saved) on the host are checkpointed. */
+    const char *checkpoint_dir;
     LoopHooks hooks;
 } LoopConfig;
 
@@ -71,11 +93,19 @@ typedef struct {
     double last_mean;     /* and of the last epoch run */
     int epochs_run;
     int stopped;          /* a hook set step->stop */
+    double allreduce_seconds; /* waiting for the gradient all-reduce after backward (several ranks) */
+    int diverged;         /* with end_on_divergence: the loop ended on a non-finite loss or parameter */
+    char diverged_at[512];/* then: what and where */
 } LoopStats;
 
 /* AdamW(0.9, 0.999, 1e-8) with the LAVIS groups at weight decay wd: the
  * optimizer of every loop of spec §3 (fills the optimizer fields of c). */
 void loop_use_lavis_adamw(LoopConfig *c, double weight_decay);
+
+/* The checkpoint directory of every loop that names none (the run driver
+ * sets the run directory, and clears it in run_free); NULL turns checkpoints
+ * off. The path is copied. */
+void loop_set_checkpoint_dir(const char *dir);
 
 /* Runs the loop. 0, or -1 with error_set (the message names the loop, epoch and step). */
 int loop_run(const LoopConfig *c, LoopStats *stats);

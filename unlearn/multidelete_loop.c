@@ -1,8 +1,11 @@
 #include "unlearn/multidelete_loop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/comm.h"
+#include "core/error.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "unlearn/loop.h"
@@ -31,14 +34,18 @@ typedef struct {
 
 static Tensor *multidelete_step_loss(void *ctx, LoopStep *s, double *value) {
     MultiDeleteCtx *c = ctx;
-    multidelete_random_permutation(c->run->seed ^ STREAM_PERMUTE, (uint64_t)s->step, s->batch.n, c->perm);
+    /* Over the global Df batch: L_MD re-pairs across all ranks' items (models/task_retrieval.c). */
+    multidelete_random_permutation(c->run->seed ^ STREAM_PERMUTE, (uint64_t)s->step, s->global_batch, c->perm);
     MultiDeleteTerms terms;
     Tensor *loss = multidelete_loss(c->task, c->unlearned, c->original, &s->batch, &s->side, c->perm, &c->run->loss,
                                     &terms);
     *value = (float)term_value(loss);
-    c->md += term_value(terms.md);
-    c->mkr += term_value(terms.mkr);
-    c->ukr += term_value(terms.ukr);
+    /* L_MD is the global batch's on every rank, L_MKR and L_UKR this rank's shard's: the means over ranks are the global values. */
+    double t3[3] = {term_value(terms.md), term_value(terms.mkr), term_value(terms.ukr)};
+    comm_allreduce_f64(t3, 3, COMM_MEAN);
+    c->md += t3[0];
+    c->mkr += t3[1];
+    c->ukr += t3[2];
     return loss;
 }
 
@@ -58,6 +65,7 @@ static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
     st->last_mkr = mkr;
     st->last_ukr = ukr;
     log_info("unlearn epoch %d: L_MD %.5f  L_MKR %.5f  L_UKR %.5f", epoch, md, mkr, ukr);
+    if (c->run->trace && c->run->trace(c->run->trace_ctx, epoch, c->unlearned) < 0) return -1;
     /* Scoring is not unlearning time (§6.5): the skeleton keeps it apart. */
     return c->run->select ? model_selection_after_epoch(c->run->select, epoch, c->unlearned) : 0;
 }
@@ -65,6 +73,10 @@ static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
 int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
                         const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run, MultiDeleteStats *stats) {
     memset(stats, 0, sizeof *stats);
+    if (comm_size() > 1 && t->kind != TASK_RETRIEVAL)
+        return error_set("MultiDelete on %s runs on one rank: its L_MD re-pairs sentences across the whole batch, "
+                         "which the data-parallel path builds for retrieval only",
+                         t->name);
     int b = run->batch_df;
     stats->steps_per_epoch = b > 0 ? n_df / b : 0;
     MultiDeleteCtx ctx = {.task = t, .unlearned = unlearned, .original = original, .run = run, .stats = stats,
@@ -75,18 +87,26 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
         .stream_shuffle = STREAM_DF_ORDER, .stream_side = STREAM_DR_ORDER, .stream_dropout = STREAM_DROPOUT,
         .lr = run->lr, .min_lr = run->min_lr, .warmup_lr = run->lr,
         .hooks = {.loss = multidelete_step_loss, .epoch_end = multidelete_epoch_end, .ctx = &ctx},
+        .end_on_divergence = run->select != NULL,
     };
     loop_use_lavis_adamw(&c, 0.02); /* the training recipe's weight decay (spec §5.3) */
     t->model_set_mode(t, original, 0, run->seed);
-    LoopStats st;
-    int rc = loop_run(&c, &st);
+    LoopStats st = {0};
+    int rc = run->trace ? run->trace(run->trace_ctx, -1, unlearned) : 0;
+    if (rc == 0) rc = loop_run(&c, &st);
     stats->steps = st.steps;
     stats->seconds = st.seconds;
     stats->select_seconds = st.hook_seconds;
     stats->selected_epoch = run->epochs - 1;
+    stats->diverged = st.diverged;
+    snprintf(stats->diverged_at, sizeof stats->diverged_at, "%s", st.diverged_at);
     if (rc == 0 && run->select) {
         int best = model_selection_restore(run->select, unlearned);
         if (best >= 0) stats->selected_epoch = best;
+        else if (st.diverged)
+            rc = error_set("%s, before model selection had scored an epoch: no usable model", st.diverged_at);
+        if (rc == 0 && st.diverged)
+            log_warn("model selection keeps epoch %d; the diverged epoch is no candidate", best + 1);
     }
     free(ctx.perm);
     return rc;

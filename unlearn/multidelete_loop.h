@@ -29,8 +29,18 @@ typedef struct {
     MultiDeleteOptions loss;
     /* §5.3 item 5: scores the model after every epoch from select->first_epoch
      * on and leaves the best epoch's parameters in θ at the end; NULL keeps
-     * the last epoch. Owned by the caller (read its results after the loop). */
+     * the last epoch. Owned by the caller (read its results after the loop).
+     * With it, a diverging epoch (NaN/inf loss or parameters) ends the loop and
+     * is no candidate: the best earlier epoch is kept, and with none scored
+     * yet the run fails naming where it diverged. */
     ModelSelection *select;
+    /* Optional: called with θ before the first step (epoch -1) and after every
+     * epoch, before the selection scores it (a diagnostic such as the
+     * similarity trace of bin/unlearn_multidelete --trace-similarity); its
+     * time is kept apart from the unlearning time, as the selection's. 0, or
+     * -1 with error_set. */
+    int (*trace)(void *ctx, int epoch, TaskModel *unlearned);
+    void *trace_ctx;
 } MultiDeleteRun;
 
 typedef struct {
@@ -40,6 +50,8 @@ typedef struct {
     int selected_epoch;                      /* 0-based epoch whose parameters θ holds (the last without selection) */
     double first_md, first_mkr, first_ukr;   /* mean terms over the first epoch */
     double last_md, last_mkr, last_ukr;      /* and over the last */
+    int diverged;                            /* the loop ended on a non-finite loss or parameter */
+    char diverged_at[512];                   /* then: what and where */
 } MultiDeleteStats;
 
 int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,

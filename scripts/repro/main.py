@@ -65,10 +65,12 @@ def parse(argv):
                         f"{','.join(map(str, catalog.QUICK.fig2_sizes))})")
     p.add_argument("--fig2-methods", default=None,
                    help="comma-separated rows timed for Figure 2 (default: every method; --quick Retrain,MultiDelete)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where every program runs (default: cpu); cuda uses the programs' default precision")
     p.add_argument("--jobs", type=int, default=None,
                    help=f"runs at a time (default {catalog.FULL.jobs}, --quick {catalog.QUICK.jobs})")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of each run (default: cores / jobs)")
-    p.add_argument("--out", default=None, help="results directory (default results/<model>[-quick])")
+    p.add_argument("--out", default=None, help="results directory (default results/<model>[-cuda][-quick])")
     p.add_argument("--bin", default=os.path.join(ROOT, "bin"), help="the programs' directory (default: bin)")
     p.add_argument("--redo", action="store_true", help="run everything again instead of reusing finished runs")
     p.add_argument("--report-only", action="store_true", help="write the report from the finished runs, run nothing")
@@ -100,9 +102,12 @@ def parse(argv):
     for t in opts.tasks:
         if t not in names:
             p.error(f"--tasks: unknown task {t!r} (one of {', '.join(sorted(names))})")
-    opts.out = os.path.abspath(opts.out or os.path.join(ROOT, "results", opts.model + ("-quick" if opts.quick else "")))
+    name = os.path.basename(opts.model).removesuffix(".json") + ("-cuda" if opts.device == "cuda" else "") + (
+        "-quick" if opts.quick else "")
+    opts.out = os.path.abspath(opts.out or os.path.join(ROOT, "results", name))
+    common = base.common + (("--device", "cuda") if opts.device == "cuda" else ())
     settings = catalog.Settings(df_size=df_size, fig2_sizes=tuple(sizes), fig2_rows=fig2_rows, worlds=base.worlds,
-                                common=base.common, seeds=opts.seeds, jobs=opts.jobs)
+                                common=common, seeds=opts.seeds, jobs=opts.jobs)
     return opts, settings
 
 
@@ -157,7 +162,8 @@ def main(argv):
             wall[run.id] = (run.program, float(data.get("wall_seconds", 0)), data.get("cpu_seconds"))
     reader = Reader(paths.run_dir)
     builder = tables.Builder(the_plan, reader, r.status)
-    report.write(opts.out, the_plan, builder, r.status, r.reasons, reader, opts, argv, commits, wall, started)
+    report.write(opts.out, report.Inputs(the_plan, builder, r.status, r.reasons, reader, opts, argv, commits, wall,
+                                         started))
     for path, what in reader.missing:
         print(f"warning: {path} {what}", file=sys.stderr)
     failed = [rid for rid, s in r.status.items() if s in ("failed", "skipped")]

@@ -6,6 +6,7 @@ its cell stays empty.
 import json
 import math
 import os
+import re
 
 
 def _number(v):
@@ -80,9 +81,13 @@ class Reader:
             if model_name not in models:
                 self._note(path, f"has no key models.{model_name}")
             return path, models.get(model_name)
-        others = [k for k in models if k != "original"]
+        # The run's own model: its name spelled like the row ("lcodec-F" for L-codec-F), else the one entry
+        # that is neither the original nor a Retrain reference row.
+        def norm(name):
+            return re.sub(r"[^a-z0-9]", "", name.lower())
+        others = [k for k in models if k != "original" and (k != "retrain" or norm(row) == "retrain")]
         for name in others:
-            if name.lower() == row.lower():
+            if norm(name) == norm(row):
                 return path, models[name]
         if len(others) == 1:
             return path, models[others[0]]

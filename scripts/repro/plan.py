@@ -152,11 +152,17 @@ def _world_run(task, settings, paths, bin_dir, runs, made):
     return [("data", data_dir)], [world_id], [data_dir]
 
 
-def _original_run(req, flag, opts):
+def _device(settings):
+    """The --device flag of settings.common, for the runs that take no other common flag (--k-test)."""
+    c = list(settings.common)
+    return tuple(c[c.index("--device"):c.index("--device") + 2]) if "--device" in c else ()
+
+
+def _original_run(req, flag, opts, settings):
     # The original does not depend on Df; --df-size 1 keeps it the same whatever |Df| the tables use.
     flags = [("model", req.model), ("task", flag)] + req.data_flags + [
         ("seed", str(req.seed)), ("df-size", "1"), ("eval-original", False)]
-    flags += parse_flags(catalog.TRAIN.quick if opts.quick else ())
+    flags += parse_flags(_device(settings)) + parse_flags(catalog.TRAIN.quick if opts.quick else ())
     return Run(req.orig_id, "train", flags, deps=list(req.data_deps), inputs=list(req.data_inputs),
                outputs=("model.safetensors",))
 
@@ -183,7 +189,11 @@ def build(opts, settings, seeds, bin_dir, paths):
     """Every run of the reproduction, in an order that runs each seed's table runs before its timing runs."""
     runs, tasks, unavailable, cells_unavailable, worlds = [], [], {}, {}, set()
     for task in (t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks):
-        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task, model_for(task, opts.model))
+        model = model_for(task, opts.model)
+        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task, model)
+        if flag is not None and not any(task_flag(bin_dir, m.program, task, model)[0] for m in catalog.METHODS):
+            # An original model with nothing to unlearn it fills no cell.
+            flag, why = None, task_flag(bin_dir, "unlearn_multidelete", task, model)[1]
         if flag is None:
             unavailable[task.name] = why
             continue
@@ -193,7 +203,7 @@ def build(opts, settings, seeds, bin_dir, paths):
             orig_id = f"{task.name}/s{seed}/original"
             req = _Request(task, seed, model_for(task, opts.model), data_flags, data_deps, data_inputs, orig_id,
                            os.path.join(paths.run_dir(orig_id), "model.safetensors"))
-            runs.append(_original_run(req, flag, opts))
+            runs.append(_original_run(req, flag, opts, settings))
             table_runs = {}
             for method in catalog.METHODS + catalog.ABLATIONS[1:]:
                 run = _method_run(req, method, settings.df_size, settings, opts, bin_dir, cells_unavailable)
@@ -207,7 +217,7 @@ def build(opts, settings, seeds, bin_dir, paths):
                 runs.append(probe_run(task, seed, settings.df_size, table_runs, paths,
                                       [("model", req.model), ("task", probe_flag)] + data_flags + [
                                           ("original", req.original), ("seed", str(seed)),
-                                          ("df-size", str(settings.df_size))],
+                                          ("df-size", str(settings.df_size))] + parse_flags(_device(settings)),
                                       data_deps + [orig_id], data_inputs + [req.original]))
             if task is tasks[0]:  # Figure 2 on the first available task; df_size's runs are Table 2's
                 for size in (s for s in settings.fig2_sizes if s != settings.df_size):

@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 
 import catalog
 import paper
@@ -117,111 +118,127 @@ def run_times(wall):
     return lines + [md_table("program", ["runs", "wall (s)", "wall per run (s)", "CPU (s)"], rows), ""]
 
 
-def write(out_dir, plan, builder, runner_status, reasons, reader, opts, argv, commits, wall, started):
-    tables = [builder.table2(), builder.table3(), builder.table4(), builder.table5()]
-    t2, t3, t4, t5 = tables
-    records = [r for t in tables for r in t.records]
-    write_csv(os.path.join(out_dir, "tables.csv"), records)
-    for t in tables:
-        write_csv(os.path.join(out_dir, f"{t.key}.csv"), t.records)
-    setting = f"{plan.model} on synthetic worlds, {len(plan.seeds)} seed(s)"
-    import plots  # matplotlib only when drawing
-    pngs = []
-    if plan.tasks:
-        f2_task, points = builder.figure2()
-        write_figure2_csv(os.path.join(out_dir, "figure2.csv"), points)
-        plots.figure2(os.path.join(out_dir, "figure2.png"), f2_task.label, points, setting)
-        for task in plan.tasks:
-            name = f"tradeoff_{task.name}.png"
-            dt_label = "R mean, the mean of IR and TR" if len(task.dt_columns) > 1 else "test accuracy"
-            plots.tradeoff(os.path.join(out_dir, name), task.label, dt_label, builder.tradeoff(task), setting)
-            pngs.append((task, name))
-    n_runs = len(plan.runs)
-    counts = {s: sum(1 for v in runner_status.values() if v == s) for s in ("ran", "reused", "failed", "skipped")}
-    L = [f"# Reproduction of MultiDelete's tables ({plan.model})", ""]
-    L.append(f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `scripts/reproduce_paper.sh "
-             f"{' '.join(argv)}`: {n_runs} runs ({counts['ran']} run now, {counts['reused']} reused from earlier "
-             f"invocations, {counts['failed']} failed, {counts['skipped']} skipped); this invocation took "
-             f"{time.time() - started:.0f} s.")
-    L.append("")
-    L.append(f"Every cell is the mean ± sample standard deviation over {len(plan.seeds)} seeds "
-             f"({', '.join(map(str, plan.seeds))}); a seed draws the deletion request, the original model's "
-             "training and every method's randomness. \"(n=k)\" marks a cell with fewer seeds (a run failed), "
-             "\"—\" a missing value, \"n/a\" a method the task's programs do not take. After each of our tables "
-             f"comes the paper's for the same cells: **the paper's numbers are {paper.SETTING}**, ours are "
-             f"{plan.model} on the synthetic worlds, so only the pattern (which methods forget, which keep Dt) is "
-             "comparable, not the values.")
-    L.append("")
-    L.append("Tasks: " + ", ".join(t.label for t in plan.tasks) + (
-        "" if plan.tasks else "none available") + ".")
-    for name, why in plan.unavailable.items():
-        L.append(f"- **{name}: not available** ({why}).")
-    for (task, row), why in plan.cells_unavailable.items():
-        L.append(f"- {task} {row}: not available ({why}).")
-    L.append("")
-    L += ["## " + t2.title, "", md_table("method", t2.columns, t2.rows), "",
-          "The paper's Table 2 (Dt / Df) for the same cells:", "", paper_table2(plan.tasks), ""]
-    findings = builder.pattern()
+@dataclass
+class Inputs:
+    """What the report is written from."""
+    plan: object
+    builder: object     # tables.Builder
+    status: dict        # run id -> ran | reused | failed | skipped
+    reasons: dict       # run id -> why it failed or was skipped
+    reader: object      # metrics.Reader (its notes of missing values)
+    opts: object
+    argv: list
+    commits: set
+    wall: dict          # run id -> (program, wall s, CPU s)
+    started: float
+
+
+def _header(x):
+    plan = x.plan
+    counts = {s: sum(1 for v in x.status.values() if v == s) for s in ("ran", "reused", "failed", "skipped")}
+    L = [f"# Reproduction of MultiDelete's tables ({plan.model})", "",
+         f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `scripts/reproduce_paper.sh "
+         f"{' '.join(x.argv)}`: {len(plan.runs)} runs ({counts['ran']} run now, {counts['reused']} reused from "
+         f"earlier invocations, {counts['failed']} failed, {counts['skipped']} skipped); this invocation took "
+         f"{time.time() - x.started:.0f} s.", "",
+         f"Every cell is the mean ± sample standard deviation over {len(plan.seeds)} seeds "
+         f"({', '.join(map(str, plan.seeds))}); a seed draws the deletion request, the original model's "
+         "training and every method's randomness. \"(n=k)\" marks a cell with fewer seeds (a run failed), "
+         "\"—\" a missing value, \"n/a\" a method the task's programs do not take. After each of our tables "
+         f"comes the paper's for the same cells: **the paper's numbers are {paper.SETTING}**, ours are "
+         f"{plan.model} on the synthetic worlds, so only the pattern (which methods forget, which keep Dt) is "
+         "comparable, not the values.", "",
+         "Tasks: " + (", ".join(t.label for t in plan.tasks) or "none available") + "."]
+    L += [f"- **{name}: not available** ({why})." for name, why in plan.unavailable.items()]
+    L += [f"- {task} {row}: not available ({why})." for (task, row), why in plan.cells_unavailable.items()]
+    return L + [""]
+
+
+def _tables(x, t2, t3, t4, t5):
+    tasks = x.plan.tasks
+    L = ["## " + t2.title, "", md_table("method", t2.columns, t2.rows), "",
+         "The paper's Table 2 (Dt / Df) for the same cells:", "", paper_table2(tasks), ""]
+    findings = x.builder.pattern()
     if findings:
         L += ["The paper's findings from Table 2 against our means:", "",
               md_table("finding (paper)", ["ours"], [(f, [o]) for f, o in findings]).replace("---:|", "---|"), ""]
     L += ["## " + t3.title, "", md_table("method", t3.columns, t3.rows), "",
           "The paper's MI ratios (ALBEF, appendix Table 7; PGR from Table 3) for the same cells (retrieval's MI is "
-          "one pair-level number, so its TR and IR columns are equal):", "", paper_table3(plan.tasks), ""]
+          "one pair-level number, so its TR and IR columns are equal):", "", paper_table3(tasks), ""]
     L += ["## " + t4.title, "", md_table("variant", t4.columns, t4.rows), "",
-          "The paper's Table 4 (Dt / Df):", "", paper_table4(plan.tasks), ""]
+          "The paper's Table 4 (Dt / Df):", "", paper_table4(tasks), ""]
     L += ["## " + t5.title, "", md_table("model", t5.columns, t5.rows), "",
           "The paper's Table 5 (one accuracy per method, image and text classifiers together):", "",
           paper_table5(), ""]
-    L += ["## Figure 2: unlearning time against |Df|", ""]
-    if plan.tasks:
-        L += ["![Figure 2](figure2.png)", "",
-              f"Task {f2_task.label}; times of the unlearning loop alone (`time_seconds`, evaluation excluded, spec "
-              f"§6.5); the ratio is each method's time over Retrain's on the same seed and deletion request. "
-              f"Numbers: `figure2.csv`.", ""]
-        rows = []
-        for p in points:
-            rows.append((p["row"], [str(p["df_images"]), "—" if p["df_pairs"] is None else str(p["df_pairs"]),
-                                    p["time"].format(2, len(plan.seeds)),
-                                    "1" if p["row"] == "Retrain" else p["ratio"].format(3, len(plan.seeds))]))
-        L += [md_table("method", ["|Df| images", "|Df| pairs", "time (s)", "time / Retrain's"], rows), ""]
-    L += [paper.FIGURE2, ""]
-    L += ["## Dt against Df per task", ""]
-    for task, name in pngs:
-        L += [f"![{task.label}]({name})", ""]
-    L += ["## Same deletion request", ""] + builder.deletion_check() + [""]
-    L += ["## Configuration", ""]
-    s = plan.settings
-    L.append(f"- model: `{plan.model}`" + "".join(
-        f"; {t.label} runs `{t.models[plan.model]}`" for t in plan.tasks if plan.model in t.models))
-    L.append(f"- mode: {'--quick' if opts.quick else 'full'}; seeds {', '.join(map(str, plan.seeds))}")
-    L.append(f"- |Df| of Tables 2-5: {s.df_size} units (images; NLVR2: image pairs); Figure 2: "
-             f"{', '.join(map(str, s.fig2_sizes))} with {', '.join(s.fig2_rows)}")
-    for world, flags in s.worlds.items():
-        if any(t.world == world for t in plan.tasks):
-            L.append(f"- world {world}: `bin/mkdata {' '.join(flags) or '(defaults)'}`")
+    return L
+
+
+def _figures(x, out_dir):
+    """Draws Figure 2 and the Dt-vs-Df plots; their report sections."""
+    import plots  # matplotlib only when drawing
+    plan, n = x.plan, len(x.plan.seeds)
+    setting = f"{plan.model} on synthetic worlds, {n} seed(s)"
+    task, points = x.builder.figure2()
+    write_figure2_csv(os.path.join(out_dir, "figure2.csv"), points)
+    plots.figure2(os.path.join(out_dir, "figure2.png"), task.label, points, setting)
+    rows = [(p["row"], [str(p["df_images"]), "—" if p["df_pairs"] is None else str(p["df_pairs"]),
+                        p["time"].format(2, n), "1" if p["row"] == "Retrain" else p["ratio"].format(3, n)])
+            for p in points]
+    L = ["## Figure 2: unlearning time against |Df|", "", "![Figure 2](figure2.png)", "",
+         f"Task {task.label}; times of the unlearning loop alone (`time_seconds`, evaluation excluded, spec §6.5); "
+         "the ratio is each method's time over Retrain's on the same seed and deletion request. Numbers: "
+         "`figure2.csv`.", "", md_table("method", ["|Df| images", "|Df| pairs", "time (s)", "time / Retrain's"], rows),
+         "", paper.FIGURE2, "", "## Dt against Df per task", ""]
+    for t in plan.tasks:
+        name = f"tradeoff_{t.name}.png"
+        dt_label = "R mean, the mean of IR and TR" if len(t.dt_columns) > 1 else "test accuracy"
+        plots.tradeoff(os.path.join(out_dir, name), t.label, dt_label, x.builder.tradeoff(t), setting)
+        L += [f"![{t.label}]({name})", ""]
+    return L
+
+
+def _configuration(x):
+    plan, s, opts = x.plan, x.plan.settings, x.opts
+    L = ["## Configuration", "",
+         f"- model: `{plan.model}`" + "".join(
+             f"; {t.label} runs `{t.models[plan.model]}`" for t in plan.tasks if plan.model in t.models),
+         f"- mode: {'--quick' if opts.quick else 'full'}; seeds {', '.join(map(str, plan.seeds))}",
+         f"- |Df| of Tables 2-5: {s.df_size} units (images; NLVR2: image pairs); Figure 2: "
+         f"{', '.join(map(str, s.fig2_sizes))} with {', '.join(s.fig2_rows)}"]
+    L += [f"- world {world}: `bin/mkdata {' '.join(flags) or '(defaults)'}`" for world, flags in s.worlds.items()
+          if any(t.world == world for t in plan.tasks)]
     L.append(f"- flags of every method run: `{' '.join(s.common) or '(none: each recipe default)'}`")
     if opts.quick:
-        for m in (catalog.TRAIN,) + catalog.METHODS:
-            if m.quick:
-                L.append(f"- --quick: {m.row} (bin/{m.program}) adds `{' '.join(m.quick)}`")
-    L.append(f"- {opts.jobs} run(s) at a time, OMP_NUM_THREADS={opts.threads} each"
-             + (" (times measured while runs share the cores)" if opts.jobs > 1 else ""))
-    L.append(f"- built from commit(s): {', '.join(sorted(commits)) or 'unknown'}")
-    L.append(f"- machine: {machine()}")
-    L.append("- every run's resolved settings: `runs/<task>/s<seed>/df<k>/<method>/config.json`; its numbers: "
-             "`metrics.json` (probe: `probe.json`); the command and exit: `repro_run.json`; its output: `logs/`")
-    L.append("")
-    L += ["## Runs", ""] + run_times(wall)
-    bad = [(rid, runner_status.get(rid), reasons.get(rid, "")) for rid in (r.id for r in plan.runs)
-           if runner_status.get(rid) in ("failed", "skipped", None)]
-    for rid, st, why in bad:
-        L.append(f"- {rid}: **{st or 'not run'}** {why}")
-    if reader.missing:
+        L += [f"- --quick: {m.row} (bin/{m.program}) adds `{' '.join(m.quick)}`"
+              for m in (catalog.TRAIN,) + catalog.METHODS if m.quick]
+    L += [f"- {opts.jobs} run(s) at a time, OMP_NUM_THREADS={opts.threads} each"
+          + (" (times measured while runs share the cores)" if opts.jobs > 1 else ""),
+          f"- built from commit(s): {', '.join(sorted(x.commits)) or 'unknown'}",
+          f"- machine: {machine()}",
+          "- every run's resolved settings: `runs/<task>/s<seed>/df<k>/<method>/config.json`; its numbers: "
+          "`metrics.json` (probe: `probe.json`); the command and exit: `repro_run.json`; its output: `logs/`", ""]
+    return L
+
+
+def _runs(x):
+    L = ["## Runs", ""] + run_times(x.wall)
+    for rid in (r.id for r in x.plan.runs):
+        if x.status.get(rid) in ("failed", "skipped", None):
+            L.append(f"- {rid}: **{x.status.get(rid) or 'not run'}** {x.reasons.get(rid, '')}")
+    if x.reader.missing:
         L += ["", "Values missing from the runs' files (their cells show —):"]
-        for path, what in reader.missing:
-            L.append(f"- `{path}` {what}")
-    L.append("")
+        L += [f"- `{path}` {what}" for path, what in x.reader.missing]
+    return L + [""]
+
+
+def write(out_dir, x):
+    """REPORT.md, tables*.csv, figure2.{csv,png} and tradeoff_<task>.png into out_dir."""
+    tables = [x.builder.table2(), x.builder.table3(), x.builder.table4(), x.builder.table5()]
+    write_csv(os.path.join(out_dir, "tables.csv"), [r for t in tables for r in t.records])
+    for t in tables:
+        write_csv(os.path.join(out_dir, f"{t.key}.csv"), t.records)
+    lines = _header(x) + _tables(x, *tables) + _figures(x, out_dir)
+    lines += ["## Same deletion request", ""] + x.builder.deletion_check() + [""]
+    lines += _configuration(x) + _runs(x)
     with open(os.path.join(out_dir, "REPORT.md"), "w") as f:
-        f.write("\n".join(L))
-    return tables
+        f.write("\n".join(lines))

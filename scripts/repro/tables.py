@@ -144,12 +144,15 @@ class Builder:
         return self._dt_df_table("table4", "Table 4: MultiDelete without one of its losses (--no-md, --no-ukr, "
                                  "--no-mkr), Dt ↑ / Df ↓", rows)
 
-    PROBE_COLUMNS = (("image", "image_test"), ("text", "text_test"), ("mean", "mean_test"))
+    # (column, probe.json keys averaged): test pairs as the paper's Table 5, then Df's pairs.
+    PROBE_COLUMNS = (("image", ("image_test",)), ("text", ("text_test",)), ("mean", ("mean_test",)),
+                     ("Df mean", ("image_df", "text_df")))
 
     def table5(self):
         columns = [f"{t.label} {c}" for t in self.plan.tasks for c, _ in self.PROBE_COLUMNS]
-        table = Table("table5", "Table 5: unimodal probe accuracy (%) on test pairs: classifiers fit on the "
-                                "original's image and text features of Dr, scored on each model's features",
+        table = Table("table5", "Table 5: unimodal probe accuracy (%): classifiers fit on the original's image "
+                                "and text features of Dr, scored on each model's features of the test pairs (and, "
+                                "last, of Df's pairs)",
                       columns)
         rows = ["original"] + [m.row for m in catalog.METHODS] + [m.row for m in catalog.ABLATIONS[1:]]
         for row in rows:
@@ -158,15 +161,16 @@ class Builder:
                 if (task.name, "probe") in self.plan.cells_unavailable:
                     cells += ["n/a"] * len(self.PROBE_COLUMNS)
                     continue
-                for col, key in self.PROBE_COLUMNS:
+                for col, keys in self.PROBE_COLUMNS:
                     vals = []
                     for seed in self.seeds:
                         rid = run_id(task, seed, self.size, "probe")
                         if self.status.get(rid) in ("ran", "reused"):
-                            vals.append(self.reader.probe(rid, row, key))
+                            parts = [self.reader.probe(rid, row, k) for k in keys]
+                            vals.append(None if None in parts else sum(parts) / len(parts))
                     stat = Stat(vals)
                     cells.append(stat.format(1, self.n))
-                    table.add_record("Original" if row == "original" else row, task.name, col, key, stat)
+                    table.add_record("Original" if row == "original" else row, task.name, col, "+".join(keys), stat)
             table.rows.append(("Original" if row == "original" else row, cells))
         return table
 

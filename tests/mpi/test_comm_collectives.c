@@ -170,3 +170,23 @@ TEST(test_comm_started_allreduces_complete_at_finish) {
         free(ref[s]);
     }
 }
+
+/* Sharded rows: whole blocks per rank, every row covered once, and the
+ * gather puts each rank's rows back in place, for awkward row counts. */
+TEST(test_comm_sharded_rows_gather_back_in_place) {
+    static const int64_t ns[] = {0, 1, 7, 10, 31};
+    for (int s = 0; s < 5; s++) {
+        int64_t n = ns[s], block = 3, row = 5, lo, hi;
+        comm_shard_rows(n, block, &lo, &hi);
+        ASSERT(lo % block == 0 && lo <= hi && hi <= n);
+        int64_t mine = hi - lo, total = mine;
+        comm_allreduce_i64(&total, 1, COMM_SUM);
+        ASSERT_EQ_INT(total, n);
+        float *buf = malloc((size_t)(n * row + 1) * sizeof *buf);
+        for (int64_t k = 0; k < n * row; k++) buf[k] = (k >= lo * row && k < hi * row) ? (float)k : -1.0f;
+        comm_allgather_rows_f32(buf, n, row, block);
+        for (int64_t k = 0; k < n * row; k++) ASSERT_MSG(buf[k] == (float)k, "n %lld: [%lld] = %g", (long long)n,
+                                                         (long long)k, buf[k]);
+        free(buf);
+    }
+}
