@@ -6,7 +6,7 @@
  *     its accuracy and F1 on the test, validation and unseen-pair rows beside
  *     the majority class;
  *  2. with --df-size k: deletes k training rows drawn with --seed and runs
- *     Retrain, FineTune, NegGrad, DtD and MultiDelete (with the -F variants
+ *     Retrain, FineTune, NegGrad, DtD, Erm-Ktp and MultiDelete (with the -F variants
  *     of FineTune, NegGrad and MultiDelete) from the same original, printing
  *     Dt (test accuracy and F1), Df (AUC of Df against 5 Dr subsets on the
  *     classifier's P(True), as the paper prints it: 50 = indistinguishable),
@@ -29,6 +29,7 @@
 #include "eval/forget_metrics.h"
 #include "models/task_pgr.h"
 #include "unlearn/dtd.h"
+#include "unlearn/ermktp.h"
 #include "unlearn/finetune.h"
 #include "unlearn/multidelete_loop.h"
 #include "unlearn/neggrad.h"
@@ -281,6 +282,35 @@ static void run_comparison(const Task *t, const PgrCorpus *c, TaskModel *origina
         t->model_free(t, &m);
     }
 
+    if (wanted(&cmp, "ermktp")) { /* (a) an ERM-masked teacher on D from scratch, (b) KTP into a fresh student on Dr */
+        ErmKtpOptions o = {.erm_epochs = r->ermktp_erm_epochs, .mask_period = r->ermktp_mask_period,
+                           .mask_epoch_min = r->ermktp_mask_epoch_min, .mask_lr = r->ermktp_mask_lr,
+                           .mask_momentum = 0.9, .mask_weight_decay = 5e-4, .reg = r->ermktp_reg,
+                           .ktp_epochs = r->ermktp_ktp_epochs, .ktp_lr = r->ermktp_ktp_lr, .prohibit_threshold = 0,
+                           .seed = seed};
+        TaskModel teacher;
+        error_exit_if(t->model_init(t, &teacher, seed));
+        t->model_to_device(t, &teacher, original->params->device);
+        ErmMask mask; /* one class per row (its group), one channel per u_G dimension */
+        erm_mask_init(&mask, (int)train->n, 2 * task_pgr_model(original)->cfg.gcn_hidden);
+        erm_mask_to_device(&mask, original->params->device);
+        int64_t *all = iota(train->n);
+        ErmStats es;
+        error_exit_if(ermktp_train_erm(t, &teacher, &mask, all, train->n, r, &o, &es));
+        free(all);
+        error_exit_if(t->model_init(t, &m, seed));
+        t->model_to_device(t, &m, original->params->device);
+        KtpStats ks;
+        error_exit_if(ermktp_transfer(t, &m, &teacher, &mask, cmp.split.df, cmp.split.n_df, cmp.split.dr,
+                                      cmp.split.n_dr, r, &o, &ks));
+        compare_row(&cmp, &m, "ermktp", ks.seconds);
+        printf("  (ERM teacher %.1f s; KTP: %d of %d channels prohibited)\n", es.seconds, ks.prohibited,
+               mask.channels);
+        erm_mask_free(&mask);
+        t->model_free(t, &teacher);
+        t->model_free(t, &m);
+    }
+
     for (int f = 0; f < 2; f++) {
         if (!wanted(&cmp, f ? "multidelete-F" : "multidelete")) continue;
         fresh_copy(t, &m, original, seed, f);
@@ -327,7 +357,7 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("df-size", &df_size, "0", "delete this many training rows and compare the methods (0: none)"),
         CLI_FLAG_STRING("methods", &methods, "all",
                         "comparison rows, comma-separated: retrain, finetune, finetune-F, neggrad, neggrad-F, dtd, "
-                        "multidelete, multidelete-F (all: every one)"),
+                        "ermktp, multidelete, multidelete-F (all: every one)"),
         CLI_FLAG_FLOAT("unlearn-lr", &unlearn_lr, "0", "MultiDelete's learning rate (0: the recipe's)"),
         CLI_FLAG_INT("unlearn-epochs", &unlearn_epochs, "0", "MultiDelete's epochs (0: the recipe's)"),
         CLI_FLAG_INT("seed", &seed, "42", "initialisation, data order, dropout, split, subgraphs and Df"),
