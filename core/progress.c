@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/log.h"
 
 /* Terminal redraws at most this often. */
 #define PROGRESS_REDRAW_S 0.1
@@ -37,8 +38,10 @@ void progress_begin_on(Progress *p, const char *label, int64_t total, FILE *out,
     p->last_draw_s = -1.0;
 }
 
+/* Progress lines are info: below that level (the other ranks of a
+ * data-parallel job, MMU_LOG_LEVEL=warn) nothing is drawn. */
 void progress_begin(Progress *p, const char *label, int64_t total) {
-    progress_begin_on(p, label, total, stderr, isatty(fileno(stderr)));
+    progress_begin_on(p, label, total, log_get_level() >= LOG_INFO ? stderr : NULL, isatty(fileno(stderr)));
 }
 
 void progress_format(const Progress *p, double elapsed_s, char *buf, size_t size) {
@@ -69,6 +72,7 @@ void progress_format(const Progress *p, double elapsed_s, char *buf, size_t size
 }
 
 static void draw(Progress *p, double now) {
+    if (!p->out) return;
     char line[256];
     progress_format(p, now - p->start_s, line, sizeof line);
     if (p->tty)
@@ -98,6 +102,7 @@ void progress_advance(Progress *p, int64_t n) {
 }
 
 void progress_end(Progress *p) {
+    if (!p->out) return;
     double elapsed = clock_seconds() - p->start_s;
     char took[32];
     progress_format_duration(elapsed, took, sizeof took);

@@ -156,7 +156,9 @@ static TaskSides sides(const Task *t, TaskModel *m, const TaskBatch *b) {
     (void)t;
     const PgrModel *pm = task_pgr_model(m);
     Tensor *ug = pgr_model_graph(pm, inputs_of(b));
-    if (net_of(m)->graph_mask) ug = op_mul(ug, net_of(m)->graph_mask);
+    Tensor *mask = net_of(m)->graph_mask; /* [C], or Erm-Ktp's [n, 1, C] per item */
+    if (mask && mask->ndim == 3) mask = op_reshape(mask, 2, (const int64_t[]){mask->shape[0], mask->shape[2]});
+    if (mask) ug = op_mul(ug, mask);
     Tensor *ut = pgr_model_text(pm, inputs_of(b), dropout_of(m));
     int64_t n = ug->shape[0];
     Tensor *both[2] = {ug, ut};
@@ -166,9 +168,11 @@ static TaskSides sides(const Task *t, TaskModel *m, const TaskBatch *b) {
                        .retain = {op_concat(both, 2, 1)}, .n_retain = 1};
 }
 
+/* Reads u_G from image_tokens, the view Erm-Ktp masks before calling it. */
 static Tensor *fused(const Task *t, TaskModel *m, const TaskBatch *b, const TaskSides *s) {
     (void)t, (void)b;
-    return pgr_model_fuse(task_pgr_model(m), s->image_feat, s->text_feat);
+    Tensor *ug = op_reshape(s->image_tokens, 2, (const int64_t[]){s->image_tokens->shape[0], s->image_tokens->shape[2]});
+    return pgr_model_fuse(task_pgr_model(m), ug, s->text_feat);
 }
 
 static Tensor *logits_of(TaskModel *m, const TaskSides *s, Tensor *z) {

@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "core/arena.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/xalloc.h"
@@ -197,16 +198,26 @@ static Tensor *fused(const Task *t, TaskModel *m, const TaskBatch *b, const Task
     return albef_fused_cls(task_albef(m), &txt, s->image_tokens);
 }
 
+/* Data parallel (core/comm.h): L_MD's b x b matrices couple every pair of
+ * the Df batch, so with several ranks both are built on the global Df batch
+ * from every rank's gathered ITC features, as ALBEF's distributed code
+ * gathers features for its batch-level terms; every rank then holds the
+ * whole term (perm is over the global batch). The gather of θ's features
+ * carries gradients (op_all_gather), so the ranks' averaged gradients are the
+ * global term's. One rank: the batch's own features. */
+
 /* S0[i, j] = cos(v0_i, t0_π(j)) and its transpose: θ0's similarity structure on
  * Df re-paired by π (the permutation only re-pairs, §5.2). */
 static int md_targets(const Task *t, TaskModel *original, const TaskBatch *df, const TaskSides *s0,
                       const int32_t *perm, Tensor **out) {
     (void)t, (void)original;
-    Tensor *p = tensor_new(DTYPE_I32, SHAPE(df->n));
-    memcpy(tensor_i32(p), perm, (size_t)df->n * sizeof(int32_t));
-    Tensor *t0_perm = op_index_select(s0->text_feat, 0, p);
-    out[0] = op_matmul(s0->image_feat, t0_perm, 0, 1);
-    out[1] = op_matmul(t0_perm, s0->image_feat, 0, 1);
+    const int64_t n = (int64_t)df->n * comm_size();
+    Tensor *image = op_all_gather(s0->image_feat), *text = op_all_gather(s0->text_feat);
+    Tensor *p = tensor_new(DTYPE_I32, SHAPE(n));
+    memcpy(tensor_i32(p), perm, (size_t)n * sizeof(int32_t));
+    Tensor *t0_perm = op_index_select(text, 0, p);
+    out[0] = op_matmul(image, t0_perm, 0, 1);
+    out[1] = op_matmul(t0_perm, image, 0, 1);
     return 2;
 }
 
@@ -214,8 +225,9 @@ static int md_targets(const Task *t, TaskModel *original, const TaskBatch *df, c
  * as the released code; they are equal, so L_MD is 2·MSE(S0, S'). */
 static int md_outputs(const Task *t, TaskModel *m, const TaskBatch *df, const TaskSides *s, Tensor **out) {
     (void)t, (void)m, (void)df;
-    out[0] = op_matmul(s->image_feat, s->text_feat, 0, 1);
-    out[1] = op_matmul(s->text_feat, s->image_feat, 0, 1);
+    Tensor *image = op_all_gather(s->image_feat), *text = op_all_gather(s->text_feat);
+    out[0] = op_matmul(image, text, 0, 1);
+    out[1] = op_matmul(text, image, 0, 1);
     return 2;
 }
 

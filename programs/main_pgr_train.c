@@ -6,7 +6,7 @@
  *     its accuracy and F1 on the test, validation and unseen-pair rows beside
  *     the majority class;
  *  2. with --df-size k: deletes k training rows drawn with --seed and runs
- *     Retrain, FineTune, NegGrad, DtD and MultiDelete (with the -F variants
+ *     Retrain, FineTune, NegGrad, DtD, Erm-Ktp and MultiDelete (with the -F variants
  *     of FineTune, NegGrad and MultiDelete) from the same original, printing
  *     Dt (test accuracy and F1), Df (AUC of Df against 5 Dr subsets on the
  *     classifier's P(True), as the paper prints it: 50 = indistinguishable),
@@ -29,6 +29,7 @@
 #include "eval/forget_metrics.h"
 #include "models/task_pgr.h"
 #include "unlearn/dtd.h"
+#include "unlearn/ermktp.h"
 #include "unlearn/finetune.h"
 #include "unlearn/multidelete_loop.h"
 #include "unlearn/neggrad.h"
@@ -159,11 +160,21 @@ static void report_original(const Task *t, TaskModel *m, const PgrCorpus *c) {
 typedef struct {
     const Task *t;
     const PgrCorpus *c;
+    const char *methods; /* comma-separated rows to run, or "all" */
     DeletionSplit split;
     DeletionEvalSets sets;
     int64_t *unseen, n_unseen;
     int64_t *test_items;
 } Comparison;
+
+/* Whether the comparison runs the row `name` (--methods). */
+static int wanted(const Comparison *cmp, const char *name) {
+    if (!strcmp(cmp->methods, "all")) return 1;
+    size_t n = strlen(name);
+    for (const char *p = cmp->methods; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == cmp->methods || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
 
 /* One row of the comparison table. */
 static void compare_row(Comparison *cmp, TaskModel *m, const char *name, double seconds) {
@@ -177,10 +188,18 @@ static void compare_row(Comparison *cmp, TaskModel *m, const char *name, double 
     double *unseen = xmalloc((size_t)cmp->n_unseen * sizeof *unseen);
     for (int64_t i = 0; i < cmp->n_unseen; i++) unseen[i] = pt[cmp->unseen[i]];
     ForgetMetrics f = {0};
-    forget_metrics_from_scores(df, n_df, dr, cmp->sets.n_subsets, unseen, cmp->n_unseen, &f);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n_df; i++) bad += !isfinite(df[i]);
+    for (int64_t i = 0; i < n_df * cmp->sets.n_subsets; i++) bad += !isfinite(dr[i]);
+    if (bad) /* a destroyed model (DtD's noise) overflows its logits: no AUC over NaN scores */
+        f.df_reported = f.df_vs_unseen = NAN;
+    else
+        forget_metrics_from_scores(df, n_df, dr, cmp->sets.n_subsets, unseen, cmp->n_unseen, &f);
     char time_text[32] = "-";
     if (seconds >= 0) snprintf(time_text, sizeof time_text, "%.1fs", seconds);
-    printf("%-16s %7.2f %7.2f %8.2f %13.2f %9s\n", name, a.accuracy, a.f1, f.df_reported, f.df_vs_unseen, time_text);
+    printf("%-16s %7.2f %7.2f %8.2f %13.2f %9s", name, a.accuracy, a.f1, f.df_reported, f.df_vs_unseen, time_text);
+    if (bad) printf("  (%lld non-finite P(True) on Df and Dr)", (long long)bad);
+    printf("\n");
     fflush(stdout);
     free(pt);
     free(df);
@@ -196,8 +215,8 @@ static void fresh_copy(const Task *t, TaskModel *dst, const TaskModel *original,
 }
 
 static void run_comparison(const Task *t, const PgrCorpus *c, TaskModel *original, const Recipe *r, int df_size,
-                           uint64_t seed) {
-    Comparison cmp = {.t = t, .c = c};
+                           uint64_t seed, const char *methods) {
+    Comparison cmp = {.t = t, .c = c, .methods = methods};
     const PgrSamples *train = &c->split[PGR_SPLIT_TRAIN], *test = &c->split[PGR_SPLIT_TEST];
     /* Df: rows drawn uniformly without replacement (spec/pgr_graph_text.md §4.2 step 5); the unit is a
      * row, the association of one pair with one sentence. */
@@ -221,41 +240,79 @@ static void run_comparison(const Task *t, const PgrCorpus *c, TaskModel *origina
     compare_row(&cmp, original, "original", -1);
 
     TaskModel m;
-    double t0 = clock_seconds();
-    error_exit_if(t->model_init(t, &m, seed));
-    t->model_to_device(t, &m, original->params->device);
     TrainStats ts;
-    error_exit_if(train_task_model(t, &m, cmp.split.dr, cmp.split.n_dr, r, seed, &ts));
-    compare_row(&cmp, &m, "retrain", clock_seconds() - t0);
-    double retrain_s = clock_seconds() - t0;
-    t->model_free(t, &m);
-
-    for (int f = 0; f < 2; f++) {
-        fresh_copy(t, &m, original, seed, f);
-        FineTuneRun fr = finetune_run_from_recipe(r, r->finetune_lr_mult, seed);
+    double t0, retrain_s = NAN;
+    if (wanted(&cmp, "retrain")) {
         t0 = clock_seconds();
-        error_exit_if(finetune_unlearn(t, &m, cmp.split.dr, cmp.split.n_dr, &fr, &ts));
-        compare_row(&cmp, &m, f ? "finetune-F" : "finetune", clock_seconds() - t0);
-        t->model_free(t, &m);
-
-        fresh_copy(t, &m, original, seed, f);
-        NegGradRun nr = neggrad_run_from_recipe(r, t, &m, seed);
-        NegGradStats ns;
-        t0 = clock_seconds();
-        error_exit_if(neggrad_unlearn(t, &m, cmp.split.df, cmp.split.n_df, &nr, &ns));
-        compare_row(&cmp, &m, f ? "neggrad-F" : "neggrad", clock_seconds() - t0);
+        error_exit_if(t->model_init(t, &m, seed));
+        t->model_to_device(t, &m, original->params->device);
+        error_exit_if(train_task_model(t, &m, cmp.split.dr, cmp.split.n_dr, r, seed, &ts));
+        retrain_s = clock_seconds() - t0;
+        compare_row(&cmp, &m, "retrain", retrain_s);
         t->model_free(t, &m);
     }
 
-    fresh_copy(t, &m, original, seed, 0);
-    DtdSigmaInputs in = dtd_sigma_inputs(train->n, r->dtd_T, r->weight_decay, r->dtd_epsilon,
-                                         1.0 / ((double)train->n * (double)train->n));
-    t0 = clock_seconds();
-    dtd_add_noise(m.params, dtd_sigma(&in), seed);
-    compare_row(&cmp, &m, "dtd", clock_seconds() - t0);
-    t->model_free(t, &m);
+    for (int f = 0; f < 2; f++) {
+        if (wanted(&cmp, f ? "finetune-F" : "finetune")) {
+            fresh_copy(t, &m, original, seed, f);
+            FineTuneRun fr = finetune_run_from_recipe(r, r->finetune_lr_mult, seed);
+            t0 = clock_seconds();
+            error_exit_if(finetune_unlearn(t, &m, cmp.split.dr, cmp.split.n_dr, &fr, &ts));
+            compare_row(&cmp, &m, f ? "finetune-F" : "finetune", clock_seconds() - t0);
+            t->model_free(t, &m);
+        }
+        if (wanted(&cmp, f ? "neggrad-F" : "neggrad")) {
+            fresh_copy(t, &m, original, seed, f);
+            NegGradRun nr = neggrad_run_from_recipe(r, t, &m, seed);
+            NegGradStats ns;
+            t0 = clock_seconds();
+            error_exit_if(neggrad_unlearn(t, &m, cmp.split.df, cmp.split.n_df, &nr, &ns));
+            compare_row(&cmp, &m, f ? "neggrad-F" : "neggrad", clock_seconds() - t0);
+            t->model_free(t, &m);
+        }
+    }
+
+    if (wanted(&cmp, "dtd")) {
+        fresh_copy(t, &m, original, seed, 0);
+        DtdSigmaInputs in = dtd_sigma_inputs(train->n, r->dtd_T, r->weight_decay, r->dtd_epsilon,
+                                             1.0 / ((double)train->n * (double)train->n));
+        t0 = clock_seconds();
+        dtd_add_noise(m.params, dtd_sigma(&in), seed);
+        compare_row(&cmp, &m, "dtd", clock_seconds() - t0);
+        t->model_free(t, &m);
+    }
+
+    if (wanted(&cmp, "ermktp")) { /* (a) an ERM-masked teacher on D from scratch, (b) KTP into a fresh student on Dr */
+        ErmKtpOptions o = {.erm_epochs = r->ermktp_erm_epochs, .mask_period = r->ermktp_mask_period,
+                           .mask_epoch_min = r->ermktp_mask_epoch_min, .mask_lr = r->ermktp_mask_lr,
+                           .mask_momentum = 0.9, .mask_weight_decay = 5e-4, .reg = r->ermktp_reg,
+                           .ktp_epochs = r->ermktp_ktp_epochs, .ktp_lr = r->ermktp_ktp_lr, .prohibit_threshold = 0,
+                           .seed = seed};
+        TaskModel teacher;
+        error_exit_if(t->model_init(t, &teacher, seed));
+        t->model_to_device(t, &teacher, original->params->device);
+        ErmMask mask; /* one class per row (its group), one channel per u_G dimension */
+        erm_mask_init(&mask, (int)train->n, 2 * task_pgr_model(original)->cfg.gcn_hidden);
+        erm_mask_to_device(&mask, original->params->device);
+        int64_t *all = iota(train->n);
+        ErmStats es;
+        error_exit_if(ermktp_train_erm(t, &teacher, &mask, all, train->n, r, &o, &es));
+        free(all);
+        error_exit_if(t->model_init(t, &m, seed));
+        t->model_to_device(t, &m, original->params->device);
+        KtpStats ks;
+        error_exit_if(ermktp_transfer(t, &m, &teacher, &mask, cmp.split.df, cmp.split.n_df, cmp.split.dr,
+                                      cmp.split.n_dr, r, &o, &ks));
+        compare_row(&cmp, &m, "ermktp", ks.seconds);
+        printf("  (ERM teacher %.1f s; KTP: %d of %d channels prohibited)\n", es.seconds, ks.prohibited,
+               mask.channels);
+        erm_mask_free(&mask);
+        t->model_free(t, &teacher);
+        t->model_free(t, &m);
+    }
 
     for (int f = 0; f < 2; f++) {
+        if (!wanted(&cmp, f ? "multidelete-F" : "multidelete")) continue;
         fresh_copy(t, &m, original, seed, f);
         MultiDeleteRun run = {.lr = r->unlearn_lr, .min_lr = r->min_lr, .epochs = r->unlearn_epochs,
                               .batch_df = r->unlearn_batch_df, .augment = 0, .seed = seed,
@@ -264,9 +321,10 @@ static void run_comparison(const Task *t, const PgrCorpus *c, TaskModel *origina
         error_exit_if(multidelete_unlearn(t, &m, original, cmp.split.df, cmp.split.n_df, cmp.split.dr,
                                           cmp.split.n_dr, &run, &ms));
         compare_row(&cmp, &m, f ? "multidelete-F" : "multidelete", ms.seconds);
-        printf("  (L_MD %.4f -> %.4f, L_MKR %.4f -> %.4f, L_UKR %.4f -> %.4f; %.2fx faster than retrain)\n",
-               ms.first_md, ms.last_md, ms.first_mkr, ms.last_mkr, ms.first_ukr, ms.last_ukr,
-               retrain_s / ms.seconds);
+        printf("  (L_MD %.4f -> %.4f, L_MKR %.4f -> %.4f, L_UKR %.4f -> %.4f", ms.first_md, ms.last_md,
+               ms.first_mkr, ms.last_mkr, ms.first_ukr, ms.last_ukr);
+        if (!isnan(retrain_s)) printf("; %.2fx faster than retrain", retrain_s / ms.seconds);
+        printf(")\n");
         t->model_free(t, &m);
     }
     free(cmp.test_items);
@@ -277,9 +335,9 @@ static void run_comparison(const Task *t, const PgrCorpus *c, TaskModel *origina
 
 int main(int argc, char **argv) {
     const char *data, *model_name, *node_features, *graph_file, *text_init, *text_init_prefix, *device_name, *out,
-        *load;
-    int keep_target_edge, max_nodes, val_percent, epochs, seed, df_size;
-    double lr;
+        *load, *methods;
+    int keep_target_edge, max_nodes, val_percent, epochs, seed, df_size, unlearn_epochs;
+    double lr, unlearn_lr;
     CliFlag flags[] = {
         CLI_FLAG_STRING("data", &data, "data/pgr_corpus", "PGR corpus directory (data/pgr_corpus.h)"),
         CLI_FLAG_STRING("model", &model_name, "pgr-tiny", "pgr-tiny or a config JSON path (with a pgr-tiny recipe)"),
@@ -297,6 +355,11 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("epochs", &epochs, "0", "training epochs (0: the recipe's)"),
         CLI_FLAG_FLOAT("lr", &lr, "0", "training learning rate (0: the recipe's)"),
         CLI_FLAG_INT("df-size", &df_size, "0", "delete this many training rows and compare the methods (0: none)"),
+        CLI_FLAG_STRING("methods", &methods, "all",
+                        "comparison rows, comma-separated: retrain, finetune, finetune-F, neggrad, neggrad-F, dtd, "
+                        "ermktp, multidelete, multidelete-F (all: every one)"),
+        CLI_FLAG_FLOAT("unlearn-lr", &unlearn_lr, "0", "MultiDelete's learning rate (0: the recipe's)"),
+        CLI_FLAG_INT("unlearn-epochs", &unlearn_epochs, "0", "MultiDelete's epochs (0: the recipe's)"),
         CLI_FLAG_INT("seed", &seed, "42", "initialisation, data order, dropout, split, subgraphs and Df"),
         CLI_FLAG_CHOICE("device", &device_name, "cpu", "cpu|cuda", "where to run (fp32 on a GPU)"),
         CLI_FLAG_STRING("out", &out, NULL, "write the original model here (safetensors)"),
@@ -308,7 +371,8 @@ int main(int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv);
     if (rc == 1) return 0;
     error_exit_if(rc);
-    if (epochs < 0 || lr < 0 || df_size < 0) fatal("command line: --epochs, --lr and --df-size must be >= 0");
+    if (epochs < 0 || lr < 0 || df_size < 0 || unlearn_lr < 0 || unlearn_epochs < 0)
+        fatal("command line: --epochs, --lr, --df-size, --unlearn-lr and --unlearn-epochs must be >= 0");
     Device device = DEVICE_CPU;
     if (strcmp(device_name, "cuda") == 0) {
 #ifdef HAVE_CUDA
@@ -332,6 +396,8 @@ int main(int argc, char **argv) {
     error_exit_if(recipe_find(d.cfg.name, "pgr", &r));
     if (epochs) r.epochs = epochs;
     if (lr > 0) r.init_lr = lr;
+    if (unlearn_lr > 0) r.unlearn_lr = unlearn_lr;
+    if (unlearn_epochs > 0) r.unlearn_epochs = unlearn_epochs;
 
     PgrCorpusOptions copt = pgr_corpus_defaults();
     copt.dir = data;
@@ -377,7 +443,7 @@ int main(int argc, char **argv) {
         error_exit_if(t.model_save(&t, &original, out));
         printf("model written to %s\n", out);
     }
-    if (df_size) run_comparison(&t, &corpus, &original, &r, df_size, (uint64_t)seed);
+    if (df_size) run_comparison(&t, &corpus, &original, &r, df_size, (uint64_t)seed, methods);
     t.model_free(&t, &original);
     t.free(&t);
     pgr_corpus_free(&corpus);

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "autograd/params_io.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -18,6 +20,7 @@
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
 #include "cuda/backend.h"
+#include "cuda/comm_nccl.h"
 #endif
 
 void run_common_flags(RunFlags *f, CliFlag *out) {
@@ -80,6 +83,15 @@ const char *run_path(const RunContext *ctx, const char *name, char *buf, size_t 
     return buf;
 }
 
+/* Rank 0's answer to a yes/no question about shared files (a cache entry, a
+ * complete earlier run), so that every rank takes the same branch: the
+ * branches differ in their collectives (training or loading). */
+static int rank0_says(int answer) {
+    int64_t a = answer;
+    comm_broadcast_i64(&a, 1, 0);
+    return (int)a;
+}
+
 /* SNLI-VE or NLVR2 (models/task_cls.h), or -1 for another task. */
 static int cls_task_of(const char *task) {
     AlbefClsTask which;
@@ -115,8 +127,10 @@ static int prepare_data(RunContext *ctx) {
                          cls < 0 ? "Flickr30K" : ctx->flags.task);
     log_info("writing the synthetic image-text world \"%s\" to %s", ctx->flags.world, ctx->data_dir);
     SynthImageTextOptions opt;
-    if (synth_image_text_world(ctx->flags.world, &opt) < 0) return -1;
-    return synth_image_text_write(&opt, ctx->data_dir);
+    int rc = synth_image_text_world(ctx->flags.world, &opt);
+    if (rc == 0 && comm_is_root()) rc = synth_image_text_write(&opt, ctx->data_dir);
+    comm_barrier(); /* rank 0 has written the world (or failed, and stops the job) */
+    return rc;
 }
 
 static int load_splits(RunContext *ctx) {
@@ -323,6 +337,16 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->program = program;
     ctx->device = DEVICE_CPU;
     if (task_check_name(flags.task) < 0) return -1;
+    /* A job of several ranks (mpirun): rank 0 writes the run directory, the
+     * caches, logs and reports; the others print errors only and keep their
+     * files in a scratch directory removed at the end (run_free). */
+    if (comm_init() < 0) return -1;
+    if (!comm_is_root()) {
+        log_set_level(LOG_ERROR);
+        if (!freopen("/dev/null", "w", stdout)) return error_set("rank %d: cannot silence stdout", comm_rank());
+    }
+    if (comm_size() > 1 && flags.resume)
+        return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
     /* The classification tasks train today; evaluation, the report and the
      * methods' retrieval-specific parts do not take them yet. */
     if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
@@ -336,6 +360,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         if (cuda_backend_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
         cuda_set_precision(strcmp(flags.precision, "fp32") == 0 ? PRECISION_FP32 : PRECISION_BF16);
         ctx->device = DEVICE_CUDA;
+        if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) return error_set("--device cuda: %s", why);
 #else
         return error_set("--device cuda: this build has no CUDA backend (nvcc was not found, or CUDA=0)");
 #endif
@@ -356,11 +381,17 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         snprintf(out, sizeof out, "runs/%s_%s_df%d_s%d", program, flags.model, flags.df_size, flags.seed);
     if (strlen(out) + sizeof ".partial" > sizeof ctx->run_dir)
         return error_set("--out %s: path longer than %zu characters", out, sizeof ctx->run_dir - sizeof ".partial");
-    if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
-    memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
-    memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
-    char log_path[4300];
-    if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    if (comm_is_root()) {
+        if (run_dir_begin(&ctx->dir, out, flags.resume) < 0) return -1;
+        memcpy(ctx->out_dir, ctx->dir.out, strlen(ctx->dir.out) + 1);
+        memcpy(ctx->run_dir, ctx->dir.work, strlen(ctx->dir.work) + 1);
+        char log_path[4300];
+        if (log_open_file(run_path(ctx, "train.log", log_path, sizeof log_path)) < 0) return -1;
+    } else {
+        snprintf(ctx->out_dir, sizeof ctx->out_dir, "%s", out);
+        snprintf(ctx->run_dir, sizeof ctx->run_dir, "/tmp/mmu-rank%d-%d", comm_rank(), (int)getpid());
+        if (make_dirs(ctx->run_dir) < 0) return -1;
+    }
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
     if (cls_task_of(flags.task) >= 0) {
@@ -387,8 +418,8 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
-    /* Every loop writes its state into the run directory after each epoch. */
-    loop_set_checkpoint_dir(ctx->run_dir);
+    /* Every loop writes its state into the run directory after each epoch (rank 0's). */
+    loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
     if (flags.resume) {
         int resumable = run_dir_config_matches(ctx->run_dir, ctx->config);
         if (resumable < 0) return -1;
@@ -397,12 +428,14 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
             return error_set("--resume: %s holds an interrupted run with another configuration; run without "
                              "--resume to start afresh", ctx->run_dir);
     }
-    int same = run_dir_config_matches(ctx->out_dir, ctx->config);
+    int same = comm_is_root() ? run_dir_config_matches(ctx->out_dir, ctx->config) : 0;
     if (same < 0) return -1;
-    if (same) {
+    if (rank0_says(same)) {
         log_info("%s: a complete run with this configuration is there already; nothing to do", ctx->out_dir);
-        log_close_file();
-        run_dir_release(&ctx->dir);
+        if (comm_is_root()) {
+            log_close_file();
+            run_dir_release(&ctx->dir);
+        }
         run_dir_remove_tree(ctx->run_dir);
         return RUN_SETUP_DONE_BEFORE;
     }
@@ -425,6 +458,8 @@ void run_free(RunContext *ctx) {
     if (ctx->dir.out[0] && ctx->dir.lock_fd >= 0) { /* set up by run_setup (a zeroed RunContext has no run) */
         log_close_file();
         if (run_dir_commit(&ctx->dir) < 0) fprintf(stderr, "error: %s\n", error_message());
+    } else if (!comm_is_root() && ctx->run_dir[0]) {
+        run_dir_remove_tree(ctx->run_dir); /* a rank's scratch copy of what rank 0 wrote */
     }
     if (ctx->task.free) ctx->task.free(&ctx->task);
     deletion_eval_sets_free(&ctx->eval_sets);
@@ -498,8 +533,9 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     }
     char path[1100];
     if (run_original_cache_path(ctx, path, sizeof path) < 0) return -1;
-    if (file_exists(path)) {
-        if (file_checksum_ok(path)) {
+    int exists = rank0_says(comm_is_root() && file_exists(path));
+    if (exists) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
             log_info("original model: cached %s", path);
             return load_on_device(ctx, original, path);
         }
@@ -518,6 +554,7 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     if (rc < 0) return error_prefix("training the original model");
     log_info("original model trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0; /* the ranks hold the same parameters: rank 0 caches them */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     if (t->model_save(t, original, path) < 0) return -1;
     return file_checksum_write(path);
@@ -533,8 +570,8 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
              (unsigned long long)key);
     snprintf(time_path, sizeof time_path, "%s.seconds", path);
-    if (file_exists(path)) {
-        if (file_checksum_ok(path)) {
+    if (rank0_says(comm_is_root() && file_exists(path))) {
+        if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
             log_info("Retrain: cached %s", path);
             *seconds = -1.0;
             FILE *f = fopen(time_path, "r");
@@ -556,6 +593,7 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     *seconds = stats.seconds;
     log_info("Retrain trained: %lld steps in %.1f s, loss %.3f -> %.3f", (long long)stats.steps, stats.seconds,
              stats.first_loss, stats.last_loss);
+    if (!comm_is_root()) return 0;
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     FILE *f = fopen(time_path, "w");
     if (!f) return error_set("%s: cannot write", time_path);

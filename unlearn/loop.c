@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/grad_sync.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -53,25 +55,43 @@ static void side_fill_epoch(SideStream *s, const LoopConfig *c, int64_t iters) {
     }
 }
 
+/* Data parallel (core/comm.h): every rank walks the same global order and
+ * takes its contiguous share of each global batch, rank r the items
+ * [r·b, (r+1)·b) of every batch of b·ranks. */
+static void shard_batches(const int64_t *items, int64_t iters, int global, int64_t *out) {
+    int b = global / comm_size();
+    for (int64_t it = 0; it < iters; it++)
+        memcpy(out + it * b, items + it * global + (int64_t)comm_rank() * b, (size_t)b * sizeof *out);
+}
+
+/* The gradient buckets' size: 25 MiB of f32, PyTorch DDP's default, small
+ * enough that the first buckets go out early in the backward pass and large
+ * enough that each all-reduce runs near the link's bandwidth (bench/README.md). */
+#define LOOP_BUCKET_ELEMS (25 * 1024 * 1024 / 4)
+
 /* The return code of a non-finite loss or parameter (with error_set), told
  * apart from failures such as an unreadable image; loop_run reports it as -1. */
 #define LOOP_DIVERGED (-2)
 
 /* One epoch's steps; 0, LOOP_DIVERGED, or -1 with error_set. */
 static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_t *order, const int64_t *side,
-                     AdamW *opt, Progress *bar, LoopStats *st, double *sum) {
+                     AdamW *opt, GradSync *gs, int64_t *shard, Progress *bar, LoopStats *st, double *sum) {
     const Task *t = c->task;
     uint64_t transform_epoch = (uint64_t)epoch + c->transform_epoch_offset;
-    TaskLoader *main = t->loader_start(t, order, iters, c->batch, c->augment, c->seed, transform_epoch);
+    const int b = c->batch / comm_size(); /* this rank's share of each batch */
+    int64_t *side_shard = shard + iters * b;
+    shard_batches(order, iters, c->batch, shard);
+    if (side) shard_batches(side, iters, c->batch, side_shard);
+    TaskLoader *main = t->loader_start(t, shard, iters, b, c->augment, c->seed, transform_epoch);
     if (!main) return -1;
     TaskLoader *aux = NULL;
-    if (side && !(aux = t->loader_start(t, side, iters, c->batch, c->augment, c->seed, transform_epoch))) {
+    if (side && !(aux = t->loader_start(t, side_shard, iters, b, c->augment, c->seed, transform_epoch))) {
         t->loader_stop(main);
         return -1;
     }
     int rc = 0;
     for (int64_t it = 0; it < iters && rc == 0 && !st->stopped; it++) {
-        LoopStep s = {.epoch = epoch, .it = it, .iters = iters, .step = st->steps};
+        LoopStep s = {.epoch = epoch, .it = it, .iters = iters, .step = st->steps, .global_batch = c->batch};
         s.lr = lavis_cosine_lr((float)c->lr, (float)c->min_lr, epoch, c->epochs, (float)c->warmup_lr,
                                c->warmup_steps, it);
         if (t->loader_next(main, &s.batch) != 1 || (aux && t->loader_next(aux, &s.side) != 1)) {
@@ -85,6 +105,13 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
             rc = error_prefix("%s epoch %d step %lld", c->name, epoch, (long long)it);
             break;
         }
+        /* The ranks' values are means over their shards (or the global term
+         * itself): their mean is the global batch's, and every rank takes the
+         * same decisions below (NaN, stop). */
+        double agreed[2] = {value, s.stop ? 1.0 : 0.0};
+        comm_allreduce_f64(agreed, 2, COMM_MEAN);
+        value = agreed[0];
+        s.stop = agreed[1] > 0.0;
         if (!isfinite(value)) {
             error_set("%s epoch %d step %lld: loss is %g (learning rate %g too high?)", c->name, epoch,
                       (long long)it, value, (double)s.lr);
@@ -97,7 +124,9 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
             break;
         }
         /* With -F and only terms that reach no trainable parameter, there is nothing to differentiate. */
+        grad_sync_begin(gs);
         if (objective->requires_grad) autograd_backward(objective);
+        grad_sync_end(gs); /* the mean over ranks: the global batch's gradient */
         adamw_step(opt, s.lr);
         if (c->hooks.after_step) c->hooks.after_step(c->hooks.ctx, &s);
         params_zero_grad(c->model->params);
@@ -130,9 +159,16 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         return error_set("%s: %lld items, fewer than one batch of %d", c->name, (long long)c->n_items, c->batch);
     if (c->side_items && c->n_side < c->batch)
         return error_set("%s: %lld side items, fewer than one batch of %d", c->name, (long long)c->n_side, c->batch);
+    if (c->batch % comm_size() != 0)
+        return error_set("%s: the batch of %d does not split over %d ranks (a multiple of the rank count is needed)",
+                         c->name, c->batch, comm_size());
     AdamW opt;
     adamw_init(&opt, c->model->params, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay);
     if (c->lavis_decay_groups) adamw_use_lavis_decay_groups(&opt);
+    GradSync gs;
+    grad_sync_init(&gs, c->model->params, LOOP_BUCKET_ELEMS);
+    grad_sync_broadcast_params(c->model->params, 0); /* identical from the first step, whatever each rank loaded */
+    int64_t *shard = xmalloc((size_t)(2 * iters * (c->batch / comm_size())) * sizeof *shard);
     int64_t *order = xmalloc((size_t)c->n_items * sizeof *order);
     SideStream side = {0};
     if (c->side_items) {
@@ -167,7 +203,8 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         rng_shuffle_i64(&shuffle, order, c->n_items);
         if (c->side_items) side_fill_epoch(&side, c, iters);
         double sum = 0.0;
-        rc = run_epoch(c, epoch, iters, order, c->side_items ? side.epoch_items : NULL, &opt, &bar, st, &sum);
+        rc = run_epoch(c, epoch, iters, order, c->side_items ? side.epoch_items : NULL, &opt, &gs, shard, &bar, st,
+                       &sum);
         if (rc == 0) rc = check_parameters(c, epoch);
         if (rc == LOOP_DIVERGED && c->end_on_divergence) {
             snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
@@ -200,6 +237,9 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     st->seconds = clock_seconds() - t0;
     autograd_step_end();
     c->task->model_set_mode(c->task, c->model, 0, c->seed);
+    st->allreduce_seconds = gs.wait_seconds;
+    grad_sync_free(&gs);
+    free(shard);
     free(order);
     free(side.order);
     free(side.epoch_items);

@@ -18,6 +18,15 @@
  * its time is not training time (§6.5) and is kept apart. At the end the model
  * is in eval mode.
  *
+ * Data parallel (core/comm.h): with several ranks, `batch` is the global
+ * batch; each rank loads its contiguous share of every batch (LoopStep.batch),
+ * the parameters are broadcast from rank 0 at the start, the gradients are
+ * averaged over the ranks in buckets that start during the backward pass
+ * (autograd/grad_sync.h), and the hook's value is averaged over the ranks
+ * before the NaN check and the logs, so every rank takes the same decisions.
+ * A loss hook whose terms couple the items of a batch computes them on the
+ * global batch (models/albef_loss.c, unlearn/multidelete_loss.c).
+ *
  * A hook returns the tensor to differentiate (NULL with error_set on a
  * failure) and the scalar it reports in *value; setting step->stop ends the
  * loop before this step's update (NegGrad's floor). */
@@ -37,6 +46,7 @@ typedef struct {
     TaskBatch batch;     /* the main stream's batch */
     TaskBatch side;      /* the side stream's batch (n = 0 without side items) */
     int stop;            /* set by the loss hook: end the loop before this update */
+    int global_batch;    /* items of the step over all ranks; batch.n is this rank's share */
 } LoopStep;
 
 typedef struct {
@@ -83,6 +93,7 @@ typedef struct {
     double last_mean;     /* and of the last epoch run */
     int epochs_run;
     int stopped;          /* a hook set step->stop */
+    double allreduce_seconds; /* waiting for the gradient all-reduce after backward (several ranks) */
     int diverged;         /* with end_on_divergence: the loop ended on a non-finite loss or parameter */
     char diverged_at[512];/* then: what and where */
 } LoopStats;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/comm.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xalloc.h"
@@ -33,14 +34,18 @@ typedef struct {
 
 static Tensor *multidelete_step_loss(void *ctx, LoopStep *s, double *value) {
     MultiDeleteCtx *c = ctx;
-    multidelete_random_permutation(c->run->seed ^ STREAM_PERMUTE, (uint64_t)s->step, s->batch.n, c->perm);
+    /* Over the global Df batch: L_MD re-pairs across all ranks' items (models/task_retrieval.c). */
+    multidelete_random_permutation(c->run->seed ^ STREAM_PERMUTE, (uint64_t)s->step, s->global_batch, c->perm);
     MultiDeleteTerms terms;
     Tensor *loss = multidelete_loss(c->task, c->unlearned, c->original, &s->batch, &s->side, c->perm, &c->run->loss,
                                     &terms);
     *value = (float)term_value(loss);
-    c->md += term_value(terms.md);
-    c->mkr += term_value(terms.mkr);
-    c->ukr += term_value(terms.ukr);
+    /* L_MD is the global batch's on every rank, L_MKR and L_UKR this rank's shard's: the means over ranks are the global values. */
+    double t3[3] = {term_value(terms.md), term_value(terms.mkr), term_value(terms.ukr)};
+    comm_allreduce_f64(t3, 3, COMM_MEAN);
+    c->md += t3[0];
+    c->mkr += t3[1];
+    c->ukr += t3[2];
     return loss;
 }
 
@@ -68,6 +73,10 @@ static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
 int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
                         const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run, MultiDeleteStats *stats) {
     memset(stats, 0, sizeof *stats);
+    if (comm_size() > 1 && t->kind != TASK_RETRIEVAL)
+        return error_set("MultiDelete on %s runs on one rank: its L_MD re-pairs sentences across the whole batch, "
+                         "which the data-parallel path builds for retrieval only",
+                         t->name);
     int b = run->batch_df;
     stats->steps_per_epoch = b > 0 ? n_df / b : 0;
     MultiDeleteCtx ctx = {.task = t, .unlearned = unlearned, .original = original, .run = run, .stats = stats,
