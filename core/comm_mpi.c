@@ -7,6 +7,8 @@
  * error handler that does the same for a failed MPI call. */
 #include "core/comm_mpi.h"
 
+#ifndef MMU_NO_MPI
+
 #include <limits.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -192,3 +194,42 @@ void comm_mpi_allreduce_finish(void) {
     }
     mpi.n_pending = 0;
 }
+
+#else /* built without MPI (make MPI=0): a job of one rank */
+
+#include <stdlib.h>
+
+#include "core/error.h"
+
+int comm_mpi_init(int expected_size, int *rank, int *size, int *local_rank) {
+    (void)rank, (void)size, (void)local_rank;
+    return error_set("the launcher started %d ranks but this build has no MPI (mpi.h was not found when it was built)",
+                     expected_size);
+}
+
+void comm_mpi_finalize(void) {}
+void comm_mpi_abort(int status) { exit(status); }
+
+/* comm.c calls these only with several ranks, which comm_mpi_init refused. */
+static void unreachable(void) { fatal("an MPI collective in a build without MPI"); }
+void comm_mpi_allreduce(void *x, int64_t n, CommType t, CommReduce op) {
+    (void)x, (void)n, (void)t, (void)op;
+    unreachable();
+}
+void comm_mpi_broadcast(void *x, int64_t n, CommType t, int root) {
+    (void)x, (void)n, (void)t, (void)root;
+    unreachable();
+}
+void comm_mpi_allgather(const void *send, void *recv, int64_t n, CommType t) {
+    (void)send, (void)recv, (void)n, (void)t;
+    unreachable();
+}
+void comm_mpi_barrier(void) { unreachable(); }
+void comm_mpi_allreduce_start(float *x, int64_t n, CommReduce op) {
+    (void)x, (void)n, (void)op;
+    unreachable();
+}
+void comm_mpi_progress(void) {}
+void comm_mpi_allreduce_finish(void) {}
+
+#endif

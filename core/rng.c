@@ -70,6 +70,15 @@ uint64_t rng_below(Rng *r, uint64_t n) {
     }
 }
 
+void rng_sample_i64(Rng *r, int64_t *values, int64_t n, int64_t k) {
+    for (int64_t i = 0; i < k; i++) {
+        int64_t j = i + (int64_t)rng_below(r, (uint64_t)(n - i));
+        int64_t t = values[i];
+        values[i] = values[j];
+        values[j] = t;
+    }
+}
+
 void rng_shuffle_i64(Rng *r, int64_t *values, int64_t n) {
     for (int64_t k = n - 1; k > 0; k--) {
         int64_t j = (int64_t)rng_below(r, (uint64_t)k + 1);

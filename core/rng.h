@@ -36,5 +36,9 @@ float rng_normal(Rng *r);
 uint64_t rng_below(Rng *r, uint64_t n);
 /* In-place Fisher-Yates shuffle of n ints. */
 void rng_shuffle_i64(Rng *r, int64_t *values, int64_t n);
+/* Sampling without replacement: a partial Fisher-Yates that leaves a uniform
+ * random k-subset of the n values (k <= n) in values[0..k), drawing one
+ * rng_below(n - i) per position i in order. */
+void rng_sample_i64(Rng *r, int64_t *values, int64_t n, int64_t k);
 
 #endif

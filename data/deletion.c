@@ -219,12 +219,7 @@ int deletion_list_generate(const char *const *ids, int64_t n, int64_t k, uint64_
     CHECK(perm, "out of memory");
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     Rng r = rng_make(seed, DELETION_STREAM_GENERATE);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
-        int64_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
+    rng_sample_i64(&r, perm, n, k);
     AtomicFile f;
     int rc = atomic_open(&f, out_path);
     if (rc == 0) {

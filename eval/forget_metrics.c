@@ -126,12 +126,7 @@ int64_t forget_sample_unseen(int64_t n_pool, int64_t n, uint64_t seed, int64_t *
     int64_t *all = xmalloc((size_t)n_pool * sizeof *all);
     for (int64_t i = 0; i < n_pool; i++) all[i] = i;
     Rng r = rng_make(seed, FORGET_STREAM_UNSEEN);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_pool - i));
-        int64_t tmp = all[i];
-        all[i] = all[j];
-        all[j] = tmp;
-    }
+    rng_sample_i64(&r, all, n_pool, k);
     memcpy(out, all, (size_t)k * sizeof *out);
     free(all);
     qsort(out, (size_t)k, sizeof *out, cmp_i64);

@@ -156,12 +156,7 @@ MiAttacker *mi_attacker_train_balanced(const double *dr_feats, int64_t n_dr, con
     for (int64_t i = 0; i < n_dr; i++) idx[i] = i;
     /* Partial Fisher-Yates: the first n_take entries are a uniform subset. */
     Rng r = rng_make(o.seed, MI_RNG_STREAM);
-    for (int64_t i = 0; i < n_take; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_dr - i));
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
+    rng_sample_i64(&r, idx, n_dr, n_take);
     /* Keep Dr order inside the subset, so the data order does not depend on the shuffle. */
     for (int64_t i = 1; i < n_take; i++)
         for (int64_t j = i; j > 0 && idx[j - 1] > idx[j]; j--) {

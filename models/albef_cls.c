@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/device.h"
@@ -215,17 +214,7 @@ Tensor *albef_cls_momentum_logits(AlbefCls *m, const AlbefClsBatch *batch) {
 }
 
 void albef_cls_momentum_update(AlbefCls *m) {
-    if (!m->cfg.momentum_distill) return;
-    const float mu = m->cfg.momentum, one_minus = 1.0f - m->cfg.momentum;
-    float *pm = m->momentum.values;
-    const float *po = m->params.values;
-    if (m->params.device != DEVICE_CPU) {
-        const DeviceKernels *k = device_kernels(m->params.device, "momentum update");
-        k->affine_forward(pm, pm, DTYPE_F32, m->momentum.total, mu, 0.0f);
-        k->scaled_add(pm, po, m->momentum.total, one_minus);
-        return;
-    }
-    for (int64_t k = 0; k < m->momentum.total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
+    if (m->cfg.momentum_distill) params_ema_update(&m->momentum, &m->params, m->cfg.momentum);
 }
 
 Tensor *albef_cls_loss(AlbefCls *m, const AlbefClsBatch *batch, float alpha, AlbefClsLossOutput *out) {

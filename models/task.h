@@ -1,6 +1,6 @@
-/* The task interface every unlearning method and every metric is written
- * against, once (DESIGN.md "Layers": models/ holds the task; unlearn/ and
- * eval/ never name one). A task is a model family plus a dataset plus an
+/* The task interface the unlearning methods and the metrics are written
+ * against, once (DESIGN.md "Layers": models/ holds the task; a method in
+ * unlearn/ never names one). A task is a model family plus a dataset plus an
  * objective: Flickr30K-format retrieval on ALBEF today; SNLI-VE and NLVR2
  * (ALBEF with a classification head) and PGR (graph + text) plug in the same
  * way.
@@ -24,8 +24,9 @@
  *    model has inside its training forward (ALBEF: temperature clamp, EMA
  *    update, queue enqueue). NULL with error_set when the batch cannot be
  *    used (retrieval: no hard negative can be drawn).
- *  - sides()/fused(): the representations MultiDelete, Erm-Ktp, L-codec and
- *    the probe read. fused z is [n, D] (ALBEF: the fused [CLS]). sides()
+ *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read (and
+ *    what L-codec's units and the probe's features are to read; today they
+ *    still take the ALBEF inside the model). fused z is [n, D] (ALBEF: the fused [CLS]). sides()
  *    also names the unimodal tensors L_UKR keeps (retain[]: retrieval the
  *    normalised ITC features, spec/unlearning_methods.md §5.2; classification
  *    the ViT token sequence, and the text tokens when the task asks for them).
@@ -36,8 +37,10 @@
  *    transpose; classification: the fused [CLS].
  *  - item_probs(): the black-box output of each item, rows of n_classes
  *    probabilities (retrieval: softmax of the ITM logits of the pair, column 1
- *    = match; VE: the 3 class probabilities). The Df AUC scores and the MI
- *    features are built from it in eval/.
+ *    = match; VE: the 3 class probabilities). The MI attacker's features are
+ *    built from it (programs/run_eval.c); a classification task's Df AUC is
+ *    to rank it per class column, while retrieval's ranks the pairs' ITC
+ *    cosine (eval/forget_metrics.c, spec/unlearning_methods.md §6.2).
  *  - Models are TaskModel handles: net is the task's network, params the
  *    trainable parameter set (what optimizers step and -F freezes), momentum
  *    the EMA twins (NULL when the model has none). model_init gives random

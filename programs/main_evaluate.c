@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
         error_exit_if(t->model_init(t, &original, (uint64_t)ctx.flags.seed));
         error_exit_if(t->model_load(t, &original, ctx.flags.original));
         run_model_to_device(&ctx, &original);
-        error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&original)));
+        error_exit_if(run_evaluation_set_original(&ev, &ctx, &original));
         t->model_free(t, &original);
     }
     for (int k = 0; k < n_ckpt; k++) {
@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
         error_exit_if(t->model_init(t, &m, (uint64_t)ctx.flags.seed));
         error_exit_if(t->model_load(t, &m, c));
         run_model_to_device(&ctx, &m);
-        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&m)));
-        error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&m), name ? name : fallback, -1.0));
+        if (k == 0 && !ctx.flags.original) error_exit_if(run_evaluation_set_original(&ev, &ctx, &m));
+        error_exit_if(run_evaluation_add(&ev, &ctx, &m, name ? name : fallback, -1.0));
         t->model_free(t, &m);
     }
     error_exit_if(run_evaluation_finish(&ev, &ctx));

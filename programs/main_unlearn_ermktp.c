@@ -100,10 +100,10 @@ int main(int argc, char **argv) {
 
     RunEvaluation ev;
     run_evaluation_init(&ev, &ctx, "ermktp");
-    error_exit_if(run_evaluation_set_original(&ev, &ctx, task_albef(&original))); /* MI attacker, P_before (§6.3) */
-    if (ctx.flags.eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&original), "original", -1.0));
-    if (eval_teacher) error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&teacher), "erm-teacher", -1.0));
-    error_exit_if(run_evaluation_add(&ev, &ctx, task_albef(&student), "ermktp", ks.seconds));
+    error_exit_if(run_evaluation_set_original(&ev, &ctx, &original)); /* MI attacker, P_before (§6.3) */
+    if (ctx.flags.eval_original) error_exit_if(run_evaluation_add(&ev, &ctx, &original, "original", -1.0));
+    if (eval_teacher) error_exit_if(run_evaluation_add(&ev, &ctx, &teacher, "erm-teacher", -1.0));
+    error_exit_if(run_evaluation_add(&ev, &ctx, &student, "ermktp", ks.seconds));
     error_exit_if(run_evaluation_finish(&ev, &ctx));
     run_evaluation_free(&ev);
     erm_mask_free(&mask);

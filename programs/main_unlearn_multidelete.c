@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
              (long long)ctx.split.n_df, (long long)ctx.split.n_units, (long long)ctx.split.n_dr, run.epochs, run.lr);
     ValidationScorer scorer = {0};
     ModelSelection selection;
-    model_selection_init(&selection, select_from - 1, model_selection_validation_score, &scorer);
+    model_selection_init(&selection, select_from - 1, validation_scorer_score, &scorer);
     /* Without the data selection needs (no validation split, no Dr pair outside the
      * reported subsets) the run goes on with the last epoch, saying so in the log and the report. */
     char select_skipped[700] = "";

@@ -11,6 +11,7 @@
 #include "core/xalloc.h"
 #include "eval/retrieval_eval.h"
 #include "models/pair_outputs.h"
+#include "models/task_retrieval.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -87,12 +88,7 @@ static int64_t *sample_pairs(const int64_t *dr, int64_t n, int64_t k, int64_t k_
     int64_t *idx = xmalloc((size_t)n * sizeof *idx);
     memcpy(idx, dr, (size_t)n * sizeof *idx);
     Rng r = rng_make(seed, RUN_EVAL_MI_MEMBER_STREAM);
-    for (int64_t i = 0; i < k + k_held; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n - i));
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
+    rng_sample_i64(&r, idx, n, k + k_held);
     qsort(idx, (size_t)k, sizeof *idx, cmp_i64);
     qsort(idx + k, (size_t)k_held, sizeof *idx, cmp_i64);
     return idx;
@@ -132,7 +128,11 @@ static int mi_measure_power(RunEvaluation *e, RunContext *ctx, Albef *original, 
     return rc;
 }
 
-int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original) {
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *original_model) {
+    /* MI features are retrieval's (ITM softmax, ITC cosine) until a classification task brings its own. */
+    if (ctx->task.kind != TASK_RETRIEVAL)
+        return error_set("membership inference for the %s task is not built yet", ctx->task.name);
+    Albef *original = task_albef(original_model);
     CHECK(e->n == 0, "run_evaluation_set_original: call it before adding rows");
     CHECK(e->mi_attacker == NULL, "run_evaluation_set_original: called twice");
     const int64_t n_val = ctx->val.split.n_texts, n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
@@ -269,7 +269,12 @@ static int mi_evaluate(RunEvaluation *e, RunContext *ctx, Albef *m, MiReport *ou
     return rc;
 }
 
-int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds) {
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, TaskModel *tm, const char *name, double time_seconds) {
+    /* Dt and Df are retrieval's (recall with the ITM rerank; the pairs' ITC cosine) until a
+     * classification task brings its accuracy and class-probability AUCs. */
+    if (ctx->task.kind != TASK_RETRIEVAL)
+        return error_set("evaluating %s: Dt and Df for the %s task are not built yet", name, ctx->task.name);
+    Albef *m = task_albef(tm);
     CHECK(e->n < REPORT_MAX_MODELS, "too many models in one report");
     log_info("evaluating %s", name);
     RetrievalEvalOptions o = retrieval_eval_defaults();

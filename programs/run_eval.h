@@ -69,13 +69,13 @@ void run_evaluation_free(RunEvaluation *e);
  * those of a Dr control sample (item 5). Call it before adding rows. Returns
  * 0 also when MI is skipped (no validation pairs: logged, fields stay null);
  * -1 with error_set on a failure (an image, the SVM). */
-int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, Albef *original);
+int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *original);
 
 /* Evaluates one model and adds its row; time_seconds is the method's own
  * wall-clock (negative: not applicable). With an attacker, also P_after on Df
  * and on the Dr control and the MiReport; a model with θ0's parameters gets
  * θ0's features back (ratio exactly 1). 0, or -1 with error_set. */
-int run_evaluation_add(RunEvaluation *e, RunContext *ctx, Albef *m, const char *name, double time_seconds);
+int run_evaluation_add(RunEvaluation *e, RunContext *ctx, TaskModel *m, const char *name, double time_seconds);
 /* Writes metrics.json, report.md, scores_*.csv and prints the summary table. */
 int run_evaluation_finish(RunEvaluation *e, const RunContext *ctx);
 

@@ -49,17 +49,17 @@ void run_program_finish(RunContext *ctx, const char *method, TaskModel *original
     snprintf(row, sizeof row, "%s%s", method, ctx->flags.fusion_only ? "-F" : "");
     RunEvaluation ev;
     run_evaluation_init(&ev, ctx, method);
-    error_exit_if(run_evaluation_set_original(&ev, ctx, task_albef(original))); /* MI attacker and P_before (§6.3) */
-    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, task_albef(original), "original", -1.0));
+    error_exit_if(run_evaluation_set_original(&ev, ctx, original)); /* MI attacker and P_before (§6.3) */
+    if (ctx->flags.eval_original) error_exit_if(run_evaluation_add(&ev, ctx, original, "original", -1.0));
     /* Retrain beside, so that the verdict can say whether the method moved toward it */
     if (run_wants_retrain(ctx) && strcmp(method, "retrain") != 0) {
         TaskModel retrained;
         double retrain_seconds;
         error_exit_if(run_retrain_model(ctx, &retrained, &retrain_seconds));
-        error_exit_if(run_evaluation_add(&ev, ctx, task_albef(&retrained), "retrain", retrain_seconds));
+        error_exit_if(run_evaluation_add(&ev, ctx, &retrained, "retrain", retrain_seconds));
         ctx->task.model_free(&ctx->task, &retrained);
     }
-    error_exit_if(run_evaluation_add(&ev, ctx, task_albef(unlearned), row, seconds));
+    error_exit_if(run_evaluation_add(&ev, ctx, unlearned, row, seconds));
     error_exit_if(run_evaluation_finish(&ev, ctx));
     run_evaluation_free(&ev);
 }

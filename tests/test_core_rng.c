@@ -135,3 +135,36 @@ TEST(test_rng_shuffle_is_a_uniform_reproducible_permutation) {
     const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
     for (int p = 0; p < 6; p++) ASSERT_NEAR(counts[perms[p][0]][perms[p][1]][perms[p][2]], n / 6, 500);
 }
+
+/* Sampling without replacement: k distinct values of the n, every 2-subset of
+ * 4 about equally often, and one rng_below(n - i) drawn per position in order
+ * (the draws the samplers made before this helper existed). */
+TEST(test_rng_sample_is_a_uniform_reproducible_subset) {
+    int64_t v[20];
+    for (int k = 0; k < 20; k++) v[k] = 100 + k;
+    Rng r = rng_make(4, 2), check = rng_make(4, 2);
+    rng_sample_i64(&r, v, 20, 7);
+    int seen[20] = {0};
+    for (int i = 0; i < 7; i++) {
+        ASSERT(v[i] >= 100 && v[i] < 120 && !seen[v[i] - 100]);
+        seen[v[i] - 100] = 1;
+    }
+    int64_t w[20];
+    for (int k = 0; k < 20; k++) w[k] = 100 + k;
+    for (int i = 0; i < 7; i++) {
+        int64_t j = i + (int64_t)rng_below(&check, (uint64_t)(20 - i)), t = w[i];
+        w[i] = w[j];
+        w[j] = t;
+    }
+    ASSERT(memcmp(v, w, sizeof v) == 0);
+    int counts[4][4] = {{0}};
+    const int n = 60000;
+    for (int t = 0; t < n; t++) {
+        int64_t x[4] = {0, 1, 2, 3};
+        rng_sample_i64(&r, x, 4, 2);
+        int a = x[0] < x[1] ? (int)x[0] : (int)x[1], b = x[0] < x[1] ? (int)x[1] : (int)x[0];
+        counts[a][b]++;
+    }
+    for (int a = 0; a < 4; a++)
+        for (int b = a + 1; b < 4; b++) ASSERT_NEAR(counts[a][b], n / 6, 500);
+}

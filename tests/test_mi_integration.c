@@ -14,6 +14,7 @@
 #include "data/deletion.h"
 #include "models/pair_outputs.h"
 #include "models/retrieval_batch.h"
+#include "models/task_retrieval.h"
 #include "programs/run_eval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
@@ -21,6 +22,7 @@
 typedef struct {
     Tokenizer *tok;
     Albef m;
+    TaskModel tm; /* over m */
     RunContext ctx;
     const char **keys;
 } MiFixture;
@@ -53,6 +55,8 @@ static int mi_fixture_open(MiFixture *f, const char *name) {
     for (int64_t t = 0; t < n; t++) f->keys[t] = retrieval_set_pair_key(&c->train, t);
     if (deletion_list_read(list, 2, &c->list) < 0 || deletion_split(&c->list, f->keys, n, 0, &c->split) < 0)
         return -1;
+    task_retrieval_init(&c->task, &c->cfg, &c->train, &c->test, &c->val);
+    f->tm = task_retrieval_wrap(&f->m);
     return deletion_eval_sets(&c->split, 2, 3, &c->eval_sets);
 }
 
@@ -145,7 +149,7 @@ TEST(test_run_evaluation_mi_ratio_is_one_for_the_original_and_moves_with_the_itm
     RunEvaluation ev;
     run_evaluation_init(&ev, c, "mi-test");
     ASSERT_EQ_INT(ev.mi_feature, MI_FEATURE_ENTROPY);
-    ASSERT_MSG(run_evaluation_set_original(&ev, c, &f.m) == 0, "%s", error_message());
+    ASSERT_MSG(run_evaluation_set_original(&ev, c, &f.tm) == 0, "%s", error_message());
     ASSERT(ev.mi_attacker != NULL);
     ASSERT_EQ_INT(ev.mi_n_val, 10);
     ASSERT_EQ_INT(ev.mi_n_members, 10); /* balanced: as many Dr members as validation pairs */
@@ -158,8 +162,9 @@ TEST(test_run_evaluation_mi_ratio_is_one_for_the_original_and_moves_with_the_itm
     ASSERT(pair_itm_probs(&f.m, &c->train, &c->eval_sets.df[4], 1, 1, p) == 0);
     ASSERT_NEAR(ev.mi_df_before[4], mi_entropy(p, 2), 1e-6);
 
-    ASSERT_MSG(run_evaluation_add(&ev, c, &f.m, "original", -1.0) == 0, "%s", error_message());
-    ASSERT_MSG(run_evaluation_add(&ev, c, &shifted, "shifted", 1.0) == 0, "%s", error_message());
+    ASSERT_MSG(run_evaluation_add(&ev, c, &f.tm, "original", -1.0) == 0, "%s", error_message());
+    TaskModel t_shifted = task_retrieval_wrap(&shifted);
+    ASSERT_MSG(run_evaluation_add(&ev, c, &t_shifted, "shifted", 1.0) == 0, "%s", error_message());
     const ModelResult *o = &ev.report.models[0], *s = &ev.report.models[1];
     /* the original against itself: 1 exactly, on Df and on the Dr control */
     ASSERT(o->has_mi);
@@ -200,16 +205,16 @@ TEST(test_run_evaluation_without_an_original_or_a_val_split_has_no_mi) {
     /* set_original never called (a program not updated yet): rows without MI */
     RunEvaluation ev;
     run_evaluation_init(&ev, c, "no-mi");
-    ASSERT_MSG(run_evaluation_add(&ev, c, &f.m, "original", -1.0) == 0, "%s", error_message());
+    ASSERT_MSG(run_evaluation_add(&ev, c, &f.tm, "original", -1.0) == 0, "%s", error_message());
     ASSERT(!ev.report.models[0].has_mi && isnan(ev.report.models[0].mi_ratio));
     ASSERT(ev.report.models[0].has_dt && ev.report.models[0].has_forget);
     run_evaluation_free(&ev);
     /* no validation pairs (a dataset without flickr30k_val.json): skipped, not an error */
     retrieval_set_free(&c->val);
     run_evaluation_init(&ev, c, "no-val");
-    ASSERT_MSG(run_evaluation_set_original(&ev, c, &f.m) == 0, "%s", error_message());
+    ASSERT_MSG(run_evaluation_set_original(&ev, c, &f.tm) == 0, "%s", error_message());
     ASSERT(ev.mi_attacker == NULL);
-    ASSERT_MSG(run_evaluation_add(&ev, c, &f.m, "original", -1.0) == 0, "%s", error_message());
+    ASSERT_MSG(run_evaluation_add(&ev, c, &f.tm, "original", -1.0) == 0, "%s", error_message());
     ASSERT(!ev.report.models[0].has_mi);
     ASSERT_MSG(run_evaluation_finish(&ev, c) == 0, "%s", error_message());
     char path[4400];

@@ -204,7 +204,7 @@ TEST(test_validation_scorer_holds_out_dr_pairs_outside_the_reported_subsets) {
 
     /* The scorer's numbers: validation mean recall and 100·AUC(Df 0, held-out 1). */
     EpochScore e;
-    ASSERT_MSG(model_selection_validation_score(&v, &f.t_unlearned, &e) == 0, "%s", error_message());
+    ASSERT_MSG(validation_scorer_score(&v, &f.t_unlearned, &e) == 0, "%s", error_message());
     RetrievalEvalOptions o = retrieval_eval_defaults();
     o.k_test = 4;
     o.image_batch = o.text_batch = o.pair_batch = 8;

@@ -5,21 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/rng.h"
-#include "core/xalloc.h"
-#include "eval/auc.h"
-#include "eval/forget_metrics.h"
-#include "eval/retrieval_eval.h"
-#include "models/task_retrieval.h"
-
-/* Philox stream of the held-out Dr subset ("mdselect" in ASCII), apart from
- * the streams of the evaluation subsets (data/deletion.c) and the MI sample. */
-#define SELECTION_STREAM_HELDOUT 0x6d6473656c656374ULL
 
 #define SELECTION_RULE                                                                                           \
     "after each epoch from the first_epoch-th on: Dt = validation mean recall (%), AUC_code = 100*AUC(Df pairs " \
@@ -133,81 +122,4 @@ char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
                                                                 : "",
                               s->scores[k].dt, s->scores[k].auc_code, s->scores[k].score);
     return md;
-}
-
-/* ---- the validation scorer ---- */
-
-int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
-                           const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
-                           int batch) {
-    memset(v, 0, sizeof *v);
-    if (val->split.n_images < 1)
-        return error_set("no validation split (flickr30k_val.json) for the selection's Dt");
-    /* Dr minus every pair of the reported evaluation subsets. */
-    int64_t n_used = (int64_t)eval_sets->n_subsets * eval_sets->n_df;
-    int64_t *used = malloc(((size_t)n_used + 1) * sizeof *used);
-    int64_t *pool = malloc(((size_t)split->n_dr + 1) * sizeof *pool);
-    CHECK(used && pool, "out of memory");
-    memcpy(used, eval_sets->dr_subsets, (size_t)n_used * sizeof *used);
-    qsort(used, (size_t)n_used, sizeof *used, cmp_i64);
-    int64_t n_pool = 0;
-    for (int64_t i = 0; i < split->n_dr; i++)
-        if (!bsearch(&split->dr[i], used, (size_t)n_used, sizeof *used, cmp_i64)) pool[n_pool++] = split->dr[i];
-    free(used);
-    if (n_pool < 1) {
-        free(pool);
-        return error_set("every Dr pair is in a reported evaluation subset (Dr %lld pairs, %lld used): no "
-                         "held-out Dr subset is left", (long long)split->n_dr, (long long)n_used);
-    }
-    int64_t k = split->n_df < n_pool ? split->n_df : n_pool;
-    Rng r = rng_make(seed, SELECTION_STREAM_HELDOUT);
-    for (int64_t i = 0; i < k; i++) {
-        int64_t j = i + (int64_t)rng_below(&r, (uint64_t)(n_pool - i));
-        int64_t t = pool[i];
-        pool[i] = pool[j];
-        pool[j] = t;
-    }
-    qsort(pool, (size_t)k, sizeof *pool, cmp_i64);
-    v->val = val;
-    v->train = train;
-    v->df = split->df;
-    v->n_df = split->n_df;
-    v->heldout_dr = pool;
-    v->n_heldout = k;
-    v->k_test = k_test;
-    v->batch = batch;
-    return 0;
-}
-
-void validation_scorer_free(ValidationScorer *v) {
-    free(v->heldout_dr);
-    memset(v, 0, sizeof *v);
-}
-
-int model_selection_validation_score(void *ctx, TaskModel *tm, EpochScore *out) {
-    const ValidationScorer *v = ctx;
-    Albef *m = task_albef(tm);
-    albef_set_mode(m, 0, 0);
-    RetrievalEvalOptions o = retrieval_eval_defaults();
-    o.k_test = v->k_test;
-    o.image_batch = o.text_batch = o.pair_batch = v->batch;
-    o.progress = 0;
-    RetrievalEvalResult r;
-    if (retrieval_eval_run(m, v->val, &o, &r) < 0) return error_prefix("validation Dt");
-    out->dt = r.recall.r_mean;
-    retrieval_eval_result_free(&r);
-    int64_t n = v->n_df + v->n_heldout;
-    double *scores = malloc((size_t)n * sizeof *scores);
-    int *labels = malloc((size_t)n * sizeof *labels);
-    CHECK(scores && labels, "out of memory");
-    int rc = forget_pair_scores(m, v->train, v->df, v->n_df, v->batch, 0, scores);
-    if (rc == 0) rc = forget_pair_scores(m, v->train, v->heldout_dr, v->n_heldout, v->batch, 0, scores + v->n_df);
-    if (rc == 0) {
-        for (int64_t i = 0; i < n; i++) labels[i] = i < v->n_df ? 0 : 1;
-        out->auc_code = 100.0 * auc_mann_whitney(scores, labels, n);
-    }
-    free(scores);
-    free(labels);
-    autograd_step_end();
-    return rc < 0 ? error_prefix("held-out Df AUC") : 0;
 }

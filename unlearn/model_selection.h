@@ -13,11 +13,11 @@
  * reported on, so the selection does not tune on the reported numbers.
  *
  * The selector is generic over how an epoch is scored (ModelScoreFn), so the
- * rule can be tested with scripted scores; model_selection_validation_score is
- * the scorer the programs use.
+ * rule can be tested with scripted scores; validation_scorer_score
+ * (eval/validation_score.h) is the scorer the programs use.
  *
  *   ModelSelection sel;
- *   model_selection_init(&sel, 2, model_selection_validation_score, &val_ctx);
+ *   model_selection_init(&sel, 2, validation_scorer_score, &val_ctx);
  *   ... after each epoch: model_selection_after_epoch(&sel, epoch, &model);
  *   model_selection_restore(&sel, &model);   // the best epoch's parameters
  *   model_selection_free(&sel); */
@@ -27,17 +27,11 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "data/deletion.h"
-#include "data/retrieval_set.h"
+#include "eval/validation_score.h"
 #include "models/task.h"
 
 #define MODEL_SELECTION_MAX_EPOCHS 256
 
-typedef struct {
-    double dt;       /* validation Dt, % */
-    double auc_code; /* AUC(Df 0, held-out Dr 1), % (50 = indistinguishable, higher = forgotten) */
-    double score;    /* (dt + auc_code) / 2 */
-} EpochScore;
 
 /* Fills out->dt and out->auc_code for model m (score is computed by the
  * selector). 0, or -1 with error_set. */
@@ -76,29 +70,5 @@ int model_selection_restore(const ModelSelection *s, TaskModel *m);
 cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run);
 /* One markdown paragraph for report.md (malloc'ed). */
 char *model_selection_to_markdown(const ModelSelection *s, int epochs_run);
-
-/* ---- the scorer of §5.3 item 5 on validation data ---- */
-
-typedef struct {
-    const RetrievalSet *val;    /* Dt: eval layout (flickr30k_val.json) */
-    const RetrievalSet *train;  /* the Df and held-out Dr pairs live here */
-    const int64_t *df;          /* Df pairs */
-    int64_t n_df;
-    int64_t *heldout_dr;        /* owned */
-    int64_t n_heldout;
-    int k_test, batch;
-} ValidationScorer;
-
-/* Draws min(|Df|, available) Dr pairs outside every evaluation subset (Philox
- * under `seed`, its own stream) as the held-out Dr subset. -1 with error_set
- * when the validation split is empty or no Dr pair is left over (the program
- * then keeps the last epoch and says so). */
-int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
-                           const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
-                           int batch);
-void validation_scorer_free(ValidationScorer *v);
-
-/* ModelScoreFn over a ValidationScorer. */
-int model_selection_validation_score(void *ctx, TaskModel *m, EpochScore *out);
 
 #endif

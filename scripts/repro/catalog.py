@@ -17,7 +17,7 @@ class Task:
     world: str                # data directory key in WORLDS (None: the programs' own default data)
     dt_columns: tuple         # ((column label, (metrics.json key candidates)), ...)
     paper_columns: tuple      # the paper's column per Dt column (keys of paper.TABLE2)
-    models: dict = field(default_factory=dict)  # --model override per requested model (PGR has its own networks)
+    models: dict = field(default_factory=dict)  # --model per requested model (the task's variant of it)
 
 
 # Retrieval reports IR and TR separately as the paper's Table 2 does; the
@@ -26,8 +26,10 @@ ACCURACY_KEYS = ("accuracy", "acc", "dt_accuracy")
 TASKS = (
     Task("flickr30k", "Flickr30K", ("flickr30k", "retrieval"), "image-text",
          (("IR", ("ir_mean",)), ("TR", ("tr_mean",))), ("Flickr IR", "Flickr TR")),
-    Task("snli_ve", "SNLI-VE", ("snli_ve", "ve"), "image-text", (("acc", ACCURACY_KEYS),), ("SNLI-VE",)),
-    Task("nlvr2", "NLVR2", ("nlvr2", "nlvr"), "image-text", (("acc", ACCURACY_KEYS),), ("NLVR2",)),
+    Task("snli_ve", "SNLI-VE", ("snli_ve", "ve"), "image-text", (("acc", ACCURACY_KEYS),), ("SNLI-VE",),
+         {"albef-tiny": "albef-tiny-ve", "albef-base": "albef-base-ve"}),
+    Task("nlvr2", "NLVR2", ("nlvr2", "nlvr"), "image-text", (("acc", ACCURACY_KEYS),), ("NLVR2",),
+         {"albef-tiny": "albef-tiny-nlvr", "albef-base": "albef-base-nlvr"}),
     Task("pgr", "PGR", ("pgr",), "graph-text", (("acc", ACCURACY_KEYS),), ("PGR",),
          {"albef-tiny": "pgr-tiny", "albef-base": "pgr-base"}),
 )

@@ -189,7 +189,11 @@ def build(opts, settings, seeds, bin_dir, paths):
     """Every run of the reproduction, in an order that runs each seed's table runs before its timing runs."""
     runs, tasks, unavailable, cells_unavailable, worlds = [], [], {}, {}, set()
     for task in (t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks):
-        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task, model_for(task, opts.model))
+        model = model_for(task, opts.model)
+        flag, why = task_flag(bin_dir, catalog.TRAIN.program, task, model)
+        if flag is not None and not any(task_flag(bin_dir, m.program, task, model)[0] for m in catalog.METHODS):
+            # An original model with nothing to unlearn it fills no cell.
+            flag, why = None, task_flag(bin_dir, "unlearn_multidelete", task, model)[1]
         if flag is None:
             unavailable[task.name] = why
             continue
