@@ -30,6 +30,9 @@ BUILD   ?= build/$(VARIANT)
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -march=x86-64-v3 -fopenmp -D_GNU_SOURCE \
            -I. -MMD -MP $(SANFLAGS)
 LDFLAGS := -fopenmp $(SANFLAGS)
+# EXTRA_CFLAGS / EXTRA_NVCCFLAGS: appended last (bench/gpu_check.sh passes
+# -Wno-error there: a new warning of an unknown host gcc must not stop the
+# one GPU run).
 # OpenBLAS's OpenMP build shares the engine's thread pool; with the pthread
 # build the two pools spin against each other on 2 cores (measured: a tiny-ALBEF
 # training step ran 6x slower). The rpath picks it over the system default.
@@ -90,6 +93,8 @@ ifeq ($(CUDA),1)
 else
   CU_SRCS   :=
 endif
+CFLAGS    += $(EXTRA_CFLAGS)
+NVCCFLAGS += $(EXTRA_NVCCFLAGS)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
 LIB       := $(BUILD)/libmmu.a
@@ -245,9 +250,9 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
-	@echo "== CUDA kernel emulator: bench_albef --device cuda (the GPU benchmark's code path, tiny sizes) =="
+	@echo "== CUDA kernel emulator: bench_albef --device cuda --profile (the GPU benchmark's code path, tiny sizes) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \
-	    --img 32 --d 32 --b 4 --txt 8 --vocab 100
+	    --img 32 --d 32 --b 4 --txt 8 --vocab 100 --profile 5
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
 # ---- Fuzzing (tests/fuzz/) ------------------------------------------------

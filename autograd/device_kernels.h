@@ -140,6 +140,11 @@ typedef struct {
                               int64_t rows, int64_t C, float eps);
     void (*layernorm_backward)(const float *x, const float *w, const float *mean, const float *rstd,
                                const float *g, float *dx, float *dw, float *db, int64_t rows, int64_t C);
+    /* s = x + a (a of type ta, x's shape), rounded to f32 as op_add, then y
+     * = LayerNorm(s) as layernorm_forward, in one pass over the rows: the
+     * residual add and the norm of a transformer block (op_add_layernorm). */
+    void (*add_layernorm_forward)(const float *x, const void *a, DType ta, const float *w, const float *b, float *s,
+                                  float *y, float *mean, float *rstd, int64_t rows, int64_t C, float eps);
     /* y = x / max(‖x‖, eps) per row; saves norm [rows]. */
     void (*l2_normalize_forward)(const float *x, float *y, float *norm, int64_t rows, int64_t C, float eps);
     void (*l2_normalize_backward)(const float *x, const float *y, const float *norm, const float *g, float *dx,

@@ -66,6 +66,11 @@ Tensor *op_softmax(Tensor *x, Tensor *mask);
 Tensor *op_log_softmax(Tensor *x); /* over the last dim */
 /* LayerNorm over the last dim with affine weight and bias [C] (either may be NULL). */
 Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps);
+/* op_layernorm(op_add(x, a), weight, bias, eps), the same bits and gradients,
+ * in one pass (a transformer block's residual add and norm); *sum, when not
+ * NULL, receives x + a (the residual stream of a pre-norm block). Fused for an
+ * f32 x and an f32 or bf16 a of x's shape; otherwise the two ops. */
+Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum);
 /* x / max(‖x‖₂, eps) over the last dim (PyTorch F.normalize). */
 Tensor *op_l2_normalize(Tensor *x, float eps);
 

@@ -7,7 +7,9 @@
  * the anchor: images N(0,1), token ids uniform, the last 5 positions padding;
  * no dropout and no momentum distillation (the anchor has neither).
  * `--device cuda` runs the same steps on the GPU (bf16 GEMMs by default,
- * `--precision fp32` for checking) and adds the peak device memory. */
+ * `--precision fp32` for checking) and adds the peak device memory;
+ * `--profile N` then runs 2 more steps of each kind under the per-operation
+ * profiler and prints its N longest operations (Markdown, after the JSON line). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +98,65 @@ static double peak_device_gib(Device device) {
     return 0.0;
 }
 
+/* Everything one timed step uses. */
+typedef struct {
+    Task *task; /* the retrieval task without data: the benchmark brings its own batches */
+    Albef *un, *ori;
+    AdamW *opt;
+    GradSync *gs;
+    const HostBatch *df, *dr, *ft;
+    int32_t *perm;
+    const MultiDeleteOptions *mo;
+    Device device;
+    int b;
+} Bench;
+
+/* One step of `which` (0: md, 1: ft), numbered `n` (the permutation and
+ * hard-negative sampling streams). */
+static void bench_step(const Bench *s, int which, uint64_t n) {
+    Tensor *loss;
+    if (which == 0) {
+        AlbefBatch df = to_tensors(s->df, s->device), dr = to_tensors(s->dr, s->device);
+        multidelete_random_permutation(3, n, s->b, s->perm);
+        MultiDeleteTerms terms;
+        TaskModel m = task_retrieval_wrap(s->un), m0 = task_retrieval_wrap(s->ori);
+        TaskBatch bdf = task_retrieval_batch(&df), bdr = task_retrieval_batch(&dr);
+        loss = multidelete_loss(s->task, &m, &m0, &bdf, &bdr, s->perm, s->mo, &terms);
+    } else {
+        AlbefBatch ft = to_tensors(s->ft, s->device);
+        AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = n};
+        AlbefLossOutput out;
+        loss = albef_retrieval_loss(s->un, &ft, &lo, &out);
+        if (!loss) error_exit_if(-1);
+    }
+    grad_sync_begin(s->gs);
+    autograd_backward(loss);
+    grad_sync_end(s->gs);
+    adamw_step(s->opt, 1e-5f);
+    params_zero_grad(&s->un->params);
+    autograd_step_end();
+}
+
+/* --profile: `steps` more steps of `which` under the per-operation profiler
+ * (cuda/backend.h), then its table of the `top` operations. */
+static void profile_steps(const Bench *s, int which, int steps, int top, const char *mode) {
+#ifdef HAVE_CUDA
+    cuda_profile_clear();
+    for (int k = 0; k < steps; k++) {
+        cuda_profile_begin();
+        bench_step(s, which, (uint64_t)k);
+        cuda_profile_end();
+    }
+    printf("profile of the %s step (%s), the %d longest operations:\n", which == 0 ? "md" : "ft", mode, top);
+    cuda_profile_print(stdout, top);
+    fflush(stdout);
+#else
+    (void)s, (void)which, (void)steps, (void)top, (void)mode;
+#endif
+}
+
 int main(int argc, char **argv) {
-    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm;
+    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile;
     const char *device_name_flag, *precision_flag, *steps;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
@@ -113,6 +172,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_STRING("device", &device_name_flag, "cpu", "cpu or cuda"),
         CLI_FLAG_STRING("precision", &precision_flag, "bf16", "on cuda: bf16 (GEMM inputs) or fp32"),
         CLI_FLAG_STRING("steps", &steps, "md,ft", "which steps to time: md, ft or both"),
+        CLI_FLAG_INT("profile", &profile, "0",
+                     "on cuda: after the timing, 2 more steps under the per-operation profiler and a table of "
+                     "its N longest operations (0: none)"),
     };
     CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
                     flags, CLI_COUNT(flags)};
@@ -154,6 +216,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(device_name_flag, "cpu") != 0) {
         fatal("bench_albef: --device %s: want cpu or cuda", device_name_flag);
     }
+    if (profile > 0 && device == DEVICE_CPU) fatal("bench_albef: --profile times device operations: add --device cuda");
     Albef un, ori;
     albef_init(&un, &cfg, 1);
     albef_init(&ori, &cfg, 1);
@@ -179,33 +242,15 @@ int main(int argc, char **argv) {
     if (!comm_is_root() && !freopen("/dev/null", "w", stdout)) fatal("bench_albef: cannot silence rank %d", comm_rank());
     printf("{\"params_M\": %.3f, \"threads\": \"%s\", \"device\": \"%s\"}\n", (double)un.params.total / 1e6,
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", device_name(device));
+    Bench bench = {.task = &task, .un = &un, .ori = &ori, .opt = &opt, .gs = &gs, .df = &hdf, .dr = &hdr,
+                   .ft = &hft, .perm = perm, .mo = &mo, .device = device, .b = b};
     for (int which = 0; which < 2; which++) {
         if (!strstr(steps, which == 0 ? "md" : "ft")) continue;
         for (int it = -warm; it < iters; it++) {
             sync_device(device);
             double t0 = clock_seconds();
-            Tensor *loss;
-            if (which == 0) {
-                AlbefBatch df = to_tensors(&hdf, device), dr = to_tensors(&hdr, device);
-                multidelete_random_permutation(3, (uint64_t)(it + warm), b, perm);
-                MultiDeleteTerms terms;
-                TaskModel m = task_retrieval_wrap(&un), m0 = task_retrieval_wrap(&ori);
-                TaskBatch bdf = task_retrieval_batch(&df), bdr = task_retrieval_batch(&dr);
-                loss = multidelete_loss(&task, &m, &m0, &bdf, &bdr, perm, &mo, &terms);
-            } else {
-                AlbefBatch ft = to_tensors(&hft, device);
-                AlbefLossOptions lo = {.alpha = 0.0f, .sample_seed = 5, .sample_stream = (uint64_t)(it + warm)};
-                AlbefLossOutput out;
-                loss = albef_retrieval_loss(&un, &ft, &lo, &out);
-                if (!loss) error_exit_if(-1);
-            }
             double w0 = gs.wait_seconds;
-            grad_sync_begin(&gs);
-            autograd_backward(loss);
-            grad_sync_end(&gs);
-            adamw_step(&opt, 1e-5f);
-            params_zero_grad(&un.params);
-            autograd_step_end();
+            bench_step(&bench, which, (uint64_t)(it + warm));
             sync_device(device);
             if (it >= 0) times[it] = clock_seconds() - t0;
             if (it >= 0) waits[it] = gs.wait_seconds - w0;
@@ -218,6 +263,8 @@ int main(int argc, char **argv) {
                "\"samples_per_s\": %.2f, \"allreduce_wait_s\": %.6f, \"peak_mem_GiB\": %.3f}\n",
                mode, which == 0 ? "md" : "ft", comm_size(), med, times[0], 2.0 * b / med, waits[iters / 2],
                peak_device_gib(device));
+        fflush(stdout);
+        if (profile > 0 && device != DEVICE_CPU) profile_steps(&bench, which, 2, profile, mode);
     }
     task.free(&task);
     grad_sync_free(&gs);

@@ -24,6 +24,17 @@ static ArenaChunk *chunk_new(size_t size, Device device) {
     return c;
 }
 
+static void chunks_release(Arena *a) {
+    ArenaChunk *c = a->chunks;
+    while (c) {
+        ArenaChunk *next = c->next;
+        device_release(a->device, c->base);
+        free(c);
+        c = next;
+    }
+    a->chunks = NULL;
+}
+
 void arena_init_on(Arena *a, Device device, size_t initial_bytes) {
     memset(a, 0, sizeof *a);
     a->device = device;
@@ -35,20 +46,48 @@ void arena_init_on(Arena *a, Device device, size_t initial_bytes) {
 void arena_init(Arena *a, size_t initial_bytes) { arena_init_on(a, DEVICE_CPU, initial_bytes); }
 
 void arena_free(Arena *a) {
-    ArenaChunk *c = a->chunks;
-    while (c) {
-        ArenaChunk *next = c->next;
-        device_release(a->device, c->base);
-        free(c);
-        c = next;
-    }
+    chunks_release(a);
     memset(a, 0, sizeof *a);
 }
 
+/* MMU_ARENA_GUARD=1 (any value but 0) in the environment: every request is
+ * an allocation of its own, filled with 0xFF bytes (NaN as f32), and freed
+ * at the reset. A memory checker (AddressSanitizer on the CPU,
+ * compute-sanitizer memcheck or the kernel emulator's guard pages on a
+ * device) bounds-checks per allocation, so in one shared chunk an access
+ * past a tensor's end lands in its neighbour unseen; here it leaves the
+ * allocation. Slow (an allocation per tensor): for checking runs only. */
+static int arena_guarded(void) {
+    static int mode = -1;
+    if (mode < 0) {
+        const char *e = getenv("MMU_ARENA_GUARD");
+        mode = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+    }
+    return mode;
+}
+
+/* The guarded mode's allocation: a full chunk of exactly `bytes`, at the
+ * head of the list, so the next request cannot share it. */
+static void *arena_alloc_guarded(Arena *a, size_t bytes) {
+    ArenaChunk *c = chunk_new(bytes ? bytes : 1, a->device);
+    device_fill(a->device, c->base, 0xFF, c->size);
+    c->offset = c->size;
+    c->next = a->chunks;
+    a->chunks = c;
+    a->chunk_count++;
+    a->used += c->size;
+    if (a->used > a->high_water) a->high_water = a->used;
+    return c->base;
+}
+
 void *arena_alloc(Arena *a, size_t bytes) {
+    if (arena_guarded()) return arena_alloc_guarded(a, bytes);
     if (a->chunks == NULL) arena_init_on(a, a->device, 0);
-    size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
-    if (need == 0) need = ARENA_ALIGN;
+    /* Device arenas align to 256 bytes, cudaMalloc's alignment and the one
+     * cuBLASLt prefers for its operands. */
+    size_t align = a->device == DEVICE_CPU ? ARENA_ALIGN : ARENA_DEVICE_ALIGN;
+    size_t need = (bytes + align - 1) / align * align;
+    if (need == 0) need = align;
     ArenaChunk *c = a->chunks;
     if (c->offset + need > c->size) {
         size_t size = c->size * 2;
@@ -74,17 +113,16 @@ void *arena_alloc_zero(Arena *a, size_t bytes) {
 
 void arena_reset(Arena *a) {
     if (a->chunks == NULL) return;
+    if (arena_guarded()) {
+        chunks_release(a);
+        a->used = 0;
+        return;
+    }
     if (a->chunks->next != NULL) {
         /* More than one chunk was needed: replace them by one that fits the
          * whole high-water mark, so the next step needs no new chunk. */
         size_t size = a->high_water;
-        ArenaChunk *c = a->chunks;
-        while (c) {
-            ArenaChunk *next = c->next;
-            device_release(a->device, c->base);
-            free(c);
-            c = next;
-        }
+        chunks_release(a);
         a->chunks = chunk_new(size, a->device);
         a->chunk_count++;
     }
@@ -93,6 +131,7 @@ void arena_reset(Arena *a) {
 }
 
 void arena_poison(Arena *a, int byte) {
+    if (arena_guarded()) return; /* every guarded allocation is poisoned as it is made */
     if (a->chunks == NULL) arena_init_on(a, a->device, 0);
     ArenaChunk *c = a->chunks;
     device_fill(a->device, c->base + c->offset, byte, c->size - c->offset);

@@ -5,7 +5,10 @@
  * their gradients, tape nodes) comes from an arena that is reset after the step.
  * An arena grows by extra chunks while a step first runs; the next reset merges
  * them into one chunk of the high-water size, so from the second step on there
- * is no malloc inside a step (DESIGN.md, "No allocation in the hot loop"). */
+ * is no malloc inside a step (DESIGN.md, "No allocation in the hot loop").
+ * MMU_ARENA_GUARD=1 in the environment makes every request its own allocation
+ * instead (arena.c), so memory checkers see a tensor overrun into its
+ * neighbour: for checking runs, never for speed. */
 #ifndef CORE_ARENA_H
 #define CORE_ARENA_H
 
@@ -23,8 +26,10 @@ typedef struct {
     Device device;        /* where the chunks live (core/device.h); the CPU by default */
 } Arena;
 
-/* Alignment of every allocation: enough for AVX-512 loads. */
+/* Alignment of every allocation: enough for AVX-512 loads; 256 bytes in a
+ * device arena (cudaMalloc's, and cuBLASLt's preferred operand alignment). */
 #define ARENA_ALIGN 64
+#define ARENA_DEVICE_ALIGN 256
 
 void arena_init(Arena *a, size_t initial_bytes);
 /* The same for an arena whose chunks live on `device`: the "planned buffer"

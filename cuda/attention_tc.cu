@@ -151,15 +151,21 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
         }
         __syncwarp();
     }
+    // Lane r < 16 takes row r's terms, selected by an unrolled compare: an
+    // index by lane would move both arrays out of registers into local memory.
+    float m_row = 0.0f, l_row = 1.0f;
+#pragma unroll
+    for (int r = 0; r < 16; r++)
+        if (lane == r) m_row = m_run[r], l_row = l_run[r];
     // l > 0 for a row below T: the shift leaves a key with mask term 0.
-    if (lane < 16) sm.scale_row[r0 + lane] = 1.0f / l_run[lane];
+    if (lane < 16) sm.scale_row[r0 + lane] = 1.0f / l_row;
     __syncwarp();
     for (int e = lane; e < 16 * DH; e += 32) {
         const int r = e / DH, d = e % DH;
         const int64_t t = t0 + r0 + r;
         if (t < T) o[(bh * T + t) * DH + d] = __float2bfloat16_rn(sm.u.o[r0 + r][d] * sm.scale_row[r0 + r]);
     }
-    if (lane < 16 && t0 + r0 + lane < T) lse[bh * T + t0 + r0 + lane] = m_run[lane] + logf(l_run[lane]);
+    if (lane < 16 && t0 + r0 + lane < T) lse[bh * T + t0 + r0 + lane] = m_row + logf(l_row);
 }
 
 // ---- backward, pairs of one query and one key ----

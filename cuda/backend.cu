@@ -57,12 +57,17 @@ static void device_memory_release(void *p) {
 
 static void device_memory_fill(void *p, int byte, size_t bytes) {
     CUDA_CHECK(cudaMemsetAsync(p, byte, bytes, backend.stream));
+    CUDA_LAUNCH_CHECK();
 }
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                         : cudaMemcpyDeviceToHost;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, backend.stream));
+    if (cuda_op_labels_wanted())
+        cuda_op_done(kind == cudaMemcpyHostToDevice   ? "copy host to device"
+                     : kind == cudaMemcpyDeviceToHost ? "copy device to host (the host waits)"
+                                                      : "copy device to device");
     // A copy to the host is read right after: finish it (and everything before it).
     if (!dst_on_device) CUDA_CHECK(cudaStreamSynchronize(backend.stream));
 }

@@ -9,6 +9,7 @@
 #define CUDA_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "autograd/device_kernels.h"
 
@@ -38,6 +39,25 @@ void cuda_synchronize(void);
 /* Bytes currently and at most held by device allocations of this process. */
 size_t cuda_bytes_in_use(void);
 size_t cuda_peak_bytes(void);
+
+/* Per-operation device times (bench_albef --profile). Between
+ * cuda_profile_begin() and cuda_profile_end() (a window: one step) every
+ * kernel launch, cuBLASLt GEMM and stream copy records a CUDA event after it
+ * is issued; an operation's time is the span from the previous operation's
+ * completion to its own, so the spans add up to the window's device time and
+ * a gap in which the device waited for the host counts to the operation
+ * after it. Recording costs the host about a microsecond per operation:
+ * time steps without it. */
+void cuda_profile_begin(void);
+/* Waits for the window's work and adds its spans to the totals. */
+void cuda_profile_end(void);
+/* The totals per window: the `top` operations by time as a Markdown table
+ * (calls, ms and share of the device time), the others in one row, then the
+ * device time, the operation count and the host's time to issue them (a
+ * host time close to the device time means the device waited for the host). */
+void cuda_profile_print(FILE *out, int top);
+/* Forgets the totals (the events are kept for the next window). */
+void cuda_profile_clear(void);
 
 #ifdef __cplusplus
 }

@@ -26,10 +26,23 @@ extern "C" {
     do {                                                                                               \
         cublasStatus_t st_ = (call);                                                                   \
         if (st_ != CUBLAS_STATUS_SUCCESS)                                                              \
-            fatal("%s:%d: %s failed: cuBLAS status %d", __FILE__, __LINE__, #call, (int)st_);         \
+            fatal("%s:%d: %s failed: %s (cuBLAS status %d)", __FILE__, __LINE__, #call,                \
+                  cublasLtGetStatusString(st_), (int)st_);                                             \
     } while (0)
-// After a launch: catches bad launch configurations at the call site.
-#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+// After every launch (and every cuBLASLt call or stream copy, through
+// cuda_op_done): catches a bad launch configuration at its call site; with
+// MMU_CUDA_SYNC=1 in the environment it also waits for the kernel, so that a
+// fault inside it is reported at this launch, naming the function and line,
+// instead of at some later call; while cuda_profile_begin() is on it records
+// the operation's completion event (cuda/profile.cu).
+#define CUDA_LAUNCH_CHECK() cuda_launch_done(__func__, __FILE__, __LINE__)
+void cuda_launch_done(const char *func, const char *file, int line);
+// The same for an operation that is not a kernel of ours; `label` names it
+// (a cuBLASLt GEMM with its shape, a copy).
+void cuda_op_done(const char *label);
+// 1 when cuda_op_done wants a label (sync mode or profiling): callers format
+// one only then.
+int cuda_op_labels_wanted(void);
 
 cudaStream_t cuda_stream(void);
 cublasLtHandle_t cuda_blaslt(void);

@@ -10,6 +10,8 @@
 // in scratch memory, a bf16 activation goes in as it is) with f32
 // accumulation. The output is stored as the caller's type: f32, or bf16
 // (matmul_dtype) written by cuBLASLt itself.
+#include <string.h>
+
 #include "cuda/blaslt.cuh"
 #include "cuda/common.cuh"
 
@@ -29,6 +31,7 @@ static void convert(const void *x, DType tx, void *y, DType ty, int64_t n) {
     if (n <= 0) return;
     if (tx == ty) {
         CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * dtype_size(tx), cudaMemcpyDeviceToDevice, cuda_stream()));
+        CUDA_LAUNCH_CHECK();
         return;
     }
     convert_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(x, tx, y, ty, n);
@@ -46,6 +49,36 @@ static const void *as_type(const void *x, DType tx, DType want, int64_t n) {
     return y;
 }
 
+// cuBLASLt's bias epilogue may read the vector with 16-byte loads, and its
+// alignment preferences do not cover the bias; a bias inside the packed
+// parameter block (autograd/params.c) starts wherever the tensor before it
+// ended, so an unaligned one is copied into scratch memory (256-byte
+// aligned) first. One short copy, only for such biases.
+#define BIAS_ALIGN 16
+static const void *aligned_bias(const void *bias, DType t, int64_t n) {
+    if (bias == NULL || (uintptr_t)bias % BIAS_ALIGN == 0) return bias;
+    void *copy = cuda_scratch((size_t)n * dtype_size(t));
+    convert(bias, t, copy, t, n);
+    return copy;
+}
+
+// The cuBLASLt call, then its check (cuda_op_done) under a label with the
+// product's shape and types, formatted only when the sync mode or the
+// profiler wants one: the profile sums GEMMs per shape.
+static void blaslt(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *a,
+                   int64_t stride_a, const void *b, int64_t stride_b, int bf16, float beta, void *C, DType tc,
+                   int64_t stride_c, int64_t batch, const void *bias) {
+    cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, bf16, beta, C, tc, stride_c, batch,
+                       bias);
+    if (!cuda_op_labels_wanted()) return;
+    char label[160];
+    snprintf(label, sizeof label, "gemm %s->%s %lldx%lldx%lld%s%s%s%s", bf16 ? "bf16" : "f32",
+             tc == DTYPE_BF16 ? "bf16" : "f32", (long long)M, (long long)N, (long long)K, trans_a ? " At" : "",
+             trans_b ? " Bt" : "", bias ? " +bias" : "", beta != 0.0f ? " +=C" : "");
+    if (batch > 1) snprintf(label + strlen(label), sizeof label - strlen(label), " x%lld", (long long)batch);
+    cuda_op_done(label);
+}
+
 // C = alpha·op(A)·op(B) + beta·C (+ bias along rows), batched; K > 0.
 static void matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A, DType ta,
                    int64_t stride_a, const void *B, DType tb, int64_t stride_b, float beta, void *C, DType tc,
@@ -57,17 +90,17 @@ static void matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
         // fp32 products into a bf16 output (not a combination cuBLASLt runs):
         // an f32 result in scratch, packed, then rounded into C. beta is 0.
         float *c = (float *)cuda_scratch((size_t)(batch * M * N) * sizeof *c);
-        cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, 0, 0.0f, c, DTYPE_F32, M * N,
-                           batch, bias);
+        blaslt(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, 0, 0.0f, c, DTYPE_F32, M * N, batch,
+               aligned_bias(bias, DTYPE_F32, N));
         for (int64_t i = 0; i < batch; i++)
             convert(c + i * M * N, DTYPE_F32, (__nv_bfloat16 *)C + i * stride_c, DTYPE_BF16, M * N);
         return;
     }
     // The bias has the output's type (cuBLASLt's default, and what autocast
     // does to an f32 bias of a bf16 linear).
-    const void *bias_c = bias ? as_type(bias, DTYPE_F32, tc, N) : NULL;
-    cuda_blaslt_matmul(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, in == DTYPE_BF16, beta, C, tc,
-                       stride_c, batch, bias_c);
+    const void *bias_c = bias ? aligned_bias(as_type(bias, DTYPE_F32, tc, N), tc, N) : NULL;
+    blaslt(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, in == DTYPE_BF16, beta, C, tc, stride_c, batch,
+           bias_c);
 }
 
 // ---- empty inner dimension: no products, C = beta·C (+ bias) ----

@@ -16,6 +16,7 @@
 //
 // This file is the only kernel code the CPU emulator of tests/cuda_emu/ does
 // not run: it replaces cuda_blaslt_matmul with a host GEMM.
+#include <stdio.h>
 #include <string.h>
 
 #include "cuda/blaslt.cuh"
@@ -61,6 +62,18 @@ static cublasLtMatrixLayout_t layout(cudaDataType_t type, int64_t rows, int64_t 
             cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
     }
     return l;
+}
+
+// The request in words, for the messages of a failed plan or call.
+static const char *describe(const PlanKey *key, char *buf, size_t size) {
+    snprintf(buf, size,
+             "%s inputs -> %s output, M=%lld N=%lld K=%lld batch=%lld, trans a/b %d/%d, batch strides a/b/c "
+             "%lld/%lld/%lld elements, alignments a/b/c %u/%u/%u bytes%s",
+             key->bf16 ? "bf16" : "fp32", key->c_bf16 ? "bf16" : "fp32", (long long)key->M, (long long)key->N,
+             (long long)key->K, (long long)key->batch, key->trans_a, key->trans_b, (long long)key->stride_a,
+             (long long)key->stride_b, (long long)key->stride_c, key->align_a, key->align_b, key->align_c,
+             key->bias ? (key->align_bias % 16 ? ", bias (unaligned)" : ", bias") : "");
+    return buf;
 }
 
 static void plan_destroy(Plan *p) {
@@ -123,13 +136,18 @@ static Plan *plan_for(const PlanKey *key, const void *bias) {
                                                       sizeof key->align_c));
     cublasLtMatmulHeuristicResult_t result;
     int found = 0;
-    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(cuda_blaslt(), p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result,
-                                                &found));
+    // No algorithm for the request comes back as a status (NOT_SUPPORTED),
+    // not as found = 0: either way the message names the request, which is
+    // what decides it (types, shape, strides and the alignments promised).
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cuda_blaslt(), p->desc, p->la, p->lb, p->lc, p->lc, pref, 1,
+                                                       &result, &found);
     CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
-    if (found == 0)
-        fatal("gemm: cuBLASLt has no algorithm for %s -> %s M=%lld N=%lld K=%lld batch=%lld trans %d/%d%s",
-              key->bf16 ? "bf16" : "fp32", key->c_bf16 ? "bf16" : "fp32", (long long)M, (long long)N, (long long)K,
-              (long long)key->batch, key->trans_a, key->trans_b, key->bias ? " with bias" : "");
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
+        char what[320];
+        fatal("gemm: cuBLASLt has no algorithm (%s) for %s",
+              st != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusString(st) : "an empty result",
+              describe(key, what, sizeof what));
+    }
     p->algo = result.algo;
     return p;
 }
@@ -161,7 +179,11 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     size_t ws_bytes;
     void *ws = cuda_gemm_workspace(&ws_bytes);
-    CUBLAS_CHECK(cublasLtMatmul(cuda_blaslt(), p->desc, &alpha, b, p->la, a, p->lb, &beta, C, p->lc, C, p->lc,
-                                &p->algo, ws, ws_bytes, cuda_stream()));
+    cublasStatus_t st = cublasLtMatmul(cuda_blaslt(), p->desc, &alpha, b, p->la, a, p->lb, &beta, C, p->lc, C, p->lc,
+                                       &p->algo, ws, ws_bytes, cuda_stream());
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        char what[320];
+        fatal("gemm: cublasLtMatmul failed (%s) for %s", cublasLtGetStatusString(st), describe(&key, what, sizeof what));
+    }
 }
 

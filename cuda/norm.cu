@@ -203,6 +203,50 @@ static void layernorm_forward(const float *x, const float *w, const float *b, fl
     CUDA_LAUNCH_CHECK();
 }
 
+// The residual add fused in front: each thread writes s = x + a for its
+// columns and reads back only what it wrote, so the row needs no barrier
+// beyond the reductions' and s makes one trip to memory instead of an add
+// kernel's write and the norm's read. The statistics and y are the
+// kernel's above, on the same f32 s: the same bits as op_add then op_layernorm.
+__global__ void add_layernorm_forward_kernel(const float *x, const void *a, DType ta, const float *w, const float *b,
+                                             float *s, float *y, float *mean, float *rstd, int64_t rows, int64_t C,
+                                             float eps) {
+    __shared__ double red[32];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *xr = x + r * C;
+        float *sr = s + r * C;
+        double mu = 0.0;
+        for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
+            const float v = xr[j] + load_f32(a, ta, r * C + j);
+            sr[j] = v;
+            mu += v;
+        }
+        mu = block_sum_d(mu, red) / (double)C;
+        double var = 0.0;
+        for (int64_t j = threadIdx.x; j < C; j += blockDim.x) var += ((double)sr[j] - mu) * ((double)sr[j] - mu);
+        var = block_sum_d(var, red) / (double)C;
+        const double rs = 1.0 / sqrt(var + (double)eps);
+        for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
+            double v = ((double)sr[j] - mu) * rs;
+            if (w) v *= w[j];
+            if (b) v += b[j];
+            y[r * C + j] = (float)v;
+        }
+        if (threadIdx.x == 0) {
+            if (mean) mean[r] = (float)mu;
+            if (rstd) rstd[r] = (float)rs;
+        }
+    }
+}
+
+static void add_layernorm_forward(const float *x, const void *a, DType ta, const float *w, const float *b, float *s,
+                                  float *y, float *mean, float *rstd, int64_t rows, int64_t C, float eps) {
+    if (rows <= 0) return;
+    add_layernorm_forward_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, a, ta, w, b, s, y, mean,
+                                                                                      rstd, rows, C, eps);
+    CUDA_LAUNCH_CHECK();
+}
+
 // dx = (ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))·rstd with ĝ = g ⊙ w, from the saved
 // f32 statistics, as the CPU backward.
 __global__ void layernorm_backward_dx_kernel(const float *x, const float *w, const float *mean, const float *rstd,
@@ -339,6 +383,7 @@ void cuda_fill_norm(DeviceKernels *k) {
     k->log_softmax_backward = log_softmax_backward;
     k->layernorm_forward = layernorm_forward;
     k->layernorm_backward = layernorm_backward;
+    k->add_layernorm_forward = add_layernorm_forward;
     k->l2_normalize_forward = l2_normalize_forward;
     k->l2_normalize_backward = l2_normalize_backward;
 }

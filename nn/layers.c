@@ -50,6 +50,10 @@ void layernorm_declare(LayerNorm *ln, ParamSet *ps, const char *prefix, int dim,
 
 Tensor *layernorm_forward(const LayerNorm *ln, Tensor *x) { return op_layernorm(x, ln->weight, ln->bias, ln->eps); }
 
+Tensor *layernorm_add_forward(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum) {
+    return op_add_layernorm(x, a, ln->weight, ln->bias, ln->eps, sum);
+}
+
 void embedding_declare(Embedding *e, ParamSet *ps, const char *prefix, int count, int dim) {
     char name[512];
     e->weight = params_add_init(ps, join_name(name, sizeof name, prefix, "weight"), SHAPE(count, dim),

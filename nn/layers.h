@@ -30,6 +30,10 @@ typedef struct {
 /* Declares "<prefix>.weight" and "<prefix>.bias". */
 void layernorm_declare(LayerNorm *ln, ParamSet *ps, const char *prefix, int dim, float eps);
 Tensor *layernorm_forward(const LayerNorm *ln, Tensor *x);
+/* layernorm_forward(ln, op_add(x, a)) in one pass (op_add_layernorm): a
+ * transformer block's residual add and norm; *sum, when not NULL, receives
+ * x + a (the residual stream of a pre-norm block). */
+Tensor *layernorm_add_forward(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum);
 
 typedef struct {
     Tensor *weight; /* [count, dim] */

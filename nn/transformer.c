@@ -37,8 +37,8 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     const int64_t d = b->dim;
     op_split(qkv, 2, (const int64_t[]){d, d, d}, 3, parts);
     Tensor *attn = attention_heads(parts[0], parts[1], parts[2], NULL, b->n_heads, NULL); /* ViT: no dropout */
-    x = op_add(x, linear_forward(&b->proj, attn));
-    return op_add(x, mlp_forward(&b->mlp, layernorm_forward(&b->norm2, x)));
+    Tensor *h = layernorm_add_forward(&b->norm2, x, linear_forward(&b->proj, attn), &x); /* x += proj(attn) */
+    return op_add(x, mlp_forward(&b->mlp, h));
 }
 
 /* shared_kv: NULL declares the block's own key and value Linears; otherwise
@@ -99,7 +99,7 @@ static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, 
     Tensor *v = linear_forward(&a->value, kv);
     Tensor *ctx = attention_heads(q, k, v, mask, n_heads, dropout);
     Tensor *o = dropout_forward(dropout, linear_forward(&a->out_dense, ctx));
-    return layernorm_forward(&a->out_norm, op_add(h, o));
+    return layernorm_add_forward(&a->out_norm, h, o, NULL);
 }
 
 Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Tensor *enc, Tensor *enc_mask,
@@ -109,5 +109,5 @@ Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Ten
     if (l->has_cross && enc) h = bert_attention_forward(&l->cross_attn, l->n_heads, h, enc, enc_mask, dropout);
     Tensor *i = op_gelu(linear_forward(&l->intermediate, h));
     Tensor *o = dropout_forward(dropout, linear_forward(&l->output, i));
-    return layernorm_forward(&l->output_norm, op_add(h, o));
+    return layernorm_add_forward(&l->output_norm, h, o, NULL);
 }

@@ -1,12 +1,18 @@
 /* Runs every registered test in registration order, each in its own fresh
  * step (tape cleared, activation arena reset), and prints "N passed, N failed".
- * Usage: run_tests [substring]  (only tests whose name contains it).
+ * Usage: run_tests [--each SECONDS] [substring]  (only tests whose name
+ * contains it; --each runs every test in a process of its own with a time
+ * limit, see run_case_isolated).
  * MMU_TEST_EXCLUDE="a b ..." leaves out the tests whose name contains any of
  * the space-separated substrings (the sanitizer run of `make test` leaves out
  * the longest trainings, whose code the shorter tests already run). */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,26 +99,97 @@ static int excluded(const char *name, const char *list) {
     return 0;
 }
 
+static void remove_tmp_dir(void) {
+    if (!tmp_dir[0]) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+    tmp_dir[0] = '\0';
+}
+
+typedef enum { RESULT_PASSED, RESULT_FAILED, RESULT_SKIPPED } Result;
+
+/* Runs case k in this process. */
+static Result run_case(int k) {
+    current_failed = 0;
+    current_skipped = 0;
+    error_clear();
+    cases[k].fn();
+    autograd_set_enabled(1);
+    autograd_step_end();
+    return current_failed ? RESULT_FAILED : current_skipped ? RESULT_SKIPPED : RESULT_PASSED;
+}
+
+/* --each: case k in a child process of its own, killed after `limit`
+ * seconds. A test that stops its process (a fatal() error, a crash, a hang)
+ * then fails alone, named, and the run goes on: on a GPU the first CUDA error
+ * would otherwise end the whole suite. The parent never touches the device,
+ * so each child starts its own CUDA context. */
+#define EXIT_FAILED 3
+#define EXIT_SKIPPED 4
+static Result run_case_isolated(int k, int limit) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "  cannot fork for %s\n", cases[k].name);
+        return RESULT_FAILED;
+    }
+    if (pid == 0) {
+        alarm((unsigned)limit);
+        Result r = run_case(k);
+        remove_tmp_dir();
+        exit(r == RESULT_PASSED ? 0 : r == RESULT_SKIPPED ? EXIT_SKIPPED : EXIT_FAILED);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "  waiting for %s: %s\n", cases[k].name, strerror(errno));
+            return RESULT_FAILED;
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return RESULT_PASSED;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SKIPPED) return RESULT_SKIPPED;
+    if (WIFEXITED(status) && WEXITSTATUS(status) != EXIT_FAILED)
+        printf("  the test stopped its process with exit status %d (an error above)\n", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        printf("  the test ran past its %d-second limit and was killed\n", limit);
+    else if (WIFSIGNALED(status))
+        printf("  the test's process died of signal %d (%s)\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return RESULT_FAILED;
+}
+
 int main(int argc, char **argv) {
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *filter = NULL;
+    int each = 0, limit = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--each") == 0 && a + 1 < argc) {
+            each = 1;
+            limit = atoi(argv[++a]);
+            if (limit <= 0) {
+                fprintf(stderr, "run_tests: --each takes a time limit in seconds (got %s)\n", argv[a]);
+                return 2;
+            }
+        } else if (filter == NULL && argv[a][0] != '-') {
+            filter = argv[a];
+        } else {
+            fprintf(stderr, "usage: run_tests [--each SECONDS] [substring]\n");
+            return 2;
+        }
+    }
     const char *exclude = getenv("MMU_TEST_EXCLUDE");
     int passed = 0, failed = 0, skipped = 0;
     struct timespec t0, t1;
     for (int k = 0; k < n_cases; k++) {
         if ((filter && !strstr(cases[k].name, filter)) || excluded(cases[k].name, exclude)) continue;
-        current_failed = 0;
-        current_skipped = 0;
-        error_clear();
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        cases[k].fn();
+        Result r = each ? run_case_isolated(k, limit) : run_case(k);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        autograd_set_enabled(1);
-        autograd_step_end();
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        if (current_failed) {
+        if (r == RESULT_FAILED) {
             failed++;
             printf("FAIL %s (%s)\n", cases[k].name, cases[k].file);
-        } else if (current_skipped) {
+        } else if (r == RESULT_SKIPPED) {
             skipped++;
             printf("skip %s\n", cases[k].name);
         } else {
@@ -121,11 +198,7 @@ int main(int argc, char **argv) {
         }
         fflush(stdout);
     }
-    if (tmp_dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
-    }
+    remove_tmp_dir();
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

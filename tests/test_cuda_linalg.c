@@ -4,8 +4,12 @@
  * transposed), bias epilogue and bias gradient, sizes that are and are not
  * multiples of GEMM tiles; then the same in bf16 mode at its tolerance.
  * Skips without a GPU. */
+#include <stdint.h>
+
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
+#include "autograd/params.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
@@ -149,5 +153,46 @@ TEST(test_cuda_linalg_bf16_parity) {
     if (rc == 0) rc = linear_all(PARITY_TOL_BF16);
     cuda_set_precision(PRECISION_FP32);
     ASSERT_MSG(rc == 0, "bf16: %s", error_message());
+#endif
+}
+
+/* A bias inside the packed parameter block starts wherever the tensor before
+ * it ended (autograd/params.c): here at byte 84 of the block, 4 past a
+ * 16-byte boundary. cuBLASLt's bias epilogue may load it 16 bytes at a time
+ * (the emulator's stand-in stops on such a bias), so cuda/gemm.cu realigns
+ * it; the product must still match the CPU's, in fp32 and in bf16. */
+static int check_unaligned_bias(int bf16) {
+    ParamSet ps;
+    params_init(&ps);
+    Tensor *w = params_add_init(&ps, "w", SHAPE(7, 3), PARAM_INIT_NORMAL, 0.5f);
+    Tensor *b = params_add_init(&ps, "b", SHAPE(7), PARAM_INIT_NORMAL, 0.5f);
+    params_finalize(&ps);
+    params_initialize(&ps, 11);
+    Tensor *x = tensor_random_uniform(SHAPE(9, 3), -1.0f, 1.0f, 12);
+    Tensor *want = op_linear(x, w, b);
+    params_to_device(&ps, DEVICE_CUDA);
+    int rc = 0;
+    if ((uintptr_t)b->data % 16 == 0) {
+        rc = error_set("the bias landed 16-byte aligned (at %p): the test checks nothing", b->data);
+    } else {
+        Tensor *got = tensor_to_device(op_linear(tensor_to_device(x, DEVICE_CUDA), w, b), DEVICE_CPU);
+        long long bad = test_close_array(got->data, want->data, tensor_numel(want), bf16 ? 1e-2 : 1e-5,
+                                         bf16 ? 1e-2 : 1e-5);
+        if (bad >= 0)
+            rc = error_set("%s linear with an unaligned bias: element %lld is %g, the CPU's %g", bf16 ? "bf16" : "fp32",
+                           bad, (double)((float *)got->data)[bad], (double)((float *)want->data)[bad]);
+    }
+    params_free(&ps);
+    return rc;
+}
+
+TEST(test_cuda_linear_bias_at_an_unaligned_offset_of_the_parameter_block) {
+    if (!cuda_parity_ready()) return;
+#ifdef HAVE_CUDA
+    int rc = check_unaligned_bias(0);
+    cuda_set_precision(PRECISION_BF16);
+    if (rc == 0) rc = check_unaligned_bias(1);
+    cuda_set_precision(PRECISION_FP32);
+    ASSERT_MSG(rc == 0, "%s", error_message());
 #endif
 }

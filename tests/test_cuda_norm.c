@@ -4,11 +4,17 @@
  * own gradient), at attention shape [2, 12, 35, 577] and vocabulary width
  * 30522; log-softmax; LayerNorm with and without affine parameters, on short,
  * wide and very tall inputs (the dw/db partial sums over many chunks); L2
- * normalisation with a zero row and rows below eps. Skips without a GPU. */
+ * normalisation with a zero row and rows below eps; the residual add fused
+ * with LayerNorm (op_add_layernorm) against the CPU and, bit for bit, against
+ * op_add then op_layernorm. Skips without a GPU. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
@@ -170,4 +176,118 @@ TEST(test_cuda_l2_normalize_zero_and_clamped_rows_parity) {
     ASSERT_MSG(cuda_parity_check("l2_normalize zero rows", apply_l2_normalize, &x, 1, (void *)&eps,
                                  PARITY_TOL_FP32) == 0,
                "%s", error_message());
+}
+
+/* ---- residual add + LayerNorm in one pass (op_add_layernorm) ---- */
+
+/* y + s/2 for y = LayerNorm(x + a) and s = x + a, so that gradients reach
+ * both outputs (a pre-norm block uses both). */
+static Tensor *add_layernorm_both(Tensor **in, int fused) {
+    Tensor *s = NULL;
+    Tensor *y = fused ? op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s)
+                      : op_layernorm(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f);
+    return op_add(y, op_scale(s, 0.5f));
+}
+
+static Tensor *apply_add_layernorm(Tensor **in, void *ctx) {
+    (void)ctx;
+    return add_layernorm_both(in, 1);
+}
+
+static const Shape ADD_LN_SHAPES[] = {{2, {5, 7}}, {3, {4, 35, 768}}, {2, {3, 1}}, {3, {2, 577, 96}}, {2, {1, 1025}}};
+
+static Tensor **add_layernorm_inputs(const Shape *sh, uint64_t seed, Tensor *in[4]) {
+    int64_t C = sh->shape[sh->ndim - 1];
+    in[0] = random_input(sh, -3.0f, 5.0f, seed);
+    in[1] = random_input(sh, -1.0f, 1.0f, seed + 1);
+    in[2] = tensor_random_uniform(SHAPE(C), 0.5f, 1.5f, seed + 2);
+    in[3] = tensor_random_uniform(SHAPE(C), -0.5f, 0.5f, seed + 3);
+    in[2]->requires_grad = in[3]->requires_grad = 1;
+    return in;
+}
+
+TEST(test_cuda_add_layernorm_parity) {
+    if (!cuda_parity_ready()) return;
+    for (size_t s = 0; s < sizeof ADD_LN_SHAPES / sizeof ADD_LN_SHAPES[0]; s++) {
+        Tensor *in[4];
+        add_layernorm_inputs(&ADD_LN_SHAPES[s], 200 + 4 * s, in);
+        char what[64];
+        snprintf(what, sizeof what, "add_layernorm shape %zu", s);
+        ASSERT_MSG(cuda_parity_check(what, apply_add_layernorm, in, 4, NULL, PARITY_TOL_FP32) == 0, "%s",
+                   error_message());
+        /* The branch in bf16 (an attention or MLP output under --precision
+         * bf16); the check reset the arena, so the inputs are made anew. */
+        add_layernorm_inputs(&ADD_LN_SHAPES[s], 200 + 4 * s, in);
+        ASSERT_MSG(cuda_parity_check_bf16(what, apply_add_layernorm, in, 4, NULL, PARITY_TOL_BF16, 1u << 1) == 0,
+                   "bf16 branch: %s", error_message());
+    }
+}
+
+/* An input kept on the host across the steps' arena resets. */
+typedef struct {
+    int ndim;
+    int64_t shape[4];
+    float *v;
+} Kept;
+
+/* The output and the four inputs' gradients on `device`, one after another
+ * in a host array of *n floats. */
+static float *run_add_layernorm(const Kept kept[4], Device device, int fused, int bf16_branch, int64_t *n) {
+    autograd_step_end();
+    Tensor *in[4];
+    int64_t counts[5], total = 0;
+    for (int i = 0; i < 4; i++) {
+        in[i] = tensor_from_f32(kept[i].ndim, kept[i].shape, kept[i].v);
+        if (device != DEVICE_CPU) in[i] = tensor_to_device(in[i], device);
+        in[i]->requires_grad = 1;
+        counts[i + 1] = tensor_numel(in[i]);
+    }
+    Tensor *args[4] = {in[0], bf16_branch ? op_cast(in[1], DTYPE_BF16) : in[1], in[2], in[3]};
+    Tensor *out = add_layernorm_both(args, fused);
+    counts[0] = tensor_numel(out);
+    for (int i = 0; i < 5; i++) total += counts[i];
+    float *host = malloc((size_t)total * sizeof *host), *up = malloc((size_t)counts[0] * sizeof *up);
+    for (int64_t k = 0; k < counts[0]; k++) up[k] = (float)((k * 7919) % 23) / 11.0f - 1.0f;
+    tensor_copy_to_host(out, host);
+    autograd_backward_with(out, up);
+    int64_t at = counts[0];
+    for (int i = 0; i < 4; i++) {
+        device_copy(host + at, DEVICE_CPU, in[i]->grad, device, (size_t)counts[i + 1] * sizeof(float));
+        at += counts[i + 1];
+    }
+    free(up);
+    autograd_step_end();
+    *n = total;
+    return host;
+}
+
+/* The fused pass is an exact rewrite: the same bits as op_add then
+ * op_layernorm for the output and every gradient, on the CPU and on the
+ * device, with the branch in f32 and (on the device) in bf16. */
+TEST(test_cuda_add_layernorm_matches_add_then_layernorm_bit_for_bit) {
+    if (!cuda_parity_ready()) return;
+    const Shape sh = {3, {2, 35, 768}};
+    Tensor *in[4];
+    add_layernorm_inputs(&sh, 300, in);
+    Kept kept[4];
+    for (int i = 0; i < 4; i++) {
+        kept[i].ndim = in[i]->ndim;
+        memcpy(kept[i].shape, in[i]->shape, sizeof kept[i].shape);
+        kept[i].v = malloc(tensor_nbytes(in[i]));
+        memcpy(kept[i].v, in[i]->data, tensor_nbytes(in[i]));
+    }
+    int same = 1;
+    const char *where = "";
+    for (int run = 0; run < 3 && same; run++) {
+        Device device = run == 0 ? DEVICE_CPU : DEVICE_CUDA;
+        int64_t n_f, n_u;
+        float *f = run_add_layernorm(kept, device, 1, run == 2, &n_f);
+        float *u = run_add_layernorm(kept, device, 0, run == 2, &n_u);
+        same = n_f == n_u && memcmp(f, u, (size_t)n_f * sizeof *f) == 0;
+        where = run == 0 ? "cpu" : run == 1 ? "cuda" : "cuda, bf16 branch";
+        free(f);
+        free(u);
+    }
+    for (int i = 0; i < 4; i++) free(kept[i].v);
+    ASSERT_MSG(same, "%s: the fused add + LayerNorm differs from add then LayerNorm", where);
 }

@@ -144,6 +144,96 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     return out;
 }
 
+/* ---- the residual add and LayerNorm in one pass ---- */
+
+/* The sum's node: s = x + a sends its gradient to both, as op_add's. */
+static void add_sum_backward(TapeNode *node) {
+    const float *g = node->out->grad;
+    int64_t n = tensor_numel(node->out);
+    float *dx = tape_input_grad(node, 0), *da = tape_input_grad(node, 1);
+    if (node->out->device != DEVICE_CPU) {
+        const Tensor *x = node->in[0], *a = node->in[1];
+        device_kernels(node->out->device, "add_layernorm")
+            ->binary_backward(BINARY_ADD, x->data, x->dtype, a->data, a->dtype, g, dx, da, n, n);
+        return;
+    }
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t k = 0; k < n; k++) {
+        if (dx) dx[k] += g[k];
+        if (da) da[k] += g[k];
+    }
+}
+
+Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum) {
+    /* The fused pass covers the transformer's case: an f32 residual stream
+     * plus a branch of its shape; anything else is the two ops. */
+    if (x->dtype != DTYPE_F32 || !tensor_is_contiguous(x) || !tensor_is_contiguous(a) || !tensor_same_shape(x, a) ||
+        (a->dtype != DTYPE_F32 && a->dtype != DTYPE_BF16)) {
+        Tensor *s = op_add(x, a);
+        if (sum) *sum = s;
+        return op_layernorm(s, weight, bias, eps);
+    }
+    CHECK(x->ndim >= 1 && eps >= 0.0f, "add_layernorm: needs a tensor with dims and eps >= 0");
+    int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
+    check_affine(weight, C, "weight");
+    check_affine(bias, C, "bias");
+    Device dev = ops_device("add_layernorm", x, a, weight);
+    CHECK(ops_device("add_layernorm", x, bias, NULL) == dev, "add_layernorm: bias on another device");
+    Tensor *s = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
+    Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
+    const float *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
+    Tensor *ins[4] = {x, a, weight, bias};
+    LayerNormSaved *st = NULL;
+    if (tape_needs_grad(ins, 4)) {
+        st = arena_alloc(arena_activations(), sizeof *st);
+        st->mean = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
+        st->rstd = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
+    }
+    if (dev != DEVICE_CPU) {
+        device_kernels(dev, "add_layernorm")
+            ->add_layernorm_forward(tensor_f32(x), a->data, a->dtype, w, b, tensor_f32(s), tensor_f32(out),
+                                    st ? st->mean : NULL, st ? st->rstd : NULL, rows, C, eps);
+    } else {
+        const float *xv = tensor_f32(x), *av = tensor_f32(a);
+        float *sv = tensor_f32(s), *y = tensor_f32(out);
+#pragma omp parallel for if (rows * C > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            float *sr = sv + r * C;
+            double mu = 0.0, var = 0.0;
+            for (int64_t j = 0; j < C; j++) {
+                sr[j] = xv[r * C + j] + av[r * C + j];
+                mu += sr[j];
+            }
+            mu /= (double)C;
+            for (int64_t j = 0; j < C; j++) var += ((double)sr[j] - mu) * ((double)sr[j] - mu);
+            var /= (double)C;
+            double rs = 1.0 / sqrt(var + (double)eps);
+            for (int64_t j = 0; j < C; j++) {
+                double v = ((double)sr[j] - mu) * rs;
+                if (w) v *= w[j];
+                if (b) v += b[j];
+                y[r * C + j] = (float)v;
+            }
+            if (st) {
+                st->mean[r] = (float)mu;
+                st->rstd[r] = (float)rs;
+            }
+        }
+    }
+    /* Two nodes, as op_add then op_layernorm record: the norm's backward
+     * fills s's gradient, then the sum's passes it on. */
+    tape_maybe_record("add_layernorm.sum", add_sum_backward, s, x, a, NULL, NULL);
+    TapeNode *node = tape_maybe_record("add_layernorm", layernorm_backward, out, s, weight, bias, NULL);
+    if (node) {
+        node->saved = st;
+        node->f[0] = eps;
+        node->i[0] = C;
+        node->i[1] = rows;
+    }
+    if (sum) *sum = s;
+    return out;
+}
+
 /* ---- L2 normalisation ---- */
 
 /* With d = max(‖x‖, eps): where ‖x‖ > eps, y = x/‖x‖ and dx = (g - y <y, g>)/‖x‖

@@ -50,6 +50,7 @@ static void device_memory_release(void *p) {
 
 static void device_memory_fill(void *p, int byte, size_t bytes) {
     CUDA_CHECK(cudaMemsetAsync(p, byte, bytes, cuda_stream()));
+    CUDA_LAUNCH_CHECK();
 }
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
@@ -58,6 +59,10 @@ static void device_memory_copy(void *dst, int dst_on_device, const void *src, in
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                         : cudaMemcpyDeviceToHost;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));
+    if (cuda_op_labels_wanted())
+        cuda_op_done(kind == cudaMemcpyHostToDevice   ? "copy host to device"
+                     : kind == cudaMemcpyDeviceToHost ? "copy device to host (the host waits)"
+                                                      : "copy device to device");
 }
 
 static const DeviceMemory emu_device_memory = {device_label, device_memory_alloc, device_memory_release,

@@ -30,6 +30,11 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
     auto c_at = [c_bf16](const void *p, int64_t e) -> float {
         return c_bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[e]) : ((const float *)p)[e];
     };
+    // cuBLASLt's bias epilogue may load the vector 16 bytes at a time (its
+    // alignment preferences do not cover it): cuda/gemm.cu must hand it an
+    // aligned one.
+    if (bias != nullptr && (uintptr_t)bias % 16 != 0)
+        fatal("cuda emulator: cuBLASLt bias epilogue given a bias at %p, not 16-byte aligned", bias);
     std::vector<double> a((size_t)(M * K)), bt((size_t)(N * K));
     emu_memory_open();
     for (int64_t b = 0; b < batch; b++) {

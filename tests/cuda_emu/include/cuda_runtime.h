@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tests/cuda_emu/emu_device.h"
 
@@ -40,6 +41,32 @@ typedef struct EmuStream *cudaStream_t;
 enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+// An event holds the host clock when it was recorded: every launch before it
+// has finished by then, so spans between events time the emulated kernels.
+struct EmuEvent {
+    double ms;
+};
+typedef EmuEvent *cudaEvent_t;
+inline cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = new EmuEvent{0.0};
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = 0) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e->ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+    *ms = (float)(end->ms - start->ms);
+    return cudaSuccess;
+}
 
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
