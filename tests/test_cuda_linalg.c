@@ -161,6 +161,7 @@ TEST(test_cuda_linalg_bf16_parity) {
  * 16-byte boundary. cuBLASLt's bias epilogue may load it 16 bytes at a time
  * (the emulator's stand-in stops on such a bias), so cuda/gemm.cu realigns
  * it; the product must still match the CPU's, in fp32 and in bf16. */
+#ifdef HAVE_CUDA /* only the CUDA build calls it */
 static int check_unaligned_bias(int bf16) {
     ParamSet ps;
     params_init(&ps);
@@ -185,6 +186,7 @@ static int check_unaligned_bias(int bf16) {
     params_free(&ps);
     return rc;
 }
+#endif
 
 TEST(test_cuda_linear_bias_at_an_unaligned_offset_of_the_parameter_block) {
     if (!cuda_parity_ready()) return;
