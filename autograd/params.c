@@ -184,6 +184,12 @@ void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
     for (int64_t k = 0; k < ema->total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;
 }
 
+void params_copy_to_twins(ParamSet *twins, const ParamSet *online) {
+    CHECK(twins->total <= online->total, "momentum copy: %lld twins for %lld values", (long long)twins->total,
+          (long long)online->total);
+    device_copy(twins->values, twins->device, online->values, online->device, (size_t)twins->total * sizeof(float));
+}
+
 static uint64_t name_hash(const char *s) { return fnv1a_str(FNV1A_INIT, s); }
 
 void params_initialize(ParamSet *ps, uint64_t seed) {

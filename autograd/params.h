@@ -72,5 +72,9 @@ void params_copy_values(ParamSet *dst, const ParamSet *src);
  * which pair with the first ema->total values of online (a model declares the
  * modules with twins first); on either device, two kernels on a device. */
 void params_ema_update(ParamSet *ema, const ParamSet *online, float mu);
+/* twins <- the first twins->total values of online, with the same pairing as
+ * params_ema_update (a model's initial momentum copy, or one rebuilt from a
+ * checkpoint without twins); on either device. */
+void params_copy_to_twins(ParamSet *twins, const ParamSet *online);
 
 #endif

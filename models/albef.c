@@ -85,7 +85,7 @@ void albef_init(Albef *m, const ModelConfig *cfg, uint64_t seed) {
         params_finalize(&m->momentum);
         params_set_trainable_all(&m->momentum, 0);
         check_momentum_pairing(m);
-        memcpy(m->momentum.values, m->params.values, (size_t)m->momentum.total * sizeof(float));
+        params_copy_to_twins(&m->momentum, &m->params);
     }
 
     size_t qn = (size_t)cfg->embed_dim * (size_t)cfg->queue_size;

@@ -143,7 +143,7 @@ int albef_load(Albef *m, const char *path) {
             rc = load_heads(&m->momentum, path, MOMENTUM_HEADS);
         } else {
             log_write(LOG_INFO, "%s: no momentum weights; copying the online encoders into them", path);
-            memcpy(m->momentum.values, m->params.values, (size_t)m->momentum.total * sizeof(float));
+            params_copy_to_twins(&m->momentum, &m->params);
         }
     }
     if (rc == 0 && m->cfg.queue_size > 0) rc = load_buffers(m, &f);

@@ -82,7 +82,7 @@ void albef_cls_init(AlbefCls *m, const ModelConfig *cfg, AlbefClsTask task, uint
         params_finalize(&m->momentum);
         params_set_trainable_all(&m->momentum, 0);
         check_momentum_pairing(m);
-        memcpy(m->momentum.values, m->params.values, (size_t)m->momentum.total * sizeof(float));
+        params_copy_to_twins(&m->momentum, &m->params);
     }
     albef_cls_set_mode(m, 0, seed);
 }

@@ -137,9 +137,7 @@ static void model_reset_momentum(const Task *t, TaskModel *m) {
     (void)t;
     AlbefCls *a = task_albef_cls(m);
     /* Every online module has its twin, declared in the same order (albef_cls_init). */
-    if (a->cfg.momentum_distill)
-        device_copy(a->momentum.values, a->momentum.device, a->params.values, a->params.device,
-                    (size_t)a->momentum.total * sizeof(float));
+    if (a->cfg.momentum_distill) params_copy_to_twins(&a->momentum, &a->params);
 }
 
 static void set_image_token_mask(const Task *t, TaskModel *m, Tensor *mask) {

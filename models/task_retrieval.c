@@ -131,9 +131,7 @@ static void model_reset_momentum(const Task *t, TaskModel *m) {
     (void)t;
     Albef *a = task_albef(m);
     /* The twins are the first modules of the parameter layout (albef_init declares them in the same order). */
-    if (a->cfg.momentum_distill)
-        device_copy(a->momentum.values, a->momentum.device, a->params.values, a->params.device,
-                    (size_t)a->momentum.total * sizeof(float));
+    if (a->cfg.momentum_distill) params_copy_to_twins(&a->momentum, &a->params);
 }
 
 static void set_image_token_mask(const Task *t, TaskModel *m, Tensor *mask) {
