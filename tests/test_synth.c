@@ -307,6 +307,46 @@ TEST(test_synth_image_text_world_is_deterministic_and_readable) {
     ASSERT(file_exists(path));
 }
 
+/* The retrieval part of a world (captions, images, vocabulary) as one hash:
+ * the VE and NLVR2 generators must never change it, or every retrieval number
+ * measured on the world would move. */
+static uint64_t hash_retrieval_world(const char *dir, const SynthImageTextOptions *o) {
+    static const char *const files[] = {"flickr30k_train.json", "flickr30k_val.json", "flickr30k_test.json",
+                                        "vocab.txt"};
+    uint64_t h = 1469598103934665603ull;
+    char path[1024];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        h = hash_file(path, h);
+    }
+    int total = o->train_images + o->val_images + o->test_images;
+    for (int i = 0; i < total; i++) {
+        snprintf(path, sizeof path, "%s/images/%d.jpg", dir, SYNTH_IMAGE_ID_BASE + i);
+        h = hash_file(path, h);
+    }
+    return h;
+}
+
+TEST(test_synth_retrieval_world_bytes_are_pinned) {
+    /* Hashes of the files as the world's first release wrote them, per named world (small sizes). */
+    static const char *const worlds[2] = {"longtail", "scenes"};
+    static const uint64_t pinned[2] = {0x587f79548051a910ull, 0x2af942d74bfeecfbull};
+    for (int w = 0; w < 2; w++) {
+        SynthImageTextOptions o;
+        ASSERT(synth_image_text_world(worlds[w], &o) == 0);
+        o.train_images = 30;
+        o.val_images = 6;
+        o.test_images = 6;
+        o.image_size = 32;
+        o.vocab_size = 400;
+        char dir[512];
+        test_tmp_path(dir, sizeof dir, worlds[w]);
+        ASSERT_MSG(synth_image_text_write(&o, dir) == 0, "%s", error_message());
+        uint64_t h = hash_retrieval_world(dir, &o);
+        ASSERT_MSG(h == pinned[w], "world %s: retrieval files hash to 0x%016llxull", worlds[w], (unsigned long long)h);
+    }
+}
+
 TEST(test_synth_image_text_refuses_negative_counts_before_writing) {
     SynthImageTextOptions o = synth_image_text_defaults();
     o.train_images = 2;
