@@ -195,7 +195,8 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
         int w1 = write_json(out_dir, f30k_names[sp], f30k), w2 = write_json(out_dir, ve_names[sp], ve);
         if (w1 < 0 || w2 < 0) goto done;
 
-        /* §6.3: NLVR2 items within the split, a true and a false one per pair drawn for the vocabulary corpus. */
+        /* §6.3: per step a true and a false NLVR2 item, each on its own pair of the split's images;
+         * the vocabulary corpus draws its pair and sentences from its own stream alongside. */
         cJSON *nlvr = cJSON_CreateArray();
         Rng vr = rng_make(opt->seed, NLVR_STREAM + (uint64_t)sp), r = rng_make(opt->seed, NLVR_CLAIM_STREAM + (uint64_t)sp);
         int64_t n_pairs = (int64_t)counts[sp] * opt->nlvr_pairs_percent / 100;
