@@ -138,6 +138,15 @@ static void check_task(AlbefClsTask which) {
     ASSERT(t->item_probs(t, &m, TASK_SPLIT_VAL, items, 6, 4, probs) == -1); /* no val split given */
     ASSERT_STR_CONTAINS(error_message(), "validation");
     error_clear();
+    /* item_label: the annotation's label of the split's item; an item outside the split is refused */
+    for (int64_t i = 0; i < s.train.n; i++) ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, i), s.train.labels[i]);
+    int seen[3] = {0};
+    for (int64_t i = 0; i < s.train.n; i++) seen[s.train.labels[i]] = 1;
+    ASSERT(seen[0] && seen[1]); /* the world has both labels, so a constant answer would fail above */
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, s.train.n), -1);
+    ASSERT_STR_CONTAINS(error_message(), "not in the test split");
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_VAL, 0), -1);
+    error_clear();
     t->model_free(t, &m);
     teardown(&s);
 }
