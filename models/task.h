@@ -41,6 +41,8 @@
  *    built from it (programs/run_eval.c); a classification task's Df AUC is
  *    to rank it per class column, while retrieval's ranks the pairs' ITC
  *    cosine (eval/forget_metrics.c, spec/unlearning_methods.md §6.2).
+ *  - item_label(): a classification item's label in its split, the truth of
+ *    Dt accuracy (NULL for retrieval, whose Dt is recall@k).
  *  - Models are TaskModel handles: net is the task's network, params the
  *    trainable parameter set (what optimizers step and -F freezes), momentum
  *    the EMA twins (NULL when the model has none). model_init gives random
@@ -161,6 +163,10 @@ struct Task {
     /* out [n, n_classes] for items of `split`, in eval mode without a tape (the caller's mode comes back). */
     int (*item_probs)(const Task *t, TaskModel *m, TaskSplit split, const int64_t *items, int64_t n, int batch,
                       float *out);
+    /* The class label (0 .. n_classes-1) of an item of `split`, what Dt accuracy compares the argmax of
+     * item_probs with (spec/unlearning_methods.md §6.1); -1 with error_set for an absent split or an item
+     * outside it. NULL for a task without labels (retrieval). */
+    int32_t (*item_label)(const Task *t, TaskSplit split, int64_t item);
     void (*free)(Task *t);
 };
 

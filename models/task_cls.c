@@ -267,6 +267,15 @@ static int item_probs(const Task *t, TaskModel *m, TaskSplit split, const int64_
     return rc;
 }
 
+static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const ClsSet *s = set_of(t, split);
+    if (!s || item < 0 || item >= s->n)
+        return error_set("%s: item %lld is not in the %s split (%lld items)", t->name, (long long)item, names[split],
+                         (long long)(s ? s->n : 0));
+    return s->labels[item];
+}
+
 static void task_free(Task *t) {
     ClsTaskState *st = t->state;
     if (st) free(st->groups);
@@ -338,6 +347,7 @@ void task_cls_init(Task *t, AlbefClsTask which, const ModelConfig *cfg, const To
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_label = item_label,
         .free = task_free,
     };
 }

@@ -242,6 +242,15 @@ static int item_probs(const Task *t, TaskModel *m, TaskSplit split, const int64_
     return 0;
 }
 
+static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const PgrSamples *s = samples_of(t, split);
+    if (!s || item < 0 || item >= s->n)
+        return error_set("pgr: item %lld is not in the %s split (%lld items)", (long long)item, names[split],
+                         (long long)(s ? s->n : 0));
+    return s->label[item];
+}
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_pgr_init(Task *t, const PgrTaskData *d) {
@@ -278,6 +287,7 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_label = item_label,
         .free = task_free,
     };
 }
