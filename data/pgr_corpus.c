@@ -294,7 +294,7 @@ int pgr_corpus_fingerprint(const PgrCorpus *c, uint64_t *h) {
     snprintf(path, sizeof path, "%s/vocab.txt", o->dir);
     if (file_fnv1a(h, o->vocab_file ? o->vocab_file : path) < 0) return -1;
     if (o->graph_file && file_fnv1a(h, o->graph_file) < 0) return -1;
-    const int64_t opts[] = {o->max_len, o->name_len, o->val_percent, o->test_all_rows, (int64_t)o->split_seed,
+    const int64_t opts[] = {o->max_len, o->name_len, o->val_percent, (int64_t)o->split_seed,
                             o->sub.max_nodes, o->sub.keep_target_edge, (int64_t)o->sub.seed, o->graph_file != NULL};
     *h = fnv1a_bytes(*h, opts, sizeof opts);
     return 0;

@@ -84,9 +84,11 @@ PgrCorpusOptions pgr_corpus_defaults(void);
 int pgr_corpus_load(PgrCorpus *c, const PgrCorpusOptions *opt);
 void pgr_corpus_free(PgrCorpus *c);
 
-/* Continues the FNV-1a hash *h over what the samples are made of: the bytes
- * of every file read (the TSVs, the lexicons, the vocabulary, the graph file)
- * and the options. 0, or -1 with error_set naming an unreadable file. */
+/* Continues the FNV-1a hash *h over what the training samples are made of:
+ * the bytes of every file read (the TSVs, test.tsv too since its rows add
+ * graph nodes and edges; the lexicons, the vocabulary, the graph file) and the
+ * options, all but test_all_rows, which only picks the rows Dt scores.
+ * 0, or -1 with error_set naming an unreadable file. */
 int pgr_corpus_fingerprint(const PgrCorpus *c, uint64_t *h);
 
 /* The deletion key of a row (malloc'ed; format above). */

@@ -34,7 +34,7 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
-                        "world when empty)"),
+                        "world when empty); --task pgr: a PGR corpus directory (default: the shipped data/pgr_corpus)"),
         CLI_FLAG_CHOICE("world", &f->world, SYNTH_WORLD_DEFAULT, SYNTH_WORLD_NAMES,
                         "the synthetic world used without --data (data/synth_image_text.h): longtail memorises "
                         "what it saw, scenes generalises"),
@@ -45,7 +45,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_INT("df-size", &f->df_size, "60",
                      "deletion units (images; --task pgr: rows, 200 by default) taken from the top of the list"),
         CLI_FLAG_STRING("df-list", &f->df_list, NULL,
-                        "deletion list, one image id per line (default: drawn with --seed)"),
+                        "deletion list, one image id per line (--task pgr: a row key, data/pgr_corpus.h) (default: "
+                        "drawn with --seed)"),
         CLI_FLAG_BOOL("allow-unknown-ids", &f->allow_unknown_ids, "false",
                       "skip (and count) listed ids that no training pair uses instead of stopping"),
         CLI_FLAG_INT("seed", &f->seed, "42", "seed of data order, dropout, negatives, the drawn list"),
@@ -183,7 +184,8 @@ static int load_splits(RunContext *ctx) {
 
 static int prepare_deletion(RunContext *ctx) {
     /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
-     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2. */
+     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2, a row
+     * (one pair's association in one sentence) for PGR. */
     int cls = cls_task_of(ctx->flags.task) >= 0, pgr = run_is_pgr(ctx->flags.task);
     int64_t n = cls ? ctx->cls_train.n : pgr ? ctx->pgr.split[PGR_SPLIT_TRAIN].n : ctx->train.split.n_texts;
     const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
