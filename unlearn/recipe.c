@@ -95,7 +95,7 @@ static const RecipeRow RECIPES[] = {
          .finetune_lr = 2e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
      }},
     /* PGR graph-text (spec/pgr_graph_text.md §4.3; no PGR numbers in the paper, §1.6): GTNN's weight
-     * decay 1e-4 and batch 32; lr 3e-4 with the cosine, from scratch, 4 epochs (bin/pgr_train on the
+     * decay 1e-4 and batch 32; lr 3e-4 with the cosine, from scratch, 4 epochs (trained on the
      * shipped corpus: validation accuracy peaks at epochs 3-5 of 8); the unlearning rows take the tiny
      * ALBEF row's lengths with lrs scaled to this training lr. */
     {"pgr-tiny", "pgr",
