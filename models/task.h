@@ -167,6 +167,16 @@ struct Task {
      * item_probs with (spec/unlearning_methods.md §6.1); -1 with error_set for an absent split or an item
      * outside it. NULL for a task without labels (retrieval). */
     int32_t (*item_label)(const Task *t, TaskSplit split, int64_t item);
+    /* The loss of each item's own prediction, the batch mean, in the model's current mode and without the
+     * training loss's side effects: the cross-entropy of the item's logits against what it should be
+     * (retrieval: the pair's ITM logits against "match"; classification: the class logits against the label).
+     * L-codec's task loss (spec/unlearning_methods.md §4.6 "Multimodal adaptation"). */
+    Tensor *(*item_loss)(const Task *t, TaskModel *m, const TaskBatch *b);
+    /* The fraction of a batch's predictions that are right, without a tape, in the model's current mode
+     * (retrieval: ITM "match" on each pair and "no match" on each text against the next item's image where
+     * the two images differ, so that a scorer saying "match" to all gets half; classification: argmax =
+     * label). L-codec's guard (§4.6 step 8). */
+    double (*item_accuracy)(const Task *t, TaskModel *m, const TaskBatch *b);
     void (*free)(Task *t);
 };
 

@@ -276,6 +276,26 @@ static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
     return s->labels[item];
 }
 
+static Tensor *class_logits(const Task *t, TaskModel *m, const TaskBatch *b) {
+    CHECK(b->labels != NULL, "%s: the batch has no labels", t->name);
+    AlbefClsBatch ab = cls_batch(t, b);
+    return albef_cls_forward(task_albef_cls(m), &ab).logits;
+}
+
+static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
+    Tensor *logits = class_logits(t, m, b);
+    Tensor *labels = tensor_new(DTYPE_I32, SHAPE(b->n));
+    memcpy(tensor_i32(labels), b->labels, (size_t)b->n * sizeof(int32_t));
+    return op_cross_entropy(logits, tensor_on(labels, logits->device));
+}
+
+static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
+    int prev = autograd_set_enabled(0);
+    double acc = argmax_rate(class_logits(t, m, b), b->labels, b->n, t->n_classes);
+    autograd_set_enabled(prev);
+    return acc;
+}
+
 static void task_free(Task *t) {
     ClsTaskState *st = t->state;
     if (st) free(st->groups);
@@ -347,6 +367,8 @@ void task_cls_init(Task *t, AlbefClsTask which, const ModelConfig *cfg, const To
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_loss = item_loss,
+        .item_accuracy = item_accuracy,
         .item_label = item_label,
         .free = task_free,
     };

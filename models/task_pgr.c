@@ -42,7 +42,9 @@ static TaskBatch make_batch(const Task *t, TaskSplit split, const int64_t *items
     pgr_batch_move_to_arena(b);
     PgrInputs *in = arena_alloc(arena_activations(), sizeof *in);
     *in = pgr_inputs(b, device);
-    return (TaskBatch){.n = n, .items = items, .graph = in, .text_ids = in->ids, .text_mask = NULL,
+    /* The 0/1 mask stays on the host: the model reads its additive form (PgrInputs.mask_add). */
+    Tensor *mask01 = tensor_wrap(DTYPE_I32, SHAPE(b->B, b->L), b->mask);
+    return (TaskBatch){.n = n, .items = items, .graph = in, .text_ids = in->ids, .text_mask = mask01,
                        .groups = items, .labels = b->labels};
 }
 
@@ -245,6 +247,23 @@ static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
     return s->label[item];
 }
 
+static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
+    TaskSides s = sides(t, m, b);
+    return op_cross_entropy(logits_of(m, &s, fused(t, m, b, &s)), inputs_of(b)->labels);
+}
+
+static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
+    int prev = autograd_set_enabled(0);
+    TaskSides s = sides(t, m, b);
+    float *l = xmalloc((size_t)(2 * b->n) * sizeof *l);
+    tensor_copy_to_host(logits_of(m, &s, fused(t, m, b, &s)), l);
+    int right = 0;
+    for (int k = 0; k < b->n; k++) right += (l[2 * k + 1] > l[2 * k]) == b->labels[k];
+    free(l);
+    autograd_set_enabled(prev);
+    return (double)right / (double)b->n;
+}
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_pgr_init(Task *t, const PgrTaskData *d) {
@@ -281,6 +300,8 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_loss = item_loss,
+        .item_accuracy = item_accuracy,
         .item_label = item_label,
         .free = task_free,
     };
