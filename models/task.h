@@ -177,6 +177,17 @@ struct Task {
      * the two images differ, so that a scorer saying "match" to all gets half; classification: argmax =
      * label). L-codec's guard (§4.6 step 8). */
     double (*item_accuracy)(const Task *t, TaskModel *m, const TaskBatch *b);
+    /* A batch of any split's items with the eval transform (no augmentation, no swap), built as batch_make
+     * builds training batches: the unseen items UL's stopping threshold is measured on (§4.8). */
+    int (*split_batch_make)(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out);
+    /* The token states [n, L, D] a masked-language-modelling head reads, in the model's current mode (ALBEF:
+     * the text layers, then the fusion layers over the item's image side; PGR: its text encoder, whose
+     * fusion is after the [CLS]), and the word embeddings [V, D] its decoder is tied to (UL, §4.8). */
+    Tensor *(*text_states)(const Task *t, TaskModel *m, const TaskBatch *b);
+    Tensor *(*word_embeddings)(const Task *t, TaskModel *m);
+    /* Parameter-name prefixes of the text side, f_T and the fusion module g (NULL-terminated): what UL
+     * trains, the image side frozen (§4.8). */
+    const char *const *text_prefixes;
     void (*free)(Task *t);
 };
 

@@ -264,6 +264,26 @@ static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
     return (double)right / (double)b->n;
 }
 
+static int split_batch_make(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out) {
+    if (!samples_of(t, split) || (n > 0 && t->n_items[split] == 0)) return error_set("pgr: the split is absent");
+    *out = make_batch(t, split, items, n, data_of(t)->device);
+    return 0;
+}
+
+/* The text encoder's states: PGR fuses after the [CLS] (models/pgr_model.h), so no token sees the graph. */
+static Tensor *text_states(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    return bert_text_forward(&task_pgr_model(m)->text, inputs_of(b)->ids, inputs_of(b)->mask_add, dropout_of(m));
+}
+
+static Tensor *word_embeddings(const Task *t, TaskModel *m) {
+    (void)t;
+    return task_pgr_model(m)->text.word.weight;
+}
+
+/* f_T and the fusion FFN g; the graph side and the classifier stay. */
+static const char *const TEXT_SIDE[] = {"text_encoder.", "fusion.", NULL};
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_pgr_init(Task *t, const PgrTaskData *d) {
@@ -302,6 +322,10 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .item_probs = item_probs,
         .item_loss = item_loss,
         .item_accuracy = item_accuracy,
+        .split_batch_make = split_batch_make,
+        .text_states = text_states,
+        .word_embeddings = word_embeddings,
+        .text_prefixes = TEXT_SIDE,
         .item_label = item_label,
         .free = task_free,
     };

@@ -277,6 +277,34 @@ static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
     return (double)right / total;
 }
 
+static int split_batch_make(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const RetrievalSet *s = set_of(t, split);
+    if (!s || (n > 0 && s->split.n_texts == 0)) return error_set("retrieval: the %s split is absent", names[split]);
+    int64_t *groups = arena_alloc(arena_activations(), (size_t)(n > 0 ? n : 1) * sizeof *groups);
+    AlbefBatch a;
+    if (retrieval_batch_make(s, items, n, IMAGE_AUG_NONE, 0, 0, groups, &a) < 0) return -1;
+    *out = task_batch(&a, items, n);
+    return 0;
+}
+
+/* As ALBEF pre-training's MLM: the text layers, then fusion with the pair's image. */
+static Tensor *text_states(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    Albef *a = task_albef(m);
+    AlbefImageEmbed img = albef_embed_image(a, b->image);
+    AlbefTextEmbed txt = albef_embed_text(a, b->text_ids, b->text_mask);
+    return bert_fusion_forward(&a->online.text, txt.tokens, txt.mask, img.tokens, &a->dropout);
+}
+
+static Tensor *word_embeddings(const Task *t, TaskModel *m) {
+    (void)t;
+    return task_albef(m)->online.text.word.weight;
+}
+
+/* The BERT of text and fusion layers; the ITC projections and the ITM head stay as they are. */
+static const char *const TEXT_SIDE[] = {"text_encoder.", NULL};
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *train, const RetrievalSet *test,
@@ -314,6 +342,10 @@ void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *tr
         .item_probs = item_probs,
         .item_loss = item_loss,
         .item_accuracy = item_accuracy,
+        .split_batch_make = split_batch_make,
+        .text_states = text_states,
+        .word_embeddings = word_embeddings,
+        .text_prefixes = TEXT_SIDE,
         .free = task_free,
     };
 }
