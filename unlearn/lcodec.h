@@ -3,9 +3,9 @@
  * Df is removed in shuffled batches; for each batch:
  *   1. P perturbed copies of the batch (pixel noise on the image side and one
  *      replaced token per text) run through the model in eval mode; each gives
- *      the task's item loss Y_p (Task.item_loss: retrieval the ITM
- *      cross-entropy of the positive pairs, classification the CE of the
- *      labels) and the mean output a_p of every Linear unit (read off the tape);
+ *      the task's item loss Y_p (Task.item_loss: the cross-entropy of each
+ *      item's own prediction) and the mean output a_p of every Linear unit
+ *      (read off the tape);
  *   2. FOCI on (X = [a_p], Y) picks the units whose activations the loss
  *      depends on; unit r of a Linear owns weight row r and bias entry r;
  *   3. a Newton step on those slices, w_S += (1/(n-1))(H + λI)^{-1} g_S, with

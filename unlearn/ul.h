@@ -2,8 +2,9 @@
  * §4.8), a text-only method: gradient ascent on the token log-likelihood of
  * the forget sequences. The multimodal port (§4.8 leaves the adaptation open,
  * §9 [U]) ascends the masked-language-modelling loss of the Df texts
- * (models/mlm_head.h, on the task's Task.text_states: for ALBEF conditioned on
- * the item's image, as ALBEF pre-training's MLM), with UL's schedule:
+ * (models/mlm_head.h, on the task's Task.text_states: where the model fuses
+ * token by token, conditioned on the item's image side, as vision-language
+ * pre-training's MLM), with UL's schedule:
  *   - Adam β = (0.9, 0.98), no weight decay, lr (S8: 5e-5);
  *   - the batch is the whole Df (gradient accumulation over minibatches), so
  *     an epoch is one update, at most max_epochs (S8: 20);
