@@ -55,7 +55,7 @@ int run_pgr_check_flags(const RunFlags *f) {
 }
 
 int run_pgr_check_program(const char *task, const char *program) {
-    static const char *const albef_only[] = {"unlearn_ul", "unlearn_lcodec", "probe"};
+    static const char *const albef_only[] = {"probe"};
     for (size_t k = 0; run_is_pgr(task) && k < sizeof albef_only / sizeof albef_only[0]; k++)
         if (strcmp(program, albef_only[k]) == 0)
             return error_set("--task pgr: %s does not run this task yet (it reads ALBEF inside the model)", program);
