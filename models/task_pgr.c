@@ -86,6 +86,12 @@ static int model_init(const Task *t, TaskModel *m, uint64_t seed) {
     pgr_model_declare(&n->model, &n->params, &d->cfg, d->corpus->graph.n_nodes);
     params_finalize(&n->params);
     params_initialize(&n->params, seed);
+    if (d->text_init && pgr_model_load_text(&n->params, d->text_init, d->text_init_prefix) < 0) {
+        pgr_model_free(&n->model);
+        params_free(&n->params);
+        free(n);
+        return error_prefix("--text-init");
+    }
     n->dropout = (DropoutState){.p = d->cfg.text_dropout, .training = 0, .seed = seed};
     *m = (TaskModel){.net = n, .params = &n->params, .momentum = NULL, .owned = 1};
     return 0;
