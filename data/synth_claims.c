@@ -7,7 +7,7 @@
 
 enum { VE_SIZE, VE_POSITION, VE_RELATION, VE_FORMS };
 enum { REL_LEFT_OF, REL_RIGHT_OF, REL_ABOVE, REL_BELOW, N_RELATIONS };
-enum { NLVR_MORE_SHAPES, NLVR_ONE_HAS_COLOUR, NLVR_BOTH_HAVE_COLOUR, NLVR_ONE_HAS_SHAPE, NLVR_FORMS };
+enum { NLVR_MORE_SHAPES, NLVR_ONE_HAS_COLOUR, NLVR_BOTH_HAVE_COLOUR, NLVR_BOTH_HAVE_SHAPE, NLVR_FORMS };
 
 static const char *const relation_words[N_RELATIONS][2] = {
     {"to the left of", "left of"}, {"to the right of", "right of"}, {"above", "over"}, {"below", "under"}};
@@ -108,7 +108,7 @@ static int nlvr_truth(int form, int v, const SynthScene *l, const SynthScene *r)
     case NLVR_MORE_SHAPES: return v == 0 ? l->n > r->n : r->n > l->n;
     case NLVR_ONE_HAS_COLOUR: return has_colour(l, v) != has_colour(r, v);
     case NLVR_BOTH_HAVE_COLOUR: return has_colour(l, v) && has_colour(r, v);
-    default: return has_shape(l, v) != has_shape(r, v);
+    default: return has_shape(l, v) && has_shape(r, v);
     }
 }
 
@@ -117,8 +117,8 @@ static void nlvr_write(int form, int v, char out[SYNTH_TEXT_MAX]) {
     out[0] = '\0';
     if (form == NLVR_MORE_SHAPES) {
         synth_str_put(&s, "there are more shapes in the %s image than in the %s image", side_words[v], side_words[1 - v]);
-    } else if (form == NLVR_ONE_HAS_SHAPE) {
-        synth_str_put(&s, "exactly one image contains %s %s", synth_article(synth_shape_names[v]), synth_shape_names[v]);
+    } else if (form == NLVR_BOTH_HAVE_SHAPE) {
+        synth_str_put(&s, "both images contain %s %s", synth_article(synth_shape_names[v]), synth_shape_names[v]);
     } else {
         const char *colour = synth_colour_names[v];
         synth_str_put(&s, "%s %s %s shape", form == NLVR_ONE_HAS_COLOUR ? "exactly one image contains" : "both images contain",

@@ -21,7 +21,8 @@
  *                  nor denies what is said of it.
  * NLVR2: a statement about the pair that only both images decide: which one
  * has more shapes, whether both or exactly one contain a shape of a colour,
- * whether exactly one contains a kind of shape.
+ * whether both contain a kind of shape. One image alone can make a statement
+ * likelier or unlikelier but never settles a true one.
  *
  * Every word used also occurs in the vocabulary corpus (data/synth_text.h),
  * so the world's vocab.txt spells each as it spells the captions' words. */

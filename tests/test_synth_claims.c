@@ -93,7 +93,7 @@ static int nlvr_truth(const SynthScene *l, const SynthScene *r, const char *t) {
     int colour = word_index(colours, SYNTH_N_COLOURS, b), shape = word_index(shapes, SYNTH_N_SHAPES, b);
     if (n == 3 && colour >= 0 && !strcmp(w, "shape"))
         return both ? has(l, colour, -1) && has(r, colour, -1) : has(l, colour, -1) != has(r, colour, -1);
-    if (n == 2 && one && shape >= 0) return has(l, -1, shape) != has(r, -1, shape);
+    if (n == 2 && both && shape >= 0) return has(l, -1, shape) && has(r, -1, shape);
     return -1;
 }
 
