@@ -45,6 +45,7 @@ static int world_open(World *w, AlbefClsTask which) {
     o.test_images = 16;
     o.image_size = 32;
     o.vocab_size = 300;
+    o.nlvr_pairs_percent = 400;
     test_tmp_path(w->dir, sizeof w->dir, "cls_effect_world");
     char path[1024], root[1024];
     snprintf(path, sizeof path, "%s/vocab.txt", w->dir);
