@@ -28,8 +28,8 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (train only so far), pgr (not "
-                        "built yet)"),
+                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (classification; not yet in "
+                        "unlearn_ul, unlearn_lcodec, probe), pgr (not built yet)"),
         CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
@@ -98,6 +98,17 @@ static int cls_task_of(const char *task) {
     if (strcmp(task, "snli_ve") && strcmp(task, "nlvr2")) return -1;
     CHECK(albef_cls_task_parse(task, &which) == 0, "%s", error_message());
     return (int)which;
+}
+
+/* The fingerprint of the training data (split 0), the test (1) or the
+ * validation data (2) of the run's task. */
+static int data_fingerprint(const RunContext *ctx, int split, uint64_t *h) {
+    if (cls_task_of(ctx->flags.task) >= 0) {
+        const ClsSet *sets[3] = {&ctx->cls_train, &ctx->cls_test, &ctx->cls_val};
+        return cls_set_fingerprint(sets[split], h);
+    }
+    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
+    return retrieval_set_fingerprint(sets[split], h);
 }
 
 /* Annotation files of a classification task: train, test, validation (spec/albef_blip.md §6.2-6.3). */
@@ -310,11 +321,10 @@ static void add_hex(cJSON *o, const char *name, uint64_t h) {
  * code version. Two runs are the same run only when all of it is equal. */
 static int add_inputs(RunContext *ctx) {
     cJSON *in = cJSON_AddObjectToObject(ctx->config, "inputs");
-    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
     const char *names[3] = {"train_data", "test_data", "val_data"};
     for (int k = 0; k < 3; k++) {
         uint64_t h = FNV1A_INIT;
-        if (retrieval_set_fingerprint(sets[k], &h) < 0) return -1;
+        if (data_fingerprint(ctx, k, &h) < 0) return -1;
         add_hex(in, names[k], h);
     }
     uint64_t h = FNV1A_INIT;
@@ -347,10 +357,11 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     }
     if (comm_size() > 1 && flags.resume)
         return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
-    /* The classification tasks train today; evaluation, the report and the
-     * methods' retrieval-specific parts do not take them yet. */
-    if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
-        return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    /* These programs still read ALBEF retrieval inside the model (the MLM head, FOCI's units, the probe's features). */
+    static const char *const retrieval_only[] = {"unlearn_ul", "unlearn_lcodec", "probe"};
+    for (size_t k = 0; k < sizeof retrieval_only / sizeof *retrieval_only; k++)
+        if (cls_task_of(flags.task) >= 0 && strcmp(program, retrieval_only[k]) == 0)
+            return error_set("--task %s: %s does not run this task yet (it runs flickr30k)", flags.task, program);
     /* Without --model, a classification task takes the tiny config of its own layout. */
     if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
         ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
@@ -500,7 +511,7 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
         h = fnv1a_str(h, ctx->flags.device);
         h = fnv1a_str(h, ctx->flags.precision);
     }
-    if (retrieval_set_fingerprint(&ctx->train, &h) < 0) return error_prefix("original-model cache key");
+    if (data_fingerprint(ctx, 0, &h) < 0) return error_prefix("original-model cache key");
     h = fnv1a_str(h, MMU_SOURCE_DIGEST);
     *key = h;
     return 0;
@@ -543,8 +554,8 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
                  path);
     }
     run_model_to_device(ctx, original);
-    log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
-             (long long)ctx->train.split.n_texts, path);
+    log_info("original model: training %s on all %lld items of D (cached as %s)", ctx->cfg.name,
+             (long long)t->n_items[TASK_SPLIT_TRAIN], path);
     int64_t n = t->n_items[TASK_SPLIT_TRAIN];
     int64_t *all = xmalloc((size_t)n * sizeof *all);
     for (int64_t k = 0; k < n; k++) all[k] = k;

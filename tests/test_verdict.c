@@ -24,7 +24,7 @@ TEST(test_verdict_reads_movement_toward_retrain_with_an_interval) {
     scores(0.0, 20, df_r, un_r); /* Retrain: ~ 50 */
     scores(0.2, 30, df_u, un_u); /* half way: ~ 68 */
     VerdictShift v;
-    verdict_df_vs_unseen(df_o, df_r, df_u, N, un_o, un_r, un_u, N, 500, 1, &v);
+    verdict_df_vs_unseen(df_o, df_r, df_u, N, un_o, un_r, un_u, N, 1, 500, 1, &v);
     ASSERT(v.original > 75 && v.original < 90);
     ASSERT(v.retrain > 42 && v.retrain < 58);
     ASSERT_NEAR(v.shift, v.unlearned - v.original, 1e-9);
@@ -36,17 +36,17 @@ TEST(test_verdict_reads_movement_toward_retrain_with_an_interval) {
     ASSERT_STR_CONTAINS(text, "toward Retrain");
     /* Same seed, same replicates. */
     VerdictShift again;
-    verdict_df_vs_unseen(df_o, df_r, df_u, N, un_o, un_r, un_u, N, 500, 1, &again);
+    verdict_df_vs_unseen(df_o, df_r, df_u, N, un_o, un_r, un_u, N, 1, 500, 1, &again);
     ASSERT(memcmp(&v, &again, sizeof v) == 0);
 
     /* An unlearned model equal to the original: zero shift, inside its interval. */
-    verdict_df_vs_unseen(df_o, df_r, df_o, N, un_o, un_r, un_o, N, 500, 1, &v);
+    verdict_df_vs_unseen(df_o, df_r, df_o, N, un_o, un_r, un_o, N, 1, 500, 1, &v);
     ASSERT(v.shift == 0.0 && v.shift_lo == 0.0 && v.shift_hi == 0.0);
     verdict_sentence(&v, "Df vs unseen", "multidelete", text, sizeof text);
     ASSERT_STR_CONTAINS(text, "did not move measurably");
 
     /* Retrain no different from the original: no fraction, said so. */
-    verdict_df_vs_unseen(df_o, df_o, df_u, N, un_o, un_o, un_u, N, 500, 1, &v);
+    verdict_df_vs_unseen(df_o, df_o, df_u, N, un_o, un_o, un_u, N, 1, 500, 1, &v);
     ASSERT(isnan(v.fraction));
     verdict_sentence(&v, "Df vs unseen", "multidelete", text, sizeof text);
     ASSERT_STR_CONTAINS(text, "nothing to move toward");
