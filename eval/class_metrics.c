@@ -82,6 +82,16 @@ static double mean_column_auc(const double *a, int64_t n_a, const double *b, int
     return sum / n_columns;
 }
 
+double class_columns_auc(const float *a, int64_t n_a, const float *b, int64_t n_b, int k) {
+    int first, nc;
+    class_score_columns(k, &first, &nc);
+    double *sa = scored_columns(a, n_a, k, first, nc), *sb = scored_columns(b, n_b, k, first, nc);
+    double auc = mean_column_auc(sa, n_a, sb, n_b, nc);
+    free(sa);
+    free(sb);
+    return auc;
+}
+
 int class_forget_from_probs(const float *df, int64_t n_df, const float *dr, int n_subsets, const float *unseen,
                             int64_t n_unseen, int k, ClassForget *out) {
     memset(out, 0, sizeof *out);

@@ -72,6 +72,10 @@ int class_accuracy_from_probs(const float *probs, const int32_t *labels, int64_t
  * unseen [n_unseen, k] (n_unseen may be 0: the unseen metrics are NaN).
  * -1 with error_set for a non-finite probability, k outside
  * [2, CLASS_MAX_CLASSES] or n_subsets outside [1, FORGET_MAX_SUBSETS]. */
+/* The mean over the scored class columns of AUC(a label 0, b label 1), from
+ * probabilities a [n_a, k] and b [n_b, k] (finite: the caller checked them). */
+double class_columns_auc(const float *a, int64_t n_a, const float *b, int64_t n_b, int k);
+
 int class_forget_from_probs(const float *df, int64_t n_df, const float *dr, int n_subsets, const float *unseen,
                             int64_t n_unseen, int k, ClassForget *out);
 void class_forget_free(ClassForget *f);

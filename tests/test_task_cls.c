@@ -154,9 +154,9 @@ TEST(test_task_snli_ve_meets_the_task_contract) { check_task(ALBEF_TASK_SNLI_VE)
 TEST(test_task_nlvr2_meets_the_task_contract) { check_task(ALBEF_TASK_NLVR2); }
 
 /* bin/train --task nlvr2 on a small world: the tiny NLVR2 config by default,
- * a checkpoint the NLVR2 model loads strictly; the methods refuse the task
- * with a message naming it (they do not run it yet). */
-TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
+ * a checkpoint the NLVR2 model loads strictly (the method programs on the
+ * task: tests/test_cls_programs.c). */
+TEST(test_train_program_trains_nlvr2) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
     char world[512], run[512], cmd[4096], path[1100];
     test_tmp_path(world, sizeof world, "train_nlvr2_world");
@@ -181,13 +181,5 @@ TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
     snprintf(path, sizeof path, "%s/model.safetensors", run);
     ASSERT_MSG(albef_cls_load(&m, path) == 0, "%s", error_message());
     albef_cls_free(&m);
-    snprintf(cmd, sizeof cmd, "%s/unlearn_multidelete --task nlvr2 --data %s --out %s_md > %s_md.log 2>&1", bin, world,
-             run, run);
-    ASSERT(system(cmd) != 0);
-    snprintf(path, sizeof path, "%s_md.log", run);
-    FILE *f = fopen(path, "r");
-    char line[512] = "";
-    ASSERT(f && fgets(line, sizeof line, f));
-    fclose(f);
-    ASSERT_STR_CONTAINS(line, "--task nlvr2: unlearn_multidelete does not run this task yet");
 }
+
