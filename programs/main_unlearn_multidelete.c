@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
     ValidationScorer scorer = {0};
     ModelSelection selection;
     model_selection_init(&selection, select_from - 1, validation_scorer_score, &scorer);
+    selection.dt_accuracy = !retrieval;
     /* Without the data selection needs (no validation split, no Dr pair outside the
      * reported subsets) the run goes on with the last epoch, saying so in the log and the report. */
     char select_skipped[700] = "";

@@ -123,6 +123,11 @@ static void check_task(const char *task, int n_classes, int df_size) {
     ASSERT_STR_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(m_md, "task_kind")), "classification");
     ASSERT_EQ_INT((int)number(m_md, "n_classes"), n_classes);
     check_row(md_orig, n_classes, n_aucs);
+    /* the model selection's candidates were scored by validation accuracy */
+    const cJSON *sel = cJSON_GetObjectItem(cJSON_GetObjectItem(m_md, "method_details"), "model_selection");
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(sel, "candidates"), 0);
+    double val_acc = number(first, "val_accuracy");
+    ASSERT_MSG(val_acc >= 0 && val_acc <= 100, "val_accuracy %g", val_acc);
     const cJSON *md_retrain = cJSON_GetObjectItem(cJSON_GetObjectItem(m_md, "models"), "retrain");
     const cJSON *md_md = cJSON_GetObjectItem(cJSON_GetObjectItem(m_md, "models"), "multidelete");
     check_row(md_retrain, n_classes, n_aucs);

@@ -15,6 +15,10 @@
     "label 0, held-out Dr pairs label 1) of the pairs' own ITC cosine; keep the epoch maximising "              \
     "(Dt + AUC_code)/2 (spec/unlearning_methods.md 5.3 item 5; validation split and a Dr subset disjoint from "   \
     "the reported ones, not the released code's test split)"
+#define SELECTION_RULE_CLASSIFICATION                                                                              \
+    "after each epoch from the first_epoch-th on: Dt = validation accuracy (%), AUC_code = 100*(the mean over the " \
+    "scored class columns of AUC(Df items label 0, held-out Dr items label 1) of the class probabilities); keep "   \
+    "the epoch maximising (Dt + AUC_code)/2 (spec/unlearning_methods.md 5.3 item 5, 6.2)"
 
 void model_selection_init(ModelSelection *s, int first_epoch, ModelScoreFn fn, void *ctx) {
     memset(s, 0, sizeof *s);
@@ -77,14 +81,14 @@ int model_selection_restore(const ModelSelection *s, TaskModel *m) {
 
 cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "rule", SELECTION_RULE);
+    cJSON_AddStringToObject(o, "rule", s->dt_accuracy ? SELECTION_RULE_CLASSIFICATION : SELECTION_RULE);
     cJSON_AddNumberToObject(o, "first_epoch", s->first_epoch + 1);
     cJSON_AddNumberToObject(o, "epochs_run", epochs_run);
     cJSON *c = cJSON_AddArrayToObject(o, "candidates");
     for (int k = 0; k < s->n_scored; k++) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "epoch", s->epochs[k] + 1);
-        cJSON_AddNumberToObject(e, "val_r_mean", s->scores[k].dt);
+        cJSON_AddNumberToObject(e, s->dt_accuracy ? "val_accuracy" : "val_r_mean", s->scores[k].dt);
         cJSON_AddNumberToObject(e, "auc_code", s->scores[k].auc_code);
         cJSON_AddNumberToObject(e, "score", s->scores[k].score);
         if (!isfinite(s->scores[k].score)) cJSON_AddBoolToObject(e, "disqualified", 1);
@@ -110,11 +114,13 @@ char *model_selection_to_markdown(const ModelSelection *s, int epochs_run) {
     }
     n += (size_t)snprintf(md + n, cap - n,
                           "Model selection (spec/unlearning_methods.md §5.3 item 5): after each epoch from epoch %d on, "
-                          "Dt = mean recall on the validation split and AUC code = 100·AUC of the Df pairs (label 0) "
-                          "against a held-out Dr subset (label 1, disjoint from the five reported subsets); the epoch "
+                          "Dt = %s on the validation split and AUC code = 100·AUC of the Df %s (label 0) "
+                          "against a held-out Dr subset (label 1, disjoint from the five reported subsets%s); the epoch "
                           "maximising (Dt + AUC code)/2 is kept. Selected: epoch %d of %d.\n\n"
-                          "| epoch | val R mean | AUC code | score |\n|---:|---:|---:|---:|\n",
-                          s->first_epoch + 1, s->epochs[s->best] + 1, epochs_run);
+                          "| epoch | %s | AUC code | score |\n|---:|---:|---:|---:|\n",
+                          s->first_epoch + 1, s->dt_accuracy ? "accuracy" : "mean recall",
+                          s->dt_accuracy ? "items" : "pairs", s->dt_accuracy ? "; the mean over class columns" : "",
+                          s->epochs[s->best] + 1, epochs_run, s->dt_accuracy ? "val accuracy" : "val R mean");
     for (int k = 0; k < s->n_scored && n < cap; k++)
         n += (size_t)snprintf(md + n, cap - n, "| %d%s | %.2f | %.2f | %.3f |\n", s->epochs[k] + 1,
                               k == s->best                      ? " (selected)"

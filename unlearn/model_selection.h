@@ -48,6 +48,7 @@ typedef struct {
     float *best_values;     /* the best epoch's parameter values (params.total floats, host) */
     int64_t n_values;
     double seconds;         /* wall-clock spent scoring */
+    int dt_accuracy;        /* Dt is a classification task's validation accuracy (not mean recall): the files say so */
 } ModelSelection;
 
 void model_selection_init(ModelSelection *s, int first_epoch, ModelScoreFn fn, void *ctx);
