@@ -154,7 +154,8 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
 int run_report_write(const RunReport *r, const char *run_dir);
 
 /* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen (ITC and ITM), MI ratio,
- * time; then the MI attacker's power and, when the report holds "original",
+ * time (a classification report: Dt accuracy, Df, its range, Df-vs-unseen, Dr-vs-unseen, MI ratio, time);
+ * then the MI attacker's power and, when the report holds "original",
  * "retrain" and other rows, the verdict on each of them (eval/verdict.h). */
 void run_report_print_summary(const RunReport *r, FILE *out);
 

@@ -13,6 +13,7 @@
 #include "eval/retrieval_eval.h"
 #include "models/pair_outputs.h"
 #include "models/task_retrieval.h"
+#include "programs/run_data_pgr.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -22,17 +23,22 @@ void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *me
     memset(e, 0, sizeof *e);
     e->mi_feature = MI_FEATURE_ENTROPY;
     e->mi_power = e->mi2_power = NAN;
-    /* The score files name each item by its deletion key and text (the
-     * retrieval or SNLI-VE/NLVR2 annotations; another task's files leave them empty). */
-    int retrieval = ctx->task.kind == TASK_RETRIEVAL, cls = ctx->cls_train.n > 0;
-    int64_t n = retrieval ? ctx->train.split.n_texts : cls ? ctx->cls_train.n : 0;
-    if (n > 0) {
-        e->pair_keys = xmalloc((size_t)n * sizeof *e->pair_keys);
-        e->pair_texts = xmalloc((size_t)n * sizeof *e->pair_texts);
-    }
+    /* The score files name each training item by its deletion key and text
+     * (caption, hypothesis or statement, PGR sentence). */
+    int retrieval = ctx->task.kind == TASK_RETRIEVAL, cls = ctx->cls_train.n > 0, pgr = run_is_pgr(ctx->flags.task);
+    const PgrSamples *rows = &ctx->pgr.split[PGR_SPLIT_TRAIN];
+    int64_t n = ctx->task.n_items[TASK_SPLIT_TRAIN];
+    e->pair_keys = xmalloc((size_t)(n + 1) * sizeof *e->pair_keys);
+    e->pair_texts = xmalloc((size_t)(n + 1) * sizeof *e->pair_texts);
     for (int64_t t = 0; t < n; t++) {
-        e->pair_keys[t] = retrieval ? retrieval_set_pair_key(&ctx->train, t) : ctx->cls_train.keys[t];
-        e->pair_texts[t] = retrieval ? ctx->train.split.texts[t] : ctx->cls_train.sentences[t];
+        e->pair_keys[t] = retrieval ? retrieval_set_pair_key(&ctx->train, t)
+                          : cls     ? ctx->cls_train.keys[t]
+                          : pgr     ? rows->key[t]
+                                    : NULL;
+        e->pair_texts[t] = retrieval ? ctx->train.split.texts[t]
+                           : cls     ? ctx->cls_train.sentences[t]
+                           : pgr     ? rows->row[t]->sentence
+                                     : NULL;
     }
     run_report_init(&e->report, method, e->pair_keys, e->pair_texts);
     e->report.config = ctx->config;
