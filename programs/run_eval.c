@@ -13,7 +13,6 @@
 #include "eval/retrieval_eval.h"
 #include "models/pair_outputs.h"
 #include "models/task_retrieval.h"
-#include "programs/run_data_pgr.h"
 
 /* Philox stream of the attacker's Dr member sample ("mimembr" in ASCII),
  * apart from the streams of the Df/Dr evaluation subsets and the unseen sample. */
@@ -25,8 +24,8 @@ void run_evaluation_init(RunEvaluation *e, const RunContext *ctx, const char *me
     e->mi_power = e->mi2_power = NAN;
     /* The score files name each training item by its deletion key and text
      * (caption, hypothesis or statement, PGR sentence). */
-    int retrieval = ctx->task.kind == TASK_RETRIEVAL, cls = ctx->cls_train.n > 0, pgr = run_is_pgr(ctx->flags.task);
     const PgrSamples *rows = &ctx->pgr.split[PGR_SPLIT_TRAIN];
+    int retrieval = ctx->task.kind == TASK_RETRIEVAL, cls = ctx->cls_train.n > 0, pgr = rows->key != NULL;
     int64_t n = ctx->task.n_items[TASK_SPLIT_TRAIN];
     e->pair_keys = xmalloc((size_t)(n + 1) * sizeof *e->pair_keys);
     e->pair_texts = xmalloc((size_t)(n + 1) * sizeof *e->pair_texts);
@@ -83,6 +82,11 @@ static uint64_t params_hash(const ParamSet *p) {
 
 static const RetrievalSet *retrieval_split(const RunContext *ctx, TaskSplit split) {
     return split == TASK_SPLIT_TRAIN ? &ctx->train : split == TASK_SPLIT_TEST ? &ctx->test : &ctx->val;
+}
+
+/* Items of a split: retrieval's pairs as its set holds them now, another task's count. */
+static int64_t split_items(const RunContext *ctx, TaskSplit split) {
+    return ctx->task.kind == TASK_RETRIEVAL ? retrieval_split(ctx, split)->split.n_texts : ctx->task.n_items[split];
 }
 
 /* The attacker's features φ of n items of a split under model m (§6.3 item
@@ -154,7 +158,7 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *or
     const int retrieval = ctx->task.kind == TASK_RETRIEVAL;
     CHECK(e->n == 0, "run_evaluation_set_original: call it before adding rows");
     CHECK(e->mi_attacker == NULL, "run_evaluation_set_original: called twice");
-    const int64_t n_val = ctx->task.n_items[TASK_SPLIT_VAL], n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
+    const int64_t n_val = split_items(ctx, TASK_SPLIT_VAL), n_dr = ctx->split.n_dr, n_df = ctx->eval_sets.n_df;
     if (n_val < 1 || n_dr < 1 || n_df < 1) {
         log_warn("membership inference skipped: %s", n_val < 1 ? "no validation items (flickr30k_val.json, ve_dev.json, "
                                                                  "nlvr_dev.json) for the attacker's non-members"
@@ -170,7 +174,7 @@ int run_evaluation_set_original(RunEvaluation *e, RunContext *ctx, TaskModel *or
      * set (all of Dr when smaller). Sampling the pairs before running the
      * model (rather than mi_attacker_train_balanced over every Dr feature)
      * costs |Dv| forward passes instead of |Dr|: 145k on Flickr30K. */
-    const int64_t n_mem = n_val < n_dr ? n_val : n_dr, n_test = ctx->task.n_items[TASK_SPLIT_TEST];
+    const int64_t n_mem = n_val < n_dr ? n_val : n_dr, n_test = split_items(ctx, TASK_SPLIT_TEST);
     int64_t n_held = n_test < n_dr - n_mem ? n_test : n_dr - n_mem;
     int64_t *members = sample_pairs(ctx->split.dr, n_dr, n_mem, n_held, seed);
     int64_t *val_pairs = xmalloc((size_t)n_val * sizeof *val_pairs);
