@@ -8,7 +8,6 @@
 #include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/comm.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -183,13 +182,17 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     progress_begin(&bar, c->name, (int64_t)c->epochs * iters);
     LoopConfig ck = *c;
     if (!ck.checkpoint_dir) ck.checkpoint_dir = default_checkpoint_dir;
-    int checkpoints = ck.checkpoint_dir && !c->hooks.epoch_end && c->model->params->device == DEVICE_CPU;
+    int checkpoints = ck.checkpoint_dir != NULL;
+    if (checkpoints && !c->hooks.state_save && (c->hooks.epoch_end || c->hooks.after_step)) {
+        log_warn("%s: not checkpointed (its hooks save no state): an interrupted run repeats it from epoch 0", c->name);
+        checkpoints = 0;
+    }
     LoopPosition at = {.side_order = side.order, .n_side = c->side_items ? c->n_side : 0};
     int start = 0;
     if (checkpoints && (rc = loop_checkpoint_read(&ck, &opt, &at)) == 1) {
         start = (int)at.epochs_done;
         st->steps = at.steps;
-        st->epochs_run = start;
+        st->epochs_run = st->resumed_epochs = start;
         st->first_mean = at.first_mean;
         st->last_mean = at.last_mean;
         side.pos = at.side_pos;
@@ -219,16 +222,22 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         st->last_mean = mean;
         st->epochs_run++;
         if (!c->hooks.epoch_end) log_info("%s epoch %d: mean loss %.4f", c->name, epoch, mean);
-        if (checkpoints) {
-            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
-                                side.order, c->side_items ? c->n_side : 0};
-            rc = loop_checkpoint_write(&ck, &opt, &at);
-        }
         if (c->hooks.epoch_end) {
             double h0 = clock_seconds();
             rc = c->hooks.epoch_end(c->hooks.ctx, epoch, mean);
             double spent = clock_seconds() - h0;
             st->hook_seconds += spent;
+            t0 += spent;
+        }
+        /* After the epoch-end hook, so that the state holds its decisions on
+         * this epoch (model selection's); neither is unlearning time (§6.5). */
+        if (rc == 0 && checkpoints) {
+            double w0 = clock_seconds();
+            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
+                                side.order, c->side_items ? c->n_side : 0};
+            rc = loop_checkpoint_write(&ck, &opt, &at);
+            double spent = clock_seconds() - w0;
+            st->checkpoint_seconds += spent;
             t0 += spent;
         }
     }

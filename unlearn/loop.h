@@ -53,6 +53,16 @@ typedef struct {
     Tensor *(*loss)(void *ctx, LoopStep *s, double *value);
     void (*after_step)(void *ctx, LoopStep *s); /* optional: after the optimizer step, before zeroing */
     int (*epoch_end)(void *ctx, int epoch, double mean_value); /* optional: 0, or -1 with error_set */
+    /* Optional, both or neither: the hooks' own state across epochs (model
+     * selection's candidates and kept parameters, a mask and its optimizer,
+     * first-step statistics), written as one safetensors file beside the
+     * loop's checkpoint after the epoch-end hook and read back on resume.
+     * 0, or -1 with error_set. Hooks that keep such state and set neither
+     * would resume with it lost, so a loop with an epoch-end or after-step
+     * hook and no state_save is not checkpointed (it says so in the log, and
+     * an interrupted run repeats it from its first epoch). */
+    int (*state_save)(void *ctx, const char *path);
+    int (*state_load)(void *ctx, const char *path);
     void *ctx;
 } LoopHooks;
 
@@ -78,9 +88,8 @@ typedef struct {
     int end_on_divergence;
     /* Where the loop's state is written after every epoch and read back at
      * the start (unlearn/loop_checkpoint.h: an interrupted run resumes from
-     * its last completed epoch); NULL: loop_set_checkpoint_dir's. Only loops
-     * without an epoch-end hook (whose state, model selection's, is not
-     * saved) on the host are checkpointed. */
+     * its last completed epoch); NULL: loop_set_checkpoint_dir's. On any
+     * device: the state is copied to the host and back. */
     const char *checkpoint_dir;
     LoopHooks hooks;
 } LoopConfig;
@@ -89,6 +98,8 @@ typedef struct {
     int64_t steps;
     double seconds;       /* the loop's wall clock without the epoch-end hooks */
     double hook_seconds;  /* the epoch-end hooks' */
+    double checkpoint_seconds; /* writing the epoch checkpoints (not in seconds either) */
+    int resumed_epochs;   /* epochs restored from a checkpoint instead of run */
     double first_mean;    /* mean hook value of the first epoch */
     double last_mean;     /* and of the last epoch run */
     int epochs_run;

@@ -27,7 +27,9 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "core/safetensors.h"
 #include "eval/validation_score.h"
+#include "unlearn/loop_checkpoint.h"
 #include "models/task.h"
 
 #define MODEL_SELECTION_MAX_EPOCHS 256
@@ -64,6 +66,16 @@ int model_selection_best_epoch(const ModelSelection *s);
 /* Copies the best epoch's parameters into m (no-op when none was scored).
  * Returns the selected epoch or -1. */
 int model_selection_restore(const ModelSelection *s, TaskModel *m);
+
+/* The selector's state for a loop checkpoint (unlearn/loop.h state_save), so
+ * that a resumed run takes the same choice: its candidates and their scores
+ * (bit for bit), the best one and its kept parameters, added to f as the
+ * tensors "selection.*". */
+void model_selection_state_add(const ModelSelection *s, LoopStateFile *f);
+/* Restores them from the open state file f into s (initialised with the same
+ * first epoch; the kept parameters must match m's size). 0, or -1 with
+ * error_set naming the file and the tensor. */
+int model_selection_state_read(ModelSelection *s, const SafetensorsFile *f, const TaskModel *m);
 
 /* {"rule", "first_epoch", "candidates": [{epoch, val_r_mean, auc_code, score}],
  *  "selected_epoch", "seconds"} with 1-based epochs, for metrics.json. */
