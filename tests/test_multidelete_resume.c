@@ -3,12 +3,20 @@
  * continued in a fresh model and a fresh selector ends bit-identical to the
  * uninterrupted run: the selected epoch, the candidates' scores, the final
  * parameters (the kept ones of epoch 4, scored before the kill) and the loss
- * terms of the first and last epochs. */
+ * terms of the first and last epochs. And end to end: bin/unlearn_multidelete
+ * killed (SIGKILL) after its third epoch and rerun with --resume writes the
+ * model, per-pair scores and metrics of the uninterrupted run. */
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/json.h"
 #include "data/deletion.h"
 #include "models/task_retrieval.h"
 #include "tests/eval_world.h"
@@ -134,4 +142,132 @@ TEST(test_multidelete_resumed_after_a_kill_selects_and_ends_bit_identical) {
     model_selection_free(&kept);
     free(want);
     world_close(&w);
+}
+
+/* Runs cmd through the shell, its output into log; the child's pid. */
+static pid_t spawn(const char *cmd, const char *log) {
+    char line[4096];
+    snprintf(line, sizeof line, "exec %s > %s 2>&1", cmd, log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid) {
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int file_contains(const char *path, const char *text) {
+    size_t n;
+    char *s = file_read_all(path, &n);
+    int found = s && strstr(s, text) != NULL;
+    free(s);
+    return found;
+}
+
+static int same_files(const char *a_dir, const char *b_dir, const char *name) {
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/%s", a_dir, name);
+    snprintf(b, sizeof b, "%s/%s", b_dir, name);
+    size_t na, nb;
+    char *x = file_read_all(a, &na), *y = file_read_all(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* 1 when the run writing <out>.partial holds the loop checkpoint of epoch `epochs` or a later one. */
+static int checkpoint_after(const char *out, int epochs) {
+    for (int k = epochs; k < 16; k++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s.partial/unlearn-epoch%d.model.safetensors", out, k);
+        if (file_exists(path)) return 1;
+    }
+    return 0;
+}
+
+/* Wall-clock fields differ between any two runs. */
+static void drop_seconds(cJSON *node) {
+    for (cJSON *c = node ? node->child : NULL, *next; c; c = next) {
+        next = c->next;
+        if (c->string && strstr(c->string, "seconds")) cJSON_DeleteItemFromObject(node, c->string);
+        else drop_seconds(c);
+    }
+}
+
+/* metrics.json's metrics and model selection without times. */
+static cJSON *metrics_without_times(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.json", dir);
+    cJSON *m = json_read_file(path);
+    if (!m) return NULL;
+    cJSON *keep = cJSON_CreateObject();
+    cJSON_AddItemToObject(keep, "models", cJSON_DetachItemFromObject(m, "models"));
+    cJSON_AddItemToObject(keep, "method_details", cJSON_DetachItemFromObject(m, "method_details"));
+    cJSON_Delete(m);
+    drop_seconds(keep);
+    return keep;
+}
+
+TEST(test_multidelete_program_killed_and_resumed_writes_the_uninterrupted_results) {
+    const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
+    char tool[600], vocab[700], ckpt[600], straight[600], killed[600], cmd[3072], log[700];
+    snprintf(tool, sizeof tool, "%s/unlearn_multidelete", bin);
+    ASSERT_MSG(file_exists(tool), "%s not built", tool);
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", eval_world_dir());
+    test_tmp_path(ckpt, sizeof ckpt, "md_resume_original.safetensors");
+    ModelConfig c;
+    ASSERT_MSG(model_config_load(&c, "models/configs/albef-tiny.json") == 0, "%s", error_message());
+    ASSERT(model_config_use_vocab_file(&c, vocab) == 0);
+    Albef m;
+    albef_init(&m, &c, 3);
+    ASSERT_MSG(albef_save(&m, ckpt) == 0, "%s", error_message());
+    albef_free(&m);
+    test_tmp_path(straight, sizeof straight, "md_resume_straight");
+    test_tmp_path(killed, sizeof killed, "md_resume_killed");
+    test_tmp_path(log, sizeof log, "md_resume.log");
+    /* 8 epochs of 2 steps (10 Df pairs, half-batches of 4), selection from epoch 2 */
+    const char *fmt = "%s --data %s --model albef-tiny --original %s --df-size 2 --batch-df 4 --epochs 8 "
+                      "--select-from 2 --k-test 2 --no-eval-original --out %s";
+
+    snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, straight);
+    ASSERT_EQ_INT(wait_status(spawn(cmd, log)), 0);
+
+    /* killed once the checkpoint after epoch 3 is there (epochs 2 and 3 scored, the best kept in it) */
+    snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, killed);
+    pid_t pid = spawn(cmd, log);
+    ASSERT(pid > 0);
+    int seen = 0, st = -1;
+    for (int k = 0; k < 60000 && !(seen = checkpoint_after(killed, 3)); k++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) break; /* ended before: no kill */
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    ASSERT_MSG(seen, "the run never wrote the checkpoint of epoch 3 (wait status %d)", st);
+    kill(pid, SIGKILL);
+    st = wait_status(pid);
+    ASSERT_MSG(st == 128 + SIGKILL, "the run ended before the kill (status %d)", st);
+    ASSERT(!file_exists(killed));
+
+    strcat(cmd, " --resume");
+    ASSERT_EQ_INT(wait_status(spawn(cmd, log)), 0);
+    ASSERT(file_contains(log, "unlearn: resumed after epoch "));
+    ASSERT(same_files(straight, killed, "model.safetensors"));
+    ASSERT(same_files(straight, killed, "scores_df.csv"));
+    ASSERT(same_files(straight, killed, "scores_dr.csv"));
+    cJSON *a = metrics_without_times(straight), *b = metrics_without_times(killed);
+    ASSERT(a && b);
+    char *sa = cJSON_Print(a), *sb = cJSON_Print(b);
+    ASSERT_MSG(cJSON_Compare(a, b, 1), "uninterrupted:\n%s\nresumed:\n%s", sa, sb);
+    free(sa);
+    free(sb);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
 }
