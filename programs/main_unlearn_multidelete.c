@@ -67,6 +67,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_BOOL("md", &use_md, "true", "keep L_MD (--no-md: the ablation without it, paper Table 4)"),
         CLI_FLAG_BOOL("mkr", &use_mkr, "true", "keep L_MKR (--no-mkr: ablation)"),
         CLI_FLAG_BOOL("ukr", &use_ukr, "true", "keep L_UKR (--no-ukr: ablation)"),
+        CLI_FLAG_BOOL("ukr-text", &ctx.flags.ukr_text, "false",
+                      "snli_ve/nlvr2: L_UKR also keeps the text-mode [CLS] (the paper's [u_I; u_T]); off by default, "
+                      "as the released code keeps the image tokens only (spec/unlearning_methods.md §5.2)"),
         CLI_FLAG_INT("batch-df", &batch_df, "0",
                      "Df pairs per step, the Dr half as many, >= 1 (left out: the recipe's unlearn_batch_df)"),
         CLI_FLAG_BOOL("trace-similarity", &trace, "false",

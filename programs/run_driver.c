@@ -351,6 +351,9 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
      * methods' retrieval-specific parts do not take them yet. */
     if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
         return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    if (flags.ukr_text && cls_task_of(flags.task) < 0)
+        return error_set("--ukr-text: --task %s has no image-only L_UKR to extend (retrieval's and PGR's already "
+                         "keep both sides, spec/unlearning_methods.md §5.2); it is for snli_ve and nlvr2", flags.task);
     /* Without --model, a classification task takes the tiny config of its own layout. */
     if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
         ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
@@ -396,7 +399,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
     if (cls_task_of(flags.task) >= 0) {
         task_cls_init(&ctx->task, (AlbefClsTask)cls_task_of(flags.task), &ctx->cfg, ctx->tok, &ctx->cls_train,
-                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, 0);
+                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, ctx->flags.ukr_text);
         log_info("data %s: %s, %lld training items over %lld images, %lld test items, %lld validation items; Df %lld "
                  "items (%lld units), Dr %lld",
                  ctx->data_dir, flags.task, (long long)ctx->cls_train.n, (long long)ctx->cls_train.n_images,

@@ -30,6 +30,10 @@ typedef struct {
     const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
     const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
     int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
+    /* Not a common flag: unlearn_multidelete's --ukr-text points here, so that
+     * run_setup builds the classification task with L_UKR's text term
+     * (models/task_cls.h; spec/unlearning_methods.md §5.2). 0 elsewhere. */
+    int ukr_text;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;

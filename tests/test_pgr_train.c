@@ -126,11 +126,15 @@ TEST(test_pgr_task_trains_with_the_shared_loop_and_scores_items) {
     int64_t right = 0, pos = 0;
     for (int64_t i = 0; i < n_test; i++) {
         int y = c.split[PGR_SPLIT_TEST].label[i];
+        ASSERT_EQ_INT(t.item_label(&t, TASK_SPLIT_TEST, i), y);
         ASSERT_NEAR(probs[2 * i] + probs[2 * i + 1], 1.0, 1e-5);
         right += (probs[2 * i + 1] > 0.5f) == y;
         pos += y;
     }
     double acc = (double)right / (double)n_test;
+    ASSERT_EQ_INT(t.item_label(&t, TASK_SPLIT_TEST, n_test), -1); /* outside the split */
+    ASSERT_STR_CONTAINS(error_message(), "not in the test split");
+    error_clear();
     /* The same training again gives the same bits. */
     TaskModel again;
     ASSERT(t.model_init(&t, &again, 3) == 0);

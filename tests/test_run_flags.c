@@ -22,7 +22,7 @@
 
 typedef struct {
     RunContext ctx;
-    CliFlag flags[RUN_COMMON_FLAGS + 1];
+    CliFlag flags[RUN_COMMON_FLAGS + 2];
     int batch_df;
     CliSpec spec;
 } Setup;
@@ -35,7 +35,9 @@ static int setup(Setup *s, const char *out_name, int with_knobs, const char *con
     memset(s, 0, sizeof *s);
     run_common_flags(&s->ctx.flags, s->flags);
     s->flags[RUN_COMMON_FLAGS] = (CliFlag)CLI_FLAG_INT("batch-df", &s->batch_df, "0", "Df pairs per step");
-    s->spec = (CliSpec){"flags-test", "test", s->flags, RUN_COMMON_FLAGS + 1};
+    s->flags[RUN_COMMON_FLAGS + 1] =
+        (CliFlag)CLI_FLAG_BOOL("ukr-text", &s->ctx.flags.ukr_text, "false", "unlearn_multidelete's L_UKR text term");
+    s->spec = (CliSpec){"flags-test", "test", s->flags, RUN_COMMON_FLAGS + 2};
     static char out[600], data[600], model[600];
     char *argv[32] = {"flags-test", "--data", data, "--model", model, "--out", out, "--df-size", "2"};
     int argc = 9;
@@ -70,6 +72,7 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--task", "snli_ve"}, 1, "--task snli_ve: flags-test does not run this task yet (train does)"},
         {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
+        {{"--ukr-text=true", "--seed=1"}, 1, "--ukr-text: --task flickr30k has no image-only L_UKR to extend"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Setup s;

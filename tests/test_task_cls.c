@@ -13,6 +13,7 @@
 #include "models/cls_batch.h"
 #include "models/task_cls.h"
 #include "tests/test.h"
+#include "unlearn/multidelete_loss.h"
 
 typedef struct {
     Tokenizer *tok;
@@ -137,12 +138,66 @@ static void check_task(AlbefClsTask which) {
     ASSERT(t->item_probs(t, &m, TASK_SPLIT_VAL, items, 6, 4, probs) == -1); /* no val split given */
     ASSERT_STR_CONTAINS(error_message(), "validation");
     error_clear();
+    /* item_label: the annotation's label of the split's item; an item outside the split is refused */
+    for (int64_t i = 0; i < s.train.n; i++) ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, i), s.train.labels[i]);
+    int seen[3] = {0};
+    for (int64_t i = 0; i < s.train.n; i++) seen[s.train.labels[i]] = 1;
+    ASSERT(seen[0] && seen[1]); /* the world has both labels, so a constant answer would fail above */
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, s.train.n), -1);
+    ASSERT_STR_CONTAINS(error_message(), "not in the test split");
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_VAL, 0), -1);
+    error_clear();
     t->model_free(t, &m);
     teardown(&s);
 }
 
 TEST(test_task_snli_ve_meets_the_task_contract) { check_task(ALBEF_TASK_SNLI_VE); }
 TEST(test_task_nlvr2_meets_the_task_contract) { check_task(ALBEF_TASK_NLVR2); }
+
+/* --ukr-text (spec/unlearning_methods.md §5.2): the task built with it keeps
+ * the text-mode [CLS] in L_UKR besides the ViT tokens, so L_UKR grows by
+ * exactly MSE(t0, t') of two models whose text encoders differ; without it
+ * L_UKR is the image term alone. On a tiny SNLI-VE batch. */
+TEST(test_ukr_text_adds_the_text_cls_to_l_ukr) {
+    Setup s;
+    ASSERT_MSG(setup(&s, ALBEF_TASK_SNLI_VE) == 0, "%s", error_message());
+    Task with_text;
+    task_cls_init(&with_text, ALBEF_TASK_SNLI_VE, &s.cfg, s.tok, &s.train, &s.train, NULL, 1);
+    const Task *t = &s.task;
+    TaskModel theta0, theta;
+    ASSERT(t->model_init(t, &theta0, 3) == 0 && t->model_init(t, &theta, 4) == 0);
+    t->model_set_mode(t, &theta0, 0, 0);
+    t->model_set_mode(t, &theta, 0, 0);
+    int64_t df_items[4] = {0, 1, 2, 3}, dr_items[4] = {4, 5, 6, 7};
+    int32_t perm[4] = {1, 2, 3, 0};
+    MultiDeleteOptions opt = multidelete_default_options();
+    int prev = autograd_set_enabled(0);
+    TaskBatch df, dr;
+    ASSERT(t->batch_make(t, df_items, 4, 0, 1, 0, &df) == 0 && t->batch_make(t, dr_items, 4, 0, 1, 0, &dr) == 0);
+    TaskSides plain = t->sides(t, &theta, &df), text = with_text.sides(&with_text, &theta, &df);
+    ASSERT_EQ_INT(plain.n_retain, 1);
+    ASSERT_EQ_INT(text.n_retain, 2);
+    ASSERT(text.retain[1] == text.text_feat);
+    MultiDeleteTerms a, b;
+    multidelete_loss(t, &theta, &theta0, &df, &dr, perm, &opt, &a);
+    multidelete_loss(&with_text, &theta, &theta0, &df, &dr, perm, &opt, &b);
+    TaskSides s0 = t->sides(t, &theta0, &df);
+    double text_term = 0.0;
+    const int64_t n = tensor_numel(s0.text_feat);
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)tensor_f32(plain.text_feat)[k] - tensor_f32(s0.text_feat)[k];
+        text_term += d * d / (double)n;
+    }
+    ASSERT(text_term > 1e-4);
+    ASSERT_NEAR(tensor_f32(b.ukr)[0] - tensor_f32(a.ukr)[0], text_term, 1e-5 * (1.0 + text_term));
+    ASSERT_NEAR(tensor_f32(b.md)[0], tensor_f32(a.md)[0], 0.0); /* only L_UKR changes */
+    autograd_set_enabled(prev);
+    autograd_step_end();
+    t->model_free(t, &theta);
+    t->model_free(t, &theta0);
+    with_text.free(&with_text);
+    teardown(&s);
+}
 
 /* bin/train --task nlvr2 on a small world: the tiny NLVR2 config by default,
  * a checkpoint the NLVR2 model loads strictly; the methods refuse the task

@@ -14,6 +14,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/log.h"
 #include "core/xalloc.h"
@@ -63,6 +64,11 @@ static Tensor *erm_loss(void *ctx, LoopStep *s, double *value) {
 static void erm_after_step(void *ctx, LoopStep *s) {
     ErmCtx *c = ctx;
     if (is_mask_epoch(c->o, s->epoch)) { /* loss = CE + λ_reg R(M): R's gradient is added by hand */
+        /* M is no model parameter, so the loop's gradient buckets leave it
+         * alone: its task-loss gradient is this rank's shard's until averaged
+         * over the ranks (the global batch's, as the model's); R(M) is the
+         * same on every rank. */
+        comm_allreduce_f32(c->mask->ps.device, c->mask->ps.grads, c->mask->ps.total, COMM_MEAN);
         double r = erm_mask_regulariser(c->mask, c->mask->ps.grads, c->o->reg);
         if (c->stats->mask_steps == 0) c->stats->first_reg = r;
         c->stats->last_reg = r;

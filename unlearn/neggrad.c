@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "core/comm.h"
 #include "core/log.h"
 #include "unlearn/loop_checkpoint.h"
 
@@ -39,8 +40,15 @@ static Tensor *neggrad_loss(void *ctx, LoopStep *s, double *value) {
     TaskLossOutput out;
     Tensor *loss = c->task->loss(c->task, c->model, &s->batch, &o, &out);
     if (!loss) return NULL;
-    float v;
-    tensor_copy_to_host(loss, &v);
+    float shard;
+    tensor_copy_to_host(loss, &shard);
+    /* The floor is a rule on the global batch's loss (core/comm.h): every
+     * rank judges the mean over the ranks' shards (equal shards: the global
+     * batch's mean), not its own shard, and the stats report the same. */
+    double global[2] = {shard, out.accuracy};
+    comm_allreduce_f64(global, 2, COMM_MEAN);
+    double v = global[0];
+    out.accuracy = global[1];
     *value = v;
     if (s->step == 0) {
         st->first_loss = v;
@@ -50,7 +58,7 @@ static Tensor *neggrad_loss(void *ctx, LoopStep *s, double *value) {
     st->last_accuracy = out.accuracy;
     if (c->run->stop_loss > 0 && v >= c->run->stop_loss) {
         log_info("NegGrad: stopped before step %lld: Df batch task loss %.4f >= %.4f (accuracy %.3f)",
-                 (long long)s->step, (double)v, c->run->stop_loss, out.accuracy);
+                 (long long)s->step, v, c->run->stop_loss, out.accuracy);
         s->stop = 1;
     }
     /* Ascent: descend on the negated task loss (§4.3). */
