@@ -51,15 +51,15 @@ static int device_model(Albef *m, const Tokenizer *tok) {
     return 0;
 }
 
-/* A fresh device model and the loop over 24 training pairs with 24 side
- * items, 3 epochs of 3 steps. */
+/* A fresh device model and the loop over 16 training pairs with 16 side
+ * items, 3 epochs of 2 steps (the 16-column queue wraps every epoch). */
 static int run_device_loop(const Task *t, const Tokenizer *tok, Albef *m, const int64_t *pairs, const char *dir,
                            int fail_at) {
     if (device_model(m, tok) < 0) return -1;
     TaskModel tm = task_retrieval_wrap(m);
     DeviceResumeCtx ctx = {t, &tm, fail_at};
-    LoopConfig c = {.name = "device-resume", .task = t, .model = &tm, .items = pairs, .n_items = 24,
-                    .side_items = pairs + 24, .n_side = 24, .epochs = 3, .batch = 8, .seed = 5,
+    LoopConfig c = {.name = "device-resume", .task = t, .model = &tm, .items = pairs, .n_items = 16,
+                    .side_items = pairs + 16, .n_side = 16, .epochs = 3, .batch = 8, .seed = 5,
                     .stream_shuffle = 11, .stream_side = 12, .stream_dropout = 13, .lr = 3e-4, .min_lr = 1e-5,
                     .warmup_lr = 1e-5, .warmup_steps = 2, .checkpoint_dir = dir,
                     .hooks = {.loss = device_resume_loss, .ctx = &ctx}};
@@ -89,8 +89,8 @@ TEST(test_cuda_loop_resumed_on_the_device_ends_bit_identical) {
     ASSERT_MSG(eval_world_set(&train, "train", tok, &shape.cfg) == 0, "%s", error_message());
     Task t;
     task_retrieval_init(&t, &shape.cfg, &train, NULL, NULL);
-    int64_t pairs[48];
-    for (int k = 0; k < 48; k++) pairs[k] = k;
+    int64_t pairs[32];
+    for (int k = 0; k < 32; k++) pairs[k] = k;
     char dir[512], state[700];
     test_tmp_path(dir, sizeof dir, "device_resume_ckpt");
     ASSERT(make_dirs(dir) == 0);
