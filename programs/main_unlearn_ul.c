@@ -98,6 +98,9 @@ int main(int argc, char **argv) {
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
+    if (ctx.flags.resume) /* its loops are its own, not the checkpointed skeleton's (unlearn/loop.h) */
+        log_warn("--resume: UL keeps no epoch checkpoints; its MLM head and ascent run again from the start (the "
+                 "same results: every draw is seeded)");
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     MlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};

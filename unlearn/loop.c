@@ -68,10 +68,6 @@ static void shard_batches(const int64_t *items, int64_t iters, int global, int64
  * enough that each all-reduce runs near the link's bandwidth (bench/README.md). */
 #define LOOP_BUCKET_ELEMS (25 * 1024 * 1024 / 4)
 
-/* The return code of a non-finite loss or parameter (with error_set), told
- * apart from failures such as an unreadable image; loop_run reports it as -1. */
-#define LOOP_DIVERGED (-2)
-
 /* One epoch's steps; 0, LOOP_DIVERGED, or -1 with error_set. */
 static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_t *order, const int64_t *side,
                      AdamW *opt, GradSync *gs, int64_t *shard, Progress *bar, LoopStats *st, double *sum) {
@@ -151,6 +147,15 @@ static int check_parameters(const LoopConfig *c, int epoch) {
     return LOOP_DIVERGED;
 }
 
+/* With end_on_divergence, a diverged epoch ends the loop without failing it:
+ * the stats keep the message saying what and where. Returns 0. */
+static int end_diverged(LoopStats *st) {
+    snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
+    st->diverged = 1;
+    log_warn("%s; the loop ends here", st->diverged_at);
+    return 0;
+}
+
 int loop_run(const LoopConfig *c, LoopStats *st) {
     int64_t iters = c->n_items / c->batch; /* drop_last (spec §3.2) */
     memset(st, 0, sizeof *st);
@@ -210,10 +215,7 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
                        &sum);
         if (rc == 0) rc = check_parameters(c, epoch);
         if (rc == LOOP_DIVERGED && c->end_on_divergence) {
-            snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
-            st->diverged = 1;
-            log_warn("%s; the loop ends here", st->diverged_at);
-            rc = 0;
+            rc = end_diverged(st);
             break;
         }
         if (rc < 0 || st->stopped) break;
@@ -228,6 +230,13 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
             double spent = clock_seconds() - h0;
             st->hook_seconds += spent;
             t0 += spent;
+            if (rc == LOOP_DIVERGED) { /* e.g. model selection met non-finite outputs */
+                error_prefix("%s epoch %d", c->name, epoch);
+                if (c->end_on_divergence) {
+                    rc = end_diverged(st);
+                    break;
+                }
+            }
         }
         /* After the epoch-end hook, so that the state holds its decisions on
          * this epoch (model selection's); neither is unlearning time (§6.5). */

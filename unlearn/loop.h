@@ -38,6 +38,11 @@
 #include "core/tensor.h"
 #include "models/task.h"
 
+/* A non-finite loss, parameter or output (with error_set), told apart from
+ * failures such as an unreadable image; loop_run reports it as -1 unless
+ * end_on_divergence. */
+#define LOOP_DIVERGED (-2)
+
 typedef struct {
     int epoch;
     int64_t it, iters;   /* step within the epoch, steps per epoch */
@@ -52,7 +57,10 @@ typedef struct {
 typedef struct {
     Tensor *(*loss)(void *ctx, LoopStep *s, double *value);
     void (*after_step)(void *ctx, LoopStep *s); /* optional: after the optimizer step, before zeroing */
-    int (*epoch_end)(void *ctx, int epoch, double mean_value); /* optional: 0, or -1 with error_set */
+    /* optional: 0, -1 with error_set, or LOOP_DIVERGED with error_set when
+     * the epoch's model is unusable (non-finite outputs): handled as a
+     * non-finite parameter (end_on_divergence) */
+    int (*epoch_end)(void *ctx, int epoch, double mean_value);
     /* Optional, both or neither: the hooks' own state across epochs (model
      * selection's candidates and kept parameters, a mask and its optimizer,
      * first-step statistics), written as one safetensors file beside the
@@ -82,8 +90,8 @@ typedef struct {
     int lavis_decay_groups;             /* AdamW's no-decay group for biases, norms and temp */
     double lr, min_lr, warmup_lr;       /* the LAVIS staircase over `epochs` */
     int warmup_steps;
-    /* A non-finite loss or parameter ends the loop (stats->diverged says
-     * where) instead of failing it: for a loop whose epochs are candidates of
+    /* A non-finite loss, parameter or epoch-end output ends the loop
+     * (stats->diverged says where) instead of failing it: for a loop whose epochs are candidates of
      * model selection, which then keeps its best earlier epoch. */
     int end_on_divergence;
     /* Where the loop's state is written after every epoch and read back at

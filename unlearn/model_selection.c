@@ -36,11 +36,18 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m) {
         return error_set("model selection: more than %d candidate epochs", MODEL_SELECTION_MAX_EPOCHS);
     double t0 = clock_seconds();
     EpochScore e = {0};
-    if (s->score_fn(s->score_ctx, m, &e) < 0) return error_prefix("model selection after epoch %d", epoch + 1);
+    int rc = s->score_fn(s->score_ctx, m, &e);
+    if (rc < 0 && rc != MODEL_SCORE_NONFINITE) return error_prefix("model selection after epoch %d", epoch + 1);
+    if (rc == MODEL_SCORE_NONFINITE) e = (EpochScore){NAN, NAN, NAN}; /* no metric over it */
     e.score = 0.5 * (e.dt + e.auc_code);
     int k = s->n_scored++;
     s->epochs[k] = epoch;
     s->scores[k] = e;
+    if (rc == MODEL_SCORE_NONFINITE) {
+        s->seconds += clock_seconds() - t0;
+        error_prefix("model selection after epoch %d (disqualified)", epoch + 1);
+        return LOOP_DIVERGED;
+    }
     if (!isfinite(e.score)) { /* no ranking exists for it: never selected, the others still compete */
         s->seconds += clock_seconds() - t0;
         log_warn("selection after epoch %d: score %g (validation Dt %g, AUC_code %g) is not finite: the epoch is "

@@ -36,7 +36,8 @@
 
 
 /* Fills out->dt and out->auc_code for model m (score is computed by the
- * selector). 0, or -1 with error_set. */
+ * selector). 0, -1 with error_set, or MODEL_SCORE_NONFINITE with error_set
+ * when m's outputs are not finite (eval/validation_score.h). */
 typedef int (*ModelScoreFn)(void *ctx, TaskModel *m, EpochScore *out);
 
 typedef struct {
@@ -57,7 +58,10 @@ void model_selection_free(ModelSelection *s);
 
 /* Called after every epoch: epochs before first_epoch are ignored (returns
  * 0); otherwise scores m and, on a strictly higher score than every earlier
- * candidate (the first maximum wins ties), snapshots its parameters. */
+ * candidate (the first maximum wins ties), snapshots its parameters. A
+ * non-finite score disqualifies the epoch (0); outputs too far gone to score
+ * (MODEL_SCORE_NONFINITE) disqualify it and return LOOP_DIVERGED with
+ * error_set naming the value, so that the loop ends on it. */
 int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m);
 
 /* The selected epoch (0-based), or -1 when no epoch was scored. */

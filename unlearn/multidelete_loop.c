@@ -137,7 +137,7 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
         int best = model_selection_restore(run->select, unlearned);
         if (best >= 0) stats->selected_epoch = best;
         else if (st.diverged)
-            rc = error_set("%s, before model selection had scored an epoch: no usable model", st.diverged_at);
+            rc = error_set("%s; model selection holds no earlier epoch: no usable model", st.diverged_at);
         if (rc == 0 && st.diverged)
             log_warn("model selection keeps epoch %d; the diverged epoch is no candidate", best + 1);
     }

@@ -94,7 +94,8 @@ int neggrad_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df
         .epochs = run->epochs, .batch = run->batch_size, .augment = run->augment, .seed = run->seed,
         .stream_shuffle = STREAM_SHUFFLE, .stream_dropout = STREAM_DROPOUT,
         .lr = run->lr, .min_lr = run->lr, .warmup_lr = run->lr, /* constant (§4.3) */
-        .hooks = {.loss = neggrad_loss, .state_save = neggrad_state_save, .state_load = neggrad_state_load, .ctx = &ctx},
+        .hooks = {.loss = neggrad_loss, .state_save = neggrad_state_save, .state_load = neggrad_state_load,
+                  .ctx = &ctx},
     };
     loop_use_lavis_adamw(&c, run->weight_decay);
     LoopStats st;
