@@ -225,6 +225,11 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     FILE *f = af.fp;
     fprintf(f, "# %s\n\n", r->method[0] ? r->method : "evaluation");
     fprintf(f, "Df: %lld deleted pairs against %lld retained pairs.\n\n", (long long)r->n_df, (long long)r->n_dr);
+    /* What the models trained here (the original without --original, Retrain) started from (config.json "init"). */
+    const cJSON *init = r->config ? cJSON_GetObjectItem(r->config, "init") : NULL;
+    if (cJSON_IsString(init))
+        fprintf(f, "Initialisation of the models trained here (Retrain; the original unless --original): %s.\n\n",
+                init->valuestring);
     fprintf(f, "| model | TR@1 | TR@5 | TR@10 | IR@1 | IR@5 | IR@10 | TR mean | IR mean | R mean | Df | AUC code |"
                " Df vs unseen | Dr vs unseen | Df (ITM) | Df vs unseen (ITM) | MI ratio | time |\n");
     fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

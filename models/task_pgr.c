@@ -86,6 +86,12 @@ static int model_init(const Task *t, TaskModel *m, uint64_t seed) {
     pgr_model_declare(&n->model, &n->params, &d->cfg, d->corpus->graph.n_nodes);
     params_finalize(&n->params);
     params_initialize(&n->params, seed);
+    if (d->text_init && pgr_model_load_text(&n->params, d->text_init, d->text_init_prefix) < 0) {
+        pgr_model_free(&n->model);
+        params_free(&n->params);
+        free(n);
+        return error_prefix("--text-init");
+    }
     n->dropout = (DropoutState){.p = d->cfg.text_dropout, .training = 0, .seed = seed};
     *m = (TaskModel){.net = n, .params = &n->params, .momentum = NULL, .owned = 1};
     return 0;
@@ -106,6 +112,9 @@ static int model_load(const Task *t, TaskModel *m, const char *path) {
     (void)t;
     return params_load(m->params, path, params_load_defaults(), NULL);
 }
+
+/* A PGR checkpoint (the text encoder alone starts from BERT through pgr_model_load_text). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) { return model_load(t, m, path); }
 
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
     (void)t;
@@ -305,6 +314,7 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,

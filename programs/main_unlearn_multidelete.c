@@ -88,6 +88,8 @@ int main(int argc, char **argv) {
                       "keeping its multimodal and unimodal knowledge, then reports Dt, Df, MI and time.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (select_from < 1) fatal("--select-from %d: must be >= 1 (epochs are counted from 1)", select_from);
+    if (trace && ctx.task.kind != TASK_RETRIEVAL) /* the trace reads ALBEF's ITC features */
+        fatal("--trace-similarity: the pairs' ITC cosines exist for retrieval only, not --task %s", ctx.flags.task);
     if (trace && ctx.flags.resume)
         fatal("--trace-similarity with --resume: the trace of the epochs before the interruption was not kept; run "
               "without --resume to trace every epoch");

@@ -18,7 +18,8 @@ L-codec, UL with their -F variants, Erm-Ktp) on one deletion request, then
 prints one comparison table (scripts/compare_table.py).
 
 FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
-them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
+them), e.g. --data DIR --df-size 60 --seed 42 --device cuda, or --task pgr
+(the shipped PGR corpus, pgr-tiny, 200 deleted rows).
 Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a program that finds
 a complete run of the same configuration there stops at once, so an
 interrupted comparison resumes.
@@ -32,25 +33,6 @@ done
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/compare}
 mkdir -p "$OUT"
-# --task pgr: the run driver does not load PGR data yet, so bin/pgr_train trains
-# the original once and compares the methods that run on the task interface in
-# one process (default: delete 200 of the 3,686 training rows); other
-# arguments go to it. Its log is $OUT/pgr.log.
-rest=() pgr=0
-while (($#)); do
-    case $1 in
-        --task=pgr) pgr=1 ;;
-        --task) if [ "${2:-}" = pgr ]; then pgr=1; shift; else rest+=("$1"); fi ;;
-        *) rest+=("$1") ;;
-    esac
-    shift
-done
-set -- ${rest[@]+"${rest[@]}"}
-if ((pgr)); then
-    [ -x bin/pgr_train ] || make -s bin/pgr_train
-    bin/pgr_train --df-size 200 "$@" 2>&1 | tee "$OUT/pgr.log"
-    exit "${PIPESTATUS[0]}"
-fi
 run() {
     local row=$1 prog=$2
     shift 2

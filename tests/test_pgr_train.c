@@ -45,6 +45,7 @@ static void synthetic_corpus(PgrCorpus *c, char *dir, size_t dir_size, char *gra
     opt.dir = dir;
     opt.graph_file = graph;
     opt.max_len = 64;
+    opt.test_all_rows = 1; /* all 40 test rows: those of unseen pairs alone are 10 */
     CHECK(pgr_corpus_load(c, &opt) == 0, "%s", error_message());
 }
 

@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "unlearn/loop_checkpoint.h"
@@ -84,6 +85,8 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
         t->loader_stop(main);
         return -1;
     }
+    /* Dropout draws by global row: this rank's rows get the masks one process gives them. */
+    dropout_set_batch_rows((RngRows){b, c->batch, (int64_t)comm_rank() * b});
     int rc = 0;
     for (int64_t it = 0; it < iters && rc == 0 && !st->stopped; it++) {
         LoopStep s = {.epoch = epoch, .it = it, .iters = iters, .step = st->steps, .global_batch = c->batch};
@@ -130,6 +133,7 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
         st->steps++;
         progress_advance(bar, 1);
     }
+    dropout_set_batch_rows(RNG_ROWS_ONE);
     t->loader_stop(main);
     t->loader_stop(aux);
     return rc;

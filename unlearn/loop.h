@@ -24,6 +24,9 @@
  * averaged over the ranks in buckets that start during the backward pass
  * (autograd/grad_sync.h), and the hook's value is averaged over the ranks
  * before the NaN check and the logs, so every rank takes the same decisions.
+ * Dropout draws each row's mask at the row's place in the global batch
+ * (nn/layers.h dropout_set_batch_rows), so the ranks drop what one process
+ * drops.
  * A loss hook whose terms couple the items of a batch computes them on the
  * global batch (models/albef_loss.c, unlearn/multidelete_loss.c).
  *
