@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -70,6 +71,7 @@ static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, con
     free(all);
     if (rc < 0) return error_prefix("training the MLM head");
     log_info("MLM head trained: loss %.4f -> %.4f", first, last);
+    if (!comm_is_root()) return 0; /* the ranks trained the same head: rank 0 caches it */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     return mlm_head_save(head, path);
 }
