@@ -396,6 +396,11 @@ int run_report_write_markdown(const RunReport *r, const char *path) {
     fprintf(f, "# %s\n\n", r->method[0] ? r->method : "evaluation");
     fprintf(f, "Df: %lld deleted %s against %lld retained %s.\n\n", (long long)r->n_df, r->n_classes ? "items" : "pairs",
             (long long)r->n_dr, r->n_classes ? "items" : "pairs");
+    /* What the models trained here (the original without --original, Retrain) started from (config.json "init"). */
+    const cJSON *init = r->config ? cJSON_GetObjectItem(r->config, "init") : NULL;
+    if (cJSON_IsString(init))
+        fprintf(f, "Initialisation of the models trained here (Retrain; the original unless --original): %s.\n\n",
+                init->valuestring);
     if (r->n_classes) md_class_table(r, f);
     else md_retrieval_table(r, f);
     md_reading(r, f);

@@ -5,6 +5,7 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
 #include "eval/auc.h"
@@ -121,15 +122,25 @@ int validation_scorer_score(void *ctx, TaskModel *tm, EpochScore *out) {
     o.image_batch = o.text_batch = o.pair_batch = v->batch;
     o.progress = 0;
     RetrievalEvalResult r;
-    if (retrieval_eval_run(m, v->val, &o, &r) < 0) return error_prefix("validation Dt");
+    int rc = retrieval_eval_run(m, v->val, &o, &r);
+    if (rc == RETRIEVAL_EVAL_NONFINITE) {
+        error_prefix("validation Dt");
+        return MODEL_SCORE_NONFINITE;
+    }
+    if (rc < 0) return error_prefix("validation Dt");
     out->dt = r.recall.r_mean;
     retrieval_eval_result_free(&r);
     int64_t n = v->n_df + v->n_heldout;
     double *scores = malloc((size_t)n * sizeof *scores);
     int *labels = malloc((size_t)n * sizeof *labels);
     CHECK(scores && labels, "out of memory");
-    int rc = forget_pair_scores(m, v->train, v->df, v->n_df, v->batch, 0, scores);
+    rc = forget_pair_scores(m, v->train, v->df, v->n_df, v->batch, 0, scores);
     if (rc == 0) rc = forget_pair_scores(m, v->train, v->heldout_dr, v->n_heldout, v->batch, 0, scores + v->n_df);
+    int64_t bad = rc == 0 ? finite_first_bad_f64(scores, n) : -1;
+    if (bad >= 0) /* a NaN ranks anywhere and gives a plausible AUC */
+        rc = error_set("held-out Df AUC: the ITC cosine of %s pair %lld is %g: the model's features are not finite",
+                       bad < v->n_df ? "Df" : "held-out Dr", (long long)(bad < v->n_df ? bad : bad - v->n_df),
+                       scores[bad]);
     if (rc == 0) {
         for (int64_t i = 0; i < n; i++) labels[i] = i < v->n_df ? 0 : 1;
         out->auc_code = 100.0 * auc_mann_whitney(scores, labels, n);
@@ -137,5 +148,6 @@ int validation_scorer_score(void *ctx, TaskModel *tm, EpochScore *out) {
     free(scores);
     free(labels);
     autograd_step_end();
+    if (bad >= 0) return MODEL_SCORE_NONFINITE;
     return rc < 0 ? error_prefix("held-out Df AUC") : 0;
 }

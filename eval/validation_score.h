@@ -20,6 +20,10 @@ typedef struct {
     double score;    /* (dt + auc_code) / 2 */
 } EpochScore;
 
+/* A scorer's return (with error_set naming the value) when the model's
+ * outputs are not finite: the model diverged, and no metric is computed. */
+#define MODEL_SCORE_NONFINITE (-2)
+
 typedef struct {
     const Task *task;           /* a classification task (validation_scorer_init_task), or NULL: retrieval */
     const RetrievalSet *val;    /* Dt: eval layout (flickr30k_val.json) */
@@ -44,7 +48,8 @@ int validation_scorer_init_task(ValidationScorer *v, const Task *task, const Del
                                 const DeletionEvalSets *eval_sets, uint64_t seed, int batch);
 void validation_scorer_free(ValidationScorer *v);
 
-/* Scores model m (a ModelScoreFn of unlearn/model_selection.h over a ValidationScorer). */
+/* Scores model m (a ModelScoreFn of unlearn/model_selection.h over a
+ * ValidationScorer): 0, -1 with error_set, or MODEL_SCORE_NONFINITE. */
 int validation_scorer_score(void *ctx, TaskModel *m, EpochScore *out);
 
 #endif

@@ -24,9 +24,9 @@
  *    model has inside its training forward (ALBEF: temperature clamp, EMA
  *    update, queue enqueue). NULL with error_set when the batch cannot be
  *    used (retrieval: no hard negative can be drawn).
- *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read (and
- *    what L-codec's units and the probe's features are to read; today they
- *    still take the ALBEF inside the model). fused z is [n, D] (ALBEF: the fused [CLS]). sides()
+ *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read, and
+ *    the probe's unimodal features (image_feat, text_feat; eval/unimodal_features.h).
+ *    fused z is [n, D] (ALBEF: the fused [CLS]). sides()
  *    also names the unimodal tensors L_UKR keeps (retain[]: retrieval the
  *    normalised ITC features, spec/unlearning_methods.md §5.2; classification
  *    the ViT token sequence, and the text tokens when the task asks for them).
@@ -138,6 +138,12 @@ struct Task {
     void (*model_free)(const Task *t, TaskModel *m);
     int (*model_load)(const Task *t, TaskModel *m, const char *path);
     int (*model_save)(const Task *t, const TaskModel *m, const char *path);
+    /* Starts a model that model_init made from pretrained weights, on the host, strictly: a tensor the model
+     * needs that the file lacks or holds with another shape is an error naming the file and the tensor. The
+     * task's own checkpoints load as model_load does; a classification task also takes a pretrained ALBEF
+     * (ALBEF.pth, pretrain_model_nlvr.pth converted: its encoders, the head keeping its initialisation),
+     * as the original fine-tuning and Retrain start (spec/unlearning_methods.md §3.4, §4.1). */
+    int (*model_init_from)(const Task *t, TaskModel *m, const char *path);
     void (*model_to_device)(const Task *t, TaskModel *m, Device device);
     void (*model_set_mode)(const Task *t, TaskModel *m, int training, uint64_t seed);
     int (*model_set_fusion_only)(const Task *t, TaskModel *m);

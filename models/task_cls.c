@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "core/xalloc.h"
 #include "models/cls_batch.h"
 
@@ -111,6 +112,19 @@ static void model_free(const Task *t, TaskModel *m) {
 static int model_load(const Task *t, TaskModel *m, const char *path) {
     (void)t;
     return albef_cls_load(task_albef_cls(m), path);
+}
+
+/* A checkpoint with a cls_head is one of this task's and loads as such; a
+ * file without one (a pretrained or retrieval ALBEF) gives the encoders
+ * (spec/albef_blip.md §5.1: VE and NLVR2 start from ALBEF.pth /
+ * pretrain_model_nlvr.pth). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) {
+    (void)t;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path)) return -1;
+    int own = safetensors_find(&f, "cls_head.0.weight") != NULL;
+    safetensors_close(&f);
+    return own ? albef_cls_load(task_albef_cls(m), path) : albef_cls_init_from_albef(task_albef_cls(m), path);
 }
 
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
@@ -386,6 +400,7 @@ void task_cls_init(Task *t, AlbefClsTask which, const ModelConfig *cfg, const To
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,

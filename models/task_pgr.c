@@ -113,6 +113,9 @@ static int model_load(const Task *t, TaskModel *m, const char *path) {
     return params_load(m->params, path, params_load_defaults(), NULL);
 }
 
+/* A PGR checkpoint (the text encoder alone starts from BERT through pgr_model_load_text). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) { return model_load(t, m, path); }
+
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
     (void)t;
     return params_save(m->params, path, NULL, 0);
@@ -311,6 +314,7 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,

@@ -108,6 +108,12 @@ static int model_load(const Task *t, TaskModel *m, const char *path) {
     return albef_load(task_albef(m), path);
 }
 
+/* A converted pretrained ALBEF is a retrieval model's checkpoint (the same heads and names, §8.2). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) {
+    (void)t;
+    return albef_load(task_albef(m), path);
+}
+
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
     (void)t;
     return albef_save(task_albef(m), path);
@@ -325,6 +331,7 @@ void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *tr
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,

@@ -91,6 +91,9 @@ int main(int argc, char **argv) {
     const int retrieval = ctx.task.kind == TASK_RETRIEVAL;
     if (trace && !retrieval) /* the trace reads ALBEF's ITC features */
         fatal("--trace-similarity: the pairs' ITC cosines exist for retrieval only, not --task %s", ctx.flags.task);
+    if (trace && ctx.flags.resume)
+        fatal("--trace-similarity with --resume: the trace of the epochs before the interruption was not kept; run "
+              "without --resume to trace every epoch");
     TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 

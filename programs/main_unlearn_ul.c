@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -70,6 +71,7 @@ static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, con
     free(all);
     if (rc < 0) return error_prefix("training the MLM head");
     log_info("MLM head trained: loss %.4f -> %.4f", first, last);
+    if (!comm_is_root()) return 0; /* the ranks trained the same head: rank 0 caches it */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     return mlm_head_save(head, path);
 }
@@ -98,6 +100,9 @@ int main(int argc, char **argv) {
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
+    if (ctx.flags.resume) /* its loops are its own, not the checkpointed skeleton's (unlearn/loop.h) */
+        log_warn("--resume: UL keeps no epoch checkpoints; its MLM head and ascent run again from the start (the "
+                 "same results: every draw is seeded)");
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     MlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};

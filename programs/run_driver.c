@@ -42,6 +42,10 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
         CLI_FLAG_STRING("original", &f->original, NULL,
                         "checkpoint of the original model (default: train it on D once and cache it)"),
+        CLI_FLAG_STRING("init", &f->init, NULL,
+                        "pretrained weights that train's model, the original trained here and Retrain start from "
+                        "(a checkpoint of the task, or a converted pretrained ALBEF for snli_ve/nlvr2; spec "
+                        "§3.4, §4.1); default: random initialisation from --seed"),
         CLI_FLAG_INT("df-size", &f->df_size, "60",
                      "deletion units (images; --task pgr: rows, 200 by default) taken from the top of the list"),
         CLI_FLAG_STRING("df-list", &f->df_list, NULL,
@@ -348,6 +352,12 @@ static int add_inputs(RunContext *ctx) {
         if (file_fnv1a(&h, ctx->flags.original) < 0) return error_prefix("--original");
         add_hex(in, "original", h);
     }
+    if (ctx->flags.init) {
+        h = FNV1A_INIT;
+        if (file_fnv1a(&h, ctx->flags.init) < 0) return error_prefix("--init");
+        add_hex(in, "init", h);
+        ctx->init_hash = h;
+    }
     cJSON_AddStringToObject(in, "code", MMU_SOURCE_DIGEST);
     return 0;
 }
@@ -359,9 +369,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
-    if (task_check_name(flags.task) < 0 || run_pgr_check_flags(&ctx->flags) < 0 ||
-        run_pgr_check_program(flags.task, program) < 0)
-        return -1;
+    if (task_check_name(flags.task) < 0 || run_pgr_check_flags(&ctx->flags) < 0) return -1;
     /* A job of several ranks (mpirun): rank 0 writes the run directory, the
      * caches, logs and reports; the others print errors only and keep their
      * files in a scratch directory removed at the end (run_free). */
@@ -454,6 +462,10 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
+    char init[1100];
+    if (ctx->flags.init) snprintf(init, sizeof init, "pretrained weights %s", ctx->flags.init);
+    else snprintf(init, sizeof init, "random (seed %d)", ctx->flags.seed);
+    cJSON_AddStringToObject(ctx->config, "init", init);
     /* Every loop writes its state into the run directory after each epoch (rank 0's). */
     loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
     if (flags.resume) {
@@ -538,6 +550,7 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
         h = fnv1a_str(h, ctx->flags.device);
         h = fnv1a_str(h, ctx->flags.precision);
     }
+    if (ctx->flags.init) h = fnv1a_bytes(h, &ctx->init_hash, sizeof ctx->init_hash); /* its content */
     if ((run_is_pgr(ctx->flags.task) ? run_pgr_fingerprint(ctx, &h) : data_fingerprint(ctx, 0, &h)) < 0)
         return error_prefix("original-model cache key");
     h = fnv1a_str(h, MMU_SOURCE_DIGEST);
@@ -549,6 +562,13 @@ int run_original_cache_path(const RunContext *ctx, char *path, size_t size) {
     uint64_t key = 0;
     if (original_cache_key(ctx, &key) < 0) return -1;
     snprintf(path, size, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name, (unsigned long long)key);
+    return 0;
+}
+
+int run_apply_init(const RunContext *ctx, TaskModel *m) {
+    if (!ctx->flags.init) return 0;
+    if (ctx->task.model_init_from(&ctx->task, m, ctx->flags.init) < 0) return error_prefix("--init");
+    log_info("initialised from %s", ctx->flags.init);
     return 0;
 }
 
@@ -581,6 +601,7 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
         log_warn("original model: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it",
                  path);
     }
+    if (run_apply_init(ctx, original) < 0) return -1;
     run_model_to_device(ctx, original);
     int64_t n = t->n_items[TASK_SPLIT_TRAIN];
     log_info("original model: training %s on all %lld items of D (cached as %s)", ctx->cfg.name, (long long)n, path);
@@ -621,6 +642,7 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
         }
         log_warn("Retrain: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it", path);
     }
+    if (run_apply_init(ctx, retrained) < 0) return -1;
     run_model_to_device(ctx, retrained);
     log_info("Retrain: training %s on the %lld pairs of Dr (cached as %s)", ctx->cfg.name, (long long)ctx->split.n_dr,
              path);

@@ -17,6 +17,7 @@
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -233,8 +234,15 @@ static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr
     float *X = malloc((size_t)P * (size_t)u->units * sizeof *X), *Y = malloc((size_t)P * sizeof *Y);
     int *sel = malloc((size_t)(o->max_units > 1 ? o->max_units : 1) * sizeof *sel);
     CHECK(X && Y && sel, "out of memory");
+    /* Data parallel (core/comm.h): the P perturbations and the k Dr
+     * gradients are independent passes, so each rank computes its share of
+     * them (comm_shard_rows) and the rows are all-gathered; each row is the
+     * bits one process computes, and everything after them runs on every rank
+     * alike. The removed batch's own gradient and the guard are one pass each. */
+    int64_t lo, hi;
+    comm_shard_rows(P, 1, &lo, &hi);
     int rc = 0;
-    for (int p = 0; p < P && rc == 0; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
+    for (int p = (int)lo; p < hi && rc == 0; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
         TaskBatch b;
         rc = items_batch(t, bf, o, p, (uint64_t)batch_no, &b);
         if (rc == 0) {
@@ -247,6 +255,8 @@ static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr
         free(X), free(Y), free(sel);
         return -1;
     }
+    comm_allgather_rows_f32(X, P, u->units, 1);
+    comm_allgather_rows_f32(Y, P, 1, 1);
     int n_sel = lcodec_foci(X, P, (int)u->units, Y, o->foci, o->max_units, sel); /* step 2 */
     Slices s;
     slices_make(&s, u, ps, sel, n_sel); /* step 3 */
@@ -255,10 +265,12 @@ static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr
     float *delta = malloc((size_t)s.d * sizeof *delta), *saved = malloc((size_t)s.d * sizeof *saved);
     CHECK(g && G && delta && saved, "out of memory");
     rc = slice_gradient(t, m, bf, o, &s, g); /* step 4 */
-    for (int i = 0; i < k && rc == 0; i++) { /* Dr batches for H_old */
+    comm_shard_rows(k, 1, &lo, &hi);
+    for (int i = (int)lo; i < hi && rc == 0; i++) { /* Dr batches for H_old */
         int64_t nb = bf.n < n_dr ? bf.n : n_dr, start = ((batch_no * k + i) * nb) % (n_dr - nb + 1);
         rc = slice_gradient(t, m, (Items){dr_order + start, (int)nb}, o, &s, G + (int64_t)i * s.d);
     }
+    if (rc == 0) comm_allgather_rows_f32(G, k, s.d, 1);
     if (rc == 0) rc = lcodec_newton_step(s.d, g, G, k, o, delta); /* steps 5-6 */
     if (rc == 0) {
         slices_gather(&s, ps->values, ps->device, saved);

@@ -40,11 +40,18 @@ int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m) {
         return error_set("model selection: more than %d candidate epochs", MODEL_SELECTION_MAX_EPOCHS);
     double t0 = clock_seconds();
     EpochScore e = {0};
-    if (s->score_fn(s->score_ctx, m, &e) < 0) return error_prefix("model selection after epoch %d", epoch + 1);
+    int rc = s->score_fn(s->score_ctx, m, &e);
+    if (rc < 0 && rc != MODEL_SCORE_NONFINITE) return error_prefix("model selection after epoch %d", epoch + 1);
+    if (rc == MODEL_SCORE_NONFINITE) e = (EpochScore){NAN, NAN, NAN}; /* no metric over it */
     e.score = 0.5 * (e.dt + e.auc_code);
     int k = s->n_scored++;
     s->epochs[k] = epoch;
     s->scores[k] = e;
+    if (rc == MODEL_SCORE_NONFINITE) {
+        s->seconds += clock_seconds() - t0;
+        error_prefix("model selection after epoch %d (disqualified)", epoch + 1);
+        return LOOP_DIVERGED;
+    }
     if (!isfinite(e.score)) { /* no ranking exists for it: never selected, the others still compete */
         s->seconds += clock_seconds() - t0;
         log_warn("selection after epoch %d: score %g (validation Dt %g, AUC_code %g) is not finite: the epoch is "
@@ -77,6 +84,68 @@ int model_selection_restore(const ModelSelection *s, TaskModel *m) {
     device_copy(m->params->values, m->params->device, s->best_values, DEVICE_CPU,
                 (size_t)s->n_values * sizeof *s->best_values);
     return s->epochs[s->best];
+}
+
+enum { SEL_N_SCORED, SEL_BEST, SEL_FIRST_EPOCH, SEL_N_VALUES, SEL_HEADER };
+
+void model_selection_state_add(const ModelSelection *s, LoopStateFile *f) {
+    int64_t header[SEL_HEADER];
+    header[SEL_N_SCORED] = s->n_scored;
+    header[SEL_BEST] = s->best;
+    header[SEL_FIRST_EPOCH] = s->first_epoch;
+    header[SEL_N_VALUES] = s->best_values ? s->n_values : 0;
+    loop_state_add_i64(f, "selection.header", header, SEL_HEADER);
+    /* per candidate: its epoch, Dt, AUC_code and score; then the seconds spent */
+    int64_t n = 4 * (int64_t)s->n_scored + 1;
+    double *v = malloc((size_t)n * sizeof *v);
+    CHECK(v != NULL, "out of memory");
+    for (int k = 0; k < s->n_scored; k++) {
+        v[4 * k] = s->epochs[k];
+        v[4 * k + 1] = s->scores[k].dt;
+        v[4 * k + 2] = s->scores[k].auc_code;
+        v[4 * k + 3] = s->scores[k].score;
+    }
+    v[n - 1] = s->seconds;
+    loop_state_add_doubles(f, "selection.candidates", v, n);
+    free(v);
+    if (s->best_values) loop_state_add_floats(f, "selection.best_values", s->best_values, DEVICE_CPU, s->n_values);
+}
+
+int model_selection_state_read(ModelSelection *s, const SafetensorsFile *f, const TaskModel *m) {
+    int64_t h[SEL_HEADER];
+    if (loop_state_read_i64(f, "selection.header", h, SEL_HEADER) < 0) return -1;
+    if (h[SEL_FIRST_EPOCH] != s->first_epoch)
+        return error_set("%s: selection.header: selection from epoch %lld, this run selects from epoch %d", f->path,
+                         (long long)h[SEL_FIRST_EPOCH] + 1, s->first_epoch + 1);
+    if (h[SEL_N_SCORED] < 0 || h[SEL_N_SCORED] > MODEL_SELECTION_MAX_EPOCHS || h[SEL_BEST] < -1 ||
+        h[SEL_BEST] >= h[SEL_N_SCORED] || (h[SEL_BEST] >= 0) != (h[SEL_N_VALUES] > 0) ||
+        (h[SEL_N_VALUES] > 0 && h[SEL_N_VALUES] != m->params->total))
+        return error_set("%s: selection.header: %lld candidates, best %lld, %lld kept values: no state of a "
+                         "selection over a model of %lld values",
+                         f->path, (long long)h[SEL_N_SCORED], (long long)h[SEL_BEST], (long long)h[SEL_N_VALUES],
+                         (long long)m->params->total);
+    int64_t n = 4 * h[SEL_N_SCORED] + 1;
+    double *v = malloc((size_t)n * sizeof *v);
+    float *values = h[SEL_N_VALUES] > 0 ? malloc((size_t)h[SEL_N_VALUES] * sizeof *values) : NULL;
+    CHECK(v && (values || h[SEL_N_VALUES] == 0), "out of memory (model selection state)");
+    if (loop_state_read_doubles(f, "selection.candidates", v, n) < 0 ||
+        (values && loop_state_read_floats(f, "selection.best_values", values, DEVICE_CPU, h[SEL_N_VALUES]) < 0)) {
+        free(v);
+        free(values);
+        return -1;
+    }
+    free(s->best_values);
+    s->best_values = values;
+    s->n_values = h[SEL_N_VALUES];
+    s->n_scored = (int)h[SEL_N_SCORED];
+    s->best = (int)h[SEL_BEST];
+    for (int k = 0; k < s->n_scored; k++) {
+        s->epochs[k] = (int)v[4 * k];
+        s->scores[k] = (EpochScore){.dt = v[4 * k + 1], .auc_code = v[4 * k + 2], .score = v[4 * k + 3]};
+    }
+    s->seconds = v[n - 1];
+    free(v);
+    return 0;
 }
 
 cJSON *model_selection_to_json(const ModelSelection *s, int epochs_run) {

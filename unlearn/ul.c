@@ -8,6 +8,7 @@
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -41,11 +42,17 @@ static int64_t masked_batch(const Task *t, TaskSplit split, const int64_t *items
     return total;
 }
 
-/* The masked tokens of the texts of items under (seed, stream), as masked_batch draws them. */
+/* Data parallel (core/comm.h): UL's passes over Df (the score, the count,
+ * the accumulated gradient) are sums over its minibatches, so each rank takes
+ * whole minibatches (comm_shard_rows: the same batches, and each batch's
+ * dropout seed, as one process) and the sums are all-reduced. */
+
+/* The masked tokens of the texts of items under (seed, stream), as masked_batch draws them (every rank's). */
 static int64_t count_masked(const Task *t, const int64_t *items, int64_t n, int batch, float prob, MlmSpecial sp,
                             int vocab, uint64_t seed, uint64_t stream) {
-    int64_t total = 0;
-    for (int64_t k = 0; k < n && total >= 0; k += batch) {
+    int64_t total = 0, lo, hi;
+    comm_shard_rows(n, batch, &lo, &hi);
+    for (int64_t k = lo; k < hi && total >= 0; k += batch) {
         int b = (int)(n - k < batch ? n - k : batch);
         TaskBatch bt;
         int32_t *labels;
@@ -53,6 +60,7 @@ static int64_t count_masked(const Task *t, const int64_t *items, int64_t n, int 
         total = got < 0 ? -1 : total + got;
         autograd_step_end();
     }
+    if (total >= 0) comm_allreduce_i64(&total, 1, COMM_SUM);
     return total;
 }
 
@@ -60,10 +68,11 @@ int ul_mlm_score(const Task *t, TaskModel *m, const MlmHead *h, TaskSplit split,
                  int batch, float mask_prob, MlmSpecial sp, uint64_t seed, double *accuracy, double *nll) {
     int prev = autograd_set_enabled(0);
     t->model_set_mode(t, m, 0, seed);
-    int64_t labelled = 0, correct = 0;
+    int64_t counts[2] = {0, 0}, lo, hi; /* labelled, correct */
     double nll_sum = 0;
     int rc = 0;
-    for (int64_t k = 0; k < n && rc == 0; k += batch) {
+    comm_shard_rows(n, batch, &lo, &hi);
+    for (int64_t k = lo; k < hi && rc == 0; k += batch) {
         int b = (int)(n - k < batch ? n - k : batch);
         TaskBatch bt;
         int32_t *labels;
@@ -73,14 +82,18 @@ int ul_mlm_score(const Task *t, TaskModel *m, const MlmHead *h, TaskSplit split,
         if (rc == 0) {
             MlmOutput out;
             mlm_head_loss(h, t->word_embeddings(t, m), t->text_states(t, m, &bt), labels, &out);
-            labelled += out.n_labelled;
-            correct += out.n_correct;
+            counts[0] += out.n_labelled;
+            counts[1] += out.n_correct;
             nll_sum += out.nll_sum;
         }
         autograd_step_end();
     }
     autograd_set_enabled(prev);
-    if (rc == 0 && labelled == 0) rc = error_set("MLM score: no token was masked in %lld texts", (long long)n);
+    if (rc < 0) return -1;
+    comm_allreduce_i64(counts, 2, COMM_SUM);
+    comm_allreduce_f64(&nll_sum, 1, COMM_SUM);
+    int64_t labelled = counts[0], correct = counts[1];
+    if (labelled == 0) rc = error_set("MLM score: no token was masked in %lld texts", (long long)n);
     if (rc == 0) {
         *accuracy = (double)correct / (double)labelled;
         *nll = nll_sum / (double)labelled;
@@ -110,6 +123,11 @@ int ul_train_mlm_head(const Task *t, TaskModel *m, MlmHead *h, const int64_t *it
     AdamW opt;
     adamw_init(&opt, &h->params, 0.9f, 0.999f, 1e-8f, 0.0f);
     t->model_set_mode(t, m, 0, seed);
+    /* Data parallel: each rank takes its rows of every batch. The batch's loss
+     * is the mean over all its masked tokens, so a rank's mean weighs by its
+     * share of them and the head's gradients are summed over the ranks. */
+    int64_t lo, hi;
+    comm_shard_rows(batch, 1, &lo, &hi);
     int rc = 0;
     for (int e = 0; e < epochs && rc == 0; e++) {
         memcpy(order, items, (size_t)n * sizeof *order);
@@ -119,18 +137,26 @@ int ul_train_mlm_head(const Task *t, TaskModel *m, MlmHead *h, const int64_t *it
         for (int64_t it = 0; it < iters && rc == 0; it++) {
             TaskBatch bt;
             int32_t *labels;
-            if (masked_batch(t, TASK_SPLIT_TRAIN, order + it * batch, batch, mask_prob, sp, h->vocab, seed,
-                             STREAM_HEAD_MASK + (uint64_t)e, &labels, &bt) < 0) {
-                rc = -1;
-                break;
+            MlmOutput out = {0};
+            if (hi > lo) {
+                if (masked_batch(t, TASK_SPLIT_TRAIN, order + it * batch + lo, (int)(hi - lo), mask_prob, sp,
+                                 h->vocab, seed, STREAM_HEAD_MASK + (uint64_t)e, &labels, &bt) < 0) {
+                    rc = -1;
+                    break;
+                }
+                mlm_head_loss(h, t->word_embeddings(t, m), t->text_states(t, m, &bt), labels, &out);
             }
-            MlmOutput out;
-            mlm_head_loss(h, t->word_embeddings(t, m), t->text_states(t, m, &bt), labels, &out);
-            if (out.loss) {
-                float value;
-                tensor_copy_to_host(out.loss, &value); /* any device */
-                sum += value;
-                autograd_backward(out.loss);
+            float value = 0.0f;
+            if (out.loss) tensor_copy_to_host(out.loss, &value); /* any device */
+            double tokens[2] = {(double)out.n_labelled, (double)out.n_labelled * value};
+            comm_allreduce_f64(tokens, 2, COMM_SUM);
+            if (tokens[0] > 0) {
+                sum += tokens[1] / tokens[0];
+                if (out.loss)
+                    autograd_backward(out.n_labelled == (int64_t)tokens[0]
+                                          ? out.loss
+                                          : op_scale(out.loss, (float)((double)out.n_labelled / tokens[0])));
+                comm_allreduce_f32(h->params.device, h->params.grads, h->params.total, COMM_SUM);
                 adamw_step(&opt, (float)lr);
                 params_zero_grad(&h->params);
             }
@@ -173,7 +199,9 @@ int ul_unlearn(const Task *t, TaskModel *m, const MlmHead *h, const int64_t *df,
         int64_t total = count_masked(t, df, n_df, B, run->mask_prob, run->special, h->vocab, run->seed, stream);
         if (total < 0) rc = -1;
         else if (total == 0) rc = error_set("UL epoch %d: no Df token was masked", e);
-        for (int64_t k = 0; k < n_df && rc == 0; k += B) {
+        int64_t lo = 0, hi = 0;
+        comm_shard_rows(n_df, B, &lo, &hi);
+        for (int64_t k = lo; k < hi && rc == 0; k += B) {
             int b = (int)(n_df - k < B ? n_df - k : B);
             TaskBatch bt;
             int32_t *labels;
@@ -190,6 +218,8 @@ int ul_unlearn(const Task *t, TaskModel *m, const MlmHead *h, const int64_t *df,
             autograd_step_end();
         }
         if (rc < 0) break;
+        /* The ranks' minibatches together are Df: their gradients add up to the update's. */
+        comm_allreduce_f32(m->params->device, m->params->grads, m->params->total, COMM_SUM);
         adamw_step(&opt, (float)run->lr);
         params_zero_grad(m->params);
         stats->epochs++;

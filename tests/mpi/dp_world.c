@@ -42,12 +42,15 @@ static int zero_gradient_element(const char *name, int64_t k, int64_t n) {
     return len >= 8 && strcmp(name + len - 8, "key.bias") == 0;
 }
 
-int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, char *why, size_t size) {
+int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, double slack, char *why,
+                    size_t size) {
     for (int p = 0; p < b->count; p++) {
         const Tensor *x = a->items[p], *y = b->items[p];
         for (int64_t k = 0; k < tensor_numel(y); k++) {
             double u = tensor_f32(x)[k], v = tensor_f32(y)[k];
-            double tol = zero_gradient_element(y->name, k, tensor_numel(y)) ? 2.0 * lr * steps : 2e-5 + 2e-4 * fabs(v);
+            double tol = zero_gradient_element(y->name, k, tensor_numel(y))
+                             ? 2.0 * lr * steps
+                             : 2e-5 + 2e-4 * fabs(v) + slack * lr * steps;
             if (!(fabs(u - v) <= tol)) {
                 snprintf(why, size, "%s[%lld] = %.9g, one rank: %.9g", y->name, (long long)k, u, v);
                 return -1;

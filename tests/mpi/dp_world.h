@@ -25,12 +25,13 @@ typedef struct {
 int dp_world_open(DpWorld *w, float dropout);
 void dp_world_close(DpWorld *w);
 
-/* 0 when every parameter of a is within 2e-5 + 2e-4 |x| of b's, else -1 with
- * the first offender named in why. The attention key biases, whose gradient
- * is zero in exact arithmetic and rounding noise in floats (a softmax row is
- * unchanged by a shift), which AdamW turns into steps of up to lr: within
- * 2·lr·steps. */
-int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, char *why, size_t size);
+/* 0 when every parameter of a is within 2e-5 + 2e-4 |x| + slack·lr·steps of
+ * b's, else -1 with the first offender named in why. The attention key
+ * biases, whose gradient is zero in exact arithmetic and rounding noise in
+ * floats (a softmax row is unchanged by a shift), which AdamW turns into
+ * steps of up to lr: within 2·lr·steps. */
+int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, double slack, char *why,
+                    size_t size);
 
 /* items[k] = k·stride + offset for k < n (malloc'd). */
 int64_t *dp_items(int64_t n, int64_t stride, int64_t offset);

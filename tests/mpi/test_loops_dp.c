@@ -43,7 +43,7 @@ static void check_training(float dropout, int augment) {
     comm_solo_end();
     int rc_dp = train_task_model(&w.task, &w.tdp, items, GLOBAL_BATCH, &r, 9, &sdp);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, r.init_lr, STEPS, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, r.init_lr, STEPS, 0.0, why, sizeof why) == 0;
     free(items);
     dp_world_close(&w);
     ASSERT_MSG(rc_ref == 0 && rc_dp == 0, "%s", error_message());
@@ -68,7 +68,7 @@ TEST(test_dp_finetune_matches_one_rank) {
     comm_solo_end();
     int rc_dp = finetune_unlearn(&w.task, &w.tdp, dr, GLOBAL_BATCH, &run, &sdp);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, 0.0, why, sizeof why) == 0;
     free(dr);
     dp_world_close(&w);
     ASSERT_MSG(rc_ref == 0 && rc_dp == 0, "%s", error_message());
@@ -89,7 +89,7 @@ static void check_multidelete(float dropout) {
     comm_solo_end();
     int rc_dp = multidelete_unlearn(&w.task, &w.tdp, &w.tdp0, df, GLOBAL_BATCH, dr, 3 * GLOBAL_BATCH, &run, &sdp);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, 0.0, why, sizeof why) == 0;
     free(df);
     free(dr);
     dp_world_close(&w);

@@ -37,7 +37,7 @@ TEST(test_dp_neggrad_matches_one_rank) {
     comm_solo_end();
     int rc_dp = neggrad_unlearn(&w.task, &w.tdp, df, GLOBAL_BATCH, &run, &sdp);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, 0.0, why, sizeof why) == 0;
     free(df);
     dp_world_close(&w);
     ASSERT_MSG(rc_ref == 0 && rc_dp == 0, "%s", error_message());
@@ -68,7 +68,7 @@ TEST(test_dp_neggrad_stops_on_the_global_batch_loss) {
     comm_solo_end();
     int rc_dp = neggrad_unlearn(&w.task, &w.tdp, df, GLOBAL_BATCH, &run, &sdp);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, 1, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, 1, 0.0, why, sizeof why) == 0;
     free(df);
     dp_world_close(&w);
     ASSERT_MSG(rc_ref == 0 && rc_dp == 0, "%s", error_message());
@@ -128,10 +128,10 @@ TEST(test_dp_ermktp_matches_one_rank) {
     int rc_dp = ermktp_train_erm(&w.task, &w.tdp, &mdp, items, GLOBAL_BATCH, &r, &o, &edp);
     char why_mask[256] = "", why_teacher[256] = "", why_student[256] = "";
     int same_mask = masks_match(&mdp, &mref, why_mask, sizeof why_mask) == 0;
-    int same_teacher = dp_params_match(&w.dp.params, &w.ref.params, r.init_lr, STEPS, why_teacher,
+    int same_teacher = dp_params_match(&w.dp.params, &w.ref.params, r.init_lr, STEPS, 0.0, why_teacher,
                                        sizeof why_teacher) == 0;
     if (rc_dp == 0) rc_dp = ermktp_transfer(&w.task, &stdp, &w.tdp, &mdp, df, 3, dr, GLOBAL_BATCH, &r, &o, &kdp);
-    int same_student = dp_params_match(stdp.params, stref.params, o.ktp_lr, STEPS, why_student,
+    int same_student = dp_params_match(stdp.params, stref.params, o.ktp_lr, STEPS, 0.0, why_student,
                                        sizeof why_student) == 0;
     w.task.model_free(&w.task, &stref);
     w.task.model_free(&w.task, &stdp);
@@ -171,7 +171,7 @@ TEST(test_dp_dtd_matches_one_rank) {
     int rc_dp = finetune_unlearn(&w.task, &w.tdp, dr, GLOBAL_BATCH, &run, &sdp);
     int64_t ndp = dtd_add_noise(w.tdp.params, 1e-3, 5);
     char why[256] = "";
-    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, why, sizeof why) == 0;
+    int same = dp_params_match(&w.dp.params, &w.ref.params, run.lr, STEPS, 0.0, why, sizeof why) == 0;
     free(dr);
     dp_world_close(&w);
     ASSERT_MSG(rc_ref == 0 && rc_dp == 0, "%s", error_message());
