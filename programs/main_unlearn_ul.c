@@ -1,8 +1,9 @@
 /* bin/unlearn_ul: UL, knowledge unlearning (spec/unlearning_methods.md §4.8;
  * unlearn/ul.h): from the original model θ0, gradient ascent on the masked-LM
  * likelihood of the Df texts (captions, hypotheses, statements; conditioned
- * on their images), one full-Df update per epoch, until the Df masked-token accuracy falls to the original
- * model's on unseen (test) texts (UL's MA criterion) or --epochs updates;
+ * on their images), one full-Df update per epoch, until the Df masked-token
+ * accuracy falls to the original model's on unseen (test) texts (UL's MA
+ * criterion) or --epochs updates;
  * the text side changes (UL) or only the fusion layers (--fusion-only: UL-F).
  * The MLM head: --mlm-head (the pre-training checkpoint's
  * text_encoder.cls.predictions.*), else trained on D with the model frozen and
