@@ -24,9 +24,9 @@
  *    model has inside its training forward (ALBEF: temperature clamp, EMA
  *    update, queue enqueue). NULL with error_set when the batch cannot be
  *    used (retrieval: no hard negative can be drawn).
- *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read (and
- *    what L-codec's units and the probe's features are to read; today they
- *    still take the ALBEF inside the model). fused z is [n, D] (ALBEF: the fused [CLS]). sides()
+ *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read, and
+ *    the probe's unimodal features (image_feat, text_feat; eval/unimodal_features.h).
+ *    fused z is [n, D] (ALBEF: the fused [CLS]). sides()
  *    also names the unimodal tensors L_UKR keeps (retain[]: retrieval the
  *    normalised ITC features, spec/unlearning_methods.md §5.2; classification
  *    the ViT token sequence, and the text tokens when the task asks for them).

@@ -155,7 +155,11 @@ static void model_reset_momentum(const Task *t, TaskModel *m) {
 }
 
 static void set_image_token_mask(const Task *t, TaskModel *m, Tensor *mask) {
-    (void)t;
+    /* NLVR2: both images of an item take the item's mask (the image side is image 0's rows, then image 1's) */
+    if (mask && mask->ndim == 3 && state_of(t)->which == ALBEF_TASK_NLVR2) {
+        Tensor *both[2] = {mask, mask};
+        mask = op_concat(both, 2, 0);
+    }
     task_albef_cls(m)->image_token_mask = mask;
 }
 

@@ -1,8 +1,9 @@
 /* bin/unlearn_ul: UL, knowledge unlearning (spec/unlearning_methods.md §4.8;
  * unlearn/ul.h): from the original model θ0, gradient ascent on the masked-LM
- * likelihood of the Df captions (conditioned on their images), one full-Df
- * update per epoch, until the Df masked-token accuracy falls to the original
- * model's on unseen (test) captions (UL's MA criterion) or --epochs updates;
+ * likelihood of the Df texts (captions, hypotheses, statements; conditioned
+ * on their images), one full-Df update per epoch, until the Df masked-token
+ * accuracy falls to the original model's on unseen (test) texts (UL's MA
+ * criterion) or --epochs updates;
  * the text side changes (UL) or only the fusion layers (--fusion-only: UL-F).
  * The MLM head: --mlm-head (the pre-training checkpoint's
  * text_encoder.cls.predictions.*), else trained on D with the model frozen and
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -70,6 +72,7 @@ static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, con
     free(all);
     if (rc < 0) return error_prefix("training the MLM head");
     log_info("MLM head trained: loss %.4f -> %.4f", first, last);
+    if (!comm_is_root()) return 0; /* the ranks trained the same head: rank 0 caches it */
     if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     return mlm_head_save(head, path);
 }
@@ -88,16 +91,19 @@ int main(int argc, char **argv) {
         CLI_FLAG_FLOAT("mask-prob", &mask_prob, "-1", "MLM masking probability (-1: the recipe's 0.15, ALBEF's)"),
         CLI_FLAG_FLOAT("stop-accuracy", &stop_accuracy, "-1",
                        "stop once the Df masked-token accuracy (UL's MA; EL_10 needs generation and is not used) is "
-                       "<= this; -1: the original model's on unseen test captions (UL's rule); 0: run all --epochs"),
+                       "<= this; -1: the original model's on unseen test texts (UL's rule); 0: run all --epochs"),
     };
     const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ul_lr), RUN_KNOB_INT("epochs", ul_max_epochs)};
     run_program_start(&ctx, "unlearn_ul",
-                    "UL (knowledge unlearning): gradient ascent on the masked-LM likelihood of the Df captions "
+                    "UL (knowledge unlearning): gradient ascent on the masked-LM likelihood of the Df texts "
                     "(image-conditioned, ALBEF's MLM), Adam(0.9, 0.98) without weight decay, one full-Df update "
                     "per epoch up to --epochs (recipe: 20), stopped by UL's memorisation-accuracy rule; only the "
                     "text side changes (the image encoder is frozen: UL is a text-only method), only the fusion "
                     "layers with --fusion-only (UL-F). Reports Dt, Df and time.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
+    if (ctx.flags.resume) /* its loops are its own, not the checkpointed skeleton's (unlearn/loop.h) */
+        log_warn("--resume: UL keeps no epoch checkpoints; its MLM head and ascent run again from the start (the "
+                 "same results: every draw is seeded)");
     TokenizerSpecial ts = tokenizer_special(ctx.tok);
     if (ts.mask < 0) fatal("UL needs a [MASK] token for its MLM loss, and %s/vocab.txt has none", ctx.data_dir);
     MlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
@@ -129,13 +135,13 @@ int main(int argc, char **argv) {
     free(test_items);
     if (stop_accuracy < 0) run.stop_accuracy = unseen_ma;
     if (stop_accuracy == 0) run.stop_accuracy = -1;
-    log_info("original model on unseen test captions: masked-token accuracy %.4f, NLL %.4f", unseen_ma, unseen_nll);
+    log_info("original model on unseen test texts: masked-token accuracy %.4f, NLL %.4f", unseen_ma, unseen_nll);
 
     error_exit_if(t->model_init(t, &unlearned, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &unlearned);
     task_model_copy(&unlearned, &original);
     int trainable = ul_set_trainable(t, &unlearned, ctx.flags.fusion_only);
-    log_info("UL%s: %d trainable tensors (%s); ascent on %lld Df captions, <= %d updates at lr %g, stop at MA <= %.4f",
+    log_info("UL%s: %d trainable tensors (%s); ascent on %lld Df texts, <= %d updates at lr %g, stop at MA <= %.4f",
              ctx.flags.fusion_only ? "-F" : "", trainable,
              ctx.flags.fusion_only ? "fusion layers" : "text encoder and fusion layers", (long long)ctx.split.n_df,
              run.max_epochs, run.lr, run.stop_accuracy);

@@ -54,14 +54,6 @@ int run_pgr_check_flags(const RunFlags *f) {
     return 0;
 }
 
-int run_pgr_check_program(const char *task, const char *program) {
-    static const char *const albef_only[] = {"probe"};
-    for (size_t k = 0; run_is_pgr(task) && k < sizeof albef_only / sizeof albef_only[0]; k++)
-        if (strcmp(program, albef_only[k]) == 0)
-            return error_set("--task pgr: %s does not run this task yet (it reads ALBEF inside the model)", program);
-    return 0;
-}
-
 int run_pgr_model_config(RunContext *ctx) {
     if (pgr_config_load(&ctx->pgr_task.cfg, ctx->config_path) < 0)
         return error_prefix("--model %s (--task pgr takes a PGR config such as pgr-tiny or pgr-base)", ctx->flags.model);

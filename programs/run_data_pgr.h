@@ -28,9 +28,6 @@ void run_pgr_flags(RunFlags *f, CliFlag *out);
 /* Stops (-1, error_set) when a PGR flag is given with another task, or an
  * image-text one with pgr. */
 int run_pgr_check_flags(const RunFlags *f);
-/* Stops (-1, error_set) a program that reads ALBEF inside the model (the
- * probe's features) when given --task pgr. */
-int run_pgr_check_program(const char *task, const char *program);
 /* Reads the model config at ctx->config_path into ctx->pgr_task.cfg and its
  * BERT view into ctx->cfg (which names the recipe row and the cache entries). */
 int run_pgr_model_config(RunContext *ctx);

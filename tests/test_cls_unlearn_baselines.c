@@ -3,8 +3,8 @@
  * parameter slices it selects (whole Linear units) and, under -F, nothing
  * outside the fusion layers and cls_head; UL raises the Df hypotheses'
  * masked-token NLL while the image side and the MLM head stay bit-identical,
- * and UL-F moves only the fusion set. NLVR2 runs L-codec once too (its two
- * images per item perturbed and fused as one item). */
+ * and UL-F moves only the fusion set. NLVR2 runs L-codec and UL once too (its
+ * two images per item perturbed and fused as one item). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,9 +137,9 @@ TEST(test_lcodec_on_nlvr2_changes_only_selected_slices) { check_lcodec(ALBEF_TAS
 /* UL on the task: the head trained on D with the model frozen, then the
  * ascent; Df NLL rises, the image side (and under -F everything outside the
  * fusion set) and the head stay bit-identical. */
-static void check_ul(int fusion_only) {
+static void check_ul(AlbefClsTask which, int fusion_only) {
     World w;
-    ASSERT_MSG(world_open(&w, ALBEF_TASK_SNLI_VE) == 0, "%s", error_message());
+    ASSERT_MSG(world_open(&w, which) == 0, "%s", error_message());
     TokenizerSpecial ts = tokenizer_special(w.tok);
     ASSERT(ts.mask >= 0);
     MlmSpecial sp = {.mask = ts.mask, .cls = ts.cls, .sep = ts.sep, .pad = ts.pad};
@@ -180,5 +180,6 @@ static void check_ul(int fusion_only) {
     world_close(&w);
 }
 
-TEST(test_ul_on_snli_ve_raises_df_nll_on_the_text_side_only) { check_ul(0); }
-TEST(test_ul_f_on_snli_ve_changes_only_the_fusion_set) { check_ul(1); }
+TEST(test_ul_on_snli_ve_raises_df_nll_on_the_text_side_only) { check_ul(ALBEF_TASK_SNLI_VE, 0); }
+TEST(test_ul_f_on_snli_ve_changes_only_the_fusion_set) { check_ul(ALBEF_TASK_SNLI_VE, 1); }
+TEST(test_ul_on_nlvr2_raises_df_nll_on_the_text_side_only) { check_ul(ALBEF_TASK_NLVR2, 0); }

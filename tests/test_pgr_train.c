@@ -112,6 +112,9 @@ TEST(test_pgr_task_trains_with_the_shared_loop_and_scores_items) {
     ASSERT_EQ_INT(t.n_items[TASK_SPLIT_TRAIN], c.split[PGR_SPLIT_TRAIN].n);
     TaskModel m;
     ASSERT(t.model_init(&t, &m, 3) == 0);
+    /* The config's image-side width is what Erm-Ktp's channel mask spans: u_G's channels. */
+    ASSERT_EQ_INT(t.cfg->vision_width, t.image_channel_weight(&t, &m)->shape[1]);
+    ASSERT_EQ_INT(t.cfg->vision_width, 2 * d.cfg.gcn_hidden);
     Recipe r = recipe_get("pgr-tiny", "pgr");
     r.init_lr = 1e-3;
     r.epochs = 12;

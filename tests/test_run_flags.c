@@ -1,7 +1,7 @@
 /* The run driver's flag and name checks (programs/run_driver.h): a recipe
  * knob given as 0 or negative stops with the flag, the value, the valid range
  * and the recipe's value; a common knob a program does not read is refused;
- * --task and --model names that are unknown (or a task the program does not run yet) stop;
+ * --task and --model names that are unknown (or a model without a recipe for the task) stop;
  * config.json records the values used, the recipe's where no flag was given
  * (never the "not given" placeholder). All of it before the run writes a
  * file: the rejected runs leave no run directory. */
@@ -70,7 +70,7 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--batch-df", "0"}, 1, "--batch-df 0: must be >= 1 (the recipe's value for albef-tiny on flickr30k is 16"},
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
-        {{"--task", "snli_ve"}, 1, "--task snli_ve: flags-test does not run this task yet (train does)"},
+        {{"--task", "snli_ve"}, 1, "no recipe for model \"albef-tiny\" on task \"snli_ve\""},
         {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
         {{"--ukr-text=true", "--seed=1"}, 1, "--ukr-text: --task flickr30k has no image-only L_UKR to extend"},

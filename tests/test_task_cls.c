@@ -10,6 +10,7 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "data/synth_image_text.h"
+#include "models/albef.h"
 #include "models/cls_batch.h"
 #include "models/task_cls.h"
 #include "tests/test.h"
@@ -154,6 +155,51 @@ static void check_task(AlbefClsTask which) {
 TEST(test_task_snli_ve_meets_the_task_contract) { check_task(ALBEF_TASK_SNLI_VE); }
 TEST(test_task_nlvr2_meets_the_task_contract) { check_task(ALBEF_TASK_NLVR2); }
 
+/* Task.model_init_from (--init): a retrieval ALBEF of the same widths gives
+ * SNLI-VE its encoders bit for bit while cls_head keeps its initialisation;
+ * an SNLI-VE checkpoint loads whole. */
+TEST(test_snli_ve_init_from_takes_a_retrieval_albefs_encoders) {
+    Setup s;
+    ASSERT_MSG(setup(&s, ALBEF_TASK_SNLI_VE) == 0, "%s", error_message());
+    const Task *t = &s.task;
+    ModelConfig rc;
+    char path[1024], dir[512], vocab[1100];
+    snprintf(path, sizeof path, "%s/../../models/configs/albef-tiny.json", test_fixture_dir());
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", test_tmp_path(dir, sizeof dir, "task_cls_world"));
+    ASSERT(model_config_load(&rc, path) == 0 && model_config_use_vocab_file(&rc, vocab) == 0);
+    rc.image_size = s.cfg.image_size;
+    Albef r;
+    albef_init(&r, &rc, 7);
+    char ckpt[600], own[600];
+    test_tmp_path(ckpt, sizeof ckpt, "init_from_retrieval.safetensors");
+    ASSERT(albef_save(&r, ckpt) == 0);
+    TaskModel fresh, m;
+    ASSERT(t->model_init(t, &fresh, 3) == 0 && t->model_init(t, &m, 3) == 0);
+    ASSERT_MSG(t->model_init_from(t, &m, ckpt) == 0, "%s", error_message());
+    int encoders = 0;
+    for (int k = 0; k < m.params->count; k++) {
+        const Tensor *p = m.params->items[k], *q = fresh.params->items[k];
+        size_t bytes = (size_t)tensor_numel(p) * sizeof(float);
+        if (!strncmp(p->name, "cls_head.", 9)) {
+            ASSERT_MSG(!memcmp(tensor_f32(p), tensor_f32(q), bytes), "%s changed", p->name);
+            continue;
+        }
+        const Tensor *src = params_find(&r.params, p->name);
+        ASSERT_MSG(src && !memcmp(tensor_f32(p), tensor_f32(src), bytes), "%s is not the retrieval model's", p->name);
+        encoders++;
+    }
+    ASSERT(encoders > 0);
+    /* the task's own checkpoint (with its cls_head) loads as model_load does */
+    test_tmp_path(own, sizeof own, "init_from_ve.safetensors");
+    ASSERT(t->model_save(t, &fresh, own) == 0);
+    ASSERT(t->model_init_from(t, &m, own) == 0);
+    ASSERT(!memcmp(m.params->values, fresh.params->values, (size_t)m.params->total * sizeof(float)));
+    t->model_free(t, &m);
+    t->model_free(t, &fresh);
+    albef_free(&r);
+    teardown(&s);
+}
+
 /* --ukr-text (spec/unlearning_methods.md §5.2): the task built with it keeps
  * the text-mode [CLS] in L_UKR besides the ViT tokens, so L_UKR grows by
  * exactly MSE(t0, t') of two models whose text encoders differ; without it
@@ -200,9 +246,9 @@ TEST(test_ukr_text_adds_the_text_cls_to_l_ukr) {
 }
 
 /* bin/train --task nlvr2 on a small world: the tiny NLVR2 config by default,
- * a checkpoint the NLVR2 model loads strictly; the methods refuse the task
- * with a message naming it (they do not run it yet). */
-TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
+ * a checkpoint the NLVR2 model loads strictly (the method programs on the
+ * task: tests/test_cls_programs.c). */
+TEST(test_train_program_trains_nlvr2) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
     char world[512], run[512], cmd[4096], path[1100];
     test_tmp_path(world, sizeof world, "train_nlvr2_world");
@@ -227,13 +273,5 @@ TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
     snprintf(path, sizeof path, "%s/model.safetensors", run);
     ASSERT_MSG(albef_cls_load(&m, path) == 0, "%s", error_message());
     albef_cls_free(&m);
-    snprintf(cmd, sizeof cmd, "%s/unlearn_multidelete --task nlvr2 --data %s --out %s_md > %s_md.log 2>&1", bin, world,
-             run, run);
-    ASSERT(system(cmd) != 0);
-    snprintf(path, sizeof path, "%s_md.log", run);
-    FILE *f = fopen(path, "r");
-    char line[512] = "";
-    ASSERT(f && fgets(line, sizeof line, f));
-    fclose(f);
-    ASSERT_STR_CONTAINS(line, "--task nlvr2: unlearn_multidelete does not run this task yet");
 }
+

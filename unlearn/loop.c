@@ -8,7 +8,6 @@
 #include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/comm.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -69,10 +68,6 @@ static void shard_batches(const int64_t *items, int64_t iters, int global, int64
  * enough that the first buckets go out early in the backward pass and large
  * enough that each all-reduce runs near the link's bandwidth (bench/README.md). */
 #define LOOP_BUCKET_ELEMS (25 * 1024 * 1024 / 4)
-
-/* The return code of a non-finite loss or parameter (with error_set), told
- * apart from failures such as an unreadable image; loop_run reports it as -1. */
-#define LOOP_DIVERGED (-2)
 
 /* One epoch's steps; 0, LOOP_DIVERGED, or -1 with error_set. */
 static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_t *order, const int64_t *side,
@@ -156,6 +151,15 @@ static int check_parameters(const LoopConfig *c, int epoch) {
     return LOOP_DIVERGED;
 }
 
+/* With end_on_divergence, a diverged epoch ends the loop without failing it:
+ * the stats keep the message saying what and where. Returns 0. */
+static int end_diverged(LoopStats *st) {
+    snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
+    st->diverged = 1;
+    log_warn("%s; the loop ends here", st->diverged_at);
+    return 0;
+}
+
 int loop_run(const LoopConfig *c, LoopStats *st) {
     int64_t iters = c->n_items / c->batch; /* drop_last (spec §3.2) */
     memset(st, 0, sizeof *st);
@@ -187,13 +191,17 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     progress_begin(&bar, c->name, (int64_t)c->epochs * iters);
     LoopConfig ck = *c;
     if (!ck.checkpoint_dir) ck.checkpoint_dir = default_checkpoint_dir;
-    int checkpoints = ck.checkpoint_dir && !c->hooks.epoch_end && c->model->params->device == DEVICE_CPU;
+    int checkpoints = ck.checkpoint_dir != NULL;
+    if (checkpoints && !c->hooks.state_save && (c->hooks.epoch_end || c->hooks.after_step)) {
+        log_warn("%s: not checkpointed (its hooks save no state): an interrupted run repeats it from epoch 0", c->name);
+        checkpoints = 0;
+    }
     LoopPosition at = {.side_order = side.order, .n_side = c->side_items ? c->n_side : 0};
     int start = 0;
     if (checkpoints && (rc = loop_checkpoint_read(&ck, &opt, &at)) == 1) {
         start = (int)at.epochs_done;
         st->steps = at.steps;
-        st->epochs_run = start;
+        st->epochs_run = st->resumed_epochs = start;
         st->first_mean = at.first_mean;
         st->last_mean = at.last_mean;
         side.pos = at.side_pos;
@@ -211,10 +219,7 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
                        &sum);
         if (rc == 0) rc = check_parameters(c, epoch);
         if (rc == LOOP_DIVERGED && c->end_on_divergence) {
-            snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
-            st->diverged = 1;
-            log_warn("%s; the loop ends here", st->diverged_at);
-            rc = 0;
+            rc = end_diverged(st);
             break;
         }
         if (rc < 0 || st->stopped) break;
@@ -223,16 +228,29 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         st->last_mean = mean;
         st->epochs_run++;
         if (!c->hooks.epoch_end) log_info("%s epoch %d: mean loss %.4f", c->name, epoch, mean);
-        if (checkpoints) {
-            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
-                                side.order, c->side_items ? c->n_side : 0};
-            rc = loop_checkpoint_write(&ck, &opt, &at);
-        }
         if (c->hooks.epoch_end) {
             double h0 = clock_seconds();
             rc = c->hooks.epoch_end(c->hooks.ctx, epoch, mean);
             double spent = clock_seconds() - h0;
             st->hook_seconds += spent;
+            t0 += spent;
+            if (rc == LOOP_DIVERGED) { /* e.g. model selection met non-finite outputs */
+                error_prefix("%s epoch %d", c->name, epoch);
+                if (c->end_on_divergence) {
+                    rc = end_diverged(st);
+                    break;
+                }
+            }
+        }
+        /* After the epoch-end hook, so that the state holds its decisions on
+         * this epoch (model selection's); neither is unlearning time (§6.5). */
+        if (rc == 0 && checkpoints) {
+            double w0 = clock_seconds();
+            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
+                                side.order, c->side_items ? c->n_side : 0};
+            rc = loop_checkpoint_write(&ck, &opt, &at);
+            double spent = clock_seconds() - w0;
+            st->checkpoint_seconds += spent;
             t0 += spent;
         }
     }

@@ -5,7 +5,7 @@
 #include "autograd/ops.h"
 #include "core/comm.h"
 #include "core/log.h"
-#include "unlearn/loop.h"
+#include "unlearn/loop_checkpoint.h"
 
 /* Philox streams of this loop, distinct from the training loop's. */
 #define STREAM_SHUFFLE 0x6e6567736875ULL
@@ -65,6 +65,26 @@ static Tensor *neggrad_loss(void *ctx, LoopStep *s, double *value) {
     return op_scale(loss, -1.0f);
 }
 
+/* The first and last batches' statistics, kept across a resume (LoopHooks.state_save). */
+static int neggrad_state_save(void *ctx, const char *path) {
+    const NegGradStats *st = ((const NegGradCtx *)ctx)->stats;
+    const double v[4] = {st->first_loss, st->first_accuracy, st->last_loss, st->last_accuracy};
+    LoopStateFile f = {0};
+    loop_state_add_doubles(&f, "neggrad.batch_stats", v, 4);
+    return loop_state_write(&f, path);
+}
+
+static int neggrad_state_load(void *ctx, const char *path) {
+    NegGradStats *st = ((NegGradCtx *)ctx)->stats;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path) < 0) return -1;
+    double v[4];
+    int rc = loop_state_read_doubles(&f, "neggrad.batch_stats", v, 4);
+    safetensors_close(&f);
+    if (rc == 0) st->first_loss = v[0], st->first_accuracy = v[1], st->last_loss = v[2], st->last_accuracy = v[3];
+    return rc;
+}
+
 int neggrad_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df, const NegGradRun *run,
                     NegGradStats *stats) {
     memset(stats, 0, sizeof *stats);
@@ -74,7 +94,8 @@ int neggrad_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df
         .epochs = run->epochs, .batch = run->batch_size, .augment = run->augment, .seed = run->seed,
         .stream_shuffle = STREAM_SHUFFLE, .stream_dropout = STREAM_DROPOUT,
         .lr = run->lr, .min_lr = run->lr, .warmup_lr = run->lr, /* constant (§4.3) */
-        .hooks = {.loss = neggrad_loss, .ctx = &ctx},
+        .hooks = {.loss = neggrad_loss, .state_save = neggrad_state_save, .state_load = neggrad_state_load,
+                  .ctx = &ctx},
     };
     loop_use_lavis_adamw(&c, run->weight_decay);
     LoopStats st;
