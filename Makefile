@@ -199,7 +199,8 @@ test-san: $(PROGS)
 EMU_DIR      := build/emu$(if $(filter 1,$(SAN)),-san)
 EMU_CU_SRCS  := $(filter-out cuda/backend.cu cuda/gemm_blaslt.cu,$(wildcard cuda/*.cu))
 EMU_CPP_SRCS := $(wildcard tests/cuda_emu/*.cpp)
-EMU_C_SRCS   := tests/main.c tests/cuda_parity.c $(wildcard tests/test_cuda_*.c) tests/test_albef_reference.c \
+EMU_C_SRCS   := tests/main.c tests/cuda_parity.c tests/eval_world.c $(wildcard tests/test_cuda_*.c) \
+                tests/test_albef_reference.c \
                 tests/test_albef_cls_reference.c \
                 tests/test_pgr_reference.c \
                 $(LIB_SRCS)

@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/tensor.h"
 
 /* Binary elementwise ops: b has nb elements and is read at index k % nb, which
@@ -113,9 +114,10 @@ typedef struct {
     void (*sum_squares)(const float *x, double *out, int64_t n);
 
     /* ---- randomness, vision, graph (cuda/dropout.cu, cuda/patchify.cu, cuda/spmm.cu) ---- */
-    /* dst[k] (+)= src[k]·scale where philox_uniform(seed, stream, k) >= p, else (+)0. */
+    /* dst[k] (+)= src[k]·scale where philox_uniform(seed, stream, g) >= p, else (+)0,
+     * g = rng_rows_index(rows, row_elems, k) (core/rng.h; k itself in one process). */
     void (*dropout_apply)(const void *src, void *dst, DType t, int64_t n, float p, float scale, uint64_t seed,
-                          uint64_t stream, int accumulate);
+                          uint64_t stream, RngRows rows, int64_t row_elems, int accumulate);
     /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p] (op_patchify's order); backward adds. */
     void (*patchify_forward)(const float *img, float *patches, int64_t B, int64_t C, int64_t H, int64_t W, int p);
     void (*patchify_backward)(const float *g, float *dimg, int64_t B, int64_t C, int64_t H, int64_t W, int p);
@@ -169,16 +171,17 @@ typedef struct {
      * q [B, H, T, Dh], k and v [B, H, S, Dh], mask [B, S] additive or NULL:
      * o = softmax(q kᵀ·scale + mask) v, with inverted dropout on the
      * probabilities (element index ((b·H + h)·T + t)·S + s of the Philox
-     * stream, as op_dropout on a [B, H, T, S] tensor); no T×S matrix is
+     * stream, as op_dropout on a [B, H, T, S] tensor, mapped by
+     * rng_rows_index(rows, H·T·S, index) on a rank's shard); no T×S matrix is
      * stored: lse [B, H, T] (log-sum-exp of each row) is saved instead.
      * q, k, v and o have the type t; mask, lse and the gradients are f32. */
     void (*attention_forward)(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
                               float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
-                              float dropout_p, uint64_t seed, uint64_t stream);
+                              float dropout_p, uint64_t seed, uint64_t stream, RngRows rows);
     void (*attention_backward)(const void *q, const void *k, const void *v, const void *o, DType t,
                                const float *mask, const float *lse, const float *g, float *dq, float *dk, float *dv,
                                int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
-                               uint64_t seed, uint64_t stream);
+                               uint64_t seed, uint64_t stream, RngRows rows);
 
     /* ---- optimizers (cuda/optim.cu), torch semantics as nn/optim.c ---- */
     /* For the n parameters of one tensor, nn/optim.c's arithmetic: p *= keep

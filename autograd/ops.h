@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/tensor.h"
 
 /* ---- storage type (autograd/ops/op_cast.c) ---- */
@@ -101,6 +102,11 @@ Tensor *op_mean_all(Tensor *x);  /* scalar */
  * keep decision of element k is philox_uniform(seed, stream, k) >= p, so the
  * CPU and CUDA backends draw the same mask (core/rng.h). p == 0 returns x. */
 Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream);
+/* The same on a rank's shard of a data-parallel batch: x's first dimension is
+ * segments of rows.rows batch rows, and element k draws at its index in one
+ * process's tensor (core/rng.h rng_rows_index), so every row gets the mask
+ * one process gives it. RNG_ROWS_ONE: op_dropout. */
+Tensor *op_dropout_rows(Tensor *x, float p, uint64_t seed, uint64_t stream, RngRows rows);
 
 /* ---- attention (autograd/ops/op_attention.c) ---- */
 /* o [B, H, T, Dh] = dropout(softmax(q kᵀ·scale + mask)) v for q [B, H, T, Dh],
@@ -111,6 +117,11 @@ Tensor *op_dropout(Tensor *x, float p, uint64_t seed, uint64_t stream);
  * stream, index) >= dropout_p, as op_dropout on the [B, H, T, S] tensor. */
 Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
                      uint64_t stream);
+/* The same on a rank's shard (B the rank's batch rows, in segments of
+ * rows.rows): the dropout draws as op_dropout_rows on the [B, H, T, S]
+ * probabilities. RNG_ROWS_ONE: op_attention. */
+Tensor *op_attention_rows(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p,
+                          uint64_t seed, uint64_t stream, RngRows rows);
 
 /* ---- vision and graph (autograd/ops/op_patchify.c, op_spmm.c) ---- */
 /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p], patches in row-major

@@ -114,7 +114,6 @@ int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoa
     const char *file_prefix = opt.file_prefix ? opt.file_prefix : "";
     const char *param_prefix = opt.param_prefix ? opt.param_prefix : "";
     SafetensorsFile f;
-    CHECK(ps->device == DEVICE_CPU, "params_load: load on the host, then params_to_device()");
     if (safetensors_open(&f, path) < 0) return -1;
 
     /* Plan every copy first, so a failed strict load changes nothing. */
@@ -171,12 +170,22 @@ int params_load(ParamSet *ps, const char *path, ParamsLoadOptions opt, ParamsLoa
                        "dtype):\n%s",
                        path, r.missing, r.unexpected, r.mismatched, list);
     } else if ((rc = check_finite_sources(&f, source, ps)) == 0) {
+        /* Device parameters are read into one host copy of the value block
+         * (the tensors left out keep their values) and sent back at once. */
+        float *host = NULL;
+        if (ps->device != DEVICE_CPU) {
+            host = malloc((size_t)(ps->total ? ps->total : 1) * sizeof *host);
+            CHECK(host != NULL, "out of memory");
+            device_copy(host, DEVICE_CPU, ps->values, ps->device, (size_t)ps->total * sizeof *host);
+        }
         for (int k = 0; k < ps->count; k++) {
             if (!source[k]) continue;
-            CHECK(safetensors_read_f32(&f, source[k], tensor_f32(ps->items[k]), tensor_numel(ps->items[k])) == 0,
-                  "%s", error_message());
+            float *dst = host ? host + params_offset(ps, ps->items[k]) : tensor_f32(ps->items[k]);
+            CHECK(safetensors_read_f32(&f, source[k], dst, tensor_numel(ps->items[k])) == 0, "%s", error_message());
             r.loaded++;
         }
+        if (host) device_copy(ps->values, ps->device, host, DEVICE_CPU, (size_t)ps->total * sizeof *host);
+        free(host);
         if (skipped > 0) {
             char list[ERROR_LIST_BYTES + 64];
             clip_lines(r.details, list, sizeof list);

@@ -45,7 +45,7 @@ void params_load_report_free(ParamsLoadReport *r);
 
 /* Writes every parameter as F32 (finalized set), with optional metadata. */
 int params_save(const ParamSet *ps, const char *path, const StMetaEntry *meta, int meta_count);
-/* Loads `path` into a finalized set. 0, or -1 with error_set("<path>: ...")
+/* Loads `path` into a finalized set on any device. 0, or -1 with error_set("<path>: ...")
  * naming each offending tensor (missing, unexpected, wrong shape or dtype,
  * non-finite values unless allowed); the set is unchanged after an error. `report` may be NULL; non-strict loads also
  * log a warning with the counts. */

@@ -4,7 +4,7 @@
  * bench/pgr.bench.sh runs it side by side with bench/pgr_torch.py (PyTorch,
  * torch.sparse aggregation, the same sizes and thread count).
  *
- * The batch has the real corpus's average sizes (bin/pgr_train's statistics):
+ * The batch has the real corpus's average sizes (data/pgr_corpus/README.md):
  * B = 32 samples, L = 64 tokens each, subgraphs of 28 nodes and 29 edges
  * (13 neighbours on each target and 3 edges among them), 4 name pieces a
  * node, vocabulary 8000. One step = zero grads, forward, cross-entropy,

@@ -22,6 +22,38 @@ float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index);
  * stream; element `index` takes the cosine (even) or sine (odd) branch. */
 float philox_normal(uint64_t seed, uint64_t stream, uint64_t index);
 
+/* Data parallel (core/comm.h): a rank's activations hold its shard of the
+ * global batch. Their first dimension is made of segments of `rows` rows,
+ * each the rows [first_row, first_row + rows) of a segment of `global_rows`
+ * rows in one process's tensor (one segment for a text encoder's [B, T, D];
+ * three for a fused pass over [positives; negatives; negatives]).
+ * rng_rows_index maps element k of the rank's tensor (row_elems elements per
+ * row) to the index the same element has in one process's tensor, so that a
+ * row draws the same numbers (its dropout masks) on whichever rank it lands.
+ * rows == global_rows (one process, RNG_ROWS_ONE): the index itself, so a
+ * single process draws what it drew before ranks existed. */
+typedef struct {
+    int64_t rows, global_rows, first_row;
+} RngRows;
+
+#define RNG_ROWS_ONE ((RngRows){0, 0, 0})
+
+#ifdef __CUDACC__
+#define RNG_HOST_DEVICE __host__ __device__
+#else
+#define RNG_HOST_DEVICE
+#endif
+
+static inline RNG_HOST_DEVICE int rng_rows_identity(RngRows m) { return m.rows == m.global_rows; }
+
+static inline RNG_HOST_DEVICE uint64_t rng_rows_index(RngRows m, int64_t row_elems, uint64_t k) {
+    if (m.rows == m.global_rows) return k;
+    uint64_t row = k / (uint64_t)row_elems, within = k % (uint64_t)row_elems;
+    uint64_t segment = row / (uint64_t)m.rows, r = row % (uint64_t)m.rows;
+    uint64_t global_row = segment * (uint64_t)m.global_rows + (uint64_t)m.first_row + r;
+    return global_row * (uint64_t)row_elems + within;
+}
+
 /* A sequential generator for host-side sampling (data order, negatives):
  * successive draws walk the index of one (seed, stream). */
 typedef struct {

@@ -291,11 +291,11 @@ __global__ void __launch_bounds__(THREADS)
 
 void attention_forward(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
                        float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
-                       float dropout_p, uint64_t seed, uint64_t stream) {
+                       float dropout_p, uint64_t seed, uint64_t stream, RngRows rows) {
     attn_check_head_dim(Dh);
     if (B * H * T == 0) return;
     if (S <= 0) fatal("attention: no keys");
-    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream);
+    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream, rows);
     if (t == DTYPE_BF16) {
         attention_tc_forward(a, B * H, Dh, o, lse);
         return;
@@ -328,10 +328,10 @@ void backward_launch(const AttnArgs &a, int64_t BH, const float *lse, const floa
 void attention_backward(const void *q, const void *k, const void *v, const void *o, DType t, const float *mask,
                         const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B, int64_t H,
                         int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p, uint64_t seed,
-                        uint64_t stream) {
+                        uint64_t stream, RngRows rows) {
     attn_check_head_dim(Dh);
     if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) return; // no query: nothing to add
-    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream);
+    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream, rows);
     const float *D = attn_row_dot(o, t, g, B * H * T, (int)Dh);
     if (t == DTYPE_BF16)
         attention_tc_backward(a, B * H, Dh, lse, g, D, dq, dk, dv);
@@ -364,10 +364,10 @@ const float *attn_row_dot(const void *o, DType ot, const float *g, int64_t rows,
 }
 
 AttnArgs attn_make_args(const void *q, const void *k, const void *v, DType t, const float *mask, int64_t H,
-                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream) {
+                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream, RngRows rows) {
     if (t != DTYPE_F32 && t != DTYPE_BF16) fatal("attention: q, k, v of type %s (f32 or bf16)", dtype_name(t));
     // p == 1 drops everything (op_dropout's convention): the scale must not be inf.
-    return AttnArgs{q, k, v, t, mask, H, T, S, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream};
+    return AttnArgs{q, k, v, t, mask, H, T, S, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream, rows};
 }
 
 dim3 attn_grid(int64_t BH, int64_t n, int tile, const char *what) {

@@ -15,7 +15,8 @@
 //
 // Dropout: probability element ((b·H + h)·T + t)·S + s is kept when
 // philox_uniform(seed, stream, index) >= p and scaled by 1/(1 − p), the index
-// op_dropout gives it on the CPU's [B, H, T, S] tensor.
+// op_dropout gives it on the CPU's [B, H, T, S] tensor; on a rank's shard,
+// the index that element has in one process's tensor (rng_rows_index).
 #ifndef CUDA_ATTENTION_COMMON_CUH
 #define CUDA_ATTENTION_COMMON_CUH
 
@@ -33,6 +34,7 @@ struct AttnArgs {
     int64_t H, T, S;
     float scale, p, keep_scale;
     uint64_t seed, stream;
+    RngRows rows; // a rank's shard: the index is mapped to one process's (core/rng.h)
 };
 
 // max_s mask[b, s] over the whole block of ATTN_THREADS (all threads must
@@ -58,6 +60,7 @@ __device__ __forceinline__ float attn_mask_term(const float *mrow, float row_max
 // The dropout factor of probability element `index`: 1/(1 − p) or 0.
 __device__ __forceinline__ float attn_keep_factor(const AttnArgs &a, uint64_t index) {
     if (a.p <= 0.0f) return 1.0f;
+    index = rng_rows_index(a.rows, a.H * a.T * a.S, index);
     return philox_uniform_dev(a.seed, a.stream, index) >= a.p ? a.keep_scale : 0.0f;
 }
 
@@ -89,7 +92,7 @@ __device__ __forceinline__ float attn_online_softmax_step(float sc, float &m_run
 const float *attn_row_dot(const void *o, DType ot, const float *g, int64_t rows, int dh);
 
 AttnArgs attn_make_args(const void *q, const void *k, const void *v, DType t, const float *mask, int64_t H,
-                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream);
+                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream, RngRows rows);
 // The grid (B·H, tiles of `tile` over n): blockIdx.y is limited to 65535.
 dim3 attn_grid(int64_t BH, int64_t n, int tile, const char *what);
 void attn_check_head_dim(int64_t Dh);

@@ -31,11 +31,28 @@ __global__ void dropout_kernel(const void *src, void *dst, DType t, int64_t n, f
     }
 }
 
+// A rank's shard of a data-parallel batch: element k draws at its index in
+// one process's tensor (core/rng.h rng_rows_index), one Philox block per
+// element, as the CPU loop does for a shard.
+__global__ void dropout_rows_kernel(const void *src, void *dst, DType t, int64_t n, float p, float scale,
+                                    uint64_t seed, uint64_t stream, RngRows rows, int64_t row_elems, int accumulate) {
+    for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < n; k += (int64_t)gridDim.x * blockDim.x) {
+        float u = philox_uniform_dev(seed, stream, rng_rows_index(rows, row_elems, (uint64_t)k));
+        float v = u >= p ? __fmul_rn(scale, load_f32(src, t, k)) : 0.0f;
+        store_f32(dst, t, k, accumulate ? load_f32(dst, t, k) + v : v);
+    }
+}
+
 static void dropout_apply(const void *src, void *dst, DType t, int64_t n, float p, float scale, uint64_t seed,
-                          uint64_t stream, int accumulate) {
+                          uint64_t stream, RngRows rows, int64_t row_elems, int accumulate) {
     if (n <= 0) return;
-    dropout_kernel<<<cuda_blocks((n + 3) / 4, THREADS), THREADS, 0, cuda_stream()>>>(src, dst, t, n, p, scale, seed,
-                                                                                     stream, accumulate);
+    if (rng_rows_identity(rows))
+        dropout_kernel<<<cuda_blocks((n + 3) / 4, THREADS), THREADS, 0, cuda_stream()>>>(src, dst, t, n, p, scale,
+                                                                                         seed, stream, accumulate);
+    else
+        dropout_rows_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(src, dst, t, n, p, scale, seed,
+                                                                                     stream, rows, row_elems,
+                                                                                     accumulate);
     CUDA_LAUNCH_CHECK();
 }
 

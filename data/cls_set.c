@@ -1,9 +1,12 @@
 #include "data/cls_set.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/xalloc.h"
 #include "data/caption.h"
 #include "data/nlvr2.h"
 #include "data/snli_ve.h"
@@ -174,4 +177,23 @@ int cls_set_pixels(const ClsSet *s, int64_t image, ImageAugment aug, uint64_t se
 
 int cls_set_encode(const ClsSet *s, const Tokenizer *tok, const char *sentence, int32_t *ids, int32_t *mask) {
     return tokenizer_encode(tok, sentence, s->max_len, ids, mask) < 0 ? -1 : 0;
+}
+
+int cls_set_fingerprint(const ClsSet *s, uint64_t *h) {
+    *h = fnv1a_bytes(*h, &s->n_images, sizeof s->n_images);
+    for (int64_t i = 0; i < s->n_images; i++) {
+        struct stat st;
+        if (stat(s->image_paths[i], &st) != 0) return error_set("%s: %s", s->image_paths[i], strerror(errno));
+        int64_t facts[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+        *h = fnv1a_bytes(*h, s->image_paths[i], strlen(s->image_paths[i]) + 1);
+        *h = fnv1a_bytes(*h, facts, sizeof facts);
+    }
+    *h = fnv1a_bytes(*h, &s->n, sizeof s->n);
+    *h = fnv1a_bytes(*h, &s->max_len, sizeof s->max_len);
+    *h = fnv1a_bytes(*h, s->item_images, (size_t)(s->n * s->images_per_item) * sizeof *s->item_images);
+    *h = fnv1a_bytes(*h, s->labels, (size_t)s->n * sizeof *s->labels);
+    for (int64_t i = 0; i < s->n; i++) *h = fnv1a_str(*h, s->keys[i]);
+    *h = fnv1a_bytes(*h, s->ids, (size_t)(s->n * s->max_len) * sizeof *s->ids);
+    *h = fnv1a_bytes(*h, s->mask, (size_t)(s->n * s->max_len) * sizeof *s->mask);
+    return 0;
 }

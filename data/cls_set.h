@@ -39,6 +39,12 @@ int cls_set_load(ClsSet *s, ClsSetKind kind, const char *json_path, const char *
                  int max_len, int image_size, int64_t cache_bytes);
 void cls_set_free(ClsSet *s);
 
+/* Folds into the FNV-1a hash *h what a model trained on the split depends
+ * on: each image's path, size and modification time, the items' images,
+ * labels, keys and tokens (as retrieval_set_fingerprint). -1 with error_set
+ * naming an image that cannot be stat'ed. */
+int cls_set_fingerprint(const ClsSet *s, uint64_t *h);
+
 /* The model input of image i (3·size·size floats, CHW), as retrieval_set_pixels. */
 int cls_set_pixels(const ClsSet *s, int64_t image, ImageAugment aug, uint64_t seed, uint64_t epoch, float *out_chw);
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/rng.h"
+#include "core/xalloc.h"
 
 /* Name text of a node: its lexicon names joined by " , " up to this many
  * characters, which is more than name_len word pieces need. */
@@ -15,8 +16,16 @@
 PgrCorpusOptions pgr_corpus_defaults(void) {
     return (PgrCorpusOptions){
         .dir = "data/pgr_corpus", .graph_file = NULL, .vocab_file = NULL, .max_len = 128, .name_len = 16,
-        .val_percent = 10, .split_seed = 42, .sub = {.max_nodes = 32, .keep_target_edge = 0, .seed = 42},
+        .val_percent = 10, .test_all_rows = 0, .split_seed = 42, .sub = {.max_nodes = 32, .keep_target_edge = 0, .seed = 42},
     };
+}
+
+char *pgr_row_key(const PgrRow *r) {
+    size_t n = strlen(r->pmid) + strlen(r->gene_id) + strlen(r->hpo_id) + 32;
+    char *key = malloc(n);
+    CHECK(key, "out of memory");
+    snprintf(key, n, "%s/%s/%s/%d/%d", r->pmid, r->gene_id, r->hpo_id, r->gene_start, r->phen_start);
+    return key;
 }
 
 char *pgr_mark_mentions(const PgrRow *r) {
@@ -143,7 +152,8 @@ static void build_samples(PgrCorpus *c, const PgrTable *t, const unsigned char *
     s->ids = malloc((size_t)(n ? n * L : 1) * sizeof *s->ids);
     s->mask = malloc((size_t)(n ? n * L : 1) * sizeof *s->mask);
     s->graph = calloc((size_t)(n ? n : 1), sizeof *s->graph);
-    CHECK(s->row && s->u && s->v && s->label && s->ids && s->mask && s->graph, "out of memory");
+    s->key = malloc((size_t)(n ? n : 1) * sizeof *s->key);
+    CHECK(s->row && s->u && s->v && s->label && s->ids && s->mask && s->graph && s->key, "out of memory");
     int64_t j = 0;
     for (int64_t i = 0; i < t->n; i++) {
         if (keep && keep[i] != want) continue;
@@ -152,6 +162,7 @@ static void build_samples(PgrCorpus *c, const PgrTable *t, const unsigned char *
         s->u[j] = (int32_t)pgr_graph_gene_node(&c->graph, r);
         s->v[j] = (int32_t)pgr_graph_phen_node(&c->graph, r);
         s->label[j] = r->label;
+        s->key[j] = pgr_row_key(r);
         char *marked = pgr_mark_mentions(r);
         tokenizer_encode(c->tok, marked, L, s->ids + j * L, s->mask + j * L);
         free(marked);
@@ -161,7 +172,11 @@ static void build_samples(PgrCorpus *c, const PgrTable *t, const unsigned char *
 }
 
 static void samples_free(PgrSamples *s) {
-    for (int64_t i = 0; i < s->n; i++) pgr_subgraph_free(&s->graph[i]);
+    for (int64_t i = 0; i < s->n; i++) {
+        pgr_subgraph_free(&s->graph[i]);
+        free(s->key[i]);
+    }
+    free(s->key);
     free(s->graph);
     free(s->row);
     free(s->u);
@@ -193,6 +208,33 @@ static unsigned char *validation_rows(const PgrTable *t, int percent, uint64_t s
     free(sid);
     keyindex_free(&sentences);
     return rows;
+}
+
+/* 1 for the test rows whose (gene, phenotype) pair no row of D (the
+ * training split) has, 0 for the others, counted in *n_seen. */
+static unsigned char *unseen_pair_rows(const PgrCorpus *c, const unsigned char *is_val, int64_t *n_seen) {
+    KeyIndex pairs;
+    keyindex_init(&pairs);
+    char key[48];
+    for (int64_t i = 0; i < c->train.n; i++) {
+        if (is_val[i]) continue;
+        const PgrRow *r = &c->train.rows[i];
+        snprintf(key, sizeof key, "%lld,%lld", (long long)pgr_graph_gene_node(&c->graph, r),
+                 (long long)pgr_graph_phen_node(&c->graph, r));
+        keyindex_add(&pairs, key, NULL);
+    }
+    unsigned char *unseen = malloc((size_t)(c->test.n ? c->test.n : 1));
+    CHECK(unseen, "out of memory");
+    *n_seen = 0;
+    for (int64_t i = 0; i < c->test.n; i++) {
+        const PgrRow *r = &c->test.rows[i];
+        snprintf(key, sizeof key, "%lld,%lld", (long long)pgr_graph_gene_node(&c->graph, r),
+                 (long long)pgr_graph_phen_node(&c->graph, r));
+        unseen[i] = keyindex_find(&pairs, key) < 0;
+        *n_seen += !unseen[i];
+    }
+    keyindex_free(&pairs);
+    return unseen;
 }
 
 int pgr_corpus_load(PgrCorpus *c, const PgrCorpusOptions *opt) {
@@ -233,8 +275,28 @@ int pgr_corpus_load(PgrCorpus *c, const PgrCorpusOptions *opt) {
     unsigned char *val = validation_rows(&c->train, opt->val_percent, opt->split_seed);
     build_samples(c, &c->train, val, 0, &c->split[PGR_SPLIT_TRAIN]);
     build_samples(c, &c->train, val, 1, &c->split[PGR_SPLIT_VAL]);
-    build_samples(c, &c->test, NULL, 0, &c->split[PGR_SPLIT_TEST]);
+    unsigned char *unseen = unseen_pair_rows(c, val, &c->n_test_seen_pairs);
+    build_samples(c, &c->test, opt->test_all_rows ? NULL : unseen, 1, &c->split[PGR_SPLIT_TEST]);
+    free(unseen);
     free(val);
+    return 0;
+}
+
+int pgr_corpus_fingerprint(const PgrCorpus *c, uint64_t *h) {
+    const PgrCorpusOptions *o = &c->opt;
+    static const char *const files[] = {"train.tsv", "train_2019.tsv", "test.tsv", "genes_links.tsv", "hp_links.tsv"};
+    char path[1024];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", o->dir, files[k]);
+        *h = fnv1a_str(*h, files[k]); /* an absent optional file differs from an empty one */
+        if (file_exists(path) && file_fnv1a(h, path) < 0) return -1;
+    }
+    snprintf(path, sizeof path, "%s/vocab.txt", o->dir);
+    if (file_fnv1a(h, o->vocab_file ? o->vocab_file : path) < 0) return -1;
+    if (o->graph_file && file_fnv1a(h, o->graph_file) < 0) return -1;
+    const int64_t opts[] = {o->max_len, o->name_len, o->val_percent, (int64_t)o->split_seed,
+                            o->sub.max_nodes, o->sub.keep_target_edge, (int64_t)o->sub.seed, o->graph_file != NULL};
+    *h = fnv1a_bytes(*h, opts, sizeof opts);
     return 0;
 }
 

@@ -19,9 +19,15 @@
  *                  mi_ratio, mi_ratio_mean, mi_ratio_sd, mi_n_splits, mi2_ratio,
  *                  mi_per_sample_ratio, mi_hard_before, mi_hard_after,
  *                  mi_control_ratio}}, "mi_power", "mi2_power", "verdict"?, "method_details"?,
- *                  "config"?}; a value not measured is null
+ *                  "config"?}; a value not measured is null. A classification
+ *                  report ("task_kind": "classification", "n_classes",
+ *                  "score_columns") has per model accuracy, class_accuracy,
+ *                  class_count, Df_reported, auc_code, Df_class_aucs (Dr subset
+ *                  by subset, the scored columns of each), Df_min, Df_max,
+ *                  df_vs_unseen, auc_unseen, dr_vs_unseen, the MI and time keys
  *   report.md      the same as a markdown table and a paragraph reading it
  *   scores_df.csv  pair,image_key,caption,<score of each model> for Df pairs
+ *                  (classification: <model>:p<c> for each scored class column c)
  *   scores_dr.csv  the same for the Dr evaluation pairs (all subsets, in order)
  * so anyone can recompute the AUCs from the CSVs (DESIGN.md). */
 #ifndef EVAL_REPORT_H
@@ -32,6 +38,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "eval/class_metrics.h"
 #include "eval/forget_metrics.h"
 #include "eval/mi_attack.h"
 #include "eval/recall.h"
@@ -70,10 +77,19 @@ typedef struct {
     int mi_n_splits;
     double mi2_ratio;               /* the second attacker's ratio (unlearn/run_eval.h); NaN when not measured */
     /* Per-pair scores (borrowed, they must outlive the report): [n_df] and
-     * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none. */
+     * [n_dr] in the order of RunReport's df_pairs / dr_pairs; NULL = none.
+     * A classification task's rows hold RunReport.score_columns class columns each. */
     const double *df_scores, *dr_scores;
     const double *unseen_scores;    /* [n_unseen], the same unseen pairs for every model */
     int64_t n_unseen;
+    /* A classification task (eval/class_metrics.h): Dt accuracy instead of
+     * recall (has_dt stays 0), and the Df AUC of every Dr subset and class
+     * column (auc_chunks stays empty) with the range of their Df values. */
+    int has_accuracy;
+    ClassAccuracy accuracy;
+    double class_aucs[CLASS_MAX_AUCS];
+    int n_class_aucs;
+    double df_min, df_max;
 } ModelResult;
 
 typedef struct {
@@ -96,6 +112,11 @@ typedef struct {
      * under the original (eval/mi_attack.h); NaN = not measured. */
     double mi_power;
     double mi2_power;          /* the same for the second attacker (ITM entropy and ITC cosine) */
+    /* A classification task's report (run_report_set_classes): its tables show
+     * accuracy, the class-column Df and its range; the score files one column
+     * per scored class column (first_column ..). 0 for retrieval. */
+    int n_classes;
+    int first_column, score_columns;
 } RunReport;
 
 /* Below this power the attacker is at chance and the MI ratio is reported
@@ -116,6 +137,14 @@ void model_result_set_mi(ModelResult *m, const MiReport *mi);
 /* Sets the report's Df/Dr pair lists from a ForgetMetrics (borrowed). */
 void run_report_set_pairs(RunReport *r, const ForgetMetrics *f);
 
+/* A classification report: k classes, the Df/Dr item lists (borrowed) and the
+ * scored class columns (class_score_columns). */
+void run_report_set_classes(RunReport *r, int k, int64_t n_df, const int64_t *df_items, int n_subsets,
+                            const int64_t *dr_items);
+void model_result_set_accuracy(ModelResult *m, const ClassAccuracy *a);
+/* Copies the AUCs and borrows the per-item score arrays. */
+void model_result_set_class_forget(ModelResult *m, const ClassForget *f);
+
 /* Each file on its own (0, or -1 with error_set naming the file). */
 int run_report_write_metrics_json(const RunReport *r, const char *path);
 int run_report_write_markdown(const RunReport *r, const char *path);
@@ -125,7 +154,8 @@ int run_report_write_scores_csv(const RunReport *r, int which, const char *path)
 int run_report_write(const RunReport *r, const char *run_dir);
 
 /* The aligned summary table: model, TR mean, IR mean, R mean, Df, Df-vs-unseen (ITC and ITM), MI ratio,
- * time; then the MI attacker's power and, when the report holds "original",
+ * time (a classification report: Dt accuracy, Df, its range, Df-vs-unseen, Dr-vs-unseen, MI ratio, time);
+ * then the MI attacker's power and, when the report holds "original",
  * "retrain" and other rows, the verdict on each of them (eval/verdict.h). */
 void run_report_print_summary(const RunReport *r, FILE *out);
 

@@ -387,7 +387,7 @@ int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptio
         free(C);
         free(i2t);
         free(t2i);
-        return -1;
+        return RETRIEVAL_EVAL_NONFINITE;
     }
     out->recall = retrieval_recall(i2t, t2i, s->split.txt2img, ni, nt);
     double t2 = clock_seconds();

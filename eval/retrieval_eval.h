@@ -109,9 +109,11 @@ typedef struct {
     float *i2t, *t2i;     /* when keep_scores, else NULL */
 } RetrievalEvalResult;
 
-/* The whole protocol on a retrieval split. 0, or -1 with error_set (an image
- * that cannot be read; a non-finite ITC or ITM score, naming the image and
- * caption: no recall is computed over it). */
+/* The whole protocol on a retrieval split. 0; -1 with error_set (an image
+ * that cannot be read); or RETRIEVAL_EVAL_NONFINITE with error_set for a
+ * non-finite ITC or ITM score, naming the image and caption: no recall is
+ * computed over it (a diverged model, told apart from a failure). */
+#define RETRIEVAL_EVAL_NONFINITE (-2)
 int retrieval_eval_run(Albef *m, const RetrievalSet *s, const RetrievalEvalOptions *o, RetrievalEvalResult *out);
 void retrieval_eval_result_free(RetrievalEvalResult *r);
 

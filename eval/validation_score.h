@@ -1,8 +1,10 @@
 /* The epoch score of MultiDelete's model selection (spec/unlearning_methods.md
  * §5.3 item 5) on validation data: Dt = retrieval mean recall on the
  * validation split, AUC_code = 100·AUC(Df pairs label 0, a held-out Dr subset
- * label 1) of the pairs' own ITC cosine; the selector that keeps the best
- * epoch is unlearn/model_selection.h. */
+ * label 1) of the pairs' own ITC cosine; for a classification task Dt = the
+ * validation accuracy and AUC_code the mean over the scored class columns of
+ * the same AUC on the class probabilities (eval/class_metrics.h). The selector
+ * that keeps the best epoch is unlearn/model_selection.h. */
 #ifndef EVAL_VALIDATION_SCORE_H
 #define EVAL_VALIDATION_SCORE_H
 
@@ -18,7 +20,12 @@ typedef struct {
     double score;    /* (dt + auc_code) / 2 */
 } EpochScore;
 
+/* A scorer's return (with error_set naming the value) when the model's
+ * outputs are not finite: the model diverged, and no metric is computed. */
+#define MODEL_SCORE_NONFINITE (-2)
+
 typedef struct {
+    const Task *task;           /* a classification task (validation_scorer_init_task), or NULL: retrieval */
     const RetrievalSet *val;    /* Dt: eval layout (flickr30k_val.json) */
     const RetrievalSet *train;  /* the Df and held-out Dr pairs live here */
     const int64_t *df;          /* Df pairs */
@@ -35,9 +42,14 @@ typedef struct {
 int validation_scorer_init(ValidationScorer *v, const RetrievalSet *val, const RetrievalSet *train,
                            const DeletionSplit *split, const DeletionEvalSets *eval_sets, uint64_t seed, int k_test,
                            int batch);
+/* The same for a classification task: Dt on its validation split
+ * (TASK_SPLIT_VAL, labelled by item_label); -1 with error_set without one. */
+int validation_scorer_init_task(ValidationScorer *v, const Task *task, const DeletionSplit *split,
+                                const DeletionEvalSets *eval_sets, uint64_t seed, int batch);
 void validation_scorer_free(ValidationScorer *v);
 
-/* Scores model m (a ModelScoreFn of unlearn/model_selection.h over a ValidationScorer). */
+/* Scores model m (a ModelScoreFn of unlearn/model_selection.h over a
+ * ValidationScorer): 0, -1 with error_set, or MODEL_SCORE_NONFINITE. */
 int validation_scorer_score(void *ctx, TaskModel *m, EpochScore *out);
 
 #endif

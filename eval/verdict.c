@@ -12,12 +12,17 @@
 #define VERDICT_STREAM 0x7665726469637400ULL /* "verdict" */
 
 
-/* 100·(1 − AUC(a label 0, b label 1)) over a[ia[k]] and b[ib[k]]. */
+/* 100·(1 − AUC(a label 0, b label 1)) over rows a[ia[k]] and b[ib[k]], the
+ * AUC being the mean over the rows' `cols` columns. */
 static double auc_percent(const double *a, const int64_t *ia, int64_t n_a, const double *b, const int64_t *ib,
-                          int64_t n_b, double *scores, int *labels) {
-    for (int64_t k = 0; k < n_a; k++) scores[k] = a[ia[k]], labels[k] = 0;
-    for (int64_t k = 0; k < n_b; k++) scores[n_a + k] = b[ib[k]], labels[n_a + k] = 1;
-    return 100.0 * (1.0 - auc_mann_whitney(scores, labels, n_a + n_b));
+                          int64_t n_b, int cols, double *scores, int *labels) {
+    double sum = 0.0;
+    for (int j = 0; j < cols; j++) {
+        for (int64_t k = 0; k < n_a; k++) scores[k] = a[ia[k] * cols + j], labels[k] = 0;
+        for (int64_t k = 0; k < n_b; k++) scores[n_a + k] = b[ib[k] * cols + j], labels[n_a + k] = 1;
+        sum += auc_mann_whitney(scores, labels, n_a + n_b);
+    }
+    return 100.0 * (1.0 - sum / cols);
 }
 
 static int cmp_double(const void *x, const void *y) {
@@ -34,9 +39,10 @@ static void interval95(double *v, int n, double *lo, double *hi) {
 
 void verdict_df_vs_unseen(const double *df_o, const double *df_r, const double *df_u, int64_t n_df,
                           const double *unseen_o, const double *unseen_r, const double *unseen_u, int64_t n_unseen,
-                          int n_boot, uint64_t seed, VerdictShift *out) {
-    CHECK(n_df > 0 && n_unseen > 0 && n_boot > 0, "verdict: %lld Df pairs, %lld unseen pairs, %d replicates",
-          (long long)n_df, (long long)n_unseen, n_boot);
+                          int columns, int n_boot, uint64_t seed, VerdictShift *out) {
+    CHECK(n_df > 0 && n_unseen > 0 && n_boot > 0 && columns > 0,
+          "verdict: %lld Df pairs, %lld unseen pairs, %d columns, %d replicates", (long long)n_df, (long long)n_unseen,
+          columns, n_boot);
     int64_t n = n_df + n_unseen;
     int64_t *ia = xmalloc((size_t)n_df * sizeof *ia), *ib = xmalloc((size_t)n_unseen * sizeof *ib);
     double *scores = xmalloc((size_t)n * sizeof *scores), *shift = xmalloc((size_t)n_boot * sizeof *shift);
@@ -44,18 +50,18 @@ void verdict_df_vs_unseen(const double *df_o, const double *df_r, const double *
     int *labels = xmalloc((size_t)n * sizeof *labels);
     for (int64_t k = 0; k < n_df; k++) ia[k] = k;
     for (int64_t k = 0; k < n_unseen; k++) ib[k] = k;
-    out->original = auc_percent(df_o, ia, n_df, unseen_o, ib, n_unseen, scores, labels);
-    out->retrain = auc_percent(df_r, ia, n_df, unseen_r, ib, n_unseen, scores, labels);
-    out->unlearned = auc_percent(df_u, ia, n_df, unseen_u, ib, n_unseen, scores, labels);
+    out->original = auc_percent(df_o, ia, n_df, unseen_o, ib, n_unseen, columns, scores, labels);
+    out->retrain = auc_percent(df_r, ia, n_df, unseen_r, ib, n_unseen, columns, scores, labels);
+    out->unlearned = auc_percent(df_u, ia, n_df, unseen_u, ib, n_unseen, columns, scores, labels);
     out->shift = out->unlearned - out->original;
     out->gap = out->retrain - out->original;
     Rng r = rng_make(seed, VERDICT_STREAM);
     for (int b = 0; b < n_boot; b++) {
         for (int64_t k = 0; k < n_df; k++) ia[k] = (int64_t)rng_below(&r, (uint64_t)n_df);
         for (int64_t k = 0; k < n_unseen; k++) ib[k] = (int64_t)rng_below(&r, (uint64_t)n_unseen);
-        double o = auc_percent(df_o, ia, n_df, unseen_o, ib, n_unseen, scores, labels);
-        shift[b] = auc_percent(df_u, ia, n_df, unseen_u, ib, n_unseen, scores, labels) - o;
-        gap[b] = auc_percent(df_r, ia, n_df, unseen_r, ib, n_unseen, scores, labels) - o;
+        double o = auc_percent(df_o, ia, n_df, unseen_o, ib, n_unseen, columns, scores, labels);
+        shift[b] = auc_percent(df_u, ia, n_df, unseen_u, ib, n_unseen, columns, scores, labels) - o;
+        gap[b] = auc_percent(df_r, ia, n_df, unseen_r, ib, n_unseen, columns, scores, labels) - o;
     }
     interval95(shift, n_boot, &out->shift_lo, &out->shift_hi);
     interval95(gap, n_boot, &out->gap_lo, &out->gap_hi);

@@ -23,12 +23,14 @@ typedef struct {
 } VerdictShift;
 
 /* Df-vs-unseen (forget_metrics.h: 100·(1 − AUC(Df 0, unseen 1))) of the
- * three models from their per-pair scores: df_* [n_df] over the same Df pairs,
- * unseen_* [n_unseen] over the same unseen pairs. n_boot replicates, drawn
- * with Philox from seed. */
+ * three models from their per-pair scores: df_* [n_df, columns] over the same
+ * Df pairs, unseen_* [n_unseen, columns] over the same unseen pairs; with
+ * several score columns (a classification task's class columns,
+ * eval/class_metrics.h) the AUC is the mean over columns. n_boot replicates,
+ * drawn with Philox from seed. */
 void verdict_df_vs_unseen(const double *df_o, const double *df_r, const double *df_u, int64_t n_df,
                           const double *unseen_o, const double *unseen_r, const double *unseen_u, int64_t n_unseen,
-                          int n_boot, uint64_t seed, VerdictShift *out);
+                          int columns, int n_boot, uint64_t seed, VerdictShift *out);
 
 /* One or two plain sentences about a shift of `metric` (e.g. "Df vs unseen"):
  * whether `name` moved toward Retrain, by how much, with the intervals; no

@@ -127,7 +127,8 @@ int albef_save(const Albef *m, const char *path);
  * every tensor of the file must belong to the model; offenders are named.
  * A file without any momentum tensor (LAVIS fine-tuned checkpoints omit them,
  * §4.3) copies online -> momentum; a file without queues keeps the current
- * ones. The model is left unchanged for the tensors that failed. */
+ * ones. The model is left unchanged for the tensors that failed. On any
+ * device (host copies). */
 int albef_load(Albef *m, const char *path);
 
 /* ---- the retrieval training loss (models/albef_loss.c) ---- */

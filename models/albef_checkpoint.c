@@ -101,11 +101,23 @@ static int read_buffer_f32(const SafetensorsFile *f, const char *name, int64_t r
     return safetensors_read_f32(f, t, dst, rows * cols);
 }
 
-static int load_buffers(Albef *m, const SafetensorsFile *f) {
+/* A feature queue into the model's queue memory, through a host copy when it lives on a device. */
+static int read_queue(Albef *m, const SafetensorsFile *f, const char *name, float *queue) {
     int64_t E = m->cfg.embed_dim, Q = m->cfg.queue_size;
-    if (read_buffer_f32(f, "image_queue", E, Q, m->image_queue) ||
-        read_buffer_f32(f, "text_queue", E, Q, m->text_queue))
-        return -1;
+    if (m->params.device == DEVICE_CPU) return read_buffer_f32(f, name, E, Q, queue);
+    size_t bytes = (size_t)(E * Q) * sizeof(float);
+    float *host = malloc(bytes);
+    CHECK(host != NULL, "out of memory");
+    device_copy(host, DEVICE_CPU, queue, m->params.device, bytes);
+    int rc = read_buffer_f32(f, name, E, Q, host);
+    if (rc == 0) device_copy(queue, m->params.device, host, DEVICE_CPU, bytes);
+    free(host);
+    return rc;
+}
+
+static int load_buffers(Albef *m, const SafetensorsFile *f) {
+    int64_t Q = m->cfg.queue_size;
+    if (read_queue(m, f, "image_queue", m->image_queue) || read_queue(m, f, "text_queue", m->text_queue)) return -1;
     const StTensorInfo *t = safetensors_find(f, "idx_queue");
     if (t) {
         if (t->numel != Q) return error_set("%s: idx_queue: expected %lld entries", f->path, (long long)Q);

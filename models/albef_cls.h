@@ -140,7 +140,8 @@ int albef_cls_load(AlbefCls *m, const char *path);
  * cls_head keeps its initialisation and the retrieval heads are ignored.
  * NLVR2 reads each of its fusion layers l from the file's layer
  * (l + fusion_layer) / 2: the duplication that made pretrain_model_nlvr.pth
- * (§3.3), without its text-assignment pre-training epoch. */
+ * (§3.3), without its text-assignment pre-training epoch; a file that already
+ * holds every NLVR2 layer (pretrain_model_nlvr.pth) is read layer for layer. */
 int albef_cls_init_from_albef(AlbefCls *m, const char *path);
 
 #endif

@@ -120,10 +120,10 @@ int albef_cls_load(AlbefCls *m, const char *path) {
  * the retrieval model's, each duplicated into a pair (§3.3: pretrain_model_nlvr.pth
  * was made that way, old fusion layer k -> new layers 2k-f and 2k-f+1), so
  * new layer l reads old layer (l + f) / 2. */
-static void source_name(const AlbefCls *m, const char *name, char *out, size_t size) {
+static void source_name(const AlbefCls *m, int duplicate, const char *name, char *out, size_t size) {
     const char *layer = strstr(name, ".encoder.layer.");
     int l;
-    if (m->task == ALBEF_TASK_NLVR2 && layer && sscanf(layer, ".encoder.layer.%d.", &l) == 1 &&
+    if (duplicate && layer && sscanf(layer, ".encoder.layer.%d.", &l) == 1 &&
         l >= m->cfg.fusion_layer) {
         const char *rest = strchr(layer + strlen(".encoder.layer."), '.');
         snprintf(out, size, "%.*s.encoder.layer.%d%s", (int)(layer - name), name, (l + m->cfg.fusion_layer) / 2, rest);
@@ -132,15 +132,20 @@ static void source_name(const AlbefCls *m, const char *name, char *out, size_t s
     }
 }
 
-/* Fills every parameter of `ps` under the two encoder prefixes from the file. */
+/* Fills every parameter of `ps` under the two encoder prefixes from the file.
+ * NLVR2 duplicates the fusion layers only from a file that does not hold the
+ * model's last text layer already (pretrain_model_nlvr.pth does: 18 layers). */
 static int init_encoders(AlbefCls *m, ParamSet *ps, const SafetensorsFile *f, const char *suffix) {
+    char last[128];
+    snprintf(last, sizeof last, "text_encoder%s.encoder.layer.%d.output.dense.weight", suffix, m->cfg.text_layers - 1);
+    int duplicate = m->task == ALBEF_TASK_NLVR2 && !safetensors_find(f, last);
     for (int k = 0; k < ps->count; k++) {
         Tensor *p = ps->items[k];
         char v[32], t[32], src[256];
         snprintf(v, sizeof v, "visual_encoder%s.", suffix);
         snprintf(t, sizeof t, "text_encoder%s.", suffix);
         if (strncmp(p->name, v, strlen(v)) && strncmp(p->name, t, strlen(t))) continue;
-        source_name(m, p->name, src, sizeof src);
+        source_name(m, duplicate, p->name, src, sizeof src);
         const StTensorInfo *info = safetensors_find(f, src);
         if (!info) return error_set("%s: no tensor %s for %s", f->path, src, p->name);
         if (info->numel != tensor_numel(p))

@@ -97,7 +97,7 @@ ModelConfig pgr_config_bert(const PgrConfig *c) {
     m.text_ffn_hidden = c->text_ffn_hidden;
     m.text_layers = c->text_layers;
     m.fusion_layer = c->text_layers;
-    m.vision_width = c->text_width;
+    m.vision_width = 2 * c->gcn_hidden; /* the image side is u_G, one token of 2·gcn_hidden channels */
     m.max_position_embeddings = c->max_position_embeddings;
     m.max_text_len = m.max_text_len_eval = c->max_text_len;
     m.text_ln_eps = c->text_ln_eps;

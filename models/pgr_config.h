@@ -40,7 +40,9 @@ int pgr_config_load(PgrConfig *c, const char *path);
 int pgr_config_from_json(PgrConfig *c, const cJSON *obj, const char *origin);
 cJSON *pgr_config_to_json(const PgrConfig *c);
 /* The ModelConfig that bert_declare reads: the text keys, every layer a text
- * layer (fusion_layer = text_layers: no cross-attention). */
+ * layer (fusion_layer = text_layers: no cross-attention); vision_width is the
+ * width of the image side's token, u_G (2·gcn_hidden), what a channel mask
+ * over the image side (Erm-Ktp) spans. */
 ModelConfig pgr_config_bert(const PgrConfig *c);
 
 #endif

@@ -24,9 +24,9 @@
  *    model has inside its training forward (ALBEF: temperature clamp, EMA
  *    update, queue enqueue). NULL with error_set when the batch cannot be
  *    used (retrieval: no hard negative can be drawn).
- *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read (and
- *    what L-codec's units and the probe's features are to read; today they
- *    still take the ALBEF inside the model). fused z is [n, D] (ALBEF: the fused [CLS]). sides()
+ *  - sides()/fused(): the representations MultiDelete and Erm-Ktp read, and
+ *    the probe's unimodal features (image_feat, text_feat; eval/unimodal_features.h).
+ *    fused z is [n, D] (ALBEF: the fused [CLS]). sides()
  *    also names the unimodal tensors L_UKR keeps (retain[]: retrieval the
  *    normalised ITC features, spec/unlearning_methods.md §5.2; classification
  *    the ViT token sequence, and the text tokens when the task asks for them).
@@ -41,6 +41,8 @@
  *    built from it (programs/run_eval.c); a classification task's Df AUC is
  *    to rank it per class column, while retrieval's ranks the pairs' ITC
  *    cosine (eval/forget_metrics.c, spec/unlearning_methods.md §6.2).
+ *  - item_label(): a classification item's label in its split, the truth of
+ *    Dt accuracy (NULL for retrieval, whose Dt is recall@k).
  *  - Models are TaskModel handles: net is the task's network, params the
  *    trainable parameter set (what optimizers step and -F freezes), momentum
  *    the EMA twins (NULL when the model has none). model_init gives random
@@ -136,6 +138,12 @@ struct Task {
     void (*model_free)(const Task *t, TaskModel *m);
     int (*model_load)(const Task *t, TaskModel *m, const char *path);
     int (*model_save)(const Task *t, const TaskModel *m, const char *path);
+    /* Starts a model that model_init made from pretrained weights, on the host, strictly: a tensor the model
+     * needs that the file lacks or holds with another shape is an error naming the file and the tensor. The
+     * task's own checkpoints load as model_load does; a classification task also takes a pretrained ALBEF
+     * (ALBEF.pth, pretrain_model_nlvr.pth converted: its encoders, the head keeping its initialisation),
+     * as the original fine-tuning and Retrain start (spec/unlearning_methods.md §3.4, §4.1). */
+    int (*model_init_from)(const Task *t, TaskModel *m, const char *path);
     void (*model_to_device)(const Task *t, TaskModel *m, Device device);
     void (*model_set_mode)(const Task *t, TaskModel *m, int training, uint64_t seed);
     int (*model_set_fusion_only)(const Task *t, TaskModel *m);
@@ -161,6 +169,31 @@ struct Task {
     /* out [n, n_classes] for items of `split`, in eval mode without a tape (the caller's mode comes back). */
     int (*item_probs)(const Task *t, TaskModel *m, TaskSplit split, const int64_t *items, int64_t n, int batch,
                       float *out);
+    /* The class label (0 .. n_classes-1) of an item of `split`, what Dt accuracy compares the argmax of
+     * item_probs with (spec/unlearning_methods.md §6.1); -1 with error_set for an absent split or an item
+     * outside it. NULL for a task without labels (retrieval). */
+    int32_t (*item_label)(const Task *t, TaskSplit split, int64_t item);
+    /* The loss of each item's own prediction, the batch mean, in the model's current mode and without the
+     * training loss's side effects: the cross-entropy of the item's logits against what it should be
+     * (retrieval: the pair's ITM logits against "match"; classification: the class logits against the label).
+     * L-codec's task loss (spec/unlearning_methods.md §4.6 "Multimodal adaptation"). */
+    Tensor *(*item_loss)(const Task *t, TaskModel *m, const TaskBatch *b);
+    /* The fraction of a batch's predictions that are right, without a tape, in the model's current mode
+     * (retrieval: ITM "match" on each pair and "no match" on each text against the next item's image where
+     * the two images differ, so that a scorer saying "match" to all gets half; classification: argmax =
+     * label). L-codec's guard (§4.6 step 8). */
+    double (*item_accuracy)(const Task *t, TaskModel *m, const TaskBatch *b);
+    /* A batch of any split's items with the eval transform (no augmentation, no swap), built as batch_make
+     * builds training batches: the unseen items UL's stopping threshold is measured on (§4.8). */
+    int (*split_batch_make)(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out);
+    /* The token states [n, L, D] a masked-language-modelling head reads, in the model's current mode (ALBEF:
+     * the text layers, then the fusion layers over the item's image side; PGR: its text encoder, whose
+     * fusion is after the [CLS]), and the word embeddings [V, D] its decoder is tied to (UL, §4.8). */
+    Tensor *(*text_states)(const Task *t, TaskModel *m, const TaskBatch *b);
+    Tensor *(*word_embeddings)(const Task *t, TaskModel *m);
+    /* Parameter-name prefixes of the text side, f_T and the fusion module g (NULL-terminated): what UL
+     * trains, the image side frozen (§4.8). */
+    const char *const *text_prefixes;
     void (*free)(Task *t);
 };
 

@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "core/xalloc.h"
 #include "models/cls_batch.h"
 
@@ -113,6 +114,19 @@ static int model_load(const Task *t, TaskModel *m, const char *path) {
     return albef_cls_load(task_albef_cls(m), path);
 }
 
+/* A checkpoint with a cls_head is one of this task's and loads as such; a
+ * file without one (a pretrained or retrieval ALBEF) gives the encoders
+ * (spec/albef_blip.md §5.1: VE and NLVR2 start from ALBEF.pth /
+ * pretrain_model_nlvr.pth). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) {
+    (void)t;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path)) return -1;
+    int own = safetensors_find(&f, "cls_head.0.weight") != NULL;
+    safetensors_close(&f);
+    return own ? albef_cls_load(task_albef_cls(m), path) : albef_cls_init_from_albef(task_albef_cls(m), path);
+}
+
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
     (void)t;
     return albef_cls_save(task_albef_cls(m), path);
@@ -141,7 +155,11 @@ static void model_reset_momentum(const Task *t, TaskModel *m) {
 }
 
 static void set_image_token_mask(const Task *t, TaskModel *m, Tensor *mask) {
-    (void)t;
+    /* NLVR2: both images of an item take the item's mask (the image side is image 0's rows, then image 1's) */
+    if (mask && mask->ndim == 3 && state_of(t)->which == ALBEF_TASK_NLVR2) {
+        Tensor *both[2] = {mask, mask};
+        mask = op_concat(both, 2, 0);
+    }
     task_albef_cls(m)->image_token_mask = mask;
 }
 
@@ -267,6 +285,65 @@ static int item_probs(const Task *t, TaskModel *m, TaskSplit split, const int64_
     return rc;
 }
 
+static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const ClsSet *s = set_of(t, split);
+    if (!s || item < 0 || item >= s->n)
+        return error_set("%s: item %lld is not in the %s split (%lld items)", t->name, (long long)item, names[split],
+                         (long long)(s ? s->n : 0));
+    return s->labels[item];
+}
+
+static Tensor *class_logits(const Task *t, TaskModel *m, const TaskBatch *b) {
+    CHECK(b->labels != NULL, "%s: the batch has no labels", t->name);
+    AlbefClsBatch ab = cls_batch(t, b);
+    return albef_cls_forward(task_albef_cls(m), &ab).logits;
+}
+
+static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
+    Tensor *logits = class_logits(t, m, b);
+    Tensor *labels = tensor_new(DTYPE_I32, SHAPE(b->n));
+    memcpy(tensor_i32(labels), b->labels, (size_t)b->n * sizeof(int32_t));
+    return op_cross_entropy(logits, tensor_on(labels, logits->device));
+}
+
+static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
+    int prev = autograd_set_enabled(0);
+    double acc = argmax_rate(class_logits(t, m, b), b->labels, b->n, t->n_classes);
+    autograd_set_enabled(prev);
+    return acc;
+}
+
+static int split_batch_make(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const ClsSet *s = set_of(t, split);
+    if (!s || (n > 0 && s->n == 0)) return error_set("%s: the %s split is absent", t->name, names[split]);
+    AlbefClsBatch a;
+    Tensor *both;
+    if (cls_batch_make(s, state_of(t)->tok, items, n, IMAGE_AUG_NONE, 0, 0, 0, &a, &both) < 0) return -1;
+    *out = task_cls_batch(&a, both);
+    out->items = items;
+    return 0;
+}
+
+/* The text layers, then the fusion layers over the item's image(s): ALBEF's pre-training MLM states. */
+static Tensor *text_states(const Task *t, TaskModel *m, const TaskBatch *b) {
+    AlbefCls *a = task_albef_cls(m);
+    TaskSides s = sides(t, m, b);
+    if (state_of(t)->which == ALBEF_TASK_NLVR2)
+        return bert_fusion_forward_pair(&a->online.text, s.text_tokens, s.text_mask,
+                                        op_slice(s.image_tokens, 0, 0, b->n), op_slice(s.image_tokens, 0, b->n, b->n),
+                                        &a->dropout);
+    return bert_fusion_forward(&a->online.text, s.text_tokens, s.text_mask, s.image_tokens, &a->dropout);
+}
+
+static Tensor *word_embeddings(const Task *t, TaskModel *m) {
+    (void)t;
+    return task_albef_cls(m)->online.text.word.weight;
+}
+
+static const char *const TEXT_SIDE[] = {"text_encoder.", NULL};
+
 static void task_free(Task *t) {
     ClsTaskState *st = t->state;
     if (st) free(st->groups);
@@ -323,6 +400,7 @@ void task_cls_init(Task *t, AlbefClsTask which, const ModelConfig *cfg, const To
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,
@@ -338,6 +416,13 @@ void task_cls_init(Task *t, AlbefClsTask which, const ModelConfig *cfg, const To
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_loss = item_loss,
+        .item_accuracy = item_accuracy,
+        .split_batch_make = split_batch_make,
+        .text_states = text_states,
+        .word_embeddings = word_embeddings,
+        .text_prefixes = TEXT_SIDE,
+        .item_label = item_label,
         .free = task_free,
     };
 }

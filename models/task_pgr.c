@@ -42,7 +42,9 @@ static TaskBatch make_batch(const Task *t, TaskSplit split, const int64_t *items
     pgr_batch_move_to_arena(b);
     PgrInputs *in = arena_alloc(arena_activations(), sizeof *in);
     *in = pgr_inputs(b, device);
-    return (TaskBatch){.n = n, .items = items, .graph = in, .text_ids = in->ids, .text_mask = NULL,
+    /* The 0/1 mask stays on the host: the model reads its additive form (PgrInputs.mask_add). */
+    Tensor *mask01 = tensor_wrap(DTYPE_I32, SHAPE(b->B, b->L), b->mask);
+    return (TaskBatch){.n = n, .items = items, .graph = in, .text_ids = in->ids, .text_mask = mask01,
                        .groups = items, .labels = b->labels};
 }
 
@@ -84,6 +86,12 @@ static int model_init(const Task *t, TaskModel *m, uint64_t seed) {
     pgr_model_declare(&n->model, &n->params, &d->cfg, d->corpus->graph.n_nodes);
     params_finalize(&n->params);
     params_initialize(&n->params, seed);
+    if (d->text_init && pgr_model_load_text(&n->params, d->text_init, d->text_init_prefix) < 0) {
+        pgr_model_free(&n->model);
+        params_free(&n->params);
+        free(n);
+        return error_prefix("--text-init");
+    }
     n->dropout = (DropoutState){.p = d->cfg.text_dropout, .training = 0, .seed = seed};
     *m = (TaskModel){.net = n, .params = &n->params, .momentum = NULL, .owned = 1};
     return 0;
@@ -104,6 +112,9 @@ static int model_load(const Task *t, TaskModel *m, const char *path) {
     (void)t;
     return params_load(m->params, path, params_load_defaults(), NULL);
 }
+
+/* A PGR checkpoint (the text encoder alone starts from BERT through pgr_model_load_text). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) { return model_load(t, m, path); }
 
 static int model_save(const Task *t, const TaskModel *m, const char *path) {
     (void)t;
@@ -236,6 +247,52 @@ static int item_probs(const Task *t, TaskModel *m, TaskSplit split, const int64_
     return 0;
 }
 
+static int32_t item_label(const Task *t, TaskSplit split, int64_t item) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const PgrSamples *s = samples_of(t, split);
+    if (!s || item < 0 || item >= s->n)
+        return error_set("pgr: item %lld is not in the %s split (%lld items)", (long long)item, names[split],
+                         (long long)(s ? s->n : 0));
+    return s->label[item];
+}
+
+static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
+    TaskSides s = sides(t, m, b);
+    return op_cross_entropy(logits_of(m, &s, fused(t, m, b, &s)), inputs_of(b)->labels);
+}
+
+static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
+    int prev = autograd_set_enabled(0);
+    TaskSides s = sides(t, m, b);
+    float *l = xmalloc((size_t)(2 * b->n) * sizeof *l);
+    tensor_copy_to_host(logits_of(m, &s, fused(t, m, b, &s)), l);
+    int right = 0;
+    for (int k = 0; k < b->n; k++) right += (l[2 * k + 1] > l[2 * k]) == b->labels[k];
+    free(l);
+    autograd_set_enabled(prev);
+    return (double)right / (double)b->n;
+}
+
+static int split_batch_make(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out) {
+    if (!samples_of(t, split) || (n > 0 && t->n_items[split] == 0)) return error_set("pgr: the split is absent");
+    *out = make_batch(t, split, items, n, data_of(t)->device);
+    return 0;
+}
+
+/* The text encoder's states: PGR fuses after the [CLS] (models/pgr_model.h), so no token sees the graph. */
+static Tensor *text_states(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    return bert_text_forward(&task_pgr_model(m)->text, inputs_of(b)->ids, inputs_of(b)->mask_add, dropout_of(m));
+}
+
+static Tensor *word_embeddings(const Task *t, TaskModel *m) {
+    (void)t;
+    return task_pgr_model(m)->text.word.weight;
+}
+
+/* f_T and the fusion FFN g; the graph side and the classifier stay. */
+static const char *const TEXT_SIDE[] = {"text_encoder.", "fusion.", NULL};
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_pgr_init(Task *t, const PgrTaskData *d) {
@@ -257,6 +314,7 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,
@@ -272,6 +330,13 @@ void task_pgr_init(Task *t, const PgrTaskData *d) {
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_loss = item_loss,
+        .item_accuracy = item_accuracy,
+        .split_batch_make = split_batch_make,
+        .text_states = text_states,
+        .word_embeddings = word_embeddings,
+        .text_prefixes = TEXT_SIDE,
+        .item_label = item_label,
         .free = task_free,
     };
 }

@@ -28,6 +28,10 @@ typedef struct {
     PgrConfig cfg;
     ModelConfig bert_cfg;
     Device device; /* where batch tensors go: the models' device */
+    /* A BERT checkpoint the text encoder of every new model starts from
+     * (pgr_model_load_text with this name prefix), or NULL: from scratch.
+     * Retrain then starts where the original did (spec/unlearning_methods.md §4.1). */
+    const char *text_init, *text_init_prefix;
 } PgrTaskData;
 
 void task_pgr_init(Task *t, const PgrTaskData *d);

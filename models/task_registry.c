@@ -14,8 +14,7 @@ static const struct {
     {"flickr30k", 1, "image-text retrieval (Flickr30K format; ALBEF ITC + ITM)"},
     {"snli_ve", 1, "visual entailment (SNLI-VE; ALBEF with a 3-class head)"},
     {"nlvr2", 1, "visual reasoning over two images (NLVR2; ALBEF-NLVR2)"},
-    /* The task itself is models/task_pgr.c; the run driver does not load its data yet (bin/pgr_train trains it). */
-    {"pgr", 0, "graph-text relation classification (PGR; GCN + BERT + fusion FFN; bin/pgr_train trains it)"},
+    {"pgr", 1, "graph-text relation classification (PGR; GCN + BERT + fusion FFN)"},
 };
 
 const char *task_names(void) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/comm.h"
 #include "core/device.h"
@@ -103,6 +104,12 @@ static void model_free(const Task *t, TaskModel *m) {
 }
 
 static int model_load(const Task *t, TaskModel *m, const char *path) {
+    (void)t;
+    return albef_load(task_albef(m), path);
+}
+
+/* A converted pretrained ALBEF is a retrieval model's checkpoint (the same heads and names, §8.2). */
+static int model_init_from(const Task *t, TaskModel *m, const char *path) {
     (void)t;
     return albef_load(task_albef(m), path);
 }
@@ -237,6 +244,73 @@ static int item_probs(const Task *t, TaskModel *m, TaskSplit split, const int64_
     return pair_itm_probs(task_albef(m), s, items, n, batch, out);
 }
 
+/* The ITM logits of (text b, image perm[b]) pairs; perm NULL = the positives. */
+static Tensor *itm_logits(Albef *a, const TaskBatch *b, const int32_t *perm) {
+    AlbefImageEmbed img = albef_embed_image(a, b->image);
+    AlbefTextEmbed txt = albef_embed_text(a, b->text_ids, b->text_mask);
+    Tensor *tokens = img.tokens;
+    if (perm) {
+        Tensor *idx = tensor_new(DTYPE_I32, SHAPE(b->n));
+        memcpy(tensor_i32(idx), perm, (size_t)b->n * sizeof(int32_t));
+        tokens = op_index_select(tokens, 0, idx);
+    }
+    return albef_itm_logits(a, albef_fused_cls(a, &txt, tokens));
+}
+
+static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    Tensor *target = tensor_new(DTYPE_I32, SHAPE(b->n));
+    for (int k = 0; k < b->n; k++) tensor_i32(target)[k] = 1;
+    Tensor *logits = itm_logits(task_albef(m), b, NULL);
+    return op_cross_entropy(logits, tensor_on(target, logits->device));
+}
+
+static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    int prev = autograd_set_enabled(0), n = b->n;
+    int32_t *perm = xmalloc((size_t)n * sizeof *perm);
+    for (int k = 0; k < n; k++) perm[k] = (k + 1) % n;
+    float *pos = xmalloc((size_t)n * 2 * sizeof *pos), *neg = xmalloc((size_t)n * 2 * sizeof *neg);
+    tensor_copy_to_host(itm_logits(task_albef(m), b, NULL), pos);
+    tensor_copy_to_host(itm_logits(task_albef(m), b, perm), neg);
+    int right = 0, total = 0;
+    for (int k = 0; k < n; k++) {
+        right += pos[2 * k + 1] > pos[2 * k], total++;
+        if (b->groups[perm[k]] != b->groups[k]) right += neg[2 * k] >= neg[2 * k + 1], total++;
+    }
+    free(perm), free(pos), free(neg);
+    autograd_set_enabled(prev);
+    return (double)right / total;
+}
+
+static int split_batch_make(const Task *t, TaskSplit split, const int64_t *items, int n, TaskBatch *out) {
+    static const char *const names[] = {"training", "test", "validation"};
+    const RetrievalSet *s = set_of(t, split);
+    if (!s || (n > 0 && s->split.n_texts == 0)) return error_set("retrieval: the %s split is absent", names[split]);
+    int64_t *groups = arena_alloc(arena_activations(), (size_t)(n > 0 ? n : 1) * sizeof *groups);
+    AlbefBatch a;
+    if (retrieval_batch_make(s, items, n, IMAGE_AUG_NONE, 0, 0, groups, &a) < 0) return -1;
+    *out = task_batch(&a, items, n);
+    return 0;
+}
+
+/* As ALBEF pre-training's MLM: the text layers, then fusion with the pair's image. */
+static Tensor *text_states(const Task *t, TaskModel *m, const TaskBatch *b) {
+    (void)t;
+    Albef *a = task_albef(m);
+    AlbefImageEmbed img = albef_embed_image(a, b->image);
+    AlbefTextEmbed txt = albef_embed_text(a, b->text_ids, b->text_mask);
+    return bert_fusion_forward(&a->online.text, txt.tokens, txt.mask, img.tokens, &a->dropout);
+}
+
+static Tensor *word_embeddings(const Task *t, TaskModel *m) {
+    (void)t;
+    return task_albef(m)->online.text.word.weight;
+}
+
+/* The BERT of text and fusion layers; the ITC projections and the ITM head stay as they are. */
+static const char *const TEXT_SIDE[] = {"text_encoder.", NULL};
+
 static void task_free(Task *t) { memset(t, 0, sizeof *t); }
 
 void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *train, const RetrievalSet *test,
@@ -257,6 +331,7 @@ void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *tr
         .model_free = model_free,
         .model_load = model_load,
         .model_save = model_save,
+        .model_init_from = model_init_from,
         .model_to_device = model_to_device,
         .model_set_mode = model_set_mode,
         .model_set_fusion_only = model_set_fusion_only,
@@ -272,6 +347,12 @@ void task_retrieval_init(Task *t, const ModelConfig *cfg, const RetrievalSet *tr
         .md_targets = md_targets,
         .md_outputs = md_outputs,
         .item_probs = item_probs,
+        .item_loss = item_loss,
+        .item_accuracy = item_accuracy,
+        .split_batch_make = split_batch_make,
+        .text_states = text_states,
+        .word_embeddings = word_embeddings,
+        .text_prefixes = TEXT_SIDE,
         .free = task_free,
     };
 }

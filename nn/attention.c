@@ -43,7 +43,8 @@ Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_hea
         stream = dropout->stream++;
     }
     /* Scale after the product, as both timm and Hugging Face BERT do. */
-    Tensor *ctx = op_attention(qh, kh, vh, mask, (float)(1.0 / sqrt((double)dh)), p, seed, stream); /* [B, H, T, Dh] */
+    Tensor *ctx = op_attention_rows(qh, kh, vh, mask, (float)(1.0 / sqrt((double)dh)), p, seed, stream,
+                                    dropout_batch_rows()); /* [B, H, T, Dh] */
     Tensor *merged = op_permute(ctx, (const int[]){0, 2, 1, 3});
     return op_reshape(merged, SHAPE(B, T, D));
 }

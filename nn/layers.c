@@ -74,9 +74,15 @@ void mlp_declare(Mlp *m, ParamSet *ps, const char *prefix, const char *fc1_name,
 
 Tensor *mlp_forward(const Mlp *m, Tensor *x) { return linear_forward(&m->fc2, op_gelu(linear_forward(&m->fc1, x))); }
 
+static RngRows batch_rows; /* RNG_ROWS_ONE */
+
+void dropout_set_batch_rows(RngRows rows) { batch_rows = rows; }
+
+RngRows dropout_batch_rows(void) { return batch_rows; }
+
 Tensor *dropout_forward(DropoutState *d, Tensor *x) {
     if (d == NULL || !d->training || d->p <= 0.0f) return x;
     /* Each call site and step draws a fresh mask: the stream advances per call
      * so two dropouts of one step never share their mask (DESIGN.md "Deterministic"). */
-    return op_dropout(x, d->p, d->seed, d->stream++);
+    return op_dropout_rows(x, d->p, d->seed, d->stream++, batch_rows);
 }

@@ -6,6 +6,7 @@
 #define NN_LAYERS_H
 
 #include "autograd/params.h"
+#include "core/rng.h"
 #include "core/tensor.h"
 
 typedef struct {
@@ -64,5 +65,14 @@ typedef struct {
 
 /* d == NULL is allowed and means no dropout. */
 Tensor *dropout_forward(DropoutState *d, Tensor *x);
+
+/* Data parallel (core/comm.h): the rows of the global batch this rank's
+ * activations hold (core/rng.h RngRows), set by the training loop around its
+ * steps. Every dropout (dropout_forward, attention_heads) then draws a row's
+ * mask at the row's index in one process's tensor, so the ranks together
+ * drop what one process drops on the global batch. RNG_ROWS_ONE (the
+ * default): one process. Process-wide, as the rank is. */
+void dropout_set_batch_rows(RngRows rows);
+RngRows dropout_batch_rows(void);
 
 #endif

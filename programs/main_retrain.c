@@ -1,6 +1,7 @@
 /* bin/retrain: the gold standard (spec/unlearning_methods.md §4.1): the
  * original recipe on Dr only, from the same initialisation as the original
- * model (albef_init with the same seed), then the common evaluation. */
+ * model (--init's pretrained weights, else model_init with the same seed),
+ * then the common evaluation. */
 #include <stdlib.h>
 
 #include "core/error.h"

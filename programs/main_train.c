@@ -1,5 +1,7 @@
 /* bin/train: trains the original model on all of D (spec/unlearning_methods.md
- * §3.4) with the model's recipe and writes <run>/model.safetensors. */
+ * §3.4) with the model's recipe, from --init's pretrained weights when given
+ * (else a random initialisation from --seed), and writes
+ * <run>/model.safetensors. */
 #include <stdlib.h>
 
 #include "core/error.h"
@@ -18,6 +20,7 @@ int main(int argc, char **argv) {
     const Task *t = &ctx.task;
     TaskModel model;
     error_exit_if(t->model_init(t, &model, (uint64_t)ctx.flags.seed));
+    error_exit_if(run_apply_init(&ctx, &model));
     run_model_to_device(&ctx, &model);
     int64_t n = t->n_items[TASK_SPLIT_TRAIN];
     int64_t *all = xmalloc((size_t)n * sizeof *all);

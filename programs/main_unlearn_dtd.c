@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     if (descent_epochs < 0) descent_epochs = ctx.recipe.dtd_descent_epochs;
     if (T < 0) T = ctx.recipe.dtd_T;
     if (epsilon < 0) epsilon = ctx.recipe.dtd_epsilon;
-    int64_t n = n_flag > 0 ? n_flag : ctx.train.split.n_texts;
+    int64_t n = n_flag > 0 ? n_flag : ctx.task.n_items[TASK_SPLIT_TRAIN];
 
     DtdSigmaInputs in = dtd_sigma_inputs(n, T, ctx.recipe.weight_decay, epsilon, delta);
     double sigma = dtd_sigma(&in);

@@ -68,13 +68,17 @@ int main(int argc, char **argv) {
     error_exit_if(t->model_init(t, &teacher, (uint64_t)ctx.flags.seed));
     run_model_to_device(&ctx, &teacher);
     if (strcmp(erm_init, "original") == 0) task_model_copy(&teacher, &original);
-    ErmMask mask;
-    erm_mask_init(&mask, (int)ctx.train.split.n_images, ctx.cfg.vision_width);
-    erm_mask_to_device(&mask, ctx.device); /* nothing on the CPU */
-    int64_t n = ctx.train.split.n_texts;
+    /* The mask's classes are the task's groups (retrieval: the training images) */
+    int64_t n = t->n_items[TASK_SPLIT_TRAIN], classes = 0;
     int64_t *all = malloc((size_t)n * sizeof *all);
     CHECK(all, "out of memory");
-    for (int64_t k = 0; k < n; k++) all[k] = k;
+    for (int64_t k = 0; k < n; k++) {
+        all[k] = k;
+        if (t->item_group(t, k) >= classes) classes = t->item_group(t, k) + 1;
+    }
+    ErmMask mask;
+    erm_mask_init(&mask, (int)classes, ctx.cfg.vision_width);
+    erm_mask_to_device(&mask, ctx.device); /* nothing on the CPU */
     log_info("Erm-Ktp (a): ERM teacher from %s, %d epochs, mask %d classes x %d channels, mask epochs e %% %d >= %d",
              erm_init, o.erm_epochs, mask.classes, mask.channels, o.mask_period, o.mask_epoch_min);
     ErmStats es;

@@ -11,7 +11,6 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "models/task_retrieval.h"
 #include "programs/run_program.h"
 #include "unlearn/lcodec.h"
 
@@ -106,7 +105,7 @@ int main(int argc, char **argv) {
         .l2_reg = pickf(l2_reg, r->lcodec_l2_reg),
         .epsilon = pickf(epsilon, r->lcodec_epsilon),
         .delta = pickf(delta, r->lcodec_delta),
-        .n_train = ctx.train.split.n_texts, /* n = |D| in pairs */
+        .n_train = ctx.task.n_items[TASK_SPLIT_TRAIN], /* n = |D| in items */
         .noise = noise,
         .guard_gap = guard_gap < -1.5 ? r->lcodec_guard_gap : guard_gap,
         .guard_pairs = guard_pairs,
@@ -120,8 +119,8 @@ int main(int argc, char **argv) {
                  : 0.0,
              o.guard_gap);
     LcodecStats stats;
-    error_exit_if(lcodec_unlearn(task_albef(&scrubbed), &ctx.train, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr,
-                                 &o, NULL, &stats));
+    error_exit_if(lcodec_unlearn(&ctx.task, &scrubbed, ctx.split.df, ctx.split.n_df, ctx.split.dr, ctx.split.n_dr, &o,
+                                 NULL, &stats));
     log_info("scrubbed in %.1f s: %lld of %lld batches applied (%lld reverted by the guard), %lld units, "
              "%lld values changed; guard accuracy %.3f -> %.3f",
              stats.seconds, (long long)stats.applied, (long long)stats.batches, (long long)stats.skipped,

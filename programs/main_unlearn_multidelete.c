@@ -67,6 +67,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_BOOL("md", &use_md, "true", "keep L_MD (--no-md: the ablation without it, paper Table 4)"),
         CLI_FLAG_BOOL("mkr", &use_mkr, "true", "keep L_MKR (--no-mkr: ablation)"),
         CLI_FLAG_BOOL("ukr", &use_ukr, "true", "keep L_UKR (--no-ukr: ablation)"),
+        CLI_FLAG_BOOL("ukr-text", &ctx.flags.ukr_text, "false",
+                      "snli_ve/nlvr2: L_UKR also keeps the text-mode [CLS] (the paper's [u_I; u_T]); off by default, "
+                      "as the released code keeps the image tokens only (spec/unlearning_methods.md §5.2)"),
         CLI_FLAG_INT("batch-df", &batch_df, "0",
                      "Df pairs per step, the Dr half as many, >= 1 (left out: the recipe's unlearn_batch_df)"),
         CLI_FLAG_BOOL("trace-similarity", &trace, "false",
@@ -85,6 +88,12 @@ int main(int argc, char **argv) {
                       "keeping its multimodal and unimodal knowledge, then reports Dt, Df, MI and time.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
     if (select_from < 1) fatal("--select-from %d: must be >= 1 (epochs are counted from 1)", select_from);
+    const int retrieval = ctx.task.kind == TASK_RETRIEVAL;
+    if (trace && !retrieval) /* the trace reads ALBEF's ITC features */
+        fatal("--trace-similarity: the pairs' ITC cosines exist for retrieval only, not --task %s", ctx.flags.task);
+    if (trace && ctx.flags.resume)
+        fatal("--trace-similarity with --resume: the trace of the epochs before the interruption was not kept; run "
+              "without --resume to trace every epoch");
     TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
 
@@ -108,20 +117,24 @@ int main(int argc, char **argv) {
     ValidationScorer scorer = {0};
     ModelSelection selection;
     model_selection_init(&selection, select_from - 1, validation_scorer_score, &scorer);
+    selection.dt_accuracy = !retrieval;
     /* Without the data selection needs (no validation split, no Dr pair outside the
      * reported subsets) the run goes on with the last epoch, saying so in the log and the report. */
     char select_skipped[700] = "";
     if (!select_epoch) {
         snprintf(select_skipped, sizeof select_skipped, "off (--no-select-epoch): the last epoch is kept");
-    } else if (validation_scorer_init(&scorer, &ctx.val, &ctx.train, &ctx.split, &ctx.eval_sets,
-                                      (uint64_t)ctx.flags.seed, ctx.recipe.k_test, ctx.recipe.batch_eval) < 0) {
+    } else if ((retrieval ? validation_scorer_init(&scorer, &ctx.val, &ctx.train, &ctx.split, &ctx.eval_sets,
+                                                   (uint64_t)ctx.flags.seed, ctx.recipe.k_test, ctx.recipe.batch_eval)
+                          : validation_scorer_init_task(&scorer, &ctx.task, &ctx.split, &ctx.eval_sets,
+                                                        (uint64_t)ctx.flags.seed, ctx.recipe.batch_eval)) < 0) {
         snprintf(select_skipped, sizeof select_skipped, "skipped (%s); the last epoch is kept", error_message());
         log_warn("model selection %s", select_skipped);
     } else {
         run.select = &selection;
-        log_info("model selection from epoch %d: validation Dt on %lld images, AUC of %lld Df pairs vs %lld held-out "
-                 "Dr pairs", select_from, (long long)ctx.val.split.n_images, (long long)scorer.n_df,
-                 (long long)scorer.n_heldout);
+        log_info("model selection from epoch %d: validation Dt on %lld %s, AUC of %lld Df %s vs %lld held-out Dr %s",
+                 select_from, (long long)(retrieval ? ctx.val.split.n_images : ctx.task.n_items[TASK_SPLIT_VAL]),
+                 retrieval ? "images" : "items", (long long)scorer.n_df, retrieval ? "pairs" : "items",
+                 (long long)scorer.n_heldout, retrieval ? "pairs" : "items");
     }
     SimilarityTrace tr = {&ctx, cJSON_CreateArray()};
     if (trace) {

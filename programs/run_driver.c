@@ -16,6 +16,7 @@
 #include "data/synth_image_text.h"
 #include "models/task_cls.h"
 #include "models/task_retrieval.h"
+#include "programs/run_data_pgr.h"
 #include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
@@ -28,12 +29,12 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("model", &f->model, "albef-tiny",
                         "model config: a name in models/configs/ or a JSON path"),
         CLI_FLAG_STRING("task", &f->task, "flickr30k",
-                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (train only so far), pgr (not "
-                        "built yet)"),
+                        "task: flickr30k (image-text retrieval), snli_ve and nlvr2 (image-text classification), "
+                        "pgr (graph-text, the shipped corpus data/pgr_corpus and the model pgr-tiny by default)"),
         CLI_FLAG_STRING("data", &f->data, NULL,
                         "dataset directory: flickr30k_{train,test}.json (and flickr30k_val.json for the MI "
                         "attacker), images, vocab.txt (default: runs/synth-<world>, filled with the synthetic "
-                        "world when empty)"),
+                        "world when empty); --task pgr: a PGR corpus directory (default: the shipped data/pgr_corpus)"),
         CLI_FLAG_CHOICE("world", &f->world, SYNTH_WORLD_DEFAULT, SYNTH_WORLD_NAMES,
                         "the synthetic world used without --data (data/synth_image_text.h): longtail memorises "
                         "what it saw, scenes generalises"),
@@ -41,9 +42,15 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
                         "directory the annotations' image paths are relative to (default: <data>/images)"),
         CLI_FLAG_STRING("original", &f->original, NULL,
                         "checkpoint of the original model (default: train it on D once and cache it)"),
-        CLI_FLAG_INT("df-size", &f->df_size, "60", "deletion units (images) taken from the top of the list"),
+        CLI_FLAG_STRING("init", &f->init, NULL,
+                        "pretrained weights that train's model, the original trained here and Retrain start from "
+                        "(a checkpoint of the task, or a converted pretrained ALBEF for snli_ve/nlvr2; spec "
+                        "§3.4, §4.1); default: random initialisation from --seed"),
+        CLI_FLAG_INT("df-size", &f->df_size, "60",
+                     "deletion units (images; --task pgr: rows, 200 by default) taken from the top of the list"),
         CLI_FLAG_STRING("df-list", &f->df_list, NULL,
-                        "deletion list, one image id per line (default: drawn with --seed)"),
+                        "deletion list, one image id per line (--task pgr: a row key, data/pgr_corpus.h) (default: "
+                        "drawn with --seed)"),
         CLI_FLAG_BOOL("allow-unknown-ids", &f->allow_unknown_ids, "false",
                       "skip (and count) listed ids that no training pair uses instead of stopping"),
         CLI_FLAG_INT("seed", &f->seed, "42", "seed of data order, dropout, negatives, the drawn list"),
@@ -70,6 +77,7 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_INT("k-test", &f->k_test, "0", "ITM rerank candidates per query, >= 1 (left out: the recipe's)"),
     };
     memcpy(out, flags, sizeof flags);
+    run_pgr_flags(f, out + RUN_COMMON_FLAGS - RUN_PGR_FLAGS);
 }
 
 /* The code the programs were built from (Makefile: a digest of the library's
@@ -98,6 +106,17 @@ static int cls_task_of(const char *task) {
     if (strcmp(task, "snli_ve") && strcmp(task, "nlvr2")) return -1;
     CHECK(albef_cls_task_parse(task, &which) == 0, "%s", error_message());
     return (int)which;
+}
+
+/* The fingerprint of the training data (split 0), the test (1) or the
+ * validation data (2) of the run's image-text task (PGR: run_pgr_fingerprint). */
+static int data_fingerprint(const RunContext *ctx, int split, uint64_t *h) {
+    if (cls_task_of(ctx->flags.task) >= 0) {
+        const ClsSet *sets[3] = {&ctx->cls_train, &ctx->cls_test, &ctx->cls_val};
+        return cls_set_fingerprint(sets[split], h);
+    }
+    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
+    return retrieval_set_fingerprint(sets[split], h);
 }
 
 /* Annotation files of a classification task: train, test, validation (spec/albef_blip.md §6.2-6.3). */
@@ -180,17 +199,21 @@ static int load_splits(RunContext *ctx) {
 
 static int prepare_deletion(RunContext *ctx) {
     /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
-     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2. */
-    int cls = cls_task_of(ctx->flags.task) >= 0;
-    int64_t n = cls ? ctx->cls_train.n : ctx->train.split.n_texts;
+     * Flickr30K and SNLI-VE (the premise), the image pair for NLVR2, a row
+     * (one pair's association in one sentence) for PGR. */
+    int cls = cls_task_of(ctx->flags.task) >= 0, pgr = run_is_pgr(ctx->flags.task);
+    int64_t n = cls ? ctx->cls_train.n : pgr ? ctx->pgr.split[PGR_SPLIT_TRAIN].n : ctx->train.split.n_texts;
     const char **keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
     CHECK(keys != NULL, "out of memory");
-    for (int64_t t = 0; t < n; t++) keys[t] = cls ? ctx->cls_train.keys[t] : retrieval_set_pair_key(&ctx->train, t);
+    for (int64_t t = 0; t < n; t++)
+        keys[t] = cls ? ctx->cls_train.keys[t]
+                : pgr ? ctx->pgr.split[PGR_SPLIT_TRAIN].key[t] /* a row (data/pgr_corpus.h) */
+                      : retrieval_set_pair_key(&ctx->train, t);
     char list_path[1100];
     const char *list = ctx->flags.df_list;
     int rc = 0;
     if (!list) {
-        /* No list given: draw df_size images (spec §1.2) and keep the list in the run directory. */
+        /* No list given: draw df_size units (spec §1.2) and keep the list in the run directory. */
         const char **units = NULL;
         int64_t n_units = deletion_unique_keys(keys, n, 1, &units);
         list = run_path(ctx, "df_list.txt", list_path, sizeof list_path);
@@ -310,20 +333,30 @@ static void add_hex(cJSON *o, const char *name, uint64_t h) {
  * code version. Two runs are the same run only when all of it is equal. */
 static int add_inputs(RunContext *ctx) {
     cJSON *in = cJSON_AddObjectToObject(ctx->config, "inputs");
-    const RetrievalSet *sets[3] = {&ctx->train, &ctx->test, &ctx->val};
     const char *names[3] = {"train_data", "test_data", "val_data"};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 3 && !run_is_pgr(ctx->flags.task); k++) {
         uint64_t h = FNV1A_INIT;
-        if (retrieval_set_fingerprint(sets[k], &h) < 0) return -1;
+        if (data_fingerprint(ctx, k, &h) < 0) return -1;
         add_hex(in, names[k], h);
     }
     uint64_t h = FNV1A_INIT;
+    if (run_is_pgr(ctx->flags.task)) { /* one corpus makes every split */
+        if (run_pgr_fingerprint(ctx, &h) < 0) return -1;
+        add_hex(in, "pgr_corpus", h);
+        h = FNV1A_INIT;
+    }
     for (int64_t i = 0; i < ctx->list.n; i++) h = fnv1a_str(fnv1a_str(h, ctx->list.ids[i]), "\n");
     add_hex(in, "df_ids", h);
     if (ctx->flags.original) {
         h = FNV1A_INIT;
         if (file_fnv1a(&h, ctx->flags.original) < 0) return error_prefix("--original");
         add_hex(in, "original", h);
+    }
+    if (ctx->flags.init) {
+        h = FNV1A_INIT;
+        if (file_fnv1a(&h, ctx->flags.init) < 0) return error_prefix("--init");
+        add_hex(in, "init", h);
+        ctx->init_hash = h;
     }
     cJSON_AddStringToObject(in, "code", MMU_SOURCE_DIGEST);
     return 0;
@@ -336,7 +369,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->flags = flags;
     ctx->program = program;
     ctx->device = DEVICE_CPU;
-    if (task_check_name(flags.task) < 0) return -1;
+    if (task_check_name(flags.task) < 0 || run_pgr_check_flags(&ctx->flags) < 0) return -1;
     /* A job of several ranks (mpirun): rank 0 writes the run directory, the
      * caches, logs and reports; the others print errors only and keep their
      * files in a scratch directory removed at the end (run_free). */
@@ -347,13 +380,19 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     }
     if (comm_size() > 1 && flags.resume)
         return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
-    /* The classification tasks train today; evaluation, the report and the
-     * methods' retrieval-specific parts do not take them yet. */
-    if (cls_task_of(flags.task) >= 0 && strcmp(program, "train") != 0)
-        return error_set("--task %s: %s does not run this task yet (train does)", flags.task, program);
+    /* The probe reads ALBEF retrieval inside the model (its image and text features). */
+    if (cls_task_of(flags.task) >= 0 && strcmp(program, "probe") == 0)
+        return error_set("--task %s: %s does not run this task yet (it runs flickr30k)", flags.task, program);
+    if (flags.ukr_text && cls_task_of(flags.task) < 0)
+        return error_set("--ukr-text: --task %s has no image-only L_UKR to extend (retrieval's and PGR's already "
+                         "keep both sides, spec/unlearning_methods.md §5.2); it is for snli_ve and nlvr2", flags.task);
     /* Without --model, a classification task takes the tiny config of its own layout. */
     if (cls_task_of(flags.task) >= 0 && !cli_was_given(&ctx->flags.model))
         ctx->flags.model = flags.model = cls_task_of(flags.task) == ALBEF_TASK_NLVR2 ? "albef-tiny-nlvr" : "albef-tiny-ve";
+    if (run_is_pgr(flags.task)) { /* the task's own defaults (programs/run_data_pgr.h) */
+        if (!cli_was_given(&ctx->flags.model)) ctx->flags.model = flags.model = RUN_PGR_DEFAULT_MODEL;
+        if (!cli_was_given(&ctx->flags.df_size)) ctx->flags.df_size = flags.df_size = RUN_PGR_DEFAULT_DF_SIZE;
+    }
     if (strcmp(flags.device, "cuda") == 0) {
 #ifdef HAVE_CUDA
         char why[256];
@@ -368,7 +407,8 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     /* The model config, its recipe row and the knobs first: a bad name or flag
      * value stops the run before it writes or loads anything. */
     if (model_config_resolve(flags.model, ctx->config_path, sizeof ctx->config_path) < 0) return -1;
-    if (model_config_load(&ctx->cfg, ctx->config_path) < 0) return -1;
+    if (run_is_pgr(flags.task) ? run_pgr_model_config(ctx) < 0 : model_config_load(&ctx->cfg, ctx->config_path) < 0)
+        return -1;
     if (recipe_find(ctx->cfg.name, flags.task, &ctx->recipe) < 0) return -1;
     ctx->config = cJSON_CreateObject();
     cJSON_AddStringToObject(ctx->config, "program", program);
@@ -393,10 +433,13 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         if (make_dirs(ctx->run_dir) < 0) return -1;
     }
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
-    if (prepare_data(ctx) < 0 || load_splits(ctx) < 0 || prepare_deletion(ctx) < 0) return -1;
-    if (cls_task_of(flags.task) >= 0) {
+    if (run_is_pgr(flags.task) ? run_pgr_load(ctx) < 0 : prepare_data(ctx) < 0 || load_splits(ctx) < 0) return -1;
+    if (prepare_deletion(ctx) < 0) return -1;
+    if (run_is_pgr(flags.task)) {
+        run_pgr_describe(ctx);
+    } else if (cls_task_of(flags.task) >= 0) {
         task_cls_init(&ctx->task, (AlbefClsTask)cls_task_of(flags.task), &ctx->cfg, ctx->tok, &ctx->cls_train,
-                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, 0);
+                      &ctx->cls_test, ctx->cls_val.n ? &ctx->cls_val : NULL, ctx->flags.ukr_text);
         log_info("data %s: %s, %lld training items over %lld images, %lld test items, %lld validation items; Df %lld "
                  "items (%lld units), Dr %lld",
                  ctx->data_dir, flags.task, (long long)ctx->cls_train.n, (long long)ctx->cls_train.n_images,
@@ -410,7 +453,8 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
                  (long long)ctx->test.split.n_images, (long long)ctx->val.split.n_images, (long long)ctx->split.n_df,
                  (long long)ctx->split.n_units, (long long)ctx->split.n_dr);
     }
-    cJSON_AddItemToObject(ctx->config, "model", model_config_to_json(&ctx->cfg));
+    cJSON_AddItemToObject(ctx->config, "model", run_is_pgr(flags.task) ? pgr_config_to_json(&ctx->pgr_task.cfg)
+                                                                        : model_config_to_json(&ctx->cfg));
     cJSON_AddItemToObject(ctx->config, "recipe", recipe_to_json(&ctx->recipe));
     cJSON *split = cJSON_AddObjectToObject(ctx->config, "deletion");
     cJSON_AddNumberToObject(split, "df_units", (double)ctx->split.n_units);
@@ -418,6 +462,10 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
     if (add_inputs(ctx) < 0) return -1;
+    char init[1100];
+    if (ctx->flags.init) snprintf(init, sizeof init, "pretrained weights %s", ctx->flags.init);
+    else snprintf(init, sizeof init, "random (seed %d)", ctx->flags.seed);
+    cJSON_AddStringToObject(ctx->config, "init", init);
     /* Every loop writes its state into the run directory after each epoch (rank 0's). */
     loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
     if (flags.resume) {
@@ -471,7 +519,8 @@ void run_free(RunContext *ctx) {
     cls_set_free(&ctx->cls_train);
     cls_set_free(&ctx->cls_test);
     cls_set_free(&ctx->cls_val);
-    if (ctx->tok) tokenizer_free(ctx->tok);
+    if (ctx->tok && ctx->tok != ctx->pgr.tok) tokenizer_free(ctx->tok);
+    run_pgr_free(ctx);
     if (ctx->config) cJSON_Delete(ctx->config);
     if (ctx->method_details) cJSON_Delete(ctx->method_details);
     free(ctx->method_notes);
@@ -482,8 +531,9 @@ void run_free(RunContext *ctx) {
 /* FNV-1a over everything the original model depends on: the model config,
  * the training recipe, the seed, the device and precision, the task, the
  * training data (annotations, tokenised captions, vocabulary, and each image
- * by path, size and modification time: data/retrieval_set.h) and the code
- * version. A run on other images, another --image-root or another build
+ * by path, size and modification time: data/retrieval_set.h; PGR: every
+ * corpus file by content and the corpus options, programs/run_data_pgr.h) and
+ * the code version. A run on other images, another --image-root or another build
  * trains its own original. */
 static int original_cache_key(const RunContext *ctx, uint64_t *key) {
     uint64_t h = FNV1A_INIT;
@@ -500,7 +550,9 @@ static int original_cache_key(const RunContext *ctx, uint64_t *key) {
         h = fnv1a_str(h, ctx->flags.device);
         h = fnv1a_str(h, ctx->flags.precision);
     }
-    if (retrieval_set_fingerprint(&ctx->train, &h) < 0) return error_prefix("original-model cache key");
+    if (ctx->flags.init) h = fnv1a_bytes(h, &ctx->init_hash, sizeof ctx->init_hash); /* its content */
+    if ((run_is_pgr(ctx->flags.task) ? run_pgr_fingerprint(ctx, &h) : data_fingerprint(ctx, 0, &h)) < 0)
+        return error_prefix("original-model cache key");
     h = fnv1a_str(h, MMU_SOURCE_DIGEST);
     *key = h;
     return 0;
@@ -510,6 +562,13 @@ int run_original_cache_path(const RunContext *ctx, char *path, size_t size) {
     uint64_t key = 0;
     if (original_cache_key(ctx, &key) < 0) return -1;
     snprintf(path, size, "%s/original-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name, (unsigned long long)key);
+    return 0;
+}
+
+int run_apply_init(const RunContext *ctx, TaskModel *m) {
+    if (!ctx->flags.init) return 0;
+    if (ctx->task.model_init_from(&ctx->task, m, ctx->flags.init) < 0) return error_prefix("--init");
+    log_info("initialised from %s", ctx->flags.init);
     return 0;
 }
 
@@ -542,10 +601,10 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
         log_warn("original model: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it",
                  path);
     }
+    if (run_apply_init(ctx, original) < 0) return -1;
     run_model_to_device(ctx, original);
-    log_info("original model: training %s on all %lld pairs of D (cached as %s)", ctx->cfg.name,
-             (long long)ctx->train.split.n_texts, path);
     int64_t n = t->n_items[TASK_SPLIT_TRAIN];
+    log_info("original model: training %s on all %lld items of D (cached as %s)", ctx->cfg.name, (long long)n, path);
     int64_t *all = xmalloc((size_t)n * sizeof *all);
     for (int64_t k = 0; k < n; k++) all[k] = k;
     TrainStats stats;
@@ -583,6 +642,7 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
         }
         log_warn("Retrain: cache entry %s does not match its checksum (damaged or unfinished): rebuilding it", path);
     }
+    if (run_apply_init(ctx, retrained) < 0) return -1;
     run_model_to_device(ctx, retrained);
     log_info("Retrain: training %s on the %lld pairs of Dr (cached as %s)", ctx->cfg.name, (long long)ctx->split.n_dr,
              path);

@@ -15,10 +15,12 @@
 #include "core/run_dir.h"
 #include "data/cls_set.h"
 #include "data/deletion.h"
+#include "data/pgr_corpus.h"
 #include "data/retrieval_set.h"
 #include "data/tokenizer.h"
 #include "models/model_config.h"
 #include "models/task.h"
+#include "models/task_pgr.h"
 #include "unlearn/recipe.h"
 
 /* Without --data the programs use runs/synth-<world> (--world, data/synth_image_text.h),
@@ -28,12 +30,20 @@
 
 typedef struct {
     const char *model, *task, *data, *world, *image_root, *original, *df_list, *device, *precision, *out;
+    const char *init; /* --init: pretrained weights the trained models start from (NULL: random from --seed) */
     const char *eval_retrain; /* auto|on|off: see run_wants_retrain */
     int df_size, seed, fusion_only, allow_unknown_ids, eval_original, allow_nonfinite, resume;
+    /* Not a common flag: unlearn_multidelete's --ukr-text points here, so that
+     * run_setup builds the classification task with L_UKR's text term
+     * (models/task_cls.h; spec/unlearning_methods.md §5.2). 0 elsewhere. */
+    int ukr_text;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;
     int epochs, k_test;
+    /* --task pgr's data (programs/run_data_pgr.h) */
+    const char *pgr_graph, *pgr_test, *pgr_text_init;
+    int pgr_keep_target_edge, pgr_max_nodes, pgr_val_percent;
 } RunFlags;
 
 /* A flag that sets one field of the recipe (unlearn/recipe.h). Its default
@@ -50,7 +60,8 @@ typedef struct {
 #define RUN_KNOB_DOUBLE(flag, field) {flag, offsetof(Recipe, field), 0}
 #define RUN_KNOB_INT(flag, field) {flag, offsetof(Recipe, field), 1}
 
-#define RUN_COMMON_FLAGS 21
+#define RUN_PGR_FLAGS 6
+#define RUN_COMMON_FLAGS (22 + RUN_PGR_FLAGS)
 /* Writes the RUN_COMMON_FLAGS shared flag entries into out. */
 void run_common_flags(RunFlags *f, CliFlag *out);
 
@@ -75,10 +86,15 @@ typedef struct {
     /* SNLI-VE / NLVR2 (--task snli_ve|nlvr2): the train, test and dev
      * (validation) splits instead of the three above, which stay empty. */
     ClsSet cls_train, cls_test, cls_val;
+    /* PGR (--task pgr): the corpus (graph, splits, tokenizer: ctx->tok borrows
+     * it) and what the task reads (programs/run_data_pgr.h). */
+    PgrCorpus pgr;
+    PgrTaskData pgr_task;
     DeletionList list;
     DeletionSplit split;          /* Df / Dr as training-pair (text) indices */
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
     Task task;                    /* the task over the loaded splits (models/task.h) */
+    uint64_t init_hash;           /* FNV-1a of the --init file's content (0 without --init) */
     cJSON *config;                /* resolved configuration, written as config.json */
     /* Optional, owned (freed by run_free): what the method reports beyond the
      * common metrics (MultiDelete: its model selection), set before
@@ -115,6 +131,12 @@ int run_original_model(RunContext *ctx, TaskModel *original);
  * the training data with every image (path, size, modification time) and the
  * code version. 0, or -1 with error_set. */
 int run_original_cache_path(const RunContext *ctx, char *path, size_t size);
+
+/* --init's weights into m (made by model_init, still on the host):
+ * Task.model_init_from; nothing without --init. Every model trained from
+ * scratch here starts so: train's, the original trained here and Retrain
+ * (spec/unlearning_methods.md §3.4, §4.1). */
+int run_apply_init(const RunContext *ctx, TaskModel *m);
 
 /* Retrain (spec/unlearning_methods.md §4.1): the recipe on Dr from the
  * original's initialisation, trained once per deletion request and cached

@@ -1,8 +1,9 @@
-/* The evaluation every program ends with (issue: "Every program ends with the
- * same evaluation"): for each model, Dt on the test split (retrieval recall
- * with the ITM rerank), the Df metrics (Df vs Dr subsets, Df vs unseen) and
- * membership inference (spec/unlearning_methods.md §6.3), collected into a
- * RunReport and written to the run directory.
+/* The evaluation every program ends with: for each model, Dt on the test
+ * split (retrieval recall with the ITM rerank; a classification task's
+ * accuracy), the Df metrics (Df vs Dr subsets, Df vs unseen; a classification
+ * task's per class column, eval/class_metrics.h) and membership inference on
+ * the task's output distribution (spec/unlearning_methods.md §6.1-6.3),
+ * collected into a RunReport and written to the run directory.
  *
  *   RunEvaluation ev;
  *   run_evaluation_init(&ev, &ctx, "multidelete");
@@ -21,6 +22,7 @@
 #ifndef PROGRAMS_RUN_EVAL_H
 #define PROGRAMS_RUN_EVAL_H
 
+#include "eval/class_metrics.h"
 #include "eval/forget_metrics.h"
 #include "eval/mi_attack.h"
 #include "eval/report.h"
@@ -33,7 +35,8 @@
 
 typedef struct {
     RunReport report;
-    ForgetMetrics forget[REPORT_MAX_MODELS]; /* own the per-pair scores the report borrows */
+    ForgetMetrics forget[REPORT_MAX_MODELS]; /* own the per-pair scores the report borrows (retrieval) */
+    ClassForget class_forget[REPORT_MAX_MODELS]; /* the same for a classification task */
     const char **pair_keys, **pair_texts;
     int n;
     /* Membership inference (§6.3), filled by run_evaluation_set_original. */
@@ -54,7 +57,8 @@ typedef struct {
      * the same RBF-SVM on φ = (H(p_ITM), cos_ITC) of the pair, the
      * contrastive similarity the model was trained to raise on its training
      * pairs being the per-example loss signal of loss-threshold attacks
-     * (Yeom et al., CSF 2018). Trained on the same members and non-members. */
+     * (Yeom et al., CSF 2018). Trained on the same members and non-members.
+     * Retrieval only (NULL for a classification task). */
     MiAttacker *mi2_attacker;
     double *mi2_df_before;      /* θ0's 2-D features of Df */
     double mi2_power;

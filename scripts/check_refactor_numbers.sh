@@ -8,7 +8,9 @@
 # are given) uses the small world and flags of tests/cuda_emu/program_check.sh (CPU
 # only). `compare` prints, per program, whether every metric (times excluded)
 # and every weight and per-pair score is bit-identical, and the largest
-# difference where not; it exits 1 on any difference.
+# difference where not; it exits 1 on any difference. MMU_LAUNCH (e.g.
+# "mpirun --allow-run-as-root --oversubscribe -np 2") runs every program under
+# that launcher: `compare` against a plain run then measures data parallel.
 set -euo pipefail
 mode=$1
 if [ "$mode" = run ]; then
@@ -27,7 +29,7 @@ if [ "$mode" = run ]; then
         shift 2
         case "$name" in train*) ;; *) [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $name "* ]] || return 0 ;; esac
         mkdir -p "$W/wd/$name"
-        (cd "$W/wd/$name" && OMP_NUM_THREADS=1 "$BIN/$prog" "$@" --out "$OUT/$name") >"$OUT/$name.log" 2>&1 ||
+        (cd "$W/wd/$name" && OMP_NUM_THREADS=1 ${MMU_LAUNCH:-} "$BIN/$prog" "$@" --out "$OUT/$name") >"$OUT/$name.log" 2>&1 ||
             { echo "$name failed:"; tail -20 "$OUT/$name.log"; exit 1; }
         echo "$name done"
     }

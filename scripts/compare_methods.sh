@@ -3,11 +3,13 @@
 # the paper has one) on one deletion request, then prints one comparison
 # table (scripts/compare_table.py). Extra arguments go to every program, e.g.
 #   scripts/compare_methods.sh --data runs/synth-longtail --df-size 60 --seed 42
-# Runs go to runs/compare/<row>/. Every row is run each time: a program finds
-# a complete run of the same configuration (flags, data, deletion list, code)
-# in its directory and stops at once, so an interrupted comparison resumes
-# where it stopped, while a row asked with other arguments (another --seed)
-# is run again instead of reporting the old one.
+#   scripts/compare_methods.sh --task snli_ve      (or nlvr2: the classification table)
+# Runs go to runs/compare/<row>/ (runs/compare-<task>/ for another --task).
+# Every row is run each time: a program finds a complete run of the same
+# configuration (flags, data, deletion list, code) in its directory and stops
+# at once, so an interrupted comparison resumes where it stopped, while a row
+# asked with other arguments (another --seed) is run again instead of
+# reporting the old one.
 set -uo pipefail
 usage() {
     cat <<'USAGE'
@@ -18,10 +20,13 @@ L-codec, UL with their -F variants, Erm-Ktp) on one deletion request, then
 prints one comparison table (scripts/compare_table.py).
 
 FLAGS go unchanged to every program (bin/unlearn_multidelete --help lists
-them), e.g. --data DIR --df-size 60 --seed 42 --device cuda.
-Runs go to $OUT/<row>/ (OUT defaults to runs/compare); a program that finds
-a complete run of the same configuration there stops at once, so an
-interrupted comparison resumes.
+them), e.g. --data DIR --df-size 60 --seed 42 --device cuda, or --task
+snli_ve|nlvr2|pgr (classification: the table shows Dt accuracy and the
+class-column Df; a program that does not run the task yet is listed as such;
+pgr: the shipped PGR corpus, pgr-tiny, 200 deleted rows).
+Runs go to $OUT/<row>/ (OUT defaults to runs/compare, runs/compare-<task>
+for another --task); a program that finds a complete run of the same
+configuration there stops at once, so an interrupted comparison resumes.
 USAGE
 }
 for a in "$@"; do
@@ -30,34 +35,24 @@ for a in "$@"; do
     esac
 done
 cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/compare}
-mkdir -p "$OUT"
-# --task pgr: the run driver does not load PGR data yet, so bin/pgr_train trains
-# the original once and compares the methods that run on the task interface in
-# one process (default: delete 200 of the 3,686 training rows); other
-# arguments go to it. Its log is $OUT/pgr.log.
-rest=() pgr=0
-while (($#)); do
-    case $1 in
-        --task=pgr) pgr=1 ;;
-        --task) if [ "${2:-}" = pgr ]; then pgr=1; shift; else rest+=("$1"); fi ;;
-        *) rest+=("$1") ;;
-    esac
-    shift
+task=flickr30k prev=
+for a in "$@"; do # the task names the default run folder; the flag itself goes to every program
+    [ "$prev" = --task ] && task=$a
+    case "$a" in --task=*) task=${a#--task=} ;; esac
+    prev=$a
 done
-set -- ${rest[@]+"${rest[@]}"}
-if ((pgr)); then
-    [ -x bin/pgr_train ] || make -s bin/pgr_train
-    bin/pgr_train --df-size 200 "$@" 2>&1 | tee "$OUT/pgr.log"
-    exit "${PIPESTATUS[0]}"
-fi
+if [ "$task" = flickr30k ]; then OUT=${OUT:-runs/compare}; else OUT=${OUT:-runs/compare-$task}; fi
+mkdir -p "$OUT"
 run() {
     local row=$1 prog=$2
     shift 2
     echo "== $row"
+    rm -f "$OUT/$row.failed"
     if ! "bin/$prog" --out "$OUT/$row" "$@" >"$OUT/$row.log" 2>&1; then
         echo "   $row failed: see $OUT/$row.log" >&2
         tail -3 "$OUT/$row.log" >&2
+        # the table lists the row with its error (a program that does not run the task yet says so)
+        { grep -m1 '^error: ' "$OUT/$row.log" || tail -1 "$OUT/$row.log"; } >"$OUT/$row.failed"
     fi
 }
 ARGS=("$@")

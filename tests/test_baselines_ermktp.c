@@ -239,8 +239,12 @@ TEST(test_ermktp_transfer_distils_a_fresh_student_with_frozen_heads) {
 
 TEST(test_ermktp_program_refuses_fusion_only) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s/unlearn_ermktp --fusion-only 2>&1", bin);
+    /* The refusal comes after the run is set up: its world and run directory go to the scratch folder. */
+    char cmd[2048], run_dir[600];
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    test_tmp_path(run_dir, sizeof run_dir, "ermktp_fusion_only");
+    snprintf(cmd, sizeof cmd, "%s/unlearn_ermktp --fusion-only --data %s --df-size 2 --out %s 2>&1", bin,
+             eval_world_dir(), run_dir);
     FILE *p = popen(cmd, "r");
     ASSERT(p);
     char out[4096] = {0};

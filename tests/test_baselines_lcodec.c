@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "models/task_retrieval.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 #include "unlearn/lcodec.h"
@@ -126,6 +127,8 @@ typedef struct {
     Tokenizer *tok;
     Albef m;
     RetrievalSet train;
+    Task task;
+    TaskModel tm;
     int64_t df[10], dr[50];
 } World;
 
@@ -134,6 +137,8 @@ static int world_open(World *w) {
     w->tok = eval_world_tokenizer();
     if (!w->tok || eval_world_model(&w->m, w->tok, 21) < 0) return -1;
     if (eval_world_set(&w->train, "train", w->tok, &w->m.cfg) < 0) return -1;
+    task_retrieval_init(&w->task, &w->m.cfg, &w->train, NULL, NULL);
+    w->tm = task_retrieval_wrap(&w->m);
     int nf = 0, nr = 0;
     for (int64_t t = 0; t < w->train.split.n_texts; t++) {
         if (w->train.split.txt2img[t] < 2 && nf < 10) w->df[nf++] = t;
@@ -143,6 +148,7 @@ static int world_open(World *w) {
 }
 
 static void world_close(World *w) {
+    w->task.free(&w->task);
     retrieval_set_free(&w->train);
     albef_free(&w->m);
     tokenizer_free(w->tok);
@@ -195,7 +201,7 @@ TEST(test_lcodec_changes_only_selected_parameters_and_noise_is_calibrated) {
     LcodecOptions o = tiny_options();
     o.noise = 0;
     LcodecStats st;
-    ASSERT_MSG(lcodec_unlearn(&w.m, &w.train, w.df, 10, w.dr, 50, &o, touched, &st) == 0, "%s", error_message());
+    ASSERT_MSG(lcodec_unlearn(&w.task, &w.tm, w.df, 10, w.dr, 50, &o, touched, &st) == 0, "%s", error_message());
     memcpy(clean, w.m.params.values, (size_t)T * sizeof *clean);
     ASSERT_EQ_INT(st.batches, 1);
     ASSERT_EQ_INT(st.applied, 1);
@@ -217,7 +223,7 @@ TEST(test_lcodec_changes_only_selected_parameters_and_noise_is_calibrated) {
     /* The same removal with noise: the same slices, and the difference is σ·N(0,1). */
     memcpy(w.m.params.values, before, (size_t)T * sizeof *before);
     o.noise = 1;
-    ASSERT(lcodec_unlearn(&w.m, &w.train, w.df, 10, w.dr, 50, &o, touched2, &st) == 0);
+    ASSERT(lcodec_unlearn(&w.task, &w.tm, w.df, 10, w.dr, 50, &o, touched2, &st) == 0);
     double sigma = lcodec_noise_sigma(60000, 0.01, 0.1, 0.01);
     ASSERT_NEAR(st.sigma, sigma, 1e-12);
     double ss = 0;
@@ -249,7 +255,7 @@ TEST(test_lcodec_fusion_only_leaves_non_fusion_parameters_bit_identical) {
     LcodecOptions o = tiny_options();
     o.guard_gap = 0.5; /* the guard runs too (and may not revert a 0.5 drop of accuracy on this random model) */
     LcodecStats st;
-    ASSERT_MSG(lcodec_unlearn(&w.m, &w.train, w.df, 10, w.dr, 50, &o, NULL, &st) == 0, "%s", error_message());
+    ASSERT_MSG(lcodec_unlearn(&w.task, &w.tm, w.df, 10, w.dr, 50, &o, NULL, &st) == 0, "%s", error_message());
     ASSERT_EQ_INT(st.applied, 1);
     int64_t fusion_changed = 0;
     for (int p = 0; p < w.m.params.count; p++) {

@@ -2,8 +2,9 @@
  * op_attention, forward and backward: self attention with a padding mask,
  * cross attention (T != S, as text over ViT patches), a single key, head dims
  * 32 and 16, sizes that are not multiples of the 32-row tiles, with and without
- * dropout, and the masked-row conventions (an all-padding sample under
- * −10000, −inf keys, an all −inf sample). Skips without a GPU. */
+ * dropout, dropout on a rank's shard (RngRows), and the masked-row conventions
+ * (an all-padding sample under −10000, −inf keys, an all −inf sample). Skips
+ * without a GPU. */
 #include <math.h>
 
 #include "autograd/grad_check.h"
@@ -21,6 +22,10 @@ typedef struct {
 static Tensor *apply_attention(Tensor **in, void *ctx) {
     const AttnCase *c = ctx;
     return op_attention(in[0], in[1], in[2], c->has_mask ? in[3] : NULL, c->scale, c->p, 1234, 17);
+}
+
+static Tensor *apply_attention_rows(Tensor **in, void *ctx) {
+    return op_attention_rows(in[0], in[1], in[2], NULL, 0.25f, 0.1f, 1234, 17, *(const RngRows *)ctx);
 }
 
 /* keep[b] < 0: no mask; otherwise sample b keeps its first keep[b] keys and
@@ -94,5 +99,18 @@ TEST(test_cuda_attention_masked_rows_follow_cpu_conventions) {
     ASSERT_MSG(check_both("all-padding sample, -10000", 3, 2, 9, 40, 64, keep, -10000.0f) == 0, "%s",
                error_message());
     ASSERT_MSG(check_both("-inf keys and an all -inf sample", 3, 2, 9, 40, 64, keep, -INFINITY) == 0, "%s",
+               error_message());
+}
+
+/* A rank's shard (rows 2..3 of each 6-row segment, two segments): the
+ * kernels map each probability's index as the CPU does (core/rng.h). */
+TEST(test_cuda_attention_rows_parity) {
+    if (!cuda_parity_ready()) return;
+    RngRows rows = {2, 6, 2};
+    Tensor *in[3] = {tensor_random_uniform(SHAPE(4, 2, 9, 16), -2.0f, 2.0f, 70),
+                     tensor_random_uniform(SHAPE(4, 2, 11, 16), -2.0f, 2.0f, 71),
+                     tensor_random_uniform(SHAPE(4, 2, 11, 16), -2.0f, 2.0f, 72)};
+    for (int i = 0; i < 3; i++) in[i]->requires_grad = 1;
+    ASSERT_MSG(cuda_parity_check("attention rows", apply_attention_rows, in, 3, &rows, PARITY_TOL_FP32) == 0, "%s",
                error_message());
 }

@@ -64,6 +64,21 @@ TEST(test_cuda_dropout_mask_and_values_match_cpu_bit_for_bit) {
     free(dev);
 }
 
+static Tensor *apply_dropout_rows(Tensor **in, void *ctx) {
+    return op_dropout_rows(in[0], 0.3f, 77, 5, *(const RngRows *)ctx);
+}
+
+/* A rank's shard (rows 3..5 of each 9-row segment; rows of 35 elements
+ * straddle Philox blocks): the device draws the CPU's mapped mask. */
+TEST(test_cuda_dropout_rows_parity) {
+    if (!cuda_parity_ready()) return;
+    RngRows rows = {3, 9, 3};
+    Tensor *x = tensor_random_uniform(SHAPE(6, 5, 7), -2.0f, 2.0f, 1200);
+    x->requires_grad = 1;
+    ASSERT_MSG(cuda_parity_check("dropout rows", apply_dropout_rows, &x, 1, &rows, PARITY_TOL_FP32) == 0, "%s",
+               error_message());
+}
+
 static Tensor *apply_patchify(Tensor **in, void *ctx) { return op_patchify(in[0], *(int *)ctx); }
 
 static int check_patchify(int64_t B, int64_t C, int64_t H, int64_t W, int p, uint64_t seed) {

@@ -243,7 +243,7 @@ TEST(test_retrieval_eval_refuses_nonfinite_scores) {
     RetrievalEvalResult r;
     int rc = retrieval_eval_run(&f.m, &f.test, &o, &r);
     fixture_close(&f);
-    ASSERT(rc == -1);
+    ASSERT(rc == RETRIEVAL_EVAL_NONFINITE);
     ASSERT_STR_CONTAINS(error_message(), "retrieval evaluation: the ITC score of image 0 and caption 0 is ");
     ASSERT_STR_CONTAINS(error_message(), "nan: the model's features are not finite");
 }

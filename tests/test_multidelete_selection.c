@@ -220,6 +220,10 @@ TEST(test_validation_scorer_holds_out_dr_pairs_outside_the_reported_subsets) {
     for (int k = 0; k < 10; k++) labels[k] = k >= 5;
     ASSERT_NEAR(e.auc_code, 100.0 * auc_mann_whitney(s, labels, 10), 1e-9);
     autograd_step_end();
+    /* NaN features: told apart from a failure, no metric computed */
+    tensor_f32(params_find(&f.unlearned.params, "text_proj.weight"))[0] = NAN;
+    ASSERT(validation_scorer_score(&v, &f.t_unlearned, &e) == MODEL_SCORE_NONFINITE);
+    ASSERT_STR_CONTAINS(error_message(), "the model's features are not finite");
     validation_scorer_free(&v);
 
     /* Every Dr pair in a reported subset: nothing left to hold out. */
@@ -321,6 +325,55 @@ TEST(test_model_selection_disqualifies_nonfinite_scores_and_diverged_epochs) {
                                  f.split.n_dr, &run, &st);
     ASSERT(rc == -1);
     ASSERT_STR_CONTAINS(error_message(), "unlearn epoch 1 step 0: loss is "); /* 1e30-sized weights overflow */
+    fixture_close(&f);
+}
+
+/* Scripted, but the second call meets non-finite outputs (as the validation
+ * scorer does on a model with NaN features and finite parameters). */
+static int nonfinite_second_score(void *ctx, TaskModel *m, EpochScore *out) {
+    Scripted *s = ctx;
+    if (s->calls == 1) {
+        s->hash[s->calls++] = params_hash(task_albef(m));
+        error_set("validation Dt: the ITC score of image 0 and caption 0 is nan: the model's features are not finite");
+        return MODEL_SCORE_NONFINITE;
+    }
+    return scripted_score(ctx, m, out);
+}
+
+TEST(test_multidelete_selection_disqualifies_an_epoch_with_nonfinite_outputs_and_ends) {
+    Fixture f;
+    ASSERT_MSG(fixture_open(&f) == 0, "%s", error_message());
+    Scripted sc = {.script = {{40, 50, 0}, {0, 0, 0}, {90, 90, 0}}};
+    ModelSelection sel;
+    model_selection_init(&sel, 2, nonfinite_second_score, &sc);
+    MultiDeleteRun run = five_epochs(&sel);
+    MultiDeleteStats st;
+    ASSERT_MSG(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
+                                   f.split.n_dr, &run, &st) == 0,
+               "%s", error_message());
+    ASSERT_EQ_INT(sc.calls, 2); /* epoch 5 never ran */
+    ASSERT(st.diverged);
+    ASSERT_STR_CONTAINS(st.diverged_at, "unlearn epoch 3: model selection after epoch 4 (disqualified): validation "
+                                        "Dt: the ITC score of image 0 and caption 0 is nan");
+    ASSERT_EQ_INT(st.selected_epoch, 2); /* epoch 3, scored before */
+    ASSERT(params_hash(&f.unlearned) == sc.hash[0]);
+    ASSERT_EQ_INT(sel.n_scored, 2);
+    ASSERT(isnan(sel.scores[1].dt) && isnan(sel.scores[1].score)); /* no metric over it */
+    cJSON *j = model_selection_to_json(&sel, 5);
+    ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "candidates"), 1),
+                                            "disqualified")));
+    cJSON_Delete(j);
+    model_selection_free(&sel);
+
+    /* the same at the first scored epoch: nothing to keep, the run fails naming it */
+    params_copy_values(&f.unlearned.params, &f.original.params);
+    sc = (Scripted){.calls = 1};
+    model_selection_init(&sel, 2, nonfinite_second_score, &sc);
+    ASSERT(multidelete_unlearn(&f.task, &f.t_unlearned, &f.t_original, f.split.df, f.split.n_df, f.split.dr,
+                               f.split.n_dr, &run, &st) == -1);
+    ASSERT_STR_CONTAINS(error_message(), "unlearn epoch 2: model selection after epoch 3 (disqualified)");
+    ASSERT_STR_CONTAINS(error_message(), "model selection holds no earlier epoch: no usable model");
+    model_selection_free(&sel);
     fixture_close(&f);
 }
 

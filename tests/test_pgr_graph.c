@@ -13,6 +13,7 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/xalloc.h"
 #include "data/pgr_batch.h"
 #include "data/pgr_corpus.h"
 #include "data/wordpiece_build.h"
@@ -194,13 +195,13 @@ TEST(test_pgr_mark_mentions_inserts_typed_markers_at_the_offsets) {
     free(m);
 }
 
-/* A corpus directory with the five files and a vocabulary learned from it. */
-static const char *write_corpus(void) {
+/* A corpus directory `name` with the five files (test.tsv: test_tsv) and a vocabulary learned from it. */
+static const char *write_corpus_dir(const char *name, const char *test_tsv) {
     static char dir[512];
-    test_tmp_path(dir, sizeof dir, "pgr_corpus");
+    test_tmp_path(dir, sizeof dir, name);
     CHECK(make_dirs(dir) == 0, "%s", error_message());
     char path[600];
-    const char *files[5][2] = {{"train.tsv", TRAIN}, {"test.tsv", TEST_TSV}, {"train_2019.tsv", EXTRA},
+    const char *files[5][2] = {{"train.tsv", TRAIN}, {"test.tsv", test_tsv}, {"train_2019.tsv", EXTRA},
                                {"genes_links.tsv", "ab gene\t1\nalpha b\t1\ncd\t2\n"},
                                {"hp_links.tsv", "fever\thttp://purl.obolibrary.org/obo/HP_0000010\n"}};
     for (int k = 0; k < 5; k++) {
@@ -213,6 +214,8 @@ static const char *write_corpus(void) {
     CHECK(wordpiece_build_vocab(texts, 2, 200, path) == 0, "%s", error_message());
     return dir;
 }
+
+static const char *write_corpus(void) { return write_corpus_dir("pgr_corpus", TEST_TSV); }
 
 TEST(test_pgr_corpus_splits_by_sentence_and_names_nodes) {
     PgrCorpusOptions opt = pgr_corpus_defaults();
@@ -320,4 +323,74 @@ TEST(test_gcn_layer_gradient_matches_finite_differences) {
     ASSERT_MSG(gradcheck(apply_gcn, in, 3, NULL, gradcheck_defaults()) == 0, "%s", error_message());
     tape_clear();
     csr_free(&gcn_adj);
+}
+
+/* Dt leaves out the test rows whose pair a row of D has (data/pgr_corpus.h:
+ * their label is D's), unless test_all_rows; a pair seen only in the
+ * validation split is unseen by D. Rows carry their deletion keys, and the
+ * fingerprint follows a file's bytes. */
+TEST(test_pgr_corpus_test_split_keeps_pairs_unseen_in_d) {
+    static const char *test_tsv =
+        "FILE_ID\tSENTENCE\tGENE\tPHENOTYPE\tGENE_ID\tPHENOTYPE_ID\tGENE_START_POSITION\tGENE_END_POSITION\t"
+        "PHENOTYPE_START_POSITION\tPHENOTYPE_END_POSITION\tRELATION\tCONFIRMATION\n"
+        "200\tCD and fever.\tCD\tfever\t2\tHP_0000010\t0\t2\t7\t12\tFALSE\tC\n"
+        "201\tAB and fever.\tAB\tfever\t1\tHP_0000010\t0\t2\t7\t12\tTRUE\tC\n"
+        "202\tEF and cough.\tEF\tcough\t3\tHP_0000030\t0\t2\t7\t12\tTRUE\tC\n";
+    PgrCorpusOptions opt = pgr_corpus_defaults();
+    opt.dir = write_corpus_dir("pgr_corpus_unseen", test_tsv);
+    opt.val_percent = 0;
+    opt.max_len = 16;
+    PgrCorpus c;
+    ASSERT_MSG(pgr_corpus_load(&c, &opt) == 0, "%s", error_message());
+    const PgrSamples *te = &c.split[PGR_SPLIT_TEST];
+    ASSERT_EQ_INT(te->n, 1); /* (AB, fever) and (EF, cough) are pairs of train.tsv rows */
+    ASSERT_EQ_INT(c.n_test_seen_pairs, 2);
+    ASSERT_MSG(strcmp(te->row[0]->pmid, "200") == 0, "%s", te->row[0]->pmid);
+    ASSERT_MSG(strcmp(c.split[PGR_SPLIT_TRAIN].key[0], "100/1/HP:0000010/0/10") == 0, "%s",
+               c.split[PGR_SPLIT_TRAIN].key[0]);
+    uint64_t h_unseen = FNV1A_INIT;
+    ASSERT(pgr_corpus_fingerprint(&c, &h_unseen) == 0);
+    pgr_corpus_free(&c);
+
+    opt.test_all_rows = 1;
+    ASSERT_MSG(pgr_corpus_load(&c, &opt) == 0, "%s", error_message());
+    ASSERT_EQ_INT(c.split[PGR_SPLIT_TEST].n, 3);
+    uint64_t h_all = FNV1A_INIT;
+    ASSERT(pgr_corpus_fingerprint(&c, &h_all) == 0);
+    ASSERT(h_all == h_unseen); /* the rows Dt scores are no part of what a model trains on */
+    pgr_corpus_free(&c);
+
+    /* Half the sentences held out: a kept test row's pair is in no row of D, and
+     * every test.tsv row left out has its pair in D (the held-out rows do not count). */
+    opt.test_all_rows = 0;
+    opt.val_percent = 50;
+    ASSERT_MSG(pgr_corpus_load(&c, &opt) == 0, "%s", error_message());
+    const PgrSamples *d = &c.split[PGR_SPLIT_TRAIN];
+    int64_t kept_or_seen = 0;
+    for (int64_t i = 0; i < c.test.n; i++) {
+        const PgrRow *r = &c.test.rows[i];
+        int64_t u = pgr_graph_gene_node(&c.graph, r), v = pgr_graph_phen_node(&c.graph, r);
+        int in_d = 0, kept = 0;
+        for (int64_t j = 0; j < d->n; j++) in_d |= d->u[j] == u && d->v[j] == v;
+        for (int64_t j = 0; j < c.split[PGR_SPLIT_TEST].n; j++) kept |= c.split[PGR_SPLIT_TEST].row[j] == r;
+        ASSERT_EQ_INT(kept, !in_d);
+        kept_or_seen++;
+    }
+    ASSERT_EQ_INT(c.split[PGR_SPLIT_TEST].n + c.n_test_seen_pairs, 3);
+    ASSERT_EQ_INT(kept_or_seen, 3);
+    ASSERT(c.split[PGR_SPLIT_VAL].n >= 1);
+    pgr_corpus_free(&c);
+
+    /* One changed byte of a file changes the fingerprint. */
+    opt.val_percent = 0;
+    opt.split_seed = 42;
+    char path[600];
+    snprintf(path, sizeof path, "%s/hp_links.tsv", opt.dir);
+    const char *lex = "fevers\thttp://purl.obolibrary.org/obo/HP_0000010\n";
+    ASSERT(file_write_atomic(path, lex, strlen(lex)) == 0);
+    ASSERT_MSG(pgr_corpus_load(&c, &opt) == 0, "%s", error_message());
+    uint64_t h_lex = FNV1A_INIT;
+    ASSERT(pgr_corpus_fingerprint(&c, &h_lex) == 0);
+    ASSERT(h_lex != h_unseen);
+    pgr_corpus_free(&c);
 }

@@ -45,6 +45,7 @@ static void synthetic_corpus(PgrCorpus *c, char *dir, size_t dir_size, char *gra
     opt.dir = dir;
     opt.graph_file = graph;
     opt.max_len = 64;
+    opt.test_all_rows = 1; /* all 40 test rows: those of unseen pairs alone are 10 */
     CHECK(pgr_corpus_load(c, &opt) == 0, "%s", error_message());
 }
 
@@ -111,6 +112,9 @@ TEST(test_pgr_task_trains_with_the_shared_loop_and_scores_items) {
     ASSERT_EQ_INT(t.n_items[TASK_SPLIT_TRAIN], c.split[PGR_SPLIT_TRAIN].n);
     TaskModel m;
     ASSERT(t.model_init(&t, &m, 3) == 0);
+    /* The config's image-side width is what Erm-Ktp's channel mask spans: u_G's channels. */
+    ASSERT_EQ_INT(t.cfg->vision_width, t.image_channel_weight(&t, &m)->shape[1]);
+    ASSERT_EQ_INT(t.cfg->vision_width, 2 * d.cfg.gcn_hidden);
     Recipe r = recipe_get("pgr-tiny", "pgr");
     r.init_lr = 1e-3;
     r.epochs = 12;
@@ -126,11 +130,15 @@ TEST(test_pgr_task_trains_with_the_shared_loop_and_scores_items) {
     int64_t right = 0, pos = 0;
     for (int64_t i = 0; i < n_test; i++) {
         int y = c.split[PGR_SPLIT_TEST].label[i];
+        ASSERT_EQ_INT(t.item_label(&t, TASK_SPLIT_TEST, i), y);
         ASSERT_NEAR(probs[2 * i] + probs[2 * i + 1], 1.0, 1e-5);
         right += (probs[2 * i + 1] > 0.5f) == y;
         pos += y;
     }
     double acc = (double)right / (double)n_test;
+    ASSERT_EQ_INT(t.item_label(&t, TASK_SPLIT_TEST, n_test), -1); /* outside the split */
+    ASSERT_STR_CONTAINS(error_message(), "not in the test split");
+    error_clear();
     /* The same training again gives the same bits. */
     TaskModel again;
     ASSERT(t.model_init(&t, &again, 3) == 0);

@@ -1,7 +1,7 @@
 /* The run driver's flag and name checks (programs/run_driver.h): a recipe
  * knob given as 0 or negative stops with the flag, the value, the valid range
  * and the recipe's value; a common knob a program does not read is refused;
- * --task and --model names that are unknown (or a task the program does not run yet) stop;
+ * --task and --model names that are unknown (or a model without a recipe for the task) stop;
  * config.json records the values used, the recipe's where no flag was given
  * (never the "not given" placeholder). All of it before the run writes a
  * file: the rejected runs leave no run directory. */
@@ -16,13 +16,14 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "models/task_retrieval.h"
 #include "programs/run_driver.h"
 #include "tests/eval_world.h"
 #include "tests/test.h"
 
 typedef struct {
     RunContext ctx;
-    CliFlag flags[RUN_COMMON_FLAGS + 1];
+    CliFlag flags[RUN_COMMON_FLAGS + 2];
     int batch_df;
     CliSpec spec;
 } Setup;
@@ -35,7 +36,9 @@ static int setup(Setup *s, const char *out_name, int with_knobs, const char *con
     memset(s, 0, sizeof *s);
     run_common_flags(&s->ctx.flags, s->flags);
     s->flags[RUN_COMMON_FLAGS] = (CliFlag)CLI_FLAG_INT("batch-df", &s->batch_df, "0", "Df pairs per step");
-    s->spec = (CliSpec){"flags-test", "test", s->flags, RUN_COMMON_FLAGS + 1};
+    s->flags[RUN_COMMON_FLAGS + 1] =
+        (CliFlag)CLI_FLAG_BOOL("ukr-text", &s->ctx.flags.ukr_text, "false", "unlearn_multidelete's L_UKR text term");
+    s->spec = (CliSpec){"flags-test", "test", s->flags, RUN_COMMON_FLAGS + 2};
     static char out[600], data[600], model[600];
     char *argv[32] = {"flags-test", "--data", data, "--model", model, "--out", out, "--df-size", "2"};
     int argc = 9;
@@ -67,9 +70,10 @@ TEST(test_run_flags_refuse_invalid_values_with_the_valid_range) {
         {{"--batch-df", "0"}, 1, "--batch-df 0: must be >= 1 (the recipe's value for albef-tiny on flickr30k is 16"},
         {{"--k-test", "-3"}, 1, "--k-test -3: must be >= 1"},
         {{"--lr", "1e-3"}, 0, "--lr: flags-test has no lr to set"},
-        {{"--task", "snli_ve"}, 1, "--task snli_ve: flags-test does not run this task yet (train does)"},
+        {{"--task", "snli_ve"}, 1, "no recipe for model \"albef-tiny\" on task \"snli_ve\""},
         {{"--task", "retrieval"}, 1, "unknown task (known: flickr30k|snli_ve|nlvr2|pgr)"},
         {{"--model", "albef-nonexistent"}, 1, "no models/configs/albef-nonexistent.json"},
+        {{"--ukr-text=true", "--seed=1"}, 1, "--ukr-text: --task flickr30k has no image-only L_UKR to extend"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Setup s;
@@ -176,4 +180,62 @@ TEST(test_run_wants_retrain_when_the_original_is_trained_here_or_asked) {
     ctx.flags.eval_retrain = "off";
     ctx.flags.original = NULL;
     ASSERT(!run_wants_retrain(&ctx));
+}
+
+/* --init: the trained models start from the file's weights bit for bit
+ * (run_apply_init after model_init with another seed), config.json and the
+ * original's cache key carry the file's identity (its content hash), and a
+ * checkpoint of another shape stops with the file and the tensor named. */
+TEST(test_run_init_starts_from_the_checkpoint_and_keys_the_cache) {
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    char plain[1100], with_init[1100], ckpt[700], wrong[700];
+    ASSERT_MSG(cache_path_of("init_plain", NULL, 0, plain, sizeof plain) == 0, "%s", error_message());
+    Setup s;
+    ASSERT_MSG(setup(&s, "init_base", 1, NULL, 0) == 0, "%s", error_message());
+    const Task *t = &s.ctx.task;
+    ASSERT(strcmp(cJSON_GetObjectItem(s.ctx.config, "init")->valuestring, "random (seed 42)") == 0);
+    TaskModel given, other;
+    ASSERT(t->model_init(t, &given, 5) == 0);
+    test_tmp_path(ckpt, sizeof ckpt, "init_given.safetensors");
+    ASSERT(t->model_save(t, &given, ckpt) == 0);
+    /* the same architecture with one more vocabulary row: the word embeddings' shape differs */
+    ModelConfig cfg = s.ctx.cfg;
+    cfg.vocab_size += 1;
+    Task wider;
+    task_retrieval_init(&wider, &cfg, NULL, NULL, NULL);
+    ASSERT(wider.model_init(&wider, &other, 6) == 0);
+    test_tmp_path(wrong, sizeof wrong, "init_wrong.safetensors");
+    ASSERT(wider.model_save(&wider, &other, wrong) == 0);
+    wider.model_free(&wider, &other);
+    wider.free(&wider);
+    run_free(&s.ctx);
+
+    const char *args[] = {"--init", ckpt};
+    ASSERT_MSG(setup(&s, "init_given", 1, args, 2) == 0, "%s", error_message());
+    t = &s.ctx.task;
+    ASSERT(t->model_init(t, &other, 42) == 0);
+    ASSERT(memcmp(other.params->values, given.params->values, (size_t)given.params->total * sizeof(float)) != 0);
+    ASSERT_MSG(run_apply_init(&s.ctx, &other) == 0, "%s", error_message());
+    ASSERT(memcmp(other.params->values, given.params->values, (size_t)given.params->total * sizeof(float)) == 0);
+    char want[800];
+    snprintf(want, sizeof want, "pretrained weights %s", ckpt);
+    ASSERT(strcmp(cJSON_GetObjectItem(s.ctx.config, "init")->valuestring, want) == 0);
+    ASSERT(cJSON_GetObjectItem(cJSON_GetObjectItem(s.ctx.config, "inputs"), "init") != NULL);
+    ASSERT(run_original_cache_path(&s.ctx, with_init, sizeof with_init) == 0);
+    ASSERT(strcmp(plain, with_init) != 0);
+    t->model_free(t, &other);
+    run_free(&s.ctx);
+
+    const char *bad[] = {"--init", wrong};
+    ASSERT_MSG(setup(&s, "init_wrong", 1, bad, 2) == 0, "%s", error_message());
+    t = &s.ctx.task;
+    ASSERT(t->model_init(t, &other, 42) == 0);
+    ASSERT(run_apply_init(&s.ctx, &other) < 0);
+    ASSERT_STR_CONTAINS(error_message(), "--init");
+    ASSERT_STR_CONTAINS(error_message(), wrong);
+    ASSERT_STR_CONTAINS(error_message(), "text_encoder.embeddings.word_embeddings.weight");
+    error_clear();
+    t->model_free(t, &other);
+    t->model_free(t, &given);
+    run_free(&s.ctx);
 }

@@ -10,9 +10,11 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "data/synth_image_text.h"
+#include "models/albef.h"
 #include "models/cls_batch.h"
 #include "models/task_cls.h"
 #include "tests/test.h"
+#include "unlearn/multidelete_loss.h"
 
 typedef struct {
     Tokenizer *tok;
@@ -137,6 +139,15 @@ static void check_task(AlbefClsTask which) {
     ASSERT(t->item_probs(t, &m, TASK_SPLIT_VAL, items, 6, 4, probs) == -1); /* no val split given */
     ASSERT_STR_CONTAINS(error_message(), "validation");
     error_clear();
+    /* item_label: the annotation's label of the split's item; an item outside the split is refused */
+    for (int64_t i = 0; i < s.train.n; i++) ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, i), s.train.labels[i]);
+    int seen[3] = {0};
+    for (int64_t i = 0; i < s.train.n; i++) seen[s.train.labels[i]] = 1;
+    ASSERT(seen[0] && seen[1]); /* the world has both labels, so a constant answer would fail above */
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_TEST, s.train.n), -1);
+    ASSERT_STR_CONTAINS(error_message(), "not in the test split");
+    ASSERT_EQ_INT(t->item_label(t, TASK_SPLIT_VAL, 0), -1);
+    error_clear();
     t->model_free(t, &m);
     teardown(&s);
 }
@@ -144,10 +155,100 @@ static void check_task(AlbefClsTask which) {
 TEST(test_task_snli_ve_meets_the_task_contract) { check_task(ALBEF_TASK_SNLI_VE); }
 TEST(test_task_nlvr2_meets_the_task_contract) { check_task(ALBEF_TASK_NLVR2); }
 
+/* Task.model_init_from (--init): a retrieval ALBEF of the same widths gives
+ * SNLI-VE its encoders bit for bit while cls_head keeps its initialisation;
+ * an SNLI-VE checkpoint loads whole. */
+TEST(test_snli_ve_init_from_takes_a_retrieval_albefs_encoders) {
+    Setup s;
+    ASSERT_MSG(setup(&s, ALBEF_TASK_SNLI_VE) == 0, "%s", error_message());
+    const Task *t = &s.task;
+    ModelConfig rc;
+    char path[1024], dir[512], vocab[1100];
+    snprintf(path, sizeof path, "%s/../../models/configs/albef-tiny.json", test_fixture_dir());
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", test_tmp_path(dir, sizeof dir, "task_cls_world"));
+    ASSERT(model_config_load(&rc, path) == 0 && model_config_use_vocab_file(&rc, vocab) == 0);
+    rc.image_size = s.cfg.image_size;
+    Albef r;
+    albef_init(&r, &rc, 7);
+    char ckpt[600], own[600];
+    test_tmp_path(ckpt, sizeof ckpt, "init_from_retrieval.safetensors");
+    ASSERT(albef_save(&r, ckpt) == 0);
+    TaskModel fresh, m;
+    ASSERT(t->model_init(t, &fresh, 3) == 0 && t->model_init(t, &m, 3) == 0);
+    ASSERT_MSG(t->model_init_from(t, &m, ckpt) == 0, "%s", error_message());
+    int encoders = 0;
+    for (int k = 0; k < m.params->count; k++) {
+        const Tensor *p = m.params->items[k], *q = fresh.params->items[k];
+        size_t bytes = (size_t)tensor_numel(p) * sizeof(float);
+        if (!strncmp(p->name, "cls_head.", 9)) {
+            ASSERT_MSG(!memcmp(tensor_f32(p), tensor_f32(q), bytes), "%s changed", p->name);
+            continue;
+        }
+        const Tensor *src = params_find(&r.params, p->name);
+        ASSERT_MSG(src && !memcmp(tensor_f32(p), tensor_f32(src), bytes), "%s is not the retrieval model's", p->name);
+        encoders++;
+    }
+    ASSERT(encoders > 0);
+    /* the task's own checkpoint (with its cls_head) loads as model_load does */
+    test_tmp_path(own, sizeof own, "init_from_ve.safetensors");
+    ASSERT(t->model_save(t, &fresh, own) == 0);
+    ASSERT(t->model_init_from(t, &m, own) == 0);
+    ASSERT(!memcmp(m.params->values, fresh.params->values, (size_t)m.params->total * sizeof(float)));
+    t->model_free(t, &m);
+    t->model_free(t, &fresh);
+    albef_free(&r);
+    teardown(&s);
+}
+
+/* --ukr-text (spec/unlearning_methods.md §5.2): the task built with it keeps
+ * the text-mode [CLS] in L_UKR besides the ViT tokens, so L_UKR grows by
+ * exactly MSE(t0, t') of two models whose text encoders differ; without it
+ * L_UKR is the image term alone. On a tiny SNLI-VE batch. */
+TEST(test_ukr_text_adds_the_text_cls_to_l_ukr) {
+    Setup s;
+    ASSERT_MSG(setup(&s, ALBEF_TASK_SNLI_VE) == 0, "%s", error_message());
+    Task with_text;
+    task_cls_init(&with_text, ALBEF_TASK_SNLI_VE, &s.cfg, s.tok, &s.train, &s.train, NULL, 1);
+    const Task *t = &s.task;
+    TaskModel theta0, theta;
+    ASSERT(t->model_init(t, &theta0, 3) == 0 && t->model_init(t, &theta, 4) == 0);
+    t->model_set_mode(t, &theta0, 0, 0);
+    t->model_set_mode(t, &theta, 0, 0);
+    int64_t df_items[4] = {0, 1, 2, 3}, dr_items[4] = {4, 5, 6, 7};
+    int32_t perm[4] = {1, 2, 3, 0};
+    MultiDeleteOptions opt = multidelete_default_options();
+    int prev = autograd_set_enabled(0);
+    TaskBatch df, dr;
+    ASSERT(t->batch_make(t, df_items, 4, 0, 1, 0, &df) == 0 && t->batch_make(t, dr_items, 4, 0, 1, 0, &dr) == 0);
+    TaskSides plain = t->sides(t, &theta, &df), text = with_text.sides(&with_text, &theta, &df);
+    ASSERT_EQ_INT(plain.n_retain, 1);
+    ASSERT_EQ_INT(text.n_retain, 2);
+    ASSERT(text.retain[1] == text.text_feat);
+    MultiDeleteTerms a, b;
+    multidelete_loss(t, &theta, &theta0, &df, &dr, perm, &opt, &a);
+    multidelete_loss(&with_text, &theta, &theta0, &df, &dr, perm, &opt, &b);
+    TaskSides s0 = t->sides(t, &theta0, &df);
+    double text_term = 0.0;
+    const int64_t n = tensor_numel(s0.text_feat);
+    for (int64_t k = 0; k < n; k++) {
+        double d = (double)tensor_f32(plain.text_feat)[k] - tensor_f32(s0.text_feat)[k];
+        text_term += d * d / (double)n;
+    }
+    ASSERT(text_term > 1e-4);
+    ASSERT_NEAR(tensor_f32(b.ukr)[0] - tensor_f32(a.ukr)[0], text_term, 1e-5 * (1.0 + text_term));
+    ASSERT_NEAR(tensor_f32(b.md)[0], tensor_f32(a.md)[0], 0.0); /* only L_UKR changes */
+    autograd_set_enabled(prev);
+    autograd_step_end();
+    t->model_free(t, &theta);
+    t->model_free(t, &theta0);
+    with_text.free(&with_text);
+    teardown(&s);
+}
+
 /* bin/train --task nlvr2 on a small world: the tiny NLVR2 config by default,
- * a checkpoint the NLVR2 model loads strictly; the methods refuse the task
- * with a message naming it (they do not run it yet). */
-TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
+ * a checkpoint the NLVR2 model loads strictly (the method programs on the
+ * task: tests/test_cls_programs.c). */
+TEST(test_train_program_trains_nlvr2) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
     char world[512], run[512], cmd[4096], path[1100];
     test_tmp_path(world, sizeof world, "train_nlvr2_world");
@@ -172,13 +273,5 @@ TEST(test_train_program_trains_nlvr2_and_methods_refuse_it) {
     snprintf(path, sizeof path, "%s/model.safetensors", run);
     ASSERT_MSG(albef_cls_load(&m, path) == 0, "%s", error_message());
     albef_cls_free(&m);
-    snprintf(cmd, sizeof cmd, "%s/unlearn_multidelete --task nlvr2 --data %s --out %s_md > %s_md.log 2>&1", bin, world,
-             run, run);
-    ASSERT(system(cmd) != 0);
-    snprintf(path, sizeof path, "%s_md.log", run);
-    FILE *f = fopen(path, "r");
-    char line[512] = "";
-    ASSERT(f && fgets(line, sizeof line, f));
-    fclose(f);
-    ASSERT_STR_CONTAINS(line, "--task nlvr2: unlearn_multidelete does not run this task yet");
 }
+

@@ -14,11 +14,12 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 #include "nn/optim.h"
-#include "unlearn/loop.h"
+#include "unlearn/loop_checkpoint.h"
 
 #define STREAM_SHUFFLE 0x65726d6b73687500ULL
 #define STREAM_DROPOUT 0x65726d6b64726f00ULL
@@ -63,6 +64,11 @@ static Tensor *erm_loss(void *ctx, LoopStep *s, double *value) {
 static void erm_after_step(void *ctx, LoopStep *s) {
     ErmCtx *c = ctx;
     if (is_mask_epoch(c->o, s->epoch)) { /* loss = CE + λ_reg R(M): R's gradient is added by hand */
+        /* M is no model parameter, so the loop's gradient buckets leave it
+         * alone: its task-loss gradient is this rank's shard's until averaged
+         * over the ranks (the global batch's, as the model's); R(M) is the
+         * same on every rank. */
+        comm_allreduce_f32(c->mask->ps.device, c->mask->ps.grads, c->mask->ps.total, COMM_MEAN);
         double r = erm_mask_regulariser(c->mask, c->mask->ps.grads, c->o->reg);
         if (c->stats->mask_steps == 0) c->stats->first_reg = r;
         c->stats->last_reg = r;
@@ -80,6 +86,41 @@ static int erm_epoch_end(void *ctx, int epoch, double mean) {
     return 0;
 }
 
+/* The mask, its SGD momentum and the mask statistics, kept across a resume
+ * (LoopHooks.state_save): the model and AdamW are the loop's. */
+static int erm_state_save(void *ctx, const char *path) {
+    const ErmCtx *c = ctx;
+    const ParamSet *ps = &c->mask->ps;
+    const int64_t counts[2] = {c->stats->mask_steps, c->mask_opt.step};
+    const double reg[2] = {c->stats->first_reg, c->stats->last_reg};
+    LoopStateFile f = {0};
+    loop_state_add_floats(&f, "erm.mask", ps->values, ps->device, ps->total);
+    loop_state_add_floats(&f, "erm.mask_momentum", c->mask_opt.buf, c->mask_opt.device, ps->total);
+    loop_state_add_i64(&f, "erm.mask_steps", counts, 2);
+    loop_state_add_doubles(&f, "erm.reg", reg, 2);
+    return loop_state_write(&f, path);
+}
+
+static int erm_state_load(void *ctx, const char *path) {
+    ErmCtx *c = ctx;
+    ParamSet *ps = &c->mask->ps;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path) < 0) return -1;
+    int64_t counts[2];
+    double reg[2];
+    int rc = loop_state_read_floats(&f, "erm.mask", ps->values, ps->device, ps->total);
+    if (rc == 0) rc = loop_state_read_floats(&f, "erm.mask_momentum", c->mask_opt.buf, c->mask_opt.device, ps->total);
+    if (rc == 0) rc = loop_state_read_i64(&f, "erm.mask_steps", counts, 2);
+    if (rc == 0) rc = loop_state_read_doubles(&f, "erm.reg", reg, 2);
+    safetensors_close(&f);
+    if (rc < 0) return -1;
+    c->stats->mask_steps = counts[0];
+    c->mask_opt.step = counts[1];
+    c->stats->first_reg = reg[0];
+    c->stats->last_reg = reg[1];
+    return 0;
+}
+
 int ermktp_train_erm(const Task *t, TaskModel *m, ErmMask *mask, const int64_t *items, int64_t n_items,
                      const Recipe *recipe, const ErmKtpOptions *o, ErmStats *stats) {
     memset(stats, 0, sizeof *stats);
@@ -90,7 +131,8 @@ int ermktp_train_erm(const Task *t, TaskModel *m, ErmMask *mask, const int64_t *
         .batch = recipe->batch_size, .augment = recipe->augment, .seed = o->seed, .stream_shuffle = STREAM_SHUFFLE,
         .stream_dropout = STREAM_DROPOUT, .lr = recipe->init_lr, .min_lr = recipe->min_lr,
         .warmup_lr = recipe->warmup_lr, .warmup_steps = recipe->warmup_steps,
-        .hooks = {.loss = erm_loss, .after_step = erm_after_step, .epoch_end = erm_epoch_end, .ctx = &ctx},
+        .hooks = {.loss = erm_loss, .after_step = erm_after_step, .epoch_end = erm_epoch_end,
+                  .state_save = erm_state_save, .state_load = erm_state_load, .ctx = &ctx},
     };
     loop_use_lavis_adamw(&c, recipe->weight_decay);
     /* S7 normalises after every iteration, so by its first mask epoch (epoch 2)
@@ -162,12 +204,6 @@ static Tensor *ktp_loss(void *ctx, LoopStep *s, double *value) {
     return loss;
 }
 
-static int ktp_epoch_end(void *ctx, int epoch, double mean) {
-    (void)ctx;
-    log_info("KTP epoch %d: mean distillation loss %.5f", epoch, mean);
-    return 0;
-}
-
 int ermktp_transfer(const Task *t, TaskModel *student, TaskModel *teacher, const ErmMask *mask, const int64_t *df,
                     int64_t n_df, const int64_t *dr, int64_t n_dr, const Recipe *recipe, const ErmKtpOptions *o,
                     KtpStats *stats) {
@@ -192,7 +228,7 @@ int ermktp_transfer(const Task *t, TaskModel *student, TaskModel *teacher, const
         .stream_shuffle = STREAM_SHUFFLE + KTP_STREAM_OFFSET, .stream_dropout = STREAM_DROPOUT + 1,
         .transform_epoch_offset = KTP_TRANSFORM_EPOCH, .lr = o->ktp_lr, .min_lr = recipe->min_lr,
         .warmup_lr = recipe->warmup_lr, .warmup_steps = recipe->warmup_steps,
-        .hooks = {.loss = ktp_loss, .epoch_end = ktp_epoch_end, .ctx = &ctx},
+        .hooks = {.loss = ktp_loss, .ctx = &ctx}, /* no state across epochs but the student's: checkpointed */
     };
     loop_use_lavis_adamw(&c, recipe->weight_decay);
     t->model_set_mode(t, teacher, 0, o->seed);

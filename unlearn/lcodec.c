@@ -1,4 +1,4 @@
-/* The L-codec removal loop on ALBEF (unlearn/lcodec.h; spec/unlearning_methods.md
+/* The L-codec removal loop (unlearn/lcodec.h; spec/unlearning_methods.md
  * §4.6 "Per-removal procedure" and "Multimodal adaptation").
  *
  * On a device the forwards and backwards run there; what L-codec computes
@@ -17,12 +17,12 @@
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/comm.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "models/retrieval_batch.h"
 
 /* Philox streams of this method. */
 #define STREAM_ORDER 0x6c636f6465636f00ULL
@@ -31,85 +31,47 @@
 #define STREAM_DR 0x6c636f6465636400ULL
 #define STREAM_NOISE 0x6c636f6465636e00ULL
 
-/* A batch of pairs kept outside the activation arena, which every step resets. */
+/* Items of one removal (or guard or Hessian) batch. Their tensors are made
+ * again by Task.batch_make (a pure function of the items) for every pass,
+ * because the activation arena is reset after each one; the eval transform,
+ * no augmentation: L-codec samples in eval mode (§4.6 step 4). */
 typedef struct {
-    int n, S, L;
-    float *pixels;
-    int32_t *ids, *mask;
-    int64_t *image_ids;
-} Pairs;
+    const int64_t *items;
+    int n;
+} Items;
 
-static int pairs_load(Pairs *p, const RetrievalSet *s, const int64_t *pairs, int n) {
-    memset(p, 0, sizeof *p);
-    p->n = n, p->S = s->image_size, p->L = s->max_len;
-    p->pixels = malloc((size_t)n * 3 * p->S * p->S * sizeof(float));
-    p->ids = malloc((size_t)n * p->L * sizeof(int32_t));
-    p->mask = malloc((size_t)n * p->L * sizeof(int32_t));
-    p->image_ids = malloc((size_t)n * sizeof(int64_t));
-    CHECK(p->pixels && p->ids && p->mask && p->image_ids, "out of memory");
-    AlbefBatch b;
-    /* L-codec samples in eval mode (§4.6 step 4): the eval transform, no augmentation. */
-    if (retrieval_batch_make(s, pairs, n, IMAGE_AUG_NONE, 0, 0, p->image_ids, &b) < 0) return -1;
-    memcpy(p->pixels, tensor_f32(b.images), (size_t)n * 3 * p->S * p->S * sizeof(float));
-    memcpy(p->ids, tensor_i32(b.text_ids), (size_t)n * p->L * sizeof(int32_t));
-    memcpy(p->mask, tensor_i32(b.text_mask), (size_t)n * p->L * sizeof(int32_t));
-    autograd_step_end();
+/* The batch; perturbation `pert` >= 0 adds pixel noise to the image side and
+ * replaces one token per text (§4.6 "perturb both modalities"; a graph side
+ * is left as it is: the spec perturbs pixels). */
+static int items_batch(const Task *t, Items it, const LcodecOptions *o, int64_t pert, uint64_t batch_key,
+                       TaskBatch *b) {
+    if (t->batch_make(t, it.items, it.n, 0, 0, 0, b) < 0) return -1;
+    if (pert < 0) return 0;
+    uint64_t key = batch_key * 1000003ULL + (uint64_t)pert;
+    if (b->image) {
+        CHECK(b->image->device == DEVICE_CPU, "L-codec: the task's image batch is not on the host");
+        float *px = tensor_f32(b->image);
+        int64_t npix = tensor_numel(b->image);
+        for (int64_t k = 0; k < npix; k++)
+            px[k] += o->image_noise * philox_normal(o->seed, STREAM_PIXELS + key, (uint64_t)k);
+    }
+    CHECK(b->text_mask && b->text_mask->device == DEVICE_CPU, "L-codec: the task's batch has no host text mask");
+    int n = b->n, L = (int)b->text_ids->shape[1];
+    int32_t *ids = malloc((size_t)n * L * sizeof *ids);
+    CHECK(ids != NULL, "out of memory");
+    tensor_copy_to_host(b->text_ids, ids);
+    const int32_t *mask = tensor_i32(b->text_mask);
+    Rng r = rng_make(o->seed, STREAM_TOKENS + key);
+    for (int i = 0; i < n; i++) {
+        int len = 0;
+        for (int k = 0; k < L; k++) len += mask[i * L + k];
+        if (len < 3) continue; /* only [CLS] [SEP]: nothing to replace */
+        int pos = 1 + (int)rng_below(&r, (uint64_t)(len - 2));
+        ids[i * L + pos] = o->token_lo + (int32_t)rng_below(&r, (uint64_t)(o->token_hi - o->token_lo + 1));
+    }
+    tensor_copy_from_host(b->text_ids, ids);
+    free(ids);
     return 0;
-}
-
-static void pairs_free(Pairs *p) {
-    free(p->pixels), free(p->ids), free(p->mask), free(p->image_ids);
-    memset(p, 0, sizeof *p);
-}
-
-/* Arena tensors of the batch; perturbation `pert` >= 0 adds pixel noise and
- * replaces one token per caption (§4.6 "perturb both modalities"). */
-static AlbefBatch pairs_batch(const Pairs *p, const LcodecOptions *o, int64_t pert, uint64_t batch_key) {
-    int n = p->n, S = p->S, L = p->L;
-    Tensor *images = tensor_new(DTYPE_F32, SHAPE(n, 3, S, S));
-    Tensor *ids = tensor_new(DTYPE_I32, SHAPE(n, L));
-    Tensor *mask = tensor_new(DTYPE_I32, SHAPE(n, L));
-    int64_t npix = (int64_t)n * 3 * S * S;
-    float *px = tensor_f32(images);
-    memcpy(px, p->pixels, (size_t)npix * sizeof(float));
-    memcpy(tensor_i32(ids), p->ids, (size_t)n * L * sizeof(int32_t));
-    memcpy(tensor_i32(mask), p->mask, (size_t)n * L * sizeof(int32_t));
-    if (pert >= 0) {
-        uint64_t key = batch_key * 1000003ULL + (uint64_t)pert;
-        for (int64_t k = 0; k < npix; k++) px[k] += o->image_noise * philox_normal(o->seed, STREAM_PIXELS + key, (uint64_t)k);
-        Rng r = rng_make(o->seed, STREAM_TOKENS + key);
-        for (int b = 0; b < n; b++) {
-            int len = 0;
-            for (int t = 0; t < L; t++) len += p->mask[b * L + t];
-            if (len < 3) continue; /* only [CLS] [SEP]: nothing to replace */
-            int pos = 1 + (int)rng_below(&r, (uint64_t)(len - 2));
-            tensor_i32(ids)[b * L + pos] = o->token_lo + (int32_t)rng_below(&r, (uint64_t)(o->token_hi - o->token_lo + 1));
-        }
-    }
-    return (AlbefBatch){.images = images, .text_ids = ids, .text_mask = mask, .image_ids = p->image_ids};
-}
-
-/* The ITM logits of (text b, image perm[b]) pairs; perm NULL = the positives. */
-static Tensor *itm_logits(Albef *m, const AlbefBatch *b, const int32_t *perm) {
-    AlbefImageEmbed img = albef_embed_image(m, b->images);
-    AlbefTextEmbed txt = albef_embed_text(m, b->text_ids, b->text_mask);
-    Tensor *tokens = img.tokens;
-    if (perm) {
-        Tensor *idx = tensor_new(DTYPE_I32, SHAPE(b->images->shape[0]));
-        memcpy(tensor_i32(idx), perm, (size_t)b->images->shape[0] * sizeof(int32_t));
-        tokens = op_index_select(tokens, 0, idx);
-    }
-    return albef_itm_logits(m, albef_fused_cls(m, &txt, tokens));
-}
-
-/* The task loss of §4.6's adaptation for retrieval: the ITM cross-entropy of
- * the positive pairs (batch mean). */
-static Tensor *task_loss(Albef *m, const AlbefBatch *b) {
-    int64_t n = b->images->shape[0];
-    Tensor *target = tensor_new(DTYPE_I32, SHAPE(n));
-    for (int64_t k = 0; k < n; k++) tensor_i32(target)[k] = 1;
-    Tensor *logits = itm_logits(m, b, NULL);
-    return op_cross_entropy(logits, tensor_on(target, logits->device));
 }
 
 /* A tensor's values where the host can read them: its own data on the CPU,
@@ -241,51 +203,60 @@ static void slices_scatter(const Slices *s, float *block, Device device, const f
     }
 }
 
-/* The gradient of the task loss on a batch, restricted to the slices. */
-static void slice_gradient(Albef *m, const Pairs *p, const LcodecOptions *o, const Slices *s, float *g) {
-    AlbefBatch b = pairs_batch(p, o, -1, 0);
-    Tensor *loss = task_loss(m, &b);
+/* The gradient of the task's item loss on a batch, restricted to the slices. */
+static int slice_gradient(const Task *t, TaskModel *m, Items it, const LcodecOptions *o, const Slices *s, float *g) {
+    TaskBatch b;
+    if (items_batch(t, it, o, -1, 0, &b) < 0) return -1;
+    Tensor *loss = t->item_loss(t, m, &b);
     if (loss->requires_grad) autograd_backward(loss);
-    slices_gather(s, m->params.grads, m->params.device, g);
-    params_zero_grad(&m->params);
+    slices_gather(s, m->params->grads, m->params->device, g);
+    params_zero_grad(m->params);
     autograd_step_end();
+    return 0;
 }
 
-/* The guard's metric: ITM accuracy on Dr positives and on each text paired
- * with the next pair's image (a negative when the images differ). */
-static double guard_accuracy(Albef *m, const Pairs *p, const LcodecOptions *o) {
+/* The guard's metric (Task.item_accuracy) on the guard's Dr items; -1 on a batch error. */
+static double guard_accuracy(const Task *t, TaskModel *m, Items it, const LcodecOptions *o) {
     int prev = autograd_set_enabled(0);
-    AlbefBatch b = pairs_batch(p, o, -1, 0);
-    int32_t *perm = malloc((size_t)p->n * sizeof *perm);
-    CHECK(perm, "out of memory");
-    for (int k = 0; k < p->n; k++) perm[k] = (k + 1) % p->n;
-    const float *pos = host_f32(itm_logits(m, &b, NULL)), *neg = host_f32(itm_logits(m, &b, perm));
-    int right = 0, total = 0;
-    for (int k = 0; k < p->n; k++) {
-        right += pos[2 * k + 1] > pos[2 * k], total++;
-        if (p->image_ids[perm[k]] != p->image_ids[k]) right += neg[2 * k] >= neg[2 * k + 1], total++;
-    }
-    free(perm);
+    TaskBatch b;
+    double acc = items_batch(t, it, o, -1, 0, &b) < 0 ? -1.0 : t->item_accuracy(t, m, &b);
     autograd_step_end();
     autograd_set_enabled(prev);
-    return (double)right / total;
+    return acc;
 }
 
 /* One removal: selection, Newton step, noise, guard. Returns 1 applied, 0 skipped, -1 error. */
-static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, const int64_t *dr_order, int64_t n_dr,
-                        const Units *u, const Pairs *guard, double *guard_ref, int64_t batch_no,
-                        const LcodecOptions *o, unsigned char *touched, LcodecStats *st) {
-    ParamSet *ps = &m->params;
+static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr_order, int64_t n_dr,
+                        const Units *u, Items guard, double *guard_ref, int64_t batch_no, const LcodecOptions *o,
+                        unsigned char *touched, LcodecStats *st) {
+    ParamSet *ps = m->params;
     int P = o->perturbations;
     float *X = malloc((size_t)P * (size_t)u->units * sizeof *X), *Y = malloc((size_t)P * sizeof *Y);
     int *sel = malloc((size_t)(o->max_units > 1 ? o->max_units : 1) * sizeof *sel);
     CHECK(X && Y && sel, "out of memory");
-    for (int p = 0; p < P; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
-        AlbefBatch b = pairs_batch(bf, o, p, (uint64_t)batch_no);
-        tensor_copy_to_host(task_loss(m, &b), &Y[p]);
-        units_activations(u, ps, X + (int64_t)p * u->units);
+    /* Data parallel (core/comm.h): the P perturbations and the k Dr
+     * gradients are independent passes, so each rank computes its share of
+     * them (comm_shard_rows) and the rows are all-gathered; each row is the
+     * bits one process computes, and everything after them runs on every rank
+     * alike. The removed batch's own gradient and the guard are one pass each. */
+    int64_t lo, hi;
+    comm_shard_rows(P, 1, &lo, &hi);
+    int rc = 0;
+    for (int p = (int)lo; p < hi && rc == 0; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
+        TaskBatch b;
+        rc = items_batch(t, bf, o, p, (uint64_t)batch_no, &b);
+        if (rc == 0) {
+            tensor_copy_to_host(t->item_loss(t, m, &b), &Y[p]);
+            units_activations(u, ps, X + (int64_t)p * u->units);
+        }
         autograd_step_end();
     }
+    if (rc < 0) {
+        free(X), free(Y), free(sel);
+        return -1;
+    }
+    comm_allgather_rows_f32(X, P, u->units, 1);
+    comm_allgather_rows_f32(Y, P, 1, 1);
     int n_sel = lcodec_foci(X, P, (int)u->units, Y, o->foci, o->max_units, sel); /* step 2 */
     Slices s;
     slices_make(&s, u, ps, sel, n_sel); /* step 3 */
@@ -293,15 +264,13 @@ static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, co
     float *g = malloc((size_t)s.d * sizeof *g), *G = malloc((size_t)(k > 0 ? k : 1) * (size_t)s.d * sizeof *G);
     float *delta = malloc((size_t)s.d * sizeof *delta), *saved = malloc((size_t)s.d * sizeof *saved);
     CHECK(g && G && delta && saved, "out of memory");
-    int rc = 0;
-    slice_gradient(m, bf, o, &s, g); /* step 4 */
-    for (int i = 0; i < k && rc == 0; i++) { /* Dr batches for H_old */
-        int64_t nb = bf->n < n_dr ? bf->n : n_dr, start = ((batch_no * k + i) * nb) % (n_dr - nb + 1);
-        Pairs pr;
-        if (pairs_load(&pr, train, dr_order + start, (int)nb) < 0) rc = -1;
-        else slice_gradient(m, &pr, o, &s, G + (int64_t)i * s.d);
-        pairs_free(&pr);
+    rc = slice_gradient(t, m, bf, o, &s, g); /* step 4 */
+    comm_shard_rows(k, 1, &lo, &hi);
+    for (int i = (int)lo; i < hi && rc == 0; i++) { /* Dr batches for H_old */
+        int64_t nb = bf.n < n_dr ? bf.n : n_dr, start = ((batch_no * k + i) * nb) % (n_dr - nb + 1);
+        rc = slice_gradient(t, m, (Items){dr_order + start, (int)nb}, o, &s, G + (int64_t)i * s.d);
     }
+    if (rc == 0) comm_allgather_rows_f32(G, k, s.d, 1);
     if (rc == 0) rc = lcodec_newton_step(s.d, g, G, k, o, delta); /* steps 5-6 */
     if (rc == 0) {
         slices_gather(&s, ps->values, ps->device, saved);
@@ -310,9 +279,11 @@ static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, co
         slices_scatter(&s, ps->values, ps->device, delta);
         rc = 1;
         if (o->guard_gap >= 0.0) { /* step 8 */
-            double acc = guard_accuracy(m, guard, o);
+            double acc = guard_accuracy(t, m, guard, o);
             st->guard_last = acc;
-            if (acc < *guard_ref - o->guard_gap) {
+            if (acc < 0.0) {
+                rc = -1;
+            } else if (acc < *guard_ref - o->guard_gap) {
                 slices_scatter(&s, ps->values, ps->device, saved);
                 rc = 0;
             } else {
@@ -330,8 +301,8 @@ static int remove_batch(Albef *m, const RetrievalSet *train, const Pairs *bf, co
     return rc;
 }
 
-int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64_t n_df, const int64_t *dr,
-                   int64_t n_dr, const LcodecOptions *o, unsigned char *touched, LcodecStats *st) {
+int lcodec_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df, const int64_t *dr, int64_t n_dr,
+                   const LcodecOptions *o, unsigned char *touched, LcodecStats *st) {
     memset(st, 0, sizeof *st);
     if (o->perturbations < 2) return error_set("L-codec needs at least 2 perturbations (got %d)", o->perturbations);
     if (o->batch < 1 || n_df < 1 || n_dr < 1) return error_set("L-codec: empty Df/Dr or batch < 1");
@@ -349,37 +320,34 @@ int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64
     Rng r1 = rng_make(o->seed, STREAM_ORDER), r2 = rng_make(o->seed, STREAM_DR);
     rng_shuffle_i64(&r1, df_order, n_df); /* the removal order is a random permutation (§4.6) */
     rng_shuffle_i64(&r2, dr_order, n_dr);
-    albef_set_mode(m, 0, o->seed); /* eval mode throughout (§4.6 step 4) */
+    t->model_set_mode(t, m, 0, o->seed); /* eval mode throughout (§4.6 step 4) */
     int prev = autograd_set_enabled(1);
-    Pairs guard = {0};
+    Items guard = {dr_order, (int)(o->guard_pairs < n_dr ? o->guard_pairs : n_dr)};
     Units u = {0};
     int rc = 0;
     double guard_ref = 0.0;
     if (o->guard_gap >= 0.0) {
-        rc = pairs_load(&guard, train, dr_order, (int)(o->guard_pairs < n_dr ? o->guard_pairs : n_dr));
-        if (rc == 0) st->guard_first = st->guard_last = guard_ref = guard_accuracy(m, &guard, o);
+        guard_ref = guard_accuracy(t, m, guard, o);
+        if (guard_ref < 0.0) rc = -1;
+        st->guard_first = st->guard_last = guard_ref;
     }
-    int64_t n_batches = (n_df + o->batch - 1) / o->batch; /* every Df pair is removed: no drop_last */
+    int64_t n_batches = (n_df + o->batch - 1) / o->batch; /* every Df item is removed: no drop_last */
     Progress bar;
     progress_begin(&bar, "l-codec", n_batches);
     for (int64_t bi = 0; bi < n_batches && rc == 0; bi++) {
         int64_t start = bi * o->batch, n = n_df - start < o->batch ? n_df - start : o->batch;
-        Pairs bf;
-        if (pairs_load(&bf, train, df_order + start, (int)n) < 0) {
-            pairs_free(&bf);
-            rc = -1;
-            break;
-        }
+        Items bf = {df_order + start, (int)n};
         if (u.n == 0) { /* the unit table, from one taped forward */
-            AlbefBatch b = pairs_batch(&bf, o, -1, 0);
-            task_loss(m, &b);
-            units_build(&u, &m->params);
+            TaskBatch b;
+            rc = items_batch(t, bf, o, -1, 0, &b);
+            if (rc == 0) {
+                t->item_loss(t, m, &b);
+                units_build(&u, m->params);
+            }
             autograd_step_end();
-            if (u.units == 0) rc = error_set("L-codec: no trainable Linear unit is reached by the forward");
+            if (rc == 0 && u.units == 0) rc = error_set("L-codec: no trainable Linear unit is reached by the forward");
         }
-        int got = rc == 0 ? remove_batch(m, train, &bf, dr_order, n_dr, &u, &guard, &guard_ref, bi, o, touched, st)
-                          : -1;
-        pairs_free(&bf);
+        int got = rc == 0 ? remove_batch(t, m, bf, dr_order, n_dr, &u, guard, &guard_ref, bi, o, touched, st) : -1;
         if (got < 0) {
             rc = -1;
             break;
@@ -393,7 +361,6 @@ int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64
     st->seconds = clock_seconds() - t0;
     autograd_set_enabled(prev);
     units_free(&u);
-    pairs_free(&guard);
     free(df_order), free(dr_order);
     return rc;
 }

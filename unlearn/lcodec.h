@@ -1,17 +1,20 @@
-/* L-codec (Mehta et al., CVPR 2022) for ALBEF retrieval, as
- * spec/unlearning_methods.md §4.6 adapts it to image-text pairs. Df is removed
- * in shuffled batches; for each batch:
- *   1. P perturbed copies of the batch (pixel noise and one replaced token per
- *      caption) run through the model in eval mode; each gives the task loss
- *      Y_p and the mean output a_p of every Linear unit (read off the tape);
+/* L-codec (Mehta et al., CVPR 2022) as spec/unlearning_methods.md §4.6 adapts
+ * it to image-text pairs, written against the task interface (models/task.h).
+ * Df is removed in shuffled batches; for each batch:
+ *   1. P perturbed copies of the batch (pixel noise on the image side and one
+ *      replaced token per text) run through the model in eval mode; each gives
+ *      the task's item loss Y_p (Task.item_loss: the cross-entropy of each
+ *      item's own prediction) and the mean output a_p of every Linear unit
+ *      (read off the tape);
  *   2. FOCI on (X = [a_p], Y) picks the units whose activations the loss
  *      depends on; unit r of a Linear owns weight row r and bias entry r;
  *   3. a Newton step on those slices, w_S += (1/(n-1))(H + λI)^{-1} g_S, with
  *      a low-rank Hessian from Dr gradients and the batch's own gradient,
  *      solved exactly by Woodbury;
  *   4. Gaussian noise of the certified-removal scale σ on the same slices;
- *   5. the guard: a step that lowers a Dr ITM accuracy by more than a gap is
- *      reverted and the batch counted as skipped.
+ *   5. the guard: a step that lowers the task's accuracy on Dr items
+ *      (Task.item_accuracy) by more than a gap is reverted and the batch
+ *      counted as skipped.
  * Nothing outside the selected slices changes; under -F only trainable
  * (fusion) tensors are candidates, because the tape records frozen layers
  * that see no trainable input as nothing. */
@@ -20,8 +23,7 @@
 
 #include <stdint.h>
 
-#include "data/retrieval_set.h"
-#include "models/albef.h"
+#include "models/task.h"
 
 typedef enum {
     LCODEC_FOCI_CHEAP = 0, /* S = {argmax_j codec(X_j, Y)} (spec's recommendation for large models) */
@@ -44,19 +46,19 @@ typedef enum {
 
 typedef struct {
     int perturbations;         /* P */
-    int batch;                 /* Df pairs removed per Newton step */
+    int batch;                 /* Df items removed per Newton step */
     float image_noise;         /* std of the pixel noise on the normalised input */
     int32_t token_lo, token_hi;/* replacement token ids, uniform in [lo, hi] */
     LcodecFoci foci;
     int max_units;             /* cap on |S| for full FOCI */
     LcodecHessian hessian;
-    int hessian_batches;       /* k Dr batches of `batch` pairs */
+    int hessian_batches;       /* k Dr batches of `batch` items */
     LcodecNewton newton;
     double l2_reg;             /* λ */
     double epsilon, delta;     /* certified-removal budget of the noise */
     int64_t n_train;           /* n = |D| */
     int noise;                 /* add the noise (Sekhari only) */
-    double guard_gap;          /* revert a step losing more Dr ITM accuracy than this; < 0: off */
+    double guard_gap;          /* revert a step losing more Dr accuracy than this; < 0: off */
     int guard_pairs;
     uint64_t seed;
 } LcodecOptions;
@@ -93,9 +95,10 @@ int lcodec_woodbury_solve(int64_t d, int r, const float *U, const double *c, dou
  * gradient, G [k, d] the Dr batch gradients (spec §4.6 step 6). */
 int lcodec_newton_step(int64_t d, const float *g, const float *G, int k, const LcodecOptions *o, float *delta);
 
-/* Removes the Df pairs from m in place. touched: NULL, or params.total bytes
- * set to 1 for every element of an applied slice. 0, or -1 with error_set. */
-int lcodec_unlearn(Albef *m, const RetrievalSet *train, const int64_t *df, int64_t n_df, const int64_t *dr,
-                   int64_t n_dr, const LcodecOptions *o, unsigned char *touched, LcodecStats *stats);
+/* Removes the Df items (training items of t) from m in place. touched: NULL,
+ * or m->params->total bytes set to 1 for every element of an applied slice.
+ * 0, or -1 with error_set. */
+int lcodec_unlearn(const Task *t, TaskModel *m, const int64_t *df, int64_t n_df, const int64_t *dr, int64_t n_dr,
+                   const LcodecOptions *o, unsigned char *touched, LcodecStats *stats);
 
 #endif

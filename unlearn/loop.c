@@ -8,12 +8,12 @@
 #include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/comm.h"
-#include "core/device.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/xalloc.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "unlearn/loop_checkpoint.h"
@@ -69,10 +69,6 @@ static void shard_batches(const int64_t *items, int64_t iters, int global, int64
  * enough that each all-reduce runs near the link's bandwidth (bench/README.md). */
 #define LOOP_BUCKET_ELEMS (25 * 1024 * 1024 / 4)
 
-/* The return code of a non-finite loss or parameter (with error_set), told
- * apart from failures such as an unreadable image; loop_run reports it as -1. */
-#define LOOP_DIVERGED (-2)
-
 /* One epoch's steps; 0, LOOP_DIVERGED, or -1 with error_set. */
 static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_t *order, const int64_t *side,
                      AdamW *opt, GradSync *gs, int64_t *shard, Progress *bar, LoopStats *st, double *sum) {
@@ -89,6 +85,8 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
         t->loader_stop(main);
         return -1;
     }
+    /* Dropout draws by global row: this rank's rows get the masks one process gives them. */
+    dropout_set_batch_rows((RngRows){b, c->batch, (int64_t)comm_rank() * b});
     int rc = 0;
     for (int64_t it = 0; it < iters && rc == 0 && !st->stopped; it++) {
         LoopStep s = {.epoch = epoch, .it = it, .iters = iters, .step = st->steps, .global_batch = c->batch};
@@ -135,6 +133,7 @@ static int run_epoch(const LoopConfig *c, int epoch, int64_t iters, const int64_
         st->steps++;
         progress_advance(bar, 1);
     }
+    dropout_set_batch_rows(RNG_ROWS_ONE);
     t->loader_stop(main);
     t->loader_stop(aux);
     return rc;
@@ -150,6 +149,15 @@ static int check_parameters(const LoopConfig *c, int epoch) {
               "(learning rate %g too high?)",
               c->name, epoch, c->model->params->items[k]->name, (long long)element, c->lr);
     return LOOP_DIVERGED;
+}
+
+/* With end_on_divergence, a diverged epoch ends the loop without failing it:
+ * the stats keep the message saying what and where. Returns 0. */
+static int end_diverged(LoopStats *st) {
+    snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
+    st->diverged = 1;
+    log_warn("%s; the loop ends here", st->diverged_at);
+    return 0;
 }
 
 int loop_run(const LoopConfig *c, LoopStats *st) {
@@ -183,13 +191,17 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
     progress_begin(&bar, c->name, (int64_t)c->epochs * iters);
     LoopConfig ck = *c;
     if (!ck.checkpoint_dir) ck.checkpoint_dir = default_checkpoint_dir;
-    int checkpoints = ck.checkpoint_dir && !c->hooks.epoch_end && c->model->params->device == DEVICE_CPU;
+    int checkpoints = ck.checkpoint_dir != NULL;
+    if (checkpoints && !c->hooks.state_save && (c->hooks.epoch_end || c->hooks.after_step)) {
+        log_warn("%s: not checkpointed (its hooks save no state): an interrupted run repeats it from epoch 0", c->name);
+        checkpoints = 0;
+    }
     LoopPosition at = {.side_order = side.order, .n_side = c->side_items ? c->n_side : 0};
     int start = 0;
     if (checkpoints && (rc = loop_checkpoint_read(&ck, &opt, &at)) == 1) {
         start = (int)at.epochs_done;
         st->steps = at.steps;
-        st->epochs_run = start;
+        st->epochs_run = st->resumed_epochs = start;
         st->first_mean = at.first_mean;
         st->last_mean = at.last_mean;
         side.pos = at.side_pos;
@@ -207,10 +219,7 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
                        &sum);
         if (rc == 0) rc = check_parameters(c, epoch);
         if (rc == LOOP_DIVERGED && c->end_on_divergence) {
-            snprintf(st->diverged_at, sizeof st->diverged_at, "%s", error_message());
-            st->diverged = 1;
-            log_warn("%s; the loop ends here", st->diverged_at);
-            rc = 0;
+            rc = end_diverged(st);
             break;
         }
         if (rc < 0 || st->stopped) break;
@@ -219,16 +228,29 @@ int loop_run(const LoopConfig *c, LoopStats *st) {
         st->last_mean = mean;
         st->epochs_run++;
         if (!c->hooks.epoch_end) log_info("%s epoch %d: mean loss %.4f", c->name, epoch, mean);
-        if (checkpoints) {
-            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
-                                side.order, c->side_items ? c->n_side : 0};
-            rc = loop_checkpoint_write(&ck, &opt, &at);
-        }
         if (c->hooks.epoch_end) {
             double h0 = clock_seconds();
             rc = c->hooks.epoch_end(c->hooks.ctx, epoch, mean);
             double spent = clock_seconds() - h0;
             st->hook_seconds += spent;
+            t0 += spent;
+            if (rc == LOOP_DIVERGED) { /* e.g. model selection met non-finite outputs */
+                error_prefix("%s epoch %d", c->name, epoch);
+                if (c->end_on_divergence) {
+                    rc = end_diverged(st);
+                    break;
+                }
+            }
+        }
+        /* After the epoch-end hook, so that the state holds its decisions on
+         * this epoch (model selection's); neither is unlearning time (§6.5). */
+        if (rc == 0 && checkpoints) {
+            double w0 = clock_seconds();
+            at = (LoopPosition){epoch + 1, st->steps, st->first_mean, st->last_mean, side.pos, side.round,
+                                side.order, c->side_items ? c->n_side : 0};
+            rc = loop_checkpoint_write(&ck, &opt, &at);
+            double spent = clock_seconds() - w0;
+            st->checkpoint_seconds += spent;
             t0 += spent;
         }
     }

@@ -24,6 +24,9 @@
  * averaged over the ranks in buckets that start during the backward pass
  * (autograd/grad_sync.h), and the hook's value is averaged over the ranks
  * before the NaN check and the logs, so every rank takes the same decisions.
+ * Dropout draws each row's mask at the row's place in the global batch
+ * (nn/layers.h dropout_set_batch_rows), so the ranks drop what one process
+ * drops.
  * A loss hook whose terms couple the items of a batch computes them on the
  * global batch (models/albef_loss.c, unlearn/multidelete_loss.c).
  *
@@ -37,6 +40,11 @@
 
 #include "core/tensor.h"
 #include "models/task.h"
+
+/* A non-finite loss, parameter or output (with error_set), told apart from
+ * failures such as an unreadable image; loop_run reports it as -1 unless
+ * end_on_divergence. */
+#define LOOP_DIVERGED (-2)
 
 typedef struct {
     int epoch;
@@ -52,7 +60,20 @@ typedef struct {
 typedef struct {
     Tensor *(*loss)(void *ctx, LoopStep *s, double *value);
     void (*after_step)(void *ctx, LoopStep *s); /* optional: after the optimizer step, before zeroing */
-    int (*epoch_end)(void *ctx, int epoch, double mean_value); /* optional: 0, or -1 with error_set */
+    /* optional: 0, -1 with error_set, or LOOP_DIVERGED with error_set when
+     * the epoch's model is unusable (non-finite outputs): handled as a
+     * non-finite parameter (end_on_divergence) */
+    int (*epoch_end)(void *ctx, int epoch, double mean_value);
+    /* Optional, both or neither: the hooks' own state across epochs (model
+     * selection's candidates and kept parameters, a mask and its optimizer,
+     * first-step statistics), written as one safetensors file beside the
+     * loop's checkpoint after the epoch-end hook and read back on resume.
+     * 0, or -1 with error_set. Hooks that keep such state and set neither
+     * would resume with it lost, so a loop with an epoch-end or after-step
+     * hook and no state_save is not checkpointed (it says so in the log, and
+     * an interrupted run repeats it from its first epoch). */
+    int (*state_save)(void *ctx, const char *path);
+    int (*state_load)(void *ctx, const char *path);
     void *ctx;
 } LoopHooks;
 
@@ -72,15 +93,14 @@ typedef struct {
     int lavis_decay_groups;             /* AdamW's no-decay group for biases, norms and temp */
     double lr, min_lr, warmup_lr;       /* the LAVIS staircase over `epochs` */
     int warmup_steps;
-    /* A non-finite loss or parameter ends the loop (stats->diverged says
-     * where) instead of failing it: for a loop whose epochs are candidates of
+    /* A non-finite loss, parameter or epoch-end output ends the loop
+     * (stats->diverged says where) instead of failing it: for a loop whose epochs are candidates of
      * model selection, which then keeps its best earlier epoch. */
     int end_on_divergence;
     /* Where the loop's state is written after every epoch and read back at
      * the start (unlearn/loop_checkpoint.h: an interrupted run resumes from
-     * its last completed epoch); NULL: loop_set_checkpoint_dir's. Only loops
-     * without an epoch-end hook (whose state, model selection's, is not
-     * saved) on the host are checkpointed. */
+     * its last completed epoch); NULL: loop_set_checkpoint_dir's. On any
+     * device: the state is copied to the host and back. */
     const char *checkpoint_dir;
     LoopHooks hooks;
 } LoopConfig;
@@ -89,6 +109,8 @@ typedef struct {
     int64_t steps;
     double seconds;       /* the loop's wall clock without the epoch-end hooks */
     double hook_seconds;  /* the epoch-end hooks' */
+    double checkpoint_seconds; /* writing the epoch checkpoints (not in seconds either) */
+    int resumed_epochs;   /* epochs restored from a checkpoint instead of run */
     double first_mean;    /* mean hook value of the first epoch */
     double last_mean;     /* and of the last epoch run */
     int epochs_run;

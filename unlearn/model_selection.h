@@ -27,14 +27,17 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
+#include "core/safetensors.h"
 #include "eval/validation_score.h"
+#include "unlearn/loop_checkpoint.h"
 #include "models/task.h"
 
 #define MODEL_SELECTION_MAX_EPOCHS 256
 
 
 /* Fills out->dt and out->auc_code for model m (score is computed by the
- * selector). 0, or -1 with error_set. */
+ * selector). 0, -1 with error_set, or MODEL_SCORE_NONFINITE with error_set
+ * when m's outputs are not finite (eval/validation_score.h). */
 typedef int (*ModelScoreFn)(void *ctx, TaskModel *m, EpochScore *out);
 
 typedef struct {
@@ -48,6 +51,7 @@ typedef struct {
     float *best_values;     /* the best epoch's parameter values (params.total floats, host) */
     int64_t n_values;
     double seconds;         /* wall-clock spent scoring */
+    int dt_accuracy;        /* Dt is a classification task's validation accuracy (not mean recall): the files say so */
 } ModelSelection;
 
 void model_selection_init(ModelSelection *s, int first_epoch, ModelScoreFn fn, void *ctx);
@@ -55,7 +59,10 @@ void model_selection_free(ModelSelection *s);
 
 /* Called after every epoch: epochs before first_epoch are ignored (returns
  * 0); otherwise scores m and, on a strictly higher score than every earlier
- * candidate (the first maximum wins ties), snapshots its parameters. */
+ * candidate (the first maximum wins ties), snapshots its parameters. A
+ * non-finite score disqualifies the epoch (0); outputs too far gone to score
+ * (MODEL_SCORE_NONFINITE) disqualify it and return LOOP_DIVERGED with
+ * error_set naming the value, so that the loop ends on it. */
 int model_selection_after_epoch(ModelSelection *s, int epoch, TaskModel *m);
 
 /* The selected epoch (0-based), or -1 when no epoch was scored. */
@@ -64,6 +71,16 @@ int model_selection_best_epoch(const ModelSelection *s);
 /* Copies the best epoch's parameters into m (no-op when none was scored).
  * Returns the selected epoch or -1. */
 int model_selection_restore(const ModelSelection *s, TaskModel *m);
+
+/* The selector's state for a loop checkpoint (unlearn/loop.h state_save), so
+ * that a resumed run takes the same choice: its candidates and their scores
+ * (bit for bit), the best one and its kept parameters, added to f as the
+ * tensors "selection.*". */
+void model_selection_state_add(const ModelSelection *s, LoopStateFile *f);
+/* Restores them from the open state file f into s (initialised with the same
+ * first epoch; the kept parameters must match m's size). 0, or -1 with
+ * error_set naming the file and the tensor. */
+int model_selection_state_read(ModelSelection *s, const SafetensorsFile *f, const TaskModel *m);
 
 /* {"rule", "first_epoch", "candidates": [{epoch, val_r_mean, auc_code, score}],
  *  "selected_epoch", "seconds"} with 1-based epochs, for metrics.json. */

@@ -7,8 +7,9 @@
 #include "core/comm.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/safetensors.h"
 #include "core/xalloc.h"
-#include "unlearn/loop.h"
+#include "unlearn/loop_checkpoint.h"
 
 #define STREAM_DF_ORDER 0x6d6464666f726400ULL
 #define STREAM_DR_ORDER 0x6d646472666f7200ULL
@@ -70,6 +71,37 @@ static int multidelete_epoch_end(void *ctx, int epoch, double mean) {
     return c->run->select ? model_selection_after_epoch(c->run->select, epoch, c->unlearned) : 0;
 }
 
+/* The loop's own state across epochs (LoopHooks.state_save): the first and
+ * last epochs' mean terms and, with selection, the selector's candidates and
+ * kept parameters, so that a resumed run reports and selects as an
+ * uninterrupted one. */
+enum { TERMS = 6 };
+
+static int multidelete_state_save(void *ctx, const char *path) {
+    const MultiDeleteCtx *c = ctx;
+    const MultiDeleteStats *st = c->stats;
+    const double terms[TERMS] = {st->first_md, st->first_mkr, st->first_ukr, st->last_md, st->last_mkr, st->last_ukr};
+    LoopStateFile f = {0};
+    loop_state_add_doubles(&f, "multidelete.terms", terms, TERMS);
+    if (c->run->select) model_selection_state_add(c->run->select, &f);
+    return loop_state_write(&f, path);
+}
+
+static int multidelete_state_load(void *ctx, const char *path) {
+    MultiDeleteCtx *c = ctx;
+    SafetensorsFile f;
+    if (safetensors_open(&f, path) < 0) return -1;
+    double terms[TERMS];
+    int rc = loop_state_read_doubles(&f, "multidelete.terms", terms, TERMS);
+    if (rc == 0 && c->run->select) rc = model_selection_state_read(c->run->select, &f, c->unlearned);
+    safetensors_close(&f);
+    if (rc < 0) return -1;
+    MultiDeleteStats *st = c->stats;
+    st->first_md = terms[0], st->first_mkr = terms[1], st->first_ukr = terms[2];
+    st->last_md = terms[3], st->last_mkr = terms[4], st->last_ukr = terms[5];
+    return 0;
+}
+
 int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original, const int64_t *df, int64_t n_df,
                         const int64_t *dr, int64_t n_dr, const MultiDeleteRun *run, MultiDeleteStats *stats) {
     memset(stats, 0, sizeof *stats);
@@ -86,7 +118,8 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
         .n_side = n_dr, .epochs = run->epochs, .batch = b, .augment = run->augment, .seed = run->seed,
         .stream_shuffle = STREAM_DF_ORDER, .stream_side = STREAM_DR_ORDER, .stream_dropout = STREAM_DROPOUT,
         .lr = run->lr, .min_lr = run->min_lr, .warmup_lr = run->lr,
-        .hooks = {.loss = multidelete_step_loss, .epoch_end = multidelete_epoch_end, .ctx = &ctx},
+        .hooks = {.loss = multidelete_step_loss, .epoch_end = multidelete_epoch_end,
+                  .state_save = multidelete_state_save, .state_load = multidelete_state_load, .ctx = &ctx},
         .end_on_divergence = run->select != NULL,
     };
     loop_use_lavis_adamw(&c, 0.02); /* the training recipe's weight decay (spec §5.3) */
@@ -104,7 +137,7 @@ int multidelete_unlearn(const Task *t, TaskModel *unlearned, TaskModel *original
         int best = model_selection_restore(run->select, unlearned);
         if (best >= 0) stats->selected_epoch = best;
         else if (st.diverged)
-            rc = error_set("%s, before model selection had scored an epoch: no usable model", st.diverged_at);
+            rc = error_set("%s; model selection holds no earlier epoch: no usable model", st.diverged_at);
         if (rc == 0 && st.diverged)
             log_warn("model selection keeps epoch %d; the diverged epoch is no candidate", best + 1);
     }

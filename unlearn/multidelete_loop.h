@@ -30,9 +30,9 @@ typedef struct {
     /* §5.3 item 5: scores the model after every epoch from select->first_epoch
      * on and leaves the best epoch's parameters in θ at the end; NULL keeps
      * the last epoch. Owned by the caller (read its results after the loop).
-     * With it, a diverging epoch (NaN/inf loss or parameters) ends the loop and
-     * is no candidate: the best earlier epoch is kept, and with none scored
-     * yet the run fails naming where it diverged. */
+     * With it, a diverging epoch (NaN/inf loss, parameters, or outputs met
+     * while scoring it) ends the loop and is no candidate: the best earlier
+     * epoch is kept, and with none the run fails naming where it diverged. */
     ModelSelection *select;
     /* Optional: called with θ before the first step (epoch -1) and after every
      * epoch, before the selection scores it (a diagnostic such as the

@@ -34,7 +34,7 @@ typedef struct {
 typedef struct {
     int64_t steps, max_steps;
     double seconds;          /* the loop only (spec §6.5) */
-    double first_loss;       /* task loss of the first Df batch (before its step) */
+    double first_loss;       /* task loss of the first (global) Df batch, before its step */
     double last_loss;        /* task loss of the last batch seen */
     double first_accuracy, last_accuracy; /* the task's accuracy on the first and last batch (retrieval: ITM match rate) */
     int stopped;             /* 1 when the rule stopped the loop */

@@ -66,6 +66,14 @@ static const RecipeRow RECIPES[] = {
          .batch_eval = 64, .k_test = 1,
          .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 16,
          .finetune_lr = 5e-4, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         /* NegGrad, DtD, UL, L-codec and Erm-Ktp as albef-tiny's retrieval row (the same training recipe) */
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 5e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 8, .ermktp_ktp_epochs = 8, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 5e-4,
      }},
     {"albef-tiny-nlvr", "nlvr2",
      {
@@ -74,6 +82,14 @@ static const RecipeRow RECIPES[] = {
          .batch_eval = 64, .k_test = 1,
          .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 8,
          .finetune_lr = 5e-4, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         /* NegGrad, DtD, UL, L-codec and Erm-Ktp as albef-tiny's retrieval row (the same training recipe) */
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 5e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-4, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-3, .ul_max_epochs = 20, .mlm_head_epochs = 2,
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 8, .ermktp_ktp_epochs = 8, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 5e-4,
      }},
     /* ALBEF SNLI-VE (spec/albef_blip.md §5.1): lr 2e-5 -> 0, no warm-up, wd 0.05, 3 epochs, batch 32;
      * NLVR2: lr 2e-5 -> 1e-6 after 650 warm-up steps from 1e-5, wd 0.02, 5 epochs, batch 16.
@@ -85,6 +101,15 @@ static const RecipeRow RECIPES[] = {
          .batch_eval = 64, .k_test = 1,
          .unlearn_lr = 2e-5, .unlearn_epochs = 3, .unlearn_batch_df = 16,
          .finetune_lr = 2e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         /* §4.3 NegGrad at FineTune's lr, §4.5 DtD as S1/S5, §4.8 UL and §4.6 L-codec as albef-base's
+          * retrieval row, §4.7 Erm-Ktp with the training length and lr */
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 2e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 3, .ermktp_ktp_epochs = 3, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 2e-5,
      }},
     {"albef-base-nlvr", "nlvr2",
      {
@@ -93,9 +118,18 @@ static const RecipeRow RECIPES[] = {
          .batch_eval = 64, .k_test = 1,
          .unlearn_lr = 2e-5, .unlearn_epochs = 5, .unlearn_batch_df = 8,
          .finetune_lr = 2e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         /* §4.3 NegGrad at FineTune's lr, §4.5 DtD as S1/S5, §4.8 UL and §4.6 L-codec as albef-base's
+          * retrieval row, §4.7 Erm-Ktp with the training length and lr */
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 2e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
+         .lcodec_perturbations = 32, .lcodec_batch = 32, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 5, .ermktp_ktp_epochs = 5, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 2e-5,
      }},
     /* PGR graph-text (spec/pgr_graph_text.md §4.3; no PGR numbers in the paper, §1.6): GTNN's weight
-     * decay 1e-4 and batch 32; lr 3e-4 with the cosine, from scratch, 4 epochs (bin/pgr_train on the
+     * decay 1e-4 and batch 32; lr 3e-4 with the cosine, from scratch, 4 epochs (trained on the
      * shipped corpus: validation accuracy peaks at epochs 3-5 of 8); the unlearning rows take the tiny
      * ALBEF row's lengths with lrs scaled to this training lr. */
     {"pgr-tiny", "pgr",
@@ -112,6 +146,26 @@ static const RecipeRow RECIPES[] = {
          .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
          .ermktp_erm_epochs = 4, .ermktp_ktp_epochs = 4, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
          .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 3e-4,
+     }},
+    /* The paper-size PGR model (BERT-base text side, GTNN's GCN 300 -> 100; spec/pgr_graph_text.md
+     * §2.5, §4.3): GTNN's Adam lr 1e-5 and weight decay 1e-4, batch 64 (§2.6), a BERT fine-tuning
+     * length of 10 epochs (GTNN's 100 select an epoch on validation F1; the loop here keeps the last);
+     * MultiDelete at the training lr with Df half-batches of 32 (spec/unlearning_methods.md §5.3);
+     * the baselines as albef-base's, their lrs the training lr. */
+    {"pgr-base", "pgr",
+     {
+         .init_lr = 1e-5, .min_lr = 1e-6, .warmup_lr = 1e-5, .warmup_steps = 0,
+         .weight_decay = 1e-4, .epochs = 10, .batch_size = 64, .augment = 0,
+         .batch_eval = 64, .k_test = 1,
+         .unlearn_lr = 1e-5, .unlearn_epochs = 5, .unlearn_batch_df = 32,
+         .finetune_lr = 1e-5, .finetune_lr_mult = 1.0, .finetune_epochs = 1,
+         .neggrad_epochs = 1, .neggrad_stop_at_chance = 1, .neggrad_lr = 1e-5,
+         .dtd_descent_epochs = 0, .dtd_T = 1, .dtd_epsilon = 5.0,
+         .ul_lr = 5e-5, .ul_mask_prob = 0.15, .mlm_head_lr = 1e-4, .ul_max_epochs = 20, .mlm_head_epochs = 1,
+         .lcodec_perturbations = 32, .lcodec_batch = 64, .lcodec_hessian_batches = 4,
+         .lcodec_l2_reg = 0.01, .lcodec_epsilon = 0.1, .lcodec_delta = 0.01, .lcodec_guard_gap = 0.05,
+         .ermktp_erm_epochs = 10, .ermktp_ktp_epochs = 10, .ermktp_mask_period = 3, .ermktp_mask_epoch_min = 2,
+         .ermktp_mask_lr = 0.1, .ermktp_reg = 1e-3, .ermktp_ktp_lr = 1e-5,
      }},
 };
 

@@ -1,8 +1,9 @@
 /* UL: knowledge unlearning (Jang et al., ACL 2023; spec/unlearning_methods.md
  * §4.8), a text-only method: gradient ascent on the token log-likelihood of
- * the forget sequences. The multimodal port (issue; §4.8 leaves the
- * adaptation open, §9 [U]) ascends ALBEF's masked-language-modelling loss of
- * the Df captions (models/albef_mlm.h: conditioned on their images, as ALBEF
+ * the forget sequences. The multimodal port (§4.8 leaves the adaptation open,
+ * §9 [U]) ascends the masked-language-modelling loss of the Df texts
+ * (models/mlm_head.h, on the task's Task.text_states: where the model fuses
+ * token by token, conditioned on the item's image side, as vision-language
  * pre-training's MLM), with UL's schedule:
  *   - Adam β = (0.9, 0.98), no weight decay, lr (S8: 5e-5);
  *   - the batch is the whole Df (gradient accumulation over minibatches), so
@@ -14,19 +15,18 @@
  *     continuations, which an encoder without a decoder cannot produce, so
  *     only MA is used. After each update, MA on Df (fixed evaluation masks,
  *     eval mode) is compared with stop_accuracy, the original model's MA on
- *     unseen (test) captions; at or below it the loop stops.
- * Trainable: the text side only, f_T and g (text_encoder.*: embeddings, text
- * and fusion layers), f_I frozen ("unimodal (text only)", §4.8); UL-F: the
- * fusion layers only. The MLM head itself stays frozen: an ascent that could
- * move the head would "forget" by breaking the scorer, not the model. */
+ *     unseen (test) texts; at or below it the loop stops.
+ * Trainable: the text side only (Task.text_prefixes: f_T and g), the image
+ * side frozen ("unimodal (text only)", §4.8); UL-F: the task's "-F" set. The
+ * MLM head itself stays frozen: an ascent that could move the head would
+ * "forget" by breaking the scorer, not the model. */
 #ifndef UNLEARN_UL_H
 #define UNLEARN_UL_H
 
 #include <stdint.h>
 
-#include "data/retrieval_set.h"
-#include "models/albef.h"
-#include "models/albef_mlm.h"
+#include "models/mlm_head.h"
+#include "models/task.h"
 
 typedef struct {
     double lr;
@@ -34,7 +34,7 @@ typedef struct {
     int batch_size;         /* minibatch of the gradient accumulation */
     float mask_prob;
     double stop_accuracy;   /* MA threshold; < 0: never stop early */
-    AlbefMlmSpecial special;
+    MlmSpecial special;
     uint64_t seed;
 } UlRun;
 
@@ -46,24 +46,25 @@ typedef struct {
     int stopped;            /* 1 when MA reached stop_accuracy */
 } UlStats;
 
-/* Masked-token accuracy and mean NLL of the captions of `pairs`, with the
- * fixed evaluation masks of `seed`, in eval mode without a tape. */
-int ul_mlm_score(const AlbefMlmHead *h, Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int batch,
-                 float mask_prob, AlbefMlmSpecial sp, uint64_t seed, double *accuracy, double *nll);
+/* Masked-token accuracy and mean NLL of the texts of `items` of `split`, with
+ * the fixed evaluation masks of `seed`, in eval mode without a tape. */
+int ul_mlm_score(const Task *t, TaskModel *m, const MlmHead *h, TaskSplit split, const int64_t *items, int64_t n,
+                 int batch, float mask_prob, MlmSpecial sp, uint64_t seed, double *accuracy, double *nll);
 
-/* UL's trainable set on m: text_encoder.* (UL) or the fusion set (UL-F). Returns the tensor count. */
-int ul_set_trainable(Albef *m, int fusion_only);
+/* UL's trainable set on m: the text side (UL) or the task's fusion set (UL-F). Returns the tensor count. */
+int ul_set_trainable(const Task *t, TaskModel *m, int fusion_only);
 
 /* The head's initialisation when the checkpoint has none: trains only the head
- * (the model frozen, no tape through it) on `pairs` (all of D: the original
- * model's training data, as pre-training's MLM saw all its data) for `epochs`
- * with AdamW. Returns 0 and the mean loss of the first and last epoch. */
-int ul_train_mlm_head(AlbefMlmHead *h, Albef *m, const RetrievalSet *s, const int64_t *pairs, int64_t n, int epochs,
-                      double lr, int batch, float mask_prob, AlbefMlmSpecial sp, uint64_t seed, double *first_loss,
+ * (the model frozen, no tape through it) on the training `items` (all of D:
+ * the original model's training data, as pre-training's MLM saw all its data)
+ * for `epochs` with AdamW. Returns 0 and the mean loss of the first and last
+ * epoch. */
+int ul_train_mlm_head(const Task *t, TaskModel *m, MlmHead *h, const int64_t *items, int64_t n, int epochs,
+                      double lr, int batch, float mask_prob, MlmSpecial sp, uint64_t seed, double *first_loss,
                       double *last_loss);
 
-/* The ascent on m (its trainable flags as set by ul_set_trainable). */
-int ul_unlearn(Albef *m, const AlbefMlmHead *h, const RetrievalSet *train, const int64_t *df, int64_t n_df,
-               const UlRun *run, UlStats *stats);
+/* The ascent on m (its trainable flags as set by ul_set_trainable) over the Df training items. */
+int ul_unlearn(const Task *t, TaskModel *m, const MlmHead *h, const int64_t *df, int64_t n_df, const UlRun *run,
+               UlStats *stats);
 
 #endif

@@ -30,22 +30,27 @@
 
 #define PAR_MIN 16384 /* elements, as op_softmax */
 
-/* node->i layout. */
-enum { AT_B, AT_H, AT_T, AT_S, AT_DH, AT_SEED, AT_STREAM };
+/* node->i layout (the sizes are read off q [B, H, T, Dh] and k [B, H, S, Dh]). */
+enum { AT_SEED, AT_STREAM, AT_ROWS, AT_GLOBAL_ROWS, AT_FIRST_ROW };
+
+static RngRows node_rows(const TapeNode *node) {
+    return (RngRows){node->i[AT_ROWS], node->i[AT_GLOBAL_ROWS], node->i[AT_FIRST_ROW]};
+}
 /* node->f layout. */
 enum { AT_SCALE, AT_P, AT_KEEP_SCALE };
 
 
 static void attention_backward_device(TapeNode *node) {
-    const int64_t *i = node->i;
+    const int64_t *i = node->i, *qs = node->in[0]->shape;
     const Tensor *lse = node->saved;
     Tensor *mask = node->n_in > 3 ? node->in[3] : NULL;
     device_kernels(node->out->device, "attention")
         ->attention_backward(node->in[0]->data, node->in[1]->data, node->in[2]->data, node->out->data,
                              node->out->dtype, mask ? tensor_f32(mask) : NULL, tensor_f32(lse),
                              node->out->grad, tape_input_grad(node, 0), tape_input_grad(node, 1),
-                             tape_input_grad(node, 2), i[AT_B], i[AT_H], i[AT_T], i[AT_S], i[AT_DH],
-                             node->f[AT_SCALE], node->f[AT_P], (uint64_t)i[AT_SEED], (uint64_t)i[AT_STREAM]);
+                             tape_input_grad(node, 2), qs[0], qs[1], qs[2], node->in[1]->shape[2], qs[3],
+                             node->f[AT_SCALE], node->f[AT_P], (uint64_t)i[AT_SEED], (uint64_t)i[AT_STREAM],
+                             node_rows(node));
 }
 
 /* The composed ops' backward, in their order and arithmetic:
@@ -59,9 +64,11 @@ static void attention_backward(TapeNode *node) {
         attention_backward_device(node);
         return;
     }
-    const int64_t BH = node->i[AT_B] * node->i[AT_H], T = node->i[AT_T], S = node->i[AT_S], Dh = node->i[AT_DH];
+    const int64_t *qs = node->in[0]->shape;
+    const int64_t BH = qs[0] * qs[1], T = qs[2], S = node->in[1]->shape[2], Dh = qs[3];
     const float scale = node->f[AT_SCALE], p = node->f[AT_P], keep_scale = node->f[AT_KEEP_SCALE];
     const uint64_t seed = (uint64_t)node->i[AT_SEED], stream = (uint64_t)node->i[AT_STREAM];
+    const RngRows rows = node_rows(node);
     const float *q = tensor_f32(node->in[0]), *k = tensor_f32(node->in[1]), *v = tensor_f32(node->in[2]);
     const float *P = tensor_f32((Tensor *)node->saved), *g = node->out->grad;
     float *dq = tape_input_grad(node, 0), *dk = tape_input_grad(node, 1), *dv = tape_input_grad(node, 2);
@@ -70,7 +77,7 @@ static void attention_backward(TapeNode *node) {
     const float *Pd = P;
     if (p > 0.0f) {
         float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
-        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, 0);
+        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, rows, qs[1] * T * S, 0);
         Pd = dropped;
     }
     /* dP starts at zero and receives beta = 1 products, as the composed ops' gradient buffers did. */
@@ -81,7 +88,7 @@ static void attention_backward(TapeNode *node) {
         if (dv) gemm_f32(1, 0, S, Dh, T, 1.0f, Pd + b * T * S, S, gb, Dh, 1.0f, dv + b * S * Dh, Dh);
     }
     if (!dq && !dk) return;
-    if (p > 0.0f) ops_dropout_apply(dP, dP, n, p, keep_scale, seed, stream, 0);
+    if (p > 0.0f) ops_dropout_apply(dP, dP, n, p, keep_scale, seed, stream, rows, qs[1] * T * S, 0);
 #pragma omp parallel for if (n > PAR_MIN)
     for (int64_t r = 0; r < BH * T; r++) {
         const float *y = P + r * S;
@@ -100,7 +107,7 @@ static void attention_backward(TapeNode *node) {
 /* CPU forward: the composed ops' arithmetic; returns the probabilities P
  * (before dropout) for the backward and writes o. */
 static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, Tensor *out, float scale,
-                                     float p, float keep_scale, uint64_t seed, uint64_t stream) {
+                                     float p, float keep_scale, uint64_t seed, uint64_t stream, RngRows rows) {
     const int64_t B = q->shape[0], BH = B * q->shape[1], T = q->shape[2], S = k->shape[2], Dh = q->shape[3];
     const int64_t n = BH * T * S, rows_per_batch = BH / (B ? B : 1) * T;
     Tensor *probs = tensor_new(DTYPE_F32, SHAPE(B, q->shape[1], T, S));
@@ -118,7 +125,7 @@ static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *ma
     const float *Pd = P;
     if (p > 0.0f) {
         float *dropped = tensor_f32(tensor_new(DTYPE_F32, SHAPE(BH, T, S)));
-        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, 0);
+        ops_dropout_apply(P, dropped, n, p, keep_scale, seed, stream, rows, n / (B ? B : 1), 0);
         Pd = dropped;
     }
     float *o = tensor_f32(out);
@@ -127,8 +134,8 @@ static Tensor *attention_forward_cpu(Tensor *q, Tensor *k, Tensor *v, Tensor *ma
     return probs;
 }
 
-Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
-                     uint64_t stream) {
+Tensor *op_attention_rows(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p,
+                          uint64_t seed, uint64_t stream, RngRows rows) {
     ops_check_float(q, "attention", "q");
     ops_check_float(k, "attention", "k");
     ops_check_float(v, "attention", "v");
@@ -160,6 +167,7 @@ Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale,
           (double)dropout_p);
     /* p == 1 drops everything (op_dropout's convention); the scale must not be inf. */
     float keep_scale = dropout_p < 1.0f ? 1.0f / (1.0f - dropout_p) : 0.0f;
+    if (dropout_p > 0.0f) ops_check_rows(q, rows, "attention");
 
     Tensor *out = tensor_new_on(dev, q->dtype, 4, q->shape);
     Tensor *saved;
@@ -168,23 +176,26 @@ Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale,
         if (B * H * T > 0)
             device_kernels(dev, "attention")
                 ->attention_forward(q->data, k->data, v->data, q->dtype, mask ? tensor_f32(mask) : NULL, out->data,
-                                    tensor_f32(saved), B, H, T, S, Dh, scale, dropout_p, seed, stream);
+                                    tensor_f32(saved), B, H, T, S, Dh, scale, dropout_p, seed, stream, rows);
     } else {
-        saved = attention_forward_cpu(q, k, v, mask, out, scale, dropout_p, keep_scale, seed, stream);
+        saved = attention_forward_cpu(q, k, v, mask, out, scale, dropout_p, keep_scale, seed, stream, rows);
     }
     TapeNode *node = tape_maybe_record("attention", attention_backward, out, q, k, v, mask);
     if (node) {
         node->saved = saved;
-        node->i[AT_B] = B;
-        node->i[AT_H] = H;
-        node->i[AT_T] = T;
-        node->i[AT_S] = S;
-        node->i[AT_DH] = Dh;
         node->i[AT_SEED] = (int64_t)seed;
         node->i[AT_STREAM] = (int64_t)stream;
+        node->i[AT_ROWS] = rows.rows;
+        node->i[AT_GLOBAL_ROWS] = rows.global_rows;
+        node->i[AT_FIRST_ROW] = rows.first_row;
         node->f[AT_SCALE] = scale;
         node->f[AT_P] = dropout_p;
         node->f[AT_KEEP_SCALE] = keep_scale;
     }
     return out;
+}
+
+Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p, uint64_t seed,
+                     uint64_t stream) {
+    return op_attention_rows(q, k, v, mask, scale, dropout_p, seed, stream, RNG_ROWS_ONE);
 }

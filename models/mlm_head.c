@@ -1,4 +1,4 @@
-#include "models/albef_mlm.h"
+#include "models/mlm_head.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -10,29 +10,29 @@
 #include "core/error.h"
 #include "core/rng.h"
 
-void albef_mlm_init(AlbefMlmHead *h, const ModelConfig *cfg, uint64_t seed) {
+void mlm_head_init(MlmHead *h, const ModelConfig *cfg, uint64_t seed) {
     memset(h, 0, sizeof *h);
     h->vocab = cfg->vocab_size;
     h->dim = cfg->text_width;
     params_init(&h->params);
-    linear_declare(&h->dense, &h->params, ALBEF_MLM_PREFIX "transform.dense", h->dim, h->dim, 1);
-    layernorm_declare(&h->norm, &h->params, ALBEF_MLM_PREFIX "transform.LayerNorm", h->dim, cfg->text_ln_eps);
-    h->bias = params_add(&h->params, ALBEF_MLM_PREFIX "bias", 1, (int64_t[]){h->vocab});
+    linear_declare(&h->dense, &h->params, MLM_HEAD_PREFIX "transform.dense", h->dim, h->dim, 1);
+    layernorm_declare(&h->norm, &h->params, MLM_HEAD_PREFIX "transform.LayerNorm", h->dim, cfg->text_ln_eps);
+    h->bias = params_add(&h->params, MLM_HEAD_PREFIX "bias", 1, (int64_t[]){h->vocab});
     params_finalize(&h->params);
     params_initialize(&h->params, seed);
 }
 
-void albef_mlm_free(AlbefMlmHead *h) {
+void mlm_head_free(MlmHead *h) {
     params_free(&h->params);
     memset(h, 0, sizeof *h);
 }
 
-int albef_mlm_save(const AlbefMlmHead *h, const char *path) { return params_save(&h->params, path, NULL, 0); }
+int mlm_head_save(const MlmHead *h, const char *path) { return params_save(&h->params, path, NULL, 0); }
 
-int albef_mlm_load(AlbefMlmHead *h, const char *path) {
+int mlm_head_load(MlmHead *h, const char *path) {
     /* Only the head's names count; the decoder weight (tied) and the rest of a
      * pre-training checkpoint are skipped. */
-    ParamsLoadOptions o = {.strict = 0, .file_prefix = ALBEF_MLM_PREFIX, .param_prefix = ALBEF_MLM_PREFIX};
+    ParamsLoadOptions o = {.strict = 0, .file_prefix = MLM_HEAD_PREFIX, .param_prefix = MLM_HEAD_PREFIX};
     ParamsLoadReport r = {0};
     int rc = params_load(&h->params, path, o, &r);
     if (rc == 0 && (r.missing || r.mismatched))
@@ -42,15 +42,15 @@ int albef_mlm_load(AlbefMlmHead *h, const char *path) {
     return rc;
 }
 
-void albef_mlm_to_device(AlbefMlmHead *h, Device device) { params_to_device(&h->params, device); }
+void mlm_head_to_device(MlmHead *h, Device device) { params_to_device(&h->params, device); }
 
-int64_t albef_mlm_mask(const int32_t *ids, const int32_t *mask, int n, int L, float prob, AlbefMlmSpecial sp,
-                       int vocab, uint64_t seed, uint64_t stream, int32_t *out_ids, int32_t *labels) {
+int64_t mlm_mask(const int32_t *ids, const int32_t *mask, int n, int L, float prob, MlmSpecial sp,
+                 int vocab, uint64_t seed, uint64_t stream, int32_t *out_ids, int32_t *labels) {
     int64_t chosen = 0;
     for (int64_t k = 0; k < (int64_t)n * L; k++) {
         int32_t id = ids[k];
         out_ids[k] = id;
-        labels[k] = ALBEF_MLM_IGNORE;
+        labels[k] = MLM_IGNORE;
         if (!mask[k] || id == sp.cls || id == sp.sep || id == sp.pad) continue;
         /* Three uniforms per element: choose, replace kind, random token. */
         if (philox_uniform(seed, stream, 3 * (uint64_t)k) >= prob) continue;
@@ -65,18 +65,11 @@ int64_t albef_mlm_mask(const int32_t *ids, const int32_t *mask, int n, int L, fl
     return chosen;
 }
 
-Tensor *albef_mlm_hidden(Albef *m, const AlbefBatch *batch) {
-    AlbefImageEmbed img = albef_embed_image(m, batch->images);
-    AlbefTextEmbed txt = albef_embed_text(m, batch->text_ids, batch->text_mask);
-    return bert_fusion_forward(&m->online.text, txt.tokens, txt.mask, img.tokens, &m->dropout);
-}
-
-void albef_mlm_head_loss(const AlbefMlmHead *h, const Albef *m, Tensor *hidden, const int32_t *labels,
-                         AlbefMlmOutput *out) {
+void mlm_head_loss(const MlmHead *h, Tensor *word_embeddings, Tensor *hidden, const int32_t *labels, MlmOutput *out) {
     memset(out, 0, sizeof *out);
     int64_t BL = hidden->shape[0] * hidden->shape[1], D = hidden->shape[2];
     int64_t K = 0;
-    for (int64_t k = 0; k < BL; k++) K += labels[k] != ALBEF_MLM_IGNORE;
+    for (int64_t k = 0; k < BL; k++) K += labels[k] != MLM_IGNORE;
     out->n_labelled = K;
     if (K == 0) return;
     /* Only the labelled rows go through the head: the vocabulary projection is
@@ -84,13 +77,13 @@ void albef_mlm_head_loss(const AlbefMlmHead *h, const Albef *m, Tensor *hidden, 
     Tensor *idx = tensor_new(DTYPE_I32, SHAPE(K));
     Tensor *target = tensor_new(DTYPE_I32, SHAPE(K));
     for (int64_t k = 0, j = 0; k < BL; k++)
-        if (labels[k] != ALBEF_MLM_IGNORE) {
+        if (labels[k] != MLM_IGNORE) {
             tensor_i32(idx)[j] = (int32_t)k;
             tensor_i32(target)[j++] = labels[k];
         }
     Tensor *rows = op_index_select(op_reshape(hidden, SHAPE(BL, D)), 0, idx);
     Tensor *t = layernorm_forward(&h->norm, op_gelu(linear_forward(&h->dense, rows)));
-    Tensor *logits = op_linear(t, m->online.text.word.weight, h->bias); /* decoder tied to the word embeddings */
+    Tensor *logits = op_linear(t, word_embeddings, h->bias); /* decoder tied to the word embeddings */
     out->loss = op_cross_entropy(logits, tensor_on(target, logits->device));
     /* The accuracy and NLL are counted on the host: device logits come down
      * first ([K, V], once per batch). */

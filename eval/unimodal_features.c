@@ -1,0 +1,40 @@
+#include "eval/unimodal_features.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/tape.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/xalloc.h"
+
+float *unimodal_features(const Task *t, TaskModel *m, TaskSplit split, const int64_t *items, int64_t n, int batch,
+                         UnimodalSide side, int *dim) {
+    if (n < 1 || batch < 1) return error_set("unimodal features: %lld items in batches of %d", (long long)n, batch), NULL;
+    int prev = autograd_set_enabled(0);
+    t->model_set_mode(t, m, 0, 0);
+    float *out = NULL;
+    int D = 0, rc = 0;
+    for (int64_t at = 0; at < n && rc == 0; at += batch) {
+        int k = (int)(n - at < batch ? n - at : batch);
+        TaskBatch b;
+        rc = t->split_batch_make(t, split, items + at, k, &b);
+        if (rc == 0) {
+            TaskSides s = t->sides(t, m, &b);
+            Tensor *f = side == UNIMODAL_IMAGE ? s.image_feat : s.text_feat;
+            if (!out) {
+                D = (int)f->shape[1];
+                out = xmalloc((size_t)n * (size_t)D * sizeof *out);
+            }
+            tensor_copy_to_host(f, out + at * D);
+        }
+        autograd_step_end();
+    }
+    autograd_set_enabled(prev);
+    if (rc < 0) {
+        free(out);
+        return NULL;
+    }
+    *dim = D;
+    return out;
+}
