@@ -22,11 +22,26 @@ float *unimodal_features(const Task *t, TaskModel *m, TaskSplit split, const int
         if (rc == 0) {
             TaskSides s = t->sides(t, m, &b);
             Tensor *f = side == UNIMODAL_IMAGE ? s.image_feat : s.text_feat;
+            /* An item of several images (NLVR2) has `per` row blocks of k rows: image 0's, then image 1's. */
+            int per = (int)(f->shape[0] / k), cols = (int)f->shape[1];
             if (!out) {
-                D = (int)f->shape[1];
+                D = per * cols;
                 out = xmalloc((size_t)n * (size_t)D * sizeof *out);
             }
-            tensor_copy_to_host(f, out + at * D);
+            if (f->shape[0] != (int64_t)per * k || per * cols != D) {
+                rc = error_set("unimodal features: %lld rows of %d for a batch of %d items (%d per item before)",
+                               (long long)f->shape[0], cols, k, D);
+            } else if (per == 1) {
+                tensor_copy_to_host(f, out + at * D);
+            } else {
+                float *rows = xmalloc((size_t)f->shape[0] * (size_t)cols * sizeof *rows);
+                tensor_copy_to_host(f, rows);
+                for (int i = 0; i < k; i++)
+                    for (int r = 0; r < per; r++)
+                        memcpy(out + (at + i) * D + r * cols, rows + ((int64_t)r * k + i) * cols,
+                               (size_t)cols * sizeof *rows);
+                free(rows);
+            }
         }
         autograd_step_end();
     }

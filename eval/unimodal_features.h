@@ -1,7 +1,9 @@
 /* The unimodal features the utility probe reads (spec/unlearning_methods.md
  * §6.4 item 2): each item's image-side and text-side representation
  * (Task.sides image_feat and text_feat), computed in eval mode without a
- * tape over batches of Task.split_batch_make, in the items' order. */
+ * tape over batches of Task.split_batch_make, in the items' order. An item
+ * of two images (NLVR2, whose image_feat holds image 0's rows, then image
+ * 1's) has both images' features side by side: [left | right]. */
 #ifndef EVAL_UNIMODAL_FEATURES_H
 #define EVAL_UNIMODAL_FEATURES_H
 

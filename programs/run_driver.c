@@ -17,6 +17,7 @@
 #include "models/task_cls.h"
 #include "models/task_retrieval.h"
 #include "programs/run_data_pgr.h"
+#include "programs/run_default_init.h"
 #include "unlearn/loop.h"
 #include "unlearn/train_loop.h"
 #ifdef HAVE_CUDA
@@ -196,6 +197,8 @@ static int load_splits(RunContext *ctx) {
     return retrieval_set_load(&ctx->val, path, FLICKR30K_EVAL, ctx->image_root, ctx->tok, ctx->cfg.max_text_len_eval,
                               ctx->cfg.image_size, cache);
 }
+
+int run_data_load(RunContext *ctx) { return prepare_data(ctx) < 0 || load_splits(ctx) < 0 ? -1 : 0; }
 
 static int prepare_deletion(RunContext *ctx) {
     /* The deletion unit (spec/unlearning_methods.md §1.1): an image for
@@ -380,9 +383,6 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     }
     if (comm_size() > 1 && flags.resume)
         return error_set("--resume runs on one rank: the epoch checkpoints are rank 0's alone");
-    /* The probe reads ALBEF retrieval inside the model (its image and text features). */
-    if (cls_task_of(flags.task) >= 0 && strcmp(program, "probe") == 0)
-        return error_set("--task %s: %s does not run this task yet (it runs flickr30k)", flags.task, program);
     if (flags.ukr_text && cls_task_of(flags.task) < 0)
         return error_set("--ukr-text: --task %s has no image-only L_UKR to extend (retrieval's and PGR's already "
                          "keep both sides, spec/unlearning_methods.md §5.2); it is for snli_ve and nlvr2", flags.task);
@@ -433,7 +433,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
         if (make_dirs(ctx->run_dir) < 0) return -1;
     }
     log_info("%s: run directory %s (written as %s until complete)", program, ctx->out_dir, ctx->run_dir);
-    if (run_is_pgr(flags.task) ? run_pgr_load(ctx) < 0 : prepare_data(ctx) < 0 || load_splits(ctx) < 0) return -1;
+    if (run_is_pgr(flags.task) ? run_pgr_load(ctx) < 0 : run_data_load(ctx) < 0) return -1;
     if (prepare_deletion(ctx) < 0) return -1;
     if (run_is_pgr(flags.task)) {
         run_pgr_describe(ctx);
@@ -461,11 +461,10 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     cJSON_AddNumberToObject(split, "df_pairs", (double)ctx->split.n_df);
     cJSON_AddNumberToObject(split, "dr_pairs", (double)ctx->split.n_dr);
     cJSON_AddNumberToObject(split, "unknown_ids_skipped", (double)ctx->split.n_unknown);
+    if (run_default_cls_init(ctx) < 0) return -1; /* before add_inputs, which hashes the init file */
     if (add_inputs(ctx) < 0) return -1;
-    char init[1100];
-    if (ctx->flags.init) snprintf(init, sizeof init, "pretrained weights %s", ctx->flags.init);
-    else snprintf(init, sizeof init, "random (seed %d)", ctx->flags.seed);
-    cJSON_AddStringToObject(ctx->config, "init", init);
+    char init[1300];
+    cJSON_AddStringToObject(ctx->config, "init", run_init_describe(ctx, init, sizeof init));
     /* Every loop writes its state into the run directory after each epoch (rank 0's). */
     loop_set_checkpoint_dir(comm_is_root() ? ctx->run_dir : NULL);
     if (flags.resume) {

@@ -95,6 +95,9 @@ typedef struct {
     DeletionEvalSets eval_sets;   /* Df and 5 Dr subsets of |Df| (spec §1.3, §6.2) */
     Task task;                    /* the task over the loaded splits (models/task.h) */
     uint64_t init_hash;           /* FNV-1a of the --init file's content (0 without --init) */
+    /* The init a classification run on the synthetic world takes without --init
+     * (programs/run_default_init.h); flags.init points here when it is used. */
+    char default_init[1100];
     cJSON *config;                /* resolved configuration, written as config.json */
     /* Optional, owned (freed by run_free): what the method reports beyond the
      * common metrics (MultiDelete: its model selection), set before
@@ -143,6 +146,11 @@ int run_apply_init(const RunContext *ctx, TaskModel *m);
  * (keyed by what the original's cache key holds and the Dr pairs). *seconds
  * is the training's wall clock, also when it comes from the cache. */
 int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds);
+
+/* The data of ctx->flags.task into ctx (the synthetic world written first
+ * when the default data directory is empty): the splits and the tokenizer,
+ * with the model config's vocabulary set from it. 0, or -1 with error_set. */
+int run_data_load(RunContext *ctx);
 
 /* Whether the evaluation has a Retrain row: --eval-retrain on, or auto (the
  * default) when the original is the one trained here with the same recipe

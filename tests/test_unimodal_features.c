@@ -50,24 +50,27 @@ TEST(test_unimodal_features_are_the_retrieval_itc_features_bit_for_bit) {
     tokenizer_free(tok);
 }
 
-TEST(test_unimodal_features_are_the_snli_ve_sides) {
+/* Each item's features are its Task.sides rows in eval mode; an NLVR2 item's
+ * image features are its left then right image's rows side by side. */
+static void check_cls_sides(AlbefClsTask which) {
+    int nlvr = which == ALBEF_TASK_NLVR2;
     char dir[512], path[1024], root[1024], cfgp[1024];
     SynthImageTextOptions so = synth_image_text_defaults();
     so.train_images = 4, so.val_images = 2, so.test_images = 2, so.image_size = 32, so.vocab_size = 300;
-    test_tmp_path(dir, sizeof dir, "unimodal_ve_world");
+    test_tmp_path(dir, sizeof dir, nlvr ? "unimodal_nlvr_world" : "unimodal_ve_world");
     ASSERT_MSG(synth_image_text_write(&so, dir) == 0, "%s", error_message());
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     Tokenizer *tok = tokenizer_load(path);
     ModelConfig cfg;
-    snprintf(cfgp, sizeof cfgp, "%s/../../models/configs/albef-tiny-ve.json", test_fixture_dir());
+    snprintf(cfgp, sizeof cfgp, "%s/../../models/configs/%s.json", test_fixture_dir(), nlvr ? "albef-tiny-nlvr" : "albef-tiny-ve");
     ASSERT(tok && model_config_load(&cfg, cfgp) == 0 && model_config_use_vocab_file(&cfg, path) == 0);
     cfg.image_size = 32;
     ClsSet set;
     snprintf(root, sizeof root, "%s/images", dir);
-    snprintf(path, sizeof path, "%s/ve_test.json", dir);
-    ASSERT_MSG(cls_set_load(&set, CLS_SET_SNLI_VE, path, root, tok, 24, 32, 1 << 24) == 0, "%s", error_message());
+    snprintf(path, sizeof path, "%s/%s", dir, nlvr ? "nlvr_test.json" : "ve_test.json");
+    ASSERT_MSG(cls_set_load(&set, nlvr ? CLS_SET_NLVR2 : CLS_SET_SNLI_VE, path, root, tok, 24, 32, 1 << 24) == 0, "%s", error_message());
     Task t;
-    task_cls_init(&t, ALBEF_TASK_SNLI_VE, &cfg, tok, NULL, &set, NULL, 0);
+    task_cls_init(&t, which, &cfg, tok, NULL, &set, NULL, 0);
     TaskModel m;
     ASSERT(t.model_init(&t, &m, 2) == 0);
     int n = set.n < 6 ? (int)set.n : 6;
@@ -82,9 +85,14 @@ TEST(test_unimodal_features_are_the_snli_ve_sides) {
     TaskBatch b;
     ASSERT(t.split_batch_make(&t, TASK_SPLIT_TEST, items, n, &b) == 0);
     TaskSides s = t.sides(&t, &m, &b);
-    ASSERT_EQ_INT(di, (int)s.image_feat->shape[1]);
+    int per = nlvr ? 2 : 1, D = (int)s.image_feat->shape[1];
+    ASSERT_EQ_INT((int)s.image_feat->shape[0], per * n);
+    ASSERT_EQ_INT(di, per * D);
     ASSERT_EQ_INT(dt, (int)s.text_feat->shape[1]);
-    for (int64_t k = 0; k < (int64_t)n * di; k++) ASSERT_NEAR(img[k], tensor_f32(s.image_feat)[k], 1e-5);
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < per; r++)
+            for (int c = 0; c < D; c++)
+                ASSERT_NEAR(img[(int64_t)i * di + r * D + c], tensor_f32(s.image_feat)[((int64_t)r * n + i) * D + c], 1e-5);
     for (int64_t k = 0; k < (int64_t)n * dt; k++) ASSERT_NEAR(txt[k], tensor_f32(s.text_feat)[k], 1e-5);
     autograd_set_enabled(prev);
     autograd_step_end();
@@ -94,3 +102,7 @@ TEST(test_unimodal_features_are_the_snli_ve_sides) {
     cls_set_free(&set);
     tokenizer_free(tok);
 }
+
+TEST(test_unimodal_features_are_the_snli_ve_sides) { check_cls_sides(ALBEF_TASK_SNLI_VE); }
+
+TEST(test_unimodal_features_are_the_nlvr2_sides_left_then_right) { check_cls_sides(ALBEF_TASK_NLVR2); }
