@@ -46,7 +46,9 @@ void run_common_flags(RunFlags *f, CliFlag *out) {
         CLI_FLAG_STRING("init", &f->init, NULL,
                         "pretrained weights that train's model, the original trained here and Retrain start from "
                         "(a checkpoint of the task, or a converted pretrained ALBEF for snli_ve/nlvr2; spec "
-                        "§3.4, §4.1); default: random initialisation from --seed"),
+                        "§3.4, §4.1); default: for snli_ve/nlvr2 without --data, the synthetic world's retrieval original "
+                        "(the model --task flickr30k trains and caches; programs/run_default_init.h), else random "
+                        "initialisation from --seed"),
         CLI_FLAG_INT("df-size", &f->df_size, "60",
                      "deletion units (images; --task pgr: rows, 200 by default) taken from the top of the list"),
         CLI_FLAG_STRING("df-list", &f->df_list, NULL,
