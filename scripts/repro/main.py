@@ -46,6 +46,12 @@ def parse(argv):
                     "(each table beside the paper's), the tables as CSV and the plots as PNG. Finished runs are "
                     "reused (keyed by their resolved config), so an interrupted or extended reproduction picks "
                     "up where it stopped.",
+        epilog="Time: the default (349 runs: Flickr30K 183 of them, two thirds Figure 2's; SNLI-VE and NLVR2 54 "
+               "each, PGR 57 on the real corpus) needs about 4 CPU-hours, estimated from single runs timed at the "
+               "default settings (not a measured whole reproduction): about 2 hours on a quiet 2-core machine "
+               "with --jobs 2, 2.5 to 3 with the default --jobs 1. Smaller: --tasks snli_ve,nlvr2,pgr (about "
+               "1.5 CPU-hours), --seeds 1 (a third), --fig2-methods Retrain,MultiDelete,MultiDelete-F (Figure 2's "
+               "runs to a fifth). --quick: 82 runs, about a minute.",
     )
     p.add_argument("--model", default="albef-tiny", help="model config: albef-tiny (default), albef-base or a JSON path; PGR runs its own pgr-tiny/pgr-base")
     p.add_argument("--tasks", default=",".join(t.name for t in catalog.TASKS),
@@ -55,8 +61,8 @@ def parse(argv):
                    help=f"seeds per cell (mean ± std); the paper's {', '.join(map(str, catalog.PAPER_SEEDS))} first "
                         f"(default {catalog.FULL.seeds}, --quick {catalog.QUICK.seeds})")
     p.add_argument("--quick", action="store_true",
-                   help="the smallest settings that still produce every table and plot (a 60-image world, "
-                        "one-epoch loops; for CI)")
+                   help="the smallest settings that still produce every table and plot for every task (one seed, "
+                        "a 60-image world, a 300-row PGR world, one-epoch loops; for CI: about a minute on 2 cores)")
     p.add_argument("--df-size", type=int, default=None,
                    help=f"deleted units of Tables 2-5, every task (default {catalog.FULL.df_size} images, PGR "
                         f"{catalog.FULL.task_df_size['pgr']} rows; --quick {catalog.QUICK.df_size} images, PGR "

@@ -118,6 +118,13 @@ def run_times(wall):
     return lines + [md_table("program", ["runs", "wall (s)", "wall per run (s)", "CPU (s)"], rows), ""]
 
 
+def data_setting(plan):
+    """What the runs read: the synthetic worlds, and a task's real corpus where it has no world."""
+    real = [f"{t.label} on its real corpus ({t.default_data})" for t in plan.tasks
+            if t.world not in plan.settings.worlds and t.default_data]
+    return "the synthetic worlds" + (f" ({'; '.join(real)})" if real else "")
+
+
 @dataclass
 class Inputs:
     """What the report is written from."""
@@ -146,7 +153,7 @@ def _header(x):
          "training and every method's randomness. \"(n=k)\" marks a cell with fewer seeds (a run failed), "
          "\"—\" a missing value, \"n/a\" a method the task's programs do not take. After each of our tables "
          f"comes the paper's for the same cells: **the paper's numbers are {paper.SETTING}**, ours are "
-         f"{plan.model} on the synthetic worlds, so only the pattern (which methods forget, which keep Dt) is "
+         f"{plan.model} on {data_setting(plan)}, so only the pattern (which methods forget, which keep Dt) is "
          "comparable, not the values.", "",
          "Tasks: " + (", ".join(t.label for t in plan.tasks) or "none available") + "."]
     L += [f"- **{name}: not available** ({why})." for name, why in plan.unavailable.items()]
@@ -183,7 +190,7 @@ def _figures(x, out_dir):
     """Draws Figure 2 and the Dt-vs-Df plots; their report sections."""
     import plots  # matplotlib only when drawing
     plan, n = x.plan, len(x.plan.seeds)
-    setting = f"{plan.model} on synthetic worlds, {n} seed(s)"
+    setting = f"{plan.model} on {data_setting(plan)}, {n} seed(s)"
     task, points = x.builder.figure2()
     write_figure2_csv(os.path.join(out_dir, "figure2.csv"), points)
     plots.figure2(os.path.join(out_dir, "figure2.png"), task.label, points, setting)
