@@ -135,7 +135,7 @@ class Settings:
         return tuple(sorted({max(1, round(s * own / self.df_size)) for s in self.fig2_sizes}))
 
 
-# The default world has 1000 training images: 60 deleted as the programs'
+# The default world has 800 training images: 60 deleted as the programs'
 # default, Figure 2 up to 120 (at most 1/6 of the images: the Df AUC needs
 # 5·|Df| retained pairs, spec §6.2). PGR runs on the shipped real corpus
 # (data/pgr_corpus, 4,083 training rows) and deletes the programs' default
