@@ -12,11 +12,13 @@
 #include "core/rng.h"
 #include "data/image.h"
 #include "data/snli_ve.h"
+#include "data/synth_claims.h"
 #include "data/synth_scene.h"
 #include "data/synth_text.h"
 #include "data/wordpiece_build.h"
 
 #define NLVR_STREAM (4ull << 40)
+#define NLVR_CLAIM_STREAM (8ull << 40)
 
 int synth_image_text_world(const char *name, SynthImageTextOptions *out) {
     SynthImageTextOptions o = {
@@ -93,6 +95,18 @@ static cJSON *scene_json(const SynthScene *s, const char *image, const char *spl
     return o;
 }
 
+/* The vocabulary corpus's NLVR2 sentences of one pair (data/synth_text.h):
+ * a pair of the split's scenes, then a true and a false sentence about it. */
+static void push_vocab_nlvr_sentences(const SynthScene *split, int64_t count, Rng *r, TextList *texts) {
+    int64_t a = (int64_t)rng_below(r, (uint64_t)count), b = (int64_t)rng_below(r, (uint64_t)count - 1);
+    if (b >= a) b++;
+    for (int want = 1; want >= 0; want--) {
+        char text[SYNTH_TEXT_MAX];
+        synth_vocab_nlvr_sentence(&split[a], &split[b], r, want, text);
+        texts_push(texts, text);
+    }
+}
+
 int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir) {
     if (opt->train_images < 2 || opt->val_images < 2 || opt->test_images < 2)
         return error_set("synthetic world: need at least 2 images per split (got %d/%d/%d)", opt->train_images,
@@ -130,7 +144,8 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
     int64_t first = 0;
     int max_per_label = opt->ve_per_label;
     SynthHypothesis *hyp = malloc((size_t)(3 * max_per_label + 1) * sizeof *hyp);
-    CHECK(hyp, "out of memory");
+    char(*vocab_ve)[SYNTH_TEXT_MAX] = malloc((size_t)(3 * max_per_label + 1) * sizeof *vocab_ve);
+    CHECK(hyp && vocab_ve, "out of memory");
     for (int sp = 0; sp < 3; sp++) {
         cJSON *f30k = cJSON_CreateArray(), *ve = cJSON_CreateArray();
         for (int64_t i = first; i < first + counts[sp]; i++) {
@@ -166,6 +181,8 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
                 cJSON_AddItemToArray(f30k, r);
             }
             for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) texts_push(&texts, caps[c]);
+            synth_vocab_ve_sentences(&scenes[i], opt->seed, i, max_per_label, vocab_ve);
+            for (int h = 0; h < 3 * max_per_label; h++) texts_push(&texts, vocab_ve[h]);
             int nh = synth_ve_hypotheses(&scenes[i], opt->seed, i, max_per_label, hyp);
             for (int h = 0; h < nh; h++) { /* §6.2: image = the id without extension */
                 cJSON *r = cJSON_CreateObject();
@@ -173,36 +190,37 @@ int synth_image_text_write(const SynthImageTextOptions *opt, const char *out_dir
                 cJSON_AddStringToObject(r, "sentence", hyp[h].text);
                 cJSON_AddStringToObject(r, "label", snli_ve_label_name(hyp[h].label));
                 cJSON_AddItemToArray(ve, r);
-                texts_push(&texts, hyp[h].text);
             }
         }
         int w1 = write_json(out_dir, f30k_names[sp], f30k), w2 = write_json(out_dir, ve_names[sp], ve);
         if (w1 < 0 || w2 < 0) goto done;
 
-        /* §6.3: NLVR2 pairs within the split, one true and one false statement each. */
+        /* §6.3: per step a true and a false NLVR2 item, each on its own pair of the split's images;
+         * the vocabulary corpus draws its pair and sentences from its own stream alongside. */
         cJSON *nlvr = cJSON_CreateArray();
-        Rng r = rng_make(opt->seed, NLVR_STREAM + (uint64_t)sp);
+        Rng vr = rng_make(opt->seed, NLVR_STREAM + (uint64_t)sp), r = rng_make(opt->seed, NLVR_CLAIM_STREAM + (uint64_t)sp);
         int64_t n_pairs = (int64_t)counts[sp] * opt->nlvr_pairs_percent / 100;
         for (int64_t p = 0; p < n_pairs; p++) {
-            int64_t a = first + (int64_t)rng_below(&r, (uint64_t)counts[sp]);
-            int64_t b = first + (int64_t)rng_below(&r, (uint64_t)counts[sp] - 1);
-            if (b >= a) b++;
-            char ida[32], idb[32], ima[48], imb[48];
-            id_text(a, ida, sizeof ida);
-            id_text(b, idb, sizeof idb);
-            snprintf(ima, sizeof ima, "%s.jpg", ida);
-            snprintf(imb, sizeof imb, "%s.jpg", idb);
+            push_vocab_nlvr_sentences(scenes + first, counts[sp], &vr, &texts);
             for (int want = 1; want >= 0; want--) {
-                char text[SYNTH_TEXT_MAX];
-                synth_nlvr_statement(&scenes[a], &scenes[b], &r, want, text);
-                cJSON *rec = cJSON_CreateObject(), *pair = cJSON_CreateArray();
-                cJSON_AddItemToArray(pair, cJSON_CreateString(ima));
-                cJSON_AddItemToArray(pair, cJSON_CreateString(imb));
-                cJSON_AddItemToObject(rec, "images", pair);
+                char text[SYNTH_TEXT_MAX], ida[32], idb[32], ima[48], imb[48];
+                int64_t pair[2];
+                if (synth_nlvr_item(scenes + first, counts[sp], &r, want, pair, text) < 0) {
+                    cJSON_Delete(nlvr);
+                    error_prefix("%s", nlvr_names[sp]);
+                    goto done;
+                }
+                id_text(first + pair[0], ida, sizeof ida);
+                id_text(first + pair[1], idb, sizeof idb);
+                snprintf(ima, sizeof ima, "%s.jpg", ida);
+                snprintf(imb, sizeof imb, "%s.jpg", idb);
+                cJSON *rec = cJSON_CreateObject(), *images = cJSON_CreateArray();
+                cJSON_AddItemToArray(images, cJSON_CreateString(ima));
+                cJSON_AddItemToArray(images, cJSON_CreateString(imb));
+                cJSON_AddItemToObject(rec, "images", images);
                 cJSON_AddStringToObject(rec, "sentence", text);
                 cJSON_AddStringToObject(rec, "label", want ? "True" : "False");
                 cJSON_AddItemToArray(nlvr, rec);
-                texts_push(&texts, text);
             }
         }
         if (write_json(out_dir, nlvr_names[sp], nlvr) < 0) goto done;
@@ -223,6 +241,7 @@ done:
     for (int64_t i = 0; i < texts.n; i++) free(texts.v[i]);
     free(texts.v);
     free(hyp);
+    free(vocab_ve);
     free(scenes);
     image_free(&img);
     return rc;

@@ -6,8 +6,10 @@
  *   <out>/flickr30k_val.json, flickr30k_test.json one record per image, 5 captions
  *   <out>/ve_train.json, ve_dev.json, ve_test.json   SNLI-VE hypotheses, image = <id>
  *   <out>/nlvr_train.json, nlvr_dev.json, nlvr_test.json  NLVR2 image pairs
+ *                                                (both data/synth_claims.h: the label is not in the text)
  *   <out>/scenes.json                            the facts behind every image
- *   <out>/vocab.txt                              WordPiece vocab of all texts
+ *   <out>/vocab.txt                              WordPiece vocab of the captions and the
+ *                                                vocabulary corpus (data/synth_text.h)
  * Image root for every annotation file: <out>/images. Image ids are decimal
  * numbers (1000000 + index: train, then val, then test), as Flickr30K ids are.
  * Same options -> the same bytes in every file. */
@@ -21,7 +23,8 @@ typedef struct {
     int train_images, val_images, test_images;
     int image_size;         /* square side in pixels */
     int ve_per_label;       /* SNLI-VE hypotheses per image and label, 0..1000 (0: empty VE files) */
-    int nlvr_pairs_percent; /* NLVR2 image pairs per split, % of its images, 0..10000 (0: empty NLVR2 files) */
+    int nlvr_pairs_percent; /* NLVR2 items per split: 2 x this % of its images, one true and one false
+                             * statement each on its own image pair; 0..10000 (0: empty NLVR2 files) */
     int jpeg_quality;
     int vocab_size;         /* WordPiece vocabulary size (data/wordpiece_build.h) */
     int emblem_percent;     /* images with a rare emblem (data/synth_emblem.h); 0: plain scenes */

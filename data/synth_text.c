@@ -9,8 +9,8 @@
 #define EMBLEM_CAPTION_STREAM (6ull << 40)
 
 const char *const synth_number_words[6] = {"zero", "one", "two", "three", "four", "five"};
-const char *const synth_unobservable[6] = {"made of wood", "very heavy", "made of paper",
-                                           "brand new",    "cold to the touch", "for sale"};
+static const char *const unobservable[6] = {"made of wood", "very heavy", "made of paper",
+                                            "brand new",    "cold to the touch", "for sale"};
 
 /* Synonyms: the first entry is the canonical word (data/synth_scene.c). */
 static const char *const shape_syn[SYNTH_N_SHAPES][3] = {{"circle", "disc", "round shape"},
@@ -18,8 +18,8 @@ static const char *const shape_syn[SYNTH_N_SHAPES][3] = {{"circle", "disc", "rou
                                                          {"triangle", "triangle", "triangle"},
                                                          {"diamond", "rhombus", "diamond"},
                                                          {"cross", "plus sign", "cross"}};
-static const char *const size_syn[SYNTH_N_SIZES][3] = {{"small", "little", "tiny"}, {"large", "big", "large"}};
-static const char *const pos_syn[SYNTH_N_POSITIONS][3] = {{"on the left", "at the left", "on the left side"},
+const char *const synth_size_words[SYNTH_N_SIZES][3] = {{"small", "little", "tiny"}, {"large", "big", "large"}};
+const char *const synth_position_words[SYNTH_N_POSITIONS][3] = {{"on the left", "at the left", "on the left side"},
                                                           {"on the right", "at the right", "on the right side"},
                                                           {"at the top", "near the top", "at the top"},
                                                           {"at the bottom", "near the bottom", "at the bottom"},
@@ -27,13 +27,7 @@ static const char *const pos_syn[SYNTH_N_POSITIONS][3] = {{"on the left", "at th
 static const char *const count_nouns[3] = {"shapes", "objects", "figures"};
 static const char *const intros[6] = {"", "a picture of ", "an image with ", "there is ", "we see ", "this scene shows "};
 
-typedef struct {
-    char *buf;
-    size_t size, len;
-} Str;
-
-static void put(Str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(Str *s, const char *fmt, ...) {
+void synth_str_put(SynthStr *s, const char *fmt, ...) {
     if (s->len >= s->size) return;
     va_list ap;
     va_start(ap, fmt);
@@ -45,15 +39,15 @@ static void put(Str *s, const char *fmt, ...) {
 
 static const char *pick(Rng *r, const char *const *words, int n) { return words[rng_below(r, (uint64_t)n)]; }
 
-static const char *article(const char *next) { return strchr("aeiou", next[0]) ? "an" : "a"; }
+const char *synth_article(const char *next) { return strchr("aeiou", next[0]) ? "an" : "a"; }
 
 /* "a [size] colour shape [position]" */
-static void noun_phrase(Str *s, Rng *r, const SynthObject *o, int with_size, int with_pos) {
-    const char *size = with_size ? pick(r, size_syn[o->size], 3) : NULL;
+static void noun_phrase(SynthStr *s, Rng *r, const SynthObject *o, int with_size, int with_pos) {
+    const char *size = with_size ? pick(r, synth_size_words[o->size], 3) : NULL;
     const char *colour = synth_colour_names[o->colour];
-    put(s, "%s %s%s%s %s", article(size ? size : colour), size ? size : "", size ? " " : "", colour,
+    synth_str_put(s, "%s %s%s%s %s", synth_article(size ? size : colour), size ? size : "", size ? " " : "", colour,
         pick(r, shape_syn[o->shape], 3));
-    if (with_pos) put(s, " %s", pick(r, pos_syn[o->pos], 3));
+    if (with_pos) synth_str_put(s, " %s", pick(r, synth_position_words[o->pos], 3));
 }
 
 static void shuffle_int(Rng *r, int *v, int n) {
@@ -66,9 +60,9 @@ static void shuffle_int(Rng *r, int *v, int n) {
 }
 
 /* "NP1, NP2 and NP3" over objects order[0..k) */
-static void list_objects(Str *s, Rng *r, const SynthScene *sc, const int *order, int k, int p_size, int p_pos) {
+static void list_objects(SynthStr *s, Rng *r, const SynthScene *sc, const int *order, int k, int p_size, int p_pos) {
     for (int i = 0; i < k; i++) {
-        if (i) put(s, i == k - 1 ? " and " : ", ");
+        if (i) synth_str_put(s, i == k - 1 ? " and " : ", ");
         noun_phrase(s, r, &sc->obj[order[i]], (int)rng_below(r, 100) < p_size, (int)rng_below(r, 100) < p_pos);
     }
 }
@@ -84,44 +78,44 @@ static const char *relation(Rng *r, const SynthObject *a, const SynthObject *b) 
     return n ? cands[rng_below(r, (uint64_t)n)] : NULL;
 }
 
-static void caption_style(Str *s, Rng *r, const SynthScene *sc, int style) {
+static void caption_style(SynthStr *s, Rng *r, const SynthScene *sc, int style) {
     int order[SYNTH_MAX_OBJECTS] = {0, 1, 2, 3};
     shuffle_int(r, order, sc->n);
     switch (style) {
     case 0: /* every object, some attributes */
-        put(s, "%s", pick(r, intros, 6));
+        synth_str_put(s, "%s", pick(r, intros, 6));
         list_objects(s, r, sc, order, sc->n, 40, 50);
         break;
     case 1: { /* a relation between two objects, maybe one more object */
         const SynthObject *a = &sc->obj[order[0]], *b = &sc->obj[order[1]];
         noun_phrase(s, r, a, (int)rng_below(r, 2), 0);
-        put(s, " %s ", relation(r, a, b));
+        synth_str_put(s, " %s ", relation(r, a, b));
         noun_phrase(s, r, b, (int)rng_below(r, 2), 0);
         if (sc->n > 2 && rng_below(r, 2)) {
-            put(s, ", plus ");
+            synth_str_put(s, ", plus ");
             noun_phrase(s, r, &sc->obj[order[2]], 0, 1);
         }
         break;
     }
     case 2: /* the count, then all or two of the objects */
-        put(s, "%s %s", synth_number_words[sc->n], pick(r, count_nouns, 3));
+        synth_str_put(s, "%s %s", synth_number_words[sc->n], pick(r, count_nouns, 3));
         if (sc->n > 2 && rng_below(r, 2)) {
-            put(s, ", among them ");
+            synth_str_put(s, ", among them ");
             list_objects(s, r, sc, order, 2, 30, 30);
         } else {
-            put(s, ": ");
+            synth_str_put(s, ": ");
             list_objects(s, r, sc, order, sc->n, 30, 0);
         }
         break;
     case 3: /* where two objects are */
-        put(s, "%s there is ", pick(r, pos_syn[sc->obj[order[0]].pos], 3));
+        synth_str_put(s, "%s there is ", pick(r, synth_position_words[sc->obj[order[0]].pos], 3));
         noun_phrase(s, r, &sc->obj[order[0]], (int)rng_below(r, 2), 0);
-        put(s, " and %s ", pick(r, pos_syn[sc->obj[order[1]].pos], 3));
+        synth_str_put(s, " and %s ", pick(r, synth_position_words[sc->obj[order[1]].pos], 3));
         noun_phrase(s, r, &sc->obj[order[1]], (int)rng_below(r, 2), 0);
         break;
     default: /* sizes of two or three objects, on the background */
         list_objects(s, r, sc, order, sc->n > 2 ? 2 + (int)rng_below(r, 2) : 2, 100, 0);
-        if (rng_below(r, 2)) put(s, " %s", rng_below(r, 2) ? "on a gray background" : "against a gray backdrop");
+        if (rng_below(r, 2)) synth_str_put(s, " %s", rng_below(r, 2) ? "on a gray background" : "against a gray backdrop");
         break;
     }
 }
@@ -131,7 +125,7 @@ void synth_captions(const SynthScene *sc, uint64_t seed, int64_t index, char out
     int styles[SYNTH_CAPTIONS_PER_IMAGE] = {0, 1, 2, 3, 4};
     shuffle_int(&r, styles, SYNTH_CAPTIONS_PER_IMAGE);
     for (int c = 0; c < SYNTH_CAPTIONS_PER_IMAGE; c++) {
-        Str s = {out[c], SYNTH_TEXT_MAX, 0};
+        SynthStr s = {out[c], SYNTH_TEXT_MAX, 0};
         out[c][0] = '\0';
         caption_style(&s, &r, sc, styles[c]);
     }
@@ -149,10 +143,10 @@ void synth_captions_name_emblem(const SynthScene *sc, uint64_t seed, int64_t ind
         /* The name first: max_text_len truncation then cuts the caption's tail, never the rare word. */
         char *c = out[which[k]], old[SYNTH_TEXT_MAX];
         memcpy(old, c, SYNTH_TEXT_MAX);
-        Str s = {c, SYNTH_TEXT_MAX, 0};
+        SynthStr s = {c, SYNTH_TEXT_MAX, 0};
         c[0] = '\0';
-        put(&s, forms[rng_below(&r, 3)], sc->emblem.name);
-        put(&s, "%s", old);
+        synth_str_put(&s, forms[rng_below(&r, 3)], sc->emblem.name);
+        synth_str_put(&s, "%s", old);
     }
 }
 
@@ -169,12 +163,12 @@ static int has_shape(const SynthScene *s, int shape) {
 }
 
 /* "the C S" of object o, canonical words (hypotheses stay easy to check). */
-static void the_object(Str *s, const SynthObject *o) {
-    put(s, "the %s %s", synth_colour_names[o->colour], synth_shape_names[o->shape]);
+static void the_object(SynthStr *s, const SynthObject *o) {
+    synth_str_put(s, "the %s %s", synth_colour_names[o->colour], synth_shape_names[o->shape]);
 }
 
 /* One hypothesis with the given truth (1 entailment, 0 contradiction). */
-static void fact(Str *s, Rng *r, const SynthScene *sc, int truth) {
+static void fact(SynthStr *s, Rng *r, const SynthScene *sc, int truth) {
     int kind = (int)rng_below(r, 3);
     if (kind == 0) { /* an object exists */
         int colour, shape;
@@ -187,7 +181,7 @@ static void fact(Str *s, Rng *r, const SynthScene *sc, int truth) {
             do colour = (int)rng_below(r, SYNTH_N_COLOURS);
             while (has_pair(sc, colour, shape));
         }
-        put(s, "%s %s %s %s", rng_below(r, 2) ? "there is" : "the picture shows", article(synth_colour_names[colour]),
+        synth_str_put(s, "%s %s %s %s", rng_below(r, 2) ? "there is" : "the picture shows", synth_article(synth_colour_names[colour]),
             synth_colour_names[colour], synth_shape_names[shape]);
     } else if (kind == 1) { /* the count */
         int n = sc->n;
@@ -195,7 +189,7 @@ static void fact(Str *s, Rng *r, const SynthScene *sc, int truth) {
             do n = 1 + (int)rng_below(r, 5);
             while (n == sc->n);
         }
-        put(s, "there are %s shapes", synth_number_words[n]);
+        synth_str_put(s, "there are %s shapes", synth_number_words[n]);
     } else { /* a relation, stated or reversed */
         int i = (int)rng_below(r, (uint64_t)sc->n), j = (int)rng_below(r, (uint64_t)sc->n - 1);
         if (j >= i) j++;
@@ -206,37 +200,35 @@ static void fact(Str *s, Rng *r, const SynthScene *sc, int truth) {
         else if (synth_above(a, b)) rel = truth ? "above" : "below";
         else rel = truth ? "below" : "above"; /* distinct positions always differ in x or y */
         the_object(s, a);
-        put(s, " is %s ", rel);
+        synth_str_put(s, " is %s ", rel);
         the_object(s, b);
     }
 }
 
-int synth_ve_hypotheses(const SynthScene *sc, uint64_t seed, int64_t index, int n_per_label, SynthHypothesis *out) {
+void synth_vocab_ve_sentences(const SynthScene *sc, uint64_t seed, int64_t index, int n_per_label,
+                              char (*out)[SYNTH_TEXT_MAX]) {
     Rng r = rng_make(seed, VE_STREAM + (uint64_t)index);
     int n = 0;
     for (int k = 0; k < n_per_label; k++) {
-        for (int label = 0; label < 3; label++) {
-            SynthHypothesis *h = &out[n++];
-            Str s = {h->text, SYNTH_TEXT_MAX, 0};
-            h->text[0] = '\0';
-            h->label = label;
+        for (int label = 0; label < 3; label++) { /* contradiction, neutral, entailment */
+            SynthStr s = {out[n], SYNTH_TEXT_MAX, 0};
+            out[n++][0] = '\0';
             if (label == 1) {
                 the_object(&s, &sc->obj[rng_below(&r, (uint64_t)sc->n)]);
-                put(&s, " is %s", pick(&r, synth_unobservable, 6));
+                synth_str_put(&s, " is %s", pick(&r, unobservable, 6));
             } else {
                 fact(&s, &r, sc, label == 2);
             }
         }
     }
-    return n;
 }
 
-void synth_nlvr_statement(const SynthScene *left, const SynthScene *right, Rng *r, int want_true,
-                          char out[SYNTH_TEXT_MAX]) {
+void synth_vocab_nlvr_sentence(const SynthScene *left, const SynthScene *right, Rng *r, int want_true,
+                               char out[SYNTH_TEXT_MAX]) {
     const SynthScene *both[2] = {left, right};
     static const char *const side[2] = {"left", "right"};
     for (int attempt = 0;; attempt++) {
-        Str s = {out, SYNTH_TEXT_MAX, 0};
+        SynthStr s = {out, SYNTH_TEXT_MAX, 0};
         out[0] = '\0';
         /* After many misses fall back to the count statement, which can always be made true or false. */
         int kind = attempt < 40 ? (int)rng_below(r, 5) : 4;
@@ -250,23 +242,23 @@ void synth_nlvr_statement(const SynthScene *left, const SynthScene *right, Rng *
         if (kind == 0) {
             int k = (int)rng_below(r, 2);
             truth = has_pair(both[k], colour, shape);
-            put(&s, "the %s image contains %s %s %s", side[k], article(cw), cw, sw);
+            synth_str_put(&s, "the %s image contains %s %s %s", side[k], synth_article(cw), cw, sw);
         } else if (kind == 1) {
             truth = has_shape(left, shape) && has_shape(right, shape);
-            put(&s, "both images contain %s %s", article(sw), sw);
+            synth_str_put(&s, "both images contain %s %s", synth_article(sw), sw);
         } else if (kind == 2) {
             int k = (int)rng_below(r, 2);
             truth = both[k]->n > both[1 - k]->n;
-            put(&s, "there are more shapes in the %s image than in the %s image", side[k], side[1 - k]);
+            synth_str_put(&s, "there are more shapes in the %s image than in the %s image", side[k], side[1 - k]);
         } else if (kind == 3) {
             truth = has_pair(left, colour, shape) != has_pair(right, colour, shape);
-            put(&s, "exactly one image contains %s %s %s", article(cw), cw, sw);
+            synth_str_put(&s, "exactly one image contains %s %s %s", synth_article(cw), cw, sw);
         } else {
             int k = (int)rng_below(r, 2);
             int n = both[k]->n;
             if (!want_true) n = n == 2 ? 3 + (int)rng_below(r, 2) : n - 1;
             truth = n == both[k]->n;
-            put(&s, "the %s image has exactly %s shapes", side[k], synth_number_words[n]);
+            synth_str_put(&s, "the %s image has exactly %s shapes", side[k], synth_number_words[n]);
         }
         if (truth == want_true) return;
     }

@@ -27,23 +27,36 @@ void synth_captions(const SynthScene *s, uint64_t seed, int64_t index, char out[
 void synth_captions_name_emblem(const SynthScene *s, uint64_t seed, int64_t index, int n_captions,
                                 char out[SYNTH_CAPTIONS_PER_IMAGE][SYNTH_TEXT_MAX]);
 
-/* SNLI-VE hypotheses of scene `index`: n_per_label of each label, label ids as
- * data/snli_ve.h (0 contradiction, 1 neutral, 2 entailment). Entailments are
- * true facts (an object, the count, a relation), contradictions false ones,
- * neutral ones give a present object a property an image cannot show. */
+/* Appending printf-style text to a fixed buffer; a text that would overflow
+ * is cut at the buffer's end. */
 typedef struct {
-    char text[SYNTH_TEXT_MAX];
-    int label;
-} SynthHypothesis;
-int synth_ve_hypotheses(const SynthScene *s, uint64_t seed, int64_t index, int n_per_label, SynthHypothesis *out);
+    char *buf;
+    size_t size, len;
+} SynthStr;
+void synth_str_put(SynthStr *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* An NLVR2 statement about (left, right) whose truth is `want_true`. */
-void synth_nlvr_statement(const SynthScene *left, const SynthScene *right, Rng *r, int want_true,
-                          char out[SYNTH_TEXT_MAX]);
+/* "a" or "an" before the word `next`. */
+const char *synth_article(const char *next);
 
-/* Number words "zero".."five" (counts are at most 4; wrong counts reach 5). */
+/* Words a text may use for a size, a position (as a phrase: "on the left") or
+ * a number; synonyms of one value share a row, the first is canonical. */
+extern const char *const synth_size_words[SYNTH_N_SIZES][3];
+extern const char *const synth_position_words[SYNTH_N_POSITIONS][3];
 extern const char *const synth_number_words[6];
-/* Properties an image cannot show (neutral hypotheses). */
-extern const char *const synth_unobservable[6];
+
+/* The sentences the world's WordPiece vocabulary is learned from besides the
+ * captions (data/synth_image_text.h): the SNLI-VE hypotheses and NLVR2
+ * statements of the world's first release. Their templates let the text
+ * alone tell much of the label, so the VE and NLVR2 files now hold
+ * data/synth_claims.h instead, whose words all occur here or in the captions;
+ * these sentences stay only as vocabulary corpus, because a vocabulary learned
+ * from other texts would renumber the tokens and so move every retrieval
+ * number measured on the world.
+ * synth_vocab_ve_sentences: n_per_label sentences per label of scene `index`;
+ * synth_vocab_nlvr_sentence: one sentence about (left, right) whose truth is want_true. */
+void synth_vocab_ve_sentences(const SynthScene *s, uint64_t seed, int64_t index, int n_per_label,
+                              char (*out)[SYNTH_TEXT_MAX]);
+void synth_vocab_nlvr_sentence(const SynthScene *left, const SynthScene *right, Rng *r, int want_true,
+                               char out[SYNTH_TEXT_MAX]);
 
 #endif

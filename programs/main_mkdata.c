@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("image-size", &size, d_size, "image-text: image side in pixels"),
         CLI_FLAG_INT("jpeg-quality", &quality, d_q, "image-text: JPEG quality 1..100"),
         CLI_FLAG_INT("ve-per-label", &ve_per_label, d_ve, "image-text: SNLI-VE hypotheses per image and label"),
-        CLI_FLAG_INT("nlvr-pairs-percent", &nlvr_pct, d_nlvr, "image-text: NLVR2 pairs per split, % of its images"),
+        CLI_FLAG_INT("nlvr-pairs-percent", &nlvr_pct, d_nlvr, "image-text: NLVR2 items per split, 2 x this % of its images (half true)"),
         CLI_FLAG_INT("vocab-size", &vocab, d_vocab, "WordPiece vocabulary size of vocab.txt (graph-text: the world's own when left out)"),
         CLI_FLAG_INT("emblem-percent", &emblem_pct, d_emblem, "image-text: images with a rare emblem (0..100)"),
         CLI_FLAG_INT("emblem-captions", &emblem_caps, d_emblem_caps, "image-text: captions naming the emblem (0..5)"),

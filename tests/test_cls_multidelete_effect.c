@@ -45,6 +45,7 @@ static int world_open(World *w, AlbefClsTask which) {
     o.test_images = 16;
     o.image_size = 32;
     o.vocab_size = 300;
+    o.nlvr_pairs_percent = 400;
     test_tmp_path(w->dir, sizeof w->dir, "cls_effect_world");
     char path[1024], root[1024];
     snprintf(path, sizeof path, "%s/vocab.txt", w->dir);
@@ -117,7 +118,7 @@ static void check_effect(AlbefClsTask which) {
     AdamW opt;
     adamw_init(&opt, &m0->params, 0.9f, 0.999f, 1e-8f, 0.0f);
     int64_t batch_items[16];
-    for (int step = 0; step < 60; step++) {
+    for (int step = 0; step < 200; step++) {
         for (int i = 0; i < 16; i++) batch_items[i] = (step * 16 + i) % w.train.n;
         TaskBatch b;
         ASSERT(t->batch_make(t, batch_items, 16, 0, 3, (uint64_t)step, &b) == 0);
@@ -132,11 +133,13 @@ static void check_effect(AlbefClsTask which) {
     adamw_free(&opt);
     task_model_copy(&un, &orig);
 
-    /* Df: the items of the first 2 groups (images / image pairs); Dr: the rest. */
+    /* Df: the items of the first groups (2 premise images of 6 hypotheses each, or 4 image
+     * pairs, most with one statement); Dr: the rest. */
+    int df_groups = which == ALBEF_TASK_NLVR2 ? 4 : 2;
     int64_t df[64], dr[512], mis[64];
     int n_df = 0, n_dr = 0;
     for (int64_t i = 0; i < w.train.n; i++) {
-        if (t->item_group(t, i) < 2 && n_df < 64) df[n_df++] = i;
+        if (t->item_group(t, i) < df_groups && n_df < 64) df[n_df++] = i;
         else if (n_dr < 512) dr[n_dr++] = i;
     }
     ASSERT(n_df >= 4 && n_dr >= 16);
@@ -160,7 +163,7 @@ static void check_effect(AlbefClsTask which) {
     AdamW uopt;
     adamw_init(&uopt, &m->params, 0.9f, 0.999f, 1e-8f, 0.0f);
     MultiDeleteOptions mo = multidelete_default_options();
-    for (int step = 0; step < 40; step++) {
+    for (int step = 0; step < 80; step++) {
         int64_t dr_items[16];
         for (int i = 0; i < 16; i++) dr_items[i] = dr[(step * 16 + i) % n_dr];
         TaskBatch bdf, bdr;

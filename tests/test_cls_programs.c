@@ -183,6 +183,6 @@ static void check_task(const char *task, int n_classes, int df_size) {
 
 /* VE: 3 images = 18 Df items, at least one MultiDelete half-batch of 16; 15 Df AUCs. */
 TEST(test_cls_programs_snli_ve_multidelete_retrain_evaluate) { check_task("snli_ve", 3, 3); }
-/* NLVR2: 4 image pairs = 8 Df items (a half-batch of 8), 52 Dr items: 5 subsets and 8 held out for the
- * model selection; 5 Df AUCs. */
-TEST(test_cls_programs_nlvr2_multidelete_retrain_evaluate) { check_task("nlvr2", 2, 4); }
+/* NLVR2: 8 image pairs = 8 Df items (one statement per pair; a half-batch of 8), 52 Dr items: 5 subsets
+ * and 8 held out for the model selection; 5 Df AUCs. */
+TEST(test_cls_programs_nlvr2_multidelete_retrain_evaluate) { check_task("nlvr2", 2, 8); }

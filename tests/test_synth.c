@@ -1,5 +1,6 @@
-/* Synthetic worlds (data/synth_*.h): deterministic bytes, texts consistent
- * with the rendered scenes, files readable by the real-format readers. */
+/* Synthetic worlds (data/synth_*.h): deterministic bytes, captions consistent
+ * with the rendered scenes, files readable by the real-format readers
+ * (VE and NLVR2 texts: tests/test_synth_claims.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,12 +50,6 @@ static int scene_has(const SynthScene *s, int colour, int shape) {
     for (int i = 0; i < s->n; i++)
         if ((int)s->obj[i].colour == colour && (int)s->obj[i].shape == shape) return 1;
     return 0;
-}
-
-static const SynthObject *scene_find(const SynthScene *s, int colour, int shape) {
-    for (int i = 0; i < s->n; i++)
-        if ((int)s->obj[i].colour == colour && (int)s->obj[i].shape == shape) return &s->obj[i];
-    return NULL;
 }
 
 TEST(test_synth_scene_centre_pixel_has_the_named_colour) {
@@ -126,103 +121,6 @@ TEST(test_synth_captions_name_objects_of_the_scene_and_its_count) {
             for (int b = a + 1; b < SYNTH_CAPTIONS_PER_IMAGE; b++) ASSERT(strcmp(caps[a], caps[b]) != 0);
     }
     ASSERT(counts_seen >= 150); /* one count caption per image, checked above */
-}
-
-/* Truth of a canonical statement about one scene: "there is a C S", "the
- * picture shows a C S", "there are N shapes", "the C S is REL the C S"; 1/0, or
- * -1 for an unobservable property (neutral), -2 for an unparsable text. */
-static int ve_truth(const SynthScene *s, const char *t) {
-    char w[8][32];
-    int n = sscanf(t, "%31s %31s %31s %31s %31s %31s %31s %31s", w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
-    const char *obj = strstr(t, " a ") ? strstr(t, " a ") + 3 : strstr(t, " an ") ? strstr(t, " an ") + 4 : NULL;
-    if ((!strncmp(t, "there is ", 9) || !strncmp(t, "the picture shows ", 18)) && obj) {
-        const char *sp = strchr(obj, ' ');
-        return scene_has(s, colour_word(obj, (size_t)(sp - obj)), shape_at(sp + 1));
-    }
-    if (!strncmp(t, "there are ", 10)) return number_word(w[2], strlen(w[2])) == s->n;
-    if (n >= 4 && !strcmp(w[0], "the") && !strcmp(w[3], "is")) {
-        const SynthObject *a = scene_find(s, colour_word(w[1], strlen(w[1])), shape_at(w[2]));
-        if (!a) return -2;
-        const char *rest = strstr(t, " is ") + 4;
-        for (int k = 0; k < 6; k++)
-            if (!strcmp(rest, synth_unobservable[k])) return -1;
-        const char *rels[4] = {"to the left of the ", "to the right of the ", "above the ", "below the "};
-        for (int k = 0; k < 4; k++) {
-            if (strncmp(rest, rels[k], strlen(rels[k]))) continue;
-            char c2[32], s2[32];
-            if (sscanf(rest + strlen(rels[k]), "%31s %31s", c2, s2) != 2) return -2;
-            const SynthObject *b = scene_find(s, colour_word(c2, strlen(c2)), shape_at(s2));
-            if (!b) return -2;
-            /* Nominal positions: x ranks left 0, top/center/bottom 1, right 2; y ranks top 0, .., bottom 2. */
-            static const int xr[5] = {0, 2, 1, 1, 1}, yr[5] = {1, 1, 0, 2, 1};
-            if (k == 0) return xr[a->pos] < xr[b->pos];
-            if (k == 1) return xr[a->pos] > xr[b->pos];
-            if (k == 2) return yr[a->pos] < yr[b->pos];
-            return yr[a->pos] > yr[b->pos];
-        }
-    }
-    return -2;
-}
-
-TEST(test_synth_ve_labels_follow_the_scene_facts) {
-    int per_label[3] = {0, 0, 0};
-    for (int i = 0; i < 200; i++) {
-        SynthScene s;
-        synth_scene_sample(5, i, &s);
-        SynthHypothesis h[6];
-        ASSERT_EQ_INT(synth_ve_hypotheses(&s, 5, i, 2, h), 6);
-        for (int k = 0; k < 6; k++) {
-            int truth = ve_truth(&s, h[k].text);
-            ASSERT_MSG(truth != -2, "unparsable hypothesis \"%s\"", h[k].text);
-            int want = truth == -1 ? SNLI_VE_NEUTRAL : truth ? SNLI_VE_ENTAILMENT : SNLI_VE_CONTRADICTION;
-            ASSERT_MSG(h[k].label == want, "scene %d: \"%s\" labelled %s", i, h[k].text, snli_ve_label_name(h[k].label));
-            per_label[h[k].label]++;
-        }
-    }
-    ASSERT_EQ_INT(per_label[0], 400);
-    ASSERT_EQ_INT(per_label[1], 400);
-    ASSERT_EQ_INT(per_label[2], 400);
-}
-
-static int nlvr_truth(const SynthScene *l, const SynthScene *r, const char *t) {
-    const SynthScene *side[2] = {l, r};
-    char a[32], b[32], c[32];
-    if (sscanf(t, "the %31s image contains %*s %31s %31s", a, b, c) == 3) {
-        const SynthScene *s = side[strcmp(a, "left") != 0];
-        return scene_has(s, colour_word(b, strlen(b)), shape_at(c));
-    }
-    if (sscanf(t, "both images contain %*s %31s", a) == 1) {
-        int sh = shape_at(a), in[2] = {0, 0};
-        for (int k = 0; k < 2; k++)
-            for (int i = 0; i < side[k]->n; i++) in[k] |= (int)side[k]->obj[i].shape == sh;
-        return in[0] && in[1];
-    }
-    if (sscanf(t, "there are more shapes in the %31s image", a) == 1) {
-        int k = strcmp(a, "left") != 0;
-        return side[k]->n > side[1 - k]->n;
-    }
-    if (sscanf(t, "exactly one image contains %*s %31s %31s", a, b) == 2) {
-        int col = colour_word(a, strlen(a)), sh = shape_at(b);
-        return scene_has(l, col, sh) != scene_has(r, col, sh);
-    }
-    if (sscanf(t, "the %31s image has exactly %31s shapes", a, b) == 2)
-        return number_word(b, strlen(b)) == side[strcmp(a, "left") != 0]->n;
-    return -1;
-}
-
-TEST(test_synth_nlvr_labels_follow_the_scene_facts) {
-    Rng r = rng_make(3, 99);
-    for (int i = 0; i < 300; i++) {
-        SynthScene a, b;
-        synth_scene_sample(3, 2 * i, &a);
-        synth_scene_sample(3, 2 * i + 1, &b);
-        for (int want = 0; want < 2; want++) {
-            char text[SYNTH_TEXT_MAX];
-            synth_nlvr_statement(&a, &b, &r, want, text);
-            int truth = nlvr_truth(&a, &b, text);
-            ASSERT_MSG(truth == want, "pair %d: \"%s\" should be %d, parsed %d", i, text, want, truth);
-        }
-    }
 }
 
 /* Every file under dir (recursively, one level of images/) concatenated as a
@@ -307,6 +205,46 @@ TEST(test_synth_image_text_world_is_deterministic_and_readable) {
     image_free(&img);
     snprintf(path, sizeof path, "%s/vocab.txt", d1);
     ASSERT(file_exists(path));
+}
+
+/* The retrieval part of a world (captions, images, vocabulary) as one hash:
+ * the VE and NLVR2 generators must never change it, or every retrieval number
+ * measured on the world would move. */
+static uint64_t hash_retrieval_world(const char *dir, const SynthImageTextOptions *o) {
+    static const char *const files[] = {"flickr30k_train.json", "flickr30k_val.json", "flickr30k_test.json",
+                                        "vocab.txt"};
+    uint64_t h = 1469598103934665603ull;
+    char path[1024];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        h = hash_file(path, h);
+    }
+    int total = o->train_images + o->val_images + o->test_images;
+    for (int i = 0; i < total; i++) {
+        snprintf(path, sizeof path, "%s/images/%d.jpg", dir, SYNTH_IMAGE_ID_BASE + i);
+        h = hash_file(path, h);
+    }
+    return h;
+}
+
+TEST(test_synth_retrieval_world_bytes_are_pinned) {
+    /* Hashes of the files as the world's first release wrote them, per named world (small sizes). */
+    static const char *const worlds[2] = {"longtail", "scenes"};
+    static const uint64_t pinned[2] = {0x587f79548051a910ull, 0x2af942d74bfeecfbull};
+    for (int w = 0; w < 2; w++) {
+        SynthImageTextOptions o;
+        ASSERT(synth_image_text_world(worlds[w], &o) == 0);
+        o.train_images = 30;
+        o.val_images = 6;
+        o.test_images = 6;
+        o.image_size = 32;
+        o.vocab_size = 400;
+        char dir[512];
+        test_tmp_path(dir, sizeof dir, worlds[w]);
+        ASSERT_MSG(synth_image_text_write(&o, dir) == 0, "%s", error_message());
+        uint64_t h = hash_retrieval_world(dir, &o);
+        ASSERT_MSG(h == pinned[w], "world %s: retrieval files hash to 0x%016llxull", worlds[w], (unsigned long long)h);
+    }
 }
 
 TEST(test_synth_image_text_refuses_negative_counts_before_writing) {
