@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/rng.h"
+#include "data/wordpiece_build.h"
 
 #define PGR_STREAM_GRAPH (5ull << 40)
 #define PGR_STREAM_NOISE (6ull << 40)
@@ -19,7 +20,8 @@
 SynthPgrOptions synth_pgr_defaults(void) {
     return (SynthPgrOptions){.seed = 42, .n_genes = 1645, .n_phen = 292, .n_modules = 20, .n_rows_train = 4083,
                              .n_rows_test = 219, .pos_rate = 0.35, .hub_share = 0.45, .kb_density_in = 0.08,
-                             .kb_density_out = 0.002, .kb_drift = 0.13, .label_noise = 0.13, .text_signal = 0.6};
+                             .kb_density_out = 0.002, .kb_drift = 0.13, .label_noise = 0.13, .text_signal = 0.6,
+                             .vocab_size = 1000};
 }
 
 SynthPgrOptions synth_pgr_tiny(void) {
@@ -31,6 +33,7 @@ SynthPgrOptions synth_pgr_tiny(void) {
     o.n_rows_test = 40;
     o.kb_density_in = 0.15;
     o.kb_density_out = 0.01;
+    o.vocab_size = 600;
     return o;
 }
 
@@ -283,6 +286,21 @@ static const char *header =
     "FILE_ID\tSENTENCE\tGENE\tPHENOTYPE\tGENE_ID\tPHENOTYPE_ID\tGENE_START_POSITION\tGENE_END_POSITION\t"
     "PHENOTYPE_START_POSITION\tPHENOTYPE_END_POSITION\tRELATION";
 
+/* vocab.txt from the training sentences and the mention markers the corpus
+ * loader wraps around gene and phenotype (data/pgr_corpus.h), learned as
+ * scripts/pgr_ship_corpus.sh learns the shipped corpus's (test rows left out). */
+static int write_vocab(const Row *train, int n_train, int vocab_size, const char *out_dir) {
+    const char **texts = malloc((size_t)(n_train + 1) * sizeof *texts);
+    CHECK(texts, "out of memory");
+    texts[0] = "@ $";
+    for (int i = 0; i < n_train; i++) texts[i + 1] = train[i].sentence;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/vocab.txt", out_dir);
+    int rc = wordpiece_build_vocab(texts, n_train + 1, vocab_size, path);
+    free(texts);
+    return rc;
+}
+
 int synth_pgr_write(const SynthPgrOptions *o, const char *out_dir) {
     if (o->n_genes < 2 || o->n_phen < 2 || o->n_modules < 1 || o->n_rows_train < 1 || o->n_rows_test < 1)
         return error_set("synthetic PGR world: sizes must be positive (genes %d, phenotypes %d, modules %d, rows %d/%d)",
@@ -325,6 +343,7 @@ int synth_pgr_write(const SynthPgrOptions *o, const char *out_dir) {
             if (w.graph_kb[(int64_t)g * o->n_phen + p])
                 fprintf(f.fp, "NCBIGene:%d\tHP:%07d\tgene_phenotype\n", gene_ncbi(g), phen_hpo(p));
     if (atomic_commit(&f) < 0) goto done;
+    if (write_vocab(train, o->n_rows_train, o->vocab_size, out_dir) < 0) goto done;
     rc = 0;
 done:
     if (rc < 0) error_prefix("writing the synthetic PGR world to %s", out_dir);

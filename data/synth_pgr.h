@@ -3,6 +3,9 @@
  *   <out>/train.tsv   11 columns, as the 2018 corpus
  *   <out>/test.tsv    12 columns (CONFIRMATION), ~85% of sentences from train
  *   <out>/kg_edges.tsv  NCBIGene:<id> <TAB> HP:<id> <TAB> gene_phenotype
+ *   <out>/vocab.txt   WordPiece vocabulary learned from the training sentences
+ *                     and the two mention markers (data/pgr_corpus.h), as the
+ *                     shipped corpus has one: --task pgr reads it from --data
  * Genes and phenotypes belong to latent modules; the label KB links pairs
  * mostly within a module (plus a "Neoplasm" hub, HP:0002664); the graph KB adds
  * `kb_drift` extra edges; a row's label is its pair's KB membership flipped
@@ -27,6 +30,7 @@ typedef struct {
     double kb_drift;       /* extra graph edges, as a fraction of the label KB */
     double label_noise;
     double text_signal;    /* probability that a sentence's connective reveals the label */
+    int vocab_size;        /* WordPiece tokens of vocab.txt */
 } SynthPgrOptions;
 
 /* "paper": about the size of the 2018 release (§4.4). "tiny": for unit tests. */

@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("jpeg-quality", &quality, d_q, "image-text: JPEG quality 1..100"),
         CLI_FLAG_INT("ve-per-label", &ve_per_label, d_ve, "image-text: SNLI-VE hypotheses per image and label"),
         CLI_FLAG_INT("nlvr-pairs-percent", &nlvr_pct, d_nlvr, "image-text: NLVR2 items per split, 2 x this % of its images (half true)"),
-        CLI_FLAG_INT("vocab-size", &vocab, d_vocab, "image-text: WordPiece vocabulary size"),
+        CLI_FLAG_INT("vocab-size", &vocab, d_vocab, "WordPiece vocabulary size of vocab.txt (graph-text: the world's own when left out)"),
         CLI_FLAG_INT("emblem-percent", &emblem_pct, d_emblem, "image-text: images with a rare emblem (0..100)"),
         CLI_FLAG_INT("emblem-captions", &emblem_caps, d_emblem_caps, "image-text: captions naming the emblem (0..5)"),
         CLI_FLAG_INT("genes", &genes, d_genes, "graph-text: genes"),
@@ -101,6 +101,7 @@ int main(int argc, char **argv) {
         pg.n_modules = modules;
         pg.n_rows_train = train_rows;
         pg.n_rows_test = test_rows;
+        if (cli_was_given(&vocab)) pg.vocab_size = vocab;
         error_exit_if(synth_pgr_write(&pg, out));
         printf("mkdata: graph-text world in %s: %d genes, %d phenotypes, %d/%d rows, %.2f s\n", out, genes, phen,
                train_rows, test_rows, clock_seconds() - t0);

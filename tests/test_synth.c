@@ -10,11 +10,13 @@
 #include "data/image.h"
 #include "data/nlvr2.h"
 #include "data/pgr.h"
+#include "data/pgr_corpus.h"
 #include "data/snli_ve.h"
 #include "data/synth_image_text.h"
 #include "data/synth_pgr.h"
 #include "data/synth_scene.h"
 #include "data/synth_text.h"
+#include "data/tokenizer.h"
 #include "tests/test.h"
 
 /* Written here independently of data/synth_text.c: the words a caption may
@@ -309,4 +311,27 @@ TEST(test_synth_pgr_world_parses_with_the_pgr_reader) {
     ASSERT_EQ_INT(e.n_duplicates, 0);
     ASSERT(strncmp(e.src[0], "NCBIGene:", 9) == 0 && strncmp(e.dst[0], "HP:", 3) == 0);
     pgr_edges_free(&e);
+}
+
+/* The world is a whole PGR data directory: --task pgr --data <world> loads it
+ * with its own vocab.txt, whose pieces cover the mention markers. */
+TEST(test_synth_pgr_world_loads_as_a_pgr_corpus) {
+    SynthPgrOptions o = synth_pgr_tiny();
+    char dir[512], path[1024];
+    test_tmp_path(dir, sizeof dir, "pgr_corpus_dir");
+    ASSERT_MSG(synth_pgr_write(&o, dir) == 0, "%s", error_message());
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    Tokenizer *tok = tokenizer_load(path);
+    ASSERT_MSG(tok != NULL, "%s", error_message());
+    ASSERT(tokenizer_vocab_size(tok) > 100 && tokenizer_vocab_size(tok) <= o.vocab_size);
+    ASSERT(tokenizer_token_id(tok, "@") >= 0 && tokenizer_token_id(tok, "$") >= 0);
+    tokenizer_free(tok);
+    PgrCorpusOptions opt = pgr_corpus_defaults();
+    opt.dir = dir;
+    opt.max_len = 64;
+    opt.test_all_rows = 1;
+    PgrCorpus c;
+    ASSERT_MSG(pgr_corpus_load(&c, &opt) == 0, "%s", error_message());
+    ASSERT_EQ_INT(c.split[PGR_SPLIT_TEST].n, o.n_rows_test);
+    pgr_corpus_free(&c);
 }

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Checks that a reproduction wrote every table and plot, well formed:
 REPORT.md has Tables 2-5 and Figure 2, each followed by the paper's; every
-cell of every method and available task holds "mean ± std" over all seeds;
+cell of every method and available task holds "mean ± std" over all seeds
+(one seed: the value alone);
 the CSVs parse and agree with the report; the PNGs are images of a readable
 size with something drawn; Figure 2 has at least four |Df| with positive
-times and a ratio to Retrain. Prints each problem; exit 1 when any.
-Usage: check_outputs.py RESULTS_DIR SEEDS"""
+times and a ratio to Retrain; every task (default: every task of
+catalog.TASKS) has its columns in Tables 2-5, its per-class Df columns when it
+is a classification task, and its Dt-vs-Df plot. Prints each problem; exit 1
+when any.
+Usage: check_outputs.py RESULTS_DIR SEEDS [TASKS, comma-separated]"""
 import csv
 import os
 import re
@@ -15,9 +19,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import catalog  # noqa: E402
 
-CELL = re.compile(r"^-?\d+\.\d+ ± \d+\.\d+$")
-# Tables 2 and 4: "Dt / Df" cells and the Df-vs-unseen column.
-PAIR = re.compile(r"^-?\d+\.\d+ ± \d+\.\d+( / -?\d+\.\d+ ± \d+\.\d+)?$")
+
+
+def cell_patterns(seeds):
+    """(one value, Tables 2 and 4's "Dt / Df" or Df-vs-unseen cell) as a complete cell over `seeds` seeds."""
+    one = r"-?\d+\.\d+" + (r" ± \d+\.\d+" if seeds > 1 else "")
+    return re.compile(f"^{one}$"), re.compile(f"^{one}( / {one})?$")
+
 problems = []
 
 
@@ -69,7 +77,7 @@ def check_table(name, text, rows, pattern, n_paper_min=1):
             problem(f"{name} {row}: {len(cells)} cells for {len(header) - 1} columns")
         for col, cell in zip(header[1:], cells):
             if cell != "n/a" and not pattern.match(cell):
-                problem(f"{name} {row} / {col}: {cell!r} is not mean ± std over every seed")
+                problem(f"{name} {row} / {col}: {cell!r} is not a complete cell (mean ± std over every seed)")
     if "paper" not in text:
         problem(f"{name}: the paper's table is not labelled as the paper's")
 
@@ -93,7 +101,40 @@ def check_png(path):
         problem(f"{path}: blank (pixel std {pixels.std():.4f})")
 
 
-def main(out, seeds):
+def all_na(text):
+    """Whether every cell of a section's first table is n/a (no task's programs ran it)."""
+    tables = md_tables(text)
+    return bool(tables) and all(c == "n/a" for cells in tables[0][1].values() for c in cells)
+
+
+def per_class_text(report):
+    """Table 2's subsection of per-class Df (classification tasks), or ''."""
+    m = re.search(r"^### Table 2, classification.*?$(.*?)(?=^##|\Z)", report, re.M | re.S)
+    return m.group(1) if m else ""
+
+
+def check_tasks(report, tasks):
+    """Each task's columns in every table, and its plot."""
+    by_name = {t.name: t for t in catalog.TASKS}
+    for name in tasks:
+        task = by_name.get(name)
+        if task is None:
+            problem(f"unknown task {name!r}")
+            continue
+        for heading in ("Table 2", "Table 3", "Table 4", "Table 5"):
+            tables = md_tables(section(report, heading))
+            if not tables or not any(c.startswith(task.label) for c in tables[0][0][1:]):
+                problem(f"{heading}: no column of {task.label}")
+        if task.classes:
+            per_class = md_tables(per_class_text(report))
+            if not per_class or not any(c.startswith(f"{task.label} Df (") for c in per_class[0][0]):
+                problem(f"Table 2: no per-class Df columns of {task.label}")
+        if f"(tradeoff_{task.name}.png)" not in report:
+            problem(f"REPORT.md embeds no Dt-vs-Df plot of {task.label}")
+
+
+def main(out, seeds, tasks):
+    CELL, PAIR = cell_patterns(seeds)
     path = os.path.join(out, "REPORT.md")
     try:
         with open(path) as f:
@@ -103,6 +144,15 @@ def main(out, seeds):
         return 1
     methods = [m.row for m in catalog.METHODS]
     check_table("Table 2", section(report, "Table 2"), ["Original"] + methods, PAIR)
+    per_class = md_tables(per_class_text(report))
+    for header, rows in per_class[:1]:
+        for row in ["Original"] + methods:
+            for col, cell in zip(header[1:], rows.get(row, [])):
+                if cell != "n/a" and not CELL.match(cell):
+                    problem(f"Table 2 per class {row} / {col}: {cell!r} is not a complete cell")
+            if row not in rows:
+                problem(f"Table 2 per class: no row {row}")
+    check_tasks(report, tasks)
     check_table("Table 3", section(report, "Table 3"), methods, CELL)
     check_table("Table 4", section(report, "Table 4"), [m.row for m in catalog.ABLATIONS], PAIR)
     check_table("Table 5", section(report, "Table 5"), ["Original"] + methods + [m.row for m in catalog.ABLATIONS[1:]],
@@ -110,10 +160,10 @@ def main(out, seeds):
     fig = section(report, "Figure 2")
     if "figure2.png" not in fig or not md_tables(fig):
         problem("Figure 2: the section embeds no figure2.png or has no table of times")
-    for key in ("table2", "table3", "table4", "table5", "tables"):
+    for key in ("table2", "table3", "table4", "table5", "tables") + (("table2_classes",) if per_class else ()):
         with open(os.path.join(out, f"{key}.csv")) as f:
             records = list(csv.DictReader(f))
-        if not records:
+        if not records and not (key == "table5" and all_na(section(report, "Table 5"))):
             problem(f"{key}.csv: no rows")
         for r in records:
             if r["n"] != str(seeds) or not r["mean"]:
@@ -144,6 +194,7 @@ def main(out, seeds):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    names = sys.argv[3].split(",") if len(sys.argv) == 4 else [t.name for t in catalog.TASKS]
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), names))

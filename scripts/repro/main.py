@@ -46,6 +46,12 @@ def parse(argv):
                     "(each table beside the paper's), the tables as CSV and the plots as PNG. Finished runs are "
                     "reused (keyed by their resolved config), so an interrupted or extended reproduction picks "
                     "up where it stopped.",
+        epilog="Time: the default (349 runs: Flickr30K 183 of them, two thirds Figure 2's; SNLI-VE and NLVR2 54 "
+               "each, PGR 57 on the real corpus) needs about 4 CPU-hours, estimated from single runs timed at the "
+               "default settings (not a measured whole reproduction): about 2 hours on a quiet 2-core machine "
+               "with --jobs 2, 2.5 to 3 with the default --jobs 1. Smaller: --tasks snli_ve,nlvr2,pgr (about "
+               "1.5 CPU-hours), --seeds 1 (a third), --fig2-methods Retrain,MultiDelete,MultiDelete-F (Figure 2's "
+               "runs to a fifth). --quick: 82 runs, about a minute.",
     )
     p.add_argument("--model", default="albef-tiny", help="model config: albef-tiny (default), albef-base or a JSON path; PGR runs its own pgr-tiny/pgr-base")
     p.add_argument("--tasks", default=",".join(t.name for t in catalog.TASKS),
@@ -55,10 +61,12 @@ def parse(argv):
                    help=f"seeds per cell (mean ± std); the paper's {', '.join(map(str, catalog.PAPER_SEEDS))} first "
                         f"(default {catalog.FULL.seeds}, --quick {catalog.QUICK.seeds})")
     p.add_argument("--quick", action="store_true",
-                   help="the smallest settings that still produce every table and plot (a 60-image world, "
-                        "one-epoch loops; for CI)")
+                   help="the smallest settings that still produce every table and plot for every task (one seed, "
+                        "a 60-image world, a 300-row PGR world, one-epoch loops; for CI: about a minute on 2 cores)")
     p.add_argument("--df-size", type=int, default=None,
-                   help=f"deleted units of Tables 2-5 (default {catalog.FULL.df_size}, --quick {catalog.QUICK.df_size})")
+                   help=f"deleted units of Tables 2-5, every task (default {catalog.FULL.df_size} images, PGR "
+                        f"{catalog.FULL.task_df_size['pgr']} rows; --quick {catalog.QUICK.df_size} images, PGR "
+                        f"{catalog.QUICK.task_df_size['pgr']} rows)")
     p.add_argument("--fig2-sizes", type=int_list, default=None,
                    help=f"|Df| values of Figure 2, at least four (default "
                         f"{','.join(map(str, catalog.FULL.fig2_sizes))}, --quick "
@@ -106,7 +114,8 @@ def parse(argv):
         "-quick" if opts.quick else "")
     opts.out = os.path.abspath(opts.out or os.path.join(ROOT, "results", name))
     common = base.common + (("--device", "cuda") if opts.device == "cuda" else ())
-    settings = catalog.Settings(df_size=df_size, fig2_sizes=tuple(sizes), fig2_rows=fig2_rows, worlds=base.worlds,
+    settings = catalog.Settings(df_size=df_size, task_df_size={} if opts.df_size else base.task_df_size,
+                                fig2_sizes=tuple(sizes), fig2_rows=fig2_rows, worlds=base.worlds,
                                 common=common, seeds=opts.seeds, jobs=opts.jobs)
     return opts, settings
 
@@ -122,15 +131,17 @@ def main(argv):
     bin_dir = os.path.abspath(opts.bin)
     paths = Paths(opts.out)
     os.makedirs(paths.work_dir, exist_ok=True)
-    the_plan = planner.build(opts, settings, catalog.seeds_for(opts.seeds), bin_dir, paths)
+    the_plan = planner.build(opts, settings, catalog.seeds_for(opts.seeds), bin_dir, paths, ROOT)
     for name, why in the_plan.unavailable.items():
         print(f"task {name}: not available ({why})", flush=True)
     if not the_plan.tasks:
         print("error: none of the tasks is available; nothing to reproduce", file=sys.stderr)
         return 1
     print(f"{len(the_plan.runs)} runs: tasks {', '.join(t.name for t in the_plan.tasks)}, seeds "
-          f"{', '.join(map(str, the_plan.seeds))}, |Df| {settings.df_size}, Figure 2 at "
-          f"{', '.join(map(str, settings.fig2_sizes))}; results in {opts.out}", flush=True)
+          f"{', '.join(map(str, the_plan.seeds))}, |Df| " + ", ".join(
+              f"{t.name} {settings.size_of(t)} {t.unit}" for t in the_plan.tasks) + f"; Figure 2 on "
+          f"{the_plan.tasks[0].name} at {', '.join(map(str, settings.fig2_sizes_of(the_plan.tasks[0])))}; "
+          f"results in {opts.out}", flush=True)
     if opts.dry_run:
         will = runner.predict(the_plan.runs, paths.run_dir, opts.redo)
         for k, run in enumerate(the_plan.runs, 1):

@@ -108,6 +108,21 @@ class Reader:
             self._note(path, f"has no key {' or '.join(keys)} in models.{model_name or row}")
         return None
 
+    def class_df(self, run_id, row, model_name=None):
+        """{scored class column: Df} of a classification run: 100·(1 − the mean over the Dr subsets of that
+        column's AUC), from Df_class_aucs (subset by subset, the scored columns of each; eval/report.h)."""
+        path, metrics = self._load(run_id, "metrics.json")
+        _, entry = self.model_entry(run_id, row, model_name)
+        if metrics is None or entry is None:
+            return {}
+        columns, aucs = metrics.get("score_columns"), entry.get("Df_class_aucs")
+        if not isinstance(columns, list) or not columns or not isinstance(aucs, list) or len(aucs) % len(columns):
+            self._note(path, f"has no score_columns with Df_class_aucs in models.{model_name or row}")
+            return {}
+        nc = len(columns)
+        return {c: 100.0 * (1.0 - sum(aucs[k] for k in range(j, len(aucs), nc)) / (len(aucs) // nc))
+                for j, c in enumerate(columns)}
+
     def top(self, run_id, key):
         """A top-level number of a run's metrics.json (None when absent: such keys are optional)."""
         _, metrics = self._load(run_id, "metrics.json")

@@ -136,13 +136,17 @@ class _Request:
     original: str      # the original model's checkpoint
 
 
-def _world_run(task, settings, paths, bin_dir, runs, made):
+def _world_run(task, settings, paths, bin_dir, runs, made, root):
     """The mkdata run of the task's synthetic world (once per world); (flags, deps, inputs) of its users.
     The mkdata binary is one of its inputs: a new build writes the world again, and the runs that read it
-    run again only when its files changed."""
+    run again only when its files changed. A task whose world the settings do not make reads its
+    default_data folder of the repository (or the programs' default)."""
     world_flags = settings.worlds.get(task.world)
     if world_flags is None:
-        return [], [], []
+        if task.default_data is None:
+            return [], [], []
+        data_dir = os.path.join(root, task.default_data)
+        return [("data", data_dir)], [], [data_dir]
     world_id = f"data/{task.world}"
     data_dir = paths.run_dir(world_id)
     if world_id not in made:
@@ -177,15 +181,15 @@ def _method_run(req, method, df_size, settings, opts, bin_dir, cells_unavailable
     flags = [("model", req.model), ("task", prog_flag)] + req.data_flags + [
         ("original", req.original), ("seed", str(req.seed)), ("df-size", str(df_size)),
         # The original row is evaluated once per deletion request, by Retrain's run.
-        ("eval-original", method.row == "Retrain" and df_size == settings.df_size)]
+        ("eval-original", method.row == "Retrain" and df_size == settings.size_of(req.task))]
     flags += parse_flags(settings.common) + parse_flags(method.flags)
     if opts.quick:
-        flags += parse_flags(method.quick)
+        flags += parse_flags(method.quick) + parse_flags(req.task.quick.get(method.program, ()))
     return Run(rid, method.program, flags, deps=req.data_deps + [req.orig_id],
                inputs=req.data_inputs + [req.original], outputs=("metrics.json",))
 
 
-def build(opts, settings, seeds, bin_dir, paths):
+def build(opts, settings, seeds, bin_dir, paths, root):
     """Every run of the reproduction, in an order that runs each seed's table runs before its timing runs."""
     runs, tasks, unavailable, cells_unavailable, worlds = [], [], {}, {}, set()
     for task in (t for t in catalog.TASKS if not opts.tasks or t.name in opts.tasks):
@@ -198,7 +202,8 @@ def build(opts, settings, seeds, bin_dir, paths):
             unavailable[task.name] = why
             continue
         tasks.append(task)
-        data_flags, data_deps, data_inputs = _world_run(task, settings, paths, bin_dir, runs, worlds)
+        data_flags, data_deps, data_inputs = _world_run(task, settings, paths, bin_dir, runs, worlds, root)
+        size = settings.size_of(task)
         for seed in seeds:
             orig_id = f"{task.name}/s{seed}/original"
             req = _Request(task, seed, model_for(task, opts.model), data_flags, data_deps, data_inputs, orig_id,
@@ -206,7 +211,7 @@ def build(opts, settings, seeds, bin_dir, paths):
             runs.append(_original_run(req, flag, opts, settings))
             table_runs = {}
             for method in catalog.METHODS + catalog.ABLATIONS[1:]:
-                run = _method_run(req, method, settings.df_size, settings, opts, bin_dir, cells_unavailable)
+                run = _method_run(req, method, size, settings, opts, bin_dir, cells_unavailable)
                 if run:
                     runs.append(run)
                     table_runs[method.row] = run
@@ -214,15 +219,15 @@ def build(opts, settings, seeds, bin_dir, paths):
             if probe_flag is None:
                 cells_unavailable[(task.name, "probe")] = why
             elif table_runs:
-                runs.append(probe_run(task, seed, settings.df_size, table_runs, paths,
+                runs.append(probe_run(task, seed, size, table_runs, paths,
                                       [("model", req.model), ("task", probe_flag)] + data_flags + [
                                           ("original", req.original), ("seed", str(seed)),
-                                          ("df-size", str(settings.df_size))] + parse_flags(_device(settings)),
+                                          ("df-size", str(size))] + parse_flags(_device(settings)),
                                       data_deps + [orig_id], data_inputs + [req.original]))
             if task is tasks[0]:  # Figure 2 on the first available task; df_size's runs are Table 2's
-                for size in (s for s in settings.fig2_sizes if s != settings.df_size):
+                for fig2_size in (s for s in settings.fig2_sizes_of(task) if s != size):
                     for method in (m for m in catalog.METHODS if m.row in settings.fig2_rows):
-                        run = _method_run(req, method, size, settings, opts, bin_dir, cells_unavailable)
+                        run = _method_run(req, method, fig2_size, settings, opts, bin_dir, cells_unavailable)
                         if run:
                             runs.append(run)
     return Plan(runs, tasks, unavailable, cells_unavailable, seeds, settings, opts.model)

@@ -118,6 +118,13 @@ def run_times(wall):
     return lines + [md_table("program", ["runs", "wall (s)", "wall per run (s)", "CPU (s)"], rows), ""]
 
 
+def data_setting(plan):
+    """What the runs read: the synthetic worlds, and a task's real corpus where it has no world."""
+    real = [f"{t.label} on its real corpus ({t.default_data})" for t in plan.tasks
+            if t.world not in plan.settings.worlds and t.default_data]
+    return "the synthetic worlds" + (f" ({'; '.join(real)})" if real else "")
+
+
 @dataclass
 class Inputs:
     """What the report is written from."""
@@ -146,7 +153,7 @@ def _header(x):
          "training and every method's randomness. \"(n=k)\" marks a cell with fewer seeds (a run failed), "
          "\"—\" a missing value, \"n/a\" a method the task's programs do not take. After each of our tables "
          f"comes the paper's for the same cells: **the paper's numbers are {paper.SETTING}**, ours are "
-         f"{plan.model} on the synthetic worlds, so only the pattern (which methods forget, which keep Dt) is "
+         f"{plan.model} on {data_setting(plan)}, so only the pattern (which methods forget, which keep Dt) is "
          "comparable, not the values.", "",
          "Tasks: " + (", ".join(t.label for t in plan.tasks) or "none available") + "."]
     L += [f"- **{name}: not available** ({why})." for name, why in plan.unavailable.items()]
@@ -154,10 +161,16 @@ def _header(x):
     return L + [""]
 
 
-def _tables(x, t2, t3, t4, t5):
+def _tables(x, t2, t2c, t3, t4, t5):
     tasks = x.plan.tasks
-    L = ["## " + t2.title, "", md_table("method", t2.columns, t2.rows), "",
+    L = ["## " + t2.title, "",
+         "Retrieval's Dt is the mean recall (R@1/5/10) of image retrieval (IR) and text retrieval (TR); the "
+         "classification tasks' Dt is test accuracy (%), their Df the mean over the scored class columns "
+         "(per column below).", "", md_table("method", t2.columns, t2.rows), "",
          "The paper's Table 2 (Dt / Df) for the same cells:", "", paper_table2(tasks), ""]
+    if t2c.columns:
+        L += ["### " + t2c.title, "", md_table("method", t2c.columns, t2c.rows), "",
+              "The paper reports one Df per task (Table 2 above); it gives no per-class values.", ""]
     findings = x.builder.pattern()
     if findings:
         L += ["The paper's findings from Table 2 against our means:", "",
@@ -177,7 +190,7 @@ def _figures(x, out_dir):
     """Draws Figure 2 and the Dt-vs-Df plots; their report sections."""
     import plots  # matplotlib only when drawing
     plan, n = x.plan, len(x.plan.seeds)
-    setting = f"{plan.model} on synthetic worlds, {n} seed(s)"
+    setting = f"{plan.model} on {data_setting(plan)}, {n} seed(s)"
     task, points = x.builder.figure2()
     write_figure2_csv(os.path.join(out_dir, "figure2.csv"), points)
     plots.figure2(os.path.join(out_dir, "figure2.png"), task.label, points, setting)
@@ -203,14 +216,17 @@ def _configuration(x):
          f"- model: `{plan.model}`" + "".join(
              f"; {t.label} runs `{t.models[plan.model]}`" for t in plan.tasks if plan.model in t.models),
          f"- mode: {'--quick' if opts.quick else 'full'}; seeds {', '.join(map(str, plan.seeds))}",
-         f"- |Df| of Tables 2-5: {s.df_size} units (images; NLVR2: image pairs); Figure 2: "
-         f"{', '.join(map(str, s.fig2_sizes))} with {', '.join(s.fig2_rows)}"]
+         "- |Df| of Tables 2-5: " + ", ".join(f"{t.label} {s.size_of(t)} {t.unit}" for t in plan.tasks)
+         + f"; Figure 2 ({plan.tasks[0].label}): {', '.join(map(str, s.fig2_sizes_of(plan.tasks[0])))} with "
+         f"{', '.join(s.fig2_rows)}"]
     L += [f"- world {world}: `bin/mkdata {' '.join(flags) or '(defaults)'}`" for world, flags in s.worlds.items()
           if any(t.world == world for t in plan.tasks)]
     L.append(f"- flags of every method run: `{' '.join(s.common) or '(none: each recipe default)'}`")
     if opts.quick:
         L += [f"- --quick: {m.row} (bin/{m.program}) adds `{' '.join(m.quick)}`"
               for m in (catalog.TRAIN,) + catalog.METHODS if m.quick]
+        L += [f"- --quick on {t.label}: bin/{prog} adds `{' '.join(flags)}`" for t in plan.tasks
+              for prog, flags in t.quick.items()]
     L += [f"- {opts.jobs} run(s) at a time, OMP_NUM_THREADS={opts.threads} each"
           + (" (times measured while runs share the cores)" if opts.jobs > 1 else ""),
           f"- built from commit(s): {', '.join(sorted(x.commits)) or 'unknown'}",
@@ -233,7 +249,8 @@ def _runs(x):
 
 def write(out_dir, x):
     """REPORT.md, tables*.csv, figure2.{csv,png} and tradeoff_<task>.png into out_dir."""
-    tables = [x.builder.table2(), x.builder.table3(), x.builder.table4(), x.builder.table5()]
+    tables = [x.builder.table2(), x.builder.table2_classes(), x.builder.table3(), x.builder.table4(),
+              x.builder.table5()]
     write_csv(os.path.join(out_dir, "tables.csv"), [r for t in tables for r in t.records])
     for t in tables:
         write_csv(os.path.join(out_dir, f"{t.key}.csv"), t.records)

@@ -30,7 +30,7 @@ def run_id(task, seed, df_size, row):
 class Builder:
     def __init__(self, plan, reader, status):
         self.plan, self.reader, self.status = plan, reader, status
-        self.seeds, self.size = plan.seeds, plan.settings.df_size
+        self.seeds, self.size = plan.seeds, plan.settings.size_of
         self.n = len(plan.seeds)
 
     def _per_seed(self, task, row, keys, size=None, model_name=None, optional=False):
@@ -38,7 +38,7 @@ class Builder:
         out = {}
         source_row = "Retrain" if model_name == "original" else row
         for seed in self.seeds:
-            rid = run_id(task, seed, size or self.size, source_row)
+            rid = run_id(task, seed, size or self.size(task), source_row)
             if self.status.get(rid) in ("ran", "reused"):
                 out[seed] = self.reader.value(rid, source_row, keys, model_name, optional)
         return out
@@ -59,7 +59,7 @@ class Builder:
         """Tables 2 and 4: "Dt / Df" per Dt column of every task, the task's Df vs unseen, and the average."""
         columns = []
         for task in self.plan.tasks:
-            columns += [f"{task.label} {c}" if len(task.dt_columns) > 1 else task.label for c, _ in task.dt_columns]
+            columns += [f"{task.label} {c}" for c, _ in task.dt_columns]
             columns.append(f"{task.label} Df vs unseen")
             if self._has_itm_df(task):
                 columns.append(f"{task.label} Df (ITM)")
@@ -109,6 +109,42 @@ class Builder:
                                  "Df indistinguishable from Dr), with Df vs unseen test pairs (50 = looks unseen)",
                                  rows)
 
+    def table2_classes(self):
+        """Df per scored class column of the classification tasks (the mean of these columns is Table 2's Df;
+        spec §6.2): which class's probabilities still tell Df from Dr."""
+        tasks = [t for t in self.plan.tasks if t.classes]
+        columns = [f"{t.label} Df ({t.classes[c]})" for t in tasks for c in self._class_columns(t)]
+        table = Table("table2_classes", "Table 2, classification tasks: Df ↓ per class column of the output "
+                                        "probabilities (100·(1 − AUC) of Df against the Dr subsets)", columns)
+        for label, row, model_name in [("Original", "Retrain", "original")] + [(m.row, m.row, None)
+                                                                              for m in catalog.METHODS]:
+            cells = []
+            for task in tasks:
+                cols = self._class_columns(task)
+                if (task.name, row) in self.plan.cells_unavailable:
+                    cells += ["n/a"] * len(cols)
+                    continue
+                per_seed = {s: self.reader.class_df(run_id(task, s, self.size(task), row), row, model_name)
+                            for s in self.seeds if self.status.get(run_id(task, s, self.size(task), row))
+                            in ("ran", "reused")}
+                for c in cols:
+                    stat = Stat(v.get(c) for v in per_seed.values())
+                    cells.append(stat.format(1, self.n))
+                    table.add_record(label, task.name, task.classes[c], "Df_class", stat)
+            table.rows.append((label, cells))
+        return table
+
+    def _class_columns(self, task):
+        """The scored class columns of a classification task, from its first finished Retrain run (a
+        two-class task scores column 1 alone, its complement being column 0)."""
+        for seed in self.seeds:
+            rid = run_id(task, seed, self.size(task), "Retrain")
+            if self.status.get(rid) in ("ran", "reused"):
+                cols = sorted(self.reader.class_df(rid, "Retrain"))
+                if cols:
+                    return [c for c in cols if c < len(task.classes)]
+        return list(range(1 if len(task.classes) == 2 else 0, len(task.classes)))
+
     def table3(self):
         columns = [t.label for t in self.plan.tasks] + ["Avg"]
         table = Table("table3", "Table 3: MI ratio P_before / P_after of Df (higher = existence probability fell "
@@ -129,8 +165,8 @@ class Builder:
             table.rows.append((m.row, cells))
         power = []
         for task in self.plan.tasks:
-            vals = [self.reader.top(run_id(task, s, self.size, "Retrain"), catalog.MI_POWER_KEY) for s in self.seeds
-                    if self.status.get(run_id(task, s, self.size, "Retrain")) in ("ran", "reused")]
+            vals = [self.reader.top(run_id(task, s, self.size(task), "Retrain"), catalog.MI_POWER_KEY) for s in self.seeds
+                    if self.status.get(run_id(task, s, self.size(task), "Retrain")) in ("ran", "reused")]
             power.append(Stat(vals))
         if any(p.n for p in power):
             label = "attacker power (AUC, held-out members vs test)"
@@ -164,7 +200,7 @@ class Builder:
                 for col, keys in self.PROBE_COLUMNS:
                     vals = []
                     for seed in self.seeds:
-                        rid = run_id(task, seed, self.size, "probe")
+                        rid = run_id(task, seed, self.size(task), "probe")
                         if self.status.get(rid) in ("ran", "reused"):
                             parts = [self.reader.probe(rid, row, k) for k in keys]
                             vals.append(None if None in parts else sum(parts) / len(parts))
@@ -178,7 +214,7 @@ class Builder:
         """Unlearning time (s) per method and |Df| on the first task, and its ratio to Retrain's (per seed)."""
         task = self.plan.tasks[0]
         points = []
-        for size in self.plan.settings.fig2_sizes:
+        for size in self.plan.settings.fig2_sizes_of(task):
             retrain = self._per_seed(task, "Retrain", catalog.TIME_KEYS, size)
             pairs = self._df_pairs(task, size)
             for row in self.plan.settings.fig2_rows:
@@ -253,7 +289,7 @@ class Builder:
             for seed in self.seeds:
                 lists = {}
                 for run in self.plan.runs:
-                    if run.id.startswith(f"{task.name}/s{seed}/df{self.size}/") and run.writes_config and \
+                    if run.id.startswith(f"{task.name}/s{seed}/df{self.size(task)}/") and run.writes_config and \
                             self.status.get(run.id) in ("ran", "reused"):
                         text = self.reader.df_list(run.id)
                         if text is not None:
@@ -261,7 +297,7 @@ class Builder:
                 if len(lists) == 1:
                     digest, ids = next(iter(lists.items()))
                     lines.append(f"- {task.label}, seed {seed}: all {len(ids)} runs read the same deletion list "
-                                 f"({self.size} units, sha256 {digest}…)")
+                                 f"({self.size(task)} {task.unit}, sha256 {digest}…)")
                 elif lists:
                     lines.append(f"- {task.label}, seed {seed}: **the runs read {len(lists)} different deletion "
                                  f"lists**: " + "; ".join(f"{d}: {', '.join(i)}" for d, i in lists.items()))
