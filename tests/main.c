@@ -84,6 +84,21 @@ char *test_tmp_path(char *buf, size_t size, const char *name) {
     return buf;
 }
 
+char *test_run_command(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *out = malloc(cap);
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) out = realloc(out, cap *= 2);
+    }
+    out[n] = '\0';
+    int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
 /* 1 when `name` contains one of the space-separated words of `list`. */
 static int excluded(const char *name, const char *list) {
     if (!list) return 0;

@@ -20,6 +20,10 @@ const char *test_fixture_dir(void);
 const char *test_tmp_dir(void);
 /* Writes into buf the path "<tmp>/<name>". */
 char *test_tmp_path(char *buf, size_t size, const char *name);
+/* Runs a shell command (the program tests run the built binaries this way) and
+ * returns everything it wrote to stdout, malloc'ed and NUL-terminated (NULL
+ * when popen fails); *status is its exit code, -1 when a signal ended it. */
+char *test_run_command(const char *cmd, int *status);
 
 #define TEST(name)                                                                     \
     static void name(void);                                                            \

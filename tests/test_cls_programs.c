@@ -17,21 +17,6 @@
 #include "data/synth_image_text.h"
 #include "tests/test.h"
 
-static char *run_command(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 static const char *world(void) {
     static char dir[512];
     if (!dir[0]) {
@@ -110,7 +95,7 @@ static void check_task(const char *task, int n_classes, int df_size) {
     snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s/unlearn_multidelete %s --epochs 2 --select-from 1 --out %s 2>&1",
              work, abs_bin, common, md);
     int status;
-    char *log = run_command(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "%s: status %d: %s", cmd, status, log);
     ASSERT_STR_CONTAINS(log, "Dt acc");
@@ -147,7 +132,7 @@ static void check_task(const char *task, int n_classes, int df_size) {
 
     /* bin/retrain: the same deletion request, so the same cached Retrain and the same row */
     snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s/retrain %s --out %s 2>&1", work, abs_bin, common, rt);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "%s: status %d: %s", cmd, status, log);
     ASSERT_STR_CONTAINS(log, "Retrain: cached");
@@ -159,7 +144,7 @@ static void check_task(const char *task, int n_classes, int df_size) {
     /* bin/evaluate of the two checkpoints against the cached original: the same rows */
     char original[1100] = "";
     snprintf(cmd, sizeof cmd, "ls %s/runs/cache/original-*.safetensors", work);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log && status == 0);
     sscanf(log, "%1099s", original);
     free(log);
@@ -167,7 +152,7 @@ static void check_task(const char *task, int n_classes, int df_size) {
              "cd %s && OMP_NUM_THREADS=1 %s/evaluate %s --original %s --checkpoints %s/model.safetensors,%s/model.safetensors "
              "--names multidelete,retrain --out %s 2>&1",
              work, abs_bin, common, original, md, rt, ev);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "%s: status %d: %s", cmd, status, log);
     free(log);

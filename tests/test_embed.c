@@ -16,21 +16,6 @@
 
 /* Runs `cmd` (stderr folded into stdout); returns its output (malloc'ed) and
  * the exit status in *status. */
-static char *run_program(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 static const char *embed_tool(char *buf, size_t size) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
     snprintf(buf, size, "%s/embed", bin);
@@ -90,7 +75,7 @@ TEST(test_embed_program_writes_states_equal_to_direct_calls) {
              "%s --model %s --checkpoint %s --vocab %s --images %s --captions %s --out %s --batch 2 --no-progress 2>&1",
              tool, cfg, ckpt, vocab, images, captions, out);
     int status;
-    char *log = run_program(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     free(log);
@@ -142,7 +127,7 @@ TEST(test_embed_program_writes_states_equal_to_direct_calls) {
     fc = fopen(captions, "a");
     fprintf(fc, "one more caption\n");
     fclose(fc);
-    ASSERT((log = run_program(cmd, &status)) != NULL);
+    ASSERT((log = test_run_command(cmd, &status)) != NULL);
     ASSERT_MSG(status == 0, "%s", log);
     free(log);
     ASSERT(safetensors_open(&f, out) == 0);
@@ -154,13 +139,13 @@ TEST(test_embed_program_writes_states_equal_to_direct_calls) {
      * the features are written but each NaN tensor is warned about. */
     tensor_f32(params_find(&m.params, "vision_proj.weight"))[2] = NAN;
     ASSERT_MSG(albef_save(&m, ckpt) == 0, "%s", error_message());
-    ASSERT((log = run_program(cmd, &status)) != NULL);
+    ASSERT((log = test_run_command(cmd, &status)) != NULL);
     ASSERT_EQ_INT(status, 1);
     ASSERT_STR_CONTAINS(log, "1 tensor(s) hold NaN or infinite values (first: vision_proj.weight)");
     free(log);
     char cmd_allow[8300];
     snprintf(cmd_allow, sizeof cmd_allow, "%s --allow-nonfinite", cmd); /* words after 2>&1 are still arguments */
-    ASSERT((log = run_program(cmd_allow, &status)) != NULL);
+    ASSERT((log = test_run_command(cmd_allow, &status)) != NULL);
     ASSERT_MSG(status == 0, "%s", log);
     ASSERT_STR_CONTAINS(log, "tensor vision_proj.weight holds 1 non-finite value(s)");
     ASSERT_STR_CONTAINS(log, "image_feat: row 0 holds a non-finite value (written: --allow-nonfinite)");
@@ -181,7 +166,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     }
     int status;
     snprintf(cmd, sizeof cmd, "%s --help 2>&1", tool);
-    char *out = run_program(cmd, &status);
+    char *out = test_run_command(cmd, &status);
     ASSERT(out);
     ASSERT_EQ_INT(status, 0);
     const char *names[] = {"--model", "--checkpoint", "--vocab", "--images", "--captions", "--out", "--batch",
@@ -193,7 +178,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     /* a model name that is not in models/configs/ */
     snprintf(cmd, sizeof cmd, "%s --model no-such-model --checkpoint x --vocab x --images x --captions x --out x 2>&1",
              tool);
-    out = run_program(cmd, &status);
+    out = test_run_command(cmd, &status);
     ASSERT(out);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(out, "no models/configs/no-such-model.json in the working directory or next to the program");
@@ -217,7 +202,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     snprintf(cmd, sizeof cmd,
              "%s --model %s --checkpoint %s --vocab %s --images %s --captions %s --out %s.out --no-progress 2>&1", tool,
              cfg, missing, vocab, list, list, missing);
-    out = run_program(cmd, &status);
+    out = test_run_command(cmd, &status);
     ASSERT(out);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(out, "loading checkpoint");
@@ -229,7 +214,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
     snprintf(cmd, sizeof cmd,
              "%s --model %s --checkpoint %s --vocab %s --images %s --captions %s --out %s.out --max-len 1 2>&1", tool,
              cfg, missing, vocab, list, list, missing);
-    out = run_program(cmd, &status);
+    out = test_run_command(cmd, &status);
     ASSERT(out);
     ASSERT_EQ_INT(status, 1);
     ASSERT_STR_CONTAINS(out, "--max-len: must be 0 (the config's) or at least 2");
@@ -243,7 +228,7 @@ TEST(test_embed_program_errors_name_the_file_and_help_lists_flags) {
              "cd / && %s --model albef-tiny --checkpoint %s --vocab %s --images %s --captions %s --out %s.out "
              "--no-progress 2>&1",
              abs_tool, missing, vocab, list, list, missing);
-    out = run_program(cmd, &status);
+    out = test_run_command(cmd, &status);
     ASSERT(out);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(out, "loading checkpoint");

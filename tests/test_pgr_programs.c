@@ -21,21 +21,6 @@ static const char *CONFIG =
     " \"text_layers\": 1, \"max_position_embeddings\": 64, \"max_text_len\": 48, \"text_ln_eps\": 1e-12,"
     " \"text_dropout\": 0.1, \"fusion_hidden\": 32, \"fusion_dim\": 32, \"classifier_hidden\": 32}";
 
-static char *run_command(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 /* The absolute path of bin/<name>, or NULL (the test fails) when it is not built. */
 static const char *program(const char *name) {
     static char abs[1024];
@@ -83,7 +68,7 @@ TEST(test_pgr_unlearn_multidelete_program_runs_on_a_corpus_slice) {
              "--out %s 2>&1",
              work, md, slice, cfg, out);
     int status;
-    char *log = run_command(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "PGR corpus");
@@ -138,7 +123,7 @@ TEST(test_pgr_unlearn_multidelete_program_runs_on_a_corpus_slice) {
              "cd %s && OMP_NUM_THREADS=1 %s --task pgr --data %s --model %s --df-size 8 --batch-df 4 --epochs 2 "
              "--out %s_again 2>&1",
              work, md, slice, cfg, out);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "original model: cached");
@@ -153,7 +138,7 @@ TEST(test_pgr_unlearn_multidelete_program_runs_on_a_corpus_slice) {
     memcpy(label + 1, "TRUE", 4);
     ASSERT(file_write_atomic(path, train, strlen(train)) == 0);
     free(train);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "original model: training pgr-tiny");
@@ -169,7 +154,7 @@ TEST(test_pgr_programs_name_a_missing_or_corrupt_corpus_file_and_foreign_flags) 
     test_tmp_path(out, sizeof out, "pgr_prog_refused");
     int status;
     snprintf(cmd, sizeof cmd, "%s --task pgr --data %s --out %s 2>&1", train, absent, out);
-    char *log = run_command(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(log, "pgr_prog_absent/train.tsv");
@@ -193,7 +178,7 @@ TEST(test_pgr_programs_name_a_missing_or_corrupt_corpus_file_and_foreign_flags) 
     ASSERT(file_write_atomic(path, test, strlen(test)) == 0);
     free(test);
     snprintf(cmd, sizeof cmd, "%s --task pgr --data %s --out %s 2>&1", train, bad, out);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(log, "pgr_prog_corrupt/test.tsv: line 3");
@@ -202,13 +187,13 @@ TEST(test_pgr_programs_name_a_missing_or_corrupt_corpus_file_and_foreign_flags) 
 
     /* an image-text model config, a PGR flag on another task */
     snprintf(cmd, sizeof cmd, "%s --task pgr --model albef-tiny --data %s --out %s 2>&1", train, absent, out);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(log, "pgr-tiny or pgr-base");
     free(log);
     snprintf(cmd, sizeof cmd, "%s --task flickr30k --max-nodes 8 --out %s 2>&1", train, out);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(log, "--max-nodes: a flag of --task pgr");

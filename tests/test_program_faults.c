@@ -21,21 +21,6 @@
 #include "tests/eval_world.h"
 #include "tests/test.h"
 
-static char *run_cmd(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 /* The programs' folder as an absolute path (the commands run elsewhere). */
 static int bin_dir(char *out, size_t size) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
@@ -83,7 +68,7 @@ TEST(test_program_rebuilds_a_damaged_original_cache_entry) {
                       "--no-eval-original --out %s/%s 2>&1";
     int status;
     snprintf(cmd, sizeof cmd, fmt, wd, bin, eval_world_dir(), cfg, wd, "clean");
-    char *log = run_cmd(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "first run: %s", log);
     ASSERT_STR_CONTAINS(log, "original model: training");
     free(log);
@@ -101,7 +86,7 @@ TEST(test_program_rebuilds_a_damaged_original_cache_entry) {
     free(bytes);
 
     snprintf(cmd, sizeof cmd, fmt, wd, bin, eval_world_dir(), cfg, wd, "rebuilt");
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "run over the damaged cache: %s", log);
     ASSERT_STR_CONTAINS(log, "does not match its checksum (damaged or unfinished): rebuilding it");
     ASSERT_STR_CONTAINS(log, "original model: training");
@@ -115,7 +100,7 @@ TEST(test_program_rebuilds_a_damaged_original_cache_entry) {
 
     /* the rebuilt entry is then reused as is */
     snprintf(cmd, sizeof cmd, fmt, wd, bin, eval_world_dir(), cfg, wd, "reused");
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "%s", log);
     ASSERT_STR_CONTAINS(log, "original model: cached");
     free(log);
@@ -159,7 +144,7 @@ TEST(test_program_multidelete_divergence_stops_naming_the_nonfinite_value) {
                  "--epochs 3 --lr 1e30 --k-test 2 --no-eval-original %s --out %s 2>&1",
                  bin, eval_world_dir(), ckpt, cases[k].select, out);
         int status;
-        char *log = run_cmd(cmd, &status);
+        char *log = test_run_command(cmd, &status);
         ASSERT_MSG(status == 1, "%s: status %d: %s", cases[k].select, status, log);
         ASSERT_STR_CONTAINS(log, cases[k].expect);
         ASSERT_STR_CONTAINS(log, "nan");

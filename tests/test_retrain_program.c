@@ -22,21 +22,6 @@
 #define EPOCHS 3
 #define LR 1e-3 /* large enough that three steps on Dr and on D end far apart */
 
-static char *run_command(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 /* The largest |a - b| over two models' online parameters. */
 static double max_difference(const Albef *a, const Albef *b) {
     double worst = 0.0;
@@ -86,7 +71,7 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
              "--lr %g --k-test 4 --out %s 2>&1",
              work, abs_tool, cfg, eval_world_dir(), ckpt, list, EPOCHS, LR, out);
     int status;
-    char *log = run_command(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "retraining on Dr: 50 pairs");
@@ -98,7 +83,7 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
     char *o = strstr(cmd2, " --out ");
     ASSERT(o);
     snprintf(o, sizeof cmd2 - (size_t)(o - cmd2), " --out %s_again 2>&1", out);
-    log = run_command(cmd2, &status);
+    log = test_run_command(cmd2, &status);
     ASSERT(log);
     ASSERT_MSG(status == 0, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "Retrain: cached");
@@ -146,7 +131,7 @@ TEST(test_retrain_program_trains_on_dr_alone_from_the_original_initialisation) {
 
     snprintf(cmd, sizeof cmd, "cd %s && %s --fusion-only --model %s --data %s --original %s --df-size 2 --out %s_f 2>&1",
              work, abs_tool, cfg, eval_world_dir(), ckpt, out);
-    log = run_command(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT(log);
     ASSERT_MSG(status != 0 && status != 127, "--fusion-only: status %d", status);
     ASSERT_STR_CONTAINS(log, "no -F variant");

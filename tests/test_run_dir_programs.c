@@ -18,21 +18,6 @@
 #include "tests/eval_world.h"
 #include "tests/test.h"
 
-static char *run_cmd(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (n + 1 == cap) out = realloc(out, cap *= 2);
-    }
-    out[n] = '\0';
-    int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
-}
-
 /* seed of <dir>/config.json's flags, -1 when unreadable */
 static int config_seed(const char *dir) {
     char path[700];
@@ -75,7 +60,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
                       "--no-eval-original --out %s --seed %d 2>&1";
     int status;
     snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, out, 1);
-    char *log = run_cmd(cmd, &status);
+    char *log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "first run: %s", log);
     free(log);
     ASSERT(config_seed(out) == 1 && dir_has(out, "metrics.json") && dir_has(out, "model.safetensors"));
@@ -86,7 +71,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     char metrics[700];
     snprintf(metrics, sizeof metrics, "%s/metrics.json", out);
     ASSERT(stat(metrics, &before) == 0);
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "%s", log);
     ASSERT_STR_CONTAINS(log, "holds a complete run with this exact configuration");
     free(log);
@@ -96,7 +81,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     /* another seed that dies after writing its config (an unreadable original):
      * the first run stays whole beside the dead one's partial folder */
     snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), bad, out, 2);
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 1, "status %d: %s", status, log);
     free(log);
     ASSERT_EQ_INT(config_seed(out), 1);
@@ -105,7 +90,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     /* --resume continues only the same configuration: here --original differs */
     snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, out, 2);
     strcat(cmd, " --resume");
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 1, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "--resume: ");
     ASSERT_STR_CONTAINS(log, "holds an interrupted run with another configuration");
@@ -116,7 +101,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     RunDir holder;
     ASSERT_MSG(run_dir_begin(&holder, out, 1) == 0, "%s", error_message());
     snprintf(cmd, sizeof cmd, fmt, tool, eval_world_dir(), ckpt, out, 2);
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     run_dir_release(&holder);
     ASSERT_MSG(status == 1, "status %d: %s", status, log);
     ASSERT_STR_CONTAINS(log, "another run is writing this directory");
@@ -124,7 +109,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
     ASSERT_EQ_INT(config_seed(out), 1);
 
     /* completed, the new run replaces the old one as a whole */
-    log = run_cmd(cmd, &status);
+    log = test_run_command(cmd, &status);
     ASSERT_MSG(status == 0, "%s", log);
     free(log);
     ASSERT_EQ_INT(config_seed(out), 2);
@@ -149,7 +134,7 @@ TEST(test_run_dir_programs_never_mix_two_runs) {
                          evaluate, eval_world_dir(), eval_out, list);
         if (bad_lists[k].names) n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --names %s", bad_lists[k].names);
         snprintf(cmd + n, sizeof cmd - (size_t)n, " 2>&1");
-        log = run_cmd(cmd, &status);
+        log = test_run_command(cmd, &status);
         ASSERT_MSG(status == 1, "%s: status %d: %s", list, status, log);
         ASSERT_STR_CONTAINS(log, bad_lists[k].expect);
         free(log);
