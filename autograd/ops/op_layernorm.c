@@ -33,6 +33,30 @@ typedef struct {
     float *mean, *rstd; /* [rows] each */
 } LayerNormSaved;
 
+/* One row of the CPU forward, shared by op_layernorm and op_add_layernorm so
+ * the fused op stays bit-identical to add + LayerNorm. Two passes in double:
+ * no cancellation in E[x²] - E[x]². mean/rstd: where to save the statistics
+ * for the backward, or NULL. */
+static void layernorm_row(const float *xr, const float *w, const float *b, float *yr, int64_t C, float eps,
+                          float *mean, float *rstd) {
+    double mu = 0.0, var = 0.0;
+    for (int64_t j = 0; j < C; j++) mu += xr[j];
+    mu /= (double)C;
+    for (int64_t j = 0; j < C; j++) var += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+    var /= (double)C;
+    double rs = 1.0 / sqrt(var + (double)eps);
+    for (int64_t j = 0; j < C; j++) {
+        double v = ((double)xr[j] - mu) * rs;
+        if (w) v *= w[j];
+        if (b) v += b[j];
+        yr[j] = (float)v;
+    }
+    if (mean) {
+        *mean = (float)mu;
+        *rstd = (float)rs;
+    }
+}
+
 static void layernorm_backward(TapeNode *node) {
     int64_t C = node->i[0], rows = node->i[1];
     const LayerNormSaved *st = node->saved;
@@ -113,26 +137,8 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
             ->layernorm_forward(xv, w, b, y, st ? st->mean : NULL, st ? st->rstd : NULL, rows, C, eps);
     } else {
 #pragma omp parallel for if (rows * C > PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = xv + r * C;
-            /* Two passes in double: no cancellation in E[x²] - E[x]². */
-            double mu = 0.0, var = 0.0;
-            for (int64_t j = 0; j < C; j++) mu += xr[j];
-            mu /= (double)C;
-            for (int64_t j = 0; j < C; j++) var += ((double)xr[j] - mu) * ((double)xr[j] - mu);
-            var /= (double)C;
-            double rs = 1.0 / sqrt(var + (double)eps);
-            for (int64_t j = 0; j < C; j++) {
-                double v = ((double)xr[j] - mu) * rs;
-                if (w) v *= w[j];
-                if (b) v += b[j];
-                y[r * C + j] = (float)v;
-            }
-            if (st) {
-                st->mean[r] = (float)mu;
-                st->rstd[r] = (float)rs;
-            }
-        }
+        for (int64_t r = 0; r < rows; r++)
+            layernorm_row(xv + r * C, w, b, y + r * C, C, eps, st ? st->mean + r : NULL, st ? st->rstd + r : NULL);
     }
     TapeNode *node = tape_maybe_record("layernorm", layernorm_backward, out, x, weight, bias, NULL);
     if (node) {
@@ -199,25 +205,8 @@ Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, flo
 #pragma omp parallel for if (rows * C > PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             float *sr = sv + r * C;
-            double mu = 0.0, var = 0.0;
-            for (int64_t j = 0; j < C; j++) {
-                sr[j] = xv[r * C + j] + av[r * C + j];
-                mu += sr[j];
-            }
-            mu /= (double)C;
-            for (int64_t j = 0; j < C; j++) var += ((double)sr[j] - mu) * ((double)sr[j] - mu);
-            var /= (double)C;
-            double rs = 1.0 / sqrt(var + (double)eps);
-            for (int64_t j = 0; j < C; j++) {
-                double v = ((double)sr[j] - mu) * rs;
-                if (w) v *= w[j];
-                if (b) v += b[j];
-                y[r * C + j] = (float)v;
-            }
-            if (st) {
-                st->mean[r] = (float)mu;
-                st->rstd[r] = (float)rs;
-            }
+            for (int64_t j = 0; j < C; j++) sr[j] = xv[r * C + j] + av[r * C + j];
+            layernorm_row(sr, w, b, y + r * C, C, eps, st ? st->mean + r : NULL, st ? st->rstd + r : NULL);
         }
     }
     /* Two nodes, as op_add then op_layernorm record: the norm's backward
