@@ -1,5 +1,7 @@
 /* bin/embed: the representations an ALBEF checkpoint gives a list of images
  * and captions, for inspection and for other tools (probes, plots, PyTorch).
+ * With --task, the representations of any task's model for the items of its
+ * data and deletion request instead (programs/embed_task.c).
  *
  *   bin/embed --model albef-tiny --checkpoint model.safetensors --vocab vocab.txt \
  *             --images images.txt --captions captions.txt --out embed.safetensors
@@ -34,6 +36,7 @@
 #include "data/transform.h"
 #include "eval/retrieval_eval.h"
 #include "models/albef.h"
+#include "programs/embed_task.h"
 
 static const char *model_arg, *checkpoint, *vocab, *images_path, *captions_path, *out_path;
 static int batch, max_len, progress, allow_nonfinite;
@@ -53,7 +56,9 @@ static const CliFlag flags[] = {
 };
 static const CliSpec spec = {"embed",
                              "Writes the image/text token states, ITC features and fused [CLS] states of an ALBEF "
-                             "checkpoint for lists of images and captions.",
+                             "checkpoint for lists of images and captions. With --task (snli_ve, nlvr2, pgr, "
+                             "flickr30k): each item's representations and class probabilities for a task's data "
+                             "(bin/embed --task T --help).",
                              flags, CLI_COUNT(flags)};
 
 typedef struct {
@@ -229,7 +234,15 @@ static int embed(void) {
     return rc;
 }
 
+/* --task selects the task mode, which has the run driver's flags. */
+static int task_mode(int argc, char **argv) {
+    for (int k = 1; k < argc; k++)
+        if (strcmp(argv[k], "--task") == 0 || strncmp(argv[k], "--task=", 7) == 0) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (task_mode(argc, argv)) return embed_task_main(argc, argv);
     int rc = cli_parse(&spec, argc, argv);
     if (rc == 1) return 0;
     error_exit_if(rc);

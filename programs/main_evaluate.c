@@ -32,9 +32,9 @@ static char **split_list(const char *flag, const char *text, int unique, int *n_
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    const char *checkpoints, *names;
+    const char *names;
     CliFlag own[] = {
-        CLI_FLAG_STRING("checkpoints", &checkpoints, NULL, "comma-separated checkpoints to evaluate (required)"),
+        CLI_FLAG_STRING("checkpoints", &ctx.flags.checkpoints, NULL, "comma-separated checkpoints to evaluate (required)"),
         CLI_FLAG_STRING("names", &names, NULL, "comma-separated row names (default: model1, model2, ...)"),
     };
     run_program_start(&ctx, "evaluate",
@@ -43,6 +43,7 @@ int main(int argc, char **argv) {
                       "the original model: --original when given, else the first checkpoint (then list the "
                       "original first).",
                       own, CLI_COUNT(own), NULL, 0, argc, argv);
+    const char *checkpoints = ctx.flags.checkpoints;
     if (!checkpoints) fatal("--checkpoints: give at least one checkpoint (see --help)");
     int n_ckpt = 0, n_names = 0;
     char **ckpts = split_list("checkpoints", checkpoints, 0, &n_ckpt);

@@ -113,9 +113,9 @@ static double score(const ProbeModel *p, const float *feat, int D, const int *y,
 
 int main(int argc, char **argv) {
     RunContext ctx = {0};
-    const char *checkpoints, *names, *scenes;
+    const char *names, *scenes;
     CliFlag own[] = {
-        CLI_FLAG_STRING("checkpoints", &checkpoints, NULL, "comma-separated unlearned checkpoints to probe"),
+        CLI_FLAG_STRING("checkpoints", &ctx.flags.checkpoints, NULL, "comma-separated unlearned checkpoints to probe"),
         CLI_FLAG_STRING("names", &names, NULL, "comma-separated row names (default: model1, model2, ...)"),
         CLI_FLAG_STRING("scenes", &scenes, NULL,
                         "retrieval: scene facts giving the labels (default: <data>/scenes.json)"),
@@ -126,6 +126,7 @@ int main(int argc, char **argv) {
                       "and of Df. Labels: the task's classes; for retrieval the synthetic world's object count "
                       "per scene.",
                       own, CLI_COUNT(own), NULL, 0, argc, argv);
+    const char *checkpoints = ctx.flags.checkpoints;
     const Task *t = &ctx.task;
     SplitRows train = {0}, test = {0};
     int n_classes;

@@ -357,6 +357,20 @@ static int add_inputs(RunContext *ctx) {
         if (file_fnv1a(&h, ctx->flags.original) < 0) return error_prefix("--original");
         add_hex(in, "original", h);
     }
+    if (ctx->flags.checkpoints) {
+        cJSON *hashes = cJSON_AddArrayToObject(in, "checkpoints");
+        for (const char *p = ctx->flags.checkpoints; *p;) {
+            size_t len = strcspn(p, ",");
+            char path[1024];
+            snprintf(path, sizeof path, "%.*s", (int)len, p);
+            h = FNV1A_INIT;
+            if (len > 0 && file_fnv1a(&h, path) < 0) return error_prefix("checkpoint %s", path);
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+            cJSON_AddItemToArray(hashes, cJSON_CreateString(hex));
+            p += len + (p[len] == ',');
+        }
+    }
     if (ctx->flags.init) {
         h = FNV1A_INIT;
         if (file_fnv1a(&h, ctx->flags.init) < 0) return error_prefix("--init");

@@ -37,6 +37,11 @@ typedef struct {
      * run_setup builds the classification task with L_UKR's text term
      * (models/task_cls.h; spec/unlearning_methods.md §5.2). 0 elsewhere. */
     int ukr_text;
+    /* Not a common flag either: the checkpoints evaluate, probe and embed read
+     * (comma-separated) point here, so that their content is part of the run's
+     * identity (config.json "inputs"): a run is never reused for a file that
+     * changed under the same path. NULL elsewhere. */
+    const char *checkpoints;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;

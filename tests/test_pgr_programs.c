@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "tests/embed_task_check.h"
 #include "tests/test.h"
 
 /* The pgr-tiny recipe row under a smaller model. */
@@ -198,4 +199,16 @@ TEST(test_pgr_programs_name_a_missing_or_corrupt_corpus_file_and_foreign_flags) 
     ASSERT(status != 0);
     ASSERT_STR_CONTAINS(log, "--max-nodes: a flag of --task pgr");
     free(log);
+}
+
+/* bin/embed --task pgr: the graph side, the marked sentence, the fusion FFN's z and P(False), P(True) of each
+ * row (tests/test_embed_task.c). */
+TEST(test_pgr_embed_program_writes_the_evaluations_probabilities) {
+    char slice[512], cfg[512], common[2048];
+    test_tmp_path(slice, sizeof slice, "pgr_embed_slice");
+    test_tmp_path(cfg, sizeof cfg, "pgr_embed_tiny.json");
+    ASSERT_MSG(write_corpus_slice(slice) == 0, "%s", error_message());
+    ASSERT(file_write_atomic(cfg, CONFIG, strlen(CONFIG)) == 0);
+    snprintf(common, sizeof common, "--task pgr --data %s --model %s --df-size 8", slice, cfg);
+    check_embed_task("pgr", common, 2, 0, 0);
 }

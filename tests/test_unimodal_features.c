@@ -3,7 +3,8 @@
  * features (image through each image's first caption, batched as the image
  * pass batches images; text over every caption), so bin/probe's retrieval
  * numbers did not move when it went through the task; on SNLI-VE they are
- * the task's sides in eval mode, whatever the batching. */
+ * the task's sides in eval mode, whatever the batching, and the fused z that
+ * bin/embed --task writes is Task.fused's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "data/synth_image_text.h"
+#include "eval/item_representations.h"
 #include "eval/retrieval_eval.h"
 #include "eval/unimodal_features.h"
 #include "models/task_cls.h"
@@ -94,6 +96,20 @@ static void check_cls_sides(AlbefClsTask which) {
             for (int c = 0; c < D; c++)
                 ASSERT_NEAR(img[(int64_t)i * di + r * D + c], tensor_f32(s.image_feat)[((int64_t)r * n + i) * D + c], 1e-5);
     for (int64_t k = 0; k < (int64_t)n * dt; k++) ASSERT_NEAR(txt[k], tensor_f32(s.text_feat)[k], 1e-5);
+    /* bin/embed's fused z (eval/item_representations.h): Task.fused's rows, one per item */
+    Tensor *z = t.fused(&t, &m, &b, &s);
+    ASSERT(z->ndim == 2 && z->shape[0] == n);
+    int dz = (int)z->shape[1];
+    float *z_host = malloc((size_t)n * dz * sizeof *z_host);
+    memcpy(z_host, tensor_f32(z), (size_t)n * dz * sizeof *z_host);
+    autograd_step_end(); /* the batch's tensors go here, as inside item_representations */
+    ItemRepresentations rep;
+    ASSERT(item_representations(&t, &m, TASK_SPLIT_TEST, items, n, 2, ITEM_REP_FUSED | ITEM_REP_IMAGE, &rep) == 0);
+    ASSERT(rep.text == NULL && rep.image_dim == di && rep.fused_dim == dz);
+    ASSERT(memcmp(rep.image, img, (size_t)n * di * sizeof(float)) == 0);
+    for (int64_t k = 0; k < (int64_t)n * dz; k++) ASSERT_NEAR(rep.fused[k], z_host[k], 1e-5);
+    item_representations_free(&rep);
+    free(z_host);
     autograd_set_enabled(prev);
     autograd_step_end();
     free(img), free(txt);

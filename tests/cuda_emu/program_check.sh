@@ -64,6 +64,25 @@ prohibited() { grep -o '[0-9]* of [0-9]* channels prohibited' "$T/unlearn_ermktp
 [ "$(prohibited cpu)" = "$(prohibited cuda)" ] ||
     { echo "Erm-Ktp: cpu $(prohibited cpu), cuda $(prohibited cuda)"; exit 1; }
 
+# PGR (graph + text, --task pgr) on a slice of the shipped corpus with a small
+# config: the GCN aggregation (SpMM), the text encoder and the fusion FFN on the
+# device, one MultiDelete epoch from the same CPU-trained original.
+mkdir -p "$T/pgr"
+head -n 241 "$ROOT/data/pgr_corpus/train.tsv" >"$T/pgr/train.tsv"
+head -n 61 "$ROOT/data/pgr_corpus/test.tsv" >"$T/pgr/test.tsv"
+cp "$ROOT/data/pgr_corpus/vocab.txt" "$T/pgr/vocab.txt"
+cat >"$T/pgr-small.json" <<'JSON'
+{"name": "pgr-tiny", "node_features": "name_tokens", "node_dim": 16, "gcn_layers": 1, "gcn_hidden": 16,
+ "vocab_size": 8000, "text_width": 32, "text_heads": 2, "text_ffn_hidden": 64, "text_layers": 1,
+ "max_position_embeddings": 64, "max_text_len": 48, "text_ln_eps": 1e-12, "text_dropout": 0.1,
+ "fusion_hidden": 32, "fusion_dim": 32, "classifier_hidden": 32}
+JSON
+PGR=(--task pgr --data "$T/pgr" --model "$T/pgr-small.json" --df-size 8)
+"$BIN/train" "${PGR[@]}" --epochs 1 --eval-original=false --out "$T/original_pgr" >"$T/train_pgr.log" 2>&1 ||
+    { cat "$T/train_pgr.log"; exit 1; }
+run_pair unlearn_multidelete_pgr fp32 unlearn_multidelete "${PGR[@]}" --original "$T/original_pgr/model.safetensors" \
+    --batch-df 4 --epochs 1
+
 python3 - "$T" "$T/original" "$T/original_cuda" "${RUN_NAMES[@]}" <<'PY'
 import csv, json, math, struct, sys
 run_root, train_cpu_dir, train_cuda_dir, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
