@@ -51,6 +51,13 @@ static char *run_ok(const char *work, const char *program, const char *args) {
     return log;
 }
 
+/* run_ok whose log is not needed beyond success. */
+static void run_step(const char *work, const char *program, const char *args) {
+    char *log = run_ok(work, program, args);
+    ASSERT_MSG(log, "bin/%s failed (its log is above)", program);
+    free(log);
+}
+
 typedef struct {
     int64_t n, *items;
     int32_t *labels; /* NULL when absent */
@@ -150,14 +157,12 @@ void check_embed_task(const char *task, const char *common, int n_classes, int i
     test_tmp_path(work, sizeof work, name);
     ASSERT(make_dirs(work) == 0);
     snprintf(args, sizeof args, "%s --epochs 1 --out %s/train", common, work);
-    char *log = run_ok(work, "train", args);
-    ASSERT(log);
-    free(log);
+    run_step(work, "train", args);
     snprintf(ckpt, sizeof ckpt, "%s/train/model.safetensors", work);
     snprintf(emb, sizeof emb, "%s/embed", work);
     char emb_args[4096];
     snprintf(emb_args, sizeof emb_args, "%s --checkpoint %s --splits df,dr,test --out %s", common, ckpt, emb);
-    log = run_ok(work, "embed", emb_args);
+    char *log = run_ok(work, "embed", emb_args);
     ASSERT(log);
     ASSERT_STR_CONTAINS(log, "embeddings.safetensors");
     free(log);
@@ -194,9 +199,7 @@ void check_embed_task(const char *task, const char *common, int n_classes, int i
         snprintf(ev, sizeof ev, "%s/evaluate", work);
         snprintf(args, sizeof args, "%s --original %s --checkpoints %s --names model --no-eval-original --out %s",
                  common, ckpt, ckpt, ev);
-        log = run_ok(work, "evaluate", args);
-        ASSERT(log);
-        free(log);
+        run_step(work, "evaluate", args);
         int64_t right = 0;
         for (int64_t i = 0; i < test.n; i++) {
             int best = 0;
@@ -220,9 +223,7 @@ void check_embed_task(const char *task, const char *common, int n_classes, int i
     size_t before_size;
     char *before = file_read_all(path, &before_size);
     snprintf(args, sizeof args, "%s --epochs 1 --seed 7 --out %s/train_seed7", common, work);
-    log = run_ok(work, "train", args);
-    ASSERT(log);
-    free(log);
+    run_step(work, "train", args);
     size_t size;
     snprintf(args, sizeof args, "%s/train_seed7/model.safetensors", work);
     char *bytes = file_read_all(args, &size);
