@@ -170,7 +170,8 @@ int embed_task_main(int argc, char **argv) {
     char path[1100];
     error_exit_if(safetensors_write(run_path(&ctx, "embeddings.safetensors", path, sizeof path), tensors, count, meta,
                                     4));
-    printf("%s: %s, model %s\n", path, t->name, checkpoint ? checkpoint : "the original");
+    /* the run directory is renamed into place by run_free: name the final path */
+    printf("%s/embeddings.safetensors: %s, model %s\n", ctx.out_dir, t->name, checkpoint ? checkpoint : "the original");
     for (int k = 0; k < n_splits; k++)
         printf("  %-5s %6lld items: image side %d, text side %d, fused %d, %d class probabilities%s\n", s[k].name,
                (long long)s[k].n, s[k].rep.image_dim, s[k].rep.text_dim, s[k].rep.fused_dim, t->n_classes,

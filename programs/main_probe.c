@@ -219,8 +219,9 @@ int main(int argc, char **argv) {
     }
     char path[1100];
     error_exit_if(json_write_file(run_path(&ctx, "probe.json", path, sizeof path), out));
-    printf("\naccuracy in %% of %d-class probes (%s); written to %s\n", n_classes,
-           t->item_label ? "the task's classes" : "object count", path);
+    /* the run directory is renamed into place by run_free: name the final path */
+    printf("\naccuracy in %% of %d-class probes (%s); written to %s/probe.json\n", n_classes,
+           t->item_label ? "the task's classes" : "object count", ctx.out_dir);
     cJSON_Delete(out);
     free(ckpts), free(labels);
     probe_free(image_probe);
