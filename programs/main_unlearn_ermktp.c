@@ -38,13 +38,12 @@ int main(int argc, char **argv) {
     };
     /* --lr and --epochs set the KTP phase (--ktp-lr and --ktp-epochs, when given, win) */
     const RunKnob knobs[] = {RUN_KNOB_DOUBLE("lr", ermktp_ktp_lr), RUN_KNOB_INT("epochs", ermktp_ktp_epochs)};
+    ctx.flags.no_fusion_only = "Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
+                               "encoders from a fresh initialisation, so it cannot be confined to the fusion module)";
     run_program_start(&ctx, "unlearn_ermktp",
                     "Erm-Ktp: trains an ERM-masked teacher on D, then distils a fresh student on Dr with the Df "
                     "images' mask channels prohibited; reports Dt, Df, the MI ratio and time. No -F variant.",
                       own, CLI_COUNT(own), knobs, CLI_COUNT(knobs), argc, argv);
-    if (ctx.flags.fusion_only)
-        fatal("--fusion-only: Erm-Ktp has no -F variant (the paper marks Erm-Ktp-F N/A: the method retrains the "
-              "encoders from a fresh initialisation, so it cannot be confined to the fusion module)");
 
     const Recipe *r = &ctx.recipe;
     ErmKtpOptions o = {

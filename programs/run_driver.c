@@ -389,6 +389,7 @@ static int setup_run(RunContext *ctx, const char *program, const CliSpec *spec, 
     ctx->program = program;
     ctx->device = DEVICE_CPU;
     if (task_check_name(flags.task) < 0 || run_pgr_check_flags(&ctx->flags) < 0) return -1;
+    if (flags.fusion_only && flags.no_fusion_only) return error_set("--fusion-only: %s", flags.no_fusion_only);
     /* A job of several ranks (mpirun): rank 0 writes the run directory, the
      * caches, logs and reports; the others print errors only and keep their
      * files in a scratch directory removed at the end (run_free). */

@@ -42,6 +42,9 @@ typedef struct {
      * identity (config.json "inputs"): a run is never reused for a file that
      * changed under the same path. NULL elsewhere. */
     const char *checkpoints;
+    /* Set by a program without a -F variant before run_program_start: why
+     * --fusion-only is refused, before anything is written. NULL elsewhere. */
+    const char *no_fusion_only;
     /* Recipe knobs (see RunKnob): 0 by default, which stands for the recipe's value;
      * run_setup writes the value used back here, so config.json records it. */
     double lr;

@@ -13,6 +13,7 @@
 
 #include "autograd/tape.h"
 #include "core/error.h"
+#include "core/fileio.h"
 #include "core/rng.h"
 #include "models/retrieval_batch.h"
 #include "models/task_retrieval.h"
@@ -239,7 +240,7 @@ TEST(test_ermktp_transfer_distils_a_fresh_student_with_frozen_heads) {
 
 TEST(test_ermktp_program_refuses_fusion_only) {
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
-    /* The refusal comes after the run is set up: its world and run directory go to the scratch folder. */
+    /* The refusal comes before the run is set up: no run directory is written. */
     char cmd[2048], run_dir[600];
     ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
     test_tmp_path(run_dir, sizeof run_dir, "ermktp_fusion_only");
@@ -253,4 +254,7 @@ TEST(test_ermktp_program_refuses_fusion_only) {
     int st = pclose(p);
     ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 127, "status %d: %s", st, out);
     ASSERT_STR_CONTAINS(out, "N/A");
+    char partial[700];
+    snprintf(partial, sizeof partial, "%s.partial", run_dir);
+    ASSERT_MSG(!file_exists(run_dir) && !file_exists(partial), "%s or its .partial folder was written", run_dir);
 }
