@@ -39,21 +39,42 @@ typedef struct {
     int64_t shape[6][2]; /* items, labels, image, text, fused, probs */
 } SplitOut;
 
-/* The items of split `name` ("df", "dr", "train", "test", "val"), or -1 naming what is wrong. */
+static const char *splits;
+static char split_names[MAX_SPLITS][8];
+static int n_split_names;
+
+/* --splits into split_names, before the run is set up: known names, none empty or twice. */
+static int parse_splits(void) {
+    static const char *const known[] = {"df", "dr", "train", "test", "val"};
+    n_split_names = 0;
+    for (const char *p = splits;; p++) {
+        size_t len = strcspn(p, ",");
+        int k = 0;
+        while (k < 5 && (strlen(known[k]) != len || strncmp(p, known[k], len) != 0)) k++;
+        if (k == 5)
+            return error_set("--splits \"%s\": \"%.*s\" is not a split (df, dr, train, test, val)", splits, (int)len, p);
+        for (int j = 0; j < n_split_names; j++)
+            if (strcmp(split_names[j], known[k]) == 0)
+                return error_set("--splits \"%s\": %s is listed twice", splits, known[k]);
+        snprintf(split_names[n_split_names++], sizeof split_names[0], "%s", known[k]);
+        p += len;
+        if (!*p) return 0;
+    }
+}
+
+/* The items of split `name` (one of parse_splits' names), or -1 naming what is wrong. */
 static int split_items(const RunContext *ctx, const char *name, SplitOut *s) {
     const Task *t = &ctx->task;
-    snprintf(s->name, sizeof s->name, "%s", name);
+    snprintf(s->name, sizeof s->name, "%.7s", name);
     const int64_t *from = NULL;
     if (strcmp(name, "df") == 0 || strcmp(name, "dr") == 0) {
         int df = name[1] == 'f';
         s->split = TASK_SPLIT_TRAIN;
         from = df ? ctx->split.df : ctx->split.dr;
         s->n = df ? ctx->split.n_df : ctx->split.n_dr;
-    } else if (strcmp(name, "train") == 0 || strcmp(name, "test") == 0 || strcmp(name, "val") == 0) {
+    } else {
         s->split = name[1] == 'r' ? TASK_SPLIT_TRAIN : name[1] == 'e' ? TASK_SPLIT_TEST : TASK_SPLIT_VAL;
         s->n = t->n_items[s->split];
-    } else {
-        return error_set("--splits: unknown split \"%s\" (df, dr, train, test, val)", name);
     }
     if (s->n < 1) return error_set("--splits %s: the %s task's data has no items there", name, t->name);
     s->items = xmalloc((size_t)s->n * sizeof *s->items);
@@ -117,8 +138,7 @@ static int split_tensors(const Task *task, SplitOut *s, char names[6][32], StWri
 }
 
 int embed_task_main(int argc, char **argv) {
-    RunContext ctx = {0};
-    const char *splits;
+    RunContext ctx = {.check_flags = parse_splits};
     CliFlag own[] = {
         CLI_FLAG_STRING("checkpoint", &ctx.flags.checkpoints, NULL,
                         "the task's checkpoint to embed (default: the original, --original or the cached one)"),
@@ -133,17 +153,8 @@ int embed_task_main(int argc, char **argv) {
     const Task *t = &ctx.task;
     SplitOut s[MAX_SPLITS];
     memset(s, 0, sizeof s);
-    int n_splits = 0;
-    char *list = strdup(splits), *save = NULL;
-    CHECK(list, "out of memory");
-    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-        if (n_splits == MAX_SPLITS) fatal("--splits \"%s\": more than %d splits", splits, MAX_SPLITS);
-        for (int k = 0; k < n_splits; k++)
-            if (strcmp(s[k].name, name) == 0) fatal("--splits \"%s\": \"%s\" is listed twice", splits, name);
-        error_exit_if(split_items(&ctx, name, &s[n_splits++]));
-    }
-    free(list);
-    if (n_splits == 0) fatal("--splits \"%s\": name at least one split", splits);
+    const int n_splits = n_split_names;
+    for (int k = 0; k < n_splits; k++) error_exit_if(split_items(&ctx, split_names[k], &s[k]));
 
     TaskModel m;
     const char *checkpoint = ctx.flags.checkpoints;

@@ -115,6 +115,10 @@ typedef struct {
     cJSON *method_details;
     char *method_notes;
     char method_summary[512];
+    /* Optional, set before run_program_start: the program's check of its own
+     * flags, run after parsing and before the run is set up (nothing written,
+     * no data loaded yet). 0, or -1 with error_set. */
+    int (*check_flags)(void);
 } RunContext;
 
 /* Prepares everything up to the models: the task, the model config, the

@@ -22,6 +22,7 @@ void run_program_start(RunContext *ctx, const char *program, const char *descrip
     int rc = cli_parse(&program_spec, argc, argv);
     if (rc == 1) exit(0);
     error_exit_if(rc);
+    if (ctx->check_flags) error_exit_if(ctx->check_flags());
     rc = run_setup(ctx, program, &program_spec, knobs, n_knobs);
     error_exit_if(rc);
     if (rc == RUN_SETUP_DONE_BEFORE) {

@@ -256,3 +256,26 @@ TEST(test_embed_task_retrieval_writes_every_caption) {
     snprintf(common, sizeof common, "--task flickr30k --data %s --df-size 1", world());
     check_embed_task("flickr30k", common, 2, 1, 0);
 }
+
+/* A bad --splits stops the program before the run is set up: nothing trained, no run directory written. */
+TEST(test_embed_task_refuses_bad_splits_before_anything_is_written) {
+    char work[512], args[2048], out[700], partial[720];
+    test_tmp_path(work, sizeof work, "embed_task_bad_splits");
+    ASSERT(make_dirs(work) == 0);
+    snprintf(out, sizeof out, "%s/embed", work);
+    snprintf(partial, sizeof partial, "%s.partial", out);
+    const char *bad[] = {"df,,test", "df,bogus", "test,test", "dr,"};
+    const char *says[] = {"\"\" is not a split", "\"bogus\" is not a split", "test is listed twice",
+                          "\"\" is not a split"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(args, sizeof args, "cd %s && %s/embed --task snli_ve --splits '%s' --out %s 2>&1", work, bin_dir(),
+                 bad[k], out);
+        int status;
+        char *log = test_run_command(args, &status);
+        ASSERT(log);
+        ASSERT_MSG(status != 0, "--splits %s accepted: %s", bad[k], log);
+        ASSERT_STR_CONTAINS(log, says[k]);
+        free(log);
+        ASSERT_MSG(!file_exists(out) && !file_exists(partial), "--splits %s: a run directory was written", bad[k]);
+    }
+}
