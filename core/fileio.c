@@ -1,13 +1,16 @@
 #include "core/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/xalloc.h"
 
 /* Reads to the end instead of trusting ftell: a directory opens and "seeks"
@@ -148,4 +151,30 @@ int make_dirs(const char *path) {
     }
     if (mkdir(buf, 0755) != 0 && errno != EEXIST) return error_set("%s: cannot create: %s", buf, strerror(errno));
     return 0;
+}
+
+int file_lock(const char *path) {
+    char lock[4200], dir[4200];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (make_dirs(dir) < 0) return -1;
+    }
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return error_set("%s: cannot create the lock file: %s", lock, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    log_info("%s: another process is building it; waiting for it", path);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        close(fd);
+        return error_set("%s: cannot lock: %s", lock, strerror(e));
+    }
+    return fd;
+}
+
+void file_unlock(int fd) {
+    if (fd >= 0) close(fd); /* closing the descriptor releases its flock */
 }

@@ -39,6 +39,14 @@ int file_fnv1a(uint64_t *h, const char *path);
  * damaged, truncated or unfinished file (a cache entry) is told apart. */
 int file_checksum_write(const char *path);
 int file_checksum_ok(const char *path);
+/* An exclusive advisory lock (flock) on "<path>.lock", the directory made
+ * first: the builder of a cache entry holds it from its check for the entry
+ * until the entry is written, so a second process that needs the same entry
+ * waits (saying so on stderr), then finds it built and reuses it instead of
+ * building it again beside the first. The lock's file descriptor, or -1 with
+ * error_set; the lock ends with file_unlock (or the process). */
+int file_lock(const char *path);
+void file_unlock(int fd);
 /* mkdir -p. 0 or -1 with error_set. */
 int make_dirs(const char *path);
 

@@ -599,6 +599,15 @@ static int load_on_device(RunContext *ctx, TaskModel *m, const char *path) {
     return 0;
 }
 
+/* Rank 0 locks the cache entry `path` (core/fileio.h file_lock) for as long as it takes to find or build it, so
+ * that concurrent runs of one configuration build it once. 0 with *fd set (-1 on the other ranks), or -1. */
+static int lock_cache_entry(const char *path, int *fd) {
+    *fd = comm_is_root() ? file_lock(path) : -1;
+    return rank0_says(comm_is_root() && *fd < 0) ? -1 : 0;
+}
+
+static int original_from_cache_or_training(RunContext *ctx, TaskModel *original, const char *path);
+
 int run_original_model(RunContext *ctx, TaskModel *original) {
     const Task *t = &ctx->task;
     if (t->model_init(t, original, (uint64_t)ctx->flags.seed) < 0) return -1;
@@ -607,7 +616,15 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
         return load_on_device(ctx, original, ctx->flags.original);
     }
     char path[1100];
-    if (run_original_cache_path(ctx, path, sizeof path) < 0) return -1;
+    int lock;
+    if (run_original_cache_path(ctx, path, sizeof path) < 0 || lock_cache_entry(path, &lock) < 0) return -1;
+    int rc = original_from_cache_or_training(ctx, original, path);
+    file_unlock(lock);
+    return rc;
+}
+
+static int original_from_cache_or_training(RunContext *ctx, TaskModel *original, const char *path) {
+    const Task *t = &ctx->task;
     int exists = rank0_says(comm_is_root() && file_exists(path));
     if (exists) {
         if (rank0_says(comm_is_root() && file_checksum_ok(path))) {
@@ -635,15 +652,27 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     return file_checksum_write(path);
 }
 
+static int retrain_from_cache_or_training(RunContext *ctx, TaskModel *retrained, double *seconds, const char *path);
+
 int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     const Task *t = &ctx->task;
     if (t->model_init(t, retrained, (uint64_t)ctx->flags.seed) < 0) return -1;
     uint64_t key;
     if (original_cache_key(ctx, &key) < 0) return -1;
     key = fnv1a_bytes(key, ctx->split.dr, (size_t)ctx->split.n_dr * sizeof *ctx->split.dr);
-    char path[1100], time_path[1200];
+    char path[1100];
     snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
              (unsigned long long)key);
+    int lock;
+    if (lock_cache_entry(path, &lock) < 0) return -1;
+    int rc = retrain_from_cache_or_training(ctx, retrained, seconds, path);
+    file_unlock(lock);
+    return rc;
+}
+
+static int retrain_from_cache_or_training(RunContext *ctx, TaskModel *retrained, double *seconds, const char *path) {
+    const Task *t = &ctx->task;
+    char time_path[1200];
     snprintf(time_path, sizeof time_path, "%s.seconds", path);
     if (rank0_says(comm_is_root() && file_exists(path))) {
         if (rank0_says(comm_is_root() && file_checksum_ok(path))) {

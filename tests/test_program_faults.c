@@ -7,7 +7,9 @@
  * - MultiDelete at --lr 1e30 diverges: with no earlier epoch to keep, the
  *   run stops with a message naming the non-finite value (the loss, or the
  *   features the model selection meets while scoring an epoch: that epoch is
- *   disqualified, no metric is computed over it) and writes no metric. */
+ *   disqualified, no metric is computed over it) and writes no metric;
+ * - two runs of one configuration started together build the original and
+ *   Retrain once: the second waits on the cache entry's lock, then reuses it. */
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -157,4 +159,37 @@ TEST(test_program_multidelete_divergence_stops_naming_the_nonfinite_value) {
         ASSERT(!dir_has(partial, "metrics.json") && !dir_has(partial, "scores_df.csv"));
         ASSERT(!dir_has(partial, "model.safetensors"));
     }
+}
+
+static int count(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* Two runs of one configuration started together in one working directory: the first to lock a cache entry
+ * (core/fileio.h file_lock) builds it while the other waits, then the other reuses it, so the original and
+ * Retrain are each trained once. Without the lock both would train both (and race on the entries' renames). */
+TEST(test_program_concurrent_runs_build_each_cache_entry_once) {
+    char bin[PATH_MAX], cfg[PATH_MAX], wd[600];
+    ASSERT_MSG(bin_dir(bin, sizeof bin) == 0, "MMU_BIN: programs not built");
+    ASSERT(realpath("models/configs/albef-tiny.json", cfg) != NULL);
+    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
+    test_tmp_path(wd, sizeof wd, "cache_lock_wd");
+    ASSERT(make_dirs(wd) == 0);
+    const char *run = "OMP_NUM_THREADS=1 %s/unlearn_finetune --data %s --model %s --df-size 2 --epochs 1 --k-test 2 "
+                      "--no-eval-original --out %s/%s";
+    static char a[4 * PATH_MAX], b[4 * PATH_MAX], both[12 * PATH_MAX];
+    snprintf(a, sizeof a, run, bin, eval_world_dir(), cfg, wd, "a");
+    snprintf(b, sizeof b, run, bin, eval_world_dir(), cfg, wd, "b");
+    snprintf(both, sizeof both, "cd %s && (%s > a.log 2>&1 & %s > b.log 2>&1 & wait) && cat a.log b.log", wd, a, b);
+    int status;
+    char *log = test_run_command(both, &status);
+    ASSERT(log);
+    ASSERT_MSG(status == 0, "%s", log);
+    ASSERT_MSG(count(log, "original model: training") == 1 && count(log, "original model: cached") == 1,
+               "the original was not built once and reused once:\n%s", log);
+    ASSERT_MSG(count(log, "Retrain: training") == 1 && count(log, "Retrain: cached") == 1,
+               "Retrain was not built once and reused once:\n%s", log);
+    free(log);
 }
