@@ -38,6 +38,13 @@ def _style(row):
             "markerfacecolor": "none" if row.endswith("-F") else _COLORS.get(base, "tab:gray")}
 
 
+def _log_yerr(stats):
+    """Error bars of mean ± std on a log axis: a lower bar that would reach zero or below (std >= mean, a
+    spread over seeds wider than the mean) is cut at 10% of the mean, where a log axis can still draw it."""
+    lower = [min(s.std or 0, 0.9 * s.mean) if s.mean > 0 else 0 for s in stats]
+    return [lower, [s.std or 0 for s in stats]]
+
+
 def figure2(path, task_label, points, setting):
     """Left: seconds of the unlearning loop per |Df| (mean ± std over seeds, log scale). Right: the same
     as a fraction of Retrain's time on the same seed and request. One legend beside both names each
@@ -60,11 +67,11 @@ def figure2(path, task_label, points, setting):
         if row != "Retrain" and rpts:
             label = f"{row} ({rpts[-1]['ratio'].mean:.2g}×" + (
                 f" at {rpts[-1]['df_images']})" if rpts[-1]["df_images"] != largest else ")")
-        handles.append(ax_t.errorbar(xs, [p["time"].mean for p in pts], yerr=[p["time"].std or 0 for p in pts],
+        handles.append(ax_t.errorbar(xs, [p["time"].mean for p in pts], yerr=_log_yerr([p["time"] for p in pts]),
                                      label=label, capsize=3, linewidth=1.5, markersize=7, **style))
         if row != "Retrain" and rpts:
             ax_r.errorbar([p["df_images"] for p in rpts], [p["ratio"].mean for p in rpts],
-                          yerr=[p["ratio"].std or 0 for p in rpts], capsize=3, linewidth=1.5, markersize=7, **style)
+                          yerr=_log_yerr([p["ratio"] for p in rpts]), capsize=3, linewidth=1.5, markersize=7, **style)
     ax_t.set_yscale("log")
     ax_t.set_xlabel("|Df| (deleted images)")
     ax_t.set_ylabel("unlearning time (s, log scale)")
@@ -83,7 +90,8 @@ def figure2(path, task_label, points, setting):
                    title=f"method (time / Retrain's\nat |Df| = {largest})", title_fontsize=8)
     else:
         ax_t.text(0.5, 0.5, "no finished runs", transform=ax_t.transAxes, ha="center", va="center")
-    fig.suptitle(f"Figure 2: unlearning time vs |Df|; {setting}; mean ± std over seeds", fontsize=10)
+    fig.suptitle(f"Figure 2: unlearning time vs |Df|; {setting}\nmean ± std over seeds (a lower bar reaching 0 is "
+                 "cut at 10% of the mean)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.80, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -107,7 +115,7 @@ def tradeoff(path, task_label, dt_label, rows, setting):
     ax.axvline(50.0, color="gray", linestyle="--", linewidth=1)
     ax.set_xlabel("Df (%, AUC of Df vs Dr pairs; lower = more forgotten)")
     ax.set_ylabel(f"Dt (%, {dt_label}; higher = kept)")
-    ax.set_title(f"{task_label}: Dt against Df per method; {setting}", fontsize=10)
+    ax.set_title(f"{task_label}: Dt against Df per method\n{setting}", fontsize=10)
     ax.grid(True, alpha=0.3)
     _legend(ax, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
