@@ -171,6 +171,23 @@ def _original_run(req, flag, opts, settings):
                outputs=("model.safetensors",))
 
 
+def _init_original(task, seed, opts, settings, bin_dir, paths, runs, worlds, root):
+    """For a task that starts from another task's original (Task.init_from): ([("init", its checkpoint)],
+    [its run id]), adding that original's run when the plan has none; else ([], [])."""
+    if not task.init_from:
+        return [], []
+    base = next(t for t in catalog.TASKS if t.name == task.init_from)
+    orig_id = f"{base.name}/s{seed}/original"
+    if not any(r.id == orig_id for r in runs):
+        model = model_for(base, opts.model)
+        flag, why = task_flag(bin_dir, catalog.TRAIN.program, base, model)
+        assert flag is not None, why
+        data_flags, data_deps, data_inputs = _world_run(base, settings, paths, bin_dir, runs, worlds, root)
+        runs.append(_original_run(_Request(base, seed, model, data_flags, data_deps, data_inputs, orig_id, ""),
+                                  flag, opts, settings))
+    return [("init", os.path.join(paths.run_dir(orig_id), "model.safetensors"))], [orig_id]
+
+
 def _method_run(req, method, df_size, settings, opts, bin_dir, cells_unavailable):
     """One method on the request's Df of df_size units, or None (noted) when its program does not take the task."""
     prog_flag, why = task_flag(bin_dir, method.program, req.task, req.model)
@@ -208,13 +225,20 @@ def build(opts, settings, seeds, bin_dir, paths, root):
             orig_id = f"{task.name}/s{seed}/original"
             req = _Request(task, seed, model_for(task, opts.model), data_flags, data_deps, data_inputs, orig_id,
                            os.path.join(paths.run_dir(orig_id), "model.safetensors"))
-            runs.append(_original_run(req, flag, opts, settings))
+            init_flags, init_deps = _init_original(task, seed, opts, settings, bin_dir, paths, runs, worlds, root)
+            original = _original_run(req, flag, opts, settings)
+            runs.append(original)
             table_runs = {}
             for method in catalog.METHODS + catalog.ABLATIONS[1:]:
                 run = _method_run(req, method, size, settings, opts, bin_dir, cells_unavailable)
                 if run:
                     runs.append(run)
                     table_runs[method.row] = run
+            # train and retrain start from the init; the other programs start from --original
+            for run in [original] + [r for r in table_runs.values() if r.program == "retrain"]:
+                run.flags += init_flags
+                run.deps += init_deps
+                run.inputs += [value for _, value in init_flags]
             probe_flag, why = task_flag(bin_dir, catalog.PROBE_PROGRAM, task, req.model)
             if probe_flag is None:
                 cells_unavailable[(task.name, "probe")] = why

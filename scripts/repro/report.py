@@ -221,6 +221,10 @@ def _configuration(x):
          f"{', '.join(s.fig2_rows)}"]
     L += [f"- world {world}: `bin/mkdata {' '.join(flags) or '(defaults)'}`" for world, flags in s.worlds.items()
           if any(t.world == world for t in plan.tasks)]
+    L += [f"- {t.label}: the original and Retrain start from the same seed's "
+          f"{next(b.label for b in catalog.TASKS if b.name == t.init_from)} original (`--init`), as the programs do on "
+          "the synthetic world (programs/run_default_init.h), the stand-in for the pretrained ALBEF the paper starts from"
+          for t in plan.tasks if t.init_from]
     L.append(f"- flags of every method run: `{' '.join(s.common) or '(none: each recipe default)'}`")
     if opts.quick:
         L += [f"- --quick: {m.row} (bin/{m.program}) adds `{' '.join(m.quick)}`"
