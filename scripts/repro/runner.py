@@ -19,10 +19,14 @@ _hashes = {}
 
 def fingerprint(path):
     """Content hash of a file, or of every file under a folder (a dataset: its annotations, vocabulary
-    and images). Each file is hashed once per process."""
+    and images). Each file is hashed once per process. A folder's own completion record is left out:
+    it holds the commit and the times of the run that wrote the folder, so counting it would make a
+    rebuilt mkdata that writes the same world look like new data to every run that reads it."""
     if os.path.isdir(path):
         h = hashlib.sha256()
         for name in sorted(os.listdir(path)):
+            if name == RECORD:
+                continue
             full = os.path.join(path, name)
             h.update(name.encode() + b"\0" + fingerprint(full).encode())
         return h.hexdigest()
