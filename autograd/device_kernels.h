@@ -192,6 +192,17 @@ typedef struct {
     /* d = g + wd·p; with momentum b = μ b + d and d = b; p −= lr·d (nn/optim.c). */
     void (*sgd_update)(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,
                        float weight_decay);
+
+    /* ---- parameter blocks (cuda/param_copies.cu) ----
+     * A backend may keep its own copy of a parameter block (the CUDA
+     * backend: a bf16 copy that its bf16 products read instead of casting a
+     * weight per product). params_to_device announces each value block once;
+     * device copies and fills into a block and the optimizer entries above
+     * keep such a copy current by themselves; any other entry that writes
+     * into a value block must be followed by param_block_written (the EMA
+     * update of autograd/params.c). */
+    void (*param_block_added)(const float *values, int64_t n);
+    void (*param_block_written)(const float *values, int64_t n);
 } DeviceKernels;
 
 /* The kernels of `device`, or a stop naming the op when the backend is not

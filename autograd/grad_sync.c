@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/tape.h"
 #include "core/clock.h"
 #include "core/comm.h"
@@ -57,7 +58,12 @@ void grad_sync_free(GradSync *gs) {
     memset(gs, 0, sizeof *gs);
 }
 
-void grad_sync_broadcast_params(ParamSet *ps, int root) { comm_broadcast_f32(ps->device, ps->values, ps->total, root); }
+void grad_sync_broadcast_params(ParamSet *ps, int root) {
+    comm_broadcast_f32(ps->device, ps->values, ps->total, root);
+    /* The collective writes the block on the device: a backend copy of it is out of date. */
+    if (ps->device != DEVICE_CPU)
+        device_kernels(ps->device, "parameter broadcast")->param_block_written(ps->values, ps->total);
+}
 
 /* Cuts the trainable parameters, last declared first, into contiguous ranges
  * of at least bucket_elems (a frozen parameter ends a range). Recomputed

@@ -108,6 +108,8 @@ void params_to_device(ParamSet *ps, Device device) {
     ps->values = values;
     ps->grads = grads;
     ps->device = device;
+    /* The backend may keep its own copy of the values (DeviceKernels "parameter blocks"). */
+    if (device != DEVICE_CPU) device_kernels(device, "params_to_device")->param_block_added(values, ps->total);
 }
 
 int64_t params_offset(const ParamSet *ps, const Tensor *p) { return (const float *)p->data - ps->values; }
@@ -179,6 +181,7 @@ void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
         const DeviceKernels *k = device_kernels(online->device, "EMA update");
         k->affine_forward(pm, pm, DTYPE_F32, ema->total, mu, 0.0f);
         k->scaled_add(pm, po, ema->total, one_minus);
+        k->param_block_written(pm, ema->total); /* kernels, not copies: the backend must be told */
         return;
     }
     for (int64_t k = 0; k < ema->total; k++) pm[k] = pm[k] * mu + po[k] * one_minus;

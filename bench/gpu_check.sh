@@ -18,6 +18,9 @@
 #   anchor   ../shared/bench/albef_torch_anchor.py (bf16 eager and
 #            torch.compile) on the same card;
 #   bench_fp32 the MultiDelete step in fp32;
+#   bench_casts the MultiDelete step in bf16 with every weight cast per
+#            product (--param-copies 0): what the parameter blocks' bf16
+#            copies (cuda/param_copies.cu) save;
 #   racecheck  compute-sanitizer racecheck of the attention tests (the fused
 #            kernels' shared tiles), with the time left.
 # Each step prints its status line when it ends and has a time cap, cut to
@@ -41,7 +44,7 @@ LOG=build/gpu_check
 rm -rf "$LOG"
 mkdir -p "$LOG"
 BUDGET=${GPU_CHECK_BUDGET:-500}
-STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 racecheck}
+STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 bench_casts racecheck}
 BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
 status=()
 
@@ -154,6 +157,8 @@ else
     step anchor 200 60 $PY "$ANCHOR" --device cuda "${BASE[@]}" --modes bf16,compile --iters 10
 fi
 step bench_fp32 90 45 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
+step bench_casts 60 30 bin/bench_albef --device cuda --precision bf16 --param-copies 0 --steps md "${BASE[@]}" \
+    --iters 5 --warm 2
 if [ -n "$SAN" ]; then
     step racecheck 90 30 "$SAN" --tool racecheck --error-exitcode 1 build/release/run_tests attention
 fi
@@ -184,7 +189,10 @@ if head:
 if not any(rows(n) for n in ("bench_bf16", "bench_fp32", "anchor")):
     print("no step was timed (see the status lines and the logs)")
 for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fine-tuning step (ITC + ITM), 32 pairs")):
-    table = [("ours", r) for n in ("bench_bf16", "bench_fp32") for r in rows(n) if r.get("step") == step]
+    table = [("ours", r) for n in ("bench_bf16", "bench_fp32", "bench_casts") for r in rows(n) if r.get("step") == step]
+    for who, r in table:
+        if r.get("param_copies") == 0 and r["mode"] == "bf16":
+            r["mode"] = "bf16, weights cast per product"
     table += [("torch", r) for r in anchor if r.get("step") == step]
     if not table:
         continue
@@ -200,6 +208,10 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     for m in ("bf16", "compile"):
         if "bf16" in ours and m in theirs:
             print(f"{step}: ours bf16 vs torch {m}: {theirs[m] / ours['bf16']:.2f}x torch's throughput")
+    cast = "bf16, weights cast per product"
+    if "bf16" in ours and cast in ours:
+        print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "
+              "them per product")
 # The profiles' heads (the full tables are in the bench_bf16 log).
 prof = lines("bench_bf16")
 for i, l in enumerate(prof):

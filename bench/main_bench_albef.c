@@ -156,7 +156,7 @@ static void profile_steps(const Bench *s, int which, int steps, int top, const c
 }
 
 int main(int argc, char **argv) {
-    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile;
+    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies;
     const char *device_name_flag, *precision_flag, *steps;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
@@ -172,6 +172,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_STRING("device", &device_name_flag, "cpu", "cpu or cuda"),
         CLI_FLAG_STRING("precision", &precision_flag, "bf16", "on cuda: bf16 (GEMM inputs) or fp32"),
         CLI_FLAG_STRING("steps", &steps, "md,ft", "which steps to time: md, ft or both"),
+        CLI_FLAG_INT("param-copies", &param_copies, "1",
+                     "on cuda in bf16: products read weights from the parameter blocks' bf16 copies (0: each "
+                     "product casts its weight, the cost the copies remove)"),
         CLI_FLAG_INT("profile", &profile, "0",
                      "on cuda: after the timing, 2 more steps under the per-operation profiler and a table of "
                      "its N longest operations (0: none)"),
@@ -207,6 +210,7 @@ int main(int argc, char **argv) {
         if (!bf16 && strcmp(precision_flag, "fp32") != 0)
             fatal("bench_albef: --precision %s: want bf16 or fp32", precision_flag);
         cuda_set_precision(bf16 ? PRECISION_BF16 : PRECISION_FP32);
+        cuda_set_param_copies(param_copies);
         mode = precision_name(cuda_precision());
         device = DEVICE_CUDA;
         if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) fatal("bench_albef --device cuda: %s", why);
@@ -260,9 +264,10 @@ int main(int argc, char **argv) {
         double med = times[iters / 2];
         /* allreduce_wait_s: the gradient all-reduce left after backward (the part not overlapped) */
         printf("{\"mode\": \"%s\", \"step\": \"%s\", \"ranks\": %d, \"median_s\": %.6f, \"best_s\": %.6f, "
-               "\"samples_per_s\": %.2f, \"allreduce_wait_s\": %.6f, \"peak_mem_GiB\": %.3f}\n",
+               "\"samples_per_s\": %.2f, \"allreduce_wait_s\": %.6f, \"peak_mem_GiB\": %.3f, "
+               "\"param_copies\": %d}\n",
                mode, which == 0 ? "md" : "ft", comm_size(), med, times[0], 2.0 * b / med, waits[iters / 2],
-               peak_device_gib(device));
+               peak_device_gib(device), device != DEVICE_CPU && param_copies);
         fflush(stdout);
         if (profile > 0 && device != DEVICE_CPU) profile_steps(&bench, which, 2, profile, mode);
     }

@@ -6,6 +6,7 @@
 
 #include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
+#include "cuda/param_copies.cuh"
 
 extern "C" {
 #include "core/arena.h"
@@ -51,16 +52,19 @@ static void *device_memory_alloc(size_t bytes) {
 }
 
 static void device_memory_release(void *p) {
+    param_copies_released(p);
     allocations_remove(p);
     CUDA_CHECK(cudaFree(p));
 }
 
 static void device_memory_fill(void *p, int byte, size_t bytes) {
+    param_copies_written(p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, byte, bytes, backend.stream));
     CUDA_LAUNCH_CHECK();
 }
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
+    if (dst_on_device) param_copies_written(dst, bytes); // a parameter block's bf16 copy is now stale
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                         : cudaMemcpyDeviceToHost;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, backend.stream));

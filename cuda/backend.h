@@ -9,6 +9,7 @@
 #define CUDA_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "autograd/device_kernels.h"
@@ -39,6 +40,16 @@ void cuda_synchronize(void);
 /* Bytes currently and at most held by device allocations of this process. */
 size_t cuda_bytes_in_use(void);
 size_t cuda_peak_bytes(void);
+
+/* The bf16 copies of the parameter blocks (cuda/param_copies.cu): on by
+ * default; off, every bf16 product casts its f32 weight as it did before
+ * (bench_albef --no-param-copies measures the difference). */
+void cuda_set_param_copies(int on);
+typedef struct {
+    int64_t refreshes; /* whole-block casts (a block's first read, or its first read after a write) */
+    int64_t reads;     /* products that read a weight from a copy instead of casting it */
+} ParamCopyStats;
+ParamCopyStats cuda_param_copy_stats(void);
 
 /* Per-operation device times (bench_albef --profile). Between
  * cuda_profile_begin() and cuda_profile_end() (a window: one step) every

@@ -135,5 +135,6 @@ void cuda_fill_norm(DeviceKernels *k);      // softmax, log-softmax, layernorm, 
 void cuda_fill_loss(DeviceKernels *k);
 void cuda_fill_attention(DeviceKernels *k);
 void cuda_fill_optim(DeviceKernels *k);
+void cuda_fill_param_copies(DeviceKernels *k);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "cuda/blaslt.cuh"
 #include "cuda/common.cuh"
+#include "cuda/param_copies.cuh"
 
 #define GRID_STRIDE(k, n) \
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < (n); k += (int64_t)gridDim.x * blockDim.x)
@@ -38,12 +39,17 @@ static void convert(const void *x, DType tx, void *y, DType ty, int64_t n) {
     CUDA_LAUNCH_CHECK();
 }
 
-// x (n elements of type tx) as type `want`: x itself, or a converted copy in
+// x (n elements of type tx) as type `want`: x itself, a parameter's slice of
+// its block's bf16 copy (cuda/param_copies.cu), or a converted copy in
 // scratch memory. For an operand of a strided batch, n is the last matrix's
 // end, gaps included, so the copy is packed like the original and the same
 // strides apply.
 static const void *as_type(const void *x, DType tx, DType want, int64_t n) {
     if (tx == want) return x;
+    if (tx == DTYPE_F32 && want == DTYPE_BF16) {
+        const void *kept = param_copy_read((const float *)x, n);
+        if (kept != NULL) return kept;
+    }
     void *y = cuda_scratch((size_t)n * dtype_size(want));
     convert(x, tx, y, want, n);
     return y;

@@ -17,4 +17,5 @@ extern "C" void cuda_fill_all(DeviceKernels *k) {
     cuda_fill_loss(k);
     cuda_fill_attention(k);
     cuda_fill_optim(k);
+    cuda_fill_param_copies(k);
 }

@@ -2,13 +2,18 @@
 // "optimizers"), element by element as nn/optim.c's loops. The CPU build does
 // not contract a·b + c into an FMA (-std=c11), so the same float expressions
 // are written with the rounding intrinsics, which nvcc never fuses: a device
-// step then equals the CPU step bit for bit.
+// step then equals the CPU step bit for bit. Each kernel also writes the new
+// value, cast, into the parameter's slice of its block's bf16 copy when that
+// copy is current (cuda/param_copies.cu), so the next step's products read
+// it without a cast.
 #include "cuda/common.cuh"
+#include "cuda/param_copies.cuh"
 
 #define THREADS 256
 
-__global__ void adamw_update_kernel(float *p, const float *g, float *m, float *v, int64_t n, float keep, float beta1,
-                                    float beta2, float step_size, float bc2_sqrt, float eps) {
+__global__ void adamw_update_kernel(float *p, __nv_bfloat16 *p_bf16, const float *g, float *m, float *v, int64_t n,
+                                    float keep, float beta1, float beta2, float step_size, float bc2_sqrt,
+                                    float eps) {
     const float one_minus_b1 = __fsub_rn(1.0f, beta1), one_minus_b2 = __fsub_rn(1.0f, beta2);
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
         const float ge = g[e];
@@ -18,35 +23,39 @@ __global__ void adamw_update_kernel(float *p, const float *g, float *m, float *v
         const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(ve), bc2_sqrt), eps);
         m[e] = me;
         v[e] = ve;
-        p[e] = __fadd_rn(pe, __fdiv_rn(__fmul_rn(-step_size, me), denom));
+        const float pn = __fadd_rn(pe, __fdiv_rn(__fmul_rn(-step_size, me), denom));
+        p[e] = pn;
+        if (p_bf16 != NULL) p_bf16[e] = __float2bfloat16_rn(pn);
     }
 }
 
 static void adamw_update(float *p, const float *g, float *m, float *v, int64_t n, float keep, float beta1,
                          float beta2, float step_size, float bc2_sqrt, float eps) {
     if (n <= 0) return;
-    adamw_update_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(p, g, m, v, n, keep, beta1, beta2,
-                                                                                step_size, bc2_sqrt, eps);
+    adamw_update_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(
+        p, param_copy_update_slice(p, n), g, m, v, n, keep, beta1, beta2, step_size, bc2_sqrt, eps);
     CUDA_LAUNCH_CHECK();
 }
 
-__global__ void sgd_update_kernel(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,
-                                  float weight_decay) {
+__global__ void sgd_update_kernel(float *p, __nv_bfloat16 *p_bf16, const float *g, float *buf, int64_t n, float lr,
+                                  float momentum, float weight_decay) {
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
         float d = weight_decay != 0.0f ? __fadd_rn(g[e], __fmul_rn(weight_decay, p[e])) : g[e];
         if (momentum != 0.0f) {
             d = __fadd_rn(__fmul_rn(buf[e], momentum), d);
             buf[e] = d;
         }
-        p[e] = __fsub_rn(p[e], __fmul_rn(lr, d));
+        const float pn = __fsub_rn(p[e], __fmul_rn(lr, d));
+        p[e] = pn;
+        if (p_bf16 != NULL) p_bf16[e] = __float2bfloat16_rn(pn);
     }
 }
 
 static void sgd_update(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,
                        float weight_decay) {
     if (n <= 0) return;
-    sgd_update_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(p, g, buf, n, lr, momentum,
-                                                                              weight_decay);
+    sgd_update_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(p, param_copy_update_slice(p, n), g,
+                                                                              buf, n, lr, momentum, weight_decay);
     CUDA_LAUNCH_CHECK();
 }
 

@@ -9,6 +9,7 @@
 
 #include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
+#include "cuda/param_copies.cuh"
 #include "tests/cuda_emu/emu_memory.h"
 
 extern "C" {
@@ -44,16 +45,19 @@ static void *device_memory_alloc(size_t bytes) {
 }
 
 static void device_memory_release(void *p) {
+    param_copies_released(p);
     allocations_remove(p);
     emu_memory_release(p);
 }
 
 static void device_memory_fill(void *p, int byte, size_t bytes) {
+    param_copies_written(p, bytes);
     CUDA_CHECK(cudaMemsetAsync(p, byte, bytes, cuda_stream()));
     CUDA_LAUNCH_CHECK();
 }
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
+    if (dst_on_device) param_copies_written(dst, bytes); // a parameter block's bf16 copy is now stale
     if (dst_on_device && !emu_memory_contains(dst)) fatal("cuda emulator: copy to %p, which is no device memory", dst);
     if (src_on_device && !emu_memory_contains(src)) fatal("cuda emulator: copy from %p, which is no device memory", src);
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)

@@ -12,6 +12,10 @@
 # Usage: program_check.sh <bin dir> <emulated bin dir>
 set -euo pipefail
 BIN=$(cd "$1" && pwd) EMU_BIN=$(cd "$2" && pwd) ROOT=$(pwd)
+# Every product that reads a parameter's bf16 copy checks it against the cast
+# of the current values (cuda/param_copies.cu): a program that writes its
+# parameters past the copies' rule stops here, naming the block.
+export MMU_PARAM_COPY_CHECK=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$BIN/mkdata" --out "$T/world" --train-images 40 --val-images 12 --test-images 12 >/dev/null
