@@ -183,6 +183,13 @@ typedef struct {
                                int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
                                uint64_t seed, uint64_t stream, RngRows rows);
 
+    /* ---- division by a device scalar (cuda/div_scalar.cu) ----
+     * y = x / s[0], and its backward gx += g / s[0], gs[0] += −Σ g·x / s[0]²
+     * (either gradient may be NULL), with s read on the device: no wait for
+     * the host (op_div_by_scalar: the ITC logits over the temperature). */
+    void (*div_by_scalar_forward)(const float *x, const float *s, float *y, int64_t n);
+    void (*div_by_scalar_backward)(const float *x, const float *s, const float *g, float *gx, float *gs, int64_t n);
+
     /* ---- optimizers (cuda/optim.cu), torch semantics as nn/optim.c ---- */
     /* For the n parameters of one tensor, nn/optim.c's arithmetic: p *= keep
      * (keep = 1 − lr·wd, or 1 without decay), m = β1 m + (1−β1) g,
@@ -192,13 +199,16 @@ typedef struct {
     /* d = g + wd·p; with momentum b = μ b + d and d = b; p −= lr·d (nn/optim.c). */
     void (*sgd_update)(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,
                        float weight_decay);
+    /* p[k] = p[k] < lo ? lo : p[k] > hi ? hi : p[k] (ALBEF's temperature
+     * after each step), on the device without reading p back. */
+    void (*param_clamp)(float *p, int64_t n, float lo, float hi);
 
     /* ---- parameter blocks (cuda/param_copies.cu) ----
      * A backend may keep its own copy of a parameter block (the CUDA
      * backend: a bf16 copy that its bf16 products read instead of casting a
      * weight per product). params_to_device announces each value block once;
-     * device copies and fills into a block and the optimizer entries above
-     * keep such a copy current by themselves; any other entry that writes
+     * device copies and fills into a block and the optimizer and clamp
+     * entries above keep such a copy current by themselves; any other entry that writes
      * into a value block must be followed by param_block_written (the EMA
      * update of autograd/params.c). */
     void (*param_block_added)(const float *values, int64_t n);

@@ -170,6 +170,18 @@ void params_copy_values(ParamSet *dst, const ParamSet *src) {
     device_copy(dst->values, dst->device, src->values, src->device, (size_t)src->total * sizeof(float));
 }
 
+void params_clamp(Tensor *p, float lo, float hi) {
+    CHECK(p->dtype == DTYPE_F32 && tensor_is_contiguous(p), "params_clamp: %s is not a contiguous f32 parameter",
+          p->name ? p->name : "(unnamed)");
+    int64_t n = tensor_numel(p);
+    if (p->device != DEVICE_CPU) {
+        device_kernels(p->device, "params_clamp")->param_clamp(tensor_f32(p), n, lo, hi);
+        return;
+    }
+    float *v = tensor_f32(p);
+    for (int64_t k = 0; k < n; k++) v[k] = v[k] < lo ? lo : v[k] > hi ? hi : v[k];
+}
+
 void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
     CHECK(ema->total <= online->total && ema->device == online->device,
           "EMA update: %lld twins for %lld values (devices %d, %d)", (long long)ema->total, (long long)online->total,

@@ -66,6 +66,9 @@ int64_t params_count_trainable(const ParamSet *ps);
  * *element its first such element), or -1 when every value is finite. Reads
  * a device copy through the host. */
 int params_find_nonfinite(const ParamSet *ps, int64_t *element);
+/* p (a parameter, on any device) clamped into [lo, hi] element by element,
+ * in place; a device parameter is clamped there, without reading it back. */
+void params_clamp(Tensor *p, float lo, float hi);
 /* Copies values from src to dst; both must hold the same names and shapes. */
 void params_copy_values(ParamSet *dst, const ParamSet *src);
 /* Exponential moving average ema <- mu·ema + (1 - mu)·online over ema's values,

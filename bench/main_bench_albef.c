@@ -68,12 +68,16 @@ static void host_batch_free(HostBatch *h) {
     free(h->image_ids);
 }
 
-/* The batch on `device` (a host-to-device copy per step, as a data loader's). */
+/* The batch as the programs' loaders hand it to the model: the images on
+ * `device` (a host-to-device copy per step), the token ids and masks on the
+ * host (models/albef.c sends them; the embedding op checks host ids before
+ * sending them, where ids already on the device would be read back, a wait
+ * for the device at every text forward). */
 static AlbefBatch to_tensors(const HostBatch *h, Device device) {
     AlbefBatch b;
     b.images = tensor_on(tensor_from_f32(4, (int64_t[]){h->n, 3, h->S, h->S}, h->images), device);
-    b.text_ids = tensor_on(tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids), device);
-    b.text_mask = tensor_on(tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask), device);
+    b.text_ids = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->ids);
+    b.text_mask = tensor_wrap(DTYPE_I32, SHAPE(h->n, h->L), h->mask);
     b.image_ids = h->image_ids;
     return b;
 }

@@ -125,6 +125,10 @@ __device__ __forceinline__ float philox_uniform_dev(uint64_t seed, uint64_t stre
     return (float)(c[index & 3] >> 8) * (1.0f / 16777216.0f);
 }
 
+// The per-block partials of Σ x (w NULL) or Σ x·w over n floats, in double and
+// in an order fixed by n (cuda/reduce.cu); *count of them, in scratch memory.
+double *cuda_sum_partials(const float *x, const float *w, int64_t n, int *count);
+
 // Each kernel file fills its part of the table (cuda/backend.cu calls them all).
 void cuda_fill_gemm(DeviceKernels *k);
 void cuda_fill_elementwise(DeviceKernels *k);
@@ -136,5 +140,6 @@ void cuda_fill_loss(DeviceKernels *k);
 void cuda_fill_attention(DeviceKernels *k);
 void cuda_fill_optim(DeviceKernels *k);
 void cuda_fill_param_copies(DeviceKernels *k);
+void cuda_fill_div_scalar(DeviceKernels *k);
 
 #endif

@@ -18,4 +18,5 @@ extern "C" void cuda_fill_all(DeviceKernels *k) {
     cuda_fill_attention(k);
     cuda_fill_optim(k);
     cuda_fill_param_copies(k);
+    cuda_fill_div_scalar(k);
 }

@@ -1,11 +1,11 @@
 // AdamW and SGD updates of one parameter tensor (autograd/device_kernels.h
-// "optimizers"), element by element as nn/optim.c's loops. The CPU build does
-// not contract a·b + c into an FMA (-std=c11), so the same float expressions
-// are written with the rounding intrinsics, which nvcc never fuses: a device
-// step then equals the CPU step bit for bit. Each kernel also writes the new
-// value, cast, into the parameter's slice of its block's bf16 copy when that
-// copy is current (cuda/param_copies.cu), so the next step's products read
-// it without a cast.
+// "optimizers"), element by element as nn/optim.c's loops, and the clamp of
+// a parameter into a range. The CPU build does not contract a·b + c into an
+// FMA (-std=c11), so the same float expressions are written with the
+// rounding intrinsics, which nvcc never fuses: a device step then equals the
+// CPU step bit for bit. Each kernel also writes the new value, cast, into the
+// parameter's slice of its block's bf16 copy when that copy is current
+// (cuda/param_copies.cu), so the next step's products read it without a cast.
 #include "cuda/common.cuh"
 #include "cuda/param_copies.cuh"
 
@@ -59,7 +59,23 @@ static void sgd_update(float *p, const float *g, float *buf, int64_t n, float lr
     CUDA_LAUNCH_CHECK();
 }
 
+__global__ void param_clamp_kernel(float *p, __nv_bfloat16 *p_bf16, int64_t n, float lo, float hi) {
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+        const float v = p[e], c = v < lo ? lo : v > hi ? hi : v;
+        p[e] = c;
+        if (p_bf16 != NULL) p_bf16[e] = __float2bfloat16_rn(c);
+    }
+}
+
+static void param_clamp(float *p, int64_t n, float lo, float hi) {
+    if (n <= 0) return;
+    param_clamp_kernel<<<cuda_blocks(n, THREADS), THREADS, 0, cuda_stream()>>>(p, param_copy_update_slice(p, n), n,
+                                                                               lo, hi);
+    CUDA_LAUNCH_CHECK();
+}
+
 void cuda_fill_optim(DeviceKernels *k) {
     k->adamw_update = adamw_update;
     k->sgd_update = sgd_update;
+    k->param_clamp = param_clamp;
 }

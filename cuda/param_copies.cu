@@ -12,9 +12,9 @@
 //
 // The rule that keeps a twin equal to the cast of its block, bit for bit:
 // - a twin is current or stale as a whole;
-// - AdamW and SGD (cuda/optim.cu) write the twin's slice in the same kernel
-//   as the f32 value, with the cast's rounding, so a current twin stays
-//   current;
+// - AdamW, SGD and the parameter clamp (cuda/optim.cu) write the twin's
+//   slice in the same kernel as the f32 value, with the cast's rounding, so
+//   a current twin stays current;
 // - every device copy or fill that overlaps a block (a checkpoint or
 //   best-epoch restore, L-codec's scatter, DtD's noise, a resume: the two
 //   backends' memory functions call param_copies_written) and every other

@@ -76,11 +76,13 @@ static unsigned int partial_blocks(int64_t n) {
     return (unsigned int)(b < MAX_PARTIALS ? b : MAX_PARTIALS);
 }
 
-__global__ void partial_sums_kernel(const float *x, double *part, int64_t n, int squares) {
+// Σ x, Σ x², or Σ x·w (w not NULL), each product in double.
+__global__ void partial_sums_kernel(const float *x, const float *w, double *part, int64_t n, int squares) {
     __shared__ double red[32];
     double s = 0.0;
     GRID_STRIDE(k, n) {
         double v = x[k];
+        if (w != NULL) v *= (double)w[k];
         s += squares ? v * v : v;
     }
     s = block_sum_d(s, red);
@@ -99,10 +101,19 @@ __global__ void finish_sum_kernel(const double *part, int count, float *y, float
     if (out) out[0] = s;
 }
 
+double *cuda_sum_partials(const float *x, const float *w, int64_t n, int *count) {
+    unsigned int blocks = partial_blocks(n);
+    double *part = (double *)cuda_scratch(blocks * sizeof *part);
+    partial_sums_kernel<<<blocks, THREADS, 0, cuda_stream()>>>(x, w, part, n, 0);
+    CUDA_LAUNCH_CHECK();
+    *count = (int)blocks;
+    return part;
+}
+
 static void sum_all(const float *x, int64_t n, int squares, float *y, float scale, double *out) {
     unsigned int blocks = partial_blocks(n);
     double *part = (double *)cuda_scratch(blocks * sizeof *part);
-    partial_sums_kernel<<<blocks, THREADS, 0, cuda_stream()>>>(x, part, n, squares);
+    partial_sums_kernel<<<blocks, THREADS, 0, cuda_stream()>>>(x, NULL, part, n, squares);
     CUDA_LAUNCH_CHECK();
     finish_sum_kernel<<<1, THREADS, 0, cuda_stream()>>>(part, (int)blocks, y, scale, out);
     CUDA_LAUNCH_CHECK();

@@ -197,12 +197,7 @@ void albef_enqueue(Albef *m, const Tensor *image_feat, const Tensor *text_feat, 
     m->queue_ptr = (m->queue_ptr + B) % Q;
 }
 
-void albef_clamp_temp(Albef *m) {
-    float t;
-    tensor_copy_to_host(m->temp, &t);
-    float clamped = t < m->cfg.temp_min ? m->cfg.temp_min : t > m->cfg.temp_max ? m->cfg.temp_max : t;
-    if (clamped != t) tensor_copy_from_host(m->temp, &clamped);
-}
+void albef_clamp_temp(Albef *m) { params_clamp(m->temp, m->cfg.temp_min, m->cfg.temp_max); }
 
 /* A queue's E x Q floats moved from `from` to `to`. */
 static float *queue_moved(float *q, Device from, Device to, int64_t n) {

@@ -226,7 +226,7 @@ Tensor *albef_cls_loss(AlbefCls *m, const AlbefClsBatch *batch, float alpha, Alb
     albef_cls_momentum_update(m);
     AlbefClsOutput f = albef_cls_forward(m, batch);
     out->logits = f.logits;
-    out->ce = op_cross_entropy(f.logits, tensor_on(batch->labels, m->params.device));
+    out->ce = op_cross_entropy(f.logits, batch->labels);
     if (!m->cfg.momentum_distill) {
         out->loss = out->ce;
         return out->loss;

@@ -201,7 +201,7 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     out->itm_logits = albef_itm_logits(m, albef_fused_cls(m, &all_txt, all_img));
     Tensor *labels = tensor_new(DTYPE_I32, SHAPE(3 * B));
     for (int64_t k = 0; k < 3 * B; k++) tensor_i32(labels)[k] = k < B ? 1 : 0;
-    out->itm = op_cross_entropy(out->itm_logits, tensor_on(labels, img.feat->device));
+    out->itm = op_cross_entropy(out->itm_logits, labels);
 
     out->loss = op_add(out->itc, out->itm); /* step 13 */
     return out->loss;

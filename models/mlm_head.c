@@ -84,7 +84,7 @@ void mlm_head_loss(const MlmHead *h, Tensor *word_embeddings, Tensor *hidden, co
     Tensor *rows = op_index_select(op_reshape(hidden, SHAPE(BL, D)), 0, idx);
     Tensor *t = layernorm_forward(&h->norm, op_gelu(linear_forward(&h->dense, rows)));
     Tensor *logits = op_linear(t, word_embeddings, h->bias); /* decoder tied to the word embeddings */
-    out->loss = op_cross_entropy(logits, tensor_on(target, logits->device));
+    out->loss = op_cross_entropy(logits, target);
     /* The accuracy and NLL are counted on the host: device logits come down
      * first ([K, V], once per batch). */
     const float *l = tensor_f32(logits->device == DEVICE_CPU ? logits : tensor_to_device(logits, DEVICE_CPU));

@@ -304,7 +304,7 @@ static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
     Tensor *logits = class_logits(t, m, b);
     Tensor *labels = tensor_new(DTYPE_I32, SHAPE(b->n));
     memcpy(tensor_i32(labels), b->labels, (size_t)b->n * sizeof(int32_t));
-    return op_cross_entropy(logits, tensor_on(labels, logits->device));
+    return op_cross_entropy(logits, labels);
 }
 
 static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {

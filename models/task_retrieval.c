@@ -262,7 +262,7 @@ static Tensor *item_loss(const Task *t, TaskModel *m, const TaskBatch *b) {
     Tensor *target = tensor_new(DTYPE_I32, SHAPE(b->n));
     for (int k = 0; k < b->n; k++) tensor_i32(target)[k] = 1;
     Tensor *logits = itm_logits(task_albef(m), b, NULL);
-    return op_cross_entropy(logits, tensor_on(target, logits->device));
+    return op_cross_entropy(logits, target);
 }
 
 static double item_accuracy(const Task *t, TaskModel *m, const TaskBatch *b) {

@@ -150,3 +150,24 @@ TEST(test_cuda_binary_ops_with_the_same_tensor_twice_parity) {
                    error_message());
     }
 }
+
+/* x / s with the scalar s on the device (cuda/div_scalar.cu): the output, x's
+ * gradient and s's gradient −Σ g·x / s², which the kernels compute without
+ * sending s to the host. */
+static Tensor *apply_div_by_scalar(Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_div_by_scalar(in[0], in[1]);
+}
+
+TEST(test_cuda_div_by_scalar_parity) {
+    if (!cuda_parity_ready()) return;
+    const int64_t rows[] = {1, 7, 257, 1000003}, cols[] = {1, 13, 129, 1};
+    const float scales[] = {0.07f, -1.5f, 0.07f, 3.0f};
+    for (size_t s = 0; s < sizeof rows / sizeof rows[0]; s++) {
+        Tensor *in[2] = {tensor_random_uniform(SHAPE(rows[s], cols[s]), -2.0f, 2.0f, 800 + s),
+                         tensor_from_f32(SHAPE(1), &scales[s])};
+        in[0]->requires_grad = in[1]->requires_grad = 1;
+        ASSERT_MSG(cuda_parity_check("div_by_scalar", apply_div_by_scalar, in, 2, NULL, PARITY_TOL_FP32) == 0, "%s",
+                   error_message());
+    }
+}

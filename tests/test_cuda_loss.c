@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "tests/cuda_parity.h"
+#include "core/device.h"
 #include "tests/test.h"
 
 /* ---- mse ---- */
@@ -64,6 +65,22 @@ TEST(test_cuda_cross_entropy_parity) {
     ASSERT_MSG(check_cross_entropy(64, 2, 0, 302) == 0, "%s", error_message());
     ASSERT_MSG(check_cross_entropy(300, 257, 4, 303) == 0, "%s", error_message());
     ASSERT_MSG(check_cross_entropy(37, 30522, 5, 304) == 0, "%s", error_message()); /* MLM over BERT's vocabulary */
+}
+
+/* Device logits with host targets (what the models pass: the op checks them
+ * on the host, then sends them, with no read-back). */
+static Tensor *apply_cross_entropy_host_targets(Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_cross_entropy(in[0], tensor_on(in[1], DEVICE_CPU));
+}
+
+TEST(test_cuda_cross_entropy_with_host_targets_parity) {
+    if (!cuda_parity_ready()) return;
+    Tensor *in[2] = {tensor_random_uniform(SHAPE(37, 257), -10.0f, 10.0f, 320), make_targets(37, 257, 5)};
+    in[0]->requires_grad = 1;
+    ASSERT_MSG(cuda_parity_check("cross_entropy, host targets", apply_cross_entropy_host_targets, in, 2, NULL,
+                                 PARITY_TOL_FP32) == 0,
+               "%s", error_message());
 }
 
 TEST(test_cuda_cross_entropy_all_ignored_gives_zero) {

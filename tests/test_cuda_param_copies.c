@@ -6,7 +6,8 @@
  * too) once with the copies and once with them off (every weight cast as
  * before) and asserts bit-identical outputs and gradients, after:
  * - the move to the device (first read: one whole-block refresh);
- * - AdamW and SGD steps (the kernels write the copy themselves: no refresh);
+ * - AdamW and SGD steps and a clamp (the kernels write the copy themselves:
+ *   no refresh);
  * - a device copy into the block (params_copy_values: a restore), a host
  *   upload (tensor_copy_from_host: DtD's noise, a checkpoint), a fill;
  * - the EMA update (kernels that announce their write);
@@ -153,6 +154,23 @@ TEST(test_cuda_param_copies_follow_every_parameter_write) {
     sgd_step(&sgd, 5e-2f);
     ASSERT(copies_match_casts(&ps, "an SGD step"));
     sgd_free(&sgd);
+
+    /* The clamp (ALBEF's temperature) also writes the copy itself, and
+     * clamps as the CPU does. */
+    Tensor *bias = params_find(&ps, "fc1.bias");
+    float before_clamp[HIDDEN], after_clamp[HIDDEN];
+    tensor_copy_to_host(bias, before_clamp);
+    before = cuda_param_copy_stats();
+    params_clamp(bias, -0.05f, 0.08f);
+    run_chain(&ps, &r);
+    free(r.dparams);
+    ASSERT_EQ_INT((int)(cuda_param_copy_stats().refreshes - before.refreshes), 0);
+    tensor_copy_to_host(bias, after_clamp);
+    for (int k = 0; k < HIDDEN; k++) {
+        float v = before_clamp[k], want = v < -0.05f ? -0.05f : v > 0.08f ? 0.08f : v;
+        ASSERT_MSG(after_clamp[k] == want, "clamp: element %d is %g, want %g", k, (double)after_clamp[k], (double)want);
+    }
+    ASSERT(copies_match_casts(&ps, "a clamp"));
 
     /* Copies into the block: a restore from another set, an upload of one
      * parameter from the host, a fill. */

@@ -138,15 +138,22 @@ static Tensor *record_cross_entropy(Tensor *out, Tensor *logits, Tensor *targets
     return out;
 }
 
-/* The targets are read back to check them on the host (a kernel must not
- * index outside the row); that also gives the count of valid rows, so the
- * backward of an all-ignored batch is skipped as on the CPU. */
+/* The targets are checked on the host (a kernel must not index outside the
+ * row), which also gives the count of valid rows, so the backward of an
+ * all-ignored batch is skipped as on the CPU. Host targets (what the models
+ * pass) are checked, then sent; device targets are read back first, a wait
+ * for the device. */
 static Tensor *cross_entropy_on_device(Tensor *logits, Tensor *targets, Device dev) {
     int64_t N = logits->shape[0], C = logits->shape[1], n_valid = 0;
-    int32_t *t = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *t);
-    tensor_copy_to_host(targets, t);
+    const int32_t *t = tensor_i32(targets);
+    if (targets->device != DEVICE_CPU) {
+        int32_t *host = arena_alloc(arena_activations(), (size_t)(N > 0 ? N : 1) * sizeof *host);
+        tensor_copy_to_host(targets, host);
+        t = host;
+    }
     check_targets(t, N, C);
     for (int64_t r = 0; r < N; r++) n_valid += t[r] != IGNORE_INDEX;
+    targets = tensor_on(targets, dev);
     float *probs = arena_alloc(arena_activations_on(dev), (size_t)(N * C + 1) * sizeof *probs);
     Tensor *out = tensor_new_on(dev, DTYPE_F32, 0, NULL);
     device_kernels(dev, "cross_entropy")
@@ -163,7 +170,10 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *targets) {
           "cross_entropy: targets must be i32 [%lld]", (long long)logits->shape[0]);
     int64_t N = logits->shape[0], C = logits->shape[1];
     const float *x = tensor_f32(logits);
-    Device dev = ops_device("cross_entropy", logits, targets, NULL);
+    /* Device logits take their targets from either side (as the embedding op its ids). */
+    Device dev = logits->device;
+    CHECK(targets->device == DEVICE_CPU || targets->device == dev, "cross_entropy: logits on the %s, targets on the %s",
+          device_name(dev), device_name(targets->device));
     if (dev != DEVICE_CPU) return cross_entropy_on_device(logits, targets, dev);
     const int32_t *t = tensor_i32(targets);
     check_targets(t, N, C);
