@@ -44,16 +44,9 @@ static int load_head(const RunContext *ctx, MlmHead *head, const char *path) {
     return 0;
 }
 
-static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, const char *path_flag, int epochs,
-                        double lr, float prob, MlmSpecial sp) {
-    mlm_head_init(head, &ctx->cfg, (uint64_t)ctx->flags.seed);
-    if (path_flag) {
-        log_info("MLM head: %s", path_flag);
-        return load_head(ctx, head, path_flag);
-    }
-    char path[1100];
-    snprintf(path, sizeof path, "%s/mlm-head-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
-             (unsigned long long)head_cache_key(original, epochs, lr, prob, (uint64_t)ctx->flags.seed));
+/* The head from the cache entry `path`, or trained on all of D and cached there. */
+static int head_from_cache_or_training(RunContext *ctx, TaskModel *original, MlmHead *head, const char *path,
+                                       int epochs, double lr, float prob, MlmSpecial sp) {
     if (file_exists(path)) {
         log_info("MLM head: cached %s", path);
         return load_head(ctx, head, path);
@@ -73,8 +66,25 @@ static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, con
     if (rc < 0) return error_prefix("training the MLM head");
     log_info("MLM head trained: loss %.4f -> %.4f", first, last);
     if (!comm_is_root()) return 0; /* the ranks trained the same head: rank 0 caches it */
-    if (make_dirs(RUN_CACHE_DIR) < 0) return -1;
     return mlm_head_save(head, path);
+}
+
+static int prepare_head(RunContext *ctx, TaskModel *original, MlmHead *head, const char *path_flag, int epochs,
+                        double lr, float prob, MlmSpecial sp) {
+    mlm_head_init(head, &ctx->cfg, (uint64_t)ctx->flags.seed);
+    if (path_flag) {
+        log_info("MLM head: %s", path_flag);
+        return load_head(ctx, head, path_flag);
+    }
+    char path[1100];
+    snprintf(path, sizeof path, "%s/mlm-head-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
+             (unsigned long long)head_cache_key(original, epochs, lr, prob, (uint64_t)ctx->flags.seed));
+    /* Locked like the original's and Retrain's entries: concurrent runs train the head once. */
+    int lock;
+    if (make_dirs(RUN_CACHE_DIR) < 0 || run_lock_cache_entry(path, &lock) < 0) return -1;
+    int rc = head_from_cache_or_training(ctx, original, head, path, epochs, lr, prob, sp);
+    file_unlock(lock);
+    return rc;
 }
 
 int main(int argc, char **argv) {

@@ -599,9 +599,7 @@ static int load_on_device(RunContext *ctx, TaskModel *m, const char *path) {
     return 0;
 }
 
-/* Rank 0 locks the cache entry `path` (core/fileio.h file_lock) for as long as it takes to find or build it, so
- * that concurrent runs of one configuration build it once. 0 with *fd set (-1 on the other ranks), or -1. */
-static int lock_cache_entry(const char *path, int *fd) {
+int run_lock_cache_entry(const char *path, int *fd) {
     *fd = comm_is_root() ? file_lock(path) : -1;
     return rank0_says(comm_is_root() && *fd < 0) ? -1 : 0;
 }
@@ -617,7 +615,7 @@ int run_original_model(RunContext *ctx, TaskModel *original) {
     }
     char path[1100];
     int lock;
-    if (run_original_cache_path(ctx, path, sizeof path) < 0 || lock_cache_entry(path, &lock) < 0) return -1;
+    if (run_original_cache_path(ctx, path, sizeof path) < 0 || run_lock_cache_entry(path, &lock) < 0) return -1;
     int rc = original_from_cache_or_training(ctx, original, path);
     file_unlock(lock);
     return rc;
@@ -664,7 +662,7 @@ int run_retrain_model(RunContext *ctx, TaskModel *retrained, double *seconds) {
     snprintf(path, sizeof path, "%s/retrain-%s-%016llx.safetensors", RUN_CACHE_DIR, ctx->cfg.name,
              (unsigned long long)key);
     int lock;
-    if (lock_cache_entry(path, &lock) < 0) return -1;
+    if (run_lock_cache_entry(path, &lock) < 0) return -1;
     int rc = retrain_from_cache_or_training(ctx, retrained, seconds, path);
     file_unlock(lock);
     return rc;

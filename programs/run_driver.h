@@ -137,6 +137,11 @@ int run_setup(RunContext *ctx, const char *program, const CliSpec *spec, const R
  * out_dir as it was and its partial folder for inspection. */
 void run_free(RunContext *ctx);
 
+/* Rank 0 locks the cache entry `path` (core/fileio.h file_lock on `<path>.lock`) for as long as it takes to
+ * find or build it, so that concurrent runs of one configuration build it once; collective. 0 with *fd set (-1
+ * on the other ranks; release with file_unlock), or -1. */
+int run_lock_cache_entry(const char *path, int *fd);
+
 /* The original model θ0: --original if given, else the cached model trained
  * on all of D with the recipe (trained now and cached when absent; an entry
  * whose checksum does not match is trained again). */

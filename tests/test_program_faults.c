@@ -168,8 +168,9 @@ static int count(const char *text, const char *what) {
 }
 
 /* Two runs of one configuration started together in one working directory: the first to lock a cache entry
- * (core/fileio.h file_lock) builds it while the other waits, then the other reuses it, so the original and
- * Retrain are each trained once. Without the lock both would train both (and race on the entries' renames). */
+ * (core/fileio.h file_lock) builds it while the other waits, then the other reuses it, so the original,
+ * Retrain and UL's MLM head are each trained once. Without the lock both would train each (and race on the
+ * entries' renames). */
 TEST(test_program_concurrent_runs_build_each_cache_entry_once) {
     char bin[PATH_MAX], cfg[PATH_MAX], wd[600];
     ASSERT_MSG(bin_dir(bin, sizeof bin) == 0, "MMU_BIN: programs not built");
@@ -177,8 +178,8 @@ TEST(test_program_concurrent_runs_build_each_cache_entry_once) {
     ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
     test_tmp_path(wd, sizeof wd, "cache_lock_wd");
     ASSERT(make_dirs(wd) == 0);
-    const char *run = "OMP_NUM_THREADS=1 %s/unlearn_finetune --data %s --model %s --df-size 2 --epochs 1 --k-test 2 "
-                      "--no-eval-original --out %s/%s";
+    const char *run = "OMP_NUM_THREADS=1 %s/unlearn_ul --data %s --model %s --df-size 2 --epochs 1 --k-test 2 "
+                      "--mlm-head-epochs 1 --stop-accuracy 0 --no-eval-original --out %s/%s";
     static char a[4 * PATH_MAX], b[4 * PATH_MAX], both[12 * PATH_MAX];
     snprintf(a, sizeof a, run, bin, eval_world_dir(), cfg, wd, "a");
     snprintf(b, sizeof b, run, bin, eval_world_dir(), cfg, wd, "b");
@@ -191,5 +192,7 @@ TEST(test_program_concurrent_runs_build_each_cache_entry_once) {
                "the original was not built once and reused once:\n%s", log);
     ASSERT_MSG(count(log, "Retrain: training") == 1 && count(log, "Retrain: cached") == 1,
                "Retrain was not built once and reused once:\n%s", log);
+    ASSERT_MSG(count(log, "MLM head: the model has none") == 1 && count(log, "MLM head: cached") == 1,
+               "UL's MLM head was not built once and reused once:\n%s", log);
     free(log);
 }
