@@ -46,12 +46,13 @@ static int n_split_names;
 /* --splits into split_names, before the run is set up: known names, none empty or twice. */
 static int parse_splits(void) {
     static const char *const known[] = {"df", "dr", "train", "test", "val"};
+    const int n_known = (int)(sizeof known / sizeof known[0]);
     n_split_names = 0;
     for (const char *p = splits;; p++) {
         size_t len = strcspn(p, ",");
         int k = 0;
-        while (k < 5 && (strlen(known[k]) != len || strncmp(p, known[k], len) != 0)) k++;
-        if (k == 5)
+        while (k < n_known && (strlen(known[k]) != len || strncmp(p, known[k], len) != 0)) k++;
+        if (k == n_known)
             return error_set("--splits \"%s\": \"%.*s\" is not a split (df, dr, train, test, val)", splits, (int)len, p);
         for (int j = 0; j < n_split_names; j++)
             if (strcmp(split_names[j], known[k]) == 0)
