@@ -191,10 +191,16 @@ typedef struct {
     void (*div_by_scalar_backward)(const float *x, const float *s, const float *g, float *gx, float *gs, int64_t n);
 
     /* ---- optimizers (cuda/optim.cu), torch semantics as nn/optim.c ---- */
-    /* For the n parameters of one tensor, nn/optim.c's arithmetic: p *= keep
-     * (keep = 1 − lr·wd, or 1 without decay), m = β1 m + (1−β1) g,
-     * v = β2 v + (1−β2) g², p += −step_size·m / (√v / bc2_sqrt + eps). */
-    void (*adamw_update)(float *p, const float *g, float *m, float *v, int64_t n, float keep, float beta1,
+    /* One AdamW step of the `count` trainable tensors of a parameter block,
+     * in one launch: tensor i is values[offsets[i], offsets[i] + sizes[i])
+     * and the same ranges of grads, m and v; for each element nn/optim.c's
+     * arithmetic: p *= keep (keep_decay = 1 − lr·wd where decay[i], else 1),
+     * m = β1 m + (1−β1) g, v = β2 v + (1−β2) g²,
+     * p += −step_size·m / (√v / bc2_sqrt + eps). offsets, sizes and decay
+     * are host arrays (the backend keeps a device copy of the table for as
+     * long as it does not change). */
+    void (*adamw_update)(float *values, const float *grads, float *m, float *v, const int64_t *offsets,
+                         const int64_t *sizes, const unsigned char *decay, int count, float keep_decay, float beta1,
                          float beta2, float step_size, float bc2_sqrt, float eps);
     /* d = g + wd·p; with momentum b = μ b + d and d = b; p −= lr·d (nn/optim.c). */
     void (*sgd_update)(float *p, const float *g, float *buf, int64_t n, float lr, float momentum,

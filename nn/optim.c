@@ -11,9 +11,9 @@
  * exact bits and its moments stay zero (spec/unlearning_methods.md "-F"
  * variants freeze everything but the fusion encoder).
  *
- * A ParamSet on a device keeps its moments there too; each trainable tensor is
- * then updated by the device kernel that repeats these loops
- * (autograd/device_kernels.h adamw_update, sgd_update). */
+ * A ParamSet on a device keeps its moments there too; the device kernels
+ * repeat these loops (autograd/device_kernels.h): AdamW updates every
+ * trainable tensor in one launch (adamw_update), SGD one tensor a launch. */
 #include "nn/optim.h"
 
 #include <math.h>
@@ -87,6 +87,26 @@ int adamw_use_lavis_decay_groups(AdamW *opt) {
     return excluded;
 }
 
+/* The device step: the trainable tensors' ranges and decay flags, one launch. */
+static void adamw_step_device(AdamW *opt, float keep_decay, float step_size, float bc2_sqrt) {
+    ParamSet *ps = opt->params;
+    int64_t *offsets = arena_alloc(arena_activations(), (size_t)(ps->count + 1) * 2 * sizeof *offsets);
+    int64_t *sizes = offsets + ps->count + 1;
+    unsigned char *decay = arena_alloc(arena_activations(), (size_t)ps->count + 1);
+    int count = 0;
+    for (int k = 0; k < ps->count; k++) {
+        Tensor *t = ps->items[k];
+        if (!t->requires_grad || tensor_numel(t) == 0) continue;
+        offsets[count] = params_offset(ps, t);
+        sizes[count] = tensor_numel(t);
+        decay[count++] = opt->decay[k];
+    }
+    if (count == 0) return;
+    device_kernels(ps->device, "adamw_step")
+        ->adamw_update(ps->values, ps->grads, opt->m, opt->v, offsets, sizes, decay, count, keep_decay, opt->beta1,
+                       opt->beta2, step_size, bc2_sqrt, opt->eps);
+}
+
 void adamw_step(AdamW *opt, float lr) {
     ParamSet *ps = opt->params;
     CHECK(opt->device == ps->device, "adamw_step: the parameters moved to another device after adamw_init");
@@ -98,6 +118,12 @@ void adamw_step(AdamW *opt, float lr) {
     const double bias_correction2 = 1.0 - pow((double)beta2, step);
     const float step_size = (float)((double)lr / bias_correction1);
     const float bc2_sqrt = (float)sqrt(bias_correction2);
+    /* Decoupled decay first, on the parameter alone (Loshchilov & Hutter). */
+    const float keep_decay = (float)(1.0 - (double)lr * (double)opt->weight_decay);
+    if (ps->device != DEVICE_CPU) {
+        adamw_step_device(opt, keep_decay, step_size, bc2_sqrt);
+        return;
+    }
     for (int k = 0; k < ps->count; k++) {
         Tensor *t = ps->items[k];
         if (!t->requires_grad) continue;
@@ -105,13 +131,7 @@ void adamw_step(AdamW *opt, float lr) {
         float *p = ps->values + off;
         const float *g = ps->grads + off;
         float *m = opt->m + off, *v = opt->v + off;
-        /* Decoupled decay first, on the parameter alone (Loshchilov & Hutter). */
-        const float keep = opt->decay[k] ? (float)(1.0 - (double)lr * (double)opt->weight_decay) : 1.0f;
-        if (ps->device != DEVICE_CPU) {
-            device_kernels(ps->device, "adamw_step")
-                ->adamw_update(p, g, m, v, n, keep, beta1, beta2, step_size, bc2_sqrt, eps);
-            continue;
-        }
+        const float keep = opt->decay[k] ? keep_decay : 1.0f;
 #pragma omp parallel for schedule(static) if (n >= OPTIM_PARALLEL_MIN)
         for (int64_t e = 0; e < n; e++) {
             float pe = p[e] * keep;

@@ -19,10 +19,13 @@
 
 #define OPTIM_TOL 1e-6
 
-/* Sizes that are and are not multiples of the kernels' 256-thread blocks. */
+/* Sizes that are and are not multiples of the kernels' 256-thread blocks, and
+ * one tensor of more than two of AdamW's 65,536-element chunks (its blocks
+ * start inside a tensor). */
 static void build_params(ParamSet *ps) {
     params_init(ps);
     params_add_init(ps, "enc.weight", SHAPE(37, 13), PARAM_INIT_NORMAL, 0.5f);
+    params_add_init(ps, "wide.weight", SHAPE(3, 43717), PARAM_INIT_NORMAL, 0.02f);
     params_add_init(ps, "enc.bias", SHAPE(13), PARAM_INIT_NORMAL, 0.1f);
     params_add_init(ps, "enc.ln.weight", SHAPE(256), PARAM_INIT_ONES, 0.0f);
     params_add_init(ps, "frozen.weight", SHAPE(5, 5), PARAM_INIT_NORMAL, 0.5f);
