@@ -32,6 +32,17 @@ static int bin_dir(char *out, size_t size) {
     return 0;
 }
 
+/* What a program test needs: the programs' directory, the tiny model's config (absolute, since the programs run
+ * in a working directory of their own), the evaluation world, and that fresh working directory `name`. */
+static int program_setup(char *bin, size_t bin_size, char *cfg, char *wd, size_t wd_size, const char *name) {
+    if (bin_dir(bin, bin_size) != 0) return error_set("MMU_BIN: programs not built");
+    if (realpath("models/configs/albef-tiny.json", cfg) == NULL)
+        return error_set("models/configs/albef-tiny.json: not found (run from the repository root)");
+    if (eval_world_dir() == NULL) return -1;
+    test_tmp_path(wd, wd_size, name);
+    return make_dirs(wd);
+}
+
 /* The one "original-*.safetensors" of <wd>/runs/cache into path; 0 when there is exactly one. */
 static int find_cache_entry(const char *wd, char *path, size_t size) {
     char dir[700];
@@ -61,11 +72,7 @@ static int same_file(const char *a, const char *b) {
 
 TEST(test_program_rebuilds_a_damaged_original_cache_entry) {
     char bin[PATH_MAX], cfg[PATH_MAX], wd[600], entry[1400], saved[700], cmd[4 * PATH_MAX];
-    ASSERT_MSG(bin_dir(bin, sizeof bin) == 0, "MMU_BIN: programs not built");
-    ASSERT(realpath("models/configs/albef-tiny.json", cfg) != NULL);
-    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
-    test_tmp_path(wd, sizeof wd, "cache_wd");
-    ASSERT(make_dirs(wd) == 0);
+    ASSERT_MSG(program_setup(bin, sizeof bin, cfg, wd, sizeof wd, "cache_wd") == 0, "%s", error_message());
     const char *fmt = "cd %s && %s/unlearn_finetune --data %s --model %s --df-size 2 --epochs 1 --k-test 2 "
                       "--no-eval-original --out %s/%s 2>&1";
     int status;
@@ -173,11 +180,7 @@ static int count(const char *text, const char *what) {
  * entries' renames). */
 TEST(test_program_concurrent_runs_build_each_cache_entry_once) {
     char bin[PATH_MAX], cfg[PATH_MAX], wd[600];
-    ASSERT_MSG(bin_dir(bin, sizeof bin) == 0, "MMU_BIN: programs not built");
-    ASSERT(realpath("models/configs/albef-tiny.json", cfg) != NULL);
-    ASSERT_MSG(eval_world_dir() != NULL, "%s", error_message());
-    test_tmp_path(wd, sizeof wd, "cache_lock_wd");
-    ASSERT(make_dirs(wd) == 0);
+    ASSERT_MSG(program_setup(bin, sizeof bin, cfg, wd, sizeof wd, "cache_lock_wd") == 0, "%s", error_message());
     const char *run = "OMP_NUM_THREADS=1 %s/unlearn_ul --data %s --model %s --df-size 2 --epochs 1 --k-test 2 "
                       "--mlm-head-epochs 1 --stop-accuracy 0 --no-eval-original --out %s/%s";
     static char a[4 * PATH_MAX], b[4 * PATH_MAX], both[12 * PATH_MAX];
