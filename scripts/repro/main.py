@@ -46,12 +46,12 @@ def parse(argv):
                     "(each table beside the paper's), the tables as CSV and the plots as PNG. Finished runs are "
                     "reused (keyed by their resolved config), so an interrupted or extended reproduction picks "
                     "up where it stopped.",
-        epilog="Time: the default (349 runs: Flickr30K 183 of them, two thirds Figure 2's; SNLI-VE and NLVR2 54 "
-               "each, PGR 57 on the real corpus) needs about 4 CPU-hours, estimated from single runs timed at the "
-               "default settings (not a measured whole reproduction): about 2 hours on a quiet 2-core machine "
-               "with --jobs 2, 2.5 to 3 with the default --jobs 1. Smaller: --tasks snli_ve,nlvr2,pgr (about "
-               "1.5 CPU-hours), --seeds 1 (a third), --fig2-methods Retrain,MultiDelete,MultiDelete-F (Figure 2's "
-               "runs to a fifth). --quick: 82 runs, about a minute.",
+        epilog="Time: the default (355 runs: Flickr30K 183 of them, two thirds Figure 2's; SNLI-VE, NLVR2 and "
+               "PGR 57 each on the real PGR corpus) measured 4.2 CPU-hours on a 2-core VM (Erm-Ktp 26%, Retrain "
+               "20%, the originals 12%): about 2 hours 5 minutes on a quiet 2-core machine with --jobs 2. "
+               "Smaller: --tasks snli_ve,nlvr2,pgr (about 2.2 CPU-hours), --seeds 1 (a third), --fig2-methods "
+               "Retrain,MultiDelete,MultiDelete-F (Figure 2's runs from 1.4 to 0.5 CPU-hours). --quick: 82 runs, "
+               "about a minute.",
     )
     p.add_argument("--model", default="albef-tiny", help="model config: albef-tiny (default), albef-base or a JSON path; PGR runs its own pgr-tiny/pgr-base")
     p.add_argument("--tasks", default=",".join(t.name for t in catalog.TASKS),
