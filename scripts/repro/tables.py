@@ -260,13 +260,24 @@ class Builder:
             dt = {r: v[task.name][0] for r, v in means.items()}
             lowest = min(df, key=df.get)
             out.append((f"{task.label}: MultiDelete has the lowest Df of all methods",
-                        f"lowest Df: {lowest} ({df[lowest]:.1f}); MultiDelete {df['MultiDelete']:.1f}"))
+                        f"lowest Df: {lowest} ({df[lowest]:.1f}); MultiDelete {df['MultiDelete']:.1f}"
+                        + self._within_spread(task, lowest, df)))
             if "Retrain" in dt:
                 out.append((f"{task.label}: MultiDelete keeps Dt within about 1 point of Retrain",
                             f"MultiDelete {dt['MultiDelete']:.1f}, Retrain {dt['Retrain']:.1f}"))
             worst = min(dt, key=dt.get)
             out.append((f"{task.label}: DtD loses the most Dt", f"lowest Dt: {worst} ({dt[worst]:.1f})"))
         return out
+
+    def _within_spread(self, task, lowest, df):
+        """The rows whose mean Df is within one standard deviation over seeds of the lowest one's: a
+        "lowest" that others match within its spread is no winner (empty with one seed)."""
+        sd = next((d.std for label, _, d in self.tradeoff(task) if label == lowest), None)
+        if sd is None:
+            return ""
+        near = [r for r in df if r != lowest and abs(df[r] - df[lowest]) <= sd]
+        names = ", ".join(near[:4]) + (f" and {len(near) - 4} more" if len(near) > 4 else "")
+        return f"; within its sd ({sd:.1f}) over seeds: {names or 'none'}"
 
     def table2_means(self):
         """{row: {task: (mean Dt over the task's columns, mean Df)}} over seeds."""
