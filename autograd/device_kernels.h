@@ -214,9 +214,9 @@ typedef struct {
      * backend: a bf16 copy that its bf16 products read instead of casting a
      * weight per product). params_to_device announces each value block once;
      * device copies and fills into a block and the optimizer and clamp
-     * entries above keep such a copy current by themselves; any other entry that writes
-     * into a value block must be followed by param_block_written (the EMA
-     * update of autograd/params.c). */
+     * entries above keep such a copy current by themselves; any other entry
+     * that writes into a value block must be followed by param_block_written
+     * (the EMA update of autograd/params.c). */
     void (*param_block_added)(const float *values, int64_t n);
     void (*param_block_written)(const float *values, int64_t n);
 } DeviceKernels;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cli.h"
 #include "core/device.h"
 #include "core/error.h"
 
@@ -59,10 +60,7 @@ void arena_free(Arena *a) {
  * allocation. Slow (an allocation per tensor): for checking runs only. */
 static int arena_guarded(void) {
     static int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("MMU_ARENA_GUARD");
-        mode = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
-    }
+    if (mode < 0) mode = cli_env_switch("MMU_ARENA_GUARD");
     return mode;
 }
 

@@ -208,3 +208,8 @@ void cli_to_json(const CliSpec *spec, cJSON *obj) {
         cJSON_AddItemToObject(obj, f->name, v);
     }
 }
+
+int cli_env_switch(const char *name) {
+    const char *e = getenv(name);
+    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}

@@ -63,4 +63,8 @@ void cli_print_help(const CliSpec *spec, FILE *out);
  * strings, null for an unset string), for the run's config.json. */
 void cli_to_json(const CliSpec *spec, cJSON *obj);
 
+/* 1 when the environment variable `name` is set, not empty and not "0": the
+ * debug switches (MMU_ARENA_GUARD, MMU_CUDA_SYNC, MMU_PARAM_COPY_CHECK). */
+int cli_env_switch(const char *name);
+
 #endif

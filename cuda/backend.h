@@ -43,7 +43,7 @@ size_t cuda_peak_bytes(void);
 
 /* The bf16 copies of the parameter blocks (cuda/param_copies.cu): on by
  * default; off, every bf16 product casts its f32 weight as it did before
- * (bench_albef --no-param-copies measures the difference). */
+ * (bench_albef --param-copies 0 measures the difference). */
 void cuda_set_param_copies(int on);
 typedef struct {
     int64_t refreshes; /* whole-block casts (a block's first read, or its first read after a write) */

@@ -2,11 +2,14 @@
 // (CUDA_LAUNCH_CHECK and cuda_op_done, cuda/common.cuh): the launch's error
 // check, the debug mode that finds a kernel's fault at its own launch, and
 // the profiler's event (cuda/profile.cu).
-#include <stdlib.h>
 #include <string.h>
 
 #include "cuda/common.cuh"
 #include "cuda/profile.cuh"
+
+extern "C" {
+#include "core/cli.h"
+}
 
 // Kernels run asynchronously: a fault inside one (an illegal or misaligned
 // address) is returned by whichever CUDA call comes next, far from its
@@ -15,10 +18,7 @@
 // parity tests so; slow, for finding faults only).
 static int sync_each_op(void) {
     static int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("MMU_CUDA_SYNC");
-        mode = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
-    }
+    if (mode < 0) mode = cli_env_switch("MMU_CUDA_SYNC");
     return mode;
 }
 

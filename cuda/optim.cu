@@ -31,34 +31,40 @@ typedef struct {
 } AdamwTensor;
 
 static struct {
-    AdamwTensor *host, *device; // the table last sent, and where it lives
+    AdamwTensor *sent, *wanted, *device; // the table last sent, this step's, and the device copy
     int count, capacity;
     int64_t chunks;
 } table;
 
-// The table for these tensors on the device, sent only when it changed.
+// The table for these tensors on the device, sent only when it changed. The
+// host buffers are kept between steps (nothing is allocated in a step once
+// the table has its size).
 static const AdamwTensor *adamw_table(const int64_t *offsets, const int64_t *sizes, const unsigned char *decay,
                                       int count, int64_t *chunks) {
-    AdamwTensor *want = (AdamwTensor *)calloc((size_t)count, sizeof *want);
-    if (want == NULL) fatal("out of memory");
+    if (count > table.capacity) {
+        if (table.device != NULL) device_release(DEVICE_CUDA, table.device);
+        free(table.sent);
+        free(table.wanted);
+        table.sent = (AdamwTensor *)calloc((size_t)count, sizeof(AdamwTensor));
+        table.wanted = (AdamwTensor *)calloc((size_t)count, sizeof(AdamwTensor));
+        if (table.sent == NULL || table.wanted == NULL) fatal("out of memory");
+        table.device = (AdamwTensor *)device_alloc(DEVICE_CUDA, (size_t)count * sizeof(AdamwTensor));
+        table.capacity = count;
+        table.count = 0; // nothing valid was sent to the new buffer
+    }
     int64_t c = 0;
     for (int i = 0; i < count; i++) {
-        want[i] = AdamwTensor{offsets[i], sizes[i], c, decay[i] != 0 ? 1 : 0};
+        table.wanted[i] = AdamwTensor{offsets[i], sizes[i], c, decay[i] != 0 ? 1 : 0};
         c += (sizes[i] + CHUNK - 1) / CHUNK;
     }
-    if (count != table.count || memcmp(want, table.host, (size_t)count * sizeof *want) != 0) {
-        if (count > table.capacity) {
-            if (table.device != NULL) device_release(DEVICE_CUDA, table.device);
-            table.device = (AdamwTensor *)device_alloc(DEVICE_CUDA, (size_t)count * sizeof *want);
-            table.capacity = count;
-        }
-        device_copy(table.device, DEVICE_CUDA, want, DEVICE_CPU, (size_t)count * sizeof *want);
-        free(table.host);
-        table.host = want;
+    const size_t bytes = (size_t)count * sizeof(AdamwTensor);
+    if (count != table.count || memcmp(table.wanted, table.sent, bytes) != 0) {
+        device_copy(table.device, DEVICE_CUDA, table.wanted, DEVICE_CPU, bytes);
+        AdamwTensor *swap = table.sent;
+        table.sent = table.wanted;
+        table.wanted = swap;
         table.count = count;
         table.chunks = c;
-    } else {
-        free(want);
     }
     *chunks = table.chunks;
     return table.device;

@@ -28,12 +28,12 @@
 // and the element otherwise: a writer that bypasses the rule is found there
 // (tests/cuda_emu/program_check.sh runs the programs so).
 #include <stdlib.h>
-#include <string.h>
 
 #include "cuda/common.cuh"
 #include "cuda/param_copies.cuh"
 
 extern "C" {
+#include "core/cli.h"
 #include "core/device.h"
 }
 
@@ -111,10 +111,7 @@ __global__ void check_kernel(const float *values, const __nv_bfloat16 *copy, int
 
 static int check_wanted(void) {
     static int mode = -1;
-    if (mode < 0) {
-        const char *e = getenv("MMU_PARAM_COPY_CHECK");
-        mode = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
-    }
+    if (mode < 0) mode = cli_env_switch("MMU_PARAM_COPY_CHECK");
     return mode;
 }
 

@@ -6,9 +6,9 @@
  * Skips without a GPU. */
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "tests/cuda_parity.h"
-#include "core/device.h"
 #include "tests/test.h"
 
 /* ---- mse ---- */

@@ -272,7 +272,8 @@ class Builder:
     def _within_spread(self, task, lowest, df):
         """The rows whose mean Df is within one standard deviation over seeds of the lowest one's: a
         "lowest" that others match within its spread is no winner (empty with one seed)."""
-        sd = next((d.std for label, _, d in self.tradeoff(task) if label == lowest), None)
+        cols, _ = self._dt_df(task, lowest, None)
+        sd = Stat(cols[0][1].values()).std
         if sd is None:
             return ""
         near = [r for r in df if r != lowest and abs(df[r] - df[lowest]) <= sd]
