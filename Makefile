@@ -172,11 +172,12 @@ endif
 # the longest method trainings, whose code the shorter tests of the same
 # methods run under the sanitizers too (measured on 2 shared cores: the
 # suite without them used 78 s of CPU; each of them 20-170 s of wall clock; the
-# long-tail world test trains two models: 241 s of wall clock on them).
+# long-tail world test trains two models: 241 s of wall clock on them), and
+# the Figure 2 script's test, whose work is all in the release programs.
 SAN_HOST_DIR     := build/san-host
 SAN_TEST_EXCLUDE := test_ul_lowers test_ul_fusion_only test_neggrad_stops test_neggrad_raises \
                     test_ermktp_erm_trains test_ermktp_transfer test_lcodec_changes test_finetune_never \
-                    test_multidelete_effect test_train_loop_loss_falls test_world_longtail
+                    test_multidelete_effect test_train_loop_loss_falls test_world_longtail test_fig2_script
 .PHONY: test-san
 test-san: $(PROGS)
 	@$(MAKE) --no-print-directory SAN=1 CUDA=0 BUILD=$(SAN_HOST_DIR) BIN=$(SAN_HOST_DIR)/bin $(SAN_HOST_DIR)/run_tests

@@ -22,7 +22,13 @@
 #            product (--param-copies 0): what the parameter blocks' bf16
 #            copies (cuda/param_copies.cu) save;
 #   racecheck  compute-sanitizer racecheck of the attention tests (the fused
-#            kernels' shared tiles), with the time left.
+#            kernels' shared tiles), with the time left;
+#   fig2     the paper's Figure 2 with the programs (bench/fig2_time.sh):
+#            MultiDelete unlearning |Df| = FIG2_DF (default 1,000) images of an
+#            ALBEF-base at 384 px against Retrain, extrapolated from a
+#            measured epoch; last, and only with 240 s or more left, so it
+#            takes no time from the steps above (a call of its own:
+#            GPU_CHECK_STEPS="build fig2").
 # Each step prints its status line when it ends and has a time cap, cut to
 # what is left of GPU_CHECK_BUDGET (seconds, default 500, so a 600-s device
 # call ends with the table); a step with too little time left is reported as
@@ -44,7 +50,7 @@ LOG=build/gpu_check
 rm -rf "$LOG"
 mkdir -p "$LOG"
 BUDGET=${GPU_CHECK_BUDGET:-500}
-STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 bench_casts racecheck}
+STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 bench_casts racecheck fig2}
 BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
 status=()
 
@@ -54,7 +60,9 @@ publish() {
     if [ -n "${OUT:-}" ]; then
         mkdir -p "$OUT"
         cp "$LOG/summary.txt" "$OUT/summary.txt"
-        tar czf "$OUT/gpu_check_logs.tgz" -C build gpu_check 2>/dev/null
+        # with the fig2 step's program logs and metrics (not its worlds)
+        tar czf "$OUT/gpu_check_logs.tgz" -C build gpu_check \
+            $(cd build && ls fig2/*.log fig2/*/train.log fig2/*/metrics.json 2>/dev/null) 2>/dev/null
     fi
 }
 trap publish EXIT
@@ -135,7 +143,8 @@ done
 PY=python3
 $PY -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
 
-step build 240 60 make -j"$(nproc)" "${MAKE_ARGS[@]}" bin/bench_albef build/release/run_tests
+step build 240 60 make -j"$(nproc)" "${MAKE_ARGS[@]}" bin/bench_albef build/release/run_tests \
+    bin/mkdata bin/train bin/retrain bin/unlearn_multidelete
 if ! [ -x build/release/run_tests ] || ! [ -x bin/bench_albef ]; then
     note "the build produced no test runner or benchmark: nothing else can run"
     exit 1
@@ -162,6 +171,10 @@ step bench_casts 60 30 bin/bench_albef --device cuda --precision bf16 --param-co
 if [ -n "$SAN" ]; then
     step racecheck 90 30 "$SAN" --tool racecheck --error-exitcode 1 build/release/run_tests attention
 fi
+# Its own budget ends 20 s before the step's cap, so that its table is printed.
+# FIG2_DEVICE=cpu FIG2_MODEL=albef-tiny: a dry run of the step without a card.
+step fig2 600 240 bash bench/fig2_time.sh --device "${FIG2_DEVICE:-cuda}" --model "${FIG2_MODEL:-albef-base}" \
+    --df "${FIG2_DF:-1000}" --budget $((BUDGET - SECONDS - 20)) --work build/fig2
 
 # ---- the table ----
 $PY - "$LOG" >"$LOG/table.txt" <<'PY'
@@ -212,6 +225,10 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     if "bf16" in ours and cast in ours:
         print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "
               "them per product")
+# Figure 2's table (bench/fig2_time.sh prints it last).
+fig2 = lines("fig2")
+if "Figure 2 timing table:" in fig2:
+    print("\n" + "\n".join(fig2[fig2.index("Figure 2 timing table:"):]))
 # The profiles' heads (the full tables are in the bench_bf16 log).
 prof = lines("bench_bf16")
 for i, l in enumerate(prof):
