@@ -1,17 +1,16 @@
 // Elementwise arithmetic and activations, forward and backward, with the
 // arithmetic of autograd/ops/op_elementwise.c and op_activation.c: products
 // and sums are rounded one by one (__fmul_rn, __fadd_rn: no fused
-// multiply-add the CPU does not do), GELU runs in double as on the CPU, and
-// the broadcast gradient of b sums in double in a fixed order.
+// multiply-add the CPU does not do), GELU is autograd/gelu_math.h's, the
+// CPU op's own code, and the broadcast gradient of b sums in double in a fixed
+// order.
 //
 // Activations (a, b, x, y) have the DType passed beside them and are read and
 // written through load_f32/store_f32 (cuda/common.cuh): under --precision
 // bf16 the arithmetic stays f32 and only the stored values are bf16 (issue 5
 // "Precision"); gradients are f32.
+#include "autograd/gelu_math.h"
 #include "cuda/common.cuh"
-
-#define INV_SQRT2 0.70710678118654752440
-#define INV_SQRT_2PI 0.39894228040143267794
 
 #define GRID_STRIDE(k, n) \
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < (n); k += (int64_t)gridDim.x * blockDim.x)
@@ -129,7 +128,7 @@ __global__ void activation_forward_kernel(Activation act, const void *x, void *y
     GRID_STRIDE(k, n) {
         float v = load_f32(x, t, k), r;
         switch (act) {
-        case ACT_GELU: r = (float)(0.5 * (double)v * (1.0 + erf((double)v * INV_SQRT2))); break;
+        case ACT_GELU: r = gelu_f32(v); break; // autograd/gelu_math.h: the CPU op's bits
         case ACT_RELU: r = v > 0.0f ? v : 0.0f; break;
         case ACT_TANH: r = tanhf(v); break;
         default: r = __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-v))); break; // sigmoid
@@ -149,13 +148,7 @@ __global__ void activation_backward_kernel(Activation act, const void *x, const 
     GRID_STRIDE(k, n) {
         float gk = g[k], d;
         switch (act) {
-        case ACT_GELU: {
-            double v = load_f32(x, t, k);
-            double cdf = 0.5 * (1.0 + erf(v * INV_SQRT2));
-            double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
-            d = (float)((double)gk * (cdf + v * pdf));
-            break;
-        }
+        case ACT_GELU: d = __fmul_rn(gk, gelu_grad_f32(load_f32(x, t, k))); break;
         case ACT_RELU: d = load_f32(x, t, k) > 0.0f ? gk : 0.0f; break;
         case ACT_TANH: {
             float yk = load_f32(y, t, k);

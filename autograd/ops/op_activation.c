@@ -4,12 +4,10 @@
 #include <math.h>
 
 #include "autograd/device_kernels.h"
+#include "autograd/gelu_math.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
-
-#define INV_SQRT2 0.70710678118654752440
-#define INV_SQRT_2PI 0.39894228040143267794
 
 /* The output keeps x's type: f32, or bf16 on a device (issue 5 Precision). */
 static Tensor *pointwise_output(Tensor *x, const char *op) {
@@ -34,19 +32,16 @@ static int on_device_backward(Activation act, TapeNode *node) {
     return 1;
 }
 
+/* GELU's arithmetic is autograd/gelu_math.h's, shared with the CUDA kernel
+ * so that both backends give the same bits. */
 static void gelu_backward(TapeNode *node) {
     if (on_device_backward(ACT_GELU, node)) return;
     const float *x = tensor_f32(node->in[0]);
     const float *g = node->out->grad;
     float *dx = tape_input_grad(node, 0);
     int64_t n = tensor_numel(node->out);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t k = 0; k < n; k++) {
-        double v = x[k];
-        double cdf = 0.5 * (1.0 + erf(v * INV_SQRT2));
-        double pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
-        dx[k] += (float)(g[k] * (cdf + v * pdf));
-    }
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t k = 0; k < n; k++) dx[k] += g[k] * gelu_grad_f32(x[k]);
 }
 
 Tensor *op_gelu(Tensor *x) {
@@ -58,8 +53,8 @@ Tensor *op_gelu(Tensor *x) {
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t k = 0; k < n; k++) y[k] = (float)(0.5 * a[k] * (1.0 + erf(a[k] * INV_SQRT2)));
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t k = 0; k < n; k++) y[k] = gelu_f32(a[k]);
     tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
     return out;
 }
