@@ -167,6 +167,19 @@ typedef struct {
     void (*soft_cross_entropy_backward)(const float *probs, const float *q, const float *g, float *dlogits,
                                         int64_t N, int64_t C);
 
+    /* ---- sampling (cuda/sampling.cu) ----
+     * ALBEF's hard negatives (models/albef_loss.c), drawn where the logits
+     * are, so that the step does not wait to read them back: for row r of
+     * `rows` (at logits + r·stride), one categorical draw among the columns
+     * j < cols with candidate[r·cols + j] != 0, weights exp(logit − max) in
+     * double, the uniform philox_uniform(seed, stream, first_row + r);
+     * out[r] = the column, as albef_sample_hard_negatives_rows on the host.
+     * Every row has a candidate (the caller checks the ids). A row with a
+     * non-finite logit takes its first candidate: its loss is non-finite
+     * anyway, and the training loop stops on that. */
+    void (*sample_hard_negatives)(const float *logits, int64_t stride, int rows, int cols, const int32_t *candidate,
+                                  int first_row, uint64_t seed, uint64_t stream, int32_t *out);
+
     /* ---- fused attention (cuda/attention.cu) ----
      * q [B, H, T, Dh], k and v [B, H, S, Dh], mask [B, S] additive or NULL:
      * o = softmax(q kᵀ·scale + mask) v, with inverted dropout on the

@@ -80,6 +80,10 @@ Tensor *op_l2_normalize(Tensor *x, float eps);
 Tensor *op_embedding(Tensor *table, Tensor *ids);
 /* Rows of x along `dim` picked by idx (i32, 1-d), as torch.index_select. */
 Tensor *op_index_select(Tensor *x, int dim, Tensor *idx);
+/* op_index_select for indices drawn on the device that are in range by
+ * construction (ALBEF's hard negatives, cuda/sampling.cu): checking them on
+ * the host would read them back, a wait for the device inside the step. */
+Tensor *op_index_select_in_range(Tensor *x, int dim, Tensor *idx);
 /* torch.gather: out[i][j] = x[i][idx[i][j]] along `dim`; idx i32 with x's ndim. */
 Tensor *op_gather(Tensor *x, int dim, Tensor *idx);
 Tensor *op_concat(Tensor *const *xs, int n, int dim);

@@ -138,6 +138,7 @@ void cuda_fill_misc(DeviceKernels *k);      // dropout, patchify, spmm
 void cuda_fill_norm(DeviceKernels *k);      // softmax, log-softmax, layernorm, l2-normalize
 void cuda_fill_loss(DeviceKernels *k);
 void cuda_fill_attention(DeviceKernels *k);
+void cuda_fill_sampling(DeviceKernels *k);  // ALBEF's hard negatives
 void cuda_fill_optim(DeviceKernels *k);
 void cuda_fill_param_copies(DeviceKernels *k);
 void cuda_fill_div_scalar(DeviceKernels *k);

@@ -19,4 +19,5 @@ extern "C" void cuda_fill_all(DeviceKernels *k) {
     cuda_fill_optim(k);
     cuda_fill_param_copies(k);
     cuda_fill_div_scalar(k);
+    cuda_fill_sampling(k);
 }

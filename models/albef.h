@@ -144,8 +144,9 @@ typedef struct {
     Tensor *loss, *itc, *itm;          /* scalars; loss = itc + itm (§3.1 step 13) */
     Tensor *sim_i2t, *sim_t2i;         /* [B, N + Q] logits (already / temp); N = ranks·B, the global batch */
     Tensor *itm_logits;                /* [3B, 2]: positives, (text, neg image), (neg text, image) */
-    int32_t *neg_image_for_text;       /* [B] the negatives used (arena), indices into the global batch */
-    int32_t *neg_text_for_image;       /* [B] */
+    int32_t *neg_image_for_text;       /* [B] the negatives used (arena), indices into the global batch; */
+    int32_t *neg_text_for_image;       /* [B] NULL when drawn on a device (they stay there, unread) */
+    Tensor *neg_images, *neg_texts;    /* the same two as i32 tensors [B], on the logits' device */
 } AlbefLossOutput;
 
 /* One ALBEF retrieval step's loss, with the side effects ALBEF has inside its

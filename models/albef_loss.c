@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
@@ -107,13 +108,75 @@ static Tensor *concat3(Tensor *a, Tensor *b, Tensor *c) {
     return op_concat(parts, 3, 0);
 }
 
-/* In-batch block [B, N] of [B, N + Q] logits, as plain floats for sampling. */
+/* In-batch block [B, N] of [B, N + Q] logits on the CPU, as plain floats for sampling. */
 static float *in_batch_block(const Tensor *sim, int64_t B, int64_t N) {
-    if (sim->device != DEVICE_CPU) sim = tensor_to_device(sim, DEVICE_CPU);
     float *w = arena_alloc(arena_activations(), (size_t)(B * N) * sizeof(float));
     int64_t W = sim->shape[1];
     for (int64_t b = 0; b < B; b++) memcpy(w + b * N, tensor_f32(sim) + b * W, (size_t)N * sizeof(float));
     return w;
+}
+
+/* Step 10 where the logits live, on a device: the candidates (columns of
+ * another image) decided on the host from the ids, the draws by the device
+ * (sample_hard_negatives) into device indices, so that nothing is read back
+ * and the step never waits for the device. The same draws as the host's
+ * albef_sample_hard_negatives_rows; out->neg_* stay NULL (the indices are on
+ * the device). -1 with the host's message when a row has no candidate. */
+static int draw_on_device(AlbefLossOutput *out, const int64_t *ids, int64_t B, const int64_t *ids_all,
+                          int64_t N, int64_t first, const AlbefLossOptions *opt, Tensor **neg_img, Tensor **neg_txt) {
+    Device dev = out->sim_t2i->device;
+    Tensor *cand = tensor_new(DTYPE_I32, SHAPE(B, N));
+    for (int64_t b = 0; b < B; b++) {
+        int any = 0;
+        for (int64_t j = 0; j < N; j++) {
+            tensor_i32(cand)[b * N + j] = ids_all[j] != ids[b];
+            any |= ids_all[j] != ids[b];
+        }
+        if (!any)
+            return error_set("hard negatives: every pair of the batch shares image id %lld with pair %lld; "
+                             "a batch needs at least two distinct images",
+                             (long long)ids[b], (long long)(first + b));
+    }
+    cand = tensor_on(cand, dev);
+    const DeviceKernels *k = device_kernels(dev, "hard negatives");
+    *neg_img = tensor_new_on(dev, DTYPE_I32, 1, (int64_t[]){B});
+    *neg_txt = tensor_new_on(dev, DTYPE_I32, 1, (int64_t[]){B});
+    k->sample_hard_negatives(tensor_f32(out->sim_t2i), out->sim_t2i->shape[1], (int)B, (int)N, tensor_i32(cand),
+                             (int)first, opt->sample_seed, opt->sample_stream, tensor_i32(*neg_img));
+    k->sample_hard_negatives(tensor_f32(out->sim_i2t), out->sim_i2t->shape[1], (int)B, (int)N, tensor_i32(cand),
+                             (int)first, opt->sample_seed, opt->sample_stream + 1, tensor_i32(*neg_txt));
+    out->neg_images = *neg_img;
+    out->neg_texts = *neg_txt;
+    return 0;
+}
+
+/* Step 10 on the host: the given negatives (checked, on any device), or
+ * draws from the in-batch logits on the CPU. */
+static int draw_on_host(AlbefLossOutput *out, const int64_t *ids, int64_t B, const int64_t *ids_all, int64_t N,
+                        int64_t first, const AlbefLossOptions *opt, Tensor **neg_img, Tensor **neg_txt) {
+    out->neg_image_for_text = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
+    out->neg_text_for_image = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
+    if (opt->neg_image_for_text && opt->neg_text_for_image) {
+        for (int64_t b = 0; b < B; b++) {
+            int32_t ni = opt->neg_image_for_text[b], nt = opt->neg_text_for_image[b];
+            CHECK(ni >= 0 && ni < N && nt >= 0 && nt < N && ids_all[ni] != ids[b] && ids_all[nt] != ids[b],
+                  "given hard negatives of pair %lld (%d, %d) are not negatives", (long long)b, ni, nt);
+            out->neg_image_for_text[b] = ni;
+            out->neg_text_for_image[b] = nt;
+        }
+    } else {
+        if (albef_sample_hard_negatives_rows(in_batch_block(out->sim_t2i, B, N), (int)B, (int)N, ids, ids_all,
+                                             (int)first, opt->sample_seed, opt->sample_stream,
+                                             out->neg_image_for_text) ||
+            albef_sample_hard_negatives_rows(in_batch_block(out->sim_i2t, B, N), (int)B, (int)N, ids, ids_all,
+                                             (int)first, opt->sample_seed, opt->sample_stream + 1,
+                                             out->neg_text_for_image))
+            return -1;
+    }
+
+    *neg_img = out->neg_images = i32_tensor(out->neg_image_for_text, B);
+    *neg_txt = out->neg_texts = i32_tensor(out->neg_text_for_image, B);
+    return 0;
 }
 
 /* Data parallel (core/comm.h): this rank holds B pairs of the global batch's
@@ -170,34 +233,18 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
                         0.5f);
 
     /* Step 10: hard negatives (global indices) from the in-batch logits (online vs momentum in ALBEF, §9 item 4). */
-    out->neg_image_for_text = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
-    out->neg_text_for_image = arena_alloc(arena_activations(), (size_t)B * sizeof(int32_t));
-    if (opt->neg_image_for_text && opt->neg_text_for_image) {
-        for (int64_t b = 0; b < B; b++) {
-            int32_t ni = opt->neg_image_for_text[b], nt = opt->neg_text_for_image[b];
-            CHECK(ni >= 0 && ni < N && nt >= 0 && nt < N && ids_all[ni] != ids[b] && ids_all[nt] != ids[b],
-                  "given hard negatives of pair %lld (%d, %d) are not negatives", (long long)b, ni, nt);
-            out->neg_image_for_text[b] = ni;
-            out->neg_text_for_image[b] = nt;
-        }
-    } else {
-        if (albef_sample_hard_negatives_rows(in_batch_block(out->sim_t2i, B, N), (int)B, (int)N, ids, ids_all,
-                                             (int)first, opt->sample_seed, opt->sample_stream,
-                                             out->neg_image_for_text) ||
-            albef_sample_hard_negatives_rows(in_batch_block(out->sim_i2t, B, N), (int)B, (int)N, ids, ids_all,
-                                             (int)first, opt->sample_seed, opt->sample_stream + 1,
-                                             out->neg_text_for_image))
-            return NULL;
-    }
-
+    Tensor *neg_img = NULL, *neg_txt = NULL;
+    int drawn_on_device = !(opt->neg_image_for_text && opt->neg_text_for_image) && out->sim_t2i->device != DEVICE_CPU;
+    if (drawn_on_device ? draw_on_device(out, ids, B, ids_all, N, first, opt, &neg_img, &neg_txt) < 0
+                        : draw_on_host(out, ids, B, ids_all, N, first, opt, &neg_img, &neg_txt) < 0)
+        return NULL;
     /* Steps 9, 11, 12: one fused pass over [positives; (text, neg image); (neg text, image)]. */
-    Tensor *neg_img = i32_tensor(out->neg_image_for_text, B);
-    Tensor *neg_txt = i32_tensor(out->neg_text_for_image, B);
+    Tensor *(*select)(Tensor *, int, Tensor *) = drawn_on_device ? op_index_select_in_range : op_index_select;
     AlbefTextEmbed all_txt = {
-        .tokens = concat3(txt.tokens, txt.tokens, op_index_select(op_all_gather(txt.tokens), 0, neg_txt)),
-        .mask = concat3(txt.mask, txt.mask, op_index_select(op_all_gather(txt.mask), 0, neg_txt)),
+        .tokens = concat3(txt.tokens, txt.tokens, select(op_all_gather(txt.tokens), 0, neg_txt)),
+        .mask = concat3(txt.mask, txt.mask, select(op_all_gather(txt.mask), 0, neg_txt)),
     };
-    Tensor *all_img = concat3(img.tokens, op_index_select(op_all_gather(img.tokens), 0, neg_img), img.tokens);
+    Tensor *all_img = concat3(img.tokens, select(op_all_gather(img.tokens), 0, neg_img), img.tokens);
     out->itm_logits = albef_itm_logits(m, albef_fused_cls(m, &all_txt, all_img));
     Tensor *labels = tensor_new(DTYPE_I32, SHAPE(3 * B));
     for (int64_t k = 0; k < 3 * B; k++) tensor_i32(labels)[k] = k < B ? 1 : 0;

@@ -137,17 +137,20 @@ static void index_select_backward(TapeNode *node) {
         }
 }
 
-Tensor *op_index_select(Tensor *x, int dim, Tensor *idx) {
+static Tensor *index_select(Tensor *x, int dim, Tensor *idx, int check_range) {
     x = op_to_f32(x);
     check_f32(x, "index_select");
     check_i32(x, idx, "index_select");
     CHECK(idx->ndim == 1, "index_select: idx must be 1-d, got %d dims", idx->ndim);
     int d = tensor_dim(x, dim);
     int64_t n = x->shape[d], m = idx->shape[0];
-    const int32_t *id = host_indices(idx);
-    for (int64_t j = 0; j < m; j++)
-        CHECK(id[j] >= 0 && id[j] < n, "index_select: index %d at position %lld outside dim %d of size %lld",
-              (int)id[j], (long long)j, d, (long long)n);
+    const int32_t *id = NULL;
+    if (check_range || x->device == DEVICE_CPU) {
+        id = host_indices(idx);
+        for (int64_t j = 0; j < m; j++)
+            CHECK(id[j] >= 0 && id[j] < n, "index_select: index %d at position %lld outside dim %d of size %lld",
+                  (int)id[j], (long long)j, d, (long long)n);
+    }
     int64_t shape[TENSOR_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[d] = m;
@@ -169,6 +172,10 @@ Tensor *op_index_select(Tensor *x, int dim, Tensor *idx) {
     if (node) node->i[0] = d;
     return out;
 }
+
+Tensor *op_index_select(Tensor *x, int dim, Tensor *idx) { return index_select(x, dim, idx, 1); }
+
+Tensor *op_index_select_in_range(Tensor *x, int dim, Tensor *idx) { return index_select(x, dim, idx, 0); }
 
 /* ---- gather ---- */
 
