@@ -257,6 +257,8 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
+	@echo "== CUDA kernel emulator: peak device memory of the ALBEF-base MultiDelete step (allocations only) =="
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/memory_check.sh $(EMU_DIR)/bin
 	@echo "== CUDA kernel emulator: bench_albef --device cuda --profile (the GPU benchmark's code path, tiny sizes) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \
 	    --img 32 --d 32 --b 4 --txt 8 --vocab 100 --profile 5

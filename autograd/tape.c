@@ -130,7 +130,11 @@ void tape_clear(void) {
 void autograd_step_end(void) {
     tape_clear();
     arena_reset(arena_activations());
-    if (device_ready(DEVICE_CUDA)) arena_reset(arena_activations_on(DEVICE_CUDA));
+    arena_reset(arena_kept_on(DEVICE_CPU));
+    if (device_ready(DEVICE_CUDA)) {
+        arena_reset(arena_activations_on(DEVICE_CUDA));
+        arena_reset(arena_kept_on(DEVICE_CUDA));
+    }
 }
 
 int64_t tape_size(void) { return tape.count; }

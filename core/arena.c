@@ -88,7 +88,12 @@ void *arena_alloc(Arena *a, size_t bytes) {
     if (need == 0) need = align;
     ArenaChunk *c = a->chunks;
     if (c->offset + need > c->size) {
+        /* Chunks double up to ARENA_GROWTH_CAP: while the first step grows
+         * the arena, its chunks sum to the use plus at most one cap, not up
+         * to twice the use (ALBEF-base's 36 GiB step reached 54 GiB of
+         * doubling chunks: bench/README.md). */
         size_t size = c->size * 2;
+        if (size > ARENA_GROWTH_CAP) size = ARENA_GROWTH_CAP;
         if (size < need) size = need;
         ArenaChunk *n = chunk_new(size, a->device);
         n->next = c;
@@ -128,6 +133,22 @@ void arena_reset(Arena *a) {
     a->used = 0;
 }
 
+ArenaMark arena_mark(Arena *a) {
+    return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used};
+}
+
+void arena_rewind(Arena *a, ArenaMark m) {
+    while (a->chunks != m.chunk) { /* the chunks added since the mark (guarded mode: every request's) */
+        CHECK(a->chunks != NULL, "arena_rewind: the mark is not in this arena, or it was reset since");
+        ArenaChunk *c = a->chunks;
+        a->chunks = c->next;
+        device_release(a->device, c->base);
+        free(c);
+    }
+    if (a->chunks) a->chunks->offset = m.offset;
+    a->used = m.used;
+}
+
 void arena_poison(Arena *a, int byte) {
     if (arena_guarded()) return; /* every guarded allocation is poisoned as it is made */
     if (a->chunks == NULL) arena_init_on(a, a->device, 0);
@@ -143,4 +164,9 @@ Arena *arena_activations(void) {
 Arena *arena_activations_on(Device device) {
     static _Thread_local Arena on_cuda = {.device = DEVICE_CUDA};
     return device == DEVICE_CPU ? arena_activations() : &on_cuda;
+}
+
+Arena *arena_kept_on(Device device) {
+    static _Thread_local Arena on_cpu = {.device = DEVICE_CPU}, on_cuda = {.device = DEVICE_CUDA};
+    return device == DEVICE_CPU ? &on_cpu : &on_cuda;
 }

@@ -30,6 +30,8 @@ typedef struct {
  * device arena (cudaMalloc's, and cuBLASLt's preferred operand alignment). */
 #define ARENA_ALIGN 64
 #define ARENA_DEVICE_ALIGN 256
+/* The largest chunk a growing arena adds for requests smaller than it. */
+#define ARENA_GROWTH_CAP ((size_t)1 << 30)
 
 void arena_init(Arena *a, size_t initial_bytes);
 /* The same for an arena whose chunks live on `device`: the "planned buffer"
@@ -44,10 +46,26 @@ void arena_reset(Arena *a);
  * element a kernel forgot to write shows up (issue 5). */
 void arena_poison(Arena *a, int byte);
 
+/* A point of an arena to return to: arena_rewind releases everything
+ * allocated after it (the chunks added since included), so a region of a
+ * step whose intermediates die at its end (a forward without a tape:
+ * autograd/scope.h) takes no memory from the rest of the step. The high-water
+ * mark keeps the largest use, so the arena's single chunk from the second
+ * step on is sized by the peak, not by the sum. */
+typedef struct {
+    ArenaChunk *chunk;
+    size_t offset, used;
+} ArenaMark;
+ArenaMark arena_mark(Arena *a);
+void arena_rewind(Arena *a, ArenaMark m);
+
 /* The arena that tensor_new() and the autograd tape allocate from. One per
  * thread of control; programs reset it once per step via autograd_step_end(). */
 Arena *arena_activations(void);
 /* The activation arena of `device` (the CPU's is arena_activations()). */
 Arena *arena_activations_on(Device device);
+/* The arena of `device` for the few tensors a rewound region keeps (its
+ * outputs): outside every mark, reset with the activations at the step's end. */
+Arena *arena_kept_on(Device device);
 
 #endif

@@ -51,3 +51,47 @@ TEST(test_arena_allocations_are_aligned_and_disjoint) {
     ASSERT(arena_alloc(&a, 0) != arena_alloc(&a, 0)); /* zero-byte requests still get distinct pointers */
     arena_free(&a);
 }
+
+/* A rewind releases what came after the mark, the chunks added since
+ * included, keeps what came before, and leaves the high-water mark at the
+ * peak, so the next step's single chunk is sized by the peak. */
+TEST(test_arena_rewind_releases_what_came_after_the_mark) {
+    Arena a;
+    arena_init(&a, 1 << 20);
+    unsigned char *before = arena_alloc(&a, 1000);
+    before[999] = 7;
+    ArenaMark m = arena_mark(&a);
+    size_t used = a.used, chunks = a.chunk_count;
+    for (int k = 0; k < 5; k++) ((unsigned char *)arena_alloc(&a, 700000))[0] = 1; /* outgrows the chunk */
+    ASSERT(a.chunk_count > chunks);
+    size_t peak = a.used;
+    arena_rewind(&a, m);
+    ASSERT_EQ_INT(a.used, used);
+    ASSERT(a.high_water == peak);
+    ASSERT(before[999] == 7);
+    /* The next allocation takes the place right after the mark. */
+    unsigned char *after = arena_alloc(&a, 16);
+    ASSERT(after == before + 1024); /* 1000 rounded up to ARENA_ALIGN */
+    arena_reset(&a);
+    ASSERT(a.chunk_count > chunks); /* one chunk of the peak */
+    void *big = arena_alloc(&a, peak - 64);
+    ASSERT(big != NULL);
+    arena_free(&a);
+}
+
+/* A growing arena's chunks double only up to ARENA_GROWTH_CAP: after a full
+ * 1 GiB chunk the next is 1 GiB, not 2 (so a second 1 GiB of requests needs a
+ * third chunk). The chunks are never touched: address space only. */
+TEST(test_arena_growth_is_capped) {
+    Arena a;
+    arena_init(&a, ARENA_GROWTH_CAP);
+    arena_alloc(&a, ARENA_GROWTH_CAP);
+    ASSERT_EQ_INT(a.chunk_count, 1);
+    arena_alloc(&a, 64); /* a new chunk: min(2 x 1 GiB, the cap) */
+    ASSERT_EQ_INT(a.chunk_count, 2);
+    arena_alloc(&a, ARENA_GROWTH_CAP - 64);
+    ASSERT_EQ_INT(a.chunk_count, 2);
+    arena_alloc(&a, 64); /* would still fit a doubled 2 GiB chunk */
+    ASSERT_EQ_INT(a.chunk_count, 3);
+    arena_free(&a);
+}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "autograd/scope.h"
 #include "autograd/tape.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -45,8 +46,11 @@ Tensor *multidelete_loss(const Task *t, TaskModel *unlearned, TaskModel *origina
     CHECK(opt->use_md || opt->use_mkr || opt->use_ukr, "MultiDelete with every term dropped");
     const int need_df = opt->use_md || opt->use_ukr;
 
-    /* θ0 first, without a tape (DESIGN.md "The frozen original model is cheap"). */
+    /* θ0 first, without a tape (DESIGN.md "The frozen original model is cheap"),
+     * in a scope: only its targets outlive it, so its activations take no
+     * memory from θ's forward and backward (ALBEF-base: bench/README.md). */
     int prev = autograd_set_enabled(0);
+    ActivationScope scope = activation_scope_begin();
     TaskSides s0 = {0};
     Tensor *targets[TASK_MAX_MD_TERMS] = {0}, *z0 = NULL;
     int n_md = 0;
@@ -56,6 +60,17 @@ Tensor *multidelete_loss(const Task *t, TaskModel *unlearned, TaskModel *origina
         TaskSides s0_r = t->sides(t, original, dr);
         z0 = t->fused(t, original, dr, &s0_r);
     }
+    Tensor *kept[2 * TASK_MAX_MD_TERMS + 1];
+    int n_kept = 0;
+    for (int k = 0; k < n_md; k++) kept[n_kept++] = targets[k];
+    int n_retain = opt->use_ukr ? s0.n_retain : 0;
+    for (int k = 0; k < n_retain; k++) kept[n_kept++] = s0.retain[k];
+    if (z0) kept[n_kept++] = z0;
+    activation_scope_end(&scope, kept, n_kept);
+    n_kept = 0;
+    for (int k = 0; k < n_md; k++) targets[k] = kept[n_kept++];
+    for (int k = 0; k < n_retain; k++) s0.retain[k] = kept[n_kept++];
+    if (z0) z0 = kept[n_kept++];
     autograd_set_enabled(prev);
 
     Tensor *total = NULL;

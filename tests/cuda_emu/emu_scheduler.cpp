@@ -339,10 +339,18 @@ int launch_error(dim3 grid, dim3 block, size_t dynamic_shared) {
     abort();
 }
 
+bool emu_accounting_only(void) {
+    static const int on = [] {
+        const char *v = getenv("MMU_EMU_ACCOUNTING");
+        return v != nullptr && strcmp(v, "1") == 0;
+    }();
+    return on;
+}
+
 int emu_run_grid(const char *name, const void *key, dim3 grid, dim3 block, size_t dynamic_shared, EmuThreadFn fn,
                  const void *call) {
     int err = launch_error(grid, block, dynamic_shared);
-    if (err) return err;
+    if (err || emu_accounting_only()) return err;
     if (S.running.exchange(true)) emu_fail("kernel %s launched while another kernel runs (from a kernel, or from a "
                                            "second host thread)", name);
     S.kernel = name;

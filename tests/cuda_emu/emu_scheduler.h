@@ -72,6 +72,15 @@ bool emu_shared_register(void *p, size_t bytes, const char *name);
 // harness runs its second device pass reversed and demands the same bits.
 extern "C" void emu_set_reverse_order(int reverse);
 
+// MMU_EMU_ACCOUNTING=1: launches are checked (configuration, pointer
+// arguments) but run no thread, the cuBLASLt stand-in computes nothing, and
+// copies and fills do nothing, so no page of device memory is touched.
+// Values are then meaningless (zeros), but every allocation is made as in a
+// real run, so a program that never reads the device back (bench_albef)
+// measures the peak device memory and the operation counts at full size
+// (ALBEF-base) in a minute instead of days.
+bool emu_accounting_only(void);
+
 // Stops with the kernel, the block and the thread (when inside a launch) in
 // the message.
 [[noreturn]] void emu_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

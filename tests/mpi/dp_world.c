@@ -44,18 +44,31 @@ static int zero_gradient_element(const char *name, int64_t k, int64_t n) {
 
 int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, double slack, char *why,
                     size_t size) {
+    int64_t total = 0, in_band = 0;
+    char first_in_band[256] = "";
     for (int p = 0; p < b->count; p++) {
         const Tensor *x = a->items[p], *y = b->items[p];
+        total += tensor_numel(y);
         for (int64_t k = 0; k < tensor_numel(y); k++) {
-            double u = tensor_f32(x)[k], v = tensor_f32(y)[k];
+            double u = tensor_f32(x)[k], v = tensor_f32(y)[k], d = fabs(u - v);
             double tol = zero_gradient_element(y->name, k, tensor_numel(y))
                              ? 2.0 * lr * steps
                              : 2e-5 + 2e-4 * fabs(v) + slack * lr * steps;
-            if (!(fabs(u - v) <= tol)) {
-                snprintf(why, size, "%s[%lld] = %.9g, one rank: %.9g", y->name, (long long)k, u, v);
-                return -1;
+            if (d <= tol) continue;
+            if (d <= 2.0 * lr * steps) { /* AdamW's sign-noise band (dp_world.h) */
+                if (in_band++ == 0)
+                    snprintf(first_in_band, sizeof first_in_band, "%s[%lld] = %.9g, one rank: %.9g", y->name,
+                             (long long)k, u, v);
+                continue;
             }
+            snprintf(why, size, "%s[%lld] = %.9g, one rank: %.9g", y->name, (long long)k, u, v);
+            return -1;
         }
+    }
+    if (in_band > 1 + total / 100000) {
+        snprintf(why, size, "%lld of %lld elements differ by more than rounding (first: %s)", (long long)in_band,
+                 (long long)total, first_in_band);
+        return -1;
     }
     return 0;
 }
