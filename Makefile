@@ -257,7 +257,7 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
-	@echo "== CUDA kernel emulator: peak device memory of the ALBEF-base MultiDelete step (allocations only) =="
+	@echo "== CUDA kernel emulator: peak device memory of ALBEF-base's MultiDelete and fine-tuning steps (allocations only) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/memory_check.sh $(EMU_DIR)/bin
 	@echo "== CUDA kernel emulator: bench_albef --device cuda --profile (the GPU benchmark's code path, tiny sizes) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \

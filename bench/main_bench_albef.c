@@ -5,7 +5,8 @@
  * ../shared/bench/albef_torch_anchor.py, whose flags it takes, so that
  * bench/albef.bench.sh can run both side by side. Random weights and inputs as
  * the anchor: images N(0,1), token ids uniform, the last 5 positions padding;
- * no dropout and no momentum distillation (the anchor has neither).
+ * no dropout and no momentum distillation (the anchor has neither; --momentum-distill 1 adds
+ * it to the ft step, for measuring what albef-base's train and Retrain hold).
  * `--device cuda` runs the same steps on the GPU (bf16 GEMMs by default,
  * `--precision fp32` for checking) and adds the peak device memory;
  * `--profile N` then runs 2 more steps of each kind under the per-operation
@@ -160,7 +161,7 @@ static void profile_steps(const Bench *s, int which, int steps, int top, const c
 }
 
 int main(int argc, char **argv) {
-    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies;
+    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies, momentum;
     const char *device_name_flag, *precision_flag, *steps;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
@@ -179,6 +180,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("param-copies", &param_copies, "1",
                      "on cuda in bf16: products read weights from the parameter blocks' bf16 copies (0: each "
                      "product casts its weight, the cost the copies remove)"),
+        CLI_FLAG_INT("momentum-distill", &momentum, "0",
+                     "1: ALBEF's momentum distillation with albef-base's 65,536-entry queues in the ft step, as "
+                     "train and Retrain run albef-base (the anchor has none, so its table rows leave it off)"),
         CLI_FLAG_INT("profile", &profile, "0",
                      "on cuda: after the timing, 2 more steps under the per-operation profiler and a table of "
                      "its N longest operations (0: none)"),
@@ -200,7 +204,8 @@ int main(int argc, char **argv) {
         .text_heads = heads, .text_ffn_hidden = 4 * d, .text_layers = 2 * layers, .fusion_layer = layers,
         .max_position_embeddings = 512, .max_text_len = txt, .max_text_len_eval = txt, .text_ln_eps = 1e-12f,
         .text_dropout = 0.0f, .embed_dim = 256, .temp_init = 0.07f, .temp_min = 0.001f, .temp_max = 0.5f,
-        .momentum_distill = 0, .momentum = 0.995f, .alpha = 0.4f, .alpha_ramp_epochs = 0, .queue_size = 0,
+        .momentum_distill = momentum != 0, .momentum = 0.995f, .alpha = 0.4f, .alpha_ramp_epochs = 0,
+        .queue_size = momentum ? 65536 : 0,
     };
     snprintf(cfg.name, sizeof cfg.name, "bench");
     error_exit_if(model_config_validate(&cfg, "bench_albef flags"));

@@ -4,6 +4,7 @@
 
 #include "autograd/device_kernels.h"
 #include "autograd/ops.h"
+#include "autograd/scope.h"
 #include "autograd/tape.h"
 #include "core/arena.h"
 #include "core/comm.h"
@@ -207,8 +208,18 @@ Tensor *albef_retrieval_loss(Albef *m, const AlbefBatch *batch, const AlbefLossO
     Tensor *tgt_i2t, *tgt_t2i;
     if (c->momentum_distill) {
         albef_momentum_update(m); /* step 5: EMA before the momentum forward */
+        /* The momentum forward has no tape and only its features are used: in
+         * a scope, its activations are released for the rest of the step
+         * (autograd/scope.h; ALBEF-base: bench/README.md). */
+        int prev_tape = autograd_set_enabled(0);
+        ActivationScope scope = activation_scope_begin();
         AlbefImageEmbed img_m = albef_embed_image_momentum(m, batch->images);
         AlbefTextEmbed txt_m = albef_embed_text_momentum(m, batch->text_ids, batch->text_mask);
+        Tensor *momentum_feats[2] = {img_m.feat, txt_m.feat};
+        activation_scope_end(&scope, momentum_feats, 2);
+        autograd_set_enabled(prev_tape);
+        img_m = (AlbefImageEmbed){.feat = momentum_feats[0]};
+        txt_m = (AlbefTextEmbed){.feat = momentum_feats[1]};
         Tensor *img_m_all = op_all_gather(img_m.feat), *txt_m_all = op_all_gather(txt_m.feat);
         Tensor *iq = Q ? queue_snapshot(m->image_queue, E, Q, img.feat->device) : NULL;
         Tensor *tq = Q ? queue_snapshot(m->text_queue, E, Q, img.feat->device) : NULL;
