@@ -48,6 +48,16 @@ static inline GELU_HOST_DEVICE float gelu_pow2i(int k) {
 #endif
 }
 
+/* c[0] + z·(c[1] + z·(... + z·c[n-1])), every step one fmaf. */
+static inline GELU_HOST_DEVICE float gelu_horner(float z, const float *c, int n) {
+    float s = c[n - 1];
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int k = n - 2; k >= 0; k--) s = fmaf(s, z, c[k]);
+    return s;
+}
+
 /* e^y for y <= 0 (NaN stays NaN; subnormal results included, 0 below -104):
  * Cody-Waite reduction y = k·ln2 + r, ln2 split so that k·ln2_hi is exact
  * for |k| <= 2^8, then a degree-6 polynomial and 2^k as two normal factors,
@@ -58,12 +68,9 @@ static inline GELU_HOST_DEVICE float gelu_exp_f32(float y) {
     float k = rintf(y * 1.44269504f);
     float r = fmaf(k, -0.693145751953125f, y);
     r = fmaf(k, -1.42860677e-06f, r);
-    float p = fmaf(1.374530373e-03f, r, 8.368944749e-03f);
-    p = fmaf(p, r, 4.166964814e-02f);
-    p = fmaf(p, r, 1.666651815e-01f);
-    p = fmaf(p, r, 4.999998808e-01f);
-    p = fmaf(p, r, 1.0f);
-    p = fmaf(p, r, 1.0f);
+    const float c[7] = {1.0f, 1.0f, 4.999998808e-01f, 1.666651815e-01f, 4.166964814e-02f, 8.368944749e-03f,
+                        1.374530373e-03f};
+    float p = gelu_horner(r, c, 7);
     float kc = k >= -150.0f ? k : -150.0f; /* NaN too: the int conversion needs a number, p carries the NaN */
     kc = kc > 0.0f ? 0.0f : kc;
     int ki = (int)kc, low = ki < -126 ? -64 : 0;
@@ -84,26 +91,14 @@ static inline GELU_HOST_DEVICE float gelu_gauss_f32(float x) {
  * log P(N > x) + x²/2 on [1, 5.5) and [5.5, 13.5), both evaluated and one
  * chosen; 0 from 13.5 on (below 1e-40). */
 static inline GELU_HOST_DEVICE float gelu_upper_tail_f32(float x) {
-    float z = x - 3.0f; /* exact on [1, 5.5) */
-    float s1 = fmaf(7.751250308e-09f, z, 7.485414955e-08f);
-    s1 = fmaf(s1, z, -1.653467621e-06f);
-    s1 = fmaf(s1, z, 1.508313562e-05f);
-    s1 = fmaf(s1, z, -1.132313628e-04f);
-    s1 = fmaf(s1, z, 7.882246864e-04f);
-    s1 = fmaf(s1, z, -5.244987085e-03f);
-    s1 = fmaf(s1, z, 3.528006375e-02f);
-    s1 = fmaf(s1, z, -2.830986977e-01f);
-    s1 = fmaf(s1, z, -2.107726336e+00f);
-    float w = x - 9.5f; /* exact on [5.5, 13.5) */
-    float s2 = fmaf(-9.291174080e-11f, w, 1.158923402e-09f);
-    s2 = fmaf(s2, w, -1.124958882e-08f);
-    s2 = fmaf(s2, w, 1.447044724e-07f);
-    s2 = fmaf(s2, w, -1.906605348e-06f);
-    s2 = fmaf(s2, w, 2.501319796e-05f);
-    s2 = fmaf(s2, w, -3.433021484e-04f);
-    s2 = fmaf(s2, w, 5.202383269e-03f);
-    s2 = fmaf(s2, w, -1.030500978e-01f);
-    s2 = fmaf(s2, w, -3.181019306e+00f);
+    const float near[10] = {-2.107726336e+00f, -2.830986977e-01f, 3.528006375e-02f, -5.244987085e-03f,
+                            7.882246864e-04f,  -1.132313628e-04f, 1.508313562e-05f, -1.653467621e-06f,
+                            7.485414955e-08f,  7.751250308e-09f};
+    const float far[10] = {-3.181019306e+00f, -1.030500978e-01f, 5.202383269e-03f, -3.433021484e-04f,
+                           2.501319796e-05f,  -1.906605348e-06f, 1.447044724e-07f, -1.124958882e-08f,
+                           1.158923402e-09f,  -9.291174080e-11f};
+    float s1 = gelu_horner(x - 3.0f, near, 10); /* x - 3 exact on [1, 5.5) */
+    float s2 = gelu_horner(x - 9.5f, far, 10);  /* x - 9.5 exact on [5.5, 13.5) */
     float tail = gelu_gauss_f32(x) * gelu_exp_f32(x < 5.5f ? s1 : s2);
     return x >= 13.5f ? 0.0f : tail;
 }
@@ -111,12 +106,9 @@ static inline GELU_HOST_DEVICE float gelu_upper_tail_f32(float x) {
 /* Φ(x) = P(N(0,1) <= x): 1/2 + x·P(x²) for |x| < 1, else from the upper
  * tail, so that Φ keeps its relative accuracy below 0 (no 1 + erf). */
 static inline GELU_HOST_DEVICE float gelu_cdf_f32(float x) {
-    float ax = fabsf(x), t = x * x;
-    float p = fmaf(-8.694948519e-06f, t, 1.163652487e-04f);
-    p = fmaf(p, t, -1.189229195e-03f);
-    p = fmaf(p, t, 9.974602610e-03f);
-    p = fmaf(p, t, -6.649059057e-02f);
-    p = fmaf(p, t, 3.989422917e-01f);
+    const float c[6] = {3.989422917e-01f, -6.649059057e-02f, 9.974602610e-03f, -1.189229195e-03f,
+                        1.163652487e-04f, -8.694948519e-06f};
+    float ax = fabsf(x), p = gelu_horner(x * x, c, 6);
     float tail = gelu_upper_tail_f32(ax);
     return ax < 1.0f ? fmaf(x, p, 0.5f) : x < 0.0f ? tail : 1.0f - tail;
 }

@@ -1,6 +1,7 @@
 #include "tests/cuda_parity.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,4 +183,20 @@ int cuda_parity_check_bf16(const char *what, ParityFn fn, Tensor **inputs, int n
         free(kept[i]);
     }
     return rc;
+}
+
+void cuda_parity_profile_text(char *buf, size_t size, int top) {
+#ifdef HAVE_CUDA
+    char path[300];
+    FILE *f = fopen(test_tmp_path(path, sizeof path, "profile.txt"), "w+");
+    if (!f) fatal("cannot write %s", path);
+    cuda_profile_print(f, top);
+    rewind(f);
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+#else
+    (void)top;
+    snprintf(buf, size, "(no CUDA in this build)");
+#endif
 }

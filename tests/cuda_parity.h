@@ -39,4 +39,8 @@ int cuda_parity_check(const char *what, ParityFn fn, Tensor **inputs, int n_inpu
 int cuda_parity_check_bf16(const char *what, ParityFn fn, Tensor **inputs, int n_inputs, void *ctx, double tol,
                            unsigned bf16_inputs);
 
+/* The profiler's table (cuda/backend.h cuda_profile_print) of its `top`
+ * operations, as text in buf (cut to size). Needs a build with CUDA. */
+void cuda_parity_profile_text(char *buf, size_t size, int top);
+
 #endif

@@ -67,14 +67,8 @@ TEST(test_cuda_profile_names_and_counts_each_operation) {
         cuda_profile_end();
         (void)z;
     }
-    char path[300], text[4096];
-    FILE *f = fopen(test_tmp_path(path, sizeof path, "profile.txt"), "w+");
-    ASSERT(f != NULL);
-    cuda_profile_print(f, 10);
-    rewind(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char text[4096];
+    cuda_parity_profile_text(text, sizeof text, 10);
     ASSERT_STR_CONTAINS(text, "| operation | calls/step | ms/step | share |");
     ASSERT_STR_CONTAINS(text, "| gemm f32->f32 9x24x16 Bt | 1 |");
     ASSERT_STR_CONTAINS(text, "| copy host to device | 1 |");

@@ -98,13 +98,7 @@ TEST(test_cuda_albef_loss_draws_negatives_without_reading_back) {
     ASSERT_MSG(albef_retrieval_loss(&dev, &bd, &o, &od) != NULL, "%s", error_message());
     cuda_profile_end();
     char text[8192];
-    FILE *f = fopen(test_tmp_path(path, sizeof path, "loss_profile.txt"), "w+");
-    ASSERT(f != NULL);
-    cuda_profile_print(f, 200);
-    rewind(f);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    cuda_parity_profile_text(text, sizeof text, 200);
     cuda_profile_clear();
     ASSERT_MSG(strstr(text, "copy device to host") == NULL, "the loss reads the device back:\n%s", text);
     ASSERT(od.neg_image_for_text == NULL && od.neg_images->device == DEVICE_CUDA);

@@ -6,21 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "tests/test.h"
 
 TEST(test_fig2_script_times_multidelete_and_extrapolates_retrain) {
-    char work[512], cmd[2048], buf[16384];
+    char work[512], cmd[2048];
     test_tmp_path(work, sizeof work, "fig2_time");
     const char *bin = getenv("MMU_BIN") ? getenv("MMU_BIN") : "bin";
     snprintf(cmd, sizeof cmd, "bash bench/fig2_time.sh --bin %s --work %s --df 20 --budget 300 2>&1", bin, work);
-    FILE *p = popen(cmd, "r");
-    ASSERT(p);
-    size_t n = fread(buf, 1, sizeof buf - 1, p);
-    buf[n] = '\0';
-    int st = pclose(p);
-    ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, buf);
+    int status;
+    char *buf = test_run_command(cmd, &status);
+    ASSERT(buf != NULL);
+    ASSERT_MSG(status == 0, "status %d: %s", status, buf);
     /* |Df| = 20 images = 100 pairs: 100 / 16 = 6 steps per epoch, 5 epochs. */
     ASSERT_STR_CONTAINS(buf, "| MultiDelete, measured | 30 |");
     ASSERT_STR_CONTAINS(buf, "100 Df pairs (20 images), 5 epochs, Df batch 16");
@@ -31,4 +28,5 @@ TEST(test_fig2_script_times_multidelete_and_extrapolates_retrain) {
     /* Flickr30K: 145,000 - 100 pairs: 4,528 steps x 12 epochs. */
     ASSERT_STR_CONTAINS(buf, "| Retrain on Flickr30K's Dr (145,000 pairs less 5 per deleted image), extrapolated | 54336 |");
     ASSERT(strstr(buf, "not run") == NULL && strstr(buf, "FAILED") == NULL);
+    free(buf);
 }
