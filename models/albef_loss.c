@@ -14,6 +14,13 @@
 #include "core/rng.h"
 #include "models/albef.h"
 
+/* The message of a batch row whose pairs all share its image: no negative to draw. */
+static int no_negative_for(int64_t image_id, int64_t row) {
+    return error_set("hard negatives: every pair of the batch shares image id %lld with pair %lld; "
+                     "a batch needs at least two distinct images",
+                     (long long)image_id, (long long)row);
+}
+
 int albef_sample_hard_negatives_rows(const float *logits, int rows, int cols, const int64_t *row_ids,
                                      const int64_t *col_ids, int first_row, uint64_t seed, uint64_t stream,
                                      int32_t *out) {
@@ -34,10 +41,7 @@ int albef_sample_hard_negatives_rows(const float *logits, int rows, int cols, co
             return error_set("hard negatives: similarity logit (%d, %lld) is %g: the model's features are not "
                              "finite (diverged training or NaN weights)",
                              first_row + b, (long long)bad, (double)row[bad]);
-        if (!(total > 0.0))
-            return error_set("hard negatives: every pair of the batch shares image id %lld with pair %d; "
-                             "a batch needs at least two distinct images",
-                             (long long)row_ids[b], first_row + b);
+        if (!(total > 0.0)) return no_negative_for(row_ids[b], first_row + b);
         double target = u * total, acc = 0.0;
         int pick = -1;
         for (int j = 0; j < cols; j++) {
@@ -133,10 +137,7 @@ static int draw_on_device(AlbefLossOutput *out, const int64_t *ids, int64_t B, c
             tensor_i32(cand)[b * N + j] = ids_all[j] != ids[b];
             any |= ids_all[j] != ids[b];
         }
-        if (!any)
-            return error_set("hard negatives: every pair of the batch shares image id %lld with pair %lld; "
-                             "a batch needs at least two distinct images",
-                             (long long)ids[b], (long long)(first + b));
+        if (!any) return no_negative_for(ids[b], first + b);
     }
     cand = tensor_on(cand, dev);
     const DeviceKernels *k = device_kernels(dev, "hard negatives");
