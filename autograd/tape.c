@@ -48,6 +48,11 @@ static void tape_push(TapeNode *node) {
 TapeNode *tape_record(const char *op_name, BackwardFn backward, Tensor *out, Tensor *const *inputs,
                       int n) {
     CHECK(n <= TAPE_MAX_INPUTS, "%s: %d inputs", op_name, n);
+    /* Backward releases an output's gradient after its node: an output that
+     * is also an input (or a parameter) would lose a gradient still needed. */
+    for (int k = 0; k < n; k++) CHECK(inputs[k] != out, "%s: records a node whose output is its own input", op_name);
+    CHECK(out->grad == NULL && !out->requires_grad, "%s: records a node for a tensor that already has one or a gradient",
+          op_name);
     TapeNode *node = arena_alloc_zero(arena_activations(), sizeof *node);
     node->backward = backward;
     node->op_name = op_name;
@@ -86,12 +91,35 @@ void tape_set_backward_hook(TapeBackwardHook hook, void *ctx) {
     backward_hook_ctx = ctx;
 }
 
+/* An op's output gradient is complete when its node runs (every consumer was
+ * recorded after it, so ran before it) and read by that node alone: the
+ * buffer goes back to the gradient arena for the next gradient of its size. */
+static void release_output_grad(Tensor *out) {
+    if (out->grad == NULL) return;
+    arena_release(arena_grads_on(out->device), out->grad, (size_t)tensor_numel(out) * sizeof(float));
+    out->grad = NULL;
+}
+
+/* Each backward function's scratch (casts, partial products, reduction
+ * buffers: arena_activations_on) dies with it: the activation arenas are
+ * rewound after every node, so a backward pass peaks at the forward's
+ * activations plus the largest node's scratch plus the gradients alive at
+ * once (bench/README.md, "Peak device memory"). Backward functions call
+ * kernels, never ops: recording is off while the tape is read. */
 static void run_backward(void) {
+    int prev = autograd_set_enabled(0);
+    int device_up = device_ready(DEVICE_CUDA);
+    Arena *host = arena_activations(), *device = device_up ? arena_activations_on(DEVICE_CUDA) : NULL;
     for (int64_t k = tape.count - 1; k >= 0; k--) {
         TapeNode *node = tape.nodes[k];
+        ArenaMark host_mark = arena_mark(host), device_mark = device ? arena_mark(device) : (ArenaMark){0};
         if (node->out->grad != NULL) node->backward(node); /* else no gradient reached this op */
         if (backward_hook) backward_hook(node, backward_hook_ctx);
+        arena_rewind(host, host_mark);
+        if (device) arena_rewind(device, device_mark);
+        release_output_grad(node->out);
     }
+    autograd_set_enabled(prev);
 }
 
 void autograd_backward(Tensor *loss) {
@@ -131,9 +159,11 @@ void autograd_step_end(void) {
     tape_clear();
     arena_reset(arena_activations());
     arena_reset(arena_kept_on(DEVICE_CPU));
+    arena_reset(arena_grads_on(DEVICE_CPU));
     if (device_ready(DEVICE_CUDA)) {
         arena_reset(arena_activations_on(DEVICE_CUDA));
         arena_reset(arena_kept_on(DEVICE_CUDA));
+        arena_reset(arena_grads_on(DEVICE_CUDA));
     }
 }
 

@@ -46,8 +46,17 @@ void arena_init_on(Arena *a, Device device, size_t initial_bytes) {
 
 void arena_init(Arena *a, size_t initial_bytes) { arena_init_on(a, DEVICE_CPU, initial_bytes); }
 
+/* A static arena's first chunk, made on its first request (its other fields,
+ * the released-block list included, are kept). */
+static void ensure_chunk(Arena *a) {
+    if (a->chunks != NULL) return;
+    a->chunks = chunk_new(1u << 20, a->device);
+    a->chunk_count++;
+}
+
 void arena_free(Arena *a) {
     chunks_release(a);
+    free(a->free_blocks);
     memset(a, 0, sizeof *a);
 }
 
@@ -78,14 +87,32 @@ static void *arena_alloc_guarded(Arena *a, size_t bytes) {
     return c->base;
 }
 
-void *arena_alloc(Arena *a, size_t bytes) {
-    if (arena_guarded()) return arena_alloc_guarded(a, bytes);
-    if (a->chunks == NULL) arena_init_on(a, a->device, 0);
-    /* Device arenas align to 256 bytes, cudaMalloc's alignment and the one
-     * cuBLASLt prefers for its operands. */
+/* Device arenas align to 256 bytes, cudaMalloc's alignment and the one
+ * cuBLASLt prefers for its operands. */
+static size_t rounded_size(const Arena *a, size_t bytes) {
     size_t align = a->device == DEVICE_CPU ? ARENA_ALIGN : ARENA_DEVICE_ALIGN;
     size_t need = (bytes + align - 1) / align * align;
-    if (need == 0) need = align;
+    return need == 0 ? align : need;
+}
+
+/* The most recently released block of exactly `need` bytes, taken off the
+ * list; NULL when there is none. */
+static void *take_released(Arena *a, size_t need) {
+    for (size_t k = a->n_free; k-- > 0;)
+        if (a->free_blocks[k].bytes == need) {
+            void *p = a->free_blocks[k].p;
+            a->free_blocks[k] = a->free_blocks[--a->n_free];
+            return p;
+        }
+    return NULL;
+}
+
+void *arena_alloc(Arena *a, size_t bytes) {
+    if (arena_guarded()) return arena_alloc_guarded(a, bytes);
+    ensure_chunk(a);
+    size_t need = rounded_size(a, bytes);
+    void *reused = a->n_free ? take_released(a, need) : NULL;
+    if (reused) return reused;
     ArenaChunk *c = a->chunks;
     if (c->offset + need > c->size) {
         /* Chunks double up to ARENA_GROWTH_CAP: while the first step grows
@@ -114,7 +141,36 @@ void *arena_alloc_zero(Arena *a, size_t bytes) {
     return p;
 }
 
+/* Guarded mode: the block is its own chunk; unlink and free it, so that a
+ * checker reports any later access. */
+static void release_guarded(Arena *a, void *p) {
+    for (ArenaChunk **link = &a->chunks; *link; link = &(*link)->next)
+        if ((*link)->base == p) {
+            ArenaChunk *c = *link;
+            *link = c->next;
+            a->used -= c->size;
+            device_release(a->device, c->base);
+            free(c);
+            return;
+        }
+    fatal("arena_release: %p is not a block of this arena", p);
+}
+
+void arena_release(Arena *a, void *p, size_t bytes) {
+    if (arena_guarded()) {
+        release_guarded(a, p);
+        return;
+    }
+    if (a->n_free == a->free_capacity) {
+        a->free_capacity = a->free_capacity ? 2 * a->free_capacity : 64;
+        a->free_blocks = realloc(a->free_blocks, a->free_capacity * sizeof *a->free_blocks);
+        CHECK(a->free_blocks != NULL, "out of memory");
+    }
+    a->free_blocks[a->n_free++] = (ArenaFreeBlock){p, rounded_size(a, bytes)};
+}
+
 void arena_reset(Arena *a) {
+    a->n_free = 0;
     if (a->chunks == NULL) return;
     if (arena_guarded()) {
         chunks_release(a);
@@ -138,6 +194,7 @@ ArenaMark arena_mark(Arena *a) {
 }
 
 void arena_rewind(Arena *a, ArenaMark m) {
+    CHECK(a->n_free == 0, "arena_rewind of an arena with released blocks: they may lie past the mark");
     while (a->chunks != m.chunk) { /* the chunks added since the mark (guarded mode: every request's) */
         CHECK(a->chunks != NULL, "arena_rewind: the mark is not in this arena, or it was reset since");
         ArenaChunk *c = a->chunks;
@@ -151,7 +208,7 @@ void arena_rewind(Arena *a, ArenaMark m) {
 
 void arena_poison(Arena *a, int byte) {
     if (arena_guarded()) return; /* every guarded allocation is poisoned as it is made */
-    if (a->chunks == NULL) arena_init_on(a, a->device, 0);
+    ensure_chunk(a);
     ArenaChunk *c = a->chunks;
     device_fill(a->device, c->base + c->offset, byte, c->size - c->offset);
 }
@@ -167,6 +224,11 @@ Arena *arena_activations_on(Device device) {
 }
 
 Arena *arena_kept_on(Device device) {
+    static _Thread_local Arena on_cpu = {.device = DEVICE_CPU}, on_cuda = {.device = DEVICE_CUDA};
+    return device == DEVICE_CPU ? &on_cpu : &on_cuda;
+}
+
+Arena *arena_grads_on(Device device) {
     static _Thread_local Arena on_cpu = {.device = DEVICE_CPU}, on_cuda = {.device = DEVICE_CUDA};
     return device == DEVICE_CPU ? &on_cpu : &on_cuda;
 }

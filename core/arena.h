@@ -18,12 +18,20 @@
 
 typedef struct ArenaChunk ArenaChunk;
 
+/* A block handed back by arena_release, waiting for a request of its size. */
+typedef struct {
+    void *p;
+    size_t bytes; /* rounded to the arena's alignment */
+} ArenaFreeBlock;
+
 typedef struct {
     ArenaChunk *chunks;   /* newest first */
     size_t used;          /* bytes handed out since the last reset */
     size_t high_water;    /* largest `used` ever seen */
     size_t chunk_count;   /* chunks allocated over the arena's life, for tests */
     Device device;        /* where the chunks live (core/device.h); the CPU by default */
+    ArenaFreeBlock *free_blocks; /* released since the last reset (arena_release) */
+    size_t n_free, free_capacity;
 } Arena;
 
 /* Alignment of every allocation: enough for AVX-512 loads; 256 bytes in a
@@ -41,6 +49,14 @@ void arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t bytes);          /* uninitialised */
 void *arena_alloc_zero(Arena *a, size_t bytes);     /* zero-filled */
 void arena_reset(Arena *a);
+/* Hands back a block of `bytes` that arena_alloc(a, bytes) returned, before
+ * the reset: the next request of the same rounded size gets it (most recently
+ * released first). Gradient buffers die this way during a backward pass
+ * (autograd/tape.c), and their sizes repeat layer after layer, so the arena
+ * peaks at the gradients alive at once instead of all of them. In the guarded
+ * mode the block is freed at once, so a later access to it is caught. An
+ * arena with released blocks cannot be rewound (the gradients' arena never is). */
+void arena_release(Arena *a, void *p, size_t bytes);
 /* Fills the unused rest of the current chunk with `byte` (0xFF makes every f32
  * a NaN): the CUDA parity tests poison the device arena so that an output
  * element a kernel forgot to write shows up (issue 5). */
@@ -67,5 +83,9 @@ Arena *arena_activations_on(Device device);
 /* The arena of `device` for the few tensors a rewound region keeps (its
  * outputs): outside every mark, reset with the activations at the step's end. */
 Arena *arena_kept_on(Device device);
+/* The arena of `device` for activation gradients (tensor_grad_f32): apart
+ * from the activations, so that a backward pass can rewind its scratch after
+ * every node and release each gradient once its producer has read it. */
+Arena *arena_grads_on(Device device);
 
 #endif

@@ -124,7 +124,7 @@ float *tensor_grad_f32(Tensor *t) {
     /* A bf16 activation's gradient is f32 too (issue 5 Precision: only the
      * stored values are bf16), so the size is numel f32s, not tensor_nbytes. */
     if (t->grad == NULL)
-        t->grad = arena_alloc_zero(arena_activations_on(t->device), (size_t)tensor_numel(t) * sizeof(float));
+        t->grad = arena_alloc_zero(arena_grads_on(t->device), (size_t)tensor_numel(t) * sizeof(float));
     return (float *)t->grad;
 }
 

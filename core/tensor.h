@@ -57,8 +57,10 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size);
 
 static inline float *tensor_f32(const Tensor *t) { return (float *)t->data; }
 static inline int32_t *tensor_i32(const Tensor *t) { return (int32_t *)t->data; }
-/* The gradient buffer, allocated (zeroed) on first use in the activation arena
- * of the tensor's device. Always f32, also for a bf16 tensor. */
+/* The gradient buffer, allocated (zeroed) on first use in the gradient arena
+ * of the tensor's device (core/arena.h). Always f32, also for a bf16 tensor.
+ * An op's output loses it once that op's backward has read it
+ * (autograd/tape.h); a leaf's (a parameter's, an input's) stays. */
 float *tensor_grad_f32(Tensor *t);
 
 /* Views sharing storage (no copy, no gradient link: use the autograd ops

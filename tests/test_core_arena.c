@@ -95,3 +95,27 @@ TEST(test_arena_growth_is_capped) {
     ASSERT_EQ_INT(a.chunk_count, 3);
     arena_free(&a);
 }
+
+/* A released block goes to the next request of its rounded size, most
+ * recent first, never to a request of another size; the reset forgets the
+ * released blocks with everything else. */
+TEST(test_arena_release_gives_the_block_to_the_next_request_of_its_size) {
+    Arena a;
+    arena_init(&a, 1 << 20);
+    void *p = arena_alloc(&a, 1000), *q = arena_alloc(&a, 1000), *r = arena_alloc(&a, 5000);
+    size_t used = a.used;
+    arena_release(&a, p, 1000);
+    arena_release(&a, q, 1000);
+    arena_release(&a, r, 5000);
+    ASSERT(arena_alloc(&a, 2000) != p); /* another size: a new block */
+    size_t after_other = a.used;
+    ASSERT(after_other > used);
+    ASSERT(arena_alloc(&a, 999) == q); /* 999 and 1000 both round to 1024; the latest first */
+    ASSERT(arena_alloc_zero(&a, 1024) == p);
+    ASSERT_EQ_INT(a.used, after_other); /* reused blocks take nothing new */
+    ASSERT(arena_alloc(&a, 1000) != p);
+    arena_release(&a, p, 1000);
+    arena_reset(&a);
+    ASSERT_EQ_INT(a.n_free, 0);
+    arena_free(&a);
+}
