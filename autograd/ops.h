@@ -28,6 +28,10 @@
 /* x converted to dtype (f32 or bf16; bf16 only on a device); the gradient
  * passes through unchanged. Returns x itself when it already has dtype. */
 Tensor *op_cast(Tensor *x, DType dtype);
+/* x in the storage type of its device's products (bf16 under --precision
+ * bf16): the cast a product would make of it anyway, made once and kept.
+ * x itself on the CPU and in f32. */
+Tensor *op_to_product_type(Tensor *x);
 /* op_cast(x, DTYPE_F32): what an op that computes in f32 only reads. */
 Tensor *op_to_f32(Tensor *x);
 /* Stops unless t is contiguous and f32, or bf16 on a device: the check of the

@@ -21,8 +21,18 @@ void params_free(ParamSet *ps) {
     free(ps->inits);
     free(ps->init_std);
     device_release(ps->device, ps->values);
-    device_release(ps->device, ps->grads);
+    if (ps->grads) device_release(ps->device, ps->grads);
     memset(ps, 0, sizeof *ps);
+}
+
+void params_freeze(ParamSet *ps) {
+    CHECK(ps->finalized, "params_freeze before finalize");
+    if (ps->grads) device_release(ps->device, ps->grads);
+    ps->grads = NULL;
+    for (int k = 0; k < ps->count; k++) {
+        ps->items[k]->grad = NULL;
+        ps->items[k]->requires_grad = 0;
+    }
 }
 
 Tensor *params_add(ParamSet *ps, const char *name, int ndim, const int64_t *shape) {
@@ -93,18 +103,18 @@ void params_to_device(ParamSet *ps, Device device) {
     CHECK(ps->finalized, "params_to_device before finalize");
     if (ps->device == device) return;
     size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
-    float *values = device_alloc(device, bytes), *grads = device_alloc(device, bytes);
+    float *values = device_alloc(device, bytes), *grads = ps->grads ? device_alloc(device, bytes) : NULL;
     device_copy(values, device, ps->values, ps->device, (size_t)ps->total * sizeof(float));
-    device_copy(grads, device, ps->grads, ps->device, (size_t)ps->total * sizeof(float));
+    if (grads) device_copy(grads, device, ps->grads, ps->device, (size_t)ps->total * sizeof(float));
     int64_t off = 0;
     for (int k = 0; k < ps->count; k++) {
         ps->items[k]->data = values + off;
-        ps->items[k]->grad = grads + off;
+        ps->items[k]->grad = grads ? grads + off : NULL;
         ps->items[k]->device = device;
         off += tensor_numel(ps->items[k]);
     }
     device_release(ps->device, ps->values);
-    device_release(ps->device, ps->grads);
+    if (ps->grads) device_release(ps->device, ps->grads);
     ps->values = values;
     ps->grads = grads;
     ps->device = device;

@@ -14,6 +14,7 @@ typedef struct {
 
 static _Thread_local Tape tape;
 static _Thread_local int grad_enabled = 1;
+static _Thread_local int discarding = 1;
 static _Thread_local TapeBackwardHook backward_hook;
 static _Thread_local void *backward_hook_ctx;
 
@@ -58,6 +59,7 @@ TapeNode *tape_record(const char *op_name, BackwardFn backward, Tensor *out, Ten
     node->op_name = op_name;
     node->out = out;
     node->n_in = n;
+    node->backward_reads = TAPE_READS_ALL;
     for (int k = 0; k < n; k++) node->in[k] = inputs[k];
     out->requires_grad = 1;
     tape_push(node);
@@ -84,6 +86,55 @@ int tape_node_n_inputs(const TapeNode *node) { return node->in_list ? node->n_in
 Tensor *tape_node_input(const TapeNode *node, int k) {
     CHECK(k >= 0 && k < tape_node_n_inputs(node), "%s: input %d of %d", node->op_name, k, tape_node_n_inputs(node));
     return node->in_list ? node->in_list[k] : node->in[k];
+}
+
+/* The bytes from t->data to one past its last element (strided views too). */
+static size_t extent_bytes(const Tensor *t) {
+    int64_t last = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] == 0) return 0;
+        last += (t->shape[d] - 1) * t->stride[d];
+    }
+    return (size_t)(last + 1) * dtype_size(t->dtype);
+}
+
+static int overlaps(const Tensor *u, const unsigned char *p, size_t bytes) {
+    if (u == NULL || u->data == NULL) return 0;
+    const unsigned char *q = u->data;
+    size_t n = extent_bytes(u);
+    return n > 0 && q < p + bytes && p < q + n;
+}
+
+/* Whether a recorded backward reads any byte of [p, p + bytes). Only nodes
+ * recorded after t's producer can read t (or a view of it), so the scan
+ * stops at the producer. */
+static int backward_reads_memory(const Tensor *t, const unsigned char *p, size_t bytes) {
+    for (int64_t k = tape.count - 1; k >= 0; k--) {
+        const TapeNode *node = tape.nodes[k];
+        if ((node->backward_reads & TAPE_READS_OUT) && overlaps(node->out, p, bytes)) return 1;
+        int n = tape_node_n_inputs(node);
+        for (int i = 0; i < n; i++) {
+            int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
+            if (read && overlaps(tape_node_input(node, i), p, bytes)) return 1;
+        }
+        if (node->out == t) return 0;
+    }
+    return 0;
+}
+
+int autograd_set_discarding(int enabled) {
+    int prev = discarding;
+    discarding = enabled;
+    return prev;
+}
+
+void autograd_discard(Tensor *t) {
+    CHECK(t && tensor_is_contiguous(t), "autograd_discard: needs a contiguous tensor that owns its memory");
+    if (!discarding) return;
+    size_t bytes = tensor_nbytes(t);
+    if (bytes == 0 || backward_reads_memory(t, t->data, bytes)) return;
+    arena_release(arena_activations_on(t->device), t->data, bytes);
+    t->data = NULL;
 }
 
 void tape_set_backward_hook(TapeBackwardHook hook, void *ctx) {

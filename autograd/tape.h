@@ -30,9 +30,20 @@ struct TapeNode {
     Tensor **in_list;
     int n_in_list;
     void *saved;                  /* op-specific state, allocated in the arena */
+    unsigned backward_reads;      /* TAPE_READS_* below */
     float f[4];                   /* small scalar arguments (eps, scale, p, ...) */
     int64_t i[8];                 /* small integer arguments (dims, sizes, flags) */
 };
+
+/* What a node's backward reads besides gradients: bit k for input k, and
+ * TAPE_READS_OUT for the output. tape_record sets TAPE_READS_ALL, the safe
+ * default; an op whose backward reads less says so after recording, which
+ * lets autograd_discard return the rest at once. A backward that reads a
+ * tensor through `saved` must also list that tensor among its inputs. */
+#define TAPE_READS_IN(k) (1u << (k))
+#define TAPE_READS_OUT (1u << 8)
+#define TAPE_READS_NONE 0u
+#define TAPE_READS_ALL (~0u)
 
 /* True when an op with these inputs must record a node: gradients are enabled
  * and at least one non-NULL input requires a gradient. */
@@ -70,6 +81,20 @@ void autograd_backward_with(Tensor *out, const float *upstream);
  *   int prev = autograd_set_enabled(0); ... autograd_set_enabled(prev); */
 int autograd_set_enabled(int enabled);
 int autograd_is_enabled(void);
+
+/* The caller reads t no more, nor any view of it, in this forward: its
+ * memory goes back to the activation arena now unless a recorded backward
+ * reads it (TAPE_READS_*), in which case it stays to the step's end as
+ * before. For the intermediates a layer makes and uses up itself (a fused
+ * projection once split, a residual branch once added: nn/transformer.c),
+ * which PyTorch frees when their last reference goes. t must own its memory
+ * (an op's output or tensor_new's, contiguous, not a view); under
+ * MMU_ARENA_GUARD=1 the block is freed at once, so a later read is caught. */
+void autograd_discard(Tensor *t);
+/* While off, autograd_discard keeps everything: for a reader of the tape's
+ * forward values (L-codec's unit activations, unlearn/lcodec.c). Returns the
+ * previous setting; on by default. Per thread, like the tape. */
+int autograd_set_discarding(int enabled);
 
 /* Ends a step: drops the tape and resets the activation arena. Parameter
  * gradients (long-lived) are untouched; zero them with params_zero_grad(). */

@@ -233,6 +233,7 @@ int main(int argc, char **argv) {
     Albef un, ori;
     albef_init(&un, &cfg, 1);
     albef_init(&ori, &cfg, 1);
+    params_freeze(&ori.params); /* as bin/unlearn_multidelete's original */
     if (device != DEVICE_CPU) {
         albef_to_device(&un, device);
         albef_to_device(&ori, device);

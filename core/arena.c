@@ -12,6 +12,7 @@ struct ArenaChunk {
     ArenaChunk *next;
     size_t size;
     size_t offset;
+    size_t serial; /* the arena's chunk_count when it was added: newer chunks, larger serials */
     unsigned char *base;
 };
 
@@ -22,6 +23,15 @@ static ArenaChunk *chunk_new(size_t size, Device device) {
     c->size = size;
     c->offset = 0;
     c->next = NULL;
+    return c;
+}
+
+/* Adds a chunk of `size` at the head of the list. */
+static ArenaChunk *push_chunk(Arena *a, size_t size) {
+    ArenaChunk *c = chunk_new(size, a->device);
+    c->serial = ++a->chunk_count;
+    c->next = a->chunks;
+    a->chunks = c;
     return c;
 }
 
@@ -40,8 +50,7 @@ void arena_init_on(Arena *a, Device device, size_t initial_bytes) {
     memset(a, 0, sizeof *a);
     a->device = device;
     if (initial_bytes < (1u << 20)) initial_bytes = 1u << 20;
-    a->chunks = chunk_new(initial_bytes, device);
-    a->chunk_count = 1;
+    push_chunk(a, initial_bytes);
 }
 
 void arena_init(Arena *a, size_t initial_bytes) { arena_init_on(a, DEVICE_CPU, initial_bytes); }
@@ -49,9 +58,7 @@ void arena_init(Arena *a, size_t initial_bytes) { arena_init_on(a, DEVICE_CPU, i
 /* A static arena's first chunk, made on its first request (its other fields,
  * the released-block list included, are kept). */
 static void ensure_chunk(Arena *a) {
-    if (a->chunks != NULL) return;
-    a->chunks = chunk_new(1u << 20, a->device);
-    a->chunk_count++;
+    if (a->chunks == NULL) push_chunk(a, 1u << 20);
 }
 
 void arena_free(Arena *a) {
@@ -76,12 +83,9 @@ static int arena_guarded(void) {
 /* The guarded mode's allocation: a full chunk of exactly `bytes`, at the
  * head of the list, so the next request cannot share it. */
 static void *arena_alloc_guarded(Arena *a, size_t bytes) {
-    ArenaChunk *c = chunk_new(bytes ? bytes : 1, a->device);
+    ArenaChunk *c = push_chunk(a, bytes ? bytes : 1);
     device_fill(a->device, c->base, 0xFF, c->size);
     c->offset = c->size;
-    c->next = a->chunks;
-    a->chunks = c;
-    a->chunk_count++;
     a->used += c->size;
     if (a->used > a->high_water) a->high_water = a->used;
     return c->base;
@@ -122,11 +126,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
         size_t size = c->size * 2;
         if (size > ARENA_GROWTH_CAP) size = ARENA_GROWTH_CAP;
         if (size < need) size = need;
-        ArenaChunk *n = chunk_new(size, a->device);
-        n->next = c;
-        a->chunks = n;
-        a->chunk_count++;
-        c = n;
+        c = push_chunk(a, size);
     }
     void *p = c->base + c->offset;
     c->offset += need;
@@ -182,27 +182,46 @@ void arena_reset(Arena *a) {
          * whole high-water mark, so the next step needs no new chunk. */
         size_t size = a->high_water;
         chunks_release(a);
-        a->chunks = chunk_new(size, a->device);
-        a->chunk_count++;
+        push_chunk(a, size);
     }
     a->chunks->offset = 0;
     a->used = 0;
 }
 
 ArenaMark arena_mark(Arena *a) {
-    return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used};
+    return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used,
+                       a->chunks ? a->chunks->serial : 0};
+}
+
+/* Whether p lies in memory that a rewind to m keeps: a chunk older than the
+ * mark's, or the mark's own below its offset then. */
+static int kept_by_rewind(const Arena *a, const void *p, ArenaMark m) {
+    for (const ArenaChunk *c = a->chunks; c; c = c->next) {
+        const unsigned char *b = c->base;
+        if ((const unsigned char *)p < b || (const unsigned char *)p >= b + c->size) continue;
+        return c == m.chunk ? (size_t)((const unsigned char *)p - b) < m.offset : 1;
+    }
+    return 0;
 }
 
 void arena_rewind(Arena *a, ArenaMark m) {
-    CHECK(a->n_free == 0, "arena_rewind of an arena with released blocks: they may lie past the mark");
-    while (a->chunks != m.chunk) { /* the chunks added since the mark (guarded mode: every request's) */
-        CHECK(a->chunks != NULL, "arena_rewind: the mark is not in this arena, or it was reset since");
+    /* The chunks added since the mark (guarded mode: every request's; one
+     * released since is already gone, the mark's own chunk included). */
+    while (a->chunks && a->chunks->serial > m.serial) {
         ArenaChunk *c = a->chunks;
         a->chunks = c->next;
         device_release(a->device, c->base);
         free(c);
     }
-    if (a->chunks) a->chunks->offset = m.offset;
+    if (!arena_guarded()) {
+        CHECK(a->chunks == m.chunk, "arena_rewind: the mark is not in this arena, or it was reset since");
+        if (a->chunks) a->chunks->offset = m.offset;
+    }
+    /* Blocks released since the mark in memory past it are gone with it. */
+    size_t kept = 0;
+    for (size_t k = 0; k < a->n_free; k++)
+        if (kept_by_rewind(a, a->free_blocks[k].p, m)) a->free_blocks[kept++] = a->free_blocks[k];
+    a->n_free = kept;
     a->used = m.used;
 }
 

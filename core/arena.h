@@ -38,8 +38,10 @@ typedef struct {
  * device arena (cudaMalloc's, and cuBLASLt's preferred operand alignment). */
 #define ARENA_ALIGN 64
 #define ARENA_DEVICE_ALIGN 256
-/* The largest chunk a growing arena adds for requests smaller than it. */
-#define ARENA_GROWTH_CAP ((size_t)1 << 30)
+/* The largest chunk a growing arena adds for requests smaller than it: the
+ * first step's chunks sum to its use plus at most about one cap (ALBEF-base's
+ * bf16 MultiDelete step peaks 0.5 GiB lower at 256 MiB than at 1 GiB). */
+#define ARENA_GROWTH_CAP ((size_t)1 << 28)
 
 void arena_init(Arena *a, size_t initial_bytes);
 /* The same for an arena whose chunks live on `device`: the "planned buffer"
@@ -53,9 +55,10 @@ void arena_reset(Arena *a);
  * the reset: the next request of the same rounded size gets it (most recently
  * released first). Gradient buffers die this way during a backward pass
  * (autograd/tape.c), and their sizes repeat layer after layer, so the arena
- * peaks at the gradients alive at once instead of all of them. In the guarded
- * mode the block is freed at once, so a later access to it is caught. An
- * arena with released blocks cannot be rewound (the gradients' arena never is). */
+ * peaks at the gradients alive at once instead of all of them; so do the
+ * forward's intermediates a layer discards (autograd_discard). In the guarded
+ * mode the block is freed at once, so a later access to it is caught. A
+ * rewind forgets the released blocks that lie past its mark. */
 void arena_release(Arena *a, void *p, size_t bytes);
 /* Fills the unused rest of the current chunk with `byte` (0xFF makes every f32
  * a NaN): the CUDA parity tests poison the device arena so that an output
@@ -71,6 +74,7 @@ void arena_poison(Arena *a, int byte);
 typedef struct {
     ArenaChunk *chunk;
     size_t offset, used;
+    size_t serial; /* of `chunk`: what came after has larger ones */
 } ArenaMark;
 ArenaMark arena_mark(Arena *a);
 void arena_rewind(Arena *a, ArenaMark m);

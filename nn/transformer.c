@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "autograd/ops.h"
+#include "autograd/tape.h"
 #include "core/error.h"
 #include "nn/attention.h"
 
@@ -30,15 +31,42 @@ void vit_block_declare(VitBlock *b, ParamSet *ps, const char *prefix, int dim, i
     mlp_declare(&b->mlp, ps, join_name(name, sizeof name, prefix, "mlp"), "fc1", "fc2", dim, mlp_hidden);
 }
 
+/* A pre-norm's output, read only by products: kept in their type (the cast
+ * each product would make, as autocast's cast of a Linear input), and the
+ * f32 original released, since the norm's backward reads its input, not its
+ * output. Half the bytes of the two norms per block under bf16. */
+static Tensor *product_input(Tensor *normed) {
+    Tensor *cast = op_to_product_type(normed);
+    if (cast != normed) autograd_discard(normed);
+    return cast;
+}
+
 Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     CHECK(x->ndim == 3 && x->shape[2] == b->dim, "vit block: input must be [B, N, %d]", b->dim);
-    Tensor *qkv = linear_forward(&b->qkv, layernorm_forward(&b->norm1, x));
+    Tensor *qkv = linear_forward(&b->qkv, product_input(layernorm_forward(&b->norm1, x)));
     Tensor *parts[3];
     const int64_t d = b->dim;
     op_split(qkv, 2, (const int64_t[]){d, d, d}, 3, parts);
     Tensor *attn = attention_heads(parts[0], parts[1], parts[2], NULL, b->n_heads, NULL); /* ViT: no dropout */
-    Tensor *h = layernorm_add_forward(&b->norm2, x, linear_forward(&b->proj, attn), &x); /* x += proj(attn) */
-    return op_add(x, mlp_forward(&b->mlp, h));
+    /* The intermediates this block uses up go back to the arena at once
+     * (autograd_discard; no backward reads them): the projection and its
+     * parts once the heads are laid out, each residual branch once added. */
+    for (int k = 0; k < 3; k++) autograd_discard(parts[k]);
+    autograd_discard(qkv);
+    Tensor *proj = linear_forward(&b->proj, attn);
+    Tensor *h = layernorm_add_forward(&b->norm2, x, proj, &x); /* x += proj(attn) */
+    autograd_discard(proj);
+    Tensor *mlp = mlp_forward(&b->mlp, product_input(h));
+    Tensor *y = op_add(x, mlp);
+    autograd_discard(mlp);
+    return y;
+}
+
+/* A residual branch once added: the dense layer's output and, when dropout
+ * ran, its dropped copy. */
+static void discard_branch(Tensor *dense, Tensor *dropped) {
+    if (dropped != dense) autograd_discard(dropped);
+    autograd_discard(dense);
 }
 
 /* shared_kv: NULL declares the block's own key and value Linears; otherwise
@@ -98,8 +126,16 @@ static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, 
     Tensor *k = linear_forward(&a->key, kv);
     Tensor *v = linear_forward(&a->value, kv);
     Tensor *ctx = attention_heads(q, k, v, mask, n_heads, dropout);
-    Tensor *o = dropout_forward(dropout, linear_forward(&a->out_dense, ctx));
-    return layernorm_add_forward(&a->out_norm, h, o, NULL);
+    /* As in the ViT block: the projections once the heads are laid out, the
+     * branch once added (autograd_discard). */
+    autograd_discard(q);
+    autograd_discard(k);
+    autograd_discard(v);
+    Tensor *dense = linear_forward(&a->out_dense, ctx);
+    Tensor *o = dropout_forward(dropout, dense);
+    Tensor *out = layernorm_add_forward(&a->out_norm, h, o, NULL);
+    discard_branch(dense, o);
+    return out;
 }
 
 Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Tensor *enc, Tensor *enc_mask,
@@ -108,6 +144,9 @@ Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Ten
     h = bert_attention_forward(&l->self_attn, l->n_heads, h, h, self_mask, dropout);
     if (l->has_cross && enc) h = bert_attention_forward(&l->cross_attn, l->n_heads, h, enc, enc_mask, dropout);
     Tensor *i = op_gelu(linear_forward(&l->intermediate, h));
-    Tensor *o = dropout_forward(dropout, linear_forward(&l->output, i));
-    return layernorm_add_forward(&l->output_norm, h, o, NULL);
+    Tensor *dense = linear_forward(&l->output, i);
+    Tensor *o = dropout_forward(dropout, dense);
+    Tensor *out = layernorm_add_forward(&l->output_norm, h, o, NULL);
+    discard_branch(dense, o);
+    return out;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/params.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "eval/forget_metrics.h"
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
               "without --resume to trace every epoch");
     TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
+    params_freeze(original.params); /* the frozen θ0 runs only without a tape (§5) */
 
     MultiDeleteRun run = {
         .lr = ctx.recipe.unlearn_lr,

@@ -3,6 +3,7 @@
  * output has added into it by then), and each node's scratch is rewound
  * after it, while leaves keep their gradients and the values stay exact. */
 #include <math.h>
+#include <string.h>
 
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
@@ -84,5 +85,67 @@ TEST(test_backward_rewinds_each_nodes_scratch) {
     ASSERT(activations->high_water > after_forward); /* the scratch was there */
     tape_clear(); /* not the arena: it holds the inputs */
     ASSERT(gradcheck(attention_chain, in, 2, NULL, gradcheck_defaults()) == 0);
+    autograd_step_end();
+}
+
+/* The forward of x -> linear -> gelu -> linear -> + x, discarding what the
+ * layer code of nn/transformer.c would: the first product (read by GELU's
+ * backward: kept) and the second (read by no backward: released). */
+static Tensor *discarding_forward(Tensor *x, Tensor *w, Tensor **first, Tensor **second) {
+    *first = op_linear(x, w, NULL);
+    Tensor *h = op_gelu(*first);
+    autograd_discard(*first);
+    *second = op_linear(h, w, NULL);
+    Tensor *y = op_add(*second, x);
+    autograd_discard(*second);
+    return op_sum_all(y);
+}
+
+TEST(test_discard_releases_only_what_no_backward_reads) {
+    autograd_step_end();
+    Tensor *x = tensor_random_uniform(SHAPE(ROWS, COLS), -1.0f, 1.0f, 9);
+    Tensor *w = tensor_random_uniform(SHAPE(COLS, COLS), -0.2f, 0.2f, 10);
+    x->requires_grad = w->requires_grad = 1;
+    Arena *activations = arena_activations();
+    Tensor *first, *second;
+    void *second_memory = NULL;
+    Tensor *loss = discarding_forward(x, w, &first, &second);
+    ASSERT(first->data != NULL); /* GELU's backward reads it */
+    ASSERT(second->data == NULL);
+    ASSERT_EQ_INT(activations->n_free, 1);
+    second_memory = activations->free_blocks[0].p;
+    autograd_backward(loss);
+    float gx[ROWS * COLS], gw[COLS * COLS];
+    memcpy(gx, x->grad, sizeof gx);
+    memcpy(gw, w->grad, sizeof gw);
+    /* The released block goes to the next request of its size... */
+    ASSERT(tensor_new(DTYPE_F32, SHAPE(ROWS, COLS))->data == second_memory);
+    /* ... and the gradients are the bits of the same step without discards. */
+    tape_clear();
+    x->grad = w->grad = NULL;
+    int prev = autograd_set_discarding(0);
+    loss = discarding_forward(x, w, &first, &second);
+    autograd_set_discarding(prev);
+    ASSERT(second->data != NULL);
+    autograd_backward(loss);
+    ASSERT(memcmp(gx, x->grad, sizeof gx) == 0);
+    ASSERT(memcmp(gw, w->grad, sizeof gw) == 0);
+    autograd_step_end();
+}
+
+/* Memory a backward reads through a view stays: GELU of a reshaped product
+ * reads the product's bytes. */
+TEST(test_discard_keeps_memory_a_backward_reads_through_a_view) {
+    autograd_step_end();
+    Tensor *x = tensor_random_uniform(SHAPE(ROWS, COLS), -1.0f, 1.0f, 11);
+    Tensor *w = tensor_random_uniform(SHAPE(COLS, COLS), -0.2f, 0.2f, 12);
+    x->requires_grad = w->requires_grad = 1;
+    Tensor *product = op_linear(x, w, NULL);
+    Tensor *h = op_gelu(op_reshape(product, SHAPE(ROWS * COLS)));
+    autograd_discard(product);
+    ASSERT(product->data != NULL);
+    ASSERT_EQ_INT(arena_activations()->n_free, 0);
+    autograd_backward(op_sum_all(h));
+    ASSERT(w->grad != NULL);
     autograd_step_end();
 }

@@ -80,18 +80,19 @@ TEST(test_arena_rewind_releases_what_came_after_the_mark) {
 }
 
 /* A growing arena's chunks double only up to ARENA_GROWTH_CAP: after a full
- * 1 GiB chunk the next is 1 GiB, not 2 (so a second 1 GiB of requests needs a
- * third chunk). The chunks are never touched: address space only. */
+ * chunk of the cap the next is the cap, not twice it (so a second cap's worth
+ * of requests needs a third chunk). The chunks are never touched: address
+ * space only. */
 TEST(test_arena_growth_is_capped) {
     Arena a;
     arena_init(&a, ARENA_GROWTH_CAP);
     arena_alloc(&a, ARENA_GROWTH_CAP);
     ASSERT_EQ_INT(a.chunk_count, 1);
-    arena_alloc(&a, 64); /* a new chunk: min(2 x 1 GiB, the cap) */
+    arena_alloc(&a, 64); /* a new chunk: min(twice the cap, the cap) */
     ASSERT_EQ_INT(a.chunk_count, 2);
     arena_alloc(&a, ARENA_GROWTH_CAP - 64);
     ASSERT_EQ_INT(a.chunk_count, 2);
-    arena_alloc(&a, 64); /* would still fit a doubled 2 GiB chunk */
+    arena_alloc(&a, 64); /* would still fit a doubled chunk */
     ASSERT_EQ_INT(a.chunk_count, 3);
     arena_free(&a);
 }
@@ -117,5 +118,26 @@ TEST(test_arena_release_gives_the_block_to_the_next_request_of_its_size) {
     arena_release(&a, p, 1000);
     arena_reset(&a);
     ASSERT_EQ_INT(a.n_free, 0);
+    arena_free(&a);
+}
+
+/* A rewind forgets the released blocks past its mark (that memory is
+ * handed out again from the bump pointer) and keeps those before it. */
+TEST(test_arena_rewind_forgets_blocks_released_past_the_mark) {
+    Arena a;
+    arena_init(&a, 1 << 20);
+    void *before = arena_alloc(&a, 4096);
+    ArenaMark m = arena_mark(&a);
+    void *after = arena_alloc(&a, 4096);
+    for (int k = 0; k < 3; k++) arena_alloc(&a, 700000); /* into a second chunk */
+    void *in_new_chunk = arena_alloc(&a, 4096);
+    arena_release(&a, before, 4096);
+    arena_release(&a, after, 4096);
+    arena_release(&a, in_new_chunk, 4096);
+    arena_rewind(&a, m);
+    ASSERT_EQ_INT(a.n_free, 1);
+    ASSERT(a.free_blocks[0].p == before);
+    ASSERT(arena_alloc(&a, 4096) == before);
+    ASSERT(arena_alloc(&a, 4096) == after); /* the bump pointer's, at the mark */
     arena_free(&a);
 }

@@ -242,6 +242,7 @@ static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr
     int64_t lo, hi;
     comm_shard_rows(P, 1, &lo, &hi);
     int rc = 0;
+    int discarding = autograd_set_discarding(0); /* the Linear outputs are read from the tape */
     for (int p = (int)lo; p < hi && rc == 0; p++) { /* step 1: perturbations, eval mode, tape on for the activations */
         TaskBatch b;
         rc = items_batch(t, bf, o, p, (uint64_t)batch_no, &b);
@@ -251,6 +252,7 @@ static int remove_batch(const Task *t, TaskModel *m, Items bf, const int64_t *dr
         }
         autograd_step_end();
     }
+    autograd_set_discarding(discarding);
     if (rc < 0) {
         free(X), free(Y), free(sel);
         return -1;

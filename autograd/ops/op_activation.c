@@ -44,10 +44,16 @@ static void gelu_backward(TapeNode *node) {
     for (int64_t k = 0; k < n; k++) dx[k] += g[k] * gelu_grad_f32(x[k]);
 }
 
+/* GELU's derivative is a function of x alone: the output is not read. */
+static void gelu_record(Tensor *out, Tensor *x) {
+    TapeNode *node = tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+    if (node) node->backward_reads = TAPE_READS_IN(0);
+}
+
 Tensor *op_gelu(Tensor *x) {
     Tensor *out = pointwise_output(x, "gelu");
     if (on_device_forward(ACT_GELU, x, out, "gelu")) {
-        tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+        gelu_record(out, x);
         return out;
     }
     const float *a = tensor_f32(x);
@@ -55,7 +61,7 @@ Tensor *op_gelu(Tensor *x) {
     int64_t n = tensor_numel(x);
 #pragma omp parallel for simd if (n > 65536)
     for (int64_t k = 0; k < n; k++) y[k] = gelu_f32(a[k]);
-    tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+    gelu_record(out, x);
     return out;
 }
 

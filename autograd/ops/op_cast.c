@@ -22,8 +22,14 @@ Tensor *op_cast(Tensor *x, DType dtype) {
     CHECK(tensor_is_contiguous(x), "cast: needs a contiguous tensor");
     Tensor *out = tensor_new_on(x->device, dtype, x->ndim, x->shape);
     device_kernels(x->device, "cast")->convert(x->data, x->dtype, out->data, dtype, tensor_numel(x));
-    tape_maybe_record("cast", cast_backward, out, x, NULL, NULL, NULL);
+    TapeNode *node = tape_maybe_record("cast", cast_backward, out, x, NULL, NULL, NULL);
+    if (node) node->backward_reads = TAPE_READS_NONE;
     return out;
+}
+
+Tensor *op_to_product_type(Tensor *x) {
+    if (x->device == DEVICE_CPU) return x;
+    return op_cast(x, device_kernels(x->device, "cast")->matmul_dtype());
 }
 
 Tensor *op_to_f32(Tensor *x) { return x->dtype == DTYPE_BF16 ? op_cast(x, DTYPE_F32) : x; }

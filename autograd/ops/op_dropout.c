@@ -99,6 +99,7 @@ Tensor *op_dropout_rows(Tensor *x, float p, uint64_t seed, uint64_t stream, RngR
                      row_elems, 0);
     TapeNode *node = tape_maybe_record("dropout", dropout_backward, out, x, NULL, NULL, NULL);
     if (node) {
+        node->backward_reads = TAPE_READS_NONE; /* the mask is drawn again from (seed, stream) */
         node->f[0] = p;
         node->f[1] = scale;
         node->i[DR_SEED] = (int64_t)seed;

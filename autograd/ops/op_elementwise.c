@@ -126,7 +126,10 @@ static Tensor *add_signed(Tensor *a, Tensor *b, float sign, const char *op) {
             for (int64_t j = 0; j < nb; j++) o[r * nb + j] = x[r * nb + j] + sign * y[j];
     }
     TapeNode *node = tape_maybe_record(op, add_backward, out, a, b, NULL, NULL);
-    if (node) node->f[0] = sign;
+    if (node) {
+        node->f[0] = sign;
+        node->backward_reads = TAPE_READS_NONE;
+    }
     return out;
 }
 

@@ -142,6 +142,7 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     }
     TapeNode *node = tape_maybe_record("layernorm", layernorm_backward, out, x, weight, bias, NULL);
     if (node) {
+        node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* x and the weight, not y */
         node->saved = st;
         node->f[0] = eps;
         node->i[0] = C;
@@ -211,9 +212,11 @@ Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, flo
     }
     /* Two nodes, as op_add then op_layernorm record: the norm's backward
      * fills s's gradient, then the sum's passes it on. */
-    tape_maybe_record("add_layernorm.sum", add_sum_backward, s, x, a, NULL, NULL);
+    TapeNode *sum_node = tape_maybe_record("add_layernorm.sum", add_sum_backward, s, x, a, NULL, NULL);
+    if (sum_node) sum_node->backward_reads = TAPE_READS_NONE; /* x and a are not read again */
     TapeNode *node = tape_maybe_record("add_layernorm", layernorm_backward, out, s, weight, bias, NULL);
     if (node) {
+        node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* s and the weight */
         node->saved = st;
         node->f[0] = eps;
         node->i[0] = C;

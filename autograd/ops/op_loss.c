@@ -256,7 +256,8 @@ Tensor *op_soft_cross_entropy(Tensor *logits, Tensor *target_probs) {
     }
     /* The targets are a constant (the momentum model's output): only the
      * logits are recorded as an input that may take a gradient. */
-    TapeNode *node = tape_maybe_record("soft_cross_entropy", soft_cross_entropy_backward, out, logits, NULL, NULL, NULL);
+    TapeNode *node =
+        tape_maybe_record("soft_cross_entropy", soft_cross_entropy_backward, out, logits, target_probs, NULL, NULL);
     if (node) {
         SoftCrossEntropySaved *s = arena_alloc(arena_activations(), sizeof *s);
         s->q = target_probs;

@@ -251,6 +251,7 @@ Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
 
     TapeNode *node = tape_maybe_record("linear", linear_backward, out, x, w, bias, NULL);
     if (node) {
+        node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* x and w for the products; not y */
         node->i[0] = R;
         node->i[1] = in;
         node->i[2] = out_f;

@@ -162,6 +162,7 @@ Tensor *op_slice(Tensor *x, int dim, int64_t start, int64_t len) {
     }
     TapeNode *node = tape_maybe_record("slice", slice_backward, out, x, NULL, NULL, NULL);
     if (node) {
+        node->backward_reads = TAPE_READS_NONE;
         node->i[0] = d;
         node->i[1] = start;
         node->i[2] = len;
@@ -209,7 +210,8 @@ Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape) {
     /* A new record over the same data (and device): the output has its own
      * gradient buffer, which the backward adds into x's. */
     Tensor *out = tensor_view_reshape(x, ndim, shape);
-    tape_maybe_record("reshape", reshape_backward, out, x, NULL, NULL, NULL);
+    TapeNode *node = tape_maybe_record("reshape", reshape_backward, out, x, NULL, NULL, NULL);
+    if (node) node->backward_reads = TAPE_READS_NONE;
     return out;
 }
 
@@ -285,6 +287,9 @@ Tensor *op_permute(Tensor *x, const int *perm) {
         PERMUTE_LOOP(out, src_stride, y[dst] = a[src]);
     }
     TapeNode *node = tape_maybe_record("permute", permute_backward, out, x, NULL, NULL, NULL);
-    if (node) memcpy(node->i, p, (size_t)x->ndim * sizeof p[0]);
+    if (node) {
+        memcpy(node->i, p, (size_t)x->ndim * sizeof p[0]);
+        node->backward_reads = TAPE_READS_NONE;
+    }
     return out;
 }
