@@ -15,6 +15,11 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 /* Marks the current test skipped with a printed reason (a GPU test on a machine
  * without a GPU); the caller returns right after. A skip never counts as a pass. */
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Under MMU_ARENA_GUARD=1 every arena request is an allocation of its own
+ * (core/arena.c): a test of the shared chunks' layout skips, saying so, and
+ * returns 1. The sanitizer suite runs so (Makefile, test-san), and runs the
+ * layout tests again without it. */
+int test_skip_if_arena_guarded(void);
 /* Directory of committed fixtures ("tests/fixtures") and a per-run scratch directory. */
 const char *test_fixture_dir(void);
 const char *test_tmp_dir(void);

@@ -16,6 +16,7 @@ static void run_step(Arena *a) {
 }
 
 TEST(test_arena_second_step_of_same_size_allocates_no_chunk) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, 0);
     run_step(&a);
@@ -34,6 +35,7 @@ TEST(test_arena_second_step_of_same_size_allocates_no_chunk) {
 }
 
 TEST(test_arena_allocations_are_aligned_and_disjoint) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, 4096);
     unsigned char *prev = NULL;
@@ -56,6 +58,7 @@ TEST(test_arena_allocations_are_aligned_and_disjoint) {
  * included, keeps what came before, and leaves the high-water mark at the
  * peak, so the next step's single chunk is sized by the peak. */
 TEST(test_arena_rewind_releases_what_came_after_the_mark) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, 1 << 20);
     unsigned char *before = arena_alloc(&a, 1000);
@@ -84,6 +87,7 @@ TEST(test_arena_rewind_releases_what_came_after_the_mark) {
  * of requests needs a third chunk). The chunks are never touched: address
  * space only. */
 TEST(test_arena_growth_is_capped) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, ARENA_GROWTH_CAP);
     arena_alloc(&a, ARENA_GROWTH_CAP);
@@ -101,6 +105,7 @@ TEST(test_arena_growth_is_capped) {
  * recent first, never to a request of another size; the reset forgets the
  * released blocks with everything else. */
 TEST(test_arena_release_gives_the_block_to_the_next_request_of_its_size) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, 1 << 20);
     void *p = arena_alloc(&a, 1000), *q = arena_alloc(&a, 1000), *r = arena_alloc(&a, 5000);
@@ -124,6 +129,7 @@ TEST(test_arena_release_gives_the_block_to_the_next_request_of_its_size) {
 /* A rewind forgets the released blocks past its mark (that memory is
  * handed out again from the bump pointer) and keeps those before it. */
 TEST(test_arena_rewind_forgets_blocks_released_past_the_mark) {
+    if (test_skip_if_arena_guarded()) return;
     Arena a;
     arena_init(&a, 1 << 20);
     void *before = arena_alloc(&a, 4096);
