@@ -58,8 +58,9 @@ void params_to_device(ParamSet *ps, Device device);
 int64_t params_offset(const ParamSet *ps, const Tensor *p);
 
 /* A set that never takes a gradient again (MultiDelete's frozen original,
- * which runs only without a tape) gives back its gradient block, 4 bytes per
- * parameter (0.8 GB for ALBEF-base), and its parameters stop requiring one. */
+ * which runs only without a tape; ALBEF's momentum twins, which follow by EMA)
+ * gives back its gradient block, 4 bytes per parameter (0.8 GB for
+ * ALBEF-base), and its parameters stop requiring one. */
 void params_freeze(ParamSet *ps);
 
 /* Sets requires_grad on every parameter; then on those whose name starts with

@@ -83,7 +83,7 @@ void albef_init(Albef *m, const ModelConfig *cfg, uint64_t seed) {
     if (cfg->momentum_distill) {
         encoders_declare(&m->ema, &m->momentum, cfg, "_m");
         params_finalize(&m->momentum);
-        params_set_trainable_all(&m->momentum, 0);
+        params_freeze(&m->momentum); /* EMA twins: never a gradient (§3.1) */
         check_momentum_pairing(m);
         params_copy_to_twins(&m->momentum, &m->params);
     }

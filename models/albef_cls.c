@@ -80,7 +80,7 @@ void albef_cls_init(AlbefCls *m, const ModelConfig *cfg, AlbefClsTask task, uint
     if (cfg->momentum_distill) {
         modules_declare(&m->ema, &m->momentum, m, "_m");
         params_finalize(&m->momentum);
-        params_set_trainable_all(&m->momentum, 0);
+        params_freeze(&m->momentum); /* EMA twins: never a gradient (§3.1) */
         check_momentum_pairing(m);
         params_copy_to_twins(&m->momentum, &m->params);
     }
