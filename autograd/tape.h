@@ -6,7 +6,10 @@
  * autograd_backward() seeds d(loss)/d(loss) = 1 and runs the nodes in reverse
  * order; each backward function adds (+=) into its inputs' gradients, so a
  * tensor used twice receives the sum. Nodes live in the activation arena and
- * are dropped by autograd_step_end(). */
+ * are dropped by autograd_step_end(). The pass gives memory back as it goes:
+ * an op's output gradient once its node has run, each node's scratch after
+ * it (tape.c); the forward's intermediates that no backward reads go back
+ * when the layer that made them has used them (autograd_discard). */
 #ifndef AUTOGRAD_TAPE_H
 #define AUTOGRAD_TAPE_H
 

@@ -2,13 +2,17 @@
  *
  * Long-lived state (parameters, gradients, optimizer moments) is allocated once
  * per model elsewhere; everything a training step creates (activation tensors,
- * their gradients, tape nodes) comes from an arena that is reset after the step.
- * An arena grows by extra chunks while a step first runs; the next reset merges
- * them into one chunk of the high-water size, so from the second step on there
- * is no malloc inside a step (DESIGN.md, "No allocation in the hot loop").
- * MMU_ARENA_GUARD=1 in the environment makes every request its own allocation
- * instead (arena.c), so memory checkers see a tensor overrun into its
- * neighbour: for checking runs, never for speed. */
+ * their gradients, tape nodes) comes from arenas that are reset after the step.
+ * Within the step, blocks come back early and are handed out again: a region
+ * rewound to a mark (scratch, a tape-less forward), a block released to a list
+ * that the next request of its size takes (gradients, discarded
+ * intermediates: autograd/tape.h). An arena grows by extra chunks while a step
+ * first runs; the next reset merges them into one chunk of the high-water
+ * size, so from the second step on there is no malloc inside a step (DESIGN.md,
+ * "No allocation in the hot loop"). MMU_ARENA_GUARD=1 in the environment makes
+ * every request its own allocation instead, freed as soon as it comes back
+ * (arena.c), so memory checkers see a tensor overrun into its neighbour and a
+ * read of memory the step gave back: for checking runs, never for speed. */
 #ifndef CORE_ARENA_H
 #define CORE_ARENA_H
 
@@ -26,7 +30,7 @@ typedef struct {
 
 typedef struct {
     ArenaChunk *chunks;   /* newest first */
-    size_t used;          /* bytes handed out since the last reset */
+    size_t used;          /* bytes the bump pointer handed out since the last reset */
     size_t high_water;    /* largest `used` ever seen */
     size_t chunk_count;   /* chunks allocated over the arena's life, for tests */
     Device device;        /* where the chunks live (core/device.h); the CPU by default */
