@@ -28,3 +28,7 @@ Device ops_device(const char *op, const Tensor *a, const Tensor *b, const Tensor
     }
     return first ? first->device : DEVICE_CPU;
 }
+
+DType ops_product_dtype(Device device, const char *op) {
+    return device == DEVICE_CPU ? DTYPE_F32 : device_kernels(device, op)->matmul_dtype();
+}

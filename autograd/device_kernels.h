@@ -241,5 +241,8 @@ void device_kernels_register(Device device, const DeviceKernels *kernels);
 /* The device shared by an op's tensor arguments (NULL ones ignored); a mix of
  * devices stops with the op's name and both devices. */
 Device ops_device(const char *op, const Tensor *a, const Tensor *b, const Tensor *c);
+/* The type a product's output is stored in on `device`: f32 on the CPU, the
+ * backend's matmul_dtype on a device (bf16 under --precision bf16). */
+DType ops_product_dtype(Device device, const char *op);
 
 #endif

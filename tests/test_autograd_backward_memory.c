@@ -7,8 +7,8 @@
 
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
-#include "core/arena.h"
 #include "autograd/tape.h"
+#include "core/arena.h"
 #include "tests/test.h"
 
 enum { ROWS = 64, COLS = 48, LINKS = 10 };

@@ -27,10 +27,7 @@ Tensor *op_cast(Tensor *x, DType dtype) {
     return out;
 }
 
-Tensor *op_to_product_type(Tensor *x) {
-    if (x->device == DEVICE_CPU) return x;
-    return op_cast(x, device_kernels(x->device, "cast")->matmul_dtype());
-}
+Tensor *op_to_product_type(Tensor *x) { return op_cast(x, ops_product_dtype(x->device, "cast")); }
 
 Tensor *op_to_f32(Tensor *x) { return x->dtype == DTYPE_BF16 ? op_cast(x, DTYPE_F32) : x; }
 

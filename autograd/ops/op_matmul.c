@@ -23,11 +23,6 @@
 /* node->i layout shared by forward and backward. */
 enum { MM_TRANS_A, MM_TRANS_B, MM_BATCH, MM_M, MM_N, MM_K, MM_B_SHARED };
 
-/* The dtype a product's output is stored in on `device`. */
-static DType product_dtype(Device device, const char *op) {
-    return device == DEVICE_CPU ? DTYPE_F32 : device_kernels(device, op)->matmul_dtype();
-}
-
 /* The backward on a device: one strided-batched GEMM per gradient. A B shared
  * by the batch (stride 0) with a transposed A cannot fold the batch into
  * rows, so its gradient adds the batches' products one call after another,
@@ -132,7 +127,7 @@ Tensor *op_matmul(Tensor *a, Tensor *b, int trans_a, int trans_b) {
     }
     shape[a->ndim - 2] = M;
     shape[a->ndim - 1] = N;
-    Tensor *out = tensor_new_on(device, product_dtype(device, "matmul"), a->ndim, shape);
+    Tensor *out = tensor_new_on(device, ops_product_dtype(device, "matmul"), a->ndim, shape);
 
     if (device != DEVICE_CPU) {
         const DeviceKernels *k = device_kernels(device, "matmul");
@@ -231,7 +226,7 @@ Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
     int64_t shape[TENSOR_MAX_DIMS];
     for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
     shape[x->ndim - 1] = out_f;
-    Tensor *out = tensor_new_on(device, product_dtype(device, "linear"), x->ndim, shape);
+    Tensor *out = tensor_new_on(device, ops_product_dtype(device, "linear"), x->ndim, shape);
     if (device != DEVICE_CPU) {
         CHECK(w->dtype == DTYPE_F32, "linear: the weight must be f32 (a parameter)");
         device_kernels(device, "linear")
