@@ -137,6 +137,81 @@ void autograd_discard(Tensor *t) {
     t->data = NULL;
 }
 
+/* The node that made t, scanning back from node `before` (exclusive); NULL
+ * when t is not an op's output on the tape. */
+static TapeNode *producer_of(const Tensor *t, int64_t before) {
+    for (int64_t k = before - 1; k >= 0; k--)
+        if (tape.nodes[k]->out == t) return tape.nodes[k];
+    return NULL;
+}
+
+/* Whether every recorded backward that reads t's memory reads t itself (not
+ * a view), and t's producer does not read its own output. */
+static int read_only_directly(const Tensor *t, const TapeNode *producer) {
+    const unsigned char *p = t->data;
+    size_t bytes = tensor_nbytes(t);
+    if (producer->backward_reads & TAPE_READS_OUT) return 0;
+    for (int64_t k = tape.count - 1; k >= 0 && tape.nodes[k] != producer; k--) {
+        const TapeNode *node = tape.nodes[k];
+        if ((node->backward_reads & TAPE_READS_OUT) && overlaps(node->out, p, bytes)) return 0;
+        int n = tape_node_n_inputs(node);
+        for (int i = 0; i < n; i++) {
+            const Tensor *u = tape_node_input(node, i);
+            int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
+            if (read && u != t && overlaps(u, p, bytes)) return 0;
+        }
+    }
+    return 1;
+}
+
+void autograd_rematerialize(Tensor *t) {
+    CHECK(t && tensor_is_contiguous(t), "autograd_rematerialize: needs a contiguous tensor that owns its memory");
+    if (!discarding || t->data == NULL) return;
+    TapeNode *producer = producer_of(t, tape.count);
+    if (producer == NULL || producer->recompute == NULL || !read_only_directly(t, producer)) {
+        autograd_discard(t); /* no recompute possible: give it back only if nothing reads it */
+        return;
+    }
+    size_t bytes = tensor_nbytes(t);
+    if (bytes == 0) return;
+    arena_release(arena_activations_on(t->device), t->data, bytes);
+    t->data = NULL;
+    producer->rematerialized = 1;
+}
+
+/* A rematerialized t (and first its producer's inputs, if they were too),
+ * recomputed into the activation arena past the running node's mark, so
+ * the rewind after the node takes it back; t is added to `made`. */
+#define MAX_RECOMPUTED 16
+static void recompute_tensor(Tensor *t, int64_t before, Tensor **made, int *n_made) {
+    TapeNode *producer = producer_of(t, before);
+    CHECK(producer && producer->rematerialized,
+          "backward: a node reads a tensor (made by %s) whose memory was given back and cannot be recomputed",
+          producer ? producer->op_name : "no op on the tape");
+    int n = tape_node_n_inputs(producer);
+    for (int i = 0; i < n; i++) {
+        Tensor *u = tape_node_input(producer, i);
+        if (u && u->data == NULL) recompute_tensor(u, before, made, n_made);
+    }
+    CHECK(*n_made < MAX_RECOMPUTED, "backward: more than %d tensors to recompute for one node", MAX_RECOMPUTED);
+    t->data = arena_alloc(arena_activations_on(t->device), tensor_nbytes(t));
+    producer->recompute(producer);
+    made[(*n_made)++] = t;
+}
+
+/* Before node k's backward: the inputs it reads that were rematerialized.
+ * Returns how many tensors were recomputed, listed in `made`. */
+static int recompute_inputs(TapeNode *node, int64_t k, Tensor **made) {
+    int n_made = 0;
+    int n = tape_node_n_inputs(node);
+    for (int i = 0; i < n; i++) {
+        Tensor *u = tape_node_input(node, i);
+        int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
+        if (read && u && u->data == NULL) recompute_tensor(u, k, made, &n_made);
+    }
+    return n_made;
+}
+
 void tape_set_backward_hook(TapeBackwardHook hook, void *ctx) {
     backward_hook = hook;
     backward_hook_ctx = ctx;
@@ -164,8 +239,14 @@ static void run_backward(void) {
     for (int64_t k = tape.count - 1; k >= 0; k--) {
         TapeNode *node = tape.nodes[k];
         ArenaMark host_mark = arena_mark(host), device_mark = device ? arena_mark(device) : (ArenaMark){0};
-        if (node->out->grad != NULL) node->backward(node); /* else no gradient reached this op */
+        Tensor *recomputed[MAX_RECOMPUTED];
+        int n_recomputed = 0;
+        if (node->out->grad != NULL) { /* else no gradient reached this op */
+            n_recomputed = recompute_inputs(node, k, recomputed);
+            node->backward(node);
+        }
         if (backward_hook) backward_hook(node, backward_hook_ctx);
+        for (int r = 0; r < n_recomputed; r++) recomputed[r]->data = NULL; /* rewound below */
         arena_rewind(host, host_mark);
         if (device) arena_rewind(device, device_mark);
         release_output_grad(node->out);

@@ -34,6 +34,11 @@ struct TapeNode {
     int n_in_list;
     void *saved;                  /* op-specific state, allocated in the arena */
     unsigned backward_reads;      /* TAPE_READS_* below */
+    /* Writes out->data again from the inputs, with the forward's bits (an
+     * op that can be recomputed cheaply sets it: GELU); NULL otherwise.
+     * autograd_rematerialize uses it. */
+    void (*recompute)(TapeNode *node);
+    int rematerialized;           /* out's memory went back; the backward recomputes it */
     float f[4];                   /* small scalar arguments (eps, scale, p, ...) */
     int64_t i[8];                 /* small integer arguments (dims, sizes, flags) */
 };
@@ -94,7 +99,18 @@ int autograd_is_enabled(void);
  * (an op's output or tensor_new's, contiguous, not a view); under
  * MMU_ARENA_GUARD=1 the block is freed at once, so a later read is caught. */
 void autograd_discard(Tensor *t);
-/* While off, autograd_discard keeps everything: for a reader of the tape's
+/* Like autograd_discard, but also when later backwards read t: its memory
+ * goes back now, and before each backward node that reads t the pass
+ * recomputes it from its producer's inputs (TapeNode.recompute) into that
+ * node's scratch, which dies with the node. Trades one cheap pointwise pass
+ * in the backward for an activation held from forward to backward: the MLP's
+ * GELU output, which only the second Linear's weight gradient reads (ALBEF-
+ * base: 1.3 GiB per step; bench/README.md). Kept as it is, with no error,
+ * when t's producer cannot recompute it, when its own backward reads t, or
+ * when a backward reads t through a view (a view would keep the old
+ * address). The producer's inputs must stay alive: the recompute checks. */
+void autograd_rematerialize(Tensor *t);
+/* While off, autograd_discard and autograd_rematerialize keep everything: for a reader of the tape's
  * forward values (L-codec's unit activations, unlearn/lcodec.c). Returns the
  * previous setting; on by default. Per thread, like the tape. */
 int autograd_set_discarding(int enabled);

@@ -111,6 +111,29 @@ static void *take_released(Arena *a, size_t need) {
     return NULL;
 }
 
+/* A chunk of exactly `size` for one request, linked behind the bump chunk
+ * (the head), which keeps serving the requests that fit its rest. */
+static void *push_dedicated_chunk(Arena *a, size_t size) {
+    ArenaChunk *c = chunk_new(size, a->device);
+    c->serial = ++a->chunk_count;
+    c->offset = size;
+    c->next = a->chunks->next;
+    a->chunks->next = c;
+    return c->base;
+}
+
+/* While the first step grows an arena, a request that does not fit the
+ * head's rest would strand that rest if a new head took over. A rest worth
+ * keeping (at least a sixteenth of the head) stays the head's when the
+ * request is large for it (half the head or more) or the head is already
+ * at the growth cap: the request gets a chunk of its own instead. ALBEF-
+ * base's ViT layers repeat 54 MiB requests that miss 52 MiB rests of
+ * 256 MiB chunks: 1.3 GiB stranded before (bench/README.md). */
+static int wants_dedicated_chunk(const ArenaChunk *head, size_t need) {
+    size_t rest = head->size - head->offset;
+    return rest >= head->size / 16 && (head->size >= ARENA_GROWTH_CAP || need >= head->size / 2);
+}
+
 void *arena_alloc(Arena *a, size_t bytes) {
     if (arena_guarded()) return arena_alloc_guarded(a, bytes);
     ensure_chunk(a);
@@ -118,7 +141,13 @@ void *arena_alloc(Arena *a, size_t bytes) {
     void *reused = a->n_free ? take_released(a, need) : NULL;
     if (reused) return reused;
     ArenaChunk *c = a->chunks;
-    if (c->offset + need > c->size) {
+    void *p;
+    if (c->offset + need <= c->size) {
+        p = c->base + c->offset;
+        c->offset += need;
+    } else if (wants_dedicated_chunk(c, need)) {
+        p = push_dedicated_chunk(a, need);
+    } else {
         /* Chunks double up to ARENA_GROWTH_CAP: while the first step grows
          * the arena, its chunks sum to the use plus at most one cap, not up
          * to twice the use (ALBEF-base's 36 GiB step reached 54 GiB of
@@ -127,9 +156,9 @@ void *arena_alloc(Arena *a, size_t bytes) {
         if (size > ARENA_GROWTH_CAP) size = ARENA_GROWTH_CAP;
         if (size < need) size = need;
         c = push_chunk(a, size);
+        p = c->base;
+        c->offset = need;
     }
-    void *p = c->base + c->offset;
-    c->offset += need;
     a->used += need;
     if (a->used > a->high_water) a->high_water = a->used;
     return p;
@@ -189,8 +218,7 @@ void arena_reset(Arena *a) {
 }
 
 ArenaMark arena_mark(Arena *a) {
-    return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used,
-                       a->chunks ? a->chunks->serial : 0};
+    return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used, a->chunk_count};
 }
 
 /* Whether p lies in memory that a rewind to m keeps: a chunk older than the
@@ -206,12 +234,21 @@ static int kept_by_rewind(const Arena *a, const void *p, ArenaMark m) {
 
 void arena_rewind(Arena *a, ArenaMark m) {
     /* The chunks added since the mark (guarded mode: every request's; one
-     * released since is already gone, the mark's own chunk included). */
-    while (a->chunks && a->chunks->serial > m.serial) {
-        ArenaChunk *c = a->chunks;
-        a->chunks = c->next;
-        device_release(a->device, c->base);
-        free(c);
+     * released since is already gone, the mark's own chunk included): the
+     * heads in front of the mark's chunk, and the dedicated chunks, which sit
+     * right behind the head that was current when they were made, newest
+     * first. So the scan stops at the first older chunk past the mark's. */
+    for (ArenaChunk **link = &a->chunks; *link;) {
+        ArenaChunk *c = *link;
+        if (c->serial > m.serial) {
+            *link = c->next;
+            device_release(a->device, c->base);
+            free(c);
+        } else if (c == m.chunk) {
+            link = &c->next;
+        } else {
+            break;
+        }
     }
     if (!arena_guarded()) {
         CHECK(a->chunks == m.chunk, "arena_rewind: the mark is not in this arena, or it was reset since");
@@ -223,6 +260,12 @@ void arena_rewind(Arena *a, ArenaMark m) {
         if (kept_by_rewind(a, a->free_blocks[k].p, m)) a->free_blocks[kept++] = a->free_blocks[k];
     a->n_free = kept;
     a->used = m.used;
+}
+
+size_t arena_held_bytes(const Arena *a) {
+    size_t bytes = 0;
+    for (const ArenaChunk *c = a->chunks; c; c = c->next) bytes += c->size;
+    return bytes;
 }
 
 void arena_poison(Arena *a, int byte) {

@@ -29,7 +29,8 @@ typedef struct {
 } ArenaFreeBlock;
 
 typedef struct {
-    ArenaChunk *chunks;   /* newest first */
+    ArenaChunk *chunks;   /* the bump chunk (head) first, then older heads, each followed by the
+                           * chunks dedicated to single requests while it was the head */
     size_t used;          /* bytes the bump pointer handed out since the last reset */
     size_t high_water;    /* largest `used` ever seen */
     size_t chunk_count;   /* chunks allocated over the arena's life, for tests */
@@ -64,6 +65,9 @@ void arena_reset(Arena *a);
  * mode the block is freed at once, so a later access to it is caught. A
  * rewind forgets the released blocks that lie past its mark. */
 void arena_release(Arena *a, void *p, size_t bytes);
+/* Bytes the arena's chunks hold (what it took from its device), for tests
+ * and the benchmark's account of the first step's growth. */
+size_t arena_held_bytes(const Arena *a);
 /* Fills the unused rest of the current chunk with `byte` (0xFF makes every f32
  * a NaN): the CUDA parity tests poison the device arena so that an output
  * element a kernel forgot to write shows up (issue 5). */
@@ -78,7 +82,7 @@ void arena_poison(Arena *a, int byte);
 typedef struct {
     ArenaChunk *chunk;
     size_t offset, used;
-    size_t serial; /* of `chunk`: what came after has larger ones */
+    size_t serial; /* the arena's chunk_count then: chunks made since have larger serials */
 } ArenaMark;
 ArenaMark arena_mark(Arena *a);
 void arena_rewind(Arena *a, ArenaMark m);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "autograd/ops.h"
+#include "autograd/tape.h"
 #include "core/error.h"
 
 /* BERT and timm both initialise weights with std 0.02 (BertPreTrainedModel
@@ -72,7 +73,14 @@ void mlp_declare(Mlp *m, ParamSet *ps, const char *prefix, const char *fc1_name,
                         PARAM_INIT_TRUNC_NORMAL);
 }
 
-Tensor *mlp_forward(const Mlp *m, Tensor *x) { return linear_forward(&m->fc2, op_gelu(linear_forward(&m->fc1, x))); }
+/* The GELU output is read again only by fc2's weight gradient: recomputed
+ * there from fc1's output (kept for GELU's own backward) instead of held. */
+Tensor *mlp_forward(const Mlp *m, Tensor *x) {
+    Tensor *hidden = op_gelu(linear_forward(&m->fc1, x));
+    Tensor *y = linear_forward(&m->fc2, hidden);
+    autograd_rematerialize(hidden);
+    return y;
+}
 
 static RngRows batch_rows; /* RNG_ROWS_ONE */
 

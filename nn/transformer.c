@@ -145,6 +145,7 @@ Tensor *bert_layer_forward(const BertLayer *l, Tensor *h, Tensor *self_mask, Ten
     if (l->has_cross && enc) h = bert_attention_forward(&l->cross_attn, l->n_heads, h, enc, enc_mask, dropout);
     Tensor *i = op_gelu(linear_forward(&l->intermediate, h));
     Tensor *dense = linear_forward(&l->output, i);
+    autograd_rematerialize(i); /* as in mlp_forward (nn/layers.c) */
     Tensor *o = dropout_forward(dropout, dense);
     Tensor *out = layernorm_add_forward(&l->output_norm, h, o, NULL);
     discard_branch(dense, o);

@@ -147,3 +147,47 @@ TEST(test_arena_rewind_forgets_blocks_released_past_the_mark) {
     ASSERT(arena_alloc(&a, 4096) == after); /* the bump pointer's, at the mark */
     arena_free(&a);
 }
+
+/* A request that misses a rest worth keeping gets a chunk of its own, and
+ * the head's rest serves the next requests that fit it; a request that
+ * misses a small rest starts a new head. 1 MiB head: 300 KiB, then 800 KiB
+ * (misses a 724 KiB rest: its own chunk), then 700 KiB (in the rest). */
+TEST(test_arena_request_missing_a_large_rest_gets_its_own_chunk) {
+    if (test_skip_if_arena_guarded()) return;
+    Arena a;
+    arena_init(&a, 1 << 20);
+    unsigned char *first = arena_alloc(&a, 300 << 10);
+    unsigned char *own = arena_alloc(&a, 800 << 10);
+    ASSERT_EQ_INT(a.chunk_count, 2);
+    own[(800 << 10) - 1] = 1; /* all of it is there (ASan) */
+    ASSERT(arena_alloc(&a, 700 << 10) == first + (300 << 10));
+    ASSERT_EQ_INT(a.chunk_count, 2);
+    ASSERT_EQ_INT(arena_held_bytes(&a), (1 << 20) + (800 << 10));
+    arena_alloc(&a, 100 << 10); /* misses a 24 KiB rest: a new head of twice the size */
+    ASSERT_EQ_INT(a.chunk_count, 3);
+    ASSERT_EQ_INT(arena_held_bytes(&a), (3 << 20) + (800 << 10));
+    arena_free(&a);
+}
+
+/* A rewind frees the chunks made after its mark, dedicated ones included,
+ * and keeps those made before it, wherever they sit in the list. */
+TEST(test_arena_rewind_frees_only_the_dedicated_chunks_made_after_the_mark) {
+    if (test_skip_if_arena_guarded()) return;
+    Arena a;
+    arena_init(&a, 1 << 20);
+    unsigned char *first = arena_alloc(&a, 300 << 10);
+    unsigned char *before = arena_alloc(&a, 800 << 10); /* its own chunk, before the mark */
+    before[0] = 7;
+    ArenaMark m = arena_mark(&a);
+    size_t held = arena_held_bytes(&a);
+    arena_alloc(&a, 800 << 10); /* its own chunk, after the mark */
+    arena_alloc(&a, 700 << 10);
+    arena_alloc(&a, 100 << 10); /* a new head */
+    arena_alloc(&a, 2000 << 10); /* misses the new head's 1948 KiB rest: its own chunk behind it */
+    ASSERT_EQ_INT(a.chunk_count, 5);
+    arena_rewind(&a, m);
+    ASSERT_EQ_INT(arena_held_bytes(&a), held);
+    ASSERT(before[0] == 7);
+    ASSERT(arena_alloc(&a, 16) == first + (300 << 10)); /* the head's bump pointer is back at the mark */
+    arena_free(&a);
+}

@@ -44,24 +44,28 @@ static void gelu_backward(TapeNode *node) {
     for (int64_t k = 0; k < n; k++) dx[k] += g[k] * gelu_grad_f32(x[k]);
 }
 
-/* GELU's derivative is a function of x alone: the output is not read. */
-static void gelu_record(Tensor *out, Tensor *x) {
-    TapeNode *node = tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
-    if (node) node->backward_reads = TAPE_READS_IN(0);
-}
-
-Tensor *op_gelu(Tensor *x) {
-    Tensor *out = pointwise_output(x, "gelu");
-    if (on_device_forward(ACT_GELU, x, out, "gelu")) {
-        gelu_record(out, x);
-        return out;
-    }
+static void gelu_compute(Tensor *x, Tensor *out) {
+    if (on_device_forward(ACT_GELU, x, out, "gelu")) return;
     const float *a = tensor_f32(x);
     float *y = tensor_f32(out);
     int64_t n = tensor_numel(x);
 #pragma omp parallel for simd if (n > 65536)
     for (int64_t k = 0; k < n; k++) y[k] = gelu_f32(a[k]);
-    gelu_record(out, x);
+}
+
+/* The same kernel on the same input: the forward's bits again. */
+static void gelu_recompute(TapeNode *node) { gelu_compute(node->in[0], node->out); }
+
+/* GELU's derivative is a function of x alone: the output is not read, and
+ * it can be recomputed from x (autograd_rematerialize). */
+Tensor *op_gelu(Tensor *x) {
+    Tensor *out = pointwise_output(x, "gelu");
+    gelu_compute(x, out);
+    TapeNode *node = tape_maybe_record("gelu", gelu_backward, out, x, NULL, NULL, NULL);
+    if (node) {
+        node->backward_reads = TAPE_READS_IN(0);
+        node->recompute = gelu_recompute;
+    }
     return out;
 }
 
