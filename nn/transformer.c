@@ -33,17 +33,22 @@ void vit_block_declare(VitBlock *b, ParamSet *ps, const char *prefix, int dim, i
 
 /* A pre-norm's output, read only by products: kept in their type (the cast
  * each product would make, as autocast's cast of a Linear input), and the
- * f32 original released, since the norm's backward reads its input, not its
- * output. Half the bytes of the two norms per block under bf16. */
+ * f32 original given back, since the norm's backward reads its input, not
+ * its output. Half the bytes of the two norms per block under bf16; after
+ * the product, the caller rematerializes the result too (the norm and the
+ * cast are recomputed for the product's weight gradient), so none of it is
+ * held from forward to backward. */
 static Tensor *product_input(Tensor *normed) {
     Tensor *cast = op_to_product_type(normed);
-    if (cast != normed) autograd_discard(normed);
+    if (cast != normed) autograd_rematerialize(normed); /* the cast's recompute reads it */
     return cast;
 }
 
 Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     CHECK(x->ndim == 3 && x->shape[2] == b->dim, "vit block: input must be [B, N, %d]", b->dim);
-    Tensor *qkv = linear_forward(&b->qkv, product_input(layernorm_forward(&b->norm1, x)));
+    Tensor *normed = product_input(layernorm_forward(&b->norm1, x));
+    Tensor *qkv = linear_forward(&b->qkv, normed);
+    autograd_rematerialize(normed);
     Tensor *parts[3];
     const int64_t d = b->dim;
     op_split(qkv, 2, (const int64_t[]){d, d, d}, 3, parts);
@@ -56,7 +61,9 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     Tensor *proj = linear_forward(&b->proj, attn);
     Tensor *h = layernorm_add_forward(&b->norm2, x, proj, &x); /* x += proj(attn) */
     autograd_discard(proj);
-    Tensor *mlp = mlp_forward(&b->mlp, product_input(h));
+    Tensor *normed2 = product_input(h);
+    Tensor *mlp = mlp_forward(&b->mlp, normed2);
+    autograd_rematerialize(normed2);
     Tensor *y = op_add(x, mlp);
     autograd_discard(mlp);
     return y;

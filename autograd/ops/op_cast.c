@@ -14,6 +14,12 @@ static void cast_backward(TapeNode *node) {
     if (dx) device_kernels(node->out->device, "cast")->scaled_add(dx, node->out->grad, tensor_numel(node->out), 1.0f);
 }
 
+/* The same conversion of the same input: the forward's bits again. */
+static void cast_recompute(TapeNode *node) {
+    device_kernels(node->out->device, "cast")
+        ->convert(node->in[0]->data, node->in[0]->dtype, node->out->data, node->out->dtype, tensor_numel(node->out));
+}
+
 Tensor *op_cast(Tensor *x, DType dtype) {
     if (x->dtype == dtype) return x;
     CHECK((x->dtype == DTYPE_F32 || x->dtype == DTYPE_BF16) && (dtype == DTYPE_F32 || dtype == DTYPE_BF16),
@@ -23,7 +29,10 @@ Tensor *op_cast(Tensor *x, DType dtype) {
     Tensor *out = tensor_new_on(x->device, dtype, x->ndim, x->shape);
     device_kernels(x->device, "cast")->convert(x->data, x->dtype, out->data, dtype, tensor_numel(x));
     TapeNode *node = tape_maybe_record("cast", cast_backward, out, x, NULL, NULL, NULL);
-    if (node) node->backward_reads = TAPE_READS_NONE;
+    if (node) {
+        node->backward_reads = TAPE_READS_NONE;
+        node->recompute = cast_recompute;
+    }
     return out;
 }
 

@@ -113,6 +113,23 @@ static void layernorm_backward(TapeNode *node) {
     }
 }
 
+/* y = LayerNorm(in[0]) again, without the statistics, for both norms' nodes
+ * (op_add_layernorm's takes the saved sum): the fused pass computes its norm
+ * as this one does on the same f32 sum, so the bits are the forward's. */
+static void layernorm_recompute(TapeNode *node) {
+    const Tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2];
+    const float *xv = tensor_f32(x), *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
+    float *y = tensor_f32(node->out);
+    const float eps = node->f[0];
+    const int64_t C = node->i[0], rows = node->i[1];
+    if (node->out->device != DEVICE_CPU) {
+        device_kernels(node->out->device, "layernorm")->layernorm_forward(xv, w, b, y, NULL, NULL, rows, C, eps);
+        return;
+    }
+#pragma omp parallel for if (rows * C > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) layernorm_row(xv + r * C, w, b, y + r * C, C, eps, NULL, NULL);
+}
+
 Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     x = op_to_f32(x);
     check_f32(x, "layernorm");
@@ -143,6 +160,7 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     TapeNode *node = tape_maybe_record("layernorm", layernorm_backward, out, x, weight, bias, NULL);
     if (node) {
         node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* x and the weight, not y */
+        node->recompute = layernorm_recompute;
         node->saved = st;
         node->f[0] = eps;
         node->i[0] = C;
@@ -217,6 +235,7 @@ Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, flo
     TapeNode *node = tape_maybe_record("add_layernorm", layernorm_backward, out, s, weight, bias, NULL);
     if (node) {
         node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* s and the weight */
+        node->recompute = layernorm_recompute;
         node->saved = st;
         node->f[0] = eps;
         node->i[0] = C;
