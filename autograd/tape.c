@@ -15,6 +15,7 @@ typedef struct {
 static _Thread_local Tape tape;
 static _Thread_local int grad_enabled = 1;
 static _Thread_local int discarding = 1;
+static _Thread_local int rematerializing_on_cpu;
 static _Thread_local TapeBackwardHook backward_hook;
 static _Thread_local void *backward_hook_ctx;
 
@@ -122,6 +123,12 @@ static int backward_reads_memory(const Tensor *t, const unsigned char *p, size_t
     return 0;
 }
 
+int autograd_set_rematerializing_on_cpu(int enabled) {
+    int prev = rematerializing_on_cpu;
+    rematerializing_on_cpu = enabled;
+    return prev;
+}
+
 int autograd_set_discarding(int enabled) {
     int prev = discarding;
     discarding = enabled;
@@ -168,7 +175,8 @@ void autograd_rematerialize(Tensor *t) {
     CHECK(t && tensor_is_contiguous(t), "autograd_rematerialize: needs a contiguous tensor that owns its memory");
     if (!discarding || t->data == NULL) return;
     TapeNode *producer = producer_of(t, tape.count);
-    if (producer == NULL || producer->recompute == NULL || !read_only_directly(t, producer)) {
+    if ((t->device == DEVICE_CPU && !rematerializing_on_cpu) || producer == NULL || producer->recompute == NULL ||
+        !read_only_directly(t, producer)) {
         autograd_discard(t); /* no recompute possible: give it back only if nothing reads it */
         return;
     }

@@ -102,14 +102,21 @@ void autograd_discard(Tensor *t);
 /* Like autograd_discard, but also when later backwards read t: its memory
  * goes back now, and before each backward node that reads t the pass
  * recomputes it from its producer's inputs (TapeNode.recompute) into that
- * node's scratch, which dies with the node. Trades one cheap pointwise pass
- * in the backward for an activation held from forward to backward: the MLP's
- * GELU output, which only the second Linear's weight gradient reads (ALBEF-
- * base: 1.3 GiB per step; bench/README.md). Kept as it is, with no error,
- * when t's producer cannot recompute it, when its own backward reads t, or
- * when a backward reads t through a view (a view would keep the old
- * address). The producer's inputs must stay alive: the recompute checks. */
+ * node's scratch, which dies with the node. Trades one cheap pointwise or
+ * row-wise pass in the backward for an activation held from forward to
+ * backward: the MLP's GELU output, which only the second Linear's weight
+ * gradient reads, and the ViT's pre-norm outputs (ALBEF-base's md step:
+ * 2.6 GiB; bench/README.md). Kept as it is, with no error, when t's
+ * producer cannot recompute it, when its own backward reads t, or when a
+ * backward reads t through a view (a view would keep the old address). The
+ * producer's inputs must stay alive: the recompute checks. On a device only
+ * unless autograd_set_rematerializing_on_cpu(1): on the CPU memory is rarely
+ * the limit and compute is (tiny-ALBEF's md step is 5% slower with it), and
+ * PyTorch keeps these tensors there too; elsewhere it is autograd_discard. */
 void autograd_rematerialize(Tensor *t);
+/* Turns rematerialization of CPU tensors on or off (off by default; tests,
+ * and a CPU run short of memory). Returns the previous setting; per thread. */
+int autograd_set_rematerializing_on_cpu(int enabled);
 /* While off, autograd_discard and autograd_rematerialize keep everything: for a reader of the tape's
  * forward values (L-codec's unit activations, unlearn/lcodec.c). Returns the
  * previous setting; on by default. Per thread, like the tape. */

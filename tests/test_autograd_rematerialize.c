@@ -1,6 +1,8 @@
 /* autograd_rematerialize (autograd/tape.c): a tensor that later backwards
  * read gives its memory back in the forward and is recomputed, with the same
- * bits, in the scratch of each backward node that reads it. */
+ * bits, in the scratch of each backward node that reads it. These tests run
+ * on the CPU, where it is off by default, so each turns it on first
+ * (autograd_set_rematerializing_on_cpu); the last one checks the default. */
 #include <string.h>
 
 #include "autograd/grad_check.h"
@@ -68,6 +70,7 @@ static void check_same_bits_as_kept(int depth) {
  * gradients are the bits of the same step with the output kept. */
 TEST(test_rematerialized_output_goes_back_and_is_recomputed_with_the_same_bits) {
     if (test_skip_if_arena_guarded()) return;
+    int prev = autograd_set_rematerializing_on_cpu(1);
     autograd_step_end();
     Inputs in = inputs(17);
     Arena *activations = arena_activations();
@@ -81,11 +84,13 @@ TEST(test_rematerialized_output_goes_back_and_is_recomputed_with_the_same_bits) 
     ASSERT_EQ_INT(activations->used, used);
     autograd_step_end();
     check_same_bits_as_kept(1);
+    autograd_set_rematerializing_on_cpu(prev);
 }
 
 /* A rematerialized tensor whose producer's input was rematerialized too is
  * recomputed after that input: GELU of GELU, both given back. */
 TEST(test_rematerialized_chain_is_recomputed_in_order) {
+    int prev = autograd_set_rematerializing_on_cpu(1);
     autograd_step_end();
     Inputs in = inputs(31);
     Tensor *hidden[2];
@@ -94,12 +99,14 @@ TEST(test_rematerialized_chain_is_recomputed_in_order) {
     autograd_backward(loss);
     autograd_step_end();
     check_same_bits_as_kept(2);
+    autograd_set_rematerializing_on_cpu(prev);
 }
 
 /* Kept where a recompute could not serve every reader: a backward that
  * reads the GELU output through a view (the view keeps the old address),
  * and an op without a recompute (a product, read by GELU's backward). */
 TEST(test_rematerialize_keeps_what_cannot_be_recomputed_for_every_reader) {
+    int prev = autograd_set_rematerializing_on_cpu(1);
     autograd_step_end();
     Inputs in = inputs(41);
     Tensor *product = op_linear(in.x, in.w1, NULL);
@@ -111,5 +118,18 @@ TEST(test_rematerialize_keeps_what_cannot_be_recomputed_for_every_reader) {
     ASSERT(product->data != NULL);
     autograd_backward(op_sum_all(y));
     ASSERT(in.w1->grad != NULL && in.w2->grad != NULL);
+    autograd_step_end();
+    autograd_set_rematerializing_on_cpu(prev);
+}
+
+/* Off on the CPU by default: there the call is autograd_discard, which keeps
+ * what a backward reads. */
+TEST(test_rematerialize_is_a_discard_on_the_cpu_by_default) {
+    autograd_step_end();
+    Inputs in = inputs(61);
+    Tensor *hidden[1];
+    Tensor *loss = mlp_loss(in.x, in.w1, in.w2, 1, hidden);
+    ASSERT(hidden[0]->data != NULL);
+    autograd_backward(loss);
     autograd_step_end();
 }

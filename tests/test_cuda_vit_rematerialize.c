@@ -3,8 +3,9 @@
  * back in the forward, and the backward recomputes each from what the norms
  * keep (LayerNorm of the block input, of the fused residual sum, then the
  * cast). The input and parameter gradients are those of the same block with
- * everything kept, bit for bit: on the CPU, and on the device in bf16 (in
- * the emulated GPU suite; skips without a GPU). */
+ * everything kept, bit for bit: on the CPU (rematerializing there, where
+ * it is off by default), and on the device in bf16 (in the emulated GPU
+ * suite; skips without a GPU). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +50,9 @@ static void check_vit_block_same_bits(Device device) {
     params_initialize(&ps, 5);
     if (device != DEVICE_CPU) params_to_device(&ps, device);
     autograd_step_end();
+    int prev = autograd_set_rematerializing_on_cpu(1); /* off there by default */
     float *kept = vit_gradients(&b, &ps, device, 0), *remat = vit_gradients(&b, &ps, device, 1);
+    autograd_set_rematerializing_on_cpu(prev);
     size_t n = (size_t)(VIT_BATCH * VIT_TOKENS * VIT_DIM + ps.total);
     ASSERT(memcmp(kept, remat, n * sizeof(float)) == 0);
     free(kept);
