@@ -98,6 +98,10 @@ void op_split(Tensor *x, int dim, const int64_t *sizes, int n, Tensor **outs);
 Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape);
 /* out.shape[i] = x.shape[perm[i]] (a copy), e.g. [B,T,H,Dh] -> [B,H,T,Dh]. */
 Tensor *op_permute(Tensor *x, const int *perm);
+/* op_permute then op_reshape to `shape` in one op whose output owns its
+ * memory (not a view), so autograd_rematerialize can give it back: the
+ * heads merged back, [B,H,T,Dh] -> [B,T,H·Dh] (nn/attention.c). */
+Tensor *op_permute_to(Tensor *x, const int *perm, int ndim, const int64_t *shape);
 
 /* ---- reductions (autograd/ops/op_reduce.c) ---- */
 Tensor *op_sum(Tensor *x, int dim, int keepdim);

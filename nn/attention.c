@@ -45,8 +45,9 @@ Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_hea
     /* Scale after the product, as both timm and Hugging Face BERT do. */
     Tensor *ctx = op_attention_rows(qh, kh, vh, mask, (float)(1.0 / sqrt((double)dh)), p, seed, stream,
                                     dropout_batch_rows()); /* [B, H, T, Dh] */
-    Tensor *merged = op_permute(ctx, (const int[]){0, 2, 1, 3});
-    return op_reshape(merged, SHAPE(B, T, D));
+    /* The heads merged back, [B, T, H·Dh], in memory of its own (not a view):
+     * the caller's output product may rematerialize it. */
+    return op_permute_to(ctx, (const int[]){0, 2, 1, 3}, SHAPE(B, T, D));
 }
 
 Tensor *attention_additive_mask(Tensor *mask01) {

@@ -59,6 +59,7 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     for (int k = 0; k < 3; k++) autograd_discard(parts[k]);
     autograd_discard(qkv);
     Tensor *proj = linear_forward(&b->proj, attn);
+    autograd_rematerialize(attn); /* the heads merged again for proj's weight gradient */
     Tensor *h = layernorm_add_forward(&b->norm2, x, proj, &x); /* x += proj(attn) */
     autograd_discard(proj);
     Tensor *normed2 = product_input(h);
@@ -139,6 +140,7 @@ static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, 
     autograd_discard(k);
     autograd_discard(v);
     Tensor *dense = linear_forward(&a->out_dense, ctx);
+    autograd_rematerialize(ctx); /* as the ViT block's merged heads */
     Tensor *o = dropout_forward(dropout, dense);
     Tensor *out = layernorm_add_forward(&a->out_norm, h, o, NULL);
     discard_branch(dense, o);

@@ -123,6 +123,19 @@ TEST(test_cuda_permute_heads_and_5d_parity) {
                error_message());
 }
 
+static Tensor *apply_merge_heads(Tensor **in, void *ctx) {
+    (void)ctx;
+    return op_permute_to(in[0], (const int[]){0, 2, 1, 3}, SHAPE(2, 35, 12 * 16));
+}
+
+TEST(test_cuda_permute_to_merges_heads_parity) {
+    if (!cuda_parity_ready()) return;
+    Tensor *x = tensor_random_uniform(SHAPE(2, 12, 35, 16), -1.0f, 1.0f, 506);
+    x->requires_grad = 1;
+    ASSERT_MSG(cuda_parity_check("heads merged", apply_merge_heads, &x, 1, NULL, PARITY_TOL_FP32) == 0, "%s",
+               error_message());
+}
+
 /* A reshape between two ops that move data: the view must carry the device
  * data through, and its gradient must reach x. */
 static Tensor *apply_reshape_permute(Tensor **in, void *ctx) {

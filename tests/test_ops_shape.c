@@ -183,6 +183,28 @@ TEST(test_permute_matches_index_map_and_inverts_in_backward) {
     ASSERT_MSG(check_permute(SHAPE(5, 3), transpose) == 0, "%s", error_message());
 }
 
+/* op_permute_to: the values and gradients of op_permute then op_reshape,
+ * bit for bit, in memory the output owns (heads merged back: [B,H,T,Dh] ->
+ * [B,T,H·Dh]). */
+TEST(test_permute_to_is_permute_then_reshape_in_its_own_memory) {
+    static const int heads[] = {0, 2, 1, 3};
+    Tensor *x = tensor_random_uniform(SHAPE(2, 3, 5, 4), -1.0f, 1.0f, 23);
+    Tensor *up = tensor_random_uniform(SHAPE(2, 5, 12), -1.0f, 1.0f, 24);
+    x->requires_grad = 1;
+    Tensor *two = op_reshape(op_permute(x, heads), SHAPE(2, 5, 12));
+    autograd_backward_with(two, tensor_f32(up));
+    float g_two[2 * 3 * 5 * 4];
+    memcpy(g_two, x->grad, sizeof g_two);
+    tape_clear();
+    x->grad = NULL;
+    Tensor *one = op_permute_to(x, heads, SHAPE(2, 5, 12));
+    ASSERT(one->ndim == 3 && one->shape[2] == 12 && tensor_is_contiguous(one));
+    ASSERT(memcmp(tensor_f32(one), tensor_f32(two), sizeof g_two) == 0);
+    autograd_backward_with(one, tensor_f32(up));
+    ASSERT(memcmp(x->grad, g_two, sizeof g_two) == 0);
+    tape_clear();
+}
+
 TEST(test_permute_and_concat_large_parallel_paths) {
     /* [B, T, H, Dh] -> [B, H, T, Dh] at 98,304 elements (above the OpenMP
      * threshold); backward with a random upstream must land at the inverse map. */

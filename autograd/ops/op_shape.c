@@ -247,49 +247,90 @@ static void permute_strides(const Tensor *x, const int64_t *perm, int64_t *src_s
         }                                                                                     \
     } while (0)
 
+/* A header with x permuted's shape (contiguous, no data): the layout the
+ * permute wrote, whatever shape its output presents (op_permute_to). */
+static Tensor permuted_header(const Tensor *x, const int64_t *perm) {
+    Tensor h = {0};
+    h.ndim = x->ndim;
+    for (int e = 0; e < x->ndim; e++) h.shape[e] = x->shape[perm[e]];
+    return h;
+}
+
 static void permute_backward(TapeNode *node) {
     float *dx = tape_input_grad(node, 0);
     if (!dx) return;
     const float *g = node->out->grad;
+    const Tensor *x = node->in[0];
+    Tensor permuted = permuted_header(x, node->i);
     if (node->out->device != DEVICE_CPU) {
         /* Permuting g by the inverse permutation lands each element where it
          * came from in x. */
         int inverse[TENSOR_MAX_DIMS];
-        for (int e = 0; e < node->out->ndim; e++) inverse[node->i[e]] = e;
+        for (int e = 0; e < x->ndim; e++) inverse[node->i[e]] = e;
         device_kernels(node->out->device, "permute")
-            ->permute(g, dx, DTYPE_F32, node->out->ndim, node->out->shape, inverse, 1);
+            ->permute(g, dx, DTYPE_F32, x->ndim, permuted.shape, inverse, 1);
         return;
     }
     int64_t src_stride[TENSOR_MAX_DIMS];
-    permute_strides(node->in[0], node->i, src_stride);
-    PERMUTE_LOOP(node->out, src_stride, dx[src] += g[dst]);
+    permute_strides(x, node->i, src_stride);
+    PERMUTE_LOOP(&permuted, src_stride, dx[src] += g[dst]);
 }
 
-Tensor *op_permute(Tensor *x, const int *perm) {
+/* out's memory = x permuted by perm (node->i on the tape), contiguous. */
+static void permute_into(const Tensor *x, const int64_t *perm, Tensor *out) {
+    if (x->device != DEVICE_CPU) {
+        int p[TENSOR_MAX_DIMS];
+        for (int e = 0; e < x->ndim; e++) p[e] = (int)perm[e];
+        device_kernels(x->device, "permute")->permute(x->data, out->data, x->dtype, x->ndim, x->shape, p, 0);
+        return;
+    }
+    Tensor permuted = permuted_header(x, perm);
+    const float *a = tensor_f32(x);
+    float *y = tensor_f32(out);
+    int64_t src_stride[TENSOR_MAX_DIMS];
+    permute_strides(x, perm, src_stride);
+    PERMUTE_LOOP(&permuted, src_stride, y[dst] = a[src]);
+}
+
+/* The same copy again: the forward's bits (autograd_rematerialize). */
+static void permute_recompute(TapeNode *node) { permute_into(node->in[0], node->i, node->out); }
+
+/* x permuted, presented as `shape` (ndim dims of the same count): the
+ * permute's own output when shape is the permuted one, or its reshape
+ * without a view, so the result owns its memory. */
+static Tensor *permute_as(Tensor *x, const int *perm, int ndim, const int64_t *shape) {
     ops_check_float(x, "permute", "x");
-    int64_t p[TENSOR_MAX_DIMS], shape[TENSOR_MAX_DIMS];
+    int64_t p[TENSOR_MAX_DIMS];
     int seen[TENSOR_MAX_DIMS] = {0};
     for (int e = 0; e < x->ndim; e++) {
         CHECK(perm[e] >= 0 && perm[e] < x->ndim && !seen[perm[e]], "permute: entry %d (%d) is not a permutation of %d dims",
               e, perm[e], x->ndim);
         seen[perm[e]] = 1;
         p[e] = perm[e];
-        shape[e] = x->shape[perm[e]];
     }
-    Tensor *out = tensor_new_on(x->device, x->dtype, x->ndim, shape);
-    const float *a = tensor_f32(x);
-    float *y = tensor_f32(out);
-    if (x->device != DEVICE_CPU)
-        device_kernels(x->device, "permute")->permute(x->data, out->data, x->dtype, x->ndim, x->shape, perm, 0);
-    else {
-        int64_t src_stride[TENSOR_MAX_DIMS];
-        permute_strides(x, p, src_stride);
-        PERMUTE_LOOP(out, src_stride, y[dst] = a[src]);
-    }
+    Tensor *out = tensor_new_on(x->device, x->dtype, ndim, shape);
+    CHECK(tensor_numel(out) == tensor_numel(x), "permute: %lld elements cannot take a shape of %lld",
+          (long long)tensor_numel(x), (long long)tensor_numel(out));
+    permute_into(x, p, out);
     TapeNode *node = tape_maybe_record("permute", permute_backward, out, x, NULL, NULL, NULL);
     if (node) {
         memcpy(node->i, p, (size_t)x->ndim * sizeof p[0]);
         node->backward_reads = TAPE_READS_NONE;
+        node->recompute = permute_recompute;
     }
     return out;
+}
+
+Tensor *op_permute(Tensor *x, const int *perm) {
+    int64_t shape[TENSOR_MAX_DIMS];
+    for (int e = 0; e < x->ndim; e++) {
+        CHECK(perm[e] >= 0 && perm[e] < x->ndim, "permute: entry %d (%d) is not a permutation of %d dims", e, perm[e],
+              x->ndim);
+        shape[e] = x->shape[perm[e]];
+    }
+    return permute_as(x, perm, x->ndim, shape);
+}
+
+Tensor *op_permute_to(Tensor *x, const int *perm, int ndim, const int64_t *shape) {
+    return permute_as(x, perm, ndim, shape);
 }
