@@ -53,9 +53,10 @@ typedef struct {
                  int64_t stride_a, const void *B, DType tb, int64_t stride_b, float beta, void *C, DType tc,
                  int64_t stride_c, int64_t batch);
     /* y [R, out] = x [R, in] · wᵀ + bias (bias may be NULL): the bias rides in
-     * the GEMM's epilogue. */
-    void (*linear_forward)(const void *x, DType tx, const float *w, const float *bias, void *y, DType ty, int64_t R,
-                           int64_t in, int64_t out);
+     * the GEMM's epilogue. w is an f32 parameter, or a frozen set's bf16 one
+     * (params_freeze_to_product_type). */
+    void (*linear_forward)(const void *x, DType tx, const void *w, DType tw, const float *bias, void *y, DType ty,
+                           int64_t R, int64_t in, int64_t out);
     /* db[j] += Σ_r g[r·cols + j] (bias gradients, broadcast reductions). */
     void (*add_column_sums)(float *db, const float *g, int64_t rows, int64_t cols);
 

@@ -1,5 +1,6 @@
 #include "autograd/params.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,9 @@ void params_free(ParamSet *ps) {
     free(ps->items);
     free(ps->inits);
     free(ps->init_std);
+    free(ps->product_only);
     device_release(ps->device, ps->values);
+    if (ps->product_values) device_release(ps->device, ps->product_values);
     if (ps->grads) device_release(ps->device, ps->grads);
     memset(ps, 0, sizeof *ps);
 }
@@ -49,7 +52,8 @@ Tensor *params_add_init(ParamSet *ps, const char *name, int ndim, const int64_t 
         ps->items = realloc(ps->items, (size_t)ps->capacity * sizeof *ps->items);
         ps->inits = realloc(ps->inits, (size_t)ps->capacity * sizeof *ps->inits);
         ps->init_std = realloc(ps->init_std, (size_t)ps->capacity * sizeof *ps->init_std);
-        CHECK(ps->items && ps->inits && ps->init_std, "out of memory");
+        ps->product_only = realloc(ps->product_only, (size_t)ps->capacity * sizeof *ps->product_only);
+        CHECK(ps->items && ps->inits && ps->init_std && ps->product_only, "out of memory");
     }
     Tensor *t = calloc(1, sizeof *t);
     CHECK(t != NULL, "out of memory");
@@ -66,6 +70,7 @@ Tensor *params_add_init(ParamSet *ps, const char *name, int ndim, const int64_t 
     t->name = strdup(name);
     ps->inits[ps->count] = init;
     ps->init_std[ps->count] = std;
+    ps->product_only[ps->count] = 0;
     ps->items[ps->count++] = t;
     return t;
 }
@@ -99,8 +104,15 @@ void params_zero_grad(ParamSet *ps) {
     if (ps->grads) device_zero(ps->device, ps->grads, (size_t)ps->total * sizeof(float));
 }
 
+/* The calls that treat the value block as every parameter. */
+static void check_all_f32(const ParamSet *ps, const char *what) {
+    CHECK(ps->product_values == NULL, "%s: the set keeps its product weights in bf16 (params_freeze_to_product_type)",
+          what);
+}
+
 void params_to_device(ParamSet *ps, Device device) {
     CHECK(ps->finalized, "params_to_device before finalize");
+    check_all_f32(ps, "params_to_device");
     if (ps->device == device) return;
     size_t bytes = (size_t)(ps->total > 0 ? ps->total : 1) * sizeof(float);
     float *values = device_alloc(device, bytes), *grads = ps->grads ? device_alloc(device, bytes) : NULL;
@@ -122,7 +134,61 @@ void params_to_device(ParamSet *ps, Device device) {
     if (device != DEVICE_CPU) device_kernels(device, "params_to_device")->param_block_added(values, ps->total);
 }
 
-int64_t params_offset(const ParamSet *ps, const Tensor *p) { return (const float *)p->data - ps->values; }
+int64_t params_offset(const ParamSet *ps, const Tensor *p) {
+    CHECK(p->dtype == DTYPE_F32, "params_offset: %s is kept in bf16 (params_freeze_to_product_type)",
+          p->name ? p->name : "(unnamed)");
+    return (const float *)p->data - ps->values;
+}
+
+void params_mark_product_weight(ParamSet *ps, const Tensor *p) {
+    for (int k = 0; k < ps->count; k++)
+        if (ps->items[k] == p) {
+            CHECK(p->ndim == 2, "params_mark_product_weight: %s is not a matrix", p->name);
+            ps->product_only[k] = 1;
+            return;
+        }
+    fatal("params_mark_product_weight: %s is not a parameter of this set", p->name ? p->name : "(unnamed)");
+}
+
+#define PRODUCT_ALIGN 128 /* bf16 elements: 256 bytes, cuBLASLt's preferred operand alignment */
+
+void params_freeze_to_product_type(ParamSet *ps) {
+    CHECK(ps->finalized && ps->grads == NULL, "params_freeze_to_product_type: freeze the set first (params_freeze)");
+    if (ps->device == DEVICE_CPU || ps->product_values) return;
+    const DeviceKernels *k = device_kernels(ps->device, "params_freeze_to_product_type");
+    if (k->matmul_dtype() != DTYPE_BF16) return;
+    int64_t rest = 0, products = 0;
+    for (int i = 0; i < ps->count; i++) {
+        int64_t n = tensor_numel(ps->items[i]);
+        if (ps->product_only[i])
+            products += (n + PRODUCT_ALIGN - 1) / PRODUCT_ALIGN * PRODUCT_ALIGN;
+        else
+            rest += n;
+    }
+    if (products == 0) return;
+    float *values = device_alloc(ps->device, (size_t)(rest > 0 ? rest : 1) * sizeof(float));
+    uint16_t *bf16 = device_alloc(ps->device, (size_t)products * sizeof(uint16_t));
+    int64_t at_rest = 0, at_products = 0;
+    for (int i = 0; i < ps->count; i++) {
+        Tensor *t = ps->items[i];
+        int64_t n = tensor_numel(t);
+        if (ps->product_only[i]) {
+            k->convert(t->data, DTYPE_F32, bf16 + at_products, DTYPE_BF16, n);
+            t->data = bf16 + at_products;
+            t->dtype = DTYPE_BF16;
+            at_products += (n + PRODUCT_ALIGN - 1) / PRODUCT_ALIGN * PRODUCT_ALIGN;
+        } else {
+            device_copy(values + at_rest, ps->device, t->data, ps->device, (size_t)n * sizeof(float));
+            t->data = values + at_rest;
+            at_rest += n;
+        }
+    }
+    device_release(ps->device, ps->values); /* its bf16 copy goes with it (cuda/param_copies.cu) */
+    ps->values = values;
+    ps->total = rest;
+    ps->product_values = bf16;
+    k->param_block_added(values, rest);
+}
 
 void params_set_trainable_all(ParamSet *ps, int trainable) {
     for (int k = 0; k < ps->count; k++) ps->items[k]->requires_grad = trainable;
@@ -150,6 +216,7 @@ int64_t params_count_trainable(const ParamSet *ps) {
 }
 
 int params_find_nonfinite(const ParamSet *ps, int64_t *element) {
+    check_all_f32(ps, "params_find_nonfinite");
     const float *host = ps->values;
     float *copy = NULL;
     if (ps->device != DEVICE_CPU) {
@@ -171,6 +238,8 @@ int params_find_nonfinite(const ParamSet *ps, int64_t *element) {
 }
 
 void params_copy_values(ParamSet *dst, const ParamSet *src) {
+    check_all_f32(dst, "params_copy_values");
+    check_all_f32(src, "params_copy_values");
     CHECK(dst->count == src->count && dst->total == src->total, "parameter sets differ");
     for (int k = 0; k < dst->count; k++) {
         CHECK(strcmp(dst->items[k]->name, src->items[k]->name) == 0 &&
@@ -193,6 +262,8 @@ void params_clamp(Tensor *p, float lo, float hi) {
 }
 
 void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
+    check_all_f32(ema, "params_ema_update");
+    check_all_f32(online, "params_ema_update");
     CHECK(ema->total <= online->total && ema->device == online->device,
           "EMA update: %lld twins for %lld values (devices %d, %d)", (long long)ema->total, (long long)online->total,
           (int)ema->device, (int)online->device);
@@ -210,6 +281,8 @@ void params_ema_update(ParamSet *ema, const ParamSet *online, float mu) {
 }
 
 void params_copy_to_twins(ParamSet *twins, const ParamSet *online) {
+    check_all_f32(twins, "params_copy_to_twins");
+    check_all_f32(online, "params_copy_to_twins");
     CHECK(twins->total <= online->total, "momentum copy: %lld twins for %lld values", (long long)twins->total,
           (long long)online->total);
     device_copy(twins->values, twins->device, online->values, online->device, (size_t)twins->total * sizeof(float));

@@ -307,6 +307,18 @@ void autograd_step_end(void) {
     }
 }
 
+void autograd_release_memory(void) {
+    tape_clear();
+    arena_release_chunks(arena_activations());
+    arena_release_chunks(arena_kept_on(DEVICE_CPU));
+    arena_release_chunks(arena_grads_on(DEVICE_CPU));
+    if (device_ready(DEVICE_CUDA)) {
+        arena_release_chunks(arena_activations_on(DEVICE_CUDA));
+        arena_release_chunks(arena_kept_on(DEVICE_CUDA));
+        arena_release_chunks(arena_grads_on(DEVICE_CUDA));
+    }
+}
+
 int64_t tape_size(void) { return tape.count; }
 
 const TapeNode *tape_node(int64_t k) {

@@ -126,6 +126,9 @@ int autograd_set_discarding(int enabled);
 /* Ends a step: drops the tape and resets the activation arena. Parameter
  * gradients (long-lived) are untouched; zero them with params_zero_grad(). */
 void autograd_step_end(void);
+/* autograd_step_end, and every arena gives its chunks back to its device
+ * (arena_release_chunks): between phases whose steps differ in shape. */
+void autograd_release_memory(void);
 /* Drops the recorded nodes but keeps the arena (tests, gradient checks). */
 void tape_clear(void);
 /* Number of recorded nodes (tests). */

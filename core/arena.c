@@ -217,6 +217,13 @@ void arena_reset(Arena *a) {
     a->used = 0;
 }
 
+void arena_release_chunks(Arena *a) {
+    chunks_release(a);
+    a->n_free = 0;
+    a->used = 0;
+    a->high_water = 0;
+}
+
 ArenaMark arena_mark(Arena *a) {
     return (ArenaMark){a->chunks, a->chunks ? a->chunks->offset : 0, a->used, a->chunk_count};
 }

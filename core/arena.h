@@ -56,6 +56,11 @@ void arena_free(Arena *a);
 void *arena_alloc(Arena *a, size_t bytes);          /* uninitialised */
 void *arena_alloc_zero(Arena *a, size_t bytes);     /* zero-filled */
 void arena_reset(Arena *a);
+/* A reset that also gives every chunk back to the device and forgets the
+ * high-water mark: the next request starts a new first chunk, as in a fresh
+ * process. Between phases of a run whose steps differ in shape (a
+ * benchmark's md steps, then its ft steps). */
+void arena_release_chunks(Arena *a);
 /* Hands back a block of `bytes` that arena_alloc(a, bytes) returned, before
  * the reset: the next request of the same rounded size gets it (most recently
  * released first). Gradient buffers die this way during a backward pass

@@ -36,3 +36,4 @@ void allocations_remove(void *p) {
 
 size_t allocations_in_use(void) { return in_use; }
 size_t allocations_peak(void) { return peak; }
+void allocations_reset_peak(void) { peak = in_use; }

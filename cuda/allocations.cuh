@@ -12,5 +12,6 @@ void allocations_add(void *p, size_t bytes);
 void allocations_remove(void *p);
 size_t allocations_in_use(void);
 size_t allocations_peak(void);
+void allocations_reset_peak(void); /* the peak restarts from what is held now */
 
 #endif

@@ -122,3 +122,4 @@ extern "C" void cuda_synchronize(void) {
 }
 extern "C" size_t cuda_bytes_in_use(void) { return allocations_in_use(); }
 extern "C" size_t cuda_peak_bytes(void) { return allocations_peak(); }
+extern "C" void cuda_reset_peak_bytes(void) { allocations_reset_peak(); }

@@ -40,6 +40,9 @@ void cuda_synchronize(void);
 /* Bytes currently and at most held by device allocations of this process. */
 size_t cuda_bytes_in_use(void);
 size_t cuda_peak_bytes(void);
+/* The peak restarts from the bytes held now: a benchmark's next phase, as
+ * torch.cuda.reset_peak_memory_stats before each of the anchor's steps. */
+void cuda_reset_peak_bytes(void);
 
 /* The bf16 copies of the parameter blocks (cuda/param_copies.cu): on by
  * default; off, every bf16 product casts its f32 weight as it did before

@@ -140,14 +140,14 @@ static void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
     matmul(trans_a, trans_b, M, N, K, alpha, A, ta, stride_a, B, tb, stride_b, beta, C, tc, stride_c, batch, NULL);
 }
 
-static void linear_forward(const void *x, DType tx, const float *w, const float *bias, void *y, DType ty, int64_t R,
-                           int64_t in, int64_t out) {
+static void linear_forward(const void *x, DType tx, const void *w, DType tw, const float *bias, void *y, DType ty,
+                           int64_t R, int64_t in, int64_t out) {
     if (R == 0 || out == 0) return;
     if (in == 0) {
         scale_rows(y, ty, bias, R, out, 0.0f);
         return;
     }
-    matmul(0, 1, R, out, in, 1.0f, x, tx, 0, w, DTYPE_F32, 0, 0.0f, y, ty, 0, 1, bias);
+    matmul(0, 1, R, out, in, 1.0f, x, tx, 0, w, tw, 0, 0.0f, y, ty, 0, 1, bias);
 }
 
 // ---- db[j] += Σ_r g[r·cols + j] ----

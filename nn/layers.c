@@ -25,6 +25,7 @@ void linear_declare_init(Linear *l, ParamSet *ps, const char *prefix, int in, in
     l->out = out;
     l->weight = params_add_init(ps, join_name(name, sizeof name, prefix, "weight"), SHAPE(out, in), weight_init,
                                 NN_INIT_STD);
+    params_mark_product_weight(ps, l->weight); /* read by op_linear alone */
     l->bias = has_bias ? params_add_init(ps, join_name(name, sizeof name, prefix, "bias"), SHAPE(out),
                                          PARAM_INIT_ZEROS, 0.0f)
                        : NULL;

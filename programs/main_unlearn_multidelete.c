@@ -98,6 +98,10 @@ int main(int argc, char **argv) {
     TaskModel original, unlearned;
     run_program_models(&ctx, &original, &unlearned);
     params_freeze(original.params); /* the frozen θ0 runs only without a tape (§5) */
+    params_freeze_to_product_type(original.params); /* bf16 weights under --precision bf16 on a device */
+    if (original.params->product_values)
+        log_info("frozen original: its Linear weights kept in bf16 only, the products' type (%lld values stay f32)",
+                 (long long)original.params->total);
 
     MultiDeleteRun run = {
         .lr = ctx.recipe.unlearn_lr,

@@ -191,3 +191,21 @@ TEST(test_arena_rewind_frees_only_the_dedicated_chunks_made_after_the_mark) {
     ASSERT(arena_alloc(&a, 16) == first + (300 << 10)); /* the head's bump pointer is back at the mark */
     arena_free(&a);
 }
+
+/* arena_release_chunks: every chunk goes back and the high-water mark is
+ * forgotten, so the next phase grows from a first chunk as a fresh arena. */
+TEST(test_arena_release_chunks_starts_over) {
+    if (test_skip_if_arena_guarded()) return;
+    Arena a;
+    arena_init(&a, 1 << 20);
+    run_step(&a);
+    arena_reset(&a);
+    ASSERT(arena_held_bytes(&a) >= 3500000);
+    arena_release_chunks(&a);
+    ASSERT_EQ_INT(arena_held_bytes(&a), 0);
+    ASSERT(a.used == 0 && a.high_water == 0 && a.n_free == 0);
+    unsigned char *p = arena_alloc(&a, 1000);
+    p[999] = 1;
+    ASSERT_EQ_INT(arena_held_bytes(&a), 1 << 20); /* a first chunk again */
+    arena_free(&a);
+}

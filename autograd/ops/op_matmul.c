@@ -228,10 +228,13 @@ Tensor *op_linear(Tensor *x, Tensor *w, Tensor *bias) {
     shape[x->ndim - 1] = out_f;
     Tensor *out = tensor_new_on(device, ops_product_dtype(device, "linear"), x->ndim, shape);
     if (device != DEVICE_CPU) {
-        CHECK(w->dtype == DTYPE_F32, "linear: the weight must be f32 (a parameter)");
+        /* f32 (a parameter), or bf16 where a frozen set keeps it so
+         * (params_freeze_to_product_type): no gradient reaches it then. */
+        CHECK(w->dtype == DTYPE_F32 || (w->dtype == DTYPE_BF16 && !w->requires_grad),
+              "linear: the weight must be f32 (a parameter) or a frozen bf16 one, not %s", dtype_name(w->dtype));
         device_kernels(device, "linear")
-            ->linear_forward(x->data, x->dtype, tensor_f32(w), bias ? tensor_f32(bias) : NULL, out->data, out->dtype, R,
-                             in, out_f);
+            ->linear_forward(x->data, x->dtype, w->data, w->dtype, bias ? tensor_f32(bias) : NULL, out->data,
+                             out->dtype, R, in, out_f);
     } else {
         float *y = tensor_f32(out);
         if (bias) {
