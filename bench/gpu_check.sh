@@ -216,6 +216,8 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     for who, r in table:
         print(f"| {who} | {r['mode']} | {r['median_s'] * 1e3:.1f} | {32 / r['median_s']:.1f} | "
               f"{fl / 1e3 / r['median_s']:.1f} | {(r.get('peak_mem_GiB') or 0):.1f} |")
+    print("(peak GiB: ours, all the process took from cudaMalloc, each kind of step measured from its own start; "
+          "torch, torch.cuda.max_memory_allocated: live tensors only, its cache's extra not counted)")
     ours = {r["mode"]: r["median_s"] for w, r in table if w == "ours"}
     theirs = {r["mode"]: r["median_s"] for w, r in table if w == "torch"}
     for m in ("bf16", "compile"):
