@@ -40,6 +40,7 @@ static void frozen_init(Frozen *m) {
     params_freeze(&m->ps);
 }
 
+#ifdef HAVE_CUDA
 /* LayerNorm(fc2(GELU(fc1(x)))) as f32 on the host, without a tape. */
 static void frozen_forward(const Frozen *m, Device device, float *out) {
     int prev = autograd_set_enabled(0);
@@ -50,6 +51,7 @@ static void frozen_forward(const Frozen *m, Device device, float *out) {
     autograd_set_enabled(prev);
     autograd_step_end();
 }
+#endif
 
 TEST(test_frozen_set_keeps_its_f32_weights_on_the_cpu) {
     Frozen m;
