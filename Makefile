@@ -188,7 +188,7 @@ SAN_TEST_EXCLUDE := test_ul_lowers test_ul_fusion_only test_neggrad_stops test_n
 # read past a tensor's end and a read of a tensor the step has given back
 # (autograd_discard, gradient release). The tests of the shared chunks'
 # layout skip there and run on their own after it.
-SAN_ARENA_LAYOUT_TESTS := test_arena_ test_backward_ test_discard_ test_training_steps_after_the_first
+SAN_ARENA_LAYOUT_TESTS := test_arena_ test_backward_ test_discard_ test_rematerialized_ test_training_steps_after_the_first
 .PHONY: test-san
 test-san: $(PROGS)
 	@$(MAKE) --no-print-directory SAN=1 CUDA=0 BUILD=$(SAN_HOST_DIR) BIN=$(SAN_HOST_DIR)/bin $(SAN_HOST_DIR)/run_tests
