@@ -150,7 +150,9 @@ void params_mark_product_weight(ParamSet *ps, const Tensor *p) {
     fatal("params_mark_product_weight: %s is not a parameter of this set", p->name ? p->name : "(unnamed)");
 }
 
-#define PRODUCT_ALIGN 128 /* bf16 elements: 256 bytes, cuBLASLt's preferred operand alignment */
+/* A product weight's room in the bf16 block: its values rounded up to 128
+ * (256 bytes, cuBLASLt's preferred operand alignment). */
+static int64_t product_slot(int64_t n) { return (n + 127) / 128 * 128; }
 
 void params_freeze_to_product_type(ParamSet *ps) {
     CHECK(ps->finalized && ps->grads == NULL, "params_freeze_to_product_type: freeze the set first (params_freeze)");
@@ -161,7 +163,7 @@ void params_freeze_to_product_type(ParamSet *ps) {
     for (int i = 0; i < ps->count; i++) {
         int64_t n = tensor_numel(ps->items[i]);
         if (ps->product_only[i])
-            products += (n + PRODUCT_ALIGN - 1) / PRODUCT_ALIGN * PRODUCT_ALIGN;
+            products += product_slot(n);
         else
             rest += n;
     }
@@ -176,7 +178,7 @@ void params_freeze_to_product_type(ParamSet *ps) {
             k->convert(t->data, DTYPE_F32, bf16 + at_products, DTYPE_BF16, n);
             t->data = bf16 + at_products;
             t->dtype = DTYPE_BF16;
-            at_products += (n + PRODUCT_ALIGN - 1) / PRODUCT_ALIGN * PRODUCT_ALIGN;
+            at_products += product_slot(n);
         } else {
             device_copy(values + at_rest, ps->device, t->data, ps->device, (size_t)n * sizeof(float));
             t->data = values + at_rest;

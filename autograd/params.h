@@ -77,7 +77,7 @@ void params_mark_product_weight(ParamSet *ps, const Tensor *p);
  * block shrinks to the rest (norms, biases, embeddings: read in f32). The
  * products read the same bits as the casts they made before. MultiDelete's
  * frozen original, which only runs forwards: ALBEF-base's 0.78 GiB of f32
- * values and 0.39 GiB bf16 copy become 0.39 GiB of bf16 weights and 0.1 GiB
+ * values and 0.39 GiB bf16 copy become 0.34 GiB of bf16 weights and 0.09 GiB
  * of f32 (bench/README.md). A no-op on the CPU or under fp32. Such a set
  * cannot be copied, averaged, moved or saved (those calls stop). */
 void params_freeze_to_product_type(ParamSet *ps);

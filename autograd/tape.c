@@ -106,6 +106,12 @@ static int overlaps(const Tensor *u, const unsigned char *p, size_t bytes) {
     return n > 0 && q < p + bytes && p < q + n;
 }
 
+/* Whether node's backward reads its input i (inputs past in[]'s bits: only
+ * under TAPE_READS_ALL). */
+static int reads_input(const TapeNode *node, int i) {
+    return i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
+}
+
 /* Whether a recorded backward reads any byte of [p, p + bytes). Only nodes
  * recorded after t's producer can read t (or a view of it), so the scan
  * stops at the producer. */
@@ -115,8 +121,7 @@ static int backward_reads_memory(const Tensor *t, const unsigned char *p, size_t
         if ((node->backward_reads & TAPE_READS_OUT) && overlaps(node->out, p, bytes)) return 1;
         int n = tape_node_n_inputs(node);
         for (int i = 0; i < n; i++) {
-            int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
-            if (read && overlaps(tape_node_input(node, i), p, bytes)) return 1;
+            if (reads_input(node, i) && overlaps(tape_node_input(node, i), p, bytes)) return 1;
         }
         if (node->out == t) return 0;
     }
@@ -164,8 +169,7 @@ static int read_only_directly(const Tensor *t, const TapeNode *producer) {
         int n = tape_node_n_inputs(node);
         for (int i = 0; i < n; i++) {
             const Tensor *u = tape_node_input(node, i);
-            int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
-            if (read && u != t && overlaps(u, p, bytes)) return 0;
+            if (reads_input(node, i) && u != t && overlaps(u, p, bytes)) return 0;
         }
     }
     return 1;
@@ -214,8 +218,7 @@ static int recompute_inputs(TapeNode *node, int64_t k, Tensor **made) {
     int n = tape_node_n_inputs(node);
     for (int i = 0; i < n; i++) {
         Tensor *u = tape_node_input(node, i);
-        int read = i < 8 ? (node->backward_reads & TAPE_READS_IN(i)) != 0 : node->backward_reads == TAPE_READS_ALL;
-        if (read && u && u->data == NULL) recompute_tensor(u, k, made, &n_made);
+        if (reads_input(node, i) && u && u->data == NULL) recompute_tensor(u, k, made, &n_made);
     }
     return n_made;
 }
@@ -295,28 +298,26 @@ void tape_clear(void) {
     tape.capacity = 0;
 }
 
+/* fn on every arena a step allocates from, host and device. */
+static void each_step_arena(void (*fn)(Arena *)) {
+    fn(arena_activations());
+    fn(arena_kept_on(DEVICE_CPU));
+    fn(arena_grads_on(DEVICE_CPU));
+    if (device_ready(DEVICE_CUDA)) {
+        fn(arena_activations_on(DEVICE_CUDA));
+        fn(arena_kept_on(DEVICE_CUDA));
+        fn(arena_grads_on(DEVICE_CUDA));
+    }
+}
+
 void autograd_step_end(void) {
     tape_clear();
-    arena_reset(arena_activations());
-    arena_reset(arena_kept_on(DEVICE_CPU));
-    arena_reset(arena_grads_on(DEVICE_CPU));
-    if (device_ready(DEVICE_CUDA)) {
-        arena_reset(arena_activations_on(DEVICE_CUDA));
-        arena_reset(arena_kept_on(DEVICE_CUDA));
-        arena_reset(arena_grads_on(DEVICE_CUDA));
-    }
+    each_step_arena(arena_reset);
 }
 
 void autograd_release_memory(void) {
     tape_clear();
-    arena_release_chunks(arena_activations());
-    arena_release_chunks(arena_kept_on(DEVICE_CPU));
-    arena_release_chunks(arena_grads_on(DEVICE_CPU));
-    if (device_ready(DEVICE_CUDA)) {
-        arena_release_chunks(arena_activations_on(DEVICE_CUDA));
-        arena_release_chunks(arena_kept_on(DEVICE_CUDA));
-        arena_release_chunks(arena_grads_on(DEVICE_CUDA));
-    }
+    each_step_arena(arena_release_chunks);
 }
 
 int64_t tape_size(void) { return tape.count; }

@@ -295,10 +295,8 @@ static void permute_into(const Tensor *x, const int64_t *perm, Tensor *out) {
 /* The same copy again: the forward's bits (autograd_rematerialize). */
 static void permute_recompute(TapeNode *node) { permute_into(node->in[0], node->i, node->out); }
 
-/* x permuted, presented as `shape` (ndim dims of the same count): the
- * permute's own output when shape is the permuted one, or its reshape
- * without a view, so the result owns its memory. */
-static Tensor *permute_as(Tensor *x, const int *perm, int ndim, const int64_t *shape) {
+/* Also op_permute's body, with the permuted shape. */
+Tensor *op_permute_to(Tensor *x, const int *perm, int ndim, const int64_t *shape) {
     ops_check_float(x, "permute", "x");
     int64_t p[TENSOR_MAX_DIMS];
     int seen[TENSOR_MAX_DIMS] = {0};
@@ -328,9 +326,5 @@ Tensor *op_permute(Tensor *x, const int *perm) {
               x->ndim);
         shape[e] = x->shape[perm[e]];
     }
-    return permute_as(x, perm, x->ndim, shape);
-}
-
-Tensor *op_permute_to(Tensor *x, const int *perm, int ndim, const int64_t *shape) {
-    return permute_as(x, perm, ndim, shape);
+    return op_permute_to(x, perm, x->ndim, shape);
 }
