@@ -16,10 +16,11 @@ struct ArenaChunk {
     unsigned char *base;
 };
 
-static ArenaChunk *chunk_new(size_t size, Device device) {
+static ArenaChunk *chunk_new(const Arena *a, size_t size) {
     ArenaChunk *c = malloc(sizeof *c);
     CHECK(c != NULL, "out of memory");
-    c->base = device_alloc(device, size);
+    c->base = device_alloc(a->device, size);
+    if (a->poisoned) device_fill(a->device, c->base, a->poison_byte, size);
     c->size = size;
     c->offset = 0;
     c->next = NULL;
@@ -28,7 +29,7 @@ static ArenaChunk *chunk_new(size_t size, Device device) {
 
 /* Adds a chunk of `size` at the head of the list. */
 static ArenaChunk *push_chunk(Arena *a, size_t size) {
-    ArenaChunk *c = chunk_new(size, a->device);
+    ArenaChunk *c = chunk_new(a, size);
     c->serial = ++a->chunk_count;
     c->next = a->chunks;
     a->chunks = c;
@@ -114,7 +115,7 @@ static void *take_released(Arena *a, size_t need) {
 /* A chunk of exactly `size` for one request, linked behind the bump chunk
  * (the head), which keeps serving the requests that fit its rest. */
 static void *push_dedicated_chunk(Arena *a, size_t size) {
-    ArenaChunk *c = chunk_new(size, a->device);
+    ArenaChunk *c = chunk_new(a, size);
     c->serial = ++a->chunk_count;
     c->offset = size;
     c->next = a->chunks->next;
@@ -277,6 +278,8 @@ size_t arena_held_bytes(const Arena *a) {
 
 void arena_poison(Arena *a, int byte) {
     if (arena_guarded()) return; /* every guarded allocation is poisoned as it is made */
+    a->poisoned = 1;
+    a->poison_byte = (unsigned char)byte;
     ensure_chunk(a);
     ArenaChunk *c = a->chunks;
     device_fill(a->device, c->base + c->offset, byte, c->size - c->offset);

@@ -37,6 +37,8 @@ typedef struct {
     Device device;        /* where the chunks live (core/device.h); the CPU by default */
     ArenaFreeBlock *free_blocks; /* released since the last reset (arena_release) */
     size_t n_free, free_capacity;
+    int poisoned;                /* arena_poison was called: every chunk made from then on is filled */
+    unsigned char poison_byte;
 } Arena;
 
 /* Alignment of every allocation: enough for AVX-512 loads; 256 bytes in a
@@ -74,8 +76,11 @@ void arena_release(Arena *a, void *p, size_t bytes);
  * and the benchmark's account of the first step's growth. */
 size_t arena_held_bytes(const Arena *a);
 /* Fills the unused rest of the current chunk with `byte` (0xFF makes every f32
- * a NaN): the CUDA parity tests poison the device arena so that an output
- * element a kernel forgot to write shows up (issue 5). */
+ * a NaN), and every chunk the arena makes from then on (the growth of the
+ * pass that follows, the merged chunk of the next reset): the CUDA parity
+ * tests poison the device arena so that an output element a kernel forgot to
+ * write shows up (issue 5) wherever it lands. cudaMalloc'd memory holds
+ * whatever it held, and the emulator's holds zeros, which would hide it. */
 void arena_poison(Arena *a, int byte);
 
 /* A point of an arena to return to: arena_rewind releases everything

@@ -209,3 +209,30 @@ TEST(test_arena_release_chunks_starts_over) {
     ASSERT_EQ_INT(arena_held_bytes(&a), 1 << 20); /* a first chunk again */
     arena_free(&a);
 }
+
+static int all_bytes_are(const unsigned char *p, size_t n, unsigned char byte) {
+    for (size_t k = 0; k < n; k++)
+        if (p[k] != byte) return 0;
+    return 1;
+}
+
+/* A poisoned arena fills the rest of its head and every chunk it makes
+ * later: a new head, a dedicated chunk, the merged chunk of the reset. */
+TEST(test_arena_poison_reaches_the_chunks_made_after_it) {
+    if (test_skip_if_arena_guarded()) return;
+    Arena a;
+    arena_init(&a, 1 << 20);
+    arena_alloc(&a, 300 << 10);
+    arena_poison(&a, 0xFF);
+    ASSERT(all_bytes_are(arena_alloc(&a, 100 << 10), 100 << 10, 0xFF));
+    unsigned char *own = arena_alloc(&a, 800 << 10); /* misses a 624 KiB rest: its own chunk */
+    ASSERT_EQ_INT(a.chunk_count, 2);
+    ASSERT(all_bytes_are(own, 800 << 10, 0xFF));
+    arena_alloc(&a, 600 << 10);
+    unsigned char *head = arena_alloc(&a, 500 << 10); /* a new head */
+    ASSERT_EQ_INT(a.chunk_count, 3);
+    ASSERT(all_bytes_are(head, 500 << 10, 0xFF));
+    arena_reset(&a); /* merges into a new chunk of the high-water size */
+    ASSERT(all_bytes_are(arena_alloc(&a, a.high_water), a.high_water, 0xFF));
+    arena_free(&a);
+}

@@ -193,7 +193,14 @@ for entry in names:
               f"both, largest step cpu {step_cpu:.2g} / cuda {step_cuda:.2g}{scores}")
         continue
     # bf16: measured 2.0e-5 after one MultiDelete epoch at lr 1e-5; bound 10x that.
-    worst = worst_difference(f"{cpu_dir}/model.safetensors", f"{cuda_dir}/model.safetensors", 2e-4 if bf16 else 1e-4)
+    # DtD's descent runs AdamW at lr 5e-4 (FineTune's recipe): where a gradient
+    # is near zero, a rounding difference can flip its sign and move the weight
+    # by up to lr either way in one step, so its bound is 2·lr, still five
+    # orders of magnitude under the σ ≈ 200 that independent noise draws would
+    # differ by. (Measured 2.4e-4 at a weight of 144 on an AMD EPYC host, where
+    # OpenBLAS's kernels round otherwise: 1.0007 of the 1e-4 + 1e-6·|x| bound.)
+    atol = 2e-4 if bf16 else 2 * 5e-4 if name == "unlearn_dtd" else 1e-4
+    worst = worst_difference(f"{cpu_dir}/model.safetensors", f"{cuda_dir}/model.safetensors", atol)
     if worst[0] > 1:
         bad.append(f"{name}: unlearned weights differ by {worst[1]:.3g} in {worst[2]}")
     print(f"{name} ({precision}): {len(cpu)} metrics compared; weights agree to {worst[1]:.2g} (worst: {worst[2]}){scores}")
