@@ -33,6 +33,21 @@
 typedef enum { BINARY_ADD, BINARY_SUB, BINARY_MUL } BinaryOp;
 typedef enum { ACT_GELU, ACT_RELU, ACT_TANH, ACT_SIGMOID } Activation;
 
+/* Where the attention kernels find row t of head h of batch element b of an
+ * operand: at element b·batch + h·head + t·row of its pointer, the row's Dh
+ * values contiguous. [B, H, T, Dh]: {H·T·Dh, T·Dh, Dh}; heads side by side
+ * in a projection's rows [B, T, H·Dh]: {T·H·Dh, Dh, H·Dh}; q, k or v inside
+ * a packed [B, T, 3·H·Dh] projection (from its first column): {3·T·H·Dh, Dh,
+ * 3·H·Dh}. */
+typedef struct {
+    int64_t batch, head, row;
+} AttentionRows;
+/* k and v share one layout; the output's gradient has the output's, and
+ * each input's gradient its input's. */
+typedef struct {
+    AttentionRows q, kv, o;
+} AttentionLayout;
+
 typedef struct {
     const char *name;
 
@@ -182,7 +197,7 @@ typedef struct {
                                   int first_row, uint64_t seed, uint64_t stream, int32_t *out);
 
     /* ---- fused attention (cuda/attention.cu) ----
-     * q [B, H, T, Dh], k and v [B, H, S, Dh], mask [B, S] additive or NULL:
+     * q [B, H, T, Dh], k and v [B, H, S, Dh] as `layout` places them, mask [B, S] additive or NULL:
      * o = softmax(q kᵀ·scale + mask) v, with inverted dropout on the
      * probabilities (element index ((b·H + h)·T + t)·S + s of the Philox
      * stream, as op_dropout on a [B, H, T, S] tensor, mapped by
@@ -190,11 +205,13 @@ typedef struct {
      * stored: lse [B, H, T] (log-sum-exp of each row) is saved instead.
      * q, k, v and o have the type t; mask, lse and the gradients are f32. */
     void (*attention_forward)(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
-                              float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
+                              float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh,
+                              const AttentionLayout *layout, float scale,
                               float dropout_p, uint64_t seed, uint64_t stream, RngRows rows);
     void (*attention_backward)(const void *q, const void *k, const void *v, const void *o, DType t,
                                const float *mask, const float *lse, const float *g, float *dq, float *dk, float *dv,
-                               int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p,
+                               int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, const AttentionLayout *layout,
+                               float scale, float dropout_p,
                                uint64_t seed, uint64_t stream, RngRows rows);
 
     /* ---- division by a device scalar (cuda/div_scalar.cu) ----

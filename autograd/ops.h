@@ -99,8 +99,8 @@ Tensor *op_reshape(Tensor *x, int ndim, const int64_t *shape);
 /* out.shape[i] = x.shape[perm[i]] (a copy), e.g. [B,T,H,Dh] -> [B,H,T,Dh]. */
 Tensor *op_permute(Tensor *x, const int *perm);
 /* op_permute then op_reshape to `shape` in one op whose output owns its
- * memory (not a view), so autograd_rematerialize can give it back: the
- * heads merged back, [B,H,T,Dh] -> [B,T,H·Dh] (nn/attention.c). */
+ * memory (not a view), so autograd_rematerialize can give it back (a
+ * reshape view of a permute could not be), e.g. [B,H,T,Dh] -> [B,T,H·Dh]. */
 Tensor *op_permute_to(Tensor *x, const int *perm, int ndim, const int64_t *shape);
 
 /* ---- reductions (autograd/ops/op_reduce.c) ---- */
@@ -134,6 +134,15 @@ Tensor *op_attention(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale,
  * probabilities. RNG_ROWS_ONE: op_attention. */
 Tensor *op_attention_rows(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, float scale, float dropout_p,
                           uint64_t seed, uint64_t stream, RngRows rows);
+/* The same on heads in the projections' own layout, so that no copy splits
+ * or merges them (issue 17: 624 permutes of ALBEF-base's MultiDelete step
+ * were these): q [B, T, H·Dh] with head h in columns h·Dh .. (h+1)·Dh − 1,
+ * k and v [B, S, H·Dh]; or, with k = v = NULL, q is a packed [B, T, 3·H·Dh]
+ * projection holding q, k, v side by side (S = T). o [B, T, H·Dh], heads
+ * alike. The same bits as splitting the heads (reshape, permute),
+ * op_attention_rows and merging them, the dropout mask included. */
+Tensor *op_attention_heads(Tensor *q, Tensor *k, Tensor *v, int n_heads, Tensor *mask, float scale,
+                           float dropout_p, uint64_t seed, uint64_t stream, RngRows rows);
 
 /* ---- vision and graph (autograd/ops/op_patchify.c, op_spmm.c) ---- */
 /* images [B, C, H, W] -> patches [B, (H/p)(W/p), C·p·p], patches in row-major

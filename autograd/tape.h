@@ -105,9 +105,8 @@ void autograd_discard(Tensor *t);
  * node's scratch, which dies with the node. Trades one cheap pointwise or
  * row-wise pass in the backward for an activation held from forward to
  * backward: the MLP's GELU output, which only the second Linear's weight
- * gradient reads, the ViT's pre-norm outputs, the attention heads merged
- * for the output projection (ALBEF-base's md step: about 2 GiB of the activation
- * arena's peak; bench/README.md). Kept as it is, with no error, when t's
+ * gradient reads, and the ViT's pre-norm outputs (ALBEF-base's md step:
+ * about 2 GiB of the activation arena's peak; bench/README.md). Kept as it is, with no error, when t's
  * producer cannot recompute it, when its own backward reads t, or when a
  * backward reads t through a view (a view would keep the old address). The
  * producer's inputs must stay alive: the recompute checks. On a device only

@@ -55,14 +55,14 @@ __device__ __forceinline__ float score(const float *q, const float *k, float sca
     return attn_score(row_dot<DH>(q, k), scale, madd);
 }
 
-// dst[r][d] = src[base + (row0 + r)·DH + d] (src of type t, widened to f32)
-// for the n rows of a tile, 0 past `limit`.
+// dst[r][d] = src[base + (row0 + r)·stride + d] (src of type t, widened to
+// f32) for the n rows of a tile, 0 past `limit`.
 template <int DH, int LD>
-__device__ void load_tile(float (*dst)[LD], const void *src, DType t, int64_t base, int64_t row0, int64_t limit,
-                          int n) {
+__device__ void load_tile(float (*dst)[LD], const void *src, DType t, int64_t base, int64_t stride, int64_t row0,
+                          int64_t limit, int n) {
     for (int e = threadIdx.x; e < n * DH; e += THREADS) {
         int r = e / DH, d = e % DH;
-        dst[r][d] = row0 + r < limit ? load_f32(src, t, base + (row0 + r) * DH + d) : 0.0f;
+        dst[r][d] = row0 + r < limit ? load_f32(src, t, base + (row0 + r) * stride + d) : 0.0f;
     }
 }
 
@@ -81,10 +81,10 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
     __shared__ ForwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, t0 = (int64_t)blockIdx.y * BQ;
-    const int64_t q_base = bh * T * DH, kv_base = bh * S * DH; // element offsets of this head
+    const int64_t q_base = attn_at(a.lay.q, bh, a.H, 0), kv_base = attn_at(a.lay.kv, bh, a.H, 0); // this head's
     const float *mrow = a.mask ? a.mask + (bh / a.H) * S : nullptr;
     const float row_max = attn_mask_row_max(mrow, S, sm.red);
-    load_tile<DH, DH>(sm.q, a.q, a.dt, q_base, t0, T, BQ);
+    load_tile<DH, DH>(sm.q, a.q, a.dt, q_base, a.lay.q.row, t0, T, BQ);
 
     float m_run[ROWS_PER_WARP], l_run[ROWS_PER_WARP], acc[ROWS_PER_WARP][C];
 #pragma unroll
@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
     }
     for (int64_t s0 = 0; s0 < S; s0 += BK) {
         __syncthreads(); // the previous tile is consumed
-        load_tile<DH, DH + 1>(sm.k, a.k, a.dt, kv_base, s0, S, BK);
-        load_tile<DH, DH>(sm.v, a.v, a.dt, kv_base, s0, S, BK);
+        load_tile<DH, DH + 1>(sm.k, a.k, a.dt, kv_base, a.lay.kv.row, s0, S, BK);
+        load_tile<DH, DH>(sm.v, a.v, a.dt, kv_base, a.lay.kv.row, s0, S, BK);
         if (threadIdx.x < BK) {
             int64_t s = s0 + threadIdx.x;
             sm.madd[threadIdx.x] = s < S ? attn_mask_term(mrow, row_max, s) : -INFINITY; // past S: weight 0
@@ -132,7 +132,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward_kernel(AttnArgs a, 
         float inv = 1.0f / l_run[r];
 #pragma unroll
         for (int c = 0; c < C; c++)
-            if (has_col<DH>(lane, c)) store_f32(o, a.dt, (bh * T + t) * DH + lane + 32 * c, acc[r][c] * inv);
+            if (has_col<DH>(lane, c)) store_f32(o, a.dt, attn_at(a.lay.o, bh, a.H, t) + lane + 32 * c, acc[r][c] * inv);
         if (lane == 0) lse[bh * T + t] = m_run[r] + logf(l_run[r]);
     }
 }
@@ -150,8 +150,8 @@ struct BackwardTiles {
 template <int DH>
 __device__ void load_query_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_t bh, const float *g,
                                 const float *lse, const float *D, int64_t t0) {
-    load_tile<DH, DH>(sm.q, a.q, a.dt, bh * a.T * DH, t0, a.T, BQ);
-    load_tile<DH, DH>(sm.dO, g, DTYPE_F32, bh * a.T * DH, t0, a.T, BQ);
+    load_tile<DH, DH>(sm.q, a.q, a.dt, attn_at(a.lay.q, bh, a.H, 0), a.lay.q.row, t0, a.T, BQ);
+    load_tile<DH, DH>(sm.dO, g, DTYPE_F32, attn_at(a.lay.o, bh, a.H, 0), a.lay.o.row, t0, a.T, BQ);
     if (threadIdx.x < BQ) {
         int64_t t = t0 + threadIdx.x;
         sm.lse[threadIdx.x] = t < a.T ? lse[bh * a.T + t] : 0.0f;
@@ -162,8 +162,9 @@ __device__ void load_query_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_
 template <int DH>
 __device__ void load_key_tile(BackwardTiles<DH> &sm, const AttnArgs &a, int64_t bh, const float *mrow,
                               float row_max, int64_t s0) {
-    load_tile<DH, DH + 1>(sm.k, a.k, a.dt, bh * a.S * DH, s0, a.S, BK);
-    load_tile<DH, DH + 1>(sm.v, a.v, a.dt, bh * a.S * DH, s0, a.S, BK);
+    const int64_t kv_base = attn_at(a.lay.kv, bh, a.H, 0);
+    load_tile<DH, DH + 1>(sm.k, a.k, a.dt, kv_base, a.lay.kv.row, s0, a.S, BK);
+    load_tile<DH, DH + 1>(sm.v, a.v, a.dt, kv_base, a.lay.kv.row, s0, a.S, BK);
     if (threadIdx.x < BK) {
         int64_t s = s0 + threadIdx.x;
         sm.madd[threadIdx.x] = s < a.S ? attn_mask_term(mrow, row_max, s) : 0.0f;
@@ -237,7 +238,7 @@ __global__ void __launch_bounds__(THREADS)
 #pragma unroll
         for (int c = 0; c < C; c++) {
             if (!has_col<DH>(lane, c)) continue;
-            const int64_t at = (bh * a.S + s) * DH + lane + 32 * c;
+            const int64_t at = attn_at(a.lay.kv, bh, a.H, s) + lane + 32 * c;
             if (dk) dk[at] += dK[r][c];
             if (dv) dv[at] += dV[r][c];
         }
@@ -285,17 +286,18 @@ __global__ void __launch_bounds__(THREADS)
         if (t >= a.T) break;
 #pragma unroll
         for (int c = 0; c < C; c++)
-            if (has_col<DH>(lane, c)) dq[(bh * a.T + t) * DH + lane + 32 * c] += dQ[r][c];
+            if (has_col<DH>(lane, c)) dq[attn_at(a.lay.q, bh, a.H, t) + lane + 32 * c] += dQ[r][c];
     }
 }
 
 void attention_forward(const void *q, const void *k, const void *v, DType t, const float *mask, void *o,
-                       float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, float scale,
-                       float dropout_p, uint64_t seed, uint64_t stream, RngRows rows) {
+                       float *lse, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh,
+                       const AttentionLayout *layout, float scale, float dropout_p, uint64_t seed, uint64_t stream,
+                       RngRows rows) {
     attn_check_head_dim(Dh);
     if (B * H * T == 0) return;
     if (S <= 0) fatal("attention: no keys");
-    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream, rows);
+    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, *layout, scale, dropout_p, seed, stream, rows);
     if (t == DTYPE_BF16) {
         attention_tc_forward(a, B * H, Dh, o, lse);
         return;
@@ -327,12 +329,12 @@ void backward_launch(const AttnArgs &a, int64_t BH, const float *lse, const floa
 
 void attention_backward(const void *q, const void *k, const void *v, const void *o, DType t, const float *mask,
                         const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B, int64_t H,
-                        int64_t T, int64_t S, int64_t Dh, float scale, float dropout_p, uint64_t seed,
-                        uint64_t stream, RngRows rows) {
+                        int64_t T, int64_t S, int64_t Dh, const AttentionLayout *layout, float scale,
+                        float dropout_p, uint64_t seed, uint64_t stream, RngRows rows) {
     attn_check_head_dim(Dh);
     if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) return; // no query: nothing to add
-    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, scale, dropout_p, seed, stream, rows);
-    const float *D = attn_row_dot(o, t, g, B * H * T, (int)Dh);
+    AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, *layout, scale, dropout_p, seed, stream, rows);
+    const float *D = attn_row_dot(o, t, g, a, B * H, (int)Dh);
     if (t == DTYPE_BF16)
         attention_tc_backward(a, B * H, Dh, lse, g, D, dq, dk, dv);
     else if (Dh == 16)
@@ -343,12 +345,14 @@ void attention_backward(const void *q, const void *k, const void *v, const void 
         backward_launch<64>(a, B * H, lse, g, D, dq, dk, dv);
 }
 
-__global__ void attn_row_dot_kernel(const void *o, DType ot, const float *g, float *D, int64_t rows, int dh) {
+__global__ void attn_row_dot_kernel(const void *o, DType ot, const float *g, float *D, AttentionRows o_rows,
+                                    int64_t H, int64_t T, int64_t rows, int dh) {
     const int lane = threadIdx.x & 31;
     for (int64_t row = (int64_t)blockIdx.x * WARPS + (threadIdx.x >> 5); row < rows;
          row += (int64_t)gridDim.x * WARPS) { // uniform across the warp
+        const int64_t at = attn_at(o_rows, row / T, H, row % T); // row = bh·T + t
         double s = 0.0;
-        for (int d = lane; d < dh; d += 32) s += (double)load_f32(o, ot, row * dh + d) * (double)g[row * dh + d];
+        for (int d = lane; d < dh; d += 32) s += (double)load_f32(o, ot, at + d) * (double)g[at + d];
         s = warp_sum_d(s);
         if (lane == 0) D[row] = (float)s;
     }
@@ -356,18 +360,22 @@ __global__ void attn_row_dot_kernel(const void *o, DType ot, const float *g, flo
 
 } // namespace
 
-const float *attn_row_dot(const void *o, DType ot, const float *g, int64_t rows, int dh) {
+const float *attn_row_dot(const void *o, DType ot, const float *g, const AttnArgs &a, int64_t BH, int dh) {
+    const int64_t rows = BH * a.T;
     float *D = (float *)cuda_scratch((size_t)rows * sizeof(float));
-    attn_row_dot_kernel<<<cuda_blocks(rows, WARPS), THREADS, 0, cuda_stream()>>>(o, ot, g, D, rows, dh);
+    attn_row_dot_kernel<<<cuda_blocks(rows, WARPS), THREADS, 0, cuda_stream()>>>(o, ot, g, D, a.lay.o, a.H, a.T,
+                                                                                   rows, dh);
     CUDA_LAUNCH_CHECK();
     return D;
 }
 
 AttnArgs attn_make_args(const void *q, const void *k, const void *v, DType t, const float *mask, int64_t H,
-                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream, RngRows rows) {
+                        int64_t T, int64_t S, const AttentionLayout &lay, float scale, float p, uint64_t seed,
+                        uint64_t stream, RngRows rows) {
     if (t != DTYPE_F32 && t != DTYPE_BF16) fatal("attention: q, k, v of type %s (f32 or bf16)", dtype_name(t));
     // p == 1 drops everything (op_dropout's convention): the scale must not be inf.
-    return AttnArgs{q, k, v, t, mask, H, T, S, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream, rows};
+    return AttnArgs{q, k, v, t, mask, H, T, S, lay, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream,
+                    rows};
 }
 
 dim3 attn_grid(int64_t BH, int64_t n, int tile, const char *what) {

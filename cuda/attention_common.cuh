@@ -32,10 +32,16 @@ struct AttnArgs {
     DType dt;
     const float *mask;
     int64_t H, T, S;
+    AttentionLayout lay; // where each head's rows lie (autograd/device_kernels.h)
     float scale, p, keep_scale;
     uint64_t seed, stream;
     RngRows rows; // a rank's shard: the index is mapped to one process's (core/rng.h)
 };
+
+// The element offset of row t of head bh % H of batch element bh / H.
+__device__ __forceinline__ int64_t attn_at(const AttentionRows &r, int64_t bh, int64_t H, int64_t t) {
+    return (bh / H) * r.batch + (bh % H) * r.head + t * r.row;
+}
 
 // max_s mask[b, s] over the whole block of ATTN_THREADS (all threads must
 // call it); −inf when the row is all −inf or there is no mask.
@@ -86,13 +92,14 @@ __device__ __forceinline__ float attn_online_softmax_step(float sc, float &m_run
     return e;
 }
 
-// The row term of the backward in scratch memory: D[row] = Σ_d dO·O over the
-// rows of [rows, dh] (O as stored, of type ot), summed in double; D = Σ_j dP_j
-// P_j, also under dropout.
-const float *attn_row_dot(const void *o, DType ot, const float *g, int64_t rows, int dh);
+// The row term of the backward in scratch memory: D[bh·T + t] = Σ_d dO·O
+// over the BH·T rows of O (as stored, of type ot, where a.lay.o places them;
+// dO likewise), summed in double; D = Σ_j dP_j P_j, also under dropout.
+const float *attn_row_dot(const void *o, DType ot, const float *g, const AttnArgs &a, int64_t BH, int dh);
 
 AttnArgs attn_make_args(const void *q, const void *k, const void *v, DType t, const float *mask, int64_t H,
-                        int64_t T, int64_t S, float scale, float p, uint64_t seed, uint64_t stream, RngRows rows);
+                        int64_t T, int64_t S, const AttentionLayout &lay, float scale, float p, uint64_t seed,
+                        uint64_t stream, RngRows rows);
 // The grid (B·H, tiles of `tile` over n): blockIdx.y is limited to 65535.
 dim3 attn_grid(int64_t BH, int64_t n, int tile, const char *what);
 void attn_check_head_dim(int64_t Dh);

@@ -38,12 +38,12 @@ constexpr int SMALL = 32; // rows of the tiles that stream past it
 __device__ __forceinline__ bf16 to_bf16(bf16 x) { return x; }
 __device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); } // dO, an f32 gradient
 
-// dst[r][d] = src[(row0 + r)·DH + d] as bf16 (src bf16 or f32), 0 past `limit`.
+// dst[r][d] = src[(row0 + r)·stride + d] as bf16 (src bf16 or f32), 0 past `limit`.
 template <int DH, int LD, class T>
-__device__ void load_rows(bf16 (*dst)[LD], const T *src, int64_t row0, int64_t limit, int n) {
+__device__ void load_rows(bf16 (*dst)[LD], const T *src, int64_t stride, int64_t row0, int64_t limit, int n) {
     for (int e = threadIdx.x; e < n * DH; e += THREADS) {
         int r = e / DH, d = e % DH;
-        dst[r][d] = row0 + r < limit ? to_bf16(src[(row0 + r) * DH + d]) : __float2bfloat16_rn(0.0f);
+        dst[r][d] = row0 + r < limit ? to_bf16(src[(row0 + r) * stride + d]) : __float2bfloat16_rn(0.0f);
     }
 }
 
@@ -86,12 +86,14 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
     __shared__ ForwardTiles<DH> sm;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16;
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, t0 = (int64_t)blockIdx.y * BIG;
-    const bf16 *q = (const bf16 *)a.q + bh * T * DH, *k = (const bf16 *)a.k + bh * S * DH,
-               *v = (const bf16 *)a.v + bh * S * DH;
+    const int64_t qs = a.lay.q.row, kvs = a.lay.kv.row;
+    const bf16 *q = (const bf16 *)a.q + attn_at(a.lay.q, bh, a.H, 0),
+               *k = (const bf16 *)a.k + attn_at(a.lay.kv, bh, a.H, 0),
+               *v = (const bf16 *)a.v + attn_at(a.lay.kv, bh, a.H, 0);
     const float *mrow = a.mask ? a.mask + (bh / a.H) * S : nullptr;
     const float row_max = attn_mask_row_max(mrow, S, sm.red);
 
-    load_rows<DH>(sm.u.q, q, t0, T, BIG);
+    load_rows<DH>(sm.u.q, q, qs, t0, T, BIG);
     __syncthreads();
     FragA qf[KD];
 #pragma unroll
@@ -104,8 +106,8 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
     for (int r = 0; r < 16; r++) m_run[r] = -INFINITY, l_run[r] = 0.0f;
     for (int64_t s0 = 0; s0 < S; s0 += SMALL) {
         __syncthreads(); // the previous key tile is consumed (and o is zeroed)
-        load_rows<DH>(sm.k, k, s0, S, SMALL);
-        load_rows<DH>(sm.v, v, s0, S, SMALL);
+        load_rows<DH>(sm.k, k, kvs, s0, S, SMALL);
+        load_rows<DH>(sm.v, v, kvs, s0, S, SMALL);
         load_mask_terms(sm.madd, mrow, row_max, s0, S, SMALL, -INFINITY); // past S: weight 0
         __syncthreads();
 #pragma unroll
@@ -163,7 +165,7 @@ __global__ void __launch_bounds__(THREADS) tc_forward_kernel(AttnArgs a, bf16 *o
     for (int e = lane; e < 16 * DH; e += 32) {
         const int r = e / DH, d = e % DH;
         const int64_t t = t0 + r0 + r;
-        if (t < T) o[(bh * T + t) * DH + d] = __float2bfloat16_rn(sm.u.o[r0 + r][d] * sm.scale_row[r0 + r]);
+        if (t < T) o[attn_at(a.lay.o, bh, a.H, t) + d] = __float2bfloat16_rn(sm.u.o[r0 + r][d] * sm.scale_row[r0 + r]);
     }
     if (lane < 16 && t0 + r0 + lane < T) lse[bh * T + t0 + r0 + lane] = m_row + logf(l_row);
 }
@@ -207,12 +209,14 @@ __global__ void __launch_bounds__(THREADS)
     __shared__ DqTiles<DH> sm;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16;
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, t0 = (int64_t)blockIdx.y * BIG;
-    const bf16 *k = (const bf16 *)a.k + bh * S * DH, *v = (const bf16 *)a.v + bh * S * DH;
+    const int64_t kvs = a.lay.kv.row;
+    const bf16 *k = (const bf16 *)a.k + attn_at(a.lay.kv, bh, a.H, 0),
+               *v = (const bf16 *)a.v + attn_at(a.lay.kv, bh, a.H, 0);
     const float *mrow = a.mask ? a.mask + (bh / a.H) * S : nullptr;
     const float row_max = attn_mask_row_max(mrow, S, sm.red);
 
-    load_rows<DH>(sm.u.stage.q, (const bf16 *)a.q + bh * T * DH, t0, T, BIG);
-    load_rows<DH>(sm.u.stage.dO, g + bh * T * DH, t0, T, BIG);
+    load_rows<DH>(sm.u.stage.q, (const bf16 *)a.q + attn_at(a.lay.q, bh, a.H, 0), a.lay.q.row, t0, T, BIG);
+    load_rows<DH>(sm.u.stage.dO, g + attn_at(a.lay.o, bh, a.H, 0), a.lay.o.row, t0, T, BIG);
     load_row_terms(sm.lse, sm.D, lse, D, bh, t0, T, BIG);
     __syncthreads();
     FragA qf[KD], gf[KD];
@@ -225,8 +229,8 @@ __global__ void __launch_bounds__(THREADS)
     }
     for (int64_t s0 = 0; s0 < S; s0 += SMALL) {
         __syncthreads(); // the previous key tile (or the staging) is consumed
-        load_rows<DH>(sm.k, k, s0, S, SMALL);
-        load_rows<DH>(sm.v, v, s0, S, SMALL);
+        load_rows<DH>(sm.k, k, kvs, s0, S, SMALL);
+        load_rows<DH>(sm.v, v, kvs, s0, S, SMALL);
         load_mask_terms(sm.madd, mrow, row_max, s0, S, SMALL, 0.0f);
         __syncthreads();
 #pragma unroll
@@ -272,7 +276,7 @@ __global__ void __launch_bounds__(THREADS)
     __syncwarp();
     for (int e = lane; e < 16 * DH; e += 32) {
         const int64_t t = t0 + r0 + e / DH;
-        if (t < T) dq[(bh * T + t) * DH + e % DH] += sm.u.dq[r0 + e / DH][e % DH];
+        if (t < T) dq[attn_at(a.lay.q, bh, a.H, t) + e % DH] += sm.u.dq[r0 + e / DH][e % DH];
     }
 }
 
@@ -301,13 +305,13 @@ __global__ void __launch_bounds__(THREADS)
     __shared__ DkdvTiles<DH> sm;
     const int lane = threadIdx.x & 31, c0 = (threadIdx.x >> 5) * 16; // the warp's 16 keys
     const int64_t bh = blockIdx.x, T = a.T, S = a.S, s0 = (int64_t)blockIdx.y * BIG;
-    const bf16 *q = (const bf16 *)a.q + bh * T * DH;
-    const float *go = g + bh * T * DH;
+    const bf16 *q = (const bf16 *)a.q + attn_at(a.lay.q, bh, a.H, 0);
+    const float *go = g + attn_at(a.lay.o, bh, a.H, 0);
     const float *mrow = a.mask ? a.mask + (bh / a.H) * S : nullptr;
     const float row_max = attn_mask_row_max(mrow, S, sm.red);
 
-    load_rows<DH>(sm.u.stage.k, (const bf16 *)a.k + bh * S * DH, s0, S, BIG);
-    load_rows<DH>(sm.u.stage.v, (const bf16 *)a.v + bh * S * DH, s0, S, BIG);
+    load_rows<DH>(sm.u.stage.k, (const bf16 *)a.k + attn_at(a.lay.kv, bh, a.H, 0), a.lay.kv.row, s0, S, BIG);
+    load_rows<DH>(sm.u.stage.v, (const bf16 *)a.v + attn_at(a.lay.kv, bh, a.H, 0), a.lay.kv.row, s0, S, BIG);
     load_mask_terms(sm.madd, mrow, row_max, s0, S, BIG, 0.0f);
     __syncthreads();
     FragBT kf[KD], vf[KD]; // the warp's keys as Kᵀ, Vᵀ operands
@@ -322,8 +326,8 @@ __global__ void __launch_bounds__(THREADS)
     const int j = lane & 15, half = lane >> 4; // lane: key c0 + j of queries half, half + 2, ...
     for (int64_t t0 = 0; t0 < T; t0 += SMALL) {
         __syncthreads(); // the previous query tile (or the staging) is consumed
-        load_rows<DH>(sm.q, q, t0, T, SMALL);
-        load_rows<DH>(sm.dO, go, t0, T, SMALL);
+        load_rows<DH>(sm.q, q, a.lay.q.row, t0, T, SMALL);
+        load_rows<DH>(sm.dO, go, a.lay.o.row, t0, T, SMALL);
         load_row_terms(sm.lse, sm.D, lse, D, bh, t0, T, SMALL);
         __syncthreads();
 #pragma unroll
@@ -377,7 +381,7 @@ __global__ void __launch_bounds__(THREADS)
         if (!targets[which]) continue;
         for (int e = lane; e < 16 * DH; e += 32) {
             const int64_t s = s0 + c0 + e / DH;
-            if (s < S) targets[which][(bh * S + s) * DH + e % DH] += sm.u.out[c0 + e / DH][e % DH];
+            if (s < S) targets[which][attn_at(a.lay.kv, bh, a.H, s) + e % DH] += sm.u.out[c0 + e / DH][e % DH];
         }
     }
 }

@@ -9,13 +9,26 @@
 #include "core/device.h"
 #include "core/error.h"
 
-/* [B, T, H·Dh] -> [B, H, T, Dh]: head h owns columns h·Dh .. (h+1)·Dh-1. */
-static Tensor *split_heads(Tensor *x, int n_heads) {
-    const int64_t B = x->shape[0], T = x->shape[1], D = x->shape[2];
-    Tensor *r = op_reshape(x, SHAPE(B, T, n_heads, D / n_heads));
-    return op_permute(r, (const int[]){0, 2, 1, 3});
+/* Probability dropout draws its mask as dropout_forward() would on the
+ * [B, H, T, S] probabilities: same (seed, stream), and the stream advances
+ * only when dropout is active, so masks match the composed ops'. */
+static float dropout_draw(DropoutState *dropout, uint64_t *seed, uint64_t *stream) {
+    *seed = *stream = 0;
+    if (!(dropout && dropout->training && dropout->p > 0.0f)) return 0.0f;
+    *seed = dropout->seed;
+    *stream = dropout->stream++;
+    return dropout->p;
 }
 
+static void check_mask(const Tensor *mask, int64_t B, int64_t S) {
+    if (mask)
+        CHECK(mask->dtype == DTYPE_F32 && mask->ndim == 2 && mask->shape[0] == B && mask->shape[1] == S,
+              "attention: the additive mask must be f32 [%lld, %lld]", (long long)B, (long long)S);
+}
+
+/* The heads stay where the projections put them (op_attention_heads): no
+ * split or merge copies, and the output is the merged [B, T, D] itself.
+ * Scale after the product, as both timm and Hugging Face BERT do. */
 Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_heads, DropoutState *dropout) {
     CHECK(q->ndim == 3 && k->ndim == 3 && v->ndim == 3, "attention: q, k, v must be [B, T, D]");
     const int64_t B = q->shape[0], T = q->shape[1], D = q->shape[2], S = k->shape[1];
@@ -24,30 +37,23 @@ Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_hea
     CHECK(k->shape[0] == B && v->shape[0] == B && k->shape[2] == D && v->shape[2] == D && v->shape[1] == S,
           "attention: q [%lld, %lld, %lld], k and v must be [%lld, S, %lld]", (long long)B, (long long)T,
           (long long)D, (long long)B, (long long)D);
-    if (mask) {
-        CHECK(mask->dtype == DTYPE_F32 && mask->ndim == 2 && mask->shape[0] == B && mask->shape[1] == S,
-              "attention: the additive mask must be f32 [%lld, %lld]", (long long)B, (long long)S);
-    }
-    const int64_t dh = D / n_heads;
-    Tensor *qh = split_heads(q, n_heads); /* [B, H, T, Dh] */
-    Tensor *kh = split_heads(k, n_heads); /* [B, H, S, Dh] */
-    Tensor *vh = split_heads(v, n_heads); /* [B, H, S, Dh] */
-    /* Probability dropout draws its mask as dropout_forward() would on the
-     * [B, H, T, S] probabilities: same (seed, stream), and the stream advances
-     * only when dropout is active, so masks match the composed ops'. */
-    float p = 0.0f;
-    uint64_t seed = 0, stream = 0;
-    if (dropout && dropout->training && dropout->p > 0.0f) {
-        p = dropout->p;
-        seed = dropout->seed;
-        stream = dropout->stream++;
-    }
-    /* Scale after the product, as both timm and Hugging Face BERT do. */
-    Tensor *ctx = op_attention_rows(qh, kh, vh, mask, (float)(1.0 / sqrt((double)dh)), p, seed, stream,
-                                    dropout_batch_rows()); /* [B, H, T, Dh] */
-    /* The heads merged back, [B, T, H·Dh], in memory of its own (not a view):
-     * the caller's output product may rematerialize it. */
-    return op_permute_to(ctx, (const int[]){0, 2, 1, 3}, SHAPE(B, T, D));
+    check_mask(mask, B, S);
+    uint64_t seed, stream;
+    float p = dropout_draw(dropout, &seed, &stream);
+    return op_attention_heads(q, k, v, n_heads, mask, (float)(1.0 / sqrt((double)(D / n_heads))), p, seed, stream,
+                              dropout_batch_rows());
+}
+
+Tensor *attention_heads_packed(Tensor *qkv, Tensor *mask, int n_heads, DropoutState *dropout) {
+    CHECK(qkv->ndim == 3 && qkv->shape[2] % 3 == 0, "attention: a packed qkv must be [B, T, 3·D]");
+    const int64_t D = qkv->shape[2] / 3;
+    CHECK(n_heads > 0 && D % n_heads == 0, "attention: width %lld not divisible by %d heads", (long long)D,
+          n_heads);
+    check_mask(mask, qkv->shape[0], qkv->shape[1]);
+    uint64_t seed, stream;
+    float p = dropout_draw(dropout, &seed, &stream);
+    return op_attention_heads(qkv, NULL, NULL, n_heads, mask, (float)(1.0 / sqrt((double)(D / n_heads))), p, seed,
+                              stream, dropout_batch_rows());
 }
 
 Tensor *attention_additive_mask(Tensor *mask01) {

@@ -13,6 +13,9 @@
 #include "nn/layers.h"
 
 Tensor *attention_heads(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, int n_heads, DropoutState *dropout);
+/* The same for self-attention on one packed projection qkv [B, T, 3·D] (q,
+ * k, v side by side: the ViT's fused attn.qkv), read in place. */
+Tensor *attention_heads_packed(Tensor *qkv, Tensor *mask, int n_heads, DropoutState *dropout);
 
 /* [B, S] 0/1 attention mask (i32 or f32) -> additive f32 mask (1 - m) · -10000. */
 Tensor *attention_additive_mask(Tensor *mask01);

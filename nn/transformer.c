@@ -49,17 +49,13 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     Tensor *normed = product_input(layernorm_forward(&b->norm1, x));
     Tensor *qkv = linear_forward(&b->qkv, normed);
     autograd_rematerialize(normed);
-    Tensor *parts[3];
-    const int64_t d = b->dim;
-    op_split(qkv, 2, (const int64_t[]){d, d, d}, 3, parts);
-    Tensor *attn = attention_heads(parts[0], parts[1], parts[2], NULL, b->n_heads, NULL); /* ViT: no dropout */
-    /* The intermediates this block uses up go back to the arena at once
-     * (autograd_discard; no backward reads them): the projection and its
-     * parts once the heads are laid out, each residual branch once added. */
-    for (int k = 0; k < 3; k++) autograd_discard(parts[k]);
-    autograd_discard(qkv);
+    /* The heads are read inside qkv and written merged (no split or merge
+     * copies); attention's backward reads qkv and attn, so both stay. */
+    Tensor *attn = attention_heads_packed(qkv, NULL, b->n_heads, NULL); /* ViT: no dropout */
     Tensor *proj = linear_forward(&b->proj, attn);
-    autograd_rematerialize(attn); /* the heads merged again for proj's weight gradient */
+    /* The intermediates this block uses up go back to the arena at once
+     * (autograd_discard; no backward reads them): each residual branch once
+     * added. */
     Tensor *h = layernorm_add_forward(&b->norm2, x, proj, &x); /* x += proj(attn) */
     autograd_discard(proj);
     Tensor *normed2 = product_input(h);
@@ -134,13 +130,13 @@ static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, 
     Tensor *k = linear_forward(&a->key, kv);
     Tensor *v = linear_forward(&a->value, kv);
     Tensor *ctx = attention_heads(q, k, v, mask, n_heads, dropout);
-    /* As in the ViT block: the projections once the heads are laid out, the
-     * branch once added (autograd_discard). */
+    /* The projections go back once attention has read them when no backward
+     * will (a forward without the tape; autograd_discard keeps what a
+     * backward reads), the branch once added. */
     autograd_discard(q);
     autograd_discard(k);
     autograd_discard(v);
     Tensor *dense = linear_forward(&a->out_dense, ctx);
-    autograd_rematerialize(ctx); /* as the ViT block's merged heads */
     Tensor *o = dropout_forward(dropout, dense);
     Tensor *out = layernorm_add_forward(&a->out_norm, h, o, NULL);
     discard_branch(dense, o);
