@@ -65,7 +65,7 @@ int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, 
             return -1;
         }
     }
-    if (in_band > 1 + total / 100000) {
+    if (in_band > 1 + total / 10000) {
         snprintf(why, size, "%lld of %lld elements differ by more than rounding (first: %s)", (long long)in_band,
                  (long long)total, first_in_band);
         return -1;

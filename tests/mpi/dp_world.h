@@ -32,10 +32,14 @@ void dp_world_close(DpWorld *w);
  * steps of up to lr: within 2·lr·steps. Any other element whose gradient
  * happens to be at the rounding noise of the ranks' summation order gets
  * the same ±lr steps from AdamW (its first step is lr·sign(g) whatever |g|):
- * at most 1 + 1 in 10^5 elements may lie in that band (within 2·lr·steps),
+ * at most 1 + 1 in 10^4 elements may lie in that band (within 2·lr·steps),
  * none beyond it. (Seen: one element, a ViT query weight, 1.5 lr
  * apart after two training steps on 3 ranks, with both losses within
- * 2e-4 relative, once GELU went float.) */
+ * 2e-4 relative, once GELU went float; two with OpenBLAS's Haswell
+ * kernels, where the bound was 1 + 1 in 10^5.) A data-parallel fault (a
+ * gradient not averaged, a shard's rows misplaced) moves every element of
+ * the tensors it touches; albef-tiny's hold 64 values or more (but the
+ * temperature, one), against the 7 this allows of its 69,251. */
 int dp_params_match(const ParamSet *a, const ParamSet *b, double lr, int steps, double slack, char *why,
                     size_t size);
 
