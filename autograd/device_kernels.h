@@ -72,8 +72,10 @@ typedef struct {
      * (params_freeze_to_product_type). */
     void (*linear_forward)(const void *x, DType tx, const void *w, DType tw, const float *bias, void *y, DType ty,
                            int64_t R, int64_t in, int64_t out);
-    /* db[j] += Σ_r g[r·cols + j] (bias gradients, broadcast reductions). */
-    void (*add_column_sums)(float *db, const float *g, int64_t rows, int64_t cols);
+    /* db[j] += Σ_r g[r·cols + j] (bias gradients, broadcast reductions);
+     * with copy not NULL, also copy[k] = g[k] in t_copy, in the same pass
+     * (a Linear's dy for its products: the cast's bits, read once). */
+    void (*add_column_sums)(float *db, const float *g, int64_t rows, int64_t cols, void *copy, DType t_copy);
 
     /* ---- elementwise and activations (cuda/elementwise.cu) ---- */
     void (*binary_forward)(BinaryOp op, const void *a, DType ta, const void *b, DType tb, void *y, DType ty, int64_t n,

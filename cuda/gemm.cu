@@ -150,21 +150,28 @@ static void linear_forward(const void *x, DType tx, const void *w, DType tw, con
     matmul(0, 1, R, out, in, 1.0f, x, tx, 0, w, tw, 0, 0.0f, y, ty, 0, 1, bias);
 }
 
-// ---- db[j] += Σ_r g[r·cols + j] ----
+// ---- db[j] += Σ_r g[r·cols + j], and g's copy in the products' type ----
 // Two fixed passes (DESIGN.md "Deterministic"): CHUNKS slabs of rows each sum
 // their rows in order into a double partial per column, then one thread per
 // column adds the partials in slab order. Doubles keep the result within f32
-// rounding of the CPU's ordered float sum.
+// rounding of the CPU's ordered float sum. The first pass reads every element
+// of g once, so a Linear's backward also has it write g's bf16 copy there (the
+// products' dy): one read of dy instead of a cast's and the sum's.
 
 #define COLSUM_MAX_CHUNKS 64
 #define COLSUM_MIN_ROWS 64 // rows per slab below which more slabs only cost scratch
 
-__global__ void column_partials_kernel(const float *g, double *part, int64_t rows, int64_t cols, int64_t per_chunk) {
+__global__ void column_partials_kernel(const float *g, double *part, void *copy, DType t_copy, int64_t rows,
+                                       int64_t cols, int64_t per_chunk) {
     int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (j >= cols) return;
     int64_t r0 = blockIdx.y * per_chunk, r1 = r0 + per_chunk < rows ? r0 + per_chunk : rows;
     double s = 0.0;
-    for (int64_t r = r0; r < r1; r++) s += (double)g[r * cols + j];
+    for (int64_t r = r0; r < r1; r++) {
+        float v = g[r * cols + j];
+        s += (double)v;
+        if (copy != NULL) store_f32(copy, t_copy, r * cols + j, v);
+    }
     part[blockIdx.y * cols + j] = s;
 }
 
@@ -176,7 +183,7 @@ __global__ void column_finish_kernel(float *db, const double *part, int64_t cols
     db[j] += (float)s;
 }
 
-static void add_column_sums(float *db, const float *g, int64_t rows, int64_t cols) {
+static void add_column_sums(float *db, const float *g, int64_t rows, int64_t cols, void *copy, DType t_copy) {
     if (cols == 0 || rows == 0) return;
     int64_t chunks = (rows + COLSUM_MIN_ROWS - 1) / COLSUM_MIN_ROWS;
     if (chunks > COLSUM_MAX_CHUNKS) chunks = COLSUM_MAX_CHUNKS;
@@ -184,8 +191,8 @@ static void add_column_sums(float *db, const float *g, int64_t rows, int64_t col
     chunks = (rows + per_chunk - 1) / per_chunk; // no empty slab
     double *part = (double *)cuda_scratch((size_t)(chunks * cols) * sizeof *part);
     unsigned int col_blocks = (unsigned int)((cols + 255) / 256);
-    column_partials_kernel<<<dim3(col_blocks, (unsigned int)chunks), 256, 0, cuda_stream()>>>(g, part, rows, cols,
-                                                                                            per_chunk);
+    column_partials_kernel<<<dim3(col_blocks, (unsigned int)chunks), 256, 0, cuda_stream()>>>(
+        g, part, copy, t_copy, rows, cols, per_chunk);
     CUDA_LAUNCH_CHECK();
     column_finish_kernel<<<col_blocks, 256, 0, cuda_stream()>>>(db, part, cols, (int)chunks);
     CUDA_LAUNCH_CHECK();

@@ -87,8 +87,11 @@ Tensor *bert_text_forward(const Bert *b, Tensor *ids, Tensor *mask, DropoutState
 Tensor *bert_fusion_forward(const Bert *b, Tensor *h, Tensor *mask, Tensor *image, DropoutState *dropout) {
     CHECK(image != NULL && image->ndim == 3 && image->shape[0] == h->shape[0],
           "bert: fusion needs image tokens [B, Nv, Dv] for the %lld texts", (long long)h->shape[0]);
+    /* Every layer's key and value products read the image tokens: one cast
+     * into their type for all of them (nn/transformer.c). */
+    Tensor *image_product = op_to_product_type(image);
     for (int l = b->fusion_layer; l < b->n_layers; l++)
-        h = bert_layer_forward(&b->layers[l], h, mask, image, NULL, dropout);
+        h = bert_layer_forward(&b->layers[l], h, mask, image_product, NULL, dropout);
     return h;
 }
 
@@ -96,9 +99,11 @@ Tensor *bert_fusion_forward_pair(const Bert *b, Tensor *h, Tensor *mask, Tensor 
                                  DropoutState *dropout) {
     CHECK(b->nlvr_pairs, "bert: the two-image fusion needs the NLVR2 layout (bert_declare_nlvr)");
     Tensor *images[2] = {image0, image1};
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
         CHECK(images[k] != NULL && images[k]->ndim == 3 && images[k]->shape[0] == h->shape[0],
               "bert: image %d must be tokens [B, Nv, Dv] for the %lld texts", k, (long long)h->shape[0]);
+        images[k] = op_to_product_type(images[k]); /* once for every layer's products, as above */
+    }
     /* §3.3: layer l >= fusion_layer attends to image (l - fusion_layer) mod 2. */
     for (int l = b->fusion_layer; l < b->n_layers; l++)
         h = bert_layer_forward(&b->layers[l], h, mask, images[(l - b->fusion_layer) % 2], NULL, dropout);

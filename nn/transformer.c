@@ -126,9 +126,15 @@ void bert_layer_declare_shared_kv(BertLayer *l, ParamSet *ps, const char *prefix
  * BertAttention (self) and its cross-attention twin. */
 static Tensor *bert_attention_forward(const BertAttentionBlock *a, int n_heads, Tensor *h, Tensor *kv,
                                       Tensor *mask, DropoutState *dropout) {
-    Tensor *q = linear_forward(&a->query, h);
-    Tensor *k = linear_forward(&a->key, kv);
-    Tensor *v = linear_forward(&a->value, kv);
+    /* h (f32: a LayerNorm's output, also the residual) in the products' type,
+     * cast once for q, and for k and v when they read it too (each product
+     * would cast it for its forward and again for its weight gradient);
+     * cross-attention's kv comes cast once per encoder (bert_fusion_forward). */
+    Tensor *h_product = op_to_product_type(h);
+    Tensor *kv_product = kv == h ? h_product : op_to_product_type(kv);
+    Tensor *q = linear_forward(&a->query, h_product);
+    Tensor *k = linear_forward(&a->key, kv_product);
+    Tensor *v = linear_forward(&a->value, kv_product);
     Tensor *ctx = attention_heads(q, k, v, mask, n_heads, dropout);
     /* The projections go back once attention has read them when no backward
      * will (a forward without the tape; autograd_discard keeps what a

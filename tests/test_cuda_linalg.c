@@ -5,12 +5,16 @@
  * multiples of GEMM tiles; then the same in bf16 mode at its tolerance.
  * Skips without a GPU. */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
 #include "autograd/params.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/xalloc.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
 #ifdef HAVE_CUDA
@@ -197,4 +201,40 @@ TEST(test_cuda_linear_bias_at_an_unaligned_offset_of_the_parameter_block) {
     cuda_set_precision(PRECISION_FP32);
     ASSERT_MSG(rc == 0, "%s", error_message());
 #endif
+}
+
+/* A bf16 Linear's backward has the bias gradient's pass over dy write dy's
+ * bf16 copy for the two products (cuda/gemm.cu): the copy must be the cast's
+ * bits at every element (slab edges included) and the sums those of the pass
+ * without a copy. Rows below, at and across the 64-row slabs, up to the cap
+ * of 64 slabs (9232 = 16 ViT-B/16 sequences of 577). */
+TEST(test_cuda_bias_gradient_pass_writes_the_cast_of_dy) {
+    if (!cuda_parity_ready()) return;
+    const int64_t shapes[][2] = {{1, 1}, {63, 7}, {65, 257}, {577, 33}, {9232, 3}};
+    const DeviceKernels *k = device_kernels(DEVICE_CUDA, "test");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+        Tensor *g = tensor_to_device(tensor_random_uniform(SHAPE(rows, cols), -3.0f, 3.0f, 100 + s), DEVICE_CUDA);
+        Tensor *start = tensor_random_uniform(SHAPE(cols), -1.0f, 1.0f, 200 + s);
+        Tensor *db_fused = tensor_to_device(start, DEVICE_CUDA), *db_alone = tensor_to_device(start, DEVICE_CUDA);
+        Tensor *copy_fused = tensor_new_on(DEVICE_CUDA, DTYPE_BF16, 2, g->shape);
+        Tensor *copy_cast = tensor_new_on(DEVICE_CUDA, DTYPE_BF16, 2, g->shape);
+        k->add_column_sums(tensor_f32(db_fused), tensor_f32(g), rows, cols, copy_fused->data, DTYPE_BF16);
+        k->add_column_sums(tensor_f32(db_alone), tensor_f32(g), rows, cols, NULL, DTYPE_F32);
+        k->convert(g->data, DTYPE_F32, copy_cast->data, DTYPE_BF16, n);
+        /* bf16 comes back widened to f32 (exactly), so equal floats are equal bits. */
+        float *fused = xmalloc((size_t)n * sizeof *fused), *cast = xmalloc((size_t)n * sizeof *cast);
+        float sum_fused[257], sum_alone[257];
+        tensor_copy_to_host(copy_fused, fused);
+        tensor_copy_to_host(copy_cast, cast);
+        tensor_copy_to_host(db_fused, sum_fused);
+        tensor_copy_to_host(db_alone, sum_alone);
+        for (int64_t i = 0; i < n; i++)
+            ASSERT_MSG(memcmp(&fused[i], &cast[i], sizeof(float)) == 0, "%lldx%lld: copy element %lld is %g, the cast's %g",
+                       (long long)rows, (long long)cols, (long long)i, (double)fused[i], (double)cast[i]);
+        ASSERT_MSG(memcmp(sum_fused, sum_alone, (size_t)cols * sizeof(float)) == 0,
+                   "%lldx%lld: the sums differ when the pass writes the copy", (long long)rows, (long long)cols);
+        free(fused);
+        free(cast);
+    }
 }

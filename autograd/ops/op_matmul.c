@@ -189,18 +189,24 @@ static void linear_backward(TapeNode *node) {
         const DeviceKernels *k = device_kernels(node->out->device, "linear");
         const Tensor *x = node->in[0], *w = node->in[1];
         /* Both products read dy in the GEMMs' input type: with bf16 inputs
-         * one bf16 copy serves both (each GEMM would otherwise round its own). */
+         * one bf16 copy serves both (each GEMM would otherwise round its own),
+         * written by the bias gradient's pass over dy when there is one. */
         const void *g = dy;
         DType tg = DTYPE_F32;
+        void *copy = NULL;
         if (dx && dw && k->matmul_dtype() != DTYPE_F32) {
             tg = k->matmul_dtype();
-            void *copy = arena_alloc(arena_activations_on(node->out->device), (size_t)(R * out_f) * dtype_size(tg));
-            k->convert(dy, DTYPE_F32, copy, tg, R * out_f);
+            copy = arena_alloc(arena_activations_on(node->out->device), (size_t)(R * out_f) * dtype_size(tg));
+            if (db)
+                k->add_column_sums(db, dy, R, out_f, copy, tg);
+            else
+                k->convert(dy, DTYPE_F32, copy, tg, R * out_f);
             g = copy;
+        } else if (db) {
+            k->add_column_sums(db, dy, R, out_f, NULL, DTYPE_F32);
         }
         if (dx) k->gemm(0, 0, R, in, out_f, 1.0f, g, tg, 0, w->data, w->dtype, 0, 1.0f, dx, DTYPE_F32, 0, 1);
         if (dw) k->gemm(1, 0, out_f, in, R, 1.0f, g, tg, 0, x->data, x->dtype, 0, 1.0f, dw, DTYPE_F32, 0, 1);
-        if (db) k->add_column_sums(db, dy, R, out_f);
         return;
     }
     const float *x = tensor_f32(node->in[0]), *w = tensor_f32(node->in[1]);
