@@ -155,16 +155,18 @@ typedef struct {
     void (*log_softmax_forward)(const float *x, float *y, int64_t rows, int64_t S);
     /* dx += g − softmax(x)·Σg, with softmax(x) = exp(y). */
     void (*log_softmax_backward)(const float *y, const float *g, float *dx, int64_t rows, int64_t S);
-    /* y = (x − μ)·rstd·w + b per row; saves mean and rstd [rows]; w, b may be NULL. */
-    void (*layernorm_forward)(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
-                              int64_t rows, int64_t C, float eps);
+    /* y = (x − μ)·rstd·w + b per row, stored as ty (f32, or bf16 for a
+     * product's input: the rounding of the f32 value); saves mean and rstd
+     * [rows]; w, b may be NULL. */
+    void (*layernorm_forward)(const float *x, const float *w, const float *b, void *y, DType ty, float *mean,
+                              float *rstd, int64_t rows, int64_t C, float eps);
     void (*layernorm_backward)(const float *x, const float *w, const float *mean, const float *rstd,
                                const float *g, float *dx, float *dw, float *db, int64_t rows, int64_t C);
     /* s = x + a (a of type ta, x's shape), rounded to f32 as op_add, then y
      * = LayerNorm(s) as layernorm_forward, in one pass over the rows: the
      * residual add and the norm of a transformer block (op_add_layernorm). */
     void (*add_layernorm_forward)(const float *x, const void *a, DType ta, const float *w, const float *b, float *s,
-                                  float *y, float *mean, float *rstd, int64_t rows, int64_t C, float eps);
+                                  void *y, DType ty, float *mean, float *rstd, int64_t rows, int64_t C, float eps);
     /* y = x / max(‖x‖, eps) per row; saves norm [rows]. */
     void (*l2_normalize_forward)(const float *x, float *y, float *norm, int64_t rows, int64_t C, float eps);
     void (*l2_normalize_backward)(const float *x, const float *y, const float *norm, const float *g, float *dx,

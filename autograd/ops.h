@@ -76,6 +76,12 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps);
  * NULL, receives x + a (the residual stream of a pre-norm block). Fused for an
  * f32 x and an f32 or bf16 a of x's shape; otherwise the two ops. */
 Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum);
+/* Both with the output stored as out_type: f32, or bf16 on a device for a
+ * norm read only by products (the bits op_cast of the f32 output gives,
+ * without the f32 pass; the gradient stays f32). */
+Tensor *op_layernorm_to(Tensor *x, Tensor *weight, Tensor *bias, float eps, DType out_type);
+Tensor *op_add_layernorm_to(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum,
+                            DType out_type);
 /* x / max(‖x‖₂, eps) over the last dim (PyTorch F.normalize). */
 Tensor *op_l2_normalize(Tensor *x, float eps);
 

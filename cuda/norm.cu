@@ -170,8 +170,10 @@ static void log_softmax_backward(const float *y, const float *g, float *dx, int6
 // ---- LayerNorm ----
 
 // Two passes in double (no cancellation in E[x²] − E[x]²), as the CPU op.
-__global__ void layernorm_forward_kernel(const float *x, const float *w, const float *b, float *y, float *mean,
-                                         float *rstd, int64_t rows, int64_t C, float eps) {
+// y is stored as ty: f32, or bf16 for a norm read only by products (the
+// rounding of the f32 value, the bits a cast of the f32 output gives).
+__global__ void layernorm_forward_kernel(const float *x, const float *w, const float *b, void *y, DType ty,
+                                         float *mean, float *rstd, int64_t rows, int64_t C, float eps) {
     __shared__ double red[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const float *xr = x + r * C;
@@ -186,7 +188,7 @@ __global__ void layernorm_forward_kernel(const float *x, const float *w, const f
             double v = ((double)xr[j] - mu) * rs;
             if (w) v *= w[j];
             if (b) v += b[j];
-            y[r * C + j] = (float)v;
+            store_f32(y, ty, r * C + j, (float)v);
         }
         if (threadIdx.x == 0) {
             if (mean) mean[r] = (float)mu;
@@ -195,11 +197,11 @@ __global__ void layernorm_forward_kernel(const float *x, const float *w, const f
     }
 }
 
-static void layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
-                              int64_t rows, int64_t C, float eps) {
+static void layernorm_forward(const float *x, const float *w, const float *b, void *y, DType ty, float *mean,
+                              float *rstd, int64_t rows, int64_t C, float eps) {
     if (rows <= 0) return;
-    layernorm_forward_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, w, b, y, mean, rstd, rows, C,
-                                                                                  eps);
+    layernorm_forward_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, w, b, y, ty, mean, rstd, rows,
+                                                                                  C, eps);
     CUDA_LAUNCH_CHECK();
 }
 
@@ -209,8 +211,8 @@ static void layernorm_forward(const float *x, const float *w, const float *b, fl
 // kernel's write and the norm's read. The statistics and y are the
 // kernel's above, on the same f32 s: the same bits as op_add then op_layernorm.
 __global__ void add_layernorm_forward_kernel(const float *x, const void *a, DType ta, const float *w, const float *b,
-                                             float *s, float *y, float *mean, float *rstd, int64_t rows, int64_t C,
-                                             float eps) {
+                                             float *s, void *y, DType ty, float *mean, float *rstd, int64_t rows,
+                                             int64_t C, float eps) {
     __shared__ double red[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const float *xr = x + r * C;
@@ -230,7 +232,7 @@ __global__ void add_layernorm_forward_kernel(const float *x, const void *a, DTyp
             double v = ((double)sr[j] - mu) * rs;
             if (w) v *= w[j];
             if (b) v += b[j];
-            y[r * C + j] = (float)v;
+            store_f32(y, ty, r * C + j, (float)v);
         }
         if (threadIdx.x == 0) {
             if (mean) mean[r] = (float)mu;
@@ -240,9 +242,9 @@ __global__ void add_layernorm_forward_kernel(const float *x, const void *a, DTyp
 }
 
 static void add_layernorm_forward(const float *x, const void *a, DType ta, const float *w, const float *b, float *s,
-                                  float *y, float *mean, float *rstd, int64_t rows, int64_t C, float eps) {
+                                  void *y, DType ty, float *mean, float *rstd, int64_t rows, int64_t C, float eps) {
     if (rows <= 0) return;
-    add_layernorm_forward_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, a, ta, w, b, s, y, mean,
+    add_layernorm_forward_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, a, ta, w, b, s, y, ty, mean,
                                                                                       rstd, rows, C, eps);
     CUDA_LAUNCH_CHECK();
 }

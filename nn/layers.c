@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "autograd/device_kernels.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "core/error.h"
@@ -54,6 +55,14 @@ Tensor *layernorm_forward(const LayerNorm *ln, Tensor *x) { return op_layernorm(
 
 Tensor *layernorm_add_forward(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum) {
     return op_add_layernorm(x, a, ln->weight, ln->bias, ln->eps, sum);
+}
+
+Tensor *layernorm_forward_for_products(const LayerNorm *ln, Tensor *x) {
+    return op_layernorm_to(x, ln->weight, ln->bias, ln->eps, ops_product_dtype(x->device, "layernorm"));
+}
+
+Tensor *layernorm_add_forward_for_products(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum) {
+    return op_add_layernorm_to(x, a, ln->weight, ln->bias, ln->eps, sum, ops_product_dtype(x->device, "layernorm"));
 }
 
 void embedding_declare(Embedding *e, ParamSet *ps, const char *prefix, int count, int dim) {

@@ -35,6 +35,11 @@ Tensor *layernorm_forward(const LayerNorm *ln, Tensor *x);
  * transformer block's residual add and norm; *sum, when not NULL, receives
  * x + a (the residual stream of a pre-norm block). */
 Tensor *layernorm_add_forward(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum);
+/* The same two, for a norm whose output only products read (a pre-norm):
+ * stored in the products' type (bf16 under --precision bf16 on a device,
+ * the bits the products' cast of the f32 output would give; f32 otherwise). */
+Tensor *layernorm_forward_for_products(const LayerNorm *ln, Tensor *x);
+Tensor *layernorm_add_forward_for_products(const LayerNorm *ln, Tensor *x, Tensor *a, Tensor **sum);
 
 typedef struct {
     Tensor *weight; /* [count, dim] */

@@ -31,22 +31,15 @@ void vit_block_declare(VitBlock *b, ParamSet *ps, const char *prefix, int dim, i
     mlp_declare(&b->mlp, ps, join_name(name, sizeof name, prefix, "mlp"), "fc1", "fc2", dim, mlp_hidden);
 }
 
-/* A pre-norm's output, read only by products: kept in their type (the cast
- * each product would make, as autocast's cast of a Linear input), and the
- * f32 original given back, since the norm's backward reads its input, not
- * its output. Half the bytes of the two norms per block under bf16; after
- * the product, the caller rematerializes the result too (the norm and the
- * cast are recomputed for the product's weight gradient), so none of it is
- * held from forward to backward. */
-static Tensor *product_input(Tensor *normed) {
-    Tensor *cast = op_to_product_type(normed);
-    if (cast != normed) autograd_rematerialize(normed); /* the cast's recompute reads it */
-    return cast;
-}
-
+/* The two pre-norms' outputs are read only by products: each norm writes
+ * them in the products' type (the bits the products' cast would give, as
+ * autocast's cast of a Linear input, without an f32 pass), and after the
+ * product they are rematerialized (the norm recomputes them from its input,
+ * which its backward keeps, for the product's weight gradient), so neither
+ * is held from forward to backward. */
 Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     CHECK(x->ndim == 3 && x->shape[2] == b->dim, "vit block: input must be [B, N, %d]", b->dim);
-    Tensor *normed = product_input(layernorm_forward(&b->norm1, x));
+    Tensor *normed = layernorm_forward_for_products(&b->norm1, x);
     Tensor *qkv = linear_forward(&b->qkv, normed);
     autograd_rematerialize(normed);
     /* The heads are read inside qkv and written merged (no split or merge
@@ -56,9 +49,8 @@ Tensor *vit_block_forward(const VitBlock *b, Tensor *x) {
     /* The intermediates this block uses up go back to the arena at once
      * (autograd_discard; no backward reads them): each residual branch once
      * added. */
-    Tensor *h = layernorm_add_forward(&b->norm2, x, proj, &x); /* x += proj(attn) */
+    Tensor *normed2 = layernorm_add_forward_for_products(&b->norm2, x, proj, &x); /* x += proj(attn) */
     autograd_discard(proj);
-    Tensor *normed2 = product_input(h);
     Tensor *mlp = mlp_forward(&b->mlp, normed2);
     autograd_rematerialize(normed2);
     Tensor *y = op_add(x, mlp);

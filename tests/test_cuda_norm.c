@@ -6,7 +6,9 @@
  * wide and very tall inputs (the dw/db partial sums over many chunks); L2
  * normalisation with a zero row and rows below eps; the residual add fused
  * with LayerNorm (op_add_layernorm) against the CPU and, bit for bit, against
- * op_add then op_layernorm. Skips without a GPU. */
+ * op_add then op_layernorm; both norms' bf16 outputs (op_layernorm_to,
+ * op_add_layernorm_to) against the f32 norm cast to bf16, bit for bit. Skips
+ * without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,18 +182,32 @@ TEST(test_cuda_l2_normalize_zero_and_clamped_rows_parity) {
 
 /* ---- residual add + LayerNorm in one pass (op_add_layernorm) ---- */
 
+/* How y = LayerNorm(x + a) is computed. */
+typedef enum {
+    ADD_THEN_NORM,      /* op_add, then op_layernorm */
+    FUSED,              /* op_add_layernorm */
+    ADD_THEN_NORM_BF16, /* op_add, then op_layernorm_to bf16 */
+    FUSED_BF16,         /* op_add_layernorm_to bf16 */
+    FUSED_THEN_CAST,    /* op_add_layernorm, then op_cast to bf16 */
+} AddNormWay;
+
 /* y + s/2 for y = LayerNorm(x + a) and s = x + a, so that gradients reach
- * both outputs (a pre-norm block uses both). */
-static Tensor *add_layernorm_both(Tensor **in, int fused) {
-    Tensor *s = NULL;
-    Tensor *y = fused ? op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s)
-                      : op_layernorm(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f);
-    return op_add(y, op_scale(s, 0.5f));
+ * both outputs (a pre-norm block uses both); a bf16 y is read back in f32. */
+static Tensor *add_layernorm_both(Tensor **in, AddNormWay way) {
+    Tensor *s = NULL, *y;
+    switch (way) {
+    case ADD_THEN_NORM: y = op_layernorm(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f); break;
+    case FUSED: y = op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s); break;
+    case ADD_THEN_NORM_BF16: y = op_layernorm_to(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f, DTYPE_BF16); break;
+    case FUSED_BF16: y = op_add_layernorm_to(in[0], in[1], in[2], in[3], 1e-6f, &s, DTYPE_BF16); break;
+    default: y = op_cast(op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s), DTYPE_BF16); break;
+    }
+    return op_add(op_to_f32(y), op_scale(s, 0.5f));
 }
 
 static Tensor *apply_add_layernorm(Tensor **in, void *ctx) {
     (void)ctx;
-    return add_layernorm_both(in, 1);
+    return add_layernorm_both(in, FUSED);
 }
 
 static const Shape ADD_LN_SHAPES[] = {{2, {5, 7}}, {3, {4, 35, 768}}, {2, {3, 1}}, {3, {2, 577, 96}}, {2, {1, 1025}}};
@@ -232,7 +248,7 @@ typedef struct {
 
 /* The output and the four inputs' gradients on `device`, one after another
  * in a host array of *n floats. */
-static float *run_add_layernorm(const Kept kept[4], Device device, int fused, int bf16_branch, int64_t *n) {
+static float *run_add_layernorm(const Kept kept[4], Device device, AddNormWay way, int bf16_branch, int64_t *n) {
     autograd_step_end();
     Tensor *in[4];
     int64_t counts[5], total = 0;
@@ -243,7 +259,7 @@ static float *run_add_layernorm(const Kept kept[4], Device device, int fused, in
         counts[i + 1] = tensor_numel(in[i]);
     }
     Tensor *args[4] = {in[0], bf16_branch ? op_cast(in[1], DTYPE_BF16) : in[1], in[2], in[3]};
-    Tensor *out = add_layernorm_both(args, fused);
+    Tensor *out = add_layernorm_both(args, way);
     counts[0] = tensor_numel(out);
     for (int i = 0; i < 5; i++) total += counts[i];
     float *host = malloc((size_t)total * sizeof *host), *up = malloc((size_t)counts[0] * sizeof *up);
@@ -264,30 +280,55 @@ static float *run_add_layernorm(const Kept kept[4], Device device, int fused, in
 /* The fused pass is an exact rewrite: the same bits as op_add then
  * op_layernorm for the output and every gradient, on the CPU and on the
  * device, with the branch in f32 and (on the device) in bf16. */
-TEST(test_cuda_add_layernorm_matches_add_then_layernorm_bit_for_bit) {
-    if (!cuda_parity_ready()) return;
+static void keep_add_layernorm_inputs(Kept kept[4]) {
     const Shape sh = {3, {2, 35, 768}};
     Tensor *in[4];
     add_layernorm_inputs(&sh, 300, in);
-    Kept kept[4];
     for (int i = 0; i < 4; i++) {
         kept[i].ndim = in[i]->ndim;
         memcpy(kept[i].shape, in[i]->shape, sizeof kept[i].shape);
         kept[i].v = malloc(tensor_nbytes(in[i]));
         memcpy(kept[i].v, in[i]->data, tensor_nbytes(in[i]));
     }
+}
+
+/* The output and every gradient of two ways, bit for bit. */
+static int same_bits(const Kept kept[4], Device device, AddNormWay a, AddNormWay b, int bf16_branch) {
+    int64_t n_a, n_b;
+    float *ya = run_add_layernorm(kept, device, a, bf16_branch, &n_a);
+    float *yb = run_add_layernorm(kept, device, b, bf16_branch, &n_b);
+    int same = n_a == n_b && memcmp(ya, yb, (size_t)n_a * sizeof *ya) == 0;
+    free(ya);
+    free(yb);
+    return same;
+}
+
+TEST(test_cuda_add_layernorm_matches_add_then_layernorm_bit_for_bit) {
+    if (!cuda_parity_ready()) return;
+    Kept kept[4];
+    keep_add_layernorm_inputs(kept);
     int same = 1;
     const char *where = "";
     for (int run = 0; run < 3 && same; run++) {
-        Device device = run == 0 ? DEVICE_CPU : DEVICE_CUDA;
-        int64_t n_f, n_u;
-        float *f = run_add_layernorm(kept, device, 1, run == 2, &n_f);
-        float *u = run_add_layernorm(kept, device, 0, run == 2, &n_u);
-        same = n_f == n_u && memcmp(f, u, (size_t)n_f * sizeof *f) == 0;
+        same = same_bits(kept, run == 0 ? DEVICE_CPU : DEVICE_CUDA, FUSED, ADD_THEN_NORM, run == 2);
         where = run == 0 ? "cpu" : run == 1 ? "cuda" : "cuda, bf16 branch";
-        free(f);
-        free(u);
     }
     for (int i = 0; i < 4; i++) free(kept[i].v);
     ASSERT_MSG(same, "%s: the fused add + LayerNorm differs from add then LayerNorm", where);
+}
+
+/* A norm that writes its output in bf16 (a pre-norm read only by products,
+ * nn/transformer.c) gives the bits of the f32 norm cast to bf16, and the same
+ * gradients: both norms, with the branch in f32 and in bf16. */
+TEST(test_cuda_layernorm_to_bf16_is_the_cast_of_the_f32_norm_bit_for_bit) {
+    if (!cuda_parity_ready()) return;
+    Kept kept[4];
+    keep_add_layernorm_inputs(kept);
+    const AddNormWay ways[2] = {ADD_THEN_NORM_BF16, FUSED_BF16};
+    for (int w = 0; w < 2; w++)
+        for (int bf16_branch = 0; bf16_branch < 2; bf16_branch++)
+            ASSERT_MSG(same_bits(kept, DEVICE_CUDA, ways[w], FUSED_THEN_CAST, bf16_branch),
+                       "%s with a%s branch: the bf16 output differs from the f32 norm cast to bf16",
+                       w == 0 ? "op_layernorm_to" : "op_add_layernorm_to", bf16_branch ? " bf16" : "n f32");
+    for (int i = 0; i < 4; i++) free(kept[i].v);
 }

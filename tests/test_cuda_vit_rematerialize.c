@@ -1,8 +1,7 @@
 /* The ViT block's rematerialized intermediates (nn/transformer.c): its
- * pre-norm outputs (and their bf16 casts on a device) and its GELU output go
+ * pre-norm outputs (in bf16 on a device under bf16) and its GELU output go
  * back in the forward, and the backward recomputes each from what the norms
- * keep (LayerNorm of the block input, of the fused residual sum, then the
- * cast). The input and parameter gradients are those of the same block with
+ * keep (LayerNorm of the block input, of the fused residual sum). The input and parameter gradients are those of the same block with
  * everything kept, bit for bit: on the CPU (rematerializing there, where
  * it is off by default), and on the device in bf16 (in the emulated GPU
  * suite; skips without a GPU). */

@@ -119,18 +119,30 @@ static void layernorm_backward(TapeNode *node) {
 static void layernorm_recompute(TapeNode *node) {
     const Tensor *x = node->in[0], *weight = node->in[1], *bias = node->in[2];
     const float *xv = tensor_f32(x), *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
-    float *y = tensor_f32(node->out);
     const float eps = node->f[0];
     const int64_t C = node->i[0], rows = node->i[1];
     if (node->out->device != DEVICE_CPU) {
-        device_kernels(node->out->device, "layernorm")->layernorm_forward(xv, w, b, y, NULL, NULL, rows, C, eps);
+        device_kernels(node->out->device, "layernorm")
+            ->layernorm_forward(xv, w, b, node->out->data, node->out->dtype, NULL, NULL, rows, C, eps);
         return;
     }
+    float *y = tensor_f32(node->out);
 #pragma omp parallel for if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) layernorm_row(xv + r * C, w, b, y + r * C, C, eps, NULL, NULL);
 }
 
+/* The output's storage type: f32, or bf16 on a device (a norm read only by
+ * products; its backward reads x, never y, so nothing reads the f32 values). */
+static void check_out_type(DType out_type, Device dev, const char *op) {
+    CHECK(out_type == DTYPE_F32 || (out_type == DTYPE_BF16 && dev != DEVICE_CPU),
+          "%s: the output is f32, or bf16 on a device, not %s", op, dtype_name(out_type));
+}
+
 Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
+    return op_layernorm_to(x, weight, bias, eps, DTYPE_F32);
+}
+
+Tensor *op_layernorm_to(Tensor *x, Tensor *weight, Tensor *bias, float eps, DType out_type) {
     x = op_to_f32(x);
     check_f32(x, "layernorm");
     CHECK(x->ndim >= 1 && eps >= 0.0f, "layernorm: needs a tensor with dims and eps >= 0");
@@ -138,10 +150,10 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     check_affine(weight, C, "weight");
     check_affine(bias, C, "bias");
     Device dev = ops_device("layernorm", x, weight, bias);
-    Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
+    check_out_type(out_type, dev, "layernorm");
+    Tensor *out = tensor_new_on(dev, out_type, x->ndim, x->shape);
     const float *xv = tensor_f32(x);
     const float *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
-    float *y = tensor_f32(out);
     Tensor *ins[3] = {x, weight, bias};
     LayerNormSaved *st = NULL;
     if (tape_needs_grad(ins, 3)) {
@@ -151,8 +163,10 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     }
     if (dev != DEVICE_CPU) {
         device_kernels(dev, "layernorm")
-            ->layernorm_forward(xv, w, b, y, st ? st->mean : NULL, st ? st->rstd : NULL, rows, C, eps);
+            ->layernorm_forward(xv, w, b, out->data, out_type, st ? st->mean : NULL, st ? st->rstd : NULL, rows, C,
+                                eps);
     } else {
+        float *y = tensor_f32(out);
 #pragma omp parallel for if (rows * C > PAR_MIN)
         for (int64_t r = 0; r < rows; r++)
             layernorm_row(xv + r * C, w, b, y + r * C, C, eps, st ? st->mean + r : NULL, st ? st->rstd + r : NULL);
@@ -190,13 +204,18 @@ static void add_sum_backward(TapeNode *node) {
 }
 
 Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum) {
+    return op_add_layernorm_to(x, a, weight, bias, eps, sum, DTYPE_F32);
+}
+
+Tensor *op_add_layernorm_to(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, float eps, Tensor **sum,
+                            DType out_type) {
     /* The fused pass covers the transformer's case: an f32 residual stream
      * plus a branch of its shape; anything else is the two ops. */
     if (x->dtype != DTYPE_F32 || !tensor_is_contiguous(x) || !tensor_is_contiguous(a) || !tensor_same_shape(x, a) ||
         (a->dtype != DTYPE_F32 && a->dtype != DTYPE_BF16)) {
         Tensor *s = op_add(x, a);
         if (sum) *sum = s;
-        return op_layernorm(s, weight, bias, eps);
+        return op_layernorm_to(s, weight, bias, eps, out_type);
     }
     CHECK(x->ndim >= 1 && eps >= 0.0f, "add_layernorm: needs a tensor with dims and eps >= 0");
     int64_t C = x->shape[x->ndim - 1], rows = tensor_rows(x);
@@ -204,8 +223,9 @@ Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, flo
     check_affine(bias, C, "bias");
     Device dev = ops_device("add_layernorm", x, a, weight);
     CHECK(ops_device("add_layernorm", x, bias, NULL) == dev, "add_layernorm: bias on another device");
+    check_out_type(out_type, dev, "add_layernorm");
     Tensor *s = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
-    Tensor *out = tensor_new_on(dev, DTYPE_F32, x->ndim, x->shape);
+    Tensor *out = tensor_new_on(dev, out_type, x->ndim, x->shape);
     const float *w = weight ? tensor_f32(weight) : NULL, *b = bias ? tensor_f32(bias) : NULL;
     Tensor *ins[4] = {x, a, weight, bias};
     LayerNormSaved *st = NULL;
@@ -216,7 +236,7 @@ Tensor *op_add_layernorm(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, flo
     }
     if (dev != DEVICE_CPU) {
         device_kernels(dev, "add_layernorm")
-            ->add_layernorm_forward(tensor_f32(x), a->data, a->dtype, w, b, tensor_f32(s), tensor_f32(out),
+            ->add_layernorm_forward(tensor_f32(x), a->data, a->dtype, w, b, tensor_f32(s), out->data, out_type,
                                     st ? st->mean : NULL, st ? st->rstd : NULL, rows, C, eps);
     } else {
         const float *xv = tensor_f32(x), *av = tensor_f32(a);
