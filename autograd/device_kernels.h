@@ -167,6 +167,14 @@ typedef struct {
      * residual add and the norm of a transformer block (op_add_layernorm). */
     void (*add_layernorm_forward)(const float *x, const void *a, DType ta, const float *w, const float *b, float *s,
                                   void *y, DType ty, float *mean, float *rstd, int64_t rows, int64_t C, float eps);
+    /* Its backward with the sum's in one pass: s's whole gradient (g_s, what
+     * s's other readers added, or NULL for none, plus the norm's part) is
+     * added into dx and da (either may be NULL), the bits of the norm's
+     * backward into s's gradient and then the add's; s's gradient is not
+     * written. dw, db as layernorm_backward. */
+    void (*add_layernorm_backward)(const float *s, const float *w, const float *mean, const float *rstd,
+                                   const float *g, const float *g_s, float *dx, float *da, float *dw, float *db,
+                                   int64_t rows, int64_t C);
     /* y = x / max(‖x‖, eps) per row; saves norm [rows]. */
     void (*l2_normalize_forward)(const float *x, float *y, float *norm, int64_t rows, int64_t C, float eps);
     void (*l2_normalize_backward)(const float *x, const float *y, const float *norm, const float *g, float *dx,

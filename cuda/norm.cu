@@ -250,9 +250,15 @@ static void add_layernorm_forward(const float *x, const void *a, DType ta, const
 }
 
 // dx = (ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))·rstd with ĝ = g ⊙ w, from the saved
-// f32 statistics, as the CPU backward.
+// f32 statistics, as the CPU backward, added into dx. With `to_sum_inputs`
+// (op_add_layernorm's x is the sum s = x1 + x2): t = g_s + that value is s's
+// whole gradient (g_s: what s's other readers added, NULL for none), and t
+// is added into dx (x1's gradient) and dx2 (x2's) instead, as the sum's node
+// would add s's gradient: the same f32 adds in the same order, without
+// writing s's gradient and reading it back.
 __global__ void layernorm_backward_dx_kernel(const float *x, const float *w, const float *mean, const float *rstd,
-                                             const float *g, float *dx, int64_t rows, int64_t C) {
+                                             const float *g, float *dx, int to_sum_inputs, const float *g_s,
+                                             float *dx2, int64_t rows, int64_t C) {
     __shared__ double red[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const float *xr = x + r * C, *gr = g + r * C;
@@ -268,7 +274,15 @@ __global__ void layernorm_backward_dx_kernel(const float *x, const float *w, con
         for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
             const double gh = (double)gr[j] * (w ? (double)w[j] : 1.0);
             const double xh = ((double)xr[j] - mu) * rs;
-            dx[r * C + j] += (float)(rs * (gh - mean_g - xh * mean_gx));
+            const float v = (float)(rs * (gh - mean_g - xh * mean_gx));
+            const int64_t k = r * C + j;
+            if (!to_sum_inputs) {
+                dx[k] = __fadd_rn(dx[k], v);
+                continue;
+            }
+            const float t = __fadd_rn(g_s ? g_s[k] : 0.0f, v);
+            if (dx) dx[k] = __fadd_rn(dx[k], t);
+            if (dx2) dx2[k] = __fadd_rn(dx2[k], t);
         }
     }
 }
@@ -305,14 +319,9 @@ __global__ void layernorm_param_sum_kernel(const double *part_w, const double *p
     if (db) db[j] += (float)ab;
 }
 
-static void layernorm_backward(const float *x, const float *w, const float *mean, const float *rstd,
-                               const float *g, float *dx, float *dw, float *db, int64_t rows, int64_t C) {
-    if (rows <= 0 || C <= 0) return;
-    if (dx) {
-        layernorm_backward_dx_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(x, w, mean, rstd, g, dx,
-                                                                                          rows, C);
-        CUDA_LAUNCH_CHECK();
-    }
+// dw, db of a norm (either may be NULL).
+static void layernorm_param_grads(const float *x, const float *mean, const float *rstd, const float *g, float *dw,
+                                  float *db, int64_t rows, int64_t C) {
     if (dw || db) {
         int64_t chunk_rows = CHUNK_ROWS;
         if ((rows + chunk_rows - 1) / chunk_rows > MAX_CHUNKS) chunk_rows = (rows + MAX_CHUNKS - 1) / MAX_CHUNKS;
@@ -327,6 +336,30 @@ static void layernorm_backward(const float *x, const float *w, const float *mean
         CUDA_LAUNCH_CHECK();
     }
 }
+
+static void layernorm_backward(const float *x, const float *w, const float *mean, const float *rstd,
+                               const float *g, float *dx, float *dw, float *db, int64_t rows, int64_t C) {
+    if (rows <= 0 || C <= 0) return;
+    if (dx) {
+        layernorm_backward_dx_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(
+            x, w, mean, rstd, g, dx, 0, NULL, NULL, rows, C);
+        CUDA_LAUNCH_CHECK();
+    }
+    layernorm_param_grads(x, mean, rstd, g, dw, db, rows, C);
+}
+
+static void add_layernorm_backward(const float *s, const float *w, const float *mean, const float *rstd,
+                                   const float *g, const float *g_s, float *dx, float *da, float *dw, float *db,
+                                   int64_t rows, int64_t C) {
+    if (rows <= 0 || C <= 0) return;
+    if (dx || da) {
+        layernorm_backward_dx_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(
+            s, w, mean, rstd, g, dx, 1, g_s, da, rows, C);
+        CUDA_LAUNCH_CHECK();
+    }
+    layernorm_param_grads(s, mean, rstd, g, dw, db, rows, C);
+}
+
 
 // ---- L2 normalisation: y = x / max(‖x‖, eps) ----
 
@@ -386,6 +419,7 @@ void cuda_fill_norm(DeviceKernels *k) {
     k->layernorm_forward = layernorm_forward;
     k->layernorm_backward = layernorm_backward;
     k->add_layernorm_forward = add_layernorm_forward;
+    k->add_layernorm_backward = add_layernorm_backward;
     k->l2_normalize_forward = l2_normalize_forward;
     k->l2_normalize_backward = l2_normalize_backward;
 }

@@ -6,9 +6,10 @@
  * wide and very tall inputs (the dw/db partial sums over many chunks); L2
  * normalisation with a zero row and rows below eps; the residual add fused
  * with LayerNorm (op_add_layernorm) against the CPU and, bit for bit, against
- * op_add then op_layernorm; both norms' bf16 outputs (op_layernorm_to,
- * op_add_layernorm_to) against the f32 norm cast to bf16, bit for bit. Skips
- * without a GPU. */
+ * op_add then op_layernorm (whether the result reads the norm, the sum or
+ * both: on a device the norm's backward passes the sum's gradient on); both
+ * norms' bf16 outputs (op_layernorm_to, op_add_layernorm_to) against the f32
+ * norm cast to bf16, bit for bit. Skips without a GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,23 +192,30 @@ typedef enum {
     FUSED_THEN_CAST,    /* op_add_layernorm, then op_cast to bf16 */
 } AddNormWay;
 
-/* y + s/2 for y = LayerNorm(x + a) and s = x + a, so that gradients reach
- * both outputs (a pre-norm block uses both); a bf16 y is read back in f32. */
-static Tensor *add_layernorm_both(Tensor **in, AddNormWay way) {
-    Tensor *s = NULL, *y;
+/* Which of y = LayerNorm(x + a) and s = x + a the result reads: both (a
+ * pre-norm block: the norm and the residual stream), y alone (a post-norm
+ * block; the fused op is not asked for s), or s alone (no gradient reaches
+ * the norm, so the sum's node passes s's gradient on by itself). */
+typedef enum { READS_BOTH, READS_Y, READS_S } AddNormReads;
+
+/* y + s/2, y or s/2 by `reads`; a bf16 y is read back in f32. */
+static Tensor *add_layernorm_both(Tensor **in, AddNormWay way, AddNormReads reads) {
+    Tensor *s = NULL, *y, **sum = reads == READS_Y ? NULL : &s;
     switch (way) {
     case ADD_THEN_NORM: y = op_layernorm(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f); break;
-    case FUSED: y = op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s); break;
+    case FUSED: y = op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, sum); break;
     case ADD_THEN_NORM_BF16: y = op_layernorm_to(s = op_add(in[0], in[1]), in[2], in[3], 1e-6f, DTYPE_BF16); break;
-    case FUSED_BF16: y = op_add_layernorm_to(in[0], in[1], in[2], in[3], 1e-6f, &s, DTYPE_BF16); break;
-    default: y = op_cast(op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, &s), DTYPE_BF16); break;
+    case FUSED_BF16: y = op_add_layernorm_to(in[0], in[1], in[2], in[3], 1e-6f, sum, DTYPE_BF16); break;
+    default: y = op_cast(op_add_layernorm(in[0], in[1], in[2], in[3], 1e-6f, sum), DTYPE_BF16); break;
     }
+    if (reads == READS_Y) return op_scale(op_to_f32(y), 1.0f);
+    if (reads == READS_S) return op_scale(s, 0.5f);
     return op_add(op_to_f32(y), op_scale(s, 0.5f));
 }
 
 static Tensor *apply_add_layernorm(Tensor **in, void *ctx) {
     (void)ctx;
-    return add_layernorm_both(in, FUSED);
+    return add_layernorm_both(in, FUSED, READS_BOTH);
 }
 
 static const Shape ADD_LN_SHAPES[] = {{2, {5, 7}}, {3, {4, 35, 768}}, {2, {3, 1}}, {3, {2, 577, 96}}, {2, {1, 1025}}};
@@ -248,7 +256,8 @@ typedef struct {
 
 /* The output and the four inputs' gradients on `device`, one after another
  * in a host array of *n floats. */
-static float *run_add_layernorm(const Kept kept[4], Device device, AddNormWay way, int bf16_branch, int64_t *n) {
+static float *run_add_layernorm(const Kept kept[4], Device device, AddNormWay way, AddNormReads reads,
+                                int bf16_branch, int64_t *n) {
     autograd_step_end();
     Tensor *in[4];
     int64_t counts[5], total = 0;
@@ -259,7 +268,7 @@ static float *run_add_layernorm(const Kept kept[4], Device device, AddNormWay wa
         counts[i + 1] = tensor_numel(in[i]);
     }
     Tensor *args[4] = {in[0], bf16_branch ? op_cast(in[1], DTYPE_BF16) : in[1], in[2], in[3]};
-    Tensor *out = add_layernorm_both(args, way);
+    Tensor *out = add_layernorm_both(args, way, reads);
     counts[0] = tensor_numel(out);
     for (int i = 0; i < 5; i++) total += counts[i];
     float *host = malloc((size_t)total * sizeof *host), *up = malloc((size_t)counts[0] * sizeof *up);
@@ -268,7 +277,10 @@ static float *run_add_layernorm(const Kept kept[4], Device device, AddNormWay wa
     autograd_backward_with(out, up);
     int64_t at = counts[0];
     for (int i = 0; i < 4; i++) {
-        device_copy(host + at, DEVICE_CPU, in[i]->grad, device, (size_t)counts[i + 1] * sizeof(float));
+        if (in[i]->grad != NULL) /* none for the norm's weight and bias when only s is read */
+            device_copy(host + at, DEVICE_CPU, in[i]->grad, device, (size_t)counts[i + 1] * sizeof(float));
+        else
+            memset(host + at, 0, (size_t)counts[i + 1] * sizeof(float));
         at += counts[i + 1];
     }
     free(up);
@@ -293,10 +305,11 @@ static void keep_add_layernorm_inputs(Kept kept[4]) {
 }
 
 /* The output and every gradient of two ways, bit for bit. */
-static int same_bits(const Kept kept[4], Device device, AddNormWay a, AddNormWay b, int bf16_branch) {
+static int same_bits(const Kept kept[4], Device device, AddNormWay a, AddNormWay b, AddNormReads reads,
+                     int bf16_branch) {
     int64_t n_a, n_b;
-    float *ya = run_add_layernorm(kept, device, a, bf16_branch, &n_a);
-    float *yb = run_add_layernorm(kept, device, b, bf16_branch, &n_b);
+    float *ya = run_add_layernorm(kept, device, a, reads, bf16_branch, &n_a);
+    float *yb = run_add_layernorm(kept, device, b, reads, bf16_branch, &n_b);
     int same = n_a == n_b && memcmp(ya, yb, (size_t)n_a * sizeof *ya) == 0;
     free(ya);
     free(yb);
@@ -307,14 +320,18 @@ TEST(test_cuda_add_layernorm_matches_add_then_layernorm_bit_for_bit) {
     if (!cuda_parity_ready()) return;
     Kept kept[4];
     keep_add_layernorm_inputs(kept);
+    static const char *const READS[] = {"y and s", "y alone", "s alone"};
     int same = 1;
-    const char *where = "";
-    for (int run = 0; run < 3 && same; run++) {
-        same = same_bits(kept, run == 0 ? DEVICE_CPU : DEVICE_CUDA, FUSED, ADD_THEN_NORM, run == 2);
-        where = run == 0 ? "cpu" : run == 1 ? "cuda" : "cuda, bf16 branch";
-    }
+    const char *where = "", *reading = "";
+    for (int reads = READS_BOTH; reads <= READS_S && same; reads++)
+        for (int run = 0; run < 3 && same; run++) {
+            same = same_bits(kept, run == 0 ? DEVICE_CPU : DEVICE_CUDA, FUSED, ADD_THEN_NORM, (AddNormReads)reads,
+                             run == 2);
+            where = run == 0 ? "cpu" : run == 1 ? "cuda" : "cuda, bf16 branch";
+            reading = READS[reads];
+        }
     for (int i = 0; i < 4; i++) free(kept[i].v);
-    ASSERT_MSG(same, "%s: the fused add + LayerNorm differs from add then LayerNorm", where);
+    ASSERT_MSG(same, "%s, reading %s: the fused add + LayerNorm differs from add then LayerNorm", where, reading);
 }
 
 /* A norm that writes its output in bf16 (a pre-norm read only by products,
@@ -327,7 +344,7 @@ TEST(test_cuda_layernorm_to_bf16_is_the_cast_of_the_f32_norm_bit_for_bit) {
     const AddNormWay ways[2] = {ADD_THEN_NORM_BF16, FUSED_BF16};
     for (int w = 0; w < 2; w++)
         for (int bf16_branch = 0; bf16_branch < 2; bf16_branch++)
-            ASSERT_MSG(same_bits(kept, DEVICE_CUDA, ways[w], FUSED_THEN_CAST, bf16_branch),
+            ASSERT_MSG(same_bits(kept, DEVICE_CUDA, ways[w], FUSED_THEN_CAST, READS_BOTH, bf16_branch),
                        "%s with a%s branch: the bf16 output differs from the f32 norm cast to bf16",
                        w == 0 ? "op_layernorm_to" : "op_add_layernorm_to", bf16_branch ? " bf16" : "n f32");
     for (int i = 0; i < 4; i++) free(kept[i].v);

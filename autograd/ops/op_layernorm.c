@@ -31,7 +31,12 @@ static void check_affine(const Tensor *p, int64_t C, const char *what) {
 
 typedef struct {
     float *mean, *rstd; /* [rows] each */
+    /* op_add_layernorm on a device: the sum's node, whose work the norm's
+     * backward does in its own pass (add_sum_backward); NULL otherwise. */
+    TapeNode *sum_node;
 } LayerNormSaved;
+
+enum { SUM_PASSED_ON = 0 }; /* the sum node's i[]: its gradient already went to x and a */
 
 /* One row of the CPU forward, shared by op_layernorm and op_add_layernorm so
  * the fused op stays bit-identical to add + LayerNorm. Two passes in double:
@@ -62,9 +67,21 @@ static void layernorm_backward(TapeNode *node) {
     const LayerNormSaved *st = node->saved;
     const float *x = tensor_f32(node->in[0]), *g = node->out->grad;
     const float *w = node->in[1] ? tensor_f32(node->in[1]) : NULL;
-    float *dx = tape_input_grad(node, 0);
     float *dw = node->n_in > 1 ? tape_input_grad(node, 1) : NULL;
     float *db = node->n_in > 2 ? tape_input_grad(node, 2) : NULL;
+    if (st->sum_node != NULL) {
+        /* The sum's readers other than this norm were recorded after it, so
+         * their backwards have run: s's gradient so far (NULL if none wrote
+         * one) plus this norm's part is all of it, and goes straight to the
+         * sum's inputs; the sum's node then has nothing left to do. */
+        TapeNode *sum = st->sum_node;
+        device_kernels(node->out->device, "add_layernorm")
+            ->add_layernorm_backward(x, w, st->mean, st->rstd, g, node->in[0]->grad, tape_input_grad(sum, 0),
+                                     tape_input_grad(sum, 1), dw, db, rows, C);
+        sum->i[SUM_PASSED_ON] = 1;
+        return;
+    }
+    float *dx = tape_input_grad(node, 0);
     if (node->out->device != DEVICE_CPU) {
         device_kernels(node->out->device, "layernorm")
             ->layernorm_backward(x, w, st->mean, st->rstd, g, dx, dw, db, rows, C);
@@ -157,7 +174,7 @@ Tensor *op_layernorm_to(Tensor *x, Tensor *weight, Tensor *bias, float eps, DTyp
     Tensor *ins[3] = {x, weight, bias};
     LayerNormSaved *st = NULL;
     if (tape_needs_grad(ins, 3)) {
-        st = arena_alloc(arena_activations(), sizeof *st);
+        st = arena_alloc_zero(arena_activations(), sizeof *st);
         st->mean = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
         st->rstd = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
     }
@@ -185,8 +202,11 @@ Tensor *op_layernorm_to(Tensor *x, Tensor *weight, Tensor *bias, float eps, DTyp
 
 /* ---- the residual add and LayerNorm in one pass ---- */
 
-/* The sum's node: s = x + a sends its gradient to both, as op_add's. */
+/* The sum's node: s = x + a sends its gradient to both, as op_add's; on a
+ * device the norm's backward has already done so (add_layernorm_backward),
+ * unless no gradient reached the norm's output. */
 static void add_sum_backward(TapeNode *node) {
+    if (node->i[SUM_PASSED_ON]) return;
     const float *g = node->out->grad;
     int64_t n = tensor_numel(node->out);
     float *dx = tape_input_grad(node, 0), *da = tape_input_grad(node, 1);
@@ -230,7 +250,7 @@ Tensor *op_add_layernorm_to(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, 
     Tensor *ins[4] = {x, a, weight, bias};
     LayerNormSaved *st = NULL;
     if (tape_needs_grad(ins, 4)) {
-        st = arena_alloc(arena_activations(), sizeof *st);
+        st = arena_alloc_zero(arena_activations(), sizeof *st);
         st->mean = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
         st->rstd = arena_alloc(arena_activations_on(dev), (size_t)rows * sizeof(float));
     }
@@ -256,6 +276,7 @@ Tensor *op_add_layernorm_to(Tensor *x, Tensor *a, Tensor *weight, Tensor *bias, 
     if (node) {
         node->backward_reads = TAPE_READS_IN(0) | TAPE_READS_IN(1); /* s and the weight */
         node->recompute = layernorm_recompute;
+        if (dev != DEVICE_CPU) st->sum_node = sum_node;
         node->saved = st;
         node->f[0] = eps;
         node->i[0] = C;
