@@ -14,7 +14,15 @@
  *   outputs in bf16 (matmul_dtype) and the entries below read and write such
  *   tensors directly, computing in f32. Gradients are always f32.
  * - Entries named *_backward ADD into their gradient outputs (dx += ...), as
- *   the CPU ops do; a NULL gradient output is skipped.
+ *   the CPU ops do; a NULL gradient output is skipped. A gradient output with
+ *   a `*_store` flag set is written instead (dx = 0 + ..., GRAD_BEFORE in
+ *   cuda/common.cuh: the bits of adding to zeros): its first writer, which
+ *   fills a fresh buffer whole (tape_input_grad_to_overwrite), so the buffer
+ *   needs no zero fill before and no read of the zeros. When two outputs are
+ *   the same buffer (y = x + x), the first is written and the second added,
+ *   in that order within each element. (A GEMM's beta = 0, the same rule for
+ *   products, can differ from beta = 1 over zeros only in the sign of a
+ *   zero.)
  * - Every reduction runs in a fixed order (no atomics on floats), so the same
  *   step twice gives bitwise-identical results (issue 5 "Determinism").
  * - Results match the CPU op's arithmetic to f32 rounding (fp32 mode): the
@@ -82,7 +90,7 @@ typedef struct {
                            int64_t nb);
     /* da[k] += ∂y/∂a · g[k]; db[j] += Σ_{k % nb = j} ∂y/∂b · g[k] (either may be NULL). */
     void (*binary_backward)(BinaryOp op, const void *a, DType ta, const void *b, DType tb, const float *g, float *da,
-                            float *db, int64_t n, int64_t nb);
+                            int da_store, float *db, int db_store, int64_t n, int64_t nb);
     /* y = scale·x + shift (op_scale, op_add_scalar). */
     void (*affine_forward)(const void *x, void *y, DType t, int64_t n, float scale, float shift);
     /* dx += scale·g (the backward of affine, reshape and every plain copy). */
@@ -90,7 +98,7 @@ typedef struct {
     void (*activation_forward)(Activation act, const void *x, void *y, DType t, int64_t n);
     /* x is the op's input, y its output (tanh and sigmoid use y). */
     void (*activation_backward)(Activation act, const void *x, const void *y, DType t, const float *g, float *dx,
-                                int64_t n);
+                                int dx_store, int64_t n);
 
     /* ---- shape and indexing (cuda/shape.cu) ---- */
     /* Block copy along a dim seen as [outer, len·inner] slabs:
@@ -173,8 +181,8 @@ typedef struct {
      * backward into s's gradient and then the add's; s's gradient is not
      * written. dw, db as layernorm_backward. */
     void (*add_layernorm_backward)(const float *s, const float *w, const float *mean, const float *rstd,
-                                   const float *g, const float *g_s, float *dx, float *da, float *dw, float *db,
-                                   int64_t rows, int64_t C);
+                                   const float *g, const float *g_s, float *dx, int dx_store, float *da,
+                                   int da_store, float *dw, float *db, int64_t rows, int64_t C);
     /* y = x / max(‖x‖, eps) per row; saves norm [rows]. */
     void (*l2_normalize_forward)(const float *x, float *y, float *norm, int64_t rows, int64_t C, float eps);
     void (*l2_normalize_backward)(const float *x, const float *y, const float *norm, const float *g, float *dx,

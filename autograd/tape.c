@@ -82,6 +82,13 @@ float *tape_input_grad(TapeNode *node, int index) {
     return tensor_grad_f32(t);
 }
 
+float *tape_input_grad_to_overwrite(TapeNode *node, int index, int *overwrite) {
+    Tensor *t = node->in[index];
+    *overwrite = 0;
+    if (t == NULL || !t->requires_grad) return NULL;
+    return tensor_grad_f32_to_overwrite(t, overwrite);
+}
+
 int tape_node_n_inputs(const TapeNode *node) { return node->in_list ? node->n_in_list : node->n_in; }
 
 Tensor *tape_node_input(const TapeNode *node, int k) {

@@ -68,6 +68,11 @@ TapeNode *tape_maybe_record(const char *op_name, BackwardFn backward, Tensor *ou
 /* Gradient of an input, or NULL when that input needs none (the backward
  * function skips it). Allocated zeroed on first use. */
 float *tape_input_grad(TapeNode *node, int index);
+/* The same for a backward that writes every element of that gradient
+ * (tensor_grad_f32_to_overwrite): *overwrite = 1 when it is the first
+ * writer, which then stores instead of adding (a device kernel's `*_store`
+ * flag or a GEMM's beta = 0), so the buffer is never zero-filled. */
+float *tape_input_grad_to_overwrite(TapeNode *node, int index, int *overwrite);
 
 /* Every input of a node, also those beyond in[] (NULL entries included). */
 int tape_node_n_inputs(const TapeNode *node);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/device.h"
 #include "core/error.h"
 
 size_t dtype_size(DType dt) {
@@ -120,11 +121,18 @@ char *tensor_shape_str(const Tensor *t, char *buf, size_t size) {
 }
 
 float *tensor_grad_f32(Tensor *t) {
+    int overwrite;
+    float *g = tensor_grad_f32_to_overwrite(t, &overwrite);
+    if (overwrite) device_zero(t->device, g, (size_t)tensor_numel(t) * sizeof(float));
+    return g;
+}
+
+float *tensor_grad_f32_to_overwrite(Tensor *t, int *overwrite) {
     CHECK(t->dtype == DTYPE_F32 || t->dtype == DTYPE_BF16, "gradient of a %s tensor", dtype_name(t->dtype));
     /* A bf16 activation's gradient is f32 too (issue 5 Precision: only the
      * stored values are bf16), so the size is numel f32s, not tensor_nbytes. */
-    if (t->grad == NULL)
-        t->grad = arena_alloc_zero(arena_grads_on(t->device), (size_t)tensor_numel(t) * sizeof(float));
+    *overwrite = t->grad == NULL;
+    if (t->grad == NULL) t->grad = arena_alloc(arena_grads_on(t->device), (size_t)tensor_numel(t) * sizeof(float));
     return (float *)t->grad;
 }
 

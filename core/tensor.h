@@ -62,6 +62,11 @@ static inline int32_t *tensor_i32(const Tensor *t) { return (int32_t *)t->data; 
  * An op's output loses it once that op's backward has read it
  * (autograd/tape.h); a leaf's (a parameter's, an input's) stays. */
 float *tensor_grad_f32(Tensor *t);
+/* t's gradient for a writer that stores every element: when t has none yet,
+ * a new buffer left as it is (*overwrite = 1: the caller writes its values
+ * instead of adding them, and no zero fill is paid for); otherwise the
+ * gradient so far (*overwrite = 0: the caller adds). */
+float *tensor_grad_f32_to_overwrite(Tensor *t, int *overwrite);
 
 /* Views sharing storage (no copy, no gradient link: use the autograd ops
  * op_reshape / op_slice when gradients must flow). */

@@ -84,6 +84,11 @@ __device__ __forceinline__ void store_f32(void *p, DType t, int64_t k, float v) 
     else ((float *)p)[k] = v;
 }
 
+// What a gradient output holds before a backward's write: 0 for a stored one
+// (its first writer's fresh buffer, never zero-filled: device_kernels.h
+// "Conventions"), so that storing gives the bits of adding to zeros.
+#define GRAD_BEFORE(p, k, store) ((store) ? 0.0f : (p)[k])
+
 // Block-wide sum (max) of one value per thread, returned to every thread.
 // `red` is __shared__ with one slot per warp (32 suffice); the leading
 // barrier lets a kernel call these back to back. blockDim.x must be a

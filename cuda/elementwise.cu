@@ -35,14 +35,19 @@ static void binary_forward(BinaryOp op, const void *a, DType ta, const void *b, 
 
 // da[k] += ∂y/∂a·g[k]; with nb == n also db[k] += ∂y/∂b·g[k] (no reduction).
 __global__ void binary_grad_elementwise_kernel(BinaryOp op, const void *a, DType ta, const void *b, DType tb,
-                                               const float *g, float *da, float *db, int64_t n, int64_t nb) {
+                                               const float *g, float *da, int da_store, float *db, int db_store,
+                                               int64_t n, int64_t nb) {
     GRID_STRIDE(k, n) {
         float gk = g[k];
         if (da)
-            da[k] = __fadd_rn(da[k], op == BINARY_MUL ? __fmul_rn(gk, load_f32(b, tb, nb == n ? k : k % nb)) : gk);
-        if (db) db[k] = op == BINARY_MUL ? __fadd_rn(db[k], __fmul_rn(gk, load_f32(a, ta, k)))
-                        : op == BINARY_SUB ? __fsub_rn(db[k], gk)
-                                           : __fadd_rn(db[k], gk);
+            da[k] = __fadd_rn(GRAD_BEFORE(da, k, da_store),
+                              op == BINARY_MUL ? __fmul_rn(gk, load_f32(b, tb, nb == n ? k : k % nb)) : gk);
+        if (db) {
+            const float before = GRAD_BEFORE(db, k, db_store);
+            db[k] = op == BINARY_MUL   ? __fadd_rn(before, __fmul_rn(gk, load_f32(a, ta, k)))
+                    : op == BINARY_SUB ? __fsub_rn(before, gk)
+                                       : __fadd_rn(before, gk);
+        }
     }
 }
 
@@ -51,7 +56,7 @@ __global__ void binary_grad_elementwise_kernel(BinaryOp op, const void *a, DType
 // One thread per column walks the rows in order (the CPU's order, coalesced
 // across the columns of a warp).
 __global__ void broadcast_grad_columns_kernel(BinaryOp op, const void *a, DType ta, const float *g, float *db,
-                                              int64_t rows, int64_t nb) {
+                                              int db_store, int64_t rows, int64_t nb) {
     int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (j >= nb) return;
     double s = 0.0;
@@ -59,14 +64,15 @@ __global__ void broadcast_grad_columns_kernel(BinaryOp op, const void *a, DType 
         int64_t k = r * nb + j;
         s += op == BINARY_MUL ? (double)g[k] * (double)load_f32(a, ta, k) : (double)g[k];
     }
-    db[j] = op == BINARY_SUB ? __fsub_rn(db[j], (float)s) : __fadd_rn(db[j], (float)s);
+    const float before = GRAD_BEFORE(db, j, db_store);
+    db[j] = op == BINARY_SUB ? __fsub_rn(before, (float)s) : __fadd_rn(before, (float)s);
 }
 
 // nb = 1: the whole sum in one block, each thread a fixed stride of terms,
 // then a fixed tree (warp butterflies, then the warps' sums in order).
 #define SCALAR_THREADS 1024
 __global__ void broadcast_grad_scalar_kernel(BinaryOp op, const void *a, DType ta, const float *g, float *db,
-                                             int64_t n) {
+                                             int db_store, int64_t n) {
     __shared__ double warp_part[SCALAR_THREADS / 32];
     double s = 0.0;
     for (int64_t k = threadIdx.x; k < n; k += SCALAR_THREADS)
@@ -77,25 +83,27 @@ __global__ void broadcast_grad_scalar_kernel(BinaryOp op, const void *a, DType t
     if (threadIdx.x == 0) {
         double t = 0.0;
         for (int w = 0; w < SCALAR_THREADS / 32; w++) t += warp_part[w];
-        db[0] = op == BINARY_SUB ? __fsub_rn(db[0], (float)t) : __fadd_rn(db[0], (float)t);
+        const float before = GRAD_BEFORE(db, 0, db_store);
+        db[0] = op == BINARY_SUB ? __fsub_rn(before, (float)t) : __fadd_rn(before, (float)t);
     }
 }
 
 static void binary_backward(BinaryOp op, const void *a, DType ta, const void *b, DType tb, const float *g, float *da,
-                            float *db, int64_t n, int64_t nb) {
+                            int da_store, float *db, int db_store, int64_t n, int64_t nb) {
     if (n == 0) return;
     float *db_here = nb == n ? db : NULL;
     if (da || db_here) {
         binary_grad_elementwise_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(op, a, ta, b, tb, g, da,
-                                                                                       db_here, n, nb);
+                                                                                       da_store, db_here, db_store,
+                                                                                       n, nb);
         CUDA_LAUNCH_CHECK();
     }
     if (db && nb != n) {
         if (nb == 1)
-            broadcast_grad_scalar_kernel<<<1, SCALAR_THREADS, 0, cuda_stream()>>>(op, a, ta, g, db, n);
+            broadcast_grad_scalar_kernel<<<1, SCALAR_THREADS, 0, cuda_stream()>>>(op, a, ta, g, db, db_store, n);
         else
             broadcast_grad_columns_kernel<<<cuda_blocks(nb, 256), 256, 0, cuda_stream()>>>(op, a, ta, g, db,
-                                                                                           n / nb, nb);
+                                                                                           db_store, n / nb, nb);
         CUDA_LAUNCH_CHECK();
     }
 }
@@ -144,7 +152,7 @@ static void activation_forward(Activation act, const void *x, void *y, DType t, 
 }
 
 __global__ void activation_backward_kernel(Activation act, const void *x, const void *y, DType t, const float *g,
-                                           float *dx, int64_t n) {
+                                           float *dx, int dx_store, int64_t n) {
     GRID_STRIDE(k, n) {
         float gk = g[k], d;
         switch (act) {
@@ -161,14 +169,14 @@ __global__ void activation_backward_kernel(Activation act, const void *x, const 
             break;
         }
         }
-        dx[k] = __fadd_rn(dx[k], d);
+        dx[k] = __fadd_rn(GRAD_BEFORE(dx, k, dx_store), d);
     }
 }
 
 static void activation_backward(Activation act, const void *x, const void *y, DType t, const float *g, float *dx,
-                                int64_t n) {
+                                int dx_store, int64_t n) {
     if (n == 0) return;
-    activation_backward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, t, g, dx, n);
+    activation_backward_kernel<<<cuda_blocks(n, 256), 256, 0, cuda_stream()>>>(act, x, y, t, g, dx, dx_store, n);
     CUDA_LAUNCH_CHECK();
 }
 

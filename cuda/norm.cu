@@ -257,8 +257,8 @@ static void add_layernorm_forward(const float *x, const void *a, DType ta, const
 // would add s's gradient: the same f32 adds in the same order, without
 // writing s's gradient and reading it back.
 __global__ void layernorm_backward_dx_kernel(const float *x, const float *w, const float *mean, const float *rstd,
-                                             const float *g, float *dx, int to_sum_inputs, const float *g_s,
-                                             float *dx2, int64_t rows, int64_t C) {
+                                             const float *g, float *dx, int dx_store, int to_sum_inputs,
+                                             const float *g_s, float *dx2, int dx2_store, int64_t rows, int64_t C) {
     __shared__ double red[32];
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const float *xr = x + r * C, *gr = g + r * C;
@@ -277,12 +277,12 @@ __global__ void layernorm_backward_dx_kernel(const float *x, const float *w, con
             const float v = (float)(rs * (gh - mean_g - xh * mean_gx));
             const int64_t k = r * C + j;
             if (!to_sum_inputs) {
-                dx[k] = __fadd_rn(dx[k], v);
+                dx[k] = __fadd_rn(GRAD_BEFORE(dx, k, dx_store), v);
                 continue;
             }
             const float t = __fadd_rn(g_s ? g_s[k] : 0.0f, v);
-            if (dx) dx[k] = __fadd_rn(dx[k], t);
-            if (dx2) dx2[k] = __fadd_rn(dx2[k], t);
+            if (dx) dx[k] = __fadd_rn(GRAD_BEFORE(dx, k, dx_store), t);
+            if (dx2) dx2[k] = __fadd_rn(GRAD_BEFORE(dx2, k, dx2_store), t);
         }
     }
 }
@@ -342,19 +342,19 @@ static void layernorm_backward(const float *x, const float *w, const float *mean
     if (rows <= 0 || C <= 0) return;
     if (dx) {
         layernorm_backward_dx_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(
-            x, w, mean, rstd, g, dx, 0, NULL, NULL, rows, C);
+            x, w, mean, rstd, g, dx, 0, 0, NULL, NULL, 0, rows, C);
         CUDA_LAUNCH_CHECK();
     }
     layernorm_param_grads(x, mean, rstd, g, dw, db, rows, C);
 }
 
 static void add_layernorm_backward(const float *s, const float *w, const float *mean, const float *rstd,
-                                   const float *g, const float *g_s, float *dx, float *da, float *dw, float *db,
-                                   int64_t rows, int64_t C) {
+                                   const float *g, const float *g_s, float *dx, int dx_store, float *da,
+                                   int da_store, float *dw, float *db, int64_t rows, int64_t C) {
     if (rows <= 0 || C <= 0) return;
     if (dx || da) {
         layernorm_backward_dx_kernel<<<row_grid(rows), row_threads(C), 0, cuda_stream()>>>(
-            s, w, mean, rstd, g, dx, 1, g_s, da, rows, C);
+            s, w, mean, rstd, g, dx, dx_store, 1, g_s, da, da_store, rows, C);
         CUDA_LAUNCH_CHECK();
     }
     layernorm_param_grads(s, mean, rstd, g, dw, db, rows, C);

@@ -62,7 +62,7 @@ TEST(test_cuda_gelu_kernels_give_the_cpus_bits) {
     Tensor *yd = tensor_zeros_on(DEVICE_CUDA, DTYPE_F32, SHAPE(n)), *dxd = tensor_zeros_on(DEVICE_CUDA, DTYPE_F32, SHAPE(n));
     const DeviceKernels *kern = device_kernels(DEVICE_CUDA, "gelu");
     kern->activation_forward(ACT_GELU, xd->data, yd->data, DTYPE_F32, n);
-    kern->activation_backward(ACT_GELU, xd->data, yd->data, DTYPE_F32, tensor_f32(gd), tensor_f32(dxd), n);
+    kern->activation_backward(ACT_GELU, xd->data, yd->data, DTYPE_F32, tensor_f32(gd), tensor_f32(dxd), 0, n);
     Tensor *y = tensor_to_device(yd, DEVICE_CPU), *dx = tensor_to_device(dxd, DEVICE_CPU);
     for (int64_t k = 0; k < n; k++) {
         float v = tensor_f32(x)[k];

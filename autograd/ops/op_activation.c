@@ -24,11 +24,12 @@ static int on_device_forward(Activation act, Tensor *x, Tensor *out, const char 
 
 static int on_device_backward(Activation act, TapeNode *node) {
     if (node->out->device == DEVICE_CPU) return 0;
-    float *dx = tape_input_grad(node, 0);
+    int store;
+    float *dx = tape_input_grad_to_overwrite(node, 0, &store);
     if (dx)
         device_kernels(node->out->device, node->op_name)
             ->activation_backward(act, node->in[0]->data, node->out->data, node->out->dtype, node->out->grad, dx,
-                                  tensor_numel(node->out));
+                                  store, tensor_numel(node->out));
     return 1;
 }
 

@@ -79,18 +79,25 @@ static void reduce_broadcast(float *db, const float *g, const float *m, int64_t 
 
 /* ---- add / sub / bias_add: y = a + sign·b ---- */
 
+/* The device backward of add, sub and mul: a gradient this node writes
+ * first is stored, not added to a zero fill (tape_input_grad_to_overwrite). */
+static void binary_backward_on(const DeviceKernels *dev, BinaryOp op, TapeNode *node, int64_t n, int64_t nb) {
+    int a_store, b_store;
+    float *da = tape_input_grad_to_overwrite(node, 0, &a_store), *db = tape_input_grad_to_overwrite(node, 1, &b_store);
+    const Tensor *a = node->in[0], *b = node->in[1];
+    dev->binary_backward(op, a->data, a->dtype, b->data, b->dtype, node->out->grad, da, a_store, db, b_store, n, nb);
+}
+
 static void add_backward(TapeNode *node) {
     float sign = node->f[0];
     const float *g = node->out->grad;
     int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
-    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     const DeviceKernels *dev = device_of(node->out, node->op_name);
     if (dev) {
-        BinaryOp op = sign > 0.0f ? BINARY_ADD : BINARY_SUB;
-        const Tensor *a = node->in[0], *b = node->in[1];
-        dev->binary_backward(op, a->data, a->dtype, b->data, b->dtype, g, da, db, n, nb);
+        binary_backward_on(dev, sign > 0.0f ? BINARY_ADD : BINARY_SUB, node, n, nb);
         return;
     }
+    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     if (da) {
 #pragma omp parallel for if (n > PAR_MIN)
         for (int64_t k = 0; k < n; k++) da[k] += g[k];
@@ -150,13 +157,12 @@ static void mul_backward(TapeNode *node) {
     const float *g = node->out->grad;
     const float *x = tensor_f32(node->in[0]), *y = tensor_f32(node->in[1]);
     int64_t n = tensor_numel(node->out), nb = tensor_numel(node->in[1]);
-    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     const DeviceKernels *dev = device_of(node->out, node->op_name);
     if (dev) {
-        const Tensor *a = node->in[0], *b = node->in[1];
-        dev->binary_backward(BINARY_MUL, a->data, a->dtype, b->data, b->dtype, g, da, db, n, nb);
+        binary_backward_on(dev, BINARY_MUL, node, n, nb);
         return;
     }
+    float *da = tape_input_grad(node, 0), *db = tape_input_grad(node, 1);
     if (da) {
         if (nb == n) { /* flat, so threads split the elements, not one "row" */
 #pragma omp parallel for if (n > PAR_MIN)

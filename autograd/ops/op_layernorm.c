@@ -75,9 +75,12 @@ static void layernorm_backward(TapeNode *node) {
          * one) plus this norm's part is all of it, and goes straight to the
          * sum's inputs; the sum's node then has nothing left to do. */
         TapeNode *sum = st->sum_node;
+        int x_store, a_store;
+        float *dx_sum = tape_input_grad_to_overwrite(sum, 0, &x_store);
+        float *da_sum = tape_input_grad_to_overwrite(sum, 1, &a_store);
         device_kernels(node->out->device, "add_layernorm")
-            ->add_layernorm_backward(x, w, st->mean, st->rstd, g, node->in[0]->grad, tape_input_grad(sum, 0),
-                                     tape_input_grad(sum, 1), dw, db, rows, C);
+            ->add_layernorm_backward(x, w, st->mean, st->rstd, g, node->in[0]->grad, dx_sum, x_store, da_sum,
+                                     a_store, dw, db, rows, C);
         sum->i[SUM_PASSED_ON] = 1;
         return;
     }
@@ -209,13 +212,15 @@ static void add_sum_backward(TapeNode *node) {
     if (node->i[SUM_PASSED_ON]) return;
     const float *g = node->out->grad;
     int64_t n = tensor_numel(node->out);
-    float *dx = tape_input_grad(node, 0), *da = tape_input_grad(node, 1);
     if (node->out->device != DEVICE_CPU) {
         const Tensor *x = node->in[0], *a = node->in[1];
+        int x_store, a_store;
+        float *dx = tape_input_grad_to_overwrite(node, 0, &x_store), *da = tape_input_grad_to_overwrite(node, 1, &a_store);
         device_kernels(node->out->device, "add_layernorm")
-            ->binary_backward(BINARY_ADD, x->data, x->dtype, a->data, a->dtype, g, dx, da, n, n);
+            ->binary_backward(BINARY_ADD, x->data, x->dtype, a->data, a->dtype, g, dx, x_store, da, a_store, n, n);
         return;
     }
+    float *dx = tape_input_grad(node, 0), *da = tape_input_grad(node, 1);
 #pragma omp parallel for if (n > PAR_MIN)
     for (int64_t k = 0; k < n; k++) {
         if (dx) dx[k] += g[k];

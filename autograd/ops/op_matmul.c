@@ -35,26 +35,31 @@ static void matmul_backward_device(TapeNode *node) {
     const void *A = node->in[0]->data, *B = node->in[1]->data;
     DType at = node->in[0]->dtype, bt = node->in[1]->dtype;
     const float *dC = node->out->grad;
-    float *dA = tape_input_grad(node, 0), *dB = tape_input_grad(node, 1);
+    /* A gradient written first here is the product itself (beta = 0), not
+     * added to a zero fill; a shared dB's later calls add to the first's. */
+    int a_store, b_store;
+    float *dA = tape_input_grad_to_overwrite(node, 0, &a_store), *dB = tape_input_grad_to_overwrite(node, 1, &b_store);
     int64_t a_step = M * K, b_step = shared ? 0 : K * N, c_step = M * N;
     int fold = shared && !ta;
     int64_t nb = fold ? 1 : batch, Mf = fold ? batch * M : M;
     if (dA) {
+        float beta = a_store ? 0.0f : 1.0f;
         if (!ta) /* dA [M, K] += dC [M, N] · op(B)ᵀ */
-            k->gemm(0, !tb, Mf, K, N, 1.0f, dC, DTYPE_F32, c_step, B, bt, b_step, 1.0f, dA, DTYPE_F32, a_step, nb);
+            k->gemm(0, !tb, Mf, K, N, 1.0f, dC, DTYPE_F32, c_step, B, bt, b_step, beta, dA, DTYPE_F32, a_step, nb);
         else /* dA [K, M] += op(B) · dCᵀ */
-            k->gemm(tb, 1, K, M, N, 1.0f, B, bt, b_step, dC, DTYPE_F32, c_step, 1.0f, dA, DTYPE_F32, a_step, nb);
+            k->gemm(tb, 1, K, M, N, 1.0f, B, bt, b_step, dC, DTYPE_F32, c_step, beta, dA, DTYPE_F32, a_step, nb);
     }
     if (dB) {
         int64_t calls = shared ? nb : 1, per_call = shared ? 1 : nb;
         for (int64_t b = 0; b < calls; b++) {
             const void *Ab = (const char *)A + (size_t)(b * a_step) * dtype_size(at);
             const float *dCb = dC + b * c_step;
+            float beta = b == 0 && b_store ? 0.0f : 1.0f;
             if (!tb) /* dB [K, N] += op(A)ᵀ · dC */
-                k->gemm(!ta, 0, K, N, Mf, 1.0f, Ab, at, a_step, dCb, DTYPE_F32, c_step, 1.0f, dB, DTYPE_F32, b_step,
+                k->gemm(!ta, 0, K, N, Mf, 1.0f, Ab, at, a_step, dCb, DTYPE_F32, c_step, beta, dB, DTYPE_F32, b_step,
                         per_call);
             else /* dB [N, K] += dCᵀ · op(A) */
-                k->gemm(1, ta, N, K, Mf, 1.0f, dCb, DTYPE_F32, c_step, Ab, at, a_step, 1.0f, dB, DTYPE_F32, b_step,
+                k->gemm(1, ta, N, K, Mf, 1.0f, dCb, DTYPE_F32, c_step, Ab, at, a_step, beta, dB, DTYPE_F32, b_step,
                         per_call);
         }
     }
@@ -183,9 +188,12 @@ static void add_column_sums(float *dst, const float *src, int64_t rows, int64_t 
 static void linear_backward(TapeNode *node) {
     int64_t R = node->i[0], in = node->i[1], out_f = node->i[2];
     const float *dy = node->out->grad;
-    float *dx = tape_input_grad(node, 0), *dw = tape_input_grad(node, 1);
     float *db = node->n_in > 2 ? tape_input_grad(node, 2) : NULL;
     if (node->out->device != DEVICE_CPU) { /* the same three products, on the device */
+        /* A gradient written first here is the product itself (beta = 0),
+         * not added to a zero fill. */
+        int x_store, w_store;
+        float *dx = tape_input_grad_to_overwrite(node, 0, &x_store), *dw = tape_input_grad_to_overwrite(node, 1, &w_store);
         const DeviceKernels *k = device_kernels(node->out->device, "linear");
         const Tensor *x = node->in[0], *w = node->in[1];
         /* Both products read dy in the GEMMs' input type: with bf16 inputs
@@ -205,10 +213,15 @@ static void linear_backward(TapeNode *node) {
         } else if (db) {
             k->add_column_sums(db, dy, R, out_f, NULL, DTYPE_F32);
         }
-        if (dx) k->gemm(0, 0, R, in, out_f, 1.0f, g, tg, 0, w->data, w->dtype, 0, 1.0f, dx, DTYPE_F32, 0, 1);
-        if (dw) k->gemm(1, 0, out_f, in, R, 1.0f, g, tg, 0, x->data, x->dtype, 0, 1.0f, dw, DTYPE_F32, 0, 1);
+        if (dx)
+            k->gemm(0, 0, R, in, out_f, 1.0f, g, tg, 0, w->data, w->dtype, 0, x_store ? 0.0f : 1.0f, dx, DTYPE_F32, 0,
+                    1);
+        if (dw)
+            k->gemm(1, 0, out_f, in, R, 1.0f, g, tg, 0, x->data, x->dtype, 0, w_store ? 0.0f : 1.0f, dw, DTYPE_F32, 0,
+                    1);
         return;
     }
+    float *dx = tape_input_grad(node, 0), *dw = tape_input_grad(node, 1);
     const float *x = tensor_f32(node->in[0]), *w = tensor_f32(node->in[1]);
     if (dx) gemm_f32(0, 0, R, in, out_f, 1.0f, dy, out_f, w, in, 1.0f, dx, in);   /* dx += dy · w */
     if (dw) gemm_f32(1, 0, out_f, in, R, 1.0f, dy, out_f, x, in, 1.0f, dw, in);   /* dw += dyᵀ · x */
