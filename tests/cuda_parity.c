@@ -68,7 +68,12 @@ static int wants_grad(const Tensor *t) { return t->dtype == DTYPE_F32 && t->requ
 static void run_on(Device device, ParityFn fn, Tensor **cpu_inputs, int n, void *ctx, unsigned bf16_mask,
                    RunResult *r) {
     autograd_step_end();
-    if (device != DEVICE_CPU) arena_poison(arena_activations_on(device), 0xFF);
+    if (device != DEVICE_CPU) {
+        arena_poison(arena_activations_on(device), 0xFF);
+        /* A gradient's first writer stores into a buffer nobody zeroed
+         * (tape_input_grad_to_overwrite): an element it misses stays NaN. */
+        arena_poison(arena_grads_on(device), 0xFF);
+    }
     Tensor *in[MAX_PARITY_INPUTS], *args[MAX_PARITY_INPUTS];
     for (int i = 0; i < n; i++) {
         in[i] = device == DEVICE_CPU ? cpu_inputs[i] : tensor_to_device(cpu_inputs[i], device);
