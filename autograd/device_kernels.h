@@ -230,6 +230,7 @@ typedef struct {
                               float dropout_p, uint64_t seed, uint64_t stream, RngRows rows);
     void (*attention_backward)(const void *q, const void *k, const void *v, const void *o, DType t,
                                const float *mask, const float *lse, const float *g, float *dq, float *dk, float *dv,
+                               int dq_store, int dk_store, int dv_store,
                                int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh, const AttentionLayout *layout,
                                float scale, float dropout_p,
                                uint64_t seed, uint64_t stream, RngRows rows);

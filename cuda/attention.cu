@@ -239,8 +239,8 @@ __global__ void __launch_bounds__(THREADS)
         for (int c = 0; c < C; c++) {
             if (!has_col<DH>(lane, c)) continue;
             const int64_t at = attn_at(a.lay.kv, bh, a.H, s) + lane + 32 * c;
-            if (dk) dk[at] += dK[r][c];
-            if (dv) dv[at] += dV[r][c];
+            if (dk) dk[at] = GRAD_BEFORE(dk, at, a.dk_store) + dK[r][c];
+            if (dv) dv[at] = GRAD_BEFORE(dv, at, a.dv_store) + dV[r][c];
         }
     }
 }
@@ -286,7 +286,10 @@ __global__ void __launch_bounds__(THREADS)
         if (t >= a.T) break;
 #pragma unroll
         for (int c = 0; c < C; c++)
-            if (has_col<DH>(lane, c)) dq[attn_at(a.lay.q, bh, a.H, t) + lane + 32 * c] += dQ[r][c];
+            if (has_col<DH>(lane, c)) {
+                const int64_t at = attn_at(a.lay.q, bh, a.H, t) + lane + 32 * c;
+                dq[at] = GRAD_BEFORE(dq, at, a.dq_store) + dQ[r][c];
+            }
     }
 }
 
@@ -328,12 +331,19 @@ void backward_launch(const AttnArgs &a, int64_t BH, const float *lse, const floa
 }
 
 void attention_backward(const void *q, const void *k, const void *v, const void *o, DType t, const float *mask,
-                        const float *lse, const float *g, float *dq, float *dk, float *dv, int64_t B, int64_t H,
-                        int64_t T, int64_t S, int64_t Dh, const AttentionLayout *layout, float scale,
-                        float dropout_p, uint64_t seed, uint64_t stream, RngRows rows) {
+                        const float *lse, const float *g, float *dq, float *dk, float *dv, int dq_store,
+                        int dk_store, int dv_store, int64_t B, int64_t H, int64_t T, int64_t S, int64_t Dh,
+                        const AttentionLayout *layout, float scale, float dropout_p, uint64_t seed, uint64_t stream,
+                        RngRows rows) {
     attn_check_head_dim(Dh);
-    if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) return; // no query: nothing to add
+    if (B * H * T == 0 || S <= 0 || (!dq && !dk && !dv)) { // no query: nothing to add
+        if ((dq_store || dk_store || dv_store) && B * H > 0) fatal("attention: a stored gradient with no query or key");
+        return;
+    }
     AttnArgs a = attn_make_args(q, k, v, t, mask, H, T, S, *layout, scale, dropout_p, seed, stream, rows);
+    a.dq_store = dq_store;
+    a.dk_store = dk_store;
+    a.dv_store = dv_store;
     const float *D = attn_row_dot(o, t, g, a, B * H, (int)Dh);
     if (t == DTYPE_BF16)
         attention_tc_backward(a, B * H, Dh, lse, g, D, dq, dk, dv);
@@ -375,7 +385,7 @@ AttnArgs attn_make_args(const void *q, const void *k, const void *v, DType t, co
     if (t != DTYPE_F32 && t != DTYPE_BF16) fatal("attention: q, k, v of type %s (f32 or bf16)", dtype_name(t));
     // p == 1 drops everything (op_dropout's convention): the scale must not be inf.
     return AttnArgs{q, k, v, t, mask, H, T, S, lay, scale, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f, seed, stream,
-                    rows};
+                    rows, 0, 0, 0};
 }
 
 dim3 attn_grid(int64_t BH, int64_t n, int tile, const char *what) {

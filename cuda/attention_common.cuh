@@ -36,6 +36,9 @@ struct AttnArgs {
     float scale, p, keep_scale;
     uint64_t seed, stream;
     RngRows rows; // a rank's shard: the index is mapped to one process's (core/rng.h)
+    // The backward's gradients stored, not added (device_kernels.h
+    // "Conventions"); zero (added) unless attention_backward sets them.
+    int dq_store, dk_store, dv_store;
 };
 
 // The element offset of row t of head bh % H of batch element bh / H.

@@ -276,7 +276,10 @@ __global__ void __launch_bounds__(THREADS)
     __syncwarp();
     for (int e = lane; e < 16 * DH; e += 32) {
         const int64_t t = t0 + r0 + e / DH;
-        if (t < T) dq[attn_at(a.lay.q, bh, a.H, t) + e % DH] += sm.u.dq[r0 + e / DH][e % DH];
+        if (t < T) {
+            const int64_t at = attn_at(a.lay.q, bh, a.H, t) + e % DH;
+            dq[at] = GRAD_BEFORE(dq, at, a.dq_store) + sm.u.dq[r0 + e / DH][e % DH];
+        }
     }
 }
 
@@ -371,6 +374,7 @@ __global__ void __launch_bounds__(THREADS)
     }
     // Each gradient in turn through u.out, added into global memory.
     float *targets[2] = {dk, dv};
+    const int stores[2] = {a.dk_store, a.dv_store};
     FragC *frags[2] = {dkf, dvf};
     for (int which = 0; which < 2; which++) {
         __syncthreads(); // every warp is done with u (work, or the previous gradient)
@@ -381,7 +385,10 @@ __global__ void __launch_bounds__(THREADS)
         if (!targets[which]) continue;
         for (int e = lane; e < 16 * DH; e += 32) {
             const int64_t s = s0 + c0 + e / DH;
-            if (s < S) targets[which][attn_at(a.lay.kv, bh, a.H, s) + e % DH] += sm.u.out[c0 + e / DH][e % DH];
+            if (s < S) {
+                const int64_t at = attn_at(a.lay.kv, bh, a.H, s) + e % DH;
+                targets[which][at] = GRAD_BEFORE(targets[which], at, stores[which]) + sm.u.out[c0 + e / DH][e % DH];
+            }
         }
     }
 }

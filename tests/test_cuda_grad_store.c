@@ -9,11 +9,12 @@
  * where the first gradient is stored and the second added), the Linear's
  * products (dx and a non-parameter weight's dw), a batched matmul and one
  * with a B shared by the batch (its later calls add to the first), and the
- * fused add + LayerNorm reading the norm, the sum or both. Skips without a
- * GPU. */
+ * fused add + LayerNorm reading the norm, the sum or both, and the fused
+ * attention (f32 and tensor-core kernels). Skips without a GPU. */
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "tests/cuda_parity.h"
 #include "tests/test.h"
 
@@ -45,6 +46,49 @@ static Tensor *apply_first_writers(Tensor **in, void *ctx) {
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++)
         total = op_add(total, op_sum_all(op_mul(parts[k], parts[k])));
     return total;
+}
+
+/* The fused attention's backward (cuda/attention.cu in f32, the tensor-core
+ * kernels of cuda/attention_tc.cu in bf16): separate q, k, v; a packed qkv
+ * (its three parts each written once); and q, k, v one tensor, which the op
+ * leaves to zero-filled gradients. 2 heads of 16; in: x [2, 5, 32], y
+ * [2, 4, 32], qkv [2, 5, 96]. */
+static Tensor *apply_attention_first_writers(Tensor **in, void *ctx) {
+    (void)ctx;
+    const float scale = 0.25f;
+    Tensor *x = fresh(in[0]);
+    Tensor *parts[] = {
+        op_attention_heads(fresh(in[0]), fresh(in[1]), fresh(in[1]), 2, NULL, scale, 0.0f, 1, 2, RNG_ROWS_ONE),
+        op_attention_heads(fresh(in[2]), NULL, NULL, 2, NULL, scale, 0.0f, 1, 2, RNG_ROWS_ONE),
+        op_attention_heads(x, x, x, 2, NULL, scale, 0.0f, 1, 2, RNG_ROWS_ONE),
+    };
+    Tensor *total = NULL;
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        Tensor *p = op_to_f32(parts[k]);
+        Tensor *term = op_sum_all(op_mul(p, p));
+        total = total ? op_add(total, term) : term;
+    }
+    return total;
+}
+
+/* Made anew for each check: a check resets the arena its inputs live in. */
+static void attention_inputs(Tensor *in[3]) {
+    in[0] = tensor_random_uniform(SHAPE(2, 5, 32), -1.0f, 1.0f, 11);
+    in[1] = tensor_random_uniform(SHAPE(2, 4, 32), -1.0f, 1.0f, 12);
+    in[2] = tensor_random_uniform(SHAPE(2, 5, 96), -1.0f, 1.0f, 13);
+    for (int i = 0; i < 3; i++) in[i]->requires_grad = 1;
+}
+
+TEST(test_cuda_attention_gradients_first_written_into_unzeroed_buffers) {
+    if (!cuda_parity_ready()) return;
+    Tensor *in[3];
+    attention_inputs(in);
+    ASSERT_MSG(cuda_parity_check("attention, f32", apply_attention_first_writers, in, 3, NULL, PARITY_TOL_FP32) == 0,
+               "%s", error_message());
+    attention_inputs(in);
+    ASSERT_MSG(cuda_parity_check_bf16("attention, bf16", apply_attention_first_writers, in, 3, NULL, PARITY_TOL_BF16,
+                                      7u) == 0,
+               "%s", error_message());
 }
 
 TEST(test_cuda_gradients_first_written_into_unzeroed_buffers) {

@@ -86,18 +86,41 @@ static RngRows node_rows(const TapeNode *node) {
 enum { AT_SCALE, AT_P, AT_KEEP_SCALE };
 
 
+/* The kernels write every element of dq, dk and dv once (a packed input's
+ * three parts each once), so a gradient nobody has written yet is stored,
+ * not added to a zero fill (tape_input_grad_to_overwrite); not when there is
+ * no query or key (nothing is written), nor when two separate inputs are one
+ * tensor (the kernels' order would then decide which writes first). */
+static int stores_gradients(const TapeNode *node, const Geometry *g) {
+    if (g->B * g->H * g->T == 0 || g->S == 0) return 0;
+    if (g->kind == HEADS_PACKED) return 1;
+    return node->in[0] != node->in[1] && node->in[0] != node->in[2] && node->in[1] != node->in[2];
+}
+
 static void attention_backward_device(TapeNode *node, const Geometry *g) {
     const int64_t *i = node->i;
     const Tensor *lse = node->saved, *q = node->in[0], *k = node->in[k_input(g)], *v = node->in[v_input(g)];
     Tensor *mask = node->n_in > 3 ? node->in[3] : NULL;
-    float *dq = tape_input_grad(node, 0), *dk = tape_input_grad(node, k_input(g)),
-          *dv = tape_input_grad(node, v_input(g));
+    float *dq, *dk, *dv;
+    int q_store = 0, k_store = 0, v_store = 0;
+    if (!stores_gradients(node, g)) {
+        dq = tape_input_grad(node, 0);
+        dk = tape_input_grad(node, k_input(g));
+        dv = tape_input_grad(node, v_input(g));
+    } else if (g->kind == HEADS_PACKED) { /* one gradient: its three parts */
+        dq = dk = dv = tape_input_grad_to_overwrite(node, 0, &q_store);
+        k_store = v_store = q_store;
+    } else {
+        dq = tape_input_grad_to_overwrite(node, 0, &q_store);
+        dk = tape_input_grad_to_overwrite(node, 1, &k_store);
+        dv = tape_input_grad_to_overwrite(node, 2, &v_store);
+    }
     device_kernels(node->out->device, "attention")
         ->attention_backward(q->data, at_element(k, g->k_offset), at_element(v, g->v_offset), node->out->data,
                              node->out->dtype, mask ? tensor_f32(mask) : NULL, tensor_f32(lse), node->out->grad,
-                             dq, dk ? dk + g->k_offset : NULL, dv ? dv + g->v_offset : NULL, g->B, g->H, g->T,
-                             g->S, g->Dh, &g->rows, node->f[AT_SCALE], node->f[AT_P], (uint64_t)i[AT_SEED],
-                             (uint64_t)i[AT_STREAM], node_rows(node));
+                             dq, dk ? dk + g->k_offset : NULL, dv ? dv + g->v_offset : NULL, q_store, k_store,
+                             v_store, g->B, g->H, g->T, g->S, g->Dh, &g->rows, node->f[AT_SCALE], node->f[AT_P],
+                             (uint64_t)i[AT_SEED], (uint64_t)i[AT_STREAM], node_rows(node));
 }
 
 /* [B, H, n, Dh] <-> the rows `r` places (src/dst at their first element):
