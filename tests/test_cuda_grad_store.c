@@ -101,3 +101,25 @@ TEST(test_cuda_gradients_first_written_into_unzeroed_buffers) {
     ASSERT_MSG(cuda_parity_check("first writers", apply_first_writers, in, 7, NULL, PARITY_TOL_FP32) == 0, "%s",
                error_message());
 }
+
+/* A backward with nothing to write, on an empty batch, must not leave a
+ * first-written gradient it could not fill: the broadcast bias of an add and
+ * the shared B of a matmul with a transposed A (no per-batch call) still get
+ * their (zero) gradients. in: e [0, 8], bias [8], c [0, 6, 8], s [6, 3]. */
+static Tensor *apply_empty_batch(Tensor **in, void *ctx) {
+    (void)ctx;
+    Tensor *added = op_add(fresh(in[0]), fresh(in[1]));
+    Tensor *product = op_matmul(fresh(in[2]), fresh(in[3]), 1, 0);
+    return op_add(op_sum_all(added), op_sum_all(product));
+}
+
+TEST(test_cuda_empty_batch_leaves_no_gradient_unwritten) {
+    if (!cuda_parity_ready()) return;
+    Tensor *in[4] = {tensor_random_uniform(SHAPE(0, 8), -1.0f, 1.0f, 21),
+                     tensor_random_uniform(SHAPE(8), -1.0f, 1.0f, 22),
+                     tensor_random_uniform(SHAPE(0, 6, 8), -1.0f, 1.0f, 23),
+                     tensor_random_uniform(SHAPE(6, 3), -1.0f, 1.0f, 24)};
+    for (int i = 0; i < 4; i++) in[i]->requires_grad = 1;
+    ASSERT_MSG(cuda_parity_check("empty batch", apply_empty_batch, in, 4, NULL, PARITY_TOL_FP32) == 0, "%s",
+               error_message());
+}

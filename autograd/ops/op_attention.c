@@ -322,9 +322,9 @@ static Tensor *attention_record(Tensor *q, Tensor *k, Tensor *v, Tensor *mask, c
     return out;
 }
 
-/* q, k, v of one type: f32 copies when they differ (k, v may be NULL). */
+/* q, k, v of one type: f32 copies when they differ. */
 static void same_type(Tensor **q, Tensor **k, Tensor **v) {
-    if ((*k == NULL || (*q)->dtype == (*k)->dtype) && (*v == NULL || (*q)->dtype == (*v)->dtype)) return;
+    if ((*q)->dtype == (*k)->dtype && (*q)->dtype == (*v)->dtype) return;
     *q = op_to_f32(*q);
     *k = op_to_f32(*k);
     *v = op_to_f32(*v);

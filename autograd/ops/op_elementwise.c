@@ -80,10 +80,13 @@ static void reduce_broadcast(float *db, const float *g, const float *m, int64_t 
 /* ---- add / sub / bias_add: y = a + sign·b ---- */
 
 /* The device backward of add, sub and mul: a gradient this node writes
- * first is stored, not added to a zero fill (tape_input_grad_to_overwrite). */
+ * first is stored, not added to a zero fill (tape_input_grad_to_overwrite);
+ * with no element (n = 0) nothing is written, so a broadcast b's gradient
+ * is taken zeroed. */
 static void binary_backward_on(const DeviceKernels *dev, BinaryOp op, TapeNode *node, int64_t n, int64_t nb) {
-    int a_store, b_store;
-    float *da = tape_input_grad_to_overwrite(node, 0, &a_store), *db = tape_input_grad_to_overwrite(node, 1, &b_store);
+    int a_store = 0, b_store = 0;
+    float *da = tape_input_grad_to_overwrite(node, 0, &a_store);
+    float *db = n > 0 ? tape_input_grad_to_overwrite(node, 1, &b_store) : tape_input_grad(node, 1);
     const Tensor *a = node->in[0], *b = node->in[1];
     dev->binary_backward(op, a->data, a->dtype, b->data, b->dtype, node->out->grad, da, a_store, db, b_store, n, nb);
 }

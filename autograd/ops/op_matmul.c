@@ -35,13 +35,16 @@ static void matmul_backward_device(TapeNode *node) {
     const void *A = node->in[0]->data, *B = node->in[1]->data;
     DType at = node->in[0]->dtype, bt = node->in[1]->dtype;
     const float *dC = node->out->grad;
-    /* A gradient written first here is the product itself (beta = 0), not
-     * added to a zero fill; a shared dB's later calls add to the first's. */
-    int a_store, b_store;
-    float *dA = tape_input_grad_to_overwrite(node, 0, &a_store), *dB = tape_input_grad_to_overwrite(node, 1, &b_store);
     int64_t a_step = M * K, b_step = shared ? 0 : K * N, c_step = M * N;
     int fold = shared && !ta;
     int64_t nb = fold ? 1 : batch, Mf = fold ? batch * M : M;
+    int64_t calls = shared ? nb : 1, per_call = shared ? 1 : nb; /* dB's products */
+    /* A gradient written first here is the product itself (beta = 0), not
+     * added to a zero fill; a shared dB's later calls add to the first's, and
+     * a shared dB with no call (an empty batch) is taken zeroed. */
+    int a_store = 0, b_store = 0;
+    float *dA = tape_input_grad_to_overwrite(node, 0, &a_store);
+    float *dB = calls > 0 ? tape_input_grad_to_overwrite(node, 1, &b_store) : tape_input_grad(node, 1);
     if (dA) {
         float beta = a_store ? 0.0f : 1.0f;
         if (!ta) /* dA [M, K] += dC [M, N] · op(B)ᵀ */
@@ -50,7 +53,6 @@ static void matmul_backward_device(TapeNode *node) {
             k->gemm(tb, 1, K, M, N, 1.0f, B, bt, b_step, dC, DTYPE_F32, c_step, beta, dA, DTYPE_F32, a_step, nb);
     }
     if (dB) {
-        int64_t calls = shared ? nb : 1, per_call = shared ? 1 : nb;
         for (int64_t b = 0; b < calls; b++) {
             const void *Ab = (const char *)A + (size_t)(b * a_step) * dtype_size(at);
             const float *dCb = dC + b * c_step;
