@@ -276,9 +276,9 @@ test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train 
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
 	@echo "== CUDA kernel emulator: peak device memory of ALBEF-base's MultiDelete and fine-tuning steps (allocations only) =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/memory_check.sh $(EMU_DIR)/bin
-	@echo "== CUDA kernel emulator: bench_albef --device cuda --profile (the GPU benchmark's code path, tiny sizes) =="
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 1 \
-	    --img 32 --d 32 --b 4 --txt 8 --vocab 100 --profile 5
+	@echo "== CUDA kernel emulator: bench_albef --device cuda --graphs 1 --profile (the GPU benchmark's code paths, tiny sizes) =="
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/bin/bench_albef --device cuda --precision bf16 --iters 1 --warm 2 \
+	    --img 32 --d 32 --b 4 --txt 8 --vocab 100 --graphs 1 --profile 5
 # ---- end of the CUDA kernel emulator block ---------------------------------
 
 # ---- Fuzzing (tests/fuzz/) ------------------------------------------------

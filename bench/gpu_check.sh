@@ -17,6 +17,8 @@
 #            per-operation profile of each (--profile);
 #   anchor   ../shared/bench/albef_torch_anchor.py (bf16 eager and
 #            torch.compile) on the same card;
+#   bench_graphs the same two steps in bf16, each captured and launched as
+#            one CUDA graph (--graphs 1, cuda/graph.cu);
 #   bench_fp32 the MultiDelete step in fp32;
 #   bench_casts the MultiDelete step in bf16 with every weight cast per
 #            product (--param-copies 0): what the parameter blocks' bf16
@@ -50,7 +52,7 @@ LOG=build/gpu_check
 rm -rf "$LOG"
 mkdir -p "$LOG"
 BUDGET=${GPU_CHECK_BUDGET:-500}
-STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_fp32 bench_casts racecheck fig2}
+STEPS=${GPU_CHECK_STEPS:-build parity reference nccl memcheck bench_bf16 anchor bench_graphs bench_fp32 bench_casts racecheck fig2}
 BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
 status=()
 
@@ -165,6 +167,8 @@ if [ -z "$ANCHOR" ]; then
 else
     step anchor 200 60 $PY "$ANCHOR" --device cuda "${BASE[@]}" --modes bf16,compile --iters 10
 fi
+step bench_graphs 90 45 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 \
+    --warm 3 --graphs 1
 step bench_fp32 90 45 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
 step bench_casts 60 30 bin/bench_albef --device cuda --precision bf16 --param-copies 0 --steps md "${BASE[@]}" \
     --iters 5 --warm 2
@@ -202,10 +206,13 @@ if head:
 if not any(rows(n) for n in ("bench_bf16", "bench_fp32", "anchor")):
     print("no step was timed (see the status lines and the logs)")
 for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fine-tuning step (ITC + ITM), 32 pairs")):
-    table = [("ours", r) for n in ("bench_bf16", "bench_fp32", "bench_casts") for r in rows(n) if r.get("step") == step]
+    table = [("ours", r) for n in ("bench_bf16", "bench_graphs", "bench_fp32", "bench_casts") for r in rows(n)
+             if r.get("step") == step]
     for who, r in table:
         if r.get("param_copies") == 0 and r["mode"] == "bf16":
             r["mode"] = "bf16, weights cast per product"
+        if r.get("graphs") and r["mode"] == "bf16":
+            r["mode"] = "bf16, CUDA graphs"
     table += [("torch", r) for r in anchor if r.get("step") == step]
     if not table:
         continue
@@ -223,6 +230,19 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     for m in ("bf16", "compile"):
         if "bf16" in ours and m in theirs:
             print(f"{step}: ours bf16 vs torch {m}: {theirs[m] / ours['bf16']:.2f}x torch's throughput")
+    graphs = "bf16, CUDA graphs"
+    if "bf16" in ours and graphs in ours:
+        print(f"{step}: CUDA graphs make ours bf16 {ours['bf16'] / ours[graphs]:.2f}x as fast (each step waited for)")
+        for m in ("bf16", "compile"):
+            if m in theirs:
+                print(f"{step}: ours bf16 with graphs vs torch {m}: {theirs[m] / ours[graphs]:.2f}x torch's throughput")
+    piped = {r["mode"]: r["pipelined_s"] for w, r in table if w == "ours" and "pipelined_s" in r}
+    if "bf16" in piped and graphs in piped:
+        g = next((r for w, r in table if r["mode"] == graphs), {})
+        print(f"{step}: 10 steps waited for once: {piped['bf16'] * 1e3:.1f} ms/step eager, {piped[graphs] * 1e3:.1f} "
+              f"with graphs ({g.get('graph_eager_steps')} eager steps while memory settled, "
+              f"{g.get('graph_updates')} updates, {g.get('graph_instantiations')} instantiations, "
+              f"{g.get('graph_nodes')} nodes)")
     cast = "bf16, weights cast per product"
     if "bf16" in ours and cast in ours:
         print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "

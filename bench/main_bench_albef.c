@@ -10,7 +10,12 @@
  * `--device cuda` runs the same steps on the GPU (bf16 GEMMs by default,
  * `--precision fp32` for checking) and adds the peak device memory;
  * `--profile N` then runs 2 more steps of each kind under the per-operation
- * profiler and prints its N longest operations (Markdown, after the JSON line). */
+ * profiler and prints its N longest operations (Markdown, after the JSON line).
+ * `--graphs 1` runs each step as one CUDA graph (cuda/backend.h,
+ * cuda_graph_step_*). Each kind of step is also timed as a run of --iters
+ * steps waited for once at the end ("pipelined_s", per step): a graph step's
+ * host code is captured before any of its work runs, so only there can the
+ * host's capture of one step overlap the device's run of the one before. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,11 +119,15 @@ typedef struct {
     const MultiDeleteOptions *mo;
     Device device;
     int b;
+    int graphs; /* each step captured and launched as one CUDA graph */
 } Bench;
 
 /* One step of `which` (0: md, 1: ft), numbered `n` (the permutation and
  * hard-negative sampling streams). */
 static void bench_step(const Bench *s, int which, uint64_t n) {
+#ifdef HAVE_CUDA
+    if (s->graphs) cuda_graph_step_begin();
+#endif
     Tensor *loss;
     if (which == 0) {
         AlbefBatch df = to_tensors(s->df, s->device), dr = to_tensors(s->dr, s->device);
@@ -139,6 +148,9 @@ static void bench_step(const Bench *s, int which, uint64_t n) {
     grad_sync_end(s->gs);
     adamw_step(s->opt, 1e-5f);
     params_zero_grad(&s->un->params);
+#ifdef HAVE_CUDA
+    if (s->graphs) cuda_graph_step_end();
+#endif
     autograd_step_end();
 }
 
@@ -161,10 +173,12 @@ static void start_phase(Bench *s, int which) {
  * (cuda/backend.h), then its table of the `top` operations. */
 static void profile_steps(const Bench *s, int which, int steps, int top, const char *mode) {
 #ifdef HAVE_CUDA
+    Bench eager = *s; /* the profiler times each operation as it is issued */
+    eager.graphs = 0;
     cuda_profile_clear();
     for (int k = 0; k < steps; k++) {
         cuda_profile_begin();
-        bench_step(s, which, (uint64_t)k);
+        bench_step(&eager, which, (uint64_t)k);
         cuda_profile_end();
     }
     printf("profile of the %s step (%s), the %d longest operations:\n", which == 0 ? "md" : "ft", mode, top);
@@ -176,7 +190,7 @@ static void profile_steps(const Bench *s, int which, int steps, int top, const c
 }
 
 int main(int argc, char **argv) {
-    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies, momentum;
+    int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies, momentum, graphs;
     const char *device_name_flag, *precision_flag, *steps;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
@@ -201,6 +215,8 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("profile", &profile, "0",
                      "on cuda: after the timing, 2 more steps under the per-operation profiler and a table of "
                      "its N longest operations (0: none)"),
+        CLI_FLAG_INT("graphs", &graphs, "0",
+                     "on cuda: 1 captures each step and launches it as one CUDA graph (one process only)"),
     };
     CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
                     flags, CLI_COUNT(flags)};
@@ -245,6 +261,9 @@ int main(int argc, char **argv) {
         fatal("bench_albef: --device %s: want cpu or cuda", device_name_flag);
     }
     if (profile > 0 && device == DEVICE_CPU) fatal("bench_albef: --profile times device operations: add --device cuda");
+    if (graphs && device == DEVICE_CPU) fatal("bench_albef: --graphs 1 captures device work: add --device cuda");
+    if (graphs && comm_size() > 1)
+        fatal("bench_albef: --graphs 1 runs in one process (the gradient all-reduce is not captured yet)");
     /* The frozen original only where an md step runs: Retrain's ft step holds
      * no second model, and the peak memory should not count one. */
     const int with_original = strstr(steps, "md") != NULL;
@@ -280,7 +299,8 @@ int main(int argc, char **argv) {
     printf("{\"params_M\": %.3f, \"threads\": \"%s\", \"device\": \"%s\"}\n", (double)un.params.total / 1e6,
            getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "default", device_name(device));
     Bench bench = {.task = &task, .un = &un, .ori = with_original ? &ori : NULL, .opt = &opt, .gs = &gs, .df = &hdf, .dr = &hdr,
-                   .ft = &hft, .perm = perm, .mo = &mo, .device = device, .b = b};
+                   .ft = &hft, .perm = perm, .mo = &mo, .device = device, .b = b,
+                   .graphs = graphs != 0};
     for (int which = 0; which < 2; which++) {
         if (!strstr(steps, which == 0 ? "md" : "ft")) continue;
         start_phase(&bench, which);
@@ -293,15 +313,31 @@ int main(int argc, char **argv) {
             if (it >= 0) times[it] = clock_seconds() - t0;
             if (it >= 0) waits[it] = gs.wait_seconds - w0;
         }
+        /* The same number of steps, waited for once. */
+        sync_device(device);
+        double p0 = clock_seconds();
+        for (int it = 0; it < iters; it++) bench_step(&bench, which, (uint64_t)(warm + iters + it));
+        sync_device(device);
+        double pipelined = (clock_seconds() - p0) / (iters > 0 ? iters : 1);
         qsort(times, (size_t)iters, sizeof *times, cmp_double);
         qsort(waits, (size_t)iters, sizeof *waits, cmp_double);
         double med = times[iters / 2];
         /* allreduce_wait_s: the gradient all-reduce left after backward (the part not overlapped) */
         printf("{\"mode\": \"%s\", \"step\": \"%s\", \"ranks\": %d, \"median_s\": %.6f, \"best_s\": %.6f, "
                "\"samples_per_s\": %.2f, \"allreduce_wait_s\": %.6f, \"peak_mem_GiB\": %.3f, "
-               "\"param_copies\": %d}\n",
+               "\"param_copies\": %d, \"pipelined_s\": %.6f, \"graphs\": %d",
                mode, which == 0 ? "md" : "ft", comm_size(), med, times[0], 2.0 * b / med, waits[iters / 2],
-               peak_device_gib(device), device != DEVICE_CPU && param_copies);
+               peak_device_gib(device), device != DEVICE_CPU && param_copies, pipelined, bench.graphs);
+#ifdef HAVE_CUDA
+        if (bench.graphs) {
+            CudaGraphStats g = cuda_graph_stats(); /* totals so far, all kinds of step */
+            printf(", \"graph_eager_steps\": %lld, \"graph_steps\": %lld, \"graph_updates\": %lld, \"graph_instantiations\": %lld, "
+                   "\"graph_nodes\": %lld, \"graph_staged_MiB\": %.3f",
+                   (long long)g.eager, (long long)g.steps, (long long)g.updated, (long long)g.instantiated, (long long)g.nodes,
+                   g.staged_bytes / 1048576.0);
+        }
+#endif
+        printf("}\n");
         fflush(stdout);
         if (profile > 0 && device != DEVICE_CPU) profile_steps(&bench, which, 2, profile, mode);
     }

@@ -6,6 +6,7 @@
 
 #include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
+#include "cuda/graph.cuh"
 #include "cuda/param_copies.cuh"
 
 extern "C" {
@@ -48,12 +49,15 @@ static void *device_memory_alloc(size_t bytes) {
         return NULL;
     }
     allocations_add(p, bytes);
+    cuda_graph_memory_changed();
     return p;
 }
 
 static void device_memory_release(void *p) {
+    if (cuda_graph_release_later(p, device_memory_release)) return;
     param_copies_released(p);
     allocations_remove(p);
+    cuda_graph_memory_changed();
     CUDA_CHECK(cudaFree(p));
 }
 
@@ -65,6 +69,8 @@ static void device_memory_fill(void *p, int byte, size_t bytes) {
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
     if (dst_on_device) param_copies_written(dst, bytes); // a parameter block's bf16 copy is now stale
+    if (!dst_on_device) cuda_graph_forbid_host_wait("a copy from the device to the host");
+    if (dst_on_device && !src_on_device) src = cuda_graph_staged(src, bytes);
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                         : cudaMemcpyDeviceToHost;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, backend.stream));
@@ -118,6 +124,7 @@ extern "C" void cuda_set_precision(Precision p) { backend.precision = p; }
 extern "C" Precision cuda_precision(void) { return backend.precision; }
 extern "C" const char *precision_name(Precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
 extern "C" void cuda_synchronize(void) {
+    cuda_graph_forbid_host_wait("cuda_synchronize");
     if (backend.ready) CUDA_CHECK(cudaStreamSynchronize(backend.stream));
 }
 extern "C" size_t cuda_bytes_in_use(void) { return allocations_in_use(); }

@@ -54,6 +54,29 @@ typedef struct {
 } ParamCopyStats;
 ParamCopyStats cuda_param_copy_stats(void);
 
+/* Whole steps as CUDA graphs (cuda/graph.cu): the device work issued
+ * between cuda_graph_step_begin() and cuda_graph_step_end() is captured,
+ * not run, and step_end launches it as one graph (updating the previous
+ * step's executable graph when the step has the same operations, making it
+ * anew when not). Results are those of running the step without: only when
+ * the work runs changes. Inside, the host may not read the device (a copy to
+ * the host, cuda_synchronize: stopped with a message); host memory copied to
+ * the device is staged when the copy is issued, so the host may reuse it at
+ * once. A step begun while device memory is still changing (the activation
+ * arena's first steps) runs without capture. Not with the profiler or
+ * MMU_CUDA_SYNC=1. */
+void cuda_graph_step_begin(void);
+void cuda_graph_step_end(void);
+typedef struct {
+    int64_t eager;        /* steps run without capture: device memory changed since the step before began */
+    int64_t steps;        /* steps launched as graphs */
+    int64_t updated;      /* of which updated the previous executable graph */
+    int64_t instantiated; /* of which needed a new one (the first, or a new shape) */
+    int64_t nodes;        /* operations in the last step's graph */
+    int64_t staged_bytes; /* most host bytes a step copied to the device */
+} CudaGraphStats;
+CudaGraphStats cuda_graph_stats(void);
+
 /* Per-operation device times (bench_albef --profile). Between
  * cuda_profile_begin() and cuda_profile_end() (a window: one step) every
  * kernel launch, cuBLASLt GEMM and stream copy records a CUDA event after it

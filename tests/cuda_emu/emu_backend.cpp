@@ -9,6 +9,7 @@
 
 #include "cuda/allocations.cuh"
 #include "cuda/common.cuh"
+#include "cuda/graph.cuh"
 #include "cuda/param_copies.cuh"
 #include "tests/cuda_emu/emu_memory.h"
 
@@ -41,12 +42,15 @@ static void *device_memory_alloc(size_t bytes) {
         return nullptr;
     }
     allocations_add(p, bytes);
+    cuda_graph_memory_changed();
     return p;
 }
 
 static void device_memory_release(void *p) {
+    if (cuda_graph_release_later(p, device_memory_release)) return;
     param_copies_released(p);
     allocations_remove(p);
+    cuda_graph_memory_changed();
     emu_memory_release(p);
 }
 
@@ -58,6 +62,8 @@ static void device_memory_fill(void *p, int byte, size_t bytes) {
 
 static void device_memory_copy(void *dst, int dst_on_device, const void *src, int src_on_device, size_t bytes) {
     if (dst_on_device) param_copies_written(dst, bytes); // a parameter block's bf16 copy is now stale
+    if (!dst_on_device) cuda_graph_forbid_host_wait("a copy from the device to the host");
+    if (dst_on_device && !src_on_device) src = cuda_graph_staged(src, bytes);
     if (dst_on_device && !emu_memory_contains(dst)) fatal("cuda emulator: copy to %p, which is no device memory", dst);
     if (src_on_device && !emu_memory_contains(src)) fatal("cuda emulator: copy from %p, which is no device memory", src);
     cudaMemcpyKind kind = dst_on_device ? (src_on_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
@@ -87,7 +93,7 @@ extern "C" int cuda_backend_ready(void) { return backend.ready; }
 extern "C" void cuda_set_precision(Precision p) { backend.precision = p; }
 extern "C" Precision cuda_precision(void) { return backend.precision; }
 extern "C" const char *precision_name(Precision p) { return p == PRECISION_BF16 ? "bf16" : "fp32"; }
-extern "C" void cuda_synchronize(void) {}
+extern "C" void cuda_synchronize(void) { cuda_graph_forbid_host_wait("cuda_synchronize"); }
 extern "C" size_t cuda_bytes_in_use(void) { return allocations_in_use(); }
 extern "C" size_t cuda_peak_bytes(void) { return allocations_peak(); }
 extern "C" void cuda_reset_peak_bytes(void) { allocations_reset_peak(); }

@@ -21,7 +21,7 @@ static void unpack(const void *x, int bf16, int64_t rows, int64_t K, int rows_ar
         }
 }
 
-void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+static void product_now(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
                         int64_t stride_a, const void *B, int64_t stride_b, int bf16, float beta, void *C,
                         DType c_type, int64_t stride_c, int64_t batch, const void *bias) {
     const int64_t elem = bf16 ? 2 : 4;
@@ -30,11 +30,6 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
     auto c_at = [c_bf16](const void *p, int64_t e) -> float {
         return c_bf16 ? __bfloat162float(((const __nv_bfloat16 *)p)[e]) : ((const float *)p)[e];
     };
-    // cuBLASLt's bias epilogue may load the vector 16 bytes at a time (its
-    // alignment preferences do not cover it): cuda/gemm.cu must hand it an
-    // aligned one.
-    if (bias != nullptr && (uintptr_t)bias % 16 != 0)
-        fatal("cuda emulator: cuBLASLt bias epilogue given a bias at %p, not 16-byte aligned", bias);
     if (emu_accounting_only()) return; // tests/cuda_emu/emu_scheduler.h
     std::vector<double> a((size_t)(M * K)), bt((size_t)(N * K));
     emu_memory_open();
@@ -61,4 +56,24 @@ void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
             }
     }
     emu_memory_close();
+}
+
+// During a capture the product is a node of the graph, run when it runs.
+void cuda_blaslt_matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const void *A,
+                        int64_t stride_a, const void *B, int64_t stride_b, int bf16, float beta, void *C,
+                        DType c_type, int64_t stride_c, int64_t batch, const void *bias) {
+    // cuBLASLt's bias epilogue may load the vector 16 bytes at a time (its
+    // alignment preferences do not cover it): cuda/gemm.cu must hand it an
+    // aligned one.
+    if (bias != nullptr && (uintptr_t)bias % 16 != 0)
+        fatal("cuda emulator: cuBLASLt bias epilogue given a bias at %p, not 16-byte aligned", bias);
+    if (!emu_graph_capturing()) {
+        product_now(trans_a, trans_b, M, N, K, alpha, A, stride_a, B, stride_b, bf16, beta, C, c_type, stride_c,
+                    batch, bias);
+        return;
+    }
+    emu_graph_record(&emu_node_product, [=] {
+        product_now(trans_a, trans_b, M, N, K, alpha, A, stride_a, B, stride_b, bf16, beta, C, c_type, stride_c,
+                    batch, bias);
+    });
 }

@@ -11,10 +11,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <memory>
 #include <source_location>
 #include <tuple>
 #include <type_traits>
 
+#include "tests/cuda_emu/emu_graph.h"
 #include "tests/cuda_emu/emu_memory.h"
 #include "tests/cuda_emu/emu_scheduler.h"
 
@@ -193,6 +195,17 @@ void emu_launch(const char *name, dim3 grid, dim3 block, size_t dynamic_shared, 
         int i = 0;
         (emu_check_argument(name, i++, a), ...);
     }, call.args);
+    if (emu_graph_capturing()) { // a node holding its own copy of the arguments
+        auto held = std::make_shared<EmuCall<P...>>(call);
+        emu_graph_record((const void *)call.kernel, [=] {
+            emu_memory_open();
+            int err = emu_run_grid(name, (const void *)held->kernel, grid, block, dynamic_shared,
+                                   emu_thread_body<P...>, held.get());
+            emu_memory_close();
+            if (err) emu_fail("kernel %s, run by a graph, has a launch configuration the GPU rejects (error %d)", name, err);
+        });
+        return;
+    }
     emu_memory_open();
     int err = emu_run_grid(name, (const void *)call.kernel, grid, block, dynamic_shared, emu_thread_body<P...>, &call);
     emu_memory_close();

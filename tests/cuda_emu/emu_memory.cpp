@@ -1,6 +1,8 @@
 // Device memory of the CUDA kernel emulator (emu_memory.h): mappings with a
 // guard page, readable only while device code runs.
 #include "tests/cuda_emu/emu_memory.h"
+#include "tests/cuda_emu/emu_graph.h"
+#include "tests/cuda_emu/emu_scheduler.h"
 
 #include <execinfo.h>
 #include <signal.h>
@@ -111,6 +113,9 @@ void *emu_memory_alloc(size_t bytes) {
 }
 
 void emu_memory_release(void *p) {
+    // A recorded node may still use it when its graph runs (cuda/graph.cu
+    // releases such memory after the launch).
+    if (emu_graph_capturing()) emu_fail("device memory at %p released during a stream capture", p);
     for (size_t i = 0; i < mappings.size(); i++) {
         if (mappings[i].user != p) continue;
         munmap(mappings[i].reserve, mappings[i].reserve_bytes);
