@@ -106,6 +106,39 @@ char *test_run_command(const char *cmd, int *status) {
     return out;
 }
 
+char *test_stderr_of_child(void (*fn)(void *ctx), void *ctx, int *status) {
+    int fds[2];
+    *status = -1;
+    if (pipe(fds) != 0) return NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(ctx);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t cap = 4096, n = 0;
+    char *out = malloc(cap);
+    ssize_t got;
+    while ((got = read(fds[0], out + n, cap - n - 1)) > 0) {
+        n += (size_t)got;
+        if (n + 1 == cap) out = realloc(out, cap *= 2);
+    }
+    out[n] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+    }
+    return out;
+}
+
 /* 1 when `name` contains one of the space-separated words of `list`. */
 static int excluded(const char *name, const char *list) {
     if (!list) return 0;

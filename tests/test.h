@@ -25,6 +25,11 @@ const char *test_fixture_dir(void);
 const char *test_tmp_dir(void);
 /* Writes into buf the path "<tmp>/<name>". */
 char *test_tmp_path(char *buf, size_t size, const char *name);
+/* Runs fn(ctx) in a child process (a fork; the child then exits 0) and
+ * returns what the child wrote to stderr, malloc'ed and NUL-terminated;
+ * *status is its waitpid status. For checking what an error that stops the
+ * process (fatal, CHECK) says, without stopping the suite. */
+char *test_stderr_of_child(void (*fn)(void *ctx), void *ctx, int *status);
 /* Runs a shell command (the program tests run the built binaries this way) and
  * returns everything it wrote to stdout, malloc'ed and NUL-terminated (NULL
  * when popen fails); *status is its exit code, -1 when a signal ended it. */

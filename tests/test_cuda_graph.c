@@ -10,11 +10,9 @@
  * with a message. Skips without a GPU (runs under the kernel emulator, whose
  * capture records the work and runs it only at the graph's launch). */
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "autograd/tape.h"
 #include "core/cli.h"
@@ -236,34 +234,22 @@ TEST(test_cuda_graph_step_stages_host_memory_and_releases_device_memory_after_th
     autograd_step_end();
 }
 
+static void read_inside_a_capture(void *x) {
+    settle();
+    cuda_graph_step_begin();
+    float v[4];
+    device_copy(v, DEVICE_CPU, ((Tensor *)x)->data, DEVICE_CUDA, sizeof v);
+}
+
 TEST(test_cuda_graph_device_read_inside_a_capture_stops_naming_it) {
     if (!cuda_parity_ready()) return;
     Tensor *x = tensor_on(tensor_zeros(DTYPE_F32, SHAPE(4)), DEVICE_CUDA);
-    int fds[2];
-    ASSERT(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        settle();
-        cuda_graph_step_begin();
-        float v[4];
-        device_copy(v, DEVICE_CPU, x->data, DEVICE_CUDA, sizeof v);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[2048] = {0};
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof buf - 1 && (r = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)r;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    int status;
+    char *said = test_stderr_of_child(read_inside_a_capture, x, &status);
+    ASSERT(said != NULL);
     ASSERT_MSG(!(WIFEXITED(status) && WEXITSTATUS(status) == 0), "the read inside the capture went through");
-    ASSERT_STR_CONTAINS(buf, "a copy from the device to the host inside a captured step");
+    ASSERT_STR_CONTAINS(said, "a copy from the device to the host inside a captured step");
+    free(said);
     autograd_step_end();
 }
 

@@ -2,8 +2,8 @@
  * indexing, backward by finite differences, and repeated indices to prove
  * that gradients accumulate. */
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "autograd/grad_check.h"
 #include "autograd/ops.h"
@@ -60,33 +60,22 @@ TEST(test_embedding_copies_rows_and_accumulates_repeated_ids) {
     ASSERT_MSG(gradcheck(apply_embedding, &table, 1, &ctx, gradcheck_defaults()) == 0, "%s", error_message());
 }
 
+/* CHECK aborts: run the op in a child and read what it printed. */
+static void embedding_of_an_out_of_range_id(void *ctx) {
+    (void)ctx;
+    Tensor *table = tensor_random_uniform(SHAPE(7, 4), -1.0f, 1.0f, 3);
+    Tensor *ids = i32_tensor(SHAPE(3), (const int32_t[]){1, 9, 2});
+    op_embedding(table, ids);
+}
+
 TEST(test_embedding_out_of_range_id_aborts_naming_id_and_table_size) {
-    /* CHECK aborts: run the op in a child and read what it printed. */
-    int fds[2];
-    ASSERT(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        Tensor *table = tensor_random_uniform(SHAPE(7, 4), -1.0f, 1.0f, 3);
-        Tensor *ids = i32_tensor(SHAPE(3), (const int32_t[]){1, 9, 2});
-        op_embedding(table, ids);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[1024] = {0};
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof buf - 1 && (r = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)r;
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    int status;
+    char *said = test_stderr_of_child(embedding_of_an_out_of_range_id, NULL, &status);
+    ASSERT(said != NULL);
     ASSERT_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child status %d", status);
-    ASSERT_STR_CONTAINS(buf, "id 9");
-    ASSERT_STR_CONTAINS(buf, "7 rows");
+    ASSERT_STR_CONTAINS(said, "id 9");
+    ASSERT_STR_CONTAINS(said, "7 rows");
+    free(said);
 }
 
 /* x viewed as [outer, n, inner]; out[o, j, i] = x[o, idx[j], i]. */
