@@ -36,16 +36,23 @@
 // is the first three steps (the arena grows, then is merged into one chunk
 // at the end of the step). A captured step that still allocates is allowed
 // (the capture is "relaxed": cudaMalloc is not stream work).
-#include <vector>
+#include <stdlib.h>
 
 #include "cuda/common.cuh"
 #include "cuda/graph.cuh"
 
 #define STAGING_ALIGN 256
 
+// Plain arrays (no destructors): what they point to stays reachable to the
+// end of the process, for which nothing is released.
 typedef struct {
-    std::vector<unsigned char *> chunks; // pinned; the last is filled
-    std::vector<size_t> sizes;
+    unsigned char *base; // pinned
+    size_t size;
+} StagingChunk;
+
+typedef struct {
+    StagingChunk *chunks; // the last is being filled
+    int n_chunks, chunk_capacity;
     size_t used;  // bytes taken from the last chunk
     size_t total; // bytes taken this step, all chunks
     cudaEvent_t read; // recorded after the launch of the graph that read this set
@@ -65,9 +72,19 @@ static struct {
     long step; // graph steps so far; selects the staging set
     cudaGraphExec_t exec;
     StagingSet staging[2];
-    std::vector<LaterRelease> releases;
+    LaterRelease *releases;
+    int n_releases, release_capacity;
     CudaGraphStats stats;
-} graphs = {0, 0, 0, -1, 0, NULL, {}, {}, {}};
+} graphs = {0, 0, 0, -1, 0, NULL, {}, NULL, 0, 0, {}};
+
+// Room for one more element in a malloc'ed array of `capacity` elements.
+static void *grown(void *array, int count, int *capacity, size_t element) {
+    if (count < *capacity) return array;
+    *capacity = *capacity ? 2 * *capacity : 8;
+    array = realloc(array, (size_t)*capacity * element);
+    if (array == NULL) fatal("cuda/graph.cu: out of host memory");
+    return array;
+}
 
 void cuda_graph_memory_changed(void) { graphs.memory_changes++; }
 
@@ -78,8 +95,8 @@ static StagingSet *current_set(void) { return &graphs.staging[graphs.step % 2]; 
 static void add_chunk(StagingSet *s, size_t bytes) {
     void *p = NULL;
     CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocDefault));
-    s->chunks.push_back((unsigned char *)p);
-    s->sizes.push_back(bytes);
+    s->chunks = (StagingChunk *)grown(s->chunks, s->n_chunks, &s->chunk_capacity, sizeof *s->chunks);
+    s->chunks[s->n_chunks++] = StagingChunk{(unsigned char *)p, bytes};
     s->used = 0;
 }
 
@@ -88,14 +105,13 @@ static void add_chunk(StagingSet *s, size_t bytes) {
 static void reuse_set(StagingSet *s) {
     if (s->pending) CUDA_CHECK(cudaEventSynchronize(s->read));
     s->pending = 0;
-    if (s->chunks.size() > 1) {
+    if (s->n_chunks > 1) {
         size_t all = 0;
-        for (size_t k = 0; k < s->chunks.size(); k++) {
-            all += s->sizes[k];
-            CUDA_CHECK(cudaFreeHost(s->chunks[k]));
+        for (int k = 0; k < s->n_chunks; k++) {
+            all += s->chunks[k].size;
+            CUDA_CHECK(cudaFreeHost(s->chunks[k].base));
         }
-        s->chunks.clear();
-        s->sizes.clear();
+        s->n_chunks = 0;
         add_chunk(s, all);
     }
     s->used = 0;
@@ -106,9 +122,9 @@ const void *cuda_graph_staged(const void *src, size_t bytes) {
     if (!graphs.capturing || bytes == 0) return src;
     StagingSet *s = current_set();
     size_t need = (bytes + STAGING_ALIGN - 1) / STAGING_ALIGN * STAGING_ALIGN;
-    if (s->chunks.empty() || s->used + need > s->sizes.back())
+    if (s->n_chunks == 0 || s->used + need > s->chunks[s->n_chunks - 1].size)
         add_chunk(s, need > ((size_t)1 << 20) ? need : ((size_t)1 << 20));
-    unsigned char *p = s->chunks.back() + s->used;
+    unsigned char *p = s->chunks[s->n_chunks - 1].base + s->used;
     s->used += need;
     s->total += need;
     memcpy(p, src, bytes);
@@ -117,7 +133,9 @@ const void *cuda_graph_staged(const void *src, size_t bytes) {
 
 int cuda_graph_release_later(void *p, void (*release)(void *)) {
     if (!graphs.capturing) return 0;
-    graphs.releases.push_back(LaterRelease{p, release});
+    graphs.releases = (LaterRelease *)grown(graphs.releases, graphs.n_releases, &graphs.release_capacity,
+                                            sizeof *graphs.releases);
+    graphs.releases[graphs.n_releases++] = LaterRelease{p, release};
     return 1;
 }
 
@@ -186,8 +204,8 @@ extern "C" void cuda_graph_step_end(void) {
     graphs.stats.nodes = (int64_t)nodes;
     if ((int64_t)s->total > graphs.stats.staged_bytes) graphs.stats.staged_bytes = (int64_t)s->total;
     graphs.step++;
-    for (const LaterRelease &r : graphs.releases) r.release(r.p);
-    graphs.releases.clear();
+    for (int k = 0; k < graphs.n_releases; k++) graphs.releases[k].release(graphs.releases[k].p);
+    graphs.n_releases = 0;
 }
 
 extern "C" CudaGraphStats cuda_graph_stats(void) { return graphs.stats; }
