@@ -18,11 +18,63 @@ BIN=$(cd "$1" && pwd) EMU_BIN=$(cd "$2" && pwd) ROOT=$(pwd)
 export MMU_PARAM_COPY_CHECK=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+# The runs are independent (each its own output and working directory), so
+# they go PROGRAM_CHECK_JOBS (default 2) at a time: the emulated runs are
+# single-threaded kernel emulation, and on CI's 2 cores two at once take about
+# half the time of one after another.
+JOBS=${PROGRAM_CHECK_JOBS:-2}
+# start <log name> <command...>: runs the command in the background, its
+# output in $T/<log name>.log, once fewer than $JOBS are running; a failure
+# leaves the log's name in $T/failed.
+start() {
+    local log=$1
+    shift
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    { "$@" >"$T/$log.log" 2>&1 || echo "$log" >>"$T/failed"; } &
+}
+# Waits for every started run; a failed one's log is printed and the check stops.
+finish() {
+    wait
+    [ -s "$T/failed" ] || return 0
+    while read -r log; do
+        echo "== $log failed:"
+        cat "$T/$log.log"
+    done <"$T/failed"
+    exit 1
+}
+in_dir() { # in_dir <dir> <command...>
+    local dir=$1
+    shift
+    mkdir -p "$dir" && cd "$dir" && "$@"
+}
+
 "$BIN/mkdata" --out "$T/world" --train-images 40 --val-images 12 --test-images 12 >/dev/null
-"$BIN/train" --data "$T/world" --epochs 1 --df-size 6 --eval-original=false --out "$T/original" >"$T/train.log" 2>&1 ||
-    { cat "$T/train.log"; exit 1; }
-"$EMU_BIN/train" --data "$T/world" --epochs 1 --df-size 6 --eval-original=false --device cuda --precision fp32 \
-    --out "$T/original_cuda" >"$T/train_cuda.log" 2>&1 || { cat "$T/train_cuda.log"; exit 1; }
+# Erm-Ktp trains a teacher on all of D and a student from scratch: a world of 16
+# images (2 ERM and 2 KTP steps, every epoch a mask epoch) keeps it short.
+"$BIN/mkdata" --out "$T/world16" --train-images 16 --val-images 8 --test-images 8 >/dev/null
+# PGR (graph + text, --task pgr) on a slice of the shipped corpus with a small
+# config: the GCN aggregation (SpMM), the text encoder and the fusion FFN on the
+# device, one MultiDelete epoch from the same CPU-trained original.
+mkdir -p "$T/pgr"
+head -n 241 "$ROOT/data/pgr_corpus/train.tsv" >"$T/pgr/train.tsv"
+head -n 61 "$ROOT/data/pgr_corpus/test.tsv" >"$T/pgr/test.tsv"
+cp "$ROOT/data/pgr_corpus/vocab.txt" "$T/pgr/vocab.txt"
+cat >"$T/pgr-small.json" <<'JSON'
+{"name": "pgr-tiny", "node_features": "name_tokens", "node_dim": 16, "gcn_layers": 1, "gcn_hidden": 16,
+ "vocab_size": 8000, "text_width": 32, "text_heads": 2, "text_ffn_hidden": 64, "text_layers": 1,
+ "max_position_embeddings": 64, "max_text_len": 48, "text_ln_eps": 1e-12, "text_dropout": 0.1,
+ "fusion_hidden": 32, "fusion_dim": 32, "classifier_hidden": 32}
+JSON
+PGR=(--task pgr --data "$T/pgr" --model "$T/pgr-small.json" --df-size 8)
+
+# The originals: the world's on both devices (their weights are compared), and
+# on the CPU the small world's and PGR's.
+start train "$BIN/train" --data "$T/world" --epochs 1 --df-size 6 --eval-original=false --out "$T/original"
+start train_cuda "$EMU_BIN/train" --data "$T/world" --epochs 1 --df-size 6 --eval-original=false --device cuda \
+    --precision fp32 --out "$T/original_cuda"
+start train16 "$BIN/train" --data "$T/world16" --epochs 1 --df-size 2 --eval-original=false --out "$T/original16"
+start train_pgr "$BIN/train" "${PGR[@]}" --epochs 1 --eval-original=false --out "$T/original_pgr"
+finish
 
 # run_pair <name> <precision> <program> <flags...>: the program with
 # --device cpu into $T/<name>_cpu and emulated with --device cuda --precision
@@ -32,11 +84,9 @@ RUN_NAMES=()
 run_pair() {
     local name=$1 precision=$2 prog=$3
     shift 3
-    mkdir -p "$T/wd/${name}_cpu" "$T/wd/${name}_cuda"
-    (cd "$T/wd/${name}_cpu" && "$BIN/$prog" "$@" --device cpu --out "$T/${name}_cpu") >"$T/${name}_cpu.log" 2>&1 ||
-        { cat "$T/${name}_cpu.log"; exit 1; }
-    (cd "$T/wd/${name}_cuda" && "$EMU_BIN/$prog" "$@" --device cuda --precision "$precision" --out "$T/${name}_cuda") \
-        >"$T/${name}_cuda.log" 2>&1 || { cat "$T/${name}_cuda.log"; exit 1; }
+    start "${name}_cpu" in_dir "$T/wd/${name}_cpu" "$BIN/$prog" "$@" --device cpu --out "$T/${name}_cpu"
+    start "${name}_cuda" in_dir "$T/wd/${name}_cuda" "$EMU_BIN/$prog" "$@" --device cuda --precision "$precision" \
+        --out "$T/${name}_cuda"
     RUN_NAMES+=("$name:$precision")
 }
 COMMON=(--model "$ROOT/models/configs/albef-tiny.json" --data "$T/world" --original "$T/original/model.safetensors"
@@ -55,37 +105,17 @@ run_pair unlearn_lcodec fp32 unlearn_lcodec "${COMMON[@]}" --perturbations 4 --b
 # And in bf16: its host reads of bf16 activations (the FOCI unit outputs).
 run_pair unlearn_lcodec_bf16 bf16 unlearn_lcodec "${COMMON[@]}" --perturbations 4 --batch 16 --hessian-batches 1 \
     --foci full --max-units 4 --guard-pairs 16 --no-noise --k-test 4 --eval-original=false
-# Erm-Ktp trains a teacher on all of D and a student from scratch: a world of 16
-# images (2 ERM and 2 KTP steps, every epoch a mask epoch) keeps it short; the
-# threshold prohibits about half of the channels, the same ones on both devices.
-"$BIN/mkdata" --out "$T/world16" --train-images 16 --val-images 8 --test-images 8 >/dev/null
-"$BIN/train" --data "$T/world16" --epochs 1 --df-size 2 --eval-original=false --out "$T/original16" \
-    >"$T/train16.log" 2>&1 || { cat "$T/train16.log"; exit 1; }
+# Erm-Ktp on the small world: the threshold prohibits about half of the
+# channels, the same ones on both devices.
 run_pair unlearn_ermktp fp32 unlearn_ermktp --model "$ROOT/models/configs/albef-tiny.json" --data "$T/world16" \
     --original "$T/original16/model.safetensors" --df-size 2 --erm-epochs 1 --ktp-epochs 1 --mask-period 1 \
     --mask-epoch-min 0 --prohibit-threshold 0.999 --eval-original=false
+run_pair unlearn_multidelete_pgr fp32 unlearn_multidelete "${PGR[@]}" --original "$T/original_pgr/model.safetensors" \
+    --batch-df 4 --epochs 1
+finish
 prohibited() { grep -o '[0-9]* of [0-9]* channels prohibited' "$T/unlearn_ermktp_$1.log"; }
 [ "$(prohibited cpu)" = "$(prohibited cuda)" ] ||
     { echo "Erm-Ktp: cpu $(prohibited cpu), cuda $(prohibited cuda)"; exit 1; }
-
-# PGR (graph + text, --task pgr) on a slice of the shipped corpus with a small
-# config: the GCN aggregation (SpMM), the text encoder and the fusion FFN on the
-# device, one MultiDelete epoch from the same CPU-trained original.
-mkdir -p "$T/pgr"
-head -n 241 "$ROOT/data/pgr_corpus/train.tsv" >"$T/pgr/train.tsv"
-head -n 61 "$ROOT/data/pgr_corpus/test.tsv" >"$T/pgr/test.tsv"
-cp "$ROOT/data/pgr_corpus/vocab.txt" "$T/pgr/vocab.txt"
-cat >"$T/pgr-small.json" <<'JSON'
-{"name": "pgr-tiny", "node_features": "name_tokens", "node_dim": 16, "gcn_layers": 1, "gcn_hidden": 16,
- "vocab_size": 8000, "text_width": 32, "text_heads": 2, "text_ffn_hidden": 64, "text_layers": 1,
- "max_position_embeddings": 64, "max_text_len": 48, "text_ln_eps": 1e-12, "text_dropout": 0.1,
- "fusion_hidden": 32, "fusion_dim": 32, "classifier_hidden": 32}
-JSON
-PGR=(--task pgr --data "$T/pgr" --model "$T/pgr-small.json" --df-size 8)
-"$BIN/train" "${PGR[@]}" --epochs 1 --eval-original=false --out "$T/original_pgr" >"$T/train_pgr.log" 2>&1 ||
-    { cat "$T/train_pgr.log"; exit 1; }
-run_pair unlearn_multidelete_pgr fp32 unlearn_multidelete "${PGR[@]}" --original "$T/original_pgr/model.safetensors" \
-    --batch-df 4 --epochs 1
 
 python3 - "$T" "$T/original" "$T/original_cuda" "${RUN_NAMES[@]}" <<'PY'
 import csv, json, math, struct, sys
