@@ -12,12 +12,22 @@
 set -euo pipefail
 EMU_BIN=$1
 SIZES=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16 --iters 1 --warm 1)
-status=0
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
 # step, precision, momentum distillation (albef-base's train and Retrain), measured GiB
-for case in "md bf16 0 9.51" "md fp32 0 12.07" "ft bf16 1 15.02"; do
-    read -r step precision momentum measured <<<"$case"
-    line=$(MMU_EMU_ACCOUNTING=1 "$EMU_BIN/bench_albef" --device cuda --precision "$precision" --steps "$step" \
-        --momentum-distill "$momentum" "${SIZES[@]}" | grep "\"step\": \"$step\"")
+CASES=("md bf16 0 9.51" "md fp32 0 12.07" "ft bf16 1 15.02")
+# The runs at once (each is host bookkeeping on one core, about 3.5 GB of host
+# memory), their outputs read after all have ended.
+for k in "${!CASES[@]}"; do
+    read -r step precision momentum measured <<<"${CASES[$k]}"
+    MMU_EMU_ACCOUNTING=1 "$EMU_BIN/bench_albef" --device cuda --precision "$precision" --steps "$step" \
+        --momentum-distill "$momentum" "${SIZES[@]}" >"$T/$k.out" 2>&1 &
+done
+wait
+status=0
+for k in "${!CASES[@]}"; do
+    read -r step precision momentum measured <<<"${CASES[$k]}"
+    line=$(grep "\"step\": \"$step\"" "$T/$k.out") || { cat "$T/$k.out"; exit 1; }
     peak=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["peak_mem_GiB"])' "$line")
     what="$step step, $precision"
     if [ "$momentum" = 1 ]; then what+=", momentum distillation"; fi
