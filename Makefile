@@ -268,10 +268,8 @@ $(foreach s,$(EMU_PROG_SRCS),$(eval $(call EMU_PROG_RULE,$(s))))
 .PHONY: test-cuda-emu
 test-cuda-emu: $(EMU_DIR)/run_tests_emu $(EMU_PROGS) $(BIN)/mkdata $(BIN)/train $(BIN)/unlearn_multidelete \
                $(BIN)/unlearn_neggrad $(BIN)/unlearn_dtd $(BIN)/unlearn_ul $(BIN)/unlearn_ermktp $(BIN)/unlearn_lcodec
-	@echo "== CUDA kernel emulator: GPU parity tests against cuda/*.cu, run on the CPU (tests/cuda_emu) =="
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
-	@echo "== CUDA kernel emulator: the same, every arena block its own mapping, unmapped when released, discarded or rewound (MMU_ARENA_GUARD=1) =="
-	MMU_ARENA_GUARD=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(EMU_DIR)/run_tests_emu
+	@echo "== CUDA kernel emulator: GPU parity tests, as built and with MMU_ARENA_GUARD=1, both passes at once (tests/cuda_emu/both_passes.sh) =="
+	bash tests/cuda_emu/both_passes.sh $(EMU_DIR)/run_tests_emu
 	@echo "== CUDA kernel emulator: programs with --device cuda against --device cpu =="
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} bash tests/cuda_emu/program_check.sh $(BIN) $(EMU_DIR)/bin
 	@echo "== CUDA kernel emulator: peak device memory of ALBEF-base's MultiDelete and fine-tuning steps (allocations only) =="
