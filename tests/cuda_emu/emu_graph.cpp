@@ -59,13 +59,6 @@ cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *graph) {
     return broken ? cudaErrorStreamCaptureInvalidated : cudaSuccess;
 }
 
-cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus *status) {
-    *status = !capture.active                  ? cudaStreamCaptureStatusNone
-              : capture.invalidated_by != NULL ? cudaStreamCaptureStatusInvalidated
-                                               : cudaStreamCaptureStatusActive;
-    return cudaSuccess;
-}
-
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count) {
     if (nodes != nullptr) return cudaErrorInvalidValue; // only the count is emulated
     *count = graph->nodes.size();

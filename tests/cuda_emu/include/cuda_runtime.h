@@ -2,7 +2,8 @@
 // (emu_device.h) and the runtime calls the kernel files make. Device memory
 // is host memory (tests/cuda_emu/emu_backend.cpp), so copies and fills are
 // memcpy and memset, and a stream has nothing to wait for: every launch has
-// finished when emu_launch returns.
+// finished when emu_launch returns, except while the stream is captured,
+// when launches, copies and fills become a graph's nodes (emu_graph.h).
 #ifndef TESTS_CUDA_EMU_CUDA_RUNTIME_H
 #define TESTS_CUDA_EMU_CUDA_RUNTIME_H
 
@@ -75,7 +76,7 @@ inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = 0) {
     e->ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
     return cudaSuccess;
 }
-enum { cudaEventDefault = 0, cudaEventDisableTiming = 2 };
+enum { cudaEventDisableTiming = 2 };
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int) { return cudaEventCreate(e); }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) {
     return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate("cudaEventSynchronize") : cudaSuccess;
@@ -135,18 +136,12 @@ enum cudaStreamCaptureMode {
     cudaStreamCaptureModeThreadLocal = 1,
     cudaStreamCaptureModeRelaxed = 2
 };
-enum cudaStreamCaptureStatus {
-    cudaStreamCaptureStatusNone = 0,
-    cudaStreamCaptureStatusActive = 1,
-    cudaStreamCaptureStatusInvalidated = 2
-};
 struct cudaGraphExecUpdateResultInfo {
     int result;
     cudaGraphNode_t errorNode, errorFromNode;
 };
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
-cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status);
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags = 0);
 cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, cudaGraphExecUpdateResultInfo *info);
