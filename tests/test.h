@@ -28,7 +28,8 @@ char *test_tmp_path(char *buf, size_t size, const char *name);
 /* Runs fn(ctx) in a child process (a fork; the child then exits 0) and
  * returns what the child wrote to stderr, malloc'ed and NUL-terminated;
  * *status is its waitpid status. For checking what an error that stops the
- * process (fatal, CHECK) says, without stopping the suite. */
+ * process (fatal, CHECK) says, without stopping the suite. Host code only: a
+ * forked child cannot use its parent's CUDA context. */
 char *test_stderr_of_child(void (*fn)(void *ctx), void *ctx, int *status);
 /* Runs a shell command (the program tests run the built binaries this way) and
  * returns everything it wrote to stdout, malloc'ed and NUL-terminated (NULL
