@@ -16,6 +16,12 @@ void *xcalloc(size_t count, size_t size) {
     return p;
 }
 
+void *xrealloc(void *p, size_t bytes) {
+    p = realloc(p, bytes ? bytes : 1);
+    CHECK(p != NULL, "out of memory (%zu bytes)", bytes);
+    return p;
+}
+
 uint64_t fnv1a_bytes(uint64_t h, const void *data, size_t n) {
     const unsigned char *p = data;
     for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ULL;

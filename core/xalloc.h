@@ -11,6 +11,8 @@
 /* malloc/calloc that never return NULL (0 bytes allocate 1); the message names the size. */
 void *xmalloc(size_t bytes);
 void *xcalloc(size_t count, size_t size);
+/* realloc that never returns NULL (0 bytes keep 1). */
+void *xrealloc(void *p, size_t bytes);
 
 #define FNV1A_INIT 1469598103934665603ULL
 /* FNV-1a of n bytes continuing from h (start from FNV1A_INIT). */

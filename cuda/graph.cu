@@ -36,10 +36,12 @@
 // is the first three steps (the arena grows, then is merged into one chunk
 // at the end of the step). A captured step that still allocates is allowed
 // (the capture is "relaxed": cudaMalloc is not stream work).
-#include <stdlib.h>
-
 #include "cuda/common.cuh"
 #include "cuda/graph.cuh"
+
+extern "C" {
+#include "core/xalloc.h"
+}
 
 #define STAGING_ALIGN 256
 
@@ -81,14 +83,10 @@ static struct {
 static void *grown(void *array, int count, int *capacity, size_t element) {
     if (count < *capacity) return array;
     *capacity = *capacity ? 2 * *capacity : 8;
-    array = realloc(array, (size_t)*capacity * element);
-    if (array == NULL) fatal("cuda/graph.cu: out of host memory");
-    return array;
+    return xrealloc(array, (size_t)*capacity * element);
 }
 
 void cuda_graph_memory_changed(void) { graphs.memory_changes++; }
-
-int cuda_graph_capturing(void) { return graphs.capturing; }
 
 static StagingSet *current_set(void) { return &graphs.staging[graphs.step % 2]; }
 

@@ -5,8 +5,6 @@
 
 #include <stddef.h>
 
-// 1 between cuda_graph_step_begin() and cuda_graph_step_end().
-int cuda_graph_capturing(void);
 // Host memory a copy to the device is about to read: outside a capture, src
 // itself; inside, a pinned copy of it made now (the graph reads its source
 // when it runs, after the host may have reused src).

@@ -6,14 +6,9 @@
 
 #include "core/error.h"
 #include "core/fileio.h"
+#include "core/xalloc.h"
 #include "data/tokenizer_basic.h"
 #include "data/unicode.h"
-
-static void *xrealloc(void *p, size_t n) {
-    p = realloc(p, n ? n : 1);
-    CHECK(p, "out of memory");
-    return p;
-}
 
 static uint32_t hash_bytes(const char *s, size_t n) {
     uint32_t h = 2166136261u;

@@ -20,7 +20,7 @@ struct EmuGraph {
 
 static struct {
     bool active;
-    const char *invalidated_by; // the call that broke the capture, or NULL
+    bool invalidated; // a call the capture does not allow was made
     EmuGraph *graph;
 } capture;
 
@@ -29,11 +29,11 @@ static std::map<const char *, size_t> pinned; // cudaHostAlloc's allocations: st
 bool emu_graph_capturing(void) { return capture.active; }
 
 void emu_graph_record(const void *kind, std::function<void()> run) {
-    if (capture.invalidated_by == nullptr) capture.graph->nodes.push_back(EmuNode{kind, std::move(run)});
+    if (!capture.invalidated) capture.graph->nodes.push_back(EmuNode{kind, std::move(run)});
 }
 
-int emu_graph_invalidate(const char *what) {
-    if (capture.invalidated_by == nullptr) capture.invalidated_by = what;
+int emu_graph_invalidate(void) {
+    capture.invalidated = true;
     return cudaErrorStreamCaptureUnsupported;
 }
 
@@ -46,16 +46,16 @@ bool emu_host_pinned(const void *p, size_t bytes) {
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
     if (capture.active) return cudaErrorStreamCaptureUnsupported;
-    capture = {true, nullptr, new EmuGraph};
+    capture = {true, false, new EmuGraph};
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *graph) {
     if (!capture.active) return cudaErrorInvalidValue;
-    bool broken = capture.invalidated_by != nullptr;
+    bool broken = capture.invalidated;
     if (broken) delete capture.graph;
     *graph = broken ? nullptr : capture.graph;
-    capture = {false, nullptr, nullptr};
+    capture = {false, false, nullptr};
     return broken ? cudaErrorStreamCaptureInvalidated : cudaSuccess;
 }
 

@@ -28,7 +28,7 @@ bool emu_graph_capturing(void);
 void emu_graph_record(const void *kind, std::function<void()> run);
 // During a capture: a call the capture does not allow (a synchronize);
 // returns cudaErrorStreamCaptureUnsupported's value.
-int emu_graph_invalidate(const char *what);
+int emu_graph_invalidate(void);
 // Whether [p, p + bytes) lies in one cudaHostAlloc allocation.
 bool emu_host_pinned(const void *p, size_t bytes);
 

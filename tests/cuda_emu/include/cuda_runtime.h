@@ -50,10 +50,10 @@ typedef struct EmuStream *cudaStream_t;
 enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
 // Nothing to wait for, except that a capture does not allow waiting.
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) {
-    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate("cudaStreamSynchronize") : cudaSuccess;
+    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate() : cudaSuccess;
 }
 inline cudaError_t cudaDeviceSynchronize(void) {
-    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate("cudaDeviceSynchronize") : cudaSuccess;
+    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate() : cudaSuccess;
 }
 
 // An event holds the host clock when it was recorded: every launch before it
@@ -79,7 +79,7 @@ inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = 0) {
 enum { cudaEventDisableTiming = 2 };
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int) { return cudaEventCreate(e); }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) {
-    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate("cudaEventSynchronize") : cudaSuccess;
+    return emu_graph_capturing() ? (cudaError_t)emu_graph_invalidate() : cudaSuccess;
 }
 inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
     *ms = (float)(end->ms - start->ms);
