@@ -22,6 +22,13 @@
 #            torch.compile) on the same card;
 #   bench_graphs the same two steps in bf16, each captured and launched as
 #            one CUDA graph (--graphs 1, cuda/graph.cu);
+#   cudnn    cuDNN's fused attention (cuda/attention_cudnn.cu) against the
+#            CPU, and "faster" whichever it picks
+#            (tests/test_cuda_attention_cudnn.c), which parity and memcheck
+#            leave out;
+#   bench_cudnn the two bf16 steps with --attention faster: per attention
+#            shape and direction, cuDNN's time against the kernels' and the
+#            pick (in its log), and the steps' times with the picks;
 #   bench_fp32 the MultiDelete step in fp32;
 #   bench_casts the MultiDelete step in bf16 with every weight cast per
 #            product (--param-copies 0): what the parameter blocks' bf16
@@ -55,7 +62,7 @@ LOG=build/gpu_check
 rm -rf "$LOG"
 mkdir -p "$LOG"
 BUDGET=${GPU_CHECK_BUDGET:-500}
-STEPS=${GPU_CHECK_STEPS:-build parity graphs reference nccl memcheck bench_bf16 anchor bench_graphs bench_fp32 bench_casts racecheck fig2}
+STEPS=${GPU_CHECK_STEPS:-build parity graphs reference nccl memcheck bench_bf16 anchor bench_graphs cudnn bench_cudnn bench_fp32 bench_casts racecheck fig2}
 BASE=(--img 384 --d 768 --heads 12 --vit-depth 12 --layers 6 --vocab 30522 --txt 30 --b 16)
 status=()
 
@@ -119,6 +126,7 @@ step() {
     gcc --version | head -1
     python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
     command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer
+    python3 -m pip show nvidia-cudnn-cu13 nvidia-cudnn-cu12 2>/dev/null | grep -E '^(Name|Version)'
 } >"$LOG/machine.txt" 2>&1
 cat "$LOG/machine.txt"
 note "machine: $(head -1 "$LOG/machine.txt")"
@@ -140,6 +148,18 @@ for f in .gpu-debs/*.deb; do dpkg -x "$f" .gpu-debs/root; done
 export LD_LIBRARY_PATH="$PWD/.gpu-debs/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 MAKE_ARGS=(CUDA=1 DEPS_ROOT=.gpu-debs/root EXTRA_CFLAGS=-Wno-error "EXTRA_NVCCFLAGS=-Xcompiler -Wno-error")
 
+# cuDNN (cuda/cudnn.h loads it at run time): the machines have it as
+# PyTorch's pip package, outside the loader's path.
+if [ -z "${MMU_CUDNN_LIB:-}" ]; then
+    CUDNN_DIR=$(python3 -c 'import nvidia.cudnn as m; print(m.__path__[0] + "/lib")' 2>/dev/null || true)
+    if [ -n "$CUDNN_DIR" ] && [ -f "$CUDNN_DIR/libcudnn.so.9" ]; then
+        export MMU_CUDNN_LIB="$CUDNN_DIR/libcudnn.so.9"
+        # its engines and cuDNN's own dependencies are found beside it
+        export LD_LIBRARY_PATH="$CUDNN_DIR:$LD_LIBRARY_PATH:/usr/local/cuda/lib64"
+    fi
+fi
+echo "cuDNN: ${MMU_CUDNN_LIB:-not found beside PyTorch, libcudnn.so.9 from the loader path}" >>"$LOG/machine.txt"
+
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 ANCHOR=${ANCHOR:-}
 for a in .gpu-debs/anchor/albef_torch_anchor.py ../shared/bench/albef_torch_anchor.py; do
@@ -154,14 +174,16 @@ if ! [ -x build/release/run_tests ] || ! [ -x bin/bench_albef ]; then
     note "the build produced no test runner or benchmark: nothing else can run"
     exit 1
 fi
-step parity 150 30 env MMU_CUDA_SYNC=1 MMU_TEST_EXCLUDE=test_cuda_graph build/release/run_tests --each 60 test_cuda_
+# The tests that every step but its own leaves out (see graphs, cudnn).
+OWN_STEP_TESTS="test_cuda_graph test_cuda_attention_cudnn"
+step parity 150 30 env MMU_CUDA_SYNC=1 MMU_TEST_EXCLUDE="$OWN_STEP_TESTS" build/release/run_tests --each 60 test_cuda_
 step graphs 60 20 build/release/run_tests --each 60 test_cuda_graph
 step reference 150 30 env MMU_CUDA_SYNC=1 build/release/run_tests --each 120 _on_gpu_
 step nccl 60 20 env MMU_CUDA_SYNC=1 build/release/run_tests --each 60 nccl
 if [ -z "$SAN" ]; then
     wanted memcheck && note "memcheck: not run (compute-sanitizer is not installed on this machine)"
 else
-    step memcheck 80 40 env MMU_ARENA_GUARD=1 MMU_TEST_EXCLUDE=test_cuda_graph "$SAN" --tool memcheck \
+    step memcheck 80 40 env MMU_ARENA_GUARD=1 MMU_TEST_EXCLUDE="$OWN_STEP_TESTS" "$SAN" --tool memcheck \
         --error-exitcode 1 build/release/run_tests test_cuda_
 fi
 step bench_bf16 150 60 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 \
@@ -173,6 +195,11 @@ else
 fi
 step bench_graphs 90 45 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 \
     --warm 3 --graphs 1
+# (cuDNN's header may be missing there, and the fallback test is the emulator's: both run in CI)
+step cudnn 60 20 env MMU_TEST_EXCLUDE="test_cudnn_api_constants test_attention_cudnn_falls_back" \
+    build/release/run_tests --each 60 cudnn
+step bench_cudnn 90 45 bin/bench_albef --device cuda --precision bf16 --steps md,ft "${BASE[@]}" --iters 10 \
+    --warm 3 --attention faster
 step bench_fp32 90 45 bin/bench_albef --device cuda --precision fp32 --steps md "${BASE[@]}" --iters 5 --warm 2
 step bench_casts 60 30 bin/bench_albef --device cuda --precision bf16 --param-copies 0 --steps md "${BASE[@]}" \
     --iters 5 --warm 2
@@ -210,13 +237,15 @@ if head:
 if not any(rows(n) for n in ("bench_bf16", "bench_fp32", "anchor")):
     print("no step was timed (see the status lines and the logs)")
 for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fine-tuning step (ITC + ITM), 32 pairs")):
-    table = [("ours", r) for n in ("bench_bf16", "bench_graphs", "bench_fp32", "bench_casts") for r in rows(n)
-             if r.get("step") == step]
+    table = [("ours", r) for n in ("bench_bf16", "bench_graphs", "bench_cudnn", "bench_fp32", "bench_casts")
+             for r in rows(n) if r.get("step") == step]
     for who, r in table:
         if r.get("param_copies") == 0 and r["mode"] == "bf16":
             r["mode"] = "bf16, weights cast per product"
         if r.get("graphs") and r["mode"] == "bf16":
             r["mode"] = "bf16, CUDA graphs"
+        if r.get("attention") == "faster" and r["mode"] == "bf16":
+            r["mode"] = "bf16, attention: faster of cuDNN and kernels"
     table += [("torch", r) for r in anchor if r.get("step") == step]
     if not table:
         continue
@@ -247,10 +276,21 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
               f"with graphs ({g.get('graph_eager_steps')} eager steps while memory settled, "
               f"{g.get('graph_updates')} updates, {g.get('graph_instantiations')} instantiations, "
               f"{g.get('graph_nodes')} nodes)")
+    faster = "bf16, attention: faster of cuDNN and kernels"
+    if "bf16" in ours and faster in ours:
+        f = next((r for w, r in table if r["mode"] == faster), {})
+        print(f"{step}: with each attention shape on the faster of cuDNN and the kernels, ours bf16 is "
+              f"{ours['bf16'] / ours[faster]:.2f}x as fast ({f.get('cudnn_attention_calls')} cuDNN attention calls "
+              "so far; the picks are in the bench_cudnn log)")
     cast = "bf16, weights cast per product"
     if "bf16" in ours and cast in ours:
         print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "
               "them per product")
+# The attention picks of bench_cudnn (one line per shape and direction).
+picks = [l for l in lines("bench_cudnn") if l.startswith("attention: ")]
+if picks:
+    print("\ncuDNN's fused attention against the kernels, ALBEF-base bf16 (bench_cudnn):")
+    print("\n".join(picks[:16]))
 # Figure 2's table (bench/fig2_time.sh prints it last).
 fig2 = lines("fig2")
 if "Figure 2 timing table:" in fig2:

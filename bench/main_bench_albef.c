@@ -15,7 +15,11 @@
  * cuda_graph_step_*). Each kind of step is also timed as a run of --iters
  * steps waited for once at the end ("pipelined_s", per step): a graph step's
  * host code is captured before any of its work runs, so only there can the
- * host's capture of one step overlap the device's run of the one before. */
+ * host's capture of one step overlap the device's run of the one before.
+ * `--attention cudnn` (or `faster`) sends the bf16 attentions without mask
+ * and dropout to cuDNN's fused attention (cuda/backend.h cuda_attention_use);
+ * `faster` prints, per shape and direction, both implementations' times and
+ * its pick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +195,7 @@ static void profile_steps(const Bench *s, int which, int steps, int top, const c
 
 int main(int argc, char **argv) {
     int img, txt, b, d, heads, vit_depth, layers, vocab, iters, warm, profile, param_copies, momentum, graphs;
-    const char *device_name_flag, *precision_flag, *steps;
+    const char *device_name_flag, *precision_flag, *steps, *attention;
     CliFlag flags[] = {
         CLI_FLAG_INT("img", &img, "64", "image side (patch 16)"),
         CLI_FLAG_INT("txt", &txt, "30", "text length (last 5 positions padding)"),
@@ -217,6 +221,10 @@ int main(int argc, char **argv) {
                      "its N longest operations (0: none)"),
         CLI_FLAG_INT("graphs", &graphs, "0",
                      "on cuda: 1 captures each step and launches it as one CUDA graph (one process only)"),
+        CLI_FLAG_STRING("attention", &attention, "kernels",
+                        "on cuda in bf16, the attentions without mask and dropout: kernels (the handwritten "
+                        "ones), cudnn (cuDNN's fused SDPA) or faster (per shape, whichever was faster when first "
+                        "timed)"),
     };
     CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
                     flags, CLI_COUNT(flags)};
@@ -251,6 +259,14 @@ int main(int argc, char **argv) {
             fatal("bench_albef: --precision %s: want bf16 or fp32", precision_flag);
         cuda_set_precision(bf16 ? PRECISION_BF16 : PRECISION_FP32);
         cuda_set_param_copies(param_copies);
+        if (strcmp(attention, "kernels") == 0)
+            cuda_attention_use(CUDA_ATTENTION_KERNELS);
+        else if (strcmp(attention, "cudnn") == 0)
+            cuda_attention_use(CUDA_ATTENTION_CUDNN);
+        else if (strcmp(attention, "faster") == 0)
+            cuda_attention_use(CUDA_ATTENTION_FASTER);
+        else
+            fatal("bench_albef: --attention %s: want kernels, cudnn or faster", attention);
         mode = precision_name(cuda_precision());
         device = DEVICE_CUDA;
         if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) fatal("bench_albef --device cuda: %s", why);
@@ -336,6 +352,9 @@ int main(int argc, char **argv) {
                    (long long)g.eager, (long long)g.steps, (long long)g.updated, (long long)g.instantiated, (long long)g.nodes,
                    g.staged_bytes / 1048576.0);
         }
+        if (device != DEVICE_CPU) /* totals so far, all kinds of step */
+            printf(", \"attention\": \"%s\", \"cudnn_attention_calls\": %lld", attention,
+                   (long long)cuda_attention_cudnn_calls());
 #endif
         printf("}\n");
         fflush(stdout);

@@ -54,6 +54,21 @@ typedef struct {
 } ParamCopyStats;
 ParamCopyStats cuda_param_copy_stats(void);
 
+/* Which implementation runs a bf16 fused attention that has no mask and no
+ * dropout (cuda/attention_cudnn.cu; the ViT's self-attention and the
+ * fusion's cross-attention of ALBEF): the handwritten tensor-core kernels,
+ * cuDNN's fused SDPA, or, per shape and direction, whichever was faster the
+ * first time that shape ran outside a captured step. The kernels are the
+ * default until a card has measured cuDNN's (bench/gpu_check.sh, step
+ * cudnn). MMU_ATTENTION=kernels|cudnn|faster chooses too; this call
+ * overrides it. Whatever cannot run on cuDNN (no library, no GPU, no engine
+ * for the shape, a mask, dropout, unaligned rows) runs the kernels, and the
+ * reason is printed once. */
+typedef enum { CUDA_ATTENTION_KERNELS, CUDA_ATTENTION_CUDNN, CUDA_ATTENTION_FASTER } CudaAttentionImpl;
+void cuda_attention_use(CudaAttentionImpl impl);
+/* Attention calls (forward and backward) cuDNN ran since the process began. */
+int64_t cuda_attention_cudnn_calls(void);
+
 /* Whole steps as CUDA graphs (cuda/graph.cu): the device work issued
  * between cuda_graph_step_begin() and cuda_graph_step_end() is captured,
  * not run, and step_end launches it as one graph (updating the previous

@@ -137,6 +137,8 @@ int cuda_graph_release_later(void *p, void (*release)(void *)) {
     return 1;
 }
 
+int cuda_graph_capturing(void) { return graphs.capturing; }
+
 void cuda_graph_forbid_host_wait(const char *what) {
     if (graphs.capturing)
         fatal("%s inside a captured step (between cuda_graph_step_begin and cuda_graph_step_end): the host would "

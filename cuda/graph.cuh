@@ -20,5 +20,9 @@ void cuda_graph_memory_changed(void);
 // operation after which the host reads the device (a copy to the host, a
 // synchronize), which would read it before the graph has run.
 void cuda_graph_forbid_host_wait(const char *what);
+// 1 between cuda_graph_step_begin() and cuda_graph_step_end() of a captured
+// step: work issued now runs later, so nothing may be timed or read back
+// (the attention's implementation choice waits for an eager step).
+int cuda_graph_capturing(void);
 
 #endif
