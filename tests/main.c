@@ -5,10 +5,13 @@
  * limit, see run_case_isolated).
  * MMU_TEST_EXCLUDE="a b ..." leaves out the tests whose name contains any of
  * the space-separated substrings (the sanitizer run of `make test` leaves out
- * the longest trainings, whose code the shorter tests already run). */
+ * the longest trainings, whose code the shorter tests already run).
+ * MMU_TEST_SHARD="k/n" runs only every n-th of the selected tests, from the
+ * k-th (k < n): tests/run_shards.sh runs the n shards side by side. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,6 +143,18 @@ char *test_stderr_of_child(void (*fn)(void *ctx), void *ctx, int *status) {
 }
 
 /* 1 when `name` contains one of the space-separated words of `list`. */
+/* MMU_TEST_SHARD "k/n" into *k and *n; 0/1 (everything) when unset. */
+static void read_shard(int *k, int *n) {
+    *k = 0;
+    *n = 1;
+    const char *s = getenv("MMU_TEST_SHARD");
+    if (!s || !*s) return;
+    if (sscanf(s, "%d/%d", k, n) != 2 || *n < 1 || *k < 0 || *k >= *n) {
+        fprintf(stderr, "run_tests: MMU_TEST_SHARD=%s: want k/n with 0 <= k < n\n", s);
+        exit(2);
+    }
+}
+
 static int excluded(const char *name, const char *list) {
     if (!list) return 0;
     while (*list) {
@@ -233,10 +248,13 @@ int main(int argc, char **argv) {
         }
     }
     const char *exclude = getenv("MMU_TEST_EXCLUDE");
+    int shard, shards, selected = 0;
+    read_shard(&shard, &shards);
     int passed = 0, failed = 0, skipped = 0;
     struct timespec t0, t1;
     for (int k = 0; k < n_cases; k++) {
         if ((filter && !strstr(cases[k].name, filter)) || excluded(cases[k].name, exclude)) continue;
+        if (selected++ % shards != shard) continue;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         Result r = each ? run_case_isolated(k, limit) : run_case(k);
         clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -142,6 +142,7 @@ TEST(test_cudnn_accepts_the_sdpa_operations_of_albef_base) {
 #endif
 }
 
+#ifdef HAVE_CUDA
 typedef struct {
     float scale;
 } PlainAttention;
@@ -180,6 +181,8 @@ static int check_all_shapes(void) {
     if (rc == 0) rc = check_packed(2, 2, 40, 64);
     return rc;
 }
+
+#endif
 
 #ifdef HAVE_CUDA
 /* Every shape above under `impl`: 0 or -1 (error_message says why); *calls:
