@@ -22,13 +22,13 @@
 #            torch.compile) on the same card;
 #   bench_graphs the same two steps in bf16, each captured and launched as
 #            one CUDA graph (--graphs 1, cuda/graph.cu);
-#   cudnn    cuDNN's fused attention (cuda/attention_cudnn.cu) against the
-#            CPU, and "faster" whichever it picks
-#            (tests/test_cuda_attention_cudnn.c), which parity and memcheck
-#            leave out;
+#   cudnn    cuDNN's fused attention forward (cuda/attention_cudnn.cu), then
+#            the kernels' backward, against the CPU, and "faster" whichever
+#            it picks (tests/test_cuda_attention_cudnn.c), which parity and
+#            memcheck leave out;
 #   bench_cudnn the two bf16 steps with --attention faster: per attention
-#            shape and direction, cuDNN's time against the kernels' and the
-#            pick (in its log), and the steps' times with the picks;
+#            shape, cuDNN's forward time against the kernels' and the pick
+#            (in its log), and the steps' times with the picks;
 #   bench_fp32 the MultiDelete step in fp32;
 #   bench_casts the MultiDelete step in bf16 with every weight cast per
 #            product (--param-copies 0): what the parameter blocks' bf16
@@ -279,9 +279,9 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     faster = "bf16, attention: faster of cuDNN and kernels"
     if "bf16" in ours and faster in ours:
         f = next((r for w, r in table if r["mode"] == faster), {})
-        print(f"{step}: with each attention shape on the faster of cuDNN and the kernels, ours bf16 is "
-              f"{ours['bf16'] / ours[faster]:.2f}x as fast ({f.get('cudnn_attention_calls')} cuDNN attention calls "
-              "so far; the picks are in the bench_cudnn log)")
+        print(f"{step}: with each attention forward on the faster of cuDNN and the kernels, ours bf16 is "
+              f"{ours['bf16'] / ours[faster]:.2f}x as fast ({f.get('cudnn_attention_calls')} cuDNN attention "
+              "forwards so far; the picks are in the bench_cudnn log)")
     cast = "bf16, weights cast per product"
     if "bf16" in ours and cast in ours:
         print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "
@@ -289,7 +289,7 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
 # The attention picks of bench_cudnn (one line per shape and direction).
 picks = [l for l in lines("bench_cudnn") if l.startswith("attention: ")]
 if picks:
-    print("\ncuDNN's fused attention against the kernels, ALBEF-base bf16 (bench_cudnn):")
+    print("\ncuDNN's fused attention forward against the kernels', ALBEF-base bf16 (bench_cudnn):")
     print("\n".join(picks[:16]))
 # Figure 2's table (bench/fig2_time.sh prints it last).
 fig2 = lines("fig2")

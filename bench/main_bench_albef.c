@@ -16,10 +16,10 @@
  * steps waited for once at the end ("pipelined_s", per step): a graph step's
  * host code is captured before any of its work runs, so only there can the
  * host's capture of one step overlap the device's run of the one before.
- * `--attention cudnn` (or `faster`) sends the bf16 attentions without mask
- * and dropout to cuDNN's fused attention (cuda/backend.h cuda_attention_use);
- * `faster` prints, per shape and direction, both implementations' times and
- * its pick. */
+ * `--attention cudnn` (or `faster`) sends the forward of the bf16 attentions
+ * without mask and dropout to cuDNN's fused attention (cuda/backend.h
+ * cuda_attention_use); `faster` prints, per shape, both implementations'
+ * times and its pick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,9 +222,9 @@ int main(int argc, char **argv) {
         CLI_FLAG_INT("graphs", &graphs, "0",
                      "on cuda: 1 captures each step and launches it as one CUDA graph (one process only)"),
         CLI_FLAG_STRING("attention", &attention, "kernels",
-                        "on cuda in bf16, the attentions without mask and dropout: kernels (the handwritten "
-                        "ones), cudnn (cuDNN's fused SDPA) or faster (per shape, whichever was faster when first "
-                        "timed)"),
+                        "on cuda in bf16, the forward of the attentions without mask and dropout: kernels (the "
+                        "handwritten ones), cudnn (cuDNN's fused SDPA) or faster (per shape, whichever was faster "
+                        "when first timed)"),
     };
     CliSpec spec = {"bench_albef", "Times ALBEF MultiDelete and fine-tuning steps at the PyTorch anchor's sizes.",
                     flags, CLI_COUNT(flags)};

@@ -16,7 +16,7 @@
 //
 // Storage (issue 5 "Precision"): f32 q, k, v and o run here; bf16 ones (the
 // projections' outputs under --precision bf16) go to the tensor-core kernels
-// of cuda/attention_tc.cu, or to cuDNN's fused attention where
+// of cuda/attention_tc.cu, their forward to cuDNN's fused attention where
 // cuda/attention_cudnn.cu chooses it (cuda/backend.h cuda_attention_use). These kernels read their tiles through load_f32
 // (cuda/common.cuh), so they would take bf16 too. mask, lse and the gradients
 // are f32.
@@ -345,7 +345,6 @@ void attention_backward(const void *q, const void *k, const void *v, const void 
     a.dq_store = dq_store;
     a.dk_store = dk_store;
     a.dv_store = dv_store;
-    if (t == DTYPE_BF16 && attention_cudnn_backward(a, B, Dh, o, lse, g, dq, dk, dv)) return;
     const float *D = attn_row_dot(o, t, g, a, B * H, (int)Dh);
     if (t == DTYPE_BF16)
         attention_tc_backward(a, B * H, Dh, lse, g, D, dq, dk, dv);

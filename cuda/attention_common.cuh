@@ -112,10 +112,8 @@ void attention_tc_forward(const AttnArgs &a, int64_t BH, int64_t Dh, void *o, fl
 void attention_tc_backward(const AttnArgs &a, int64_t BH, int64_t Dh, const float *lse, const float *g,
                            const float *D, float *dq, float *dk, float *dv);
 
-// cuda/attention_cudnn.cu: 1 when the call ran there (cuDNN's SDPA, or both
-// implementations while they are timed), 0 when the kernels must run it.
+// cuda/attention_cudnn.cu: 1 when the forward ran there (cuDNN's SDPA, or
+// both implementations while they are timed), 0 when the kernels must run it.
 int attention_cudnn_forward(const AttnArgs &a, int64_t B, int64_t Dh, void *o, float *lse);
-int attention_cudnn_backward(const AttnArgs &a, int64_t B, int64_t Dh, const void *o, const float *lse,
-                             const float *g, float *dq, float *dk, float *dv);
 
 #endif

@@ -1,24 +1,20 @@
-// Which implementation runs a bf16 fused attention (cuda/backend.h
+// Which implementation runs a bf16 fused attention's forward (cuda/backend.h
 // cuda_attention_use): the handwritten kernels (cuda/attention_tc.cu) or
-// cuDNN's SDPA (cuda/cudnn_sdpa.cu), and the glue the cuDNN path needs to
-// keep op_attention's contract (autograd/device_kernels.h):
+// cuDNN's SDPA (cuda/cudnn_sdpa.cu), keeping op_attention's contract
+// (autograd/device_kernels.h):
 //   - cuDNN has no additive mask and its own dropout stream, so calls with a
 //     mask or dropout run the kernels (ALBEF's ViT and its fusion's
 //     cross-attention have neither; its text self-attention has both);
-//   - its statistics are the natural log-sum-exp of each row of scores,
-//     which is the lse the kernels save when there is no mask, so a forward
-//     of one implementation and a backward of the other work together;
-//   - its dQ, dK and dV are bf16 (PyTorch's under autocast are too), written
-//     heads first into scratch memory and then added to (or stored in) the
-//     f32 gradients where the caller's layout puts them;
-//   - it takes dO in q's type: the f32 gradient is cast first.
+//   - cuDNN's statistics are the natural log-sum-exp of each row of scores,
+//     which is the lse the kernels save when there is no mask, so the
+//     kernels' backward runs after either forward (cuDNN's own backward is
+//     not used: cuda/cudnn_sdpa.h says why).
 //
 // "faster" times both implementations on the call's own operands the first
 // time a shape runs outside a captured step (cuDNN's plan is built then, and
-// both have run once before the timed run), keeps the faster per shape and
-// direction, and prints the two times. A backward is timed only when it
-// stores its gradients (else the trial runs would add twice); one that adds
-// follows the forward's choice for the shape.
+// both have run once before the timed run), keeps the faster per shape, and
+// prints the two times; inside a capture nothing is timed, and the kernels
+// run until an eager step has decided.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,20 +80,19 @@ int aligned(const void *p) { return p == NULL || ((uintptr_t)p & 15) == 0; }
 int rows_aligned(AttentionRows r) { return r.batch % 8 == 0 && r.head % 8 == 0 && r.row % 8 == 0; }
 
 // Why cuDNN cannot take this call, or NULL.
-const char *ineligible(const AttnArgs &a, int64_t Dh, const void *o) {
+const char *ineligible(const AttnArgs &a, int64_t Dh, const void *o, const float *lse) {
     if (a.mask) return "calls with a mask run the kernels (cuDNN's SDPA takes no additive mask)";
     if (a.p > 0.0f) return "calls with dropout run the kernels (cuDNN's dropout stream is not op_dropout's)";
     if (Dh % 8 != 0) return "a head dim that is not a multiple of 8 runs the kernels";
-    if (!aligned(a.q) || !aligned(a.k) || !aligned(a.v) || !aligned(o) || !rows_aligned(a.lay.q) ||
+    if (!aligned(a.q) || !aligned(a.k) || !aligned(a.v) || !aligned(o) || !aligned(lse) || !rows_aligned(a.lay.q) ||
         !rows_aligned(a.lay.kv) || !rows_aligned(a.lay.o))
         return "operands whose rows are not 16-byte aligned run the kernels";
     return NULL;
 }
 
-SdpaShape shape_of(const AttnArgs &a, int64_t B, int64_t Dh, int backward) {
+SdpaShape shape_of(const AttnArgs &a, int64_t B, int64_t Dh) {
     SdpaShape s;
     memset(&s, 0, sizeof s); // compared with memcmp
-    s.backward = backward;
     s.B = B;
     s.H = a.H;
     s.T = a.T;
@@ -109,56 +104,10 @@ SdpaShape shape_of(const AttnArgs &a, int64_t B, int64_t Dh, int backward) {
     return s;
 }
 
-// Elements from a layout's first element to one past its last.
-int64_t extent(AttentionRows r, int64_t B, int64_t H, int64_t n, int64_t Dh) {
-    return (B - 1) * r.batch + (H - 1) * r.head + (n - 1) * r.row + Dh;
-}
-
-__global__ void add_heads_first_kernel(const __nv_bfloat16 *src, float *dst, AttentionRows rows, int64_t H,
-                                       int64_t n, int64_t Dh, int64_t total, int store) {
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t r = i / Dh, t = r % n;
-        const int64_t at = attn_at(rows, r / n, H, t) + i % Dh;
-        dst[at] = GRAD_BEFORE(dst, at, store) + __bfloat162float(src[i]);
-    }
-}
-
-// dst (f32, where `rows` puts it) += (or =) src (bf16, [B, H, n, Dh] dense).
-void add_heads_first(const __nv_bfloat16 *src, float *dst, AttentionRows rows, int64_t B, int64_t H, int64_t n,
-                     int64_t Dh, int store) {
-    const int64_t total = B * H * n * Dh;
-    add_heads_first_kernel<<<cuda_blocks(total, 256), 256, 0, cuda_stream()>>>(src, dst, rows, H, n, Dh, total,
-                                                                               store);
-    CUDA_LAUNCH_CHECK();
-}
-
 int run_cudnn_forward(const SdpaShape *s, const AttnArgs &a, void *o, float *lse, char *why, size_t size) {
     if (cudnn_sdpa_forward(s, a.q, a.k, a.v, o, lse, a.scale, why, size) != 0) return 0;
     cudnn_calls++;
     return 1;
-}
-
-int run_cudnn_backward(const SdpaShape *s, const AttnArgs &a, const void *o, const float *lse, const float *g,
-                       float *dq, float *dk, float *dv, char *why, size_t size) {
-    const int64_t B = s->B, H = s->H, T = s->T, S = s->S, Dh = s->Dh;
-    const int64_t n_do = extent(a.lay.o, B, H, T, Dh);
-    __nv_bfloat16 *dO = (__nv_bfloat16 *)cuda_scratch((size_t)n_do * sizeof(__nv_bfloat16));
-    __nv_bfloat16 *dQ = (__nv_bfloat16 *)cuda_scratch((size_t)(B * H * T * Dh) * sizeof(__nv_bfloat16));
-    __nv_bfloat16 *dK = (__nv_bfloat16 *)cuda_scratch((size_t)(B * H * S * Dh) * sizeof(__nv_bfloat16));
-    __nv_bfloat16 *dV = (__nv_bfloat16 *)cuda_scratch((size_t)(B * H * S * Dh) * sizeof(__nv_bfloat16));
-    cuda_convert(g, DTYPE_F32, dO, DTYPE_BF16, n_do);
-    if (cudnn_sdpa_backward(s, a.q, a.k, a.v, o, lse, dO, dQ, dK, dV, a.scale, why, size) != 0) return 0;
-    cudnn_calls++;
-    if (dq) add_heads_first(dQ, dq, a.lay.q, B, H, T, Dh, a.dq_store);
-    if (dk) add_heads_first(dK, dk, a.lay.kv, B, H, S, Dh, a.dk_store);
-    if (dv) add_heads_first(dV, dv, a.lay.kv, B, H, S, Dh, a.dv_store);
-    return 1;
-}
-
-void run_kernels_backward(const AttnArgs &a, int64_t B, int64_t Dh, const void *o, const float *lse, const float *g,
-                          float *dq, float *dk, float *dv) {
-    const float *D = attn_row_dot(o, a.dt, g, a, B * a.H, (int)Dh);
-    attention_tc_backward(a, B * a.H, Dh, lse, g, D, dq, dk, dv);
 }
 
 // Milliseconds of the work `run` issues, waited for.
@@ -179,17 +128,16 @@ template <typename F> float time_ms(F run) {
 
 void say_choice(const SdpaShape *s, float ms_kernels, float ms_cudnn) {
     char msg[400];
-    snprintf(msg, sizeof msg, "%s B=%lld H=%lld T=%lld S=%lld Dh=%lld: kernels %.3f ms, cuDNN %.3f ms: %s",
-             s->backward ? "backward" : "forward", (long long)s->B, (long long)s->H, (long long)s->T,
+    snprintf(msg, sizeof msg, "forward B=%lld H=%lld T=%lld S=%lld Dh=%lld: kernels %.3f ms, cuDNN %.3f ms: %s",
+             (long long)s->B, (long long)s->H, (long long)s->T,
              (long long)s->S, (long long)s->Dh, ms_kernels, ms_cudnn, ms_cudnn < ms_kernels ? "cuDNN" : "kernels");
     say_once(msg);
 }
 
 void say_fallback(const SdpaShape *s, const char *why) {
     char msg[400];
-    snprintf(msg, sizeof msg, "cuDNN cannot run the %s B=%lld H=%lld T=%lld S=%lld Dh=%lld, the kernels do: %s",
-             s->backward ? "backward" : "forward", (long long)s->B, (long long)s->H, (long long)s->T,
-             (long long)s->S, (long long)s->Dh, why);
+    snprintf(msg, sizeof msg, "cuDNN cannot run the forward B=%lld H=%lld T=%lld S=%lld Dh=%lld, the kernels do: %.300s",
+             (long long)s->B, (long long)s->H, (long long)s->T, (long long)s->S, (long long)s->Dh, why);
     say_once(msg);
 }
 
@@ -217,32 +165,14 @@ static void time_forward(const SdpaShape *s, const AttnArgs &a, int64_t B, int64
     if (!use_cudnn) attention_tc_forward(a, B * a.H, Dh, o, lse);
 }
 
-// The same for a backward that stores its gradients.
-static void time_backward(const SdpaShape *s, const AttnArgs &a, int64_t B, int64_t Dh, const void *o,
-                          const float *lse, const float *g, float *dq, float *dk, float *dv) {
-    char why[384];
-    run_kernels_backward(a, B, Dh, o, lse, g, dq, dk, dv);
-    if (!run_cudnn_backward(s, a, o, lse, g, dq, dk, dv, why, sizeof why)) {
-        say_fallback(s, why);
-        choose(s, 0);
-        return;
-    }
-    const float ms_kernels = time_ms([&] { run_kernels_backward(a, B, Dh, o, lse, g, dq, dk, dv); });
-    const float ms_cudnn = time_ms([&] { run_cudnn_backward(s, a, o, lse, g, dq, dk, dv, why, sizeof why); });
-    const int use_cudnn = ms_cudnn < ms_kernels;
-    choose(s, use_cudnn);
-    say_choice(s, ms_kernels, ms_cudnn);
-    if (!use_cudnn) run_kernels_backward(a, B, Dh, o, lse, g, dq, dk, dv);
-}
-
 int attention_cudnn_forward(const AttnArgs &a, int64_t B, int64_t Dh, void *o, float *lse) {
     const CudaAttentionImpl use = current_policy();
     if (use == CUDA_ATTENTION_KERNELS) return 0;
-    if (const char *no = ineligible(a, Dh, o)) {
+    if (const char *no = ineligible(a, Dh, o, lse)) {
         say_once(no);
         return 0;
     }
-    const SdpaShape s = shape_of(a, B, Dh, 0);
+    const SdpaShape s = shape_of(a, B, Dh);
     int use_cudnn = 1;
     if (use == CUDA_ATTENTION_FASTER) {
         const Choice *c = choice_of(&s);
@@ -258,39 +188,6 @@ int attention_cudnn_forward(const AttnArgs &a, int64_t B, int64_t Dh, void *o, f
     if (!use_cudnn) return 0;
     char why[384];
     if (run_cudnn_forward(&s, a, o, lse, why, sizeof why)) return 1;
-    say_fallback(&s, why);
-    return 0;
-}
-
-int attention_cudnn_backward(const AttnArgs &a, int64_t B, int64_t Dh, const void *o, const float *lse,
-                             const float *g, float *dq, float *dk, float *dv) {
-    const CudaAttentionImpl use = current_policy();
-    if (use == CUDA_ATTENTION_KERNELS) return 0;
-    if (const char *no = ineligible(a, Dh, o)) {
-        say_once(no);
-        return 0;
-    }
-    const SdpaShape s = shape_of(a, B, Dh, 1);
-    int use_cudnn = 1;
-    if (use == CUDA_ATTENTION_FASTER) {
-        const Choice *c = choice_of(&s);
-        const int stores = (!dq || a.dq_store) && (!dk || a.dk_store) && (!dv || a.dv_store);
-        if (c)
-            use_cudnn = c->use_cudnn;
-        else if (!stores) { // trial runs would add twice: follow the forward's choice
-            const SdpaShape f = shape_of(a, B, Dh, 0);
-            const Choice *cf = choice_of(&f);
-            use_cudnn = cf && cf->use_cudnn;
-        } else if (cuda_graph_capturing())
-            use_cudnn = 0;
-        else {
-            time_backward(&s, a, B, Dh, o, lse, g, dq, dk, dv);
-            return 1;
-        }
-    }
-    if (!use_cudnn) return 0;
-    char why[384];
-    if (run_cudnn_backward(&s, a, o, lse, g, dq, dk, dv, why, sizeof why)) return 1;
     say_fallback(&s, why);
     return 0;
 }

@@ -54,11 +54,12 @@ typedef struct {
 } ParamCopyStats;
 ParamCopyStats cuda_param_copy_stats(void);
 
-/* Which implementation runs a bf16 fused attention that has no mask and no
- * dropout (cuda/attention_cudnn.cu; the ViT's self-attention and the
- * fusion's cross-attention of ALBEF): the handwritten tensor-core kernels,
- * cuDNN's fused SDPA, or, per shape and direction, whichever was faster the
- * first time that shape ran outside a captured step. The kernels are the
+/* Which implementation runs the forward of a bf16 fused attention that has
+ * no mask and no dropout (cuda/attention_cudnn.cu; the ViT's self-attention
+ * and the fusion's cross-attention of ALBEF): the handwritten tensor-core
+ * kernels, cuDNN's fused SDPA, or, per shape, whichever was faster the first
+ * time that shape ran outside a captured step. The backward is the kernels'
+ * (cuda/cudnn_sdpa.h says why). The kernels are the
  * default until a card has measured cuDNN's (bench/gpu_check.sh, step
  * cudnn). MMU_ATTENTION=kernels|cudnn|faster chooses too; this call
  * overrides it. Whatever cannot run on cuDNN (no library, no GPU, no engine
@@ -66,7 +67,7 @@ ParamCopyStats cuda_param_copy_stats(void);
  * reason is printed once. */
 typedef enum { CUDA_ATTENTION_KERNELS, CUDA_ATTENTION_CUDNN, CUDA_ATTENTION_FASTER } CudaAttentionImpl;
 void cuda_attention_use(CudaAttentionImpl impl);
-/* Attention calls (forward and backward) cuDNN ran since the process began. */
+/* Attention forwards cuDNN ran since the process began. */
 int64_t cuda_attention_cudnn_calls(void);
 
 /* Whole steps as CUDA graphs (cuda/graph.cu): the device work issued

@@ -53,10 +53,11 @@ void load(void) {
           bind(lib, &api.execute, "cudnnBackendExecute")))
         return;
     api.version = get_version();
-    // The fused-attention operations (SDPA_FWD/BWD descriptors) came in 9.x;
-    // an older 9 rejects them at finalize, which the plans report.
-    if (api.version < 90000) {
-        snprintf(why_not, sizeof why_not, "cuDNN %zu is older than 9", api.version);
+    // The fused-attention operation (the SDPA_FWD descriptor) works from
+    // 9.13.1 on (cudnn-frontend uses it from there).
+    if (api.version < 91301) {
+        snprintf(why_not, sizeof why_not, "cuDNN %zu is older than 9.13.1, the first with the SDPA_FWD operation",
+                 api.version);
         return;
     }
     loaded = 1;

@@ -35,8 +35,7 @@ enum { /* cudnnBackendDescriptorType_t */
        CUDNN_DESC_OPERATIONGRAPH = 15,
        CUDNN_DESC_VARIANT_PACK = 16,
        CUDNN_DESC_TENSOR = 17,
-       CUDNN_DESC_OPERATION_SDPA_FWD = 41,
-       CUDNN_DESC_OPERATION_SDPA_BWD = 43 };
+       CUDNN_DESC_OPERATION_SDPA_FWD = 41 };
 
 enum { /* cudnnBackendAttributeType_t */
        CUDNN_T_HANDLE = 0,
@@ -81,17 +80,7 @@ enum { /* cudnnBackendAttributeName_t */
        CUDNN_A_SDPA_FWD_VDESC = 2802,
        CUDNN_A_SDPA_FWD_ODESC = 2803,
        CUDNN_A_SDPA_FWD_STATSDESC = 2804,
-       CUDNN_A_SDPA_FWD_SCALEDESC = 2805,
-       CUDNN_A_SDPA_BWD_QDESC = 2851,
-       CUDNN_A_SDPA_BWD_KDESC = 2852,
-       CUDNN_A_SDPA_BWD_VDESC = 2853,
-       CUDNN_A_SDPA_BWD_ODESC = 2854,
-       CUDNN_A_SDPA_BWD_STATSDESC = 2855,
-       CUDNN_A_SDPA_BWD_SCALEDESC = 2856,
-       CUDNN_A_SDPA_BWD_DQDESC = 2859,
-       CUDNN_A_SDPA_BWD_DKDESC = 2860,
-       CUDNN_A_SDPA_BWD_DVDESC = 2861,
-       CUDNN_A_SDPA_BWD_DODESC = 2862 };
+       CUDNN_A_SDPA_FWD_SCALEDESC = 2805 };
 
 /* The entry points used, as cuDNN 9 declares them (its enums are ints). */
 typedef struct {

@@ -15,7 +15,7 @@
 
 namespace {
 
-enum : int64_t { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_DO, UID_DQ, UID_DK, UID_DV };
+enum : int64_t { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE };
 
 struct Plan {
     SdpaShape key;
@@ -34,7 +34,7 @@ char handle_why[256];
 // The descriptors made since the last keep_made(): a plan keeps them (cuDNN
 // does not say that a plan outlives the configuration and graph it was made
 // from); a failed build or a mere check destroys them.
-constexpr int MAX_MADE = 128;
+constexpr int MAX_MADE = 256; // two heuristics of 16 configurations, each with its engine and plan
 CudnnDesc made[MAX_MADE];
 int n_made;
 
@@ -61,15 +61,12 @@ CudnnDesc make(int type) {
     return made[n_made++] = create(type);
 }
 
-// The SDPA operations came in cuDNN 9.x: an older one does not know the
-// descriptor type, which is a reason not to use cuDNN, not an error.
-CudnnDesc make_operation(int type, char *why, size_t size) {
+// The SDPA operation came in cuDNN 9.x: one that does not know the
+// descriptor type is a reason not to use cuDNN, not an error.
+CudnnDesc make_operation(char *why, size_t size) {
     CudnnDesc d = NULL;
-    int st = cudnn_api()->create_descriptor(type, &d);
-    if (failed(st, type == CUDNN_DESC_OPERATION_SDPA_FWD ? "creating an SDPA_FWD operation"
-                                                        : "creating an SDPA_BWD operation",
-               why, size))
-        return NULL;
+    int st = cudnn_api()->create_descriptor(CUDNN_DESC_OPERATION_SDPA_FWD, &d);
+    if (failed(st, "creating an SDPA_FWD operation", why, size)) return NULL;
     if (n_made == MAX_MADE) fatal("cuDNN attention: more than %d descriptors for one plan", MAX_MADE);
     return made[n_made++] = d;
 }
@@ -107,12 +104,11 @@ int rows_tensor(CudnnDesc *out, int64_t uid, int64_t B, int64_t H, int64_t n, in
     return tensor(out, uid, CUDNN_BFLOAT16, dims, strides, 0, why, size);
 }
 
-AttentionRows heads_first(int64_t H, int64_t n, int64_t Dh) { return AttentionRows{H * n * Dh, n * Dh, Dh}; }
-
-// The SDPA operation of s (its tensors created on the way), finalized.
+// The SDPA_FWD operation of s (its tensors created on the way), finalized:
+// the statistics as an output is what makes it a training forward.
 int operation(const SdpaShape *s, CudnnDesc *op_out, char *why, size_t size) {
     const CudnnApi *c = cudnn_api();
-    CudnnDesc q, k, v, o, stats, scale, dq, dk, dv, dO;
+    CudnnDesc q, k, v, o, stats, scale;
     const int64_t stats_dims[4] = {s->B, s->H, s->T, 1}, stats_strides[4] = {s->H * s->T, s->T, 1, 1};
     const int64_t one[4] = {1, 1, 1, 1};
     if (rows_tensor(&q, UID_Q, s->B, s->H, s->T, s->Dh, s->q, why, size) ||
@@ -122,45 +118,20 @@ int operation(const SdpaShape *s, CudnnDesc *op_out, char *why, size_t size) {
         tensor(&stats, UID_STATS, CUDNN_FLOAT, stats_dims, stats_strides, 0, why, size) ||
         tensor(&scale, UID_SCALE, CUDNN_FLOAT, one, one, 1, why, size))
         return -1;
-    struct Link {
+    CudnnDesc op = make_operation(why, size);
+    if (!op) return -1;
+    const struct {
         int name;
         CudnnDesc desc;
-    };
-    Link links[10];
-    int n = 0;
-    CudnnDesc op;
-    if (!s->backward) {
-        if (!(op = make_operation(CUDNN_DESC_OPERATION_SDPA_FWD, why, size))) return -1;
-        links[n++] = {CUDNN_A_SDPA_FWD_QDESC, q};
-        links[n++] = {CUDNN_A_SDPA_FWD_KDESC, k};
-        links[n++] = {CUDNN_A_SDPA_FWD_VDESC, v};
-        links[n++] = {CUDNN_A_SDPA_FWD_ODESC, o};
-        links[n++] = {CUDNN_A_SDPA_FWD_STATSDESC, stats}; // training: the statistics are an output
-        links[n++] = {CUDNN_A_SDPA_FWD_SCALEDESC, scale};
-    } else {
-        if (rows_tensor(&dO, UID_DO, s->B, s->H, s->T, s->Dh, s->o, why, size) ||
-            rows_tensor(&dq, UID_DQ, s->B, s->H, s->T, s->Dh, heads_first(s->H, s->T, s->Dh), why, size) ||
-            rows_tensor(&dk, UID_DK, s->B, s->H, s->S, s->Dh, heads_first(s->H, s->S, s->Dh), why, size) ||
-            rows_tensor(&dv, UID_DV, s->B, s->H, s->S, s->Dh, heads_first(s->H, s->S, s->Dh), why, size))
-            return -1;
-        if (!(op = make_operation(CUDNN_DESC_OPERATION_SDPA_BWD, why, size))) return -1;
-        links[n++] = {CUDNN_A_SDPA_BWD_QDESC, q};
-        links[n++] = {CUDNN_A_SDPA_BWD_KDESC, k};
-        links[n++] = {CUDNN_A_SDPA_BWD_VDESC, v};
-        links[n++] = {CUDNN_A_SDPA_BWD_ODESC, o};
-        links[n++] = {CUDNN_A_SDPA_BWD_STATSDESC, stats};
-        links[n++] = {CUDNN_A_SDPA_BWD_SCALEDESC, scale};
-        links[n++] = {CUDNN_A_SDPA_BWD_DODESC, dO};
-        links[n++] = {CUDNN_A_SDPA_BWD_DQDESC, dq};
-        links[n++] = {CUDNN_A_SDPA_BWD_DKDESC, dk};
-        links[n++] = {CUDNN_A_SDPA_BWD_DVDESC, dv};
-    }
+    } links[6] = {{CUDNN_A_SDPA_FWD_QDESC, q},         {CUDNN_A_SDPA_FWD_KDESC, k},
+                  {CUDNN_A_SDPA_FWD_VDESC, v},         {CUDNN_A_SDPA_FWD_ODESC, o},
+                  {CUDNN_A_SDPA_FWD_STATSDESC, stats}, {CUDNN_A_SDPA_FWD_SCALEDESC, scale}};
     int st = CUDNN_OK;
-    for (int i = 0; i < n && st == CUDNN_OK; i++)
+    for (int i = 0; i < 6 && st == CUDNN_OK; i++)
         st = c->set_attribute(op, links[i].name, CUDNN_T_BACKEND_DESCRIPTOR, 1, &links[i].desc);
     if (st == CUDNN_OK) st = c->finalize(op);
     *op_out = op;
-    return failed(st, s->backward ? "the SDPA_BWD operation" : "the SDPA_FWD operation", why, size) ? -1 : 0;
+    return failed(st, "the SDPA_FWD operation", why, size) ? -1 : 0;
 }
 
 int handle_ready(char *why, size_t size) {
@@ -212,8 +183,10 @@ int plan_from_heuristic(CudnnDesc graph, int mode, Plan *p, char *why, size_t si
     if (count > 16) count = 16;
     CudnnDesc cfgs[16];
     for (int64_t i = 0; i < count; i++) cfgs[i] = make(CUDNN_DESC_ENGINECFG);
-    st = c->get_attribute(heur, CUDNN_A_ENGINEHEUR_RESULTS, CUDNN_T_BACKEND_DESCRIPTOR, count, &count, cfgs);
+    int64_t filled = 0; // what the attribute holds, which may exceed what was asked for
+    st = c->get_attribute(heur, CUDNN_A_ENGINEHEUR_RESULTS, CUDNN_T_BACKEND_DESCRIPTOR, count, &filled, cfgs);
     if (failed(st, "reading the heuristic's engine configurations", why, size)) return 0;
+    if (filled < count) count = filled;
     int skipped = 0;
     char last[256] = "";
     for (int64_t i = 0; i < count; i++) {
@@ -303,8 +276,8 @@ void run(const Plan *p, const int64_t *uids, void *const *ptrs, int n, const cha
 }
 
 const char *label_of(const SdpaShape *s, char *buf, size_t size) {
-    snprintf(buf, size, "cuDNN attention %s B=%lld H=%lld T=%lld S=%lld Dh=%lld", s->backward ? "backward" : "forward",
-             (long long)s->B, (long long)s->H, (long long)s->T, (long long)s->S, (long long)s->Dh);
+    snprintf(buf, size, "cuDNN attention forward B=%lld H=%lld T=%lld S=%lld Dh=%lld", (long long)s->B,
+             (long long)s->H, (long long)s->T, (long long)s->S, (long long)s->Dh);
     return buf;
 }
 
@@ -324,29 +297,20 @@ int cudnn_sdpa_forward(const SdpaShape *s, const void *q, const void *k, const v
     return 0;
 }
 
-int cudnn_sdpa_backward(const SdpaShape *s, const void *q, const void *k, const void *v, const void *o,
-                        const float *stats, const void *dO, void *dQ, void *dK, void *dV, float scale, char *why,
-                        size_t size) {
-    const Plan *p = plan_for(s);
-    if (!p->ok) {
-        snprintf(why, size, "%s", p->why);
-        return -1;
-    }
-    const int64_t uids[10] = {UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE, UID_DO, UID_DQ, UID_DK, UID_DV};
-    void *const ptrs[10] = {(void *)q, (void *)k, (void *)v, (void *)o, (void *)stats, &scale, (void *)dO,
-                            dQ, dK, dV};
-    char label[160];
-    run(p, uids, ptrs, 10, label_of(s, label, sizeof label));
-    return 0;
-}
-
-int cudnn_sdpa_check_operation(const SdpaShape *s, char *why, size_t size) {
-    if (!cudnn_api()) {
+int cudnn_sdpa_check_graph(const SdpaShape *s, char *why, size_t size) {
+    const CudnnApi *c = cudnn_api();
+    if (!c) {
         snprintf(why, size, "%s", cudnn_unavailable());
         return -1;
     }
     CudnnDesc op;
     int rc = operation(s, &op, why, size);
+    if (rc == 0) { // the graph too: cuDNN builds its DAG on the host (a handle is optional since 9.8)
+        CudnnDesc graph = make(CUDNN_DESC_OPERATIONGRAPH);
+        int st = c->set_attribute(graph, CUDNN_A_OPERATIONGRAPH_OPS, CUDNN_T_BACKEND_DESCRIPTOR, 1, &op);
+        if (st == CUDNN_OK) st = c->finalize(graph);
+        if (failed(st, "the operation graph", why, size)) rc = -1;
+    }
     destroy_made();
     return rc;
 }

@@ -1,14 +1,14 @@
-/* cuDNN's fused attention behind op_attention (cuda/attention_cudnn.cu,
+/* cuDNN's fused attention behind op_attention's forward (cuda/attention_cudnn.cu,
  * cuda/cudnn_sdpa.cu, cuda/cudnn.cu):
  * - the graph-API constants of cuda/cudnn.h are cuDNN's own (where its
  *   header is on the include path);
  * - cuDNN accepts the SDPA operations this backend describes for ALBEF-base's
- *   attentions (checked without a GPU: cuDNN validates an operation's
- *   descriptor on the host);
- * - on a GPU: cuDNN's forward and backward against the CPU op, bf16 within
- *   the bf16 bar and bit for bit from run to run (heads first, cross
- *   attention, head dim 32, q k v packed in one projection); "faster" gives
- *   the same within the bar whichever it picks;
+ *   attentions, and builds their graphs (checked without a GPU: cuDNN
+ *   validates an operation and its graph on the host);
+ * - on a GPU: cuDNN's forward, then the kernels' backward from its
+ *   statistics, against the CPU op, bf16 within the bf16 bar and bit for bit
+ *   from run to run (heads first, cross attention, head dim 32, q k v packed
+ *   in one projection); "faster" gives the same whichever it picks;
  * - under the kernel emulator (no cuDNN there: no GPU): a call sent to cuDNN
  *   runs the kernels, with the same results, and says why once. */
 #include <math.h>
@@ -49,7 +49,6 @@ TEST(test_cudnn_api_constants_are_cudnns) {
         {"DESC_VARIANT_PACK", CUDNN_DESC_VARIANT_PACK, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR},
         {"DESC_TENSOR", CUDNN_DESC_TENSOR, CUDNN_BACKEND_TENSOR_DESCRIPTOR},
         {"DESC_OPERATION_SDPA_FWD", CUDNN_DESC_OPERATION_SDPA_FWD, CUDNN_BACKEND_OPERATION_SDPA_FWD_DESCRIPTOR},
-        {"DESC_OPERATION_SDPA_BWD", CUDNN_DESC_OPERATION_SDPA_BWD, CUDNN_BACKEND_OPERATION_SDPA_BWD_DESCRIPTOR},
         {"T_HANDLE", CUDNN_T_HANDLE, CUDNN_TYPE_HANDLE},
         {"T_DATA_TYPE", CUDNN_T_DATA_TYPE, CUDNN_TYPE_DATA_TYPE},
         {"T_BOOLEAN", CUDNN_T_BOOLEAN, CUDNN_TYPE_BOOLEAN},
@@ -91,16 +90,6 @@ TEST(test_cudnn_api_constants_are_cudnns) {
         {"A_SDPA_FWD_ODESC", CUDNN_A_SDPA_FWD_ODESC, CUDNN_ATTR_OPERATION_SDPA_FWD_ODESC},
         {"A_SDPA_FWD_STATSDESC", CUDNN_A_SDPA_FWD_STATSDESC, CUDNN_ATTR_OPERATION_SDPA_FWD_STATSDESC},
         {"A_SDPA_FWD_SCALEDESC", CUDNN_A_SDPA_FWD_SCALEDESC, CUDNN_ATTR_OPERATION_SDPA_FWD_SCALEDESC},
-        {"A_SDPA_BWD_QDESC", CUDNN_A_SDPA_BWD_QDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_QDESC},
-        {"A_SDPA_BWD_KDESC", CUDNN_A_SDPA_BWD_KDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_KDESC},
-        {"A_SDPA_BWD_VDESC", CUDNN_A_SDPA_BWD_VDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_VDESC},
-        {"A_SDPA_BWD_ODESC", CUDNN_A_SDPA_BWD_ODESC, CUDNN_ATTR_OPERATION_SDPA_BWD_ODESC},
-        {"A_SDPA_BWD_STATSDESC", CUDNN_A_SDPA_BWD_STATSDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_STATSDESC},
-        {"A_SDPA_BWD_SCALEDESC", CUDNN_A_SDPA_BWD_SCALEDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_SCALEDESC},
-        {"A_SDPA_BWD_DQDESC", CUDNN_A_SDPA_BWD_DQDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_DQDESC},
-        {"A_SDPA_BWD_DKDESC", CUDNN_A_SDPA_BWD_DKDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_DKDESC},
-        {"A_SDPA_BWD_DVDESC", CUDNN_A_SDPA_BWD_DVDESC, CUDNN_ATTR_OPERATION_SDPA_BWD_DVDESC},
-        {"A_SDPA_BWD_DODESC", CUDNN_A_SDPA_BWD_DODESC, CUDNN_ATTR_OPERATION_SDPA_BWD_DODDESC},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         ASSERT_MSG(pairs[i].ours == pairs[i].theirs, "cuda/cudnn.h CUDNN_%s = %ld, cuDNN's is %ld", pairs[i].name,
@@ -114,9 +103,9 @@ TEST(test_cudnn_api_constants_are_cudnns) {
  * output's heads side by side in its rows; the fusion's cross-attention of
  * 30 text tokens over the 577 image tokens (q [B, 30, 768], k and v packed
  * [B, 577, 2·768]). */
-static SdpaShape albef_shape(int cross, int backward) {
+static SdpaShape albef_shape(int cross) {
     const int64_t B = 32, H = 12, Dh = 64, D = H * Dh, T = cross ? 30 : 577, S = 577;
-    SdpaShape s = {.backward = backward, .B = B, .H = H, .T = T, .S = S, .Dh = Dh};
+    SdpaShape s = {.B = B, .H = H, .T = T, .S = S, .Dh = Dh};
     s.q = cross ? (AttentionRows){T * D, Dh, D} : (AttentionRows){T * 3 * D, Dh, 3 * D};
     s.kv = cross ? (AttentionRows){S * 2 * D, Dh, 2 * D} : s.q;
     s.o = (AttentionRows){T * D, Dh, D};
@@ -132,13 +121,12 @@ TEST(test_cudnn_accepts_the_sdpa_operations_of_albef_base) {
         test_skip("%s", cudnn_unavailable());
         return;
     }
-    for (int cross = 0; cross < 2; cross++)
-        for (int backward = 0; backward < 2; backward++) {
-            SdpaShape s = albef_shape(cross, backward);
-            char why[384] = "";
-            ASSERT_MSG(cudnn_sdpa_check_operation(&s, why, sizeof why) == 0, "%s %s: %s",
-                       cross ? "cross-attention" : "self-attention", backward ? "backward" : "forward", why);
-        }
+    for (int cross = 0; cross < 2; cross++) {
+        SdpaShape s = albef_shape(cross);
+        char why[384] = "";
+        ASSERT_MSG(cudnn_sdpa_check_graph(&s, why, sizeof why) == 0, "%s: %s",
+                   cross ? "cross-attention" : "self-attention", why);
+    }
 #endif
 }
 
@@ -217,16 +205,14 @@ TEST(test_cuda_attention_cudnn_parity) {
     const int rc = run_shapes_with(CUDA_ATTENTION_CUDNN, &calls);
     if (rc == 1) return;
     ASSERT_MSG(rc == 0, "%s", error_message());
-    /* each shape: forward and backward, twice (the harness's two device runs) */
-    ASSERT_MSG(calls == 16, "cuDNN ran %lld attention calls, want 16 (4 shapes x 2 directions x 2 runs)",
-               (long long)calls);
+    /* each shape's forward, twice (the harness's two device runs) */
+    ASSERT_MSG(calls == 8, "cuDNN ran %lld attention forwards, want 8 (4 shapes x 2 runs)", (long long)calls);
 #endif
 }
 
 /* Whatever "faster" picks, the results are within the bar and repeat bit for
- * bit; the first run of each shape's forward times cuDNN (twice), so cuDNN
- * ran at least 8 times (test_cuda_attention_cudnn_parity says why when it
- * cannot run at all). */
+ * bit; the first run of each shape times cuDNN (twice), so cuDNN ran at
+ * least 8 times (test_cuda_attention_cudnn_parity says why when it cannot). */
 TEST(test_cuda_attention_cudnn_or_kernels_whichever_faster) {
 #ifndef HAVE_CUDA
     test_skip("built without CUDA (CUDA=0)");
@@ -235,7 +221,7 @@ TEST(test_cuda_attention_cudnn_or_kernels_whichever_faster) {
     const int rc = run_shapes_with(CUDA_ATTENTION_FASTER, &calls);
     if (rc == 1) return;
     ASSERT_MSG(rc == 0, "%s", error_message());
-    ASSERT_MSG(calls >= 8, "cuDNN ran %lld attention calls, the forwards' timing alone runs 8", (long long)calls);
+    ASSERT_MSG(calls >= 8, "cuDNN ran %lld attention forwards, the timing alone runs 8", (long long)calls);
 #endif
 }
 
@@ -270,9 +256,7 @@ TEST(test_attention_cudnn_falls_back_to_the_kernels) {
     ASSERT_MSG(calls == 0, "cuDNN ran %lld calls under the emulator", (long long)calls);
     ASSERT_MSG(strstr(log, "attention: cuDNN cannot run the forward B=2 H=3 T=35 S=35 Dh=64, the kernels do: "),
                "no reason given for the forward:\n%s", log);
-    ASSERT_MSG(strstr(log, "attention: cuDNN cannot run the backward B=2 H=3 T=35 S=35 Dh=64"),
-               "no reason given for the backward:\n%s", log);
-    /* once per shape and direction, not per call */
+    /* once per shape, not per call */
     const char *first = strstr(log, "forward B=2 H=3 T=35");
     ASSERT_MSG(!strstr(first + 1, "forward B=2 H=3 T=35"), "the reason is repeated:\n%s", log);
     free(log);
