@@ -286,7 +286,7 @@ for step, title in (("md", "MultiDelete step, 16 Df + 16 Dr pairs"), ("ft", "fin
     if "bf16" in ours and cast in ours:
         print(f"{step}: the weights' bf16 copies make ours bf16 {ours[cast] / ours['bf16']:.2f}x as fast as casting "
               "them per product")
-# The attention picks of bench_cudnn (one line per shape and direction).
+# The attention picks of bench_cudnn (one line per shape).
 picks = [l for l in lines("bench_cudnn") if l.startswith("attention: ")]
 if picks:
     print("\ncuDNN's fused attention forward against the kernels', ALBEF-base bf16 (bench_cudnn):")
