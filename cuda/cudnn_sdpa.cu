@@ -1,5 +1,5 @@
-// cuDNN's fused attention through its graph API (cuda/cudnn_sdpa.h): the
-// descriptors of one SDPA operation, its graph, the heuristic's engine
+// cuDNN's fused attention forward through its graph API (cuda/cudnn_sdpa.h):
+// the descriptors of one SDPA_FWD operation, its graph, the heuristic's engine
 // configurations in their order of preference, the first deterministic one
 // that makes a plan, and the plan's execution. Host code only.
 //
@@ -38,7 +38,7 @@ constexpr int MAX_MADE = 256; // two heuristics of 16 configurations, each with 
 CudnnDesc made[MAX_MADE];
 int n_made;
 
-// The next failure's reason into why (first one wins); returns 0 when st is success.
+// 0 when st is success; else 1, with "<what> failed: <cuDNN's reason>" in why.
 int failed(int st, const char *what, char *why, size_t size) {
     if (st == CUDNN_OK) return 0;
     cudnn_describe_failure(what, st, why, size);
