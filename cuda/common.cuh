@@ -134,9 +134,6 @@ __device__ __forceinline__ float philox_uniform_dev(uint64_t seed, uint64_t stre
 // in an order fixed by n (cuda/reduce.cu); *count of them, in scratch memory.
 double *cuda_sum_partials(const float *x, const float *w, int64_t n, int *count);
 
-// y[k] = x[k] in y's type (the kernel table's convert, cuda/gemm.cu).
-void cuda_convert(const void *x, DType tx, void *y, DType ty, int64_t n);
-
 // Each kernel file fills its part of the table (cuda/backend.cu calls them all).
 void cuda_fill_gemm(DeviceKernels *k);
 void cuda_fill_elementwise(DeviceKernels *k);

@@ -28,7 +28,7 @@ __global__ void convert_kernel(const void *x, DType tx, void *y, DType ty, int64
 }
 
 // y[k] = x[k] in y's type; the same type is a plain copy (bits kept).
-void cuda_convert(const void *x, DType tx, void *y, DType ty, int64_t n) {
+static void convert(const void *x, DType tx, void *y, DType ty, int64_t n) {
     if (n <= 0) return;
     if (tx == ty) {
         CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * dtype_size(tx), cudaMemcpyDeviceToDevice, cuda_stream()));
@@ -51,7 +51,7 @@ static const void *as_type(const void *x, DType tx, DType want, int64_t n) {
         if (kept != NULL) return kept;
     }
     void *y = cuda_scratch((size_t)n * dtype_size(want));
-    cuda_convert(x, tx, y, want, n);
+    convert(x, tx, y, want, n);
     return y;
 }
 
@@ -64,7 +64,7 @@ static const void *as_type(const void *x, DType tx, DType want, int64_t n) {
 static const void *aligned_bias(const void *bias, DType t, int64_t n) {
     if (bias == NULL || (uintptr_t)bias % BIAS_ALIGN == 0) return bias;
     void *copy = cuda_scratch((size_t)n * dtype_size(t));
-    cuda_convert(bias, t, copy, t, n);
+    convert(bias, t, copy, t, n);
     return copy;
 }
 
@@ -99,7 +99,7 @@ static void matmul(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, fl
         blaslt(trans_a, trans_b, M, N, K, alpha, a, stride_a, b, stride_b, 0, 0.0f, c, DTYPE_F32, M * N, batch,
                aligned_bias(bias, DTYPE_F32, N));
         for (int64_t i = 0; i < batch; i++)
-            cuda_convert(c + i * M * N, DTYPE_F32, (__nv_bfloat16 *)C + i * stride_c, DTYPE_BF16, M * N);
+            convert(c + i * M * N, DTYPE_F32, (__nv_bfloat16 *)C + i * stride_c, DTYPE_BF16, M * N);
         return;
     }
     // The bias has the output's type (cuBLASLt's default, and what autocast
@@ -200,7 +200,7 @@ static void add_column_sums(float *db, const float *g, int64_t rows, int64_t col
 
 void cuda_fill_gemm(DeviceKernels *k) {
     k->matmul_dtype = matmul_dtype;
-    k->convert = cuda_convert;
+    k->convert = convert;
     k->gemm = gemm;
     k->linear_forward = linear_forward;
     k->add_column_sums = add_column_sums;
