@@ -77,7 +77,8 @@ ifeq ($(CUDA),1)
   CU_SRCS   := $(wildcard cuda/*.cu)
   CFLAGS    += -DHAVE_CUDA -I/usr/local/cuda/include
   LDFLAGS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64
-  LDLIBS    += -lcublasLt -lcudart -lstdc++
+  # -ldl: cuDNN is loaded at run time (cuda/cudnn.cu); a glibc before 2.34 keeps dlopen there.
+  LDLIBS    += -lcublasLt -lcudart -lstdc++ -ldl
   # NCCL (cuda/comm_nccl.cu) where the toolkit ships it; without it a GPU job
   # runs one rank (cuda_comm_init says why).
   NCCL      ?= $(if $(wildcard /usr/local/cuda/include/nccl.h),1,0)
