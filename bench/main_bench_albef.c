@@ -259,14 +259,9 @@ int main(int argc, char **argv) {
             fatal("bench_albef: --precision %s: want bf16 or fp32", precision_flag);
         cuda_set_precision(bf16 ? PRECISION_BF16 : PRECISION_FP32);
         cuda_set_param_copies(param_copies);
-        if (strcmp(attention, "kernels") == 0)
-            cuda_attention_use(CUDA_ATTENTION_KERNELS);
-        else if (strcmp(attention, "cudnn") == 0)
-            cuda_attention_use(CUDA_ATTENTION_CUDNN);
-        else if (strcmp(attention, "faster") == 0)
-            cuda_attention_use(CUDA_ATTENTION_FASTER);
-        else
-            fatal("bench_albef: --attention %s: want kernels, cudnn or faster", attention);
+        const int impl = cuda_attention_by_name(attention);
+        if (impl < 0) fatal("bench_albef: --attention %s: want kernels, cudnn or faster", attention);
+        cuda_attention_use((CudaAttentionImpl)impl);
         mode = precision_name(cuda_precision());
         device = DEVICE_CUDA;
         if (comm_size() > 1 && cuda_comm_init(why, sizeof why) != 0) fatal("bench_albef --device cuda: %s", why);

@@ -17,9 +17,9 @@
 // Storage (issue 5 "Precision"): f32 q, k, v and o run here; bf16 ones (the
 // projections' outputs under --precision bf16) go to the tensor-core kernels
 // of cuda/attention_tc.cu, their forward to cuDNN's fused attention where
-// cuda/attention_cudnn.cu chooses it (cuda/backend.h cuda_attention_use). These kernels read their tiles through load_f32
-// (cuda/common.cuh), so they would take bf16 too. mask, lse and the gradients
-// are f32.
+// cuda/attention_cudnn.cu chooses it (cuda/backend.h cuda_attention_use).
+// These kernels read their tiles through load_f32 (cuda/common.cuh), so they
+// would take bf16 too. mask, lse and the gradients are f32.
 //
 // Head dims: 16, 32 and 64 (the kernels are templated on Dh; lane l holds
 // columns l, l + 32, ... below Dh); others stop.

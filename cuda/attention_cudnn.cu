@@ -31,14 +31,8 @@ int64_t cudnn_calls;
 CudaAttentionImpl current_policy(void) {
     if (policy < 0) {
         const char *e = getenv("MMU_ATTENTION");
-        if (!e || !*e || strcmp(e, "kernels") == 0)
-            policy = CUDA_ATTENTION_KERNELS;
-        else if (strcmp(e, "cudnn") == 0)
-            policy = CUDA_ATTENTION_CUDNN;
-        else if (strcmp(e, "faster") == 0)
-            policy = CUDA_ATTENTION_FASTER;
-        else
-            fatal("MMU_ATTENTION=%s: want kernels, cudnn or faster (cuda/backend.h cuda_attention_use)", e);
+        policy = e && *e ? cuda_attention_by_name(e) : CUDA_ATTENTION_KERNELS;
+        if (policy < 0) fatal("MMU_ATTENTION=%s: want kernels, cudnn or faster (cuda/backend.h cuda_attention_use)", e);
     }
     return (CudaAttentionImpl)policy;
 }
@@ -141,15 +135,9 @@ void say_fallback(const SdpaShape *s, const char *why) {
     say_once(msg);
 }
 
-} // namespace
-
-void cuda_attention_use(CudaAttentionImpl impl) { policy = impl; }
-
-int64_t cuda_attention_cudnn_calls(void) { return cudnn_calls; }
-
 // "faster", first time: each once untimed (cuDNN's plan, either's module
 // loading), then each timed; the winner's results are the ones left.
-static void time_forward(const SdpaShape *s, const AttnArgs &a, int64_t B, int64_t Dh, void *o, float *lse) {
+void time_forward(const SdpaShape *s, const AttnArgs &a, int64_t B, int64_t Dh, void *o, float *lse) {
     char why[384];
     attention_tc_forward(a, B * a.H, Dh, o, lse);
     if (!run_cudnn_forward(s, a, o, lse, why, sizeof why)) { // nothing written: the kernels' results stand
@@ -164,6 +152,19 @@ static void time_forward(const SdpaShape *s, const AttnArgs &a, int64_t B, int64
     say_choice(s, ms_kernels, ms_cudnn);
     if (!use_cudnn) attention_tc_forward(a, B * a.H, Dh, o, lse);
 }
+
+} // namespace
+
+void cuda_attention_use(CudaAttentionImpl impl) { policy = impl; }
+
+int cuda_attention_by_name(const char *name) {
+    if (strcmp(name, "kernels") == 0) return CUDA_ATTENTION_KERNELS;
+    if (strcmp(name, "cudnn") == 0) return CUDA_ATTENTION_CUDNN;
+    if (strcmp(name, "faster") == 0) return CUDA_ATTENTION_FASTER;
+    return -1;
+}
+
+int64_t cuda_attention_cudnn_calls(void) { return cudnn_calls; }
 
 int attention_cudnn_forward(const AttnArgs &a, int64_t B, int64_t Dh, void *o, float *lse) {
     const CudaAttentionImpl use = current_policy();

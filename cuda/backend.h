@@ -59,14 +59,15 @@ ParamCopyStats cuda_param_copy_stats(void);
  * and the fusion's cross-attention of ALBEF): the handwritten tensor-core
  * kernels, cuDNN's fused SDPA, or, per shape, whichever was faster the first
  * time that shape ran outside a captured step. The backward is the kernels'
- * (cuda/cudnn_sdpa.h says why). The kernels are the
- * default until a card has measured cuDNN's (bench/gpu_check.sh, step
- * cudnn). MMU_ATTENTION=kernels|cudnn|faster chooses too; this call
- * overrides it. Whatever cannot run on cuDNN (no library, no GPU, no engine
+ * (cuda/cudnn_sdpa.h says why). The kernels are the default until a card has
+ * measured cuDNN's (bench/gpu_check.sh, step cudnn).
+ * MMU_ATTENTION=kernels|cudnn|faster chooses too; this call overrides it. Whatever cannot run on cuDNN (no library, no GPU, no engine
  * for the shape, a mask, dropout, unaligned rows) runs the kernels, and the
  * reason is printed once. */
 typedef enum { CUDA_ATTENTION_KERNELS, CUDA_ATTENTION_CUDNN, CUDA_ATTENTION_FASTER } CudaAttentionImpl;
 void cuda_attention_use(CudaAttentionImpl impl);
+/* "kernels", "cudnn" or "faster" as its CudaAttentionImpl; -1 for anything else. */
+int cuda_attention_by_name(const char *name);
 /* Attention forwards cuDNN ran since the process began. */
 int64_t cuda_attention_cudnn_calls(void);
 

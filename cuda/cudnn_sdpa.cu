@@ -134,6 +134,21 @@ int operation(const SdpaShape *s, CudnnDesc *op_out, char *why, size_t size) {
     return failed(st, "the SDPA_FWD operation", why, size) ? -1 : 0;
 }
 
+// The graph of s's one operation, finalized (cuDNN builds its DAG on the
+// host); `with_handle` NULL: a check without a GPU (a handle is optional
+// since cuDNN 9.8).
+int operation_graph(const SdpaShape *s, void *with_handle, CudnnDesc *graph, char *why, size_t size) {
+    const CudnnApi *c = cudnn_api();
+    CudnnDesc op;
+    if (operation(s, &op, why, size) != 0) return -1;
+    *graph = make(CUDNN_DESC_OPERATIONGRAPH);
+    int st = CUDNN_OK;
+    if (with_handle) st = c->set_attribute(*graph, CUDNN_A_OPERATIONGRAPH_HANDLE, CUDNN_T_HANDLE, 1, &with_handle);
+    if (st == CUDNN_OK) st = c->set_attribute(*graph, CUDNN_A_OPERATIONGRAPH_OPS, CUDNN_T_BACKEND_DESCRIPTOR, 1, &op);
+    if (st == CUDNN_OK) st = c->finalize(*graph);
+    return failed(st, "the operation graph", why, size) ? -1 : 0;
+}
+
 int handle_ready(char *why, size_t size) {
     if (handle) return 1;
     if (*handle_why) {
@@ -224,13 +239,8 @@ void build_plan(Plan *p) {
         return;
     }
     if (!handle_ready(why, size)) return;
-    CudnnDesc op;
-    if (operation(&p->key, &op, why, size) != 0) return;
-    CudnnDesc graph = make(CUDNN_DESC_OPERATIONGRAPH);
-    int st = c->set_attribute(graph, CUDNN_A_OPERATIONGRAPH_HANDLE, CUDNN_T_HANDLE, 1, &handle);
-    if (st == CUDNN_OK) st = c->set_attribute(graph, CUDNN_A_OPERATIONGRAPH_OPS, CUDNN_T_BACKEND_DESCRIPTOR, 1, &op);
-    if (st == CUDNN_OK) st = c->finalize(graph);
-    if (failed(st, "the operation graph", why, size)) return;
+    CudnnDesc graph;
+    if (operation_graph(&p->key, handle, &graph, why, size) != 0) return;
     char why_a[160], why_fallback[160];
     if (plan_from_heuristic(graph, CUDNN_HEUR_A, p, why_a, sizeof why_a) ||
         plan_from_heuristic(graph, CUDNN_HEUR_FALLBACK, p, why_fallback, sizeof why_fallback)) {
@@ -259,28 +269,6 @@ Plan *plan_for(const SdpaShape *s) {
     return p;
 }
 
-void run(const Plan *p, const int64_t *uids, void *const *ptrs, int n, const char *label) {
-    const CudnnApi *c = cudnn_api();
-    void *workspace = p->workspace > 0 ? cuda_scratch((size_t)p->workspace) : NULL;
-    CudnnDesc pack = create(CUDNN_DESC_VARIANT_PACK);
-    int st = c->set_stream(handle, (void *)cuda_stream());
-    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_UNIQUE_IDS, CUDNN_T_INT64, n, uids);
-    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_DATA_POINTERS, CUDNN_T_VOID_PTR, n, ptrs);
-    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_WORKSPACE, CUDNN_T_VOID_PTR, 1, &workspace);
-    if (st == CUDNN_OK) st = c->finalize(pack);
-    if (st == CUDNN_OK) st = c->execute(handle, p->plan, pack);
-    c->destroy_descriptor(pack);
-    char buf[384];
-    if (st != CUDNN_OK) fatal("cuDNN attention: %s", cudnn_describe_failure(label, st, buf, sizeof buf));
-    cuda_op_done(label);
-}
-
-const char *label_of(const SdpaShape *s, char *buf, size_t size) {
-    snprintf(buf, size, "cuDNN attention forward B=%lld H=%lld T=%lld S=%lld Dh=%lld", (long long)s->B,
-             (long long)s->H, (long long)s->T, (long long)s->S, (long long)s->Dh);
-    return buf;
-}
-
 } // namespace
 
 int cudnn_sdpa_forward(const SdpaShape *s, const void *q, const void *k, const void *v, void *o, float *stats,
@@ -290,27 +278,33 @@ int cudnn_sdpa_forward(const SdpaShape *s, const void *q, const void *k, const v
         snprintf(why, size, "%s", p->why);
         return -1;
     }
+    const CudnnApi *c = cudnn_api();
     const int64_t uids[6] = {UID_Q, UID_K, UID_V, UID_O, UID_STATS, UID_SCALE};
     void *const ptrs[6] = {(void *)q, (void *)k, (void *)v, o, stats, &scale};
-    char label[160];
-    run(p, uids, ptrs, 6, label_of(s, label, sizeof label));
+    void *workspace = p->workspace > 0 ? cuda_scratch((size_t)p->workspace) : NULL;
+    CudnnDesc pack = create(CUDNN_DESC_VARIANT_PACK);
+    int st = c->set_stream(handle, (void *)cuda_stream());
+    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_UNIQUE_IDS, CUDNN_T_INT64, 6, uids);
+    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_DATA_POINTERS, CUDNN_T_VOID_PTR, 6, ptrs);
+    if (st == CUDNN_OK) st = c->set_attribute(pack, CUDNN_A_VARIANT_PACK_WORKSPACE, CUDNN_T_VOID_PTR, 1, &workspace);
+    if (st == CUDNN_OK) st = c->finalize(pack);
+    if (st == CUDNN_OK) st = c->execute(handle, p->plan, pack);
+    c->destroy_descriptor(pack);
+    char label[160], buf[384];
+    snprintf(label, sizeof label, "cuDNN attention forward B=%lld H=%lld T=%lld S=%lld Dh=%lld", (long long)s->B,
+             (long long)s->H, (long long)s->T, (long long)s->S, (long long)s->Dh);
+    if (st != CUDNN_OK) fatal("cuDNN attention: %s", cudnn_describe_failure(label, st, buf, sizeof buf));
+    cuda_op_done(label);
     return 0;
 }
 
 int cudnn_sdpa_check_graph(const SdpaShape *s, char *why, size_t size) {
-    const CudnnApi *c = cudnn_api();
-    if (!c) {
+    if (!cudnn_api()) {
         snprintf(why, size, "%s", cudnn_unavailable());
         return -1;
     }
-    CudnnDesc op;
-    int rc = operation(s, &op, why, size);
-    if (rc == 0) { // the graph too: cuDNN builds its DAG on the host (a handle is optional since 9.8)
-        CudnnDesc graph = make(CUDNN_DESC_OPERATIONGRAPH);
-        int st = c->set_attribute(graph, CUDNN_A_OPERATIONGRAPH_OPS, CUDNN_T_BACKEND_DESCRIPTOR, 1, &op);
-        if (st == CUDNN_OK) st = c->finalize(graph);
-        if (failed(st, "the operation graph", why, size)) rc = -1;
-    }
+    CudnnDesc graph;
+    int rc = operation_graph(s, NULL, &graph, why, size);
     destroy_made();
     return rc;
 }

@@ -142,7 +142,6 @@ char *test_stderr_of_child(void (*fn)(void *ctx), void *ctx, int *status) {
     return out;
 }
 
-/* 1 when `name` contains one of the space-separated words of `list`. */
 /* MMU_TEST_SHARD "k/n" into *k and *n; 0/1 (everything) when unset. */
 static void read_shard(int *k, int *n) {
     *k = 0;
@@ -155,6 +154,7 @@ static void read_shard(int *k, int *n) {
     }
 }
 
+/* 1 when `name` contains one of the space-separated words of `list`. */
 static int excluded(const char *name, const char *list) {
     if (!list) return 0;
     while (*list) {
